@@ -1,0 +1,136 @@
+// Package apitype holds the JSON shapes of assetd's local API
+// (docs/api.md): what the daemon sends and what the Go client decodes.
+// It has no behaviour, so that the daemon, the client and other Go
+// programs can share it without importing either side.
+package apitype
+
+import (
+	"time"
+
+	"github.com/assetd/assetd/internal/errs"
+)
+
+// State is the state of a cached avatar or of a load.
+type State string
+
+const (
+	StateDownloading State = "downloading"
+	StateReady       State = "ready"
+	StateStale       State = "stale"   // cached and served; the origin could not revalidate it
+	StateDamaged     State = "damaged" // a file is missing or fails its hash
+	StateFailed      State = "failed"
+	StateCompleted   State = "completed" // progress events only, as the SDKs say
+)
+
+// Error is the wire form of an assetd error: {"error": Error}.
+type Error = errs.Body
+
+// ErrorResponse is the body of every non-2xx answer.
+type ErrorResponse = errs.Envelope
+
+// Asset is one file of a cached avatar.
+type Asset struct {
+	Path      string `json:"path"`
+	Size      int64  `json:"size"`
+	SHA256    string `json:"sha256"`
+	LocalPath string `json:"localPath"` // open read-only; stable while this version is cached
+}
+
+// Avatar is a cached avatar (GET /v1/avatars/{id}).
+type Avatar struct {
+	AvatarID  string    `json:"avatarId"`
+	Version   string    `json:"version"`
+	State     State     `json:"state"`
+	SizeBytes int64     `json:"sizeBytes"`
+	LastUsed  time.Time `json:"lastUsed"`
+	Pinned    bool      `json:"pinned"`
+	Source    string    `json:"source,omitempty"`  // "origin" or "import"
+	Damaged   []string  `json:"damaged,omitempty"` // paths of missing or damaged files
+	Assets    []Asset   `json:"assets"`
+}
+
+// Load is the state of a load in flight (POST .../load?wait=false, GET /v1/avatars).
+type Load struct {
+	AvatarID   string  `json:"avatarId"`
+	State      State   `json:"state"`
+	Progress   float64 `json:"progress"`
+	BytesDone  int64   `json:"bytesDone"`
+	BytesTotal int64   `json:"bytesTotal"`
+	Background bool    `json:"background,omitempty"`
+}
+
+// Event types.
+const (
+	EventProgress  = "progress"
+	EventCompleted = "completed"
+	EventFailed    = "failed"
+	EventState     = "state" // /v1/events only: an avatar changed state
+)
+
+// Event is one line of an NDJSON progress stream or of /v1/events.
+type Event struct {
+	Type       string  `json:"type"`
+	AvatarID   string  `json:"avatarId"`
+	State      State   `json:"state"`
+	Progress   float64 `json:"progress"`
+	BytesDone  int64   `json:"bytesDone"`
+	BytesTotal int64   `json:"bytesTotal"`
+	Avatar     *Avatar `json:"avatar,omitempty"` // completed events
+	Error      *Error  `json:"error,omitempty"`  // failed events, and state events that carry one
+}
+
+// List answers GET /v1/avatars.
+type List struct {
+	Avatars []Avatar `json:"avatars"`
+	Loads   []Load   `json:"loads"`
+}
+
+// Stats answers GET /v1/cache/stats.
+type Stats struct {
+	TotalEntries  int   `json:"totalEntries"`
+	TotalSize     int64 `json:"totalSize"` // bytes of distinct blobs on disk
+	MaxSize       int64 `json:"maxSize"`   // store.max_bytes
+	Pinned        int   `json:"pinned"`
+	Damaged       int   `json:"damaged"`
+	Stale         int   `json:"stale"`
+	Blobs         int   `json:"blobs"`
+	LoadsInFlight int   `json:"loadsInFlight"`
+	ReserveBytes  int64 `json:"reserveBytes"`
+	FreeBytes     int64 `json:"freeBytes"` // free space on the store's filesystem
+}
+
+// Size answers GET /v1/avatars/{id}/size.
+type Size struct {
+	Bytes int64 `json:"bytes"`
+}
+
+// Health answers GET /v1/health.
+type Health struct {
+	Status  string `json:"status"`
+	Version string `json:"version"`
+}
+
+// Session is the body of PUT /v1/session.
+type Session struct {
+	SessionToken string `json:"sessionToken"`
+	AppID        string `json:"appId,omitempty"`
+}
+
+// VerifyResult answers POST /v1/avatars/{id}/verify.
+type VerifyResult struct {
+	AvatarID string   `json:"avatarId"`
+	State    State    `json:"state"`
+	Checked  int      `json:"checked"`           // files re-hashed
+	Damaged  []string `json:"damaged,omitempty"` // paths that failed
+	Healing  bool     `json:"healing,omitempty"` // a re-fetch was started
+}
+
+// Removed answers the DELETE routes and POST /v1/cache/lru.
+type Removed struct {
+	Removed []string `json:"removed"`
+}
+
+// Cancelled answers DELETE /v1/avatars/{id}/load and DELETE /v1/loads.
+type Cancelled struct {
+	Cancelled []string `json:"cancelled"`
+}
