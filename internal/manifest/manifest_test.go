@@ -1,0 +1,153 @@
+package manifest
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/assetd/assetd/internal/errs"
+)
+
+const hexA = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+
+func doc(assets string) []byte {
+	return []byte(`{"schema":1,"avatarId":"rohan","version":"1","assets":[` + assets + `]}`)
+}
+
+func TestParseValid(t *testing.T) {
+	m, err := Parse(doc(`{"path":"model.splat","size":3,"sha256":"`+hexA+`"},{"path":"anim/idle.bin","size":0,"sha256":"`+hexA+`","url":"https://cdn.example/x"}`), "rohan", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Assets) != 2 || m.TotalSize() != 3 {
+		t.Errorf("parsed %+v", m)
+	}
+}
+
+func TestParseRejectsHostileManifests(t *testing.T) {
+	asset := func(path string, size string, sum string) string {
+		return `{"path":` + path + `,"size":` + size + `,"sha256":"` + sum + `"}`
+	}
+	many := make([]string, MaxAssets+1)
+	for i := range many {
+		many[i] = asset(`"f`+strings.Repeat("x", i%50)+string(rune('a'+i%26))+`"`, "1", hexA)
+	}
+	tests := map[string][]byte{
+		"dotdot":         doc(asset(`"../etc/passwd"`, "1", hexA)),
+		"inner dotdot":   doc(asset(`"a/../../b"`, "1", hexA)),
+		"absolute":       doc(asset(`"/etc/passwd"`, "1", hexA)),
+		"backslash":      doc(asset(`"a\\b"`, "1", hexA)),
+		"nul":            doc(asset(`"a\u0000b"`, "1", hexA)),
+		"empty segment":  doc(asset(`"a//b"`, "1", hexA)),
+		"dot segment":    doc(asset(`"./a"`, "1", hexA)),
+		"empty path":     doc(asset(`""`, "1", hexA)),
+		"long path":      doc(asset(`"`+strings.Repeat("a", 256)+`"`, "1", hexA)),
+		"duplicate":      doc(asset(`"a"`, "1", hexA) + "," + asset(`"a"`, "2", hexA)),
+		"negative size":  doc(asset(`"a"`, "-1", hexA)),
+		"enormous size":  doc(asset(`"a"`, "4611686018427387904", hexA)),
+		"over max size":  doc(asset(`"a"`, "4294967297", hexA)),
+		"upper hex":      doc(asset(`"a"`, "1", strings.ToUpper(hexA))),
+		"short hex":      doc(asset(`"a"`, "1", hexA[:63])),
+		"non hex":        doc(asset(`"a"`, "1", strings.Repeat("g", 64))),
+		"file url":       doc(`{"path":"a","size":1,"sha256":"` + hexA + `","url":"file:///etc/passwd"}`),
+		"too many":       doc(strings.Join(many, ",")),
+		"wrong id":       []byte(`{"schema":1,"avatarId":"mei","version":"1","assets":[]}`),
+		"wrong schema":   []byte(`{"schema":2,"avatarId":"rohan","version":"1","assets":[]}`),
+		"no version":     []byte(`{"schema":1,"avatarId":"rohan","assets":[]}`),
+		"not json":       []byte(`<html>`),
+		"trailing data":  []byte(`{"schema":1,"avatarId":"rohan","version":"1","assets":[]} {}`),
+		"2 MiB manifest": append(doc(asset(`"a"`, "1", hexA)), []byte(strings.Repeat(" ", 2<<20))...),
+	}
+	for name, data := range tests {
+		t.Run(name, func(t *testing.T) {
+			_, err := Parse(data, "rohan", 0)
+			if !errors.Is(err, &errs.Error{Code: errs.FailedToFetchAvatarMetadata, Reason: errs.ReasonInvalidManifest}) {
+				t.Fatalf("Parse = %v, want invalidManifest", err)
+			}
+		})
+	}
+}
+
+func TestValidateID(t *testing.T) {
+	good := []string{"rohan", "a", "A-b_c.9", strings.Repeat("x", 128), "a..b"}
+	bad := []string{"", ".hidden", "../x", "a/b", "%2e%2e", strings.Repeat("x", 129), "a b", "é", "a\x00"}
+	for _, id := range good {
+		if err := ValidateID(id); err != nil {
+			t.Errorf("ValidateID(%q) = %v", id, err)
+		}
+	}
+	for _, id := range bad {
+		err := ValidateID(id)
+		if !errors.Is(err, &errs.Error{Code: errs.AvatarIDUnrecognized, Reason: errs.ReasonInvalidID}) {
+			t.Errorf("ValidateID(%q) = %v, want avatarIDUnrecognized/invalidId", id, err)
+		}
+	}
+}
+
+func TestCanonical(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{`{"b":1,"a":[true,null,"x"]}`, `{"a":[true,null,"x"],"b":1}`},
+		{`{ "s" : "<&>\u00e9\n\u001f" }`, `{"s":"<&>é\n\u001f"}`},
+		{`[1.0, 1e21, 1e-7, 0.5, -0, 100]`, `[1,1e+21,1e-7,0.5,0,100]`},
+		// RFC 8785 §3.2.3: UTF-16 order puts U+1F600 (D83D DE00) before U+FB33.
+		{`{"\ufb33":4,"\u20ac":1,"\ud83d\ude00":2,"\r":3}`, `{"\r":3,"€":1,"😀":2,"דּ":4}`},
+	}
+	for _, tt := range tests {
+		got, err := Canonical([]byte(tt.in))
+		if err != nil {
+			t.Fatalf("Canonical(%s): %v", tt.in, err)
+		}
+		if string(got) != tt.want {
+			t.Errorf("Canonical(%s) = %s, want %s", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestSignVerify(t *testing.T) {
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherPub, _, _ := ed25519.GenerateKey(rand.Reader)
+	raw := doc(`{"path":"a","size":1,"sha256":"` + hexA + `"}`)
+	raw = []byte(strings.Replace(string(raw), `"schema":1`, `"schema":1,"extra":{"z":1,"y":2}`, 1))
+	signed, err := Sign(raw, "k1", priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parse := func(b []byte) *Manifest {
+		m, err := Parse(b, "rohan", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	badSig := &errs.Error{Code: errs.FailedToFetchAvatarMetadata, Reason: errs.ReasonBadSignature}
+
+	if err := Verify(parse(signed), signed, []ed25519.PublicKey{otherPub, pub}); err != nil {
+		t.Errorf("signed manifest: %v", err)
+	}
+	// Reformatting does not break the signature: it covers the canonical form.
+	var pretty map[string]any
+	_ = json.Unmarshal(signed, &pretty)
+	reformatted, _ := json.MarshalIndent(pretty, "", "  ")
+	if err := Verify(parse(reformatted), reformatted, []ed25519.PublicKey{pub}); err != nil {
+		t.Errorf("reformatted manifest: %v", err)
+	}
+	tampered := []byte(strings.Replace(string(signed), `"size":1`, `"size":2`, 1))
+	if err := Verify(parse(tampered), tampered, []ed25519.PublicKey{pub}); !errors.Is(err, badSig) {
+		t.Errorf("tampered: %v", err)
+	}
+	if err := Verify(parse(signed), signed, []ed25519.PublicKey{otherPub}); !errors.Is(err, badSig) {
+		t.Errorf("wrong key: %v", err)
+	}
+	if err := Verify(parse(raw), raw, []ed25519.PublicKey{pub}); !errors.Is(err, badSig) {
+		t.Errorf("unsigned: %v", err)
+	}
+	if err := Verify(parse(raw), raw, nil); err != nil {
+		t.Errorf("no trusted keys: %v", err)
+	}
+}
