@@ -4,17 +4,36 @@ STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 BIN         ?= bin
 PREFIX      ?= /usr/local
 DESTDIR     ?=
+SYSCONFDIR  ?= /etc
+UNITDIR     ?= $(PREFIX)/lib/systemd/system
 VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS     := -s -w -X github.com/assetd/assetd/internal/version.Version=$(VERSION)
+COMMIT      ?= $(shell git rev-parse --short HEAD 2>/dev/null)
+DATE        ?= $(shell git log -1 --format=%cI 2>/dev/null)
+PKG         := github.com/assetd/assetd/internal/version
+LDFLAGS     := -s -w -X $(PKG).Version=$(VERSION) -X $(PKG).Commit=$(COMMIT) -X $(PKG).Date=$(DATE)
+FUZZTIME    ?= 30s
 
-.PHONY: all build test lint vet fmt-check race bench demo install clean
+.PHONY: all build test lint vet fmt-check race bench demo install clean fuzz tools
 
 all: build
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/assetd ./cmd/assetd
 
-test: fmt-check vet lint race
+# The tests run the real binary, systemd-analyze and curl; tools installs
+# what a fresh Debian machine lacks (as root, through apt) and is a no-op
+# where they are present.
+test: tools fmt-check vet lint race
+
+tools:
+	@missing=""; \
+	command -v systemd-analyze >/dev/null || missing="$$missing systemd"; \
+	command -v curl >/dev/null || missing="$$missing curl"; \
+	if [ -n "$$missing" ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing$$missing"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing) >/dev/null || \
+			echo "could not install$$missing; the tests that need them will say so"; \
+	fi
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -31,6 +50,23 @@ race:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+			echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+		done; \
+	done
+
+demo: build
+	./scripts/demo.sh $(BIN)/assetd
+
+install: build
+	install -D -m 0755 $(BIN)/assetd $(DESTDIR)$(PREFIX)/bin/assetd
+	install -D -m 0644 systemd/assetd.service $(DESTDIR)$(UNITDIR)/assetd.service
+	install -D -m 0644 systemd/assetd.socket $(DESTDIR)$(UNITDIR)/assetd.socket
+	install -D -m 0644 configs/assetd.toml $(DESTDIR)$(SYSCONFDIR)/assetd/assetd.toml
+	sed -i 's#/usr/bin/assetd#$(PREFIX)/bin/assetd#' $(DESTDIR)$(UNITDIR)/assetd.service
 
 clean:
 	rm -rf $(BIN)
