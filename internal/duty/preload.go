@@ -1,0 +1,240 @@
+package duty
+
+import (
+	"context"
+	"log/slog"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/assetd/assetd/internal/errs"
+)
+
+// Loader is what the preloader needs of the manager.
+type Loader interface {
+	// Preload loads (or revalidates) id as background work and pins it.
+	Preload(ctx context.Context, id string) error
+	// Unpin lets an avatar that left the preload list be evicted again.
+	Unpin(id string) error
+}
+
+// Schedule is the [preload] section of the configuration.
+type Schedule struct {
+	Avatars  []string
+	Interval time.Duration // refresh_interval; <= 0 means load once, never refresh
+	Jitter   time.Duration // refresh_jitter
+}
+
+// Backoff bounds for an avatar whose load failed with a transient error.
+const (
+	minBackoff = 30 * time.Second
+	maxBackoff = time.Hour
+)
+
+// Preloader keeps the preload list loaded and fresh.
+type Preloader struct {
+	loader  Loader
+	log     *slog.Logger
+	jitter  func(time.Duration) time.Duration
+	updates chan Schedule
+
+	mu       sync.Mutex
+	schedule Schedule
+	next     map[string]time.Time
+	fails    map[string]int
+	running  map[string]bool
+}
+
+// NewPreloader returns a preloader for s; Run starts it.
+func NewPreloader(l Loader, s Schedule, log *slog.Logger) *Preloader {
+	if log == nil {
+		log = slog.Default()
+	}
+	p := &Preloader{
+		loader:  l,
+		log:     log,
+		jitter:  randomShare,
+		updates: make(chan Schedule, 1),
+		next:    map[string]time.Time{},
+		fails:   map[string]int{},
+		running: map[string]bool{},
+	}
+	p.apply(s)
+	return p
+}
+
+// randomShare is a uniformly random duration in [0, d).
+func randomShare(d time.Duration) time.Duration {
+	if d <= 0 {
+		return 0
+	}
+	return time.Duration(rand.Int64N(int64(d)))
+}
+
+// Update replaces the schedule (a reloaded configuration): new avatars are
+// loaded at once, removed ones are unpinned, a new interval applies from
+// the next refresh. It never blocks.
+func (p *Preloader) Update(s Schedule) {
+	for {
+		select {
+		case p.updates <- s:
+			return
+		default:
+		}
+		select {
+		case <-p.updates: // drop the older pending update
+		default:
+		}
+	}
+}
+
+// Run loads and refreshes until ctx ends, then waits for the loads it
+// started to return.
+func (p *Preloader) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	done := make(chan string, 16)
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		now := time.Now()
+		for _, id := range p.due(now) {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				p.finish(id, p.loader.Preload(ctx, id))
+				select {
+				case done <- id:
+				case <-ctx.Done():
+				}
+			}()
+		}
+		if wait, ok := p.untilNext(now); ok {
+			timer.Reset(wait)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case s := <-p.updates:
+			p.apply(s)
+		case <-done:
+		case <-timer.C:
+		}
+	}
+}
+
+// due marks and returns the avatars whose time has come.
+func (p *Preloader) due(now time.Time) []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var ids []string
+	for _, id := range p.schedule.Avatars {
+		if !p.running[id] && !p.next[id].After(now) {
+			p.running[id] = true
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+// untilNext is the wait until the next avatar is due; false when nothing is
+// scheduled (all running, or an empty list).
+func (p *Preloader) untilNext(now time.Time) (time.Duration, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var first time.Time
+	for _, id := range p.schedule.Avatars {
+		if p.running[id] {
+			continue
+		}
+		if t := p.next[id]; first.IsZero() || t.Before(first) {
+			first = t
+		}
+	}
+	if first.IsZero() {
+		return 0, false
+	}
+	return max(first.Sub(now), 0), true
+}
+
+// finish schedules id's next load from the result of this one.
+func (p *Preloader) finish(id string, err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.running, id)
+	if _, listed := p.next[id]; !listed {
+		return // removed from the list while it loaded
+	}
+	now := time.Now()
+	switch {
+	case err == nil:
+		p.fails[id] = 0
+		p.next[id] = p.refreshAt(now)
+	case errs.IsTransient(err) || errs.CodeOf(err) == errs.Cancelled:
+		p.fails[id]++
+		b := backoff(p.fails[id])
+		if p.schedule.Interval > 0 {
+			b = min(b, p.schedule.Interval)
+		}
+		p.next[id] = now.Add(b + p.jitter(b/2))
+		p.log.Warn("preload failed; will retry", "avatarId", id, "code", errs.CodeOf(err), "retryIn", b.Round(time.Second), "err", err)
+	default:
+		// A final answer (unknown avatar, account error): try again at the
+		// next refresh, when an operator may have fixed it.
+		p.fails[id] = 0
+		p.next[id] = p.refreshAt(now)
+		p.log.Error("preload failed", "avatarId", id, "code", errs.CodeOf(err), "err", err)
+	}
+}
+
+// refreshAt is when an avatar loaded at now is next revalidated.
+func (p *Preloader) refreshAt(now time.Time) time.Time {
+	if p.schedule.Interval <= 0 {
+		return now.Add(100 * 365 * 24 * time.Hour) // never, in practice
+	}
+	return now.Add(p.schedule.Interval + p.jitter(p.schedule.Jitter))
+}
+
+func backoff(fails int) time.Duration {
+	b := minBackoff
+	for i := 1; i < fails && b < maxBackoff; i++ {
+		b *= 2
+	}
+	return min(b, maxBackoff)
+}
+
+// apply installs a new schedule.
+func (p *Preloader) apply(s Schedule) {
+	p.mu.Lock()
+	keep := make(map[string]bool, len(s.Avatars))
+	for _, id := range s.Avatars {
+		keep[id] = true
+	}
+	var removed []string
+	for id := range p.next {
+		if !keep[id] {
+			removed = append(removed, id)
+			delete(p.next, id)
+			delete(p.fails, id)
+		}
+	}
+	now := time.Now()
+	p.schedule = Schedule{Interval: s.Interval, Jitter: s.Jitter}
+	for _, id := range s.Avatars {
+		if _, ok := p.next[id]; !ok {
+			p.next[id] = now
+		} else if limit := now.Add(s.Interval + s.Jitter); s.Interval > 0 && p.next[id].After(limit) {
+			p.next[id] = now.Add(s.Interval + p.jitter(s.Jitter))
+		}
+		if !slices.Contains(p.schedule.Avatars, id) {
+			p.schedule.Avatars = append(p.schedule.Avatars, id)
+		}
+	}
+	p.mu.Unlock()
+	for _, id := range removed {
+		if err := p.loader.Unpin(id); err != nil && errs.CodeOf(err) != errs.AvatarAssetMissing {
+			p.log.Warn("unpin of an avatar that left the preload list failed", "avatarId", id, "err", err)
+		}
+	}
+}
