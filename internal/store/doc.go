@@ -1,2 +1,50 @@
-// Package store is assetd's content-addressed avatar cache on disk.
+// Package store is assetd's avatar cache on disk: content-addressed blobs,
+// partial downloads kept for resume, and a bbolt index of avatars, blob
+// reference counts and partial ingests. Its model is containerd's content
+// store; content.go states the blob lifecycle (ingest → verify → commit →
+// reference → collect) and the small interfaces it is read through.
+//
+// Layout of the store directory:
+//
+//	DIR/
+//	├── index.db               bbolt index (flock'd: one process at a time)
+//	├── blobs/sha256/<hex>     committed blobs, read-only (0444)
+//	└── ingest/<hex>/data      partial downloads, resumed by Ingest
+//
+// Index buckets, schema version 1 (SchemaVersion):
+//
+//	meta/
+//	    schema        → uint64 BE: the schema version
+//	avatars/
+//	    <avatar id>   → JSON: current version, manifest, raw manifest,
+//	                    manifest URL, etag, source, pinned, state,
+//	                    damaged paths, fetched-at, max-age
+//	lastused/
+//	    <avatar id>   → int64 BE: last use, unix ns (flushed in batches)
+//	blobs/
+//	    <sha256 hex>  → size | refs | committedAt (3 × int64 BE);
+//	                    committedAt 0: referenced but not on disk (damaged)
+//	ingest/
+//	    <sha256 hex>  → size | startedAt (2 × int64 BE)
+//
+// Changes of schema are migrations (index.go), each run once in its own
+// transaction; version 1 creates the buckets.
+//
+// Rules the package keeps:
+//   - A blob is indexed as committed only after its bytes were verified,
+//     fsynced, renamed into blobs/ and the directory fsynced. No file is
+//     fsynced inside a bbolt transaction.
+//   - Each avatar's current version holds one reference to each distinct
+//     digest it uses; a blob whose last reference goes is deleted.
+//   - Open reconciles disk and index (see reconcile.go); after a crash at
+//     any instant the store holds the old state or the new.
+//   - Reads (Get, List, Stats, HasBlob) are served from memory; Touch only
+//     updates memory, and Flush writes last-use times.
+//   - Every path is under the store directory: digests are validated with
+//     manifest.ValidDigest before they become paths; avatar IDs are never
+//     paths.
+//
+// store imports errs and manifest only. It must not import fetch, manager
+// or api: its Writer satisfies fetch's Sink structurally, and the manager
+// joins the two.
 package store

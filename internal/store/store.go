@@ -1,19 +1,19 @@
 package store
 
 import (
-	"context"
-	"crypto/sha256"
-	"encoding/hex"
+	"encoding/binary"
+	"encoding/json"
 	"errors"
-	"hash"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
-	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
-	"github.com/assetd/assetd/internal/manifest"
+	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 )
 
 // Options configure a Store.
@@ -23,34 +23,207 @@ type Options struct {
 	Logger       *slog.Logger
 	Now          func() time.Time                // nil = time.Now
 	FreeSpace    func(dir string) (int64, error) // nil = statfs; a seam for tests
+	LockTimeout  time.Duration                   // how long Open waits for another process's lock; 0 = 1s
 }
 
-// Store is the cache.
+// Grace periods of reconciliation.
+const (
+	// Partials with no index entry survive Open this long (resume).
+	ingestGrace = 24 * time.Hour
+	// Committed blobs no avatar references yet (a load that failed after
+	// committing some of its blobs) survive Open and eviction this long.
+	orphanGrace = time.Hour
+)
+
+// ErrInUse is matched (errors.Is) by Open's error when another process
+// holds the store.
+var ErrInUse = errors.New("store is in use by another assetd")
+
+type inUseError struct {
+	dir string
+	err error
+}
+
+func (e *inUseError) Error() string        { return fmt.Sprintf("store %s is in use by another assetd", e.dir) }
+func (e *inUseError) Unwrap() error        { return e.err }
+func (e *inUseError) Is(target error) bool { return target == ErrInUse }
+
+// Store is the avatar cache of one directory. Its methods are safe for
+// concurrent use. Reads (Get, List, Stats, HasBlob) are served from memory.
 type Store struct {
-	dir     string
-	opts    Options
-	mu      sync.Mutex
-	avatars map[string]*Avatar
-	blobs   map[string]int64
+	dir       string
+	opts      Options
+	log       *slog.Logger
+	now       func() time.Time
+	freeSpace func(string) (int64, error)
+
+	db      *bolt.DB
+	blobDir *os.File // blobs/sha256, for fsync and fstatat
+	locks   keyLocker
+
+	// wmu serialises every change of the index and of the maps below;
+	// mu guards the maps for readers, and is held only briefly.
+	wmu     sync.Mutex
+	mu      sync.RWMutex
+	avatars map[string]*entry
+	blobs   map[string]blobRec
+	ingests map[string]ingestRec
+	total   int64 // bytes of committed blobs
+
+	dirty atomic.Bool // some entry has an unflushed lastUsed
 }
 
-// Open opens the store in dir.
+// entry is the in-memory avatar. a is never modified once the entry is in
+// the map (changes replace the entry); lastUsed is updated in place.
+type entry struct {
+	a        Avatar
+	digests  []string // distinct digests of the current version
+	lastUsed atomic.Int64
+	dirty    atomic.Bool
+}
+
+// Open opens (creating if need be) the store in dir: layout, index,
+// migrations, then reconciliation of disk and index.
 func Open(dir string, opts Options) (*Store, error) {
-	for _, d := range []string{"blobs/sha256", "ingest"} {
-		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
-			return nil, err
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{dir: dir, opts: opts, log: opts.Logger, now: opts.Now, freeSpace: opts.FreeSpace,
+		avatars: map[string]*entry{}, blobs: map[string]blobRec{}, ingests: map[string]ingestRec{}}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.freeSpace == nil {
+		s.freeSpace = statfsFree
+	}
+	for _, d := range []struct {
+		path string
+		mode os.FileMode
+	}{{dir, 0o755}, {s.path("blobs"), 0o755}, {s.path("blobs", "sha256"), 0o755}, {s.path("ingest"), 0o700}} {
+		if err := os.Mkdir(d.path, d.mode); err != nil && !errors.Is(err, os.ErrExist) {
+			return nil, fmt.Errorf("store: %w", err)
 		}
 	}
-	return &Store{dir: dir, opts: opts, avatars: map[string]*Avatar{}, blobs: map[string]int64{}}, nil
+	timeout := opts.LockTimeout
+	if timeout <= 0 {
+		timeout = time.Second
+	}
+	db, err := bolt.Open(s.path("index.db"), 0o600, &bolt.Options{Timeout: timeout, FreelistType: bolt.FreelistMapType})
+	if errors.Is(err, bolterrors.ErrTimeout) {
+		return nil, &inUseError{dir: dir, err: err}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: open index: %w", err)
+	}
+	s.db = db
+	if err := s.open(); err != nil {
+		s.db.Close()
+		if s.blobDir != nil {
+			s.blobDir.Close()
+		}
+		return nil, err
+	}
+	return s, nil
 }
 
-// Close flushes and closes.
-func (s *Store) Close() error { return nil }
+func (s *Store) open() error {
+	var err error
+	if err = migrate(s.db, migrations); err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	if s.blobDir, err = os.Open(s.path("blobs", "sha256")); err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	if err = s.load(); err != nil {
+		return fmt.Errorf("store: load index: %w", err)
+	}
+	if err = s.reconcile(); err != nil {
+		return fmt.Errorf("store: reconcile: %w", err)
+	}
+	return nil
+}
 
-// Flush writes lastUsed times.
-func (s *Store) Flush() error { return nil }
+func (s *Store) path(elem ...string) string {
+	return filepath.Join(append([]string{s.dir}, elem...)...)
+}
 
-// Dir is the store directory.
+// load reads the whole index into memory.
+func (s *Store) load() error {
+	return s.db.View(func(tx *bolt.Tx) error {
+		used := tx.Bucket(bucketLastUsed)
+		err := tx.Bucket(bucketAvatars).ForEach(func(k, v []byte) error {
+			var r avatarRecord
+			if err := json.Unmarshal(v, &r); err != nil {
+				return fmt.Errorf("avatar %q: %w", k, err)
+			}
+			if r.Manifest == nil {
+				return fmt.Errorf("avatar %q has no manifest", k)
+			}
+			e := newEntry(r.avatar(string(k)))
+			if u := used.Get(k); len(u) == 8 {
+				e.lastUsed.Store(int64(binary.BigEndian.Uint64(u)))
+			}
+			s.avatars[e.a.ID] = e
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		err = tx.Bucket(bucketBlobs).ForEach(func(k, v []byte) error {
+			r, err := decodeBlob(v)
+			if err != nil {
+				return fmt.Errorf("blob %s: %w", k, err)
+			}
+			s.blobs[string(k)] = r
+			if r.isCommitted() {
+				s.total += r.size
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		return tx.Bucket(bucketIngest).ForEach(func(k, v []byte) error {
+			r, err := decodeIngest(v)
+			if err != nil {
+				return fmt.Errorf("ingest %s: %w", k, err)
+			}
+			s.ingests[string(k)] = r
+			return nil
+		})
+	})
+}
+
+func newEntry(a Avatar) *entry {
+	e := &entry{a: a}
+	a.LastUsed = time.Time{}
+	seen := make(map[string]bool, len(a.Manifest.Assets))
+	for _, as := range a.Manifest.Assets {
+		if !seen[as.SHA256] {
+			seen[as.SHA256] = true
+			e.digests = append(e.digests, as.SHA256)
+		}
+	}
+	return e
+}
+
+// Close flushes lastUsed times and closes the index. The Store must not be
+// used afterwards.
+func (s *Store) Close() error {
+	err := s.Flush()
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if s.blobDir != nil {
+		s.blobDir.Close()
+	}
+	return errors.Join(err, s.db.Close())
+}
+
+// Dir is the store directory (absolute).
 func (s *Store) Dir() string { return s.dir }
 
 // BlobPath is dir/blobs/sha256/<hex>.
@@ -58,217 +231,51 @@ func (s *Store) BlobPath(digest string) string {
 	return filepath.Join(s.dir, "blobs", "sha256", digest)
 }
 
-// HasBlob reports whether digest is committed.
+// HasBlob reports whether digest is committed: indexed, and on disk as far
+// as the store knows (Open, VerifyBlob and RemoveBlob keep that true).
 func (s *Store) HasBlob(digest string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	_, ok := s.blobs[digest]
-	return ok
+	s.mu.RLock()
+	r, ok := s.blobs[digest]
+	s.mu.RUnlock()
+	return ok && r.isCommitted()
 }
 
-// Writer is an ingest.
-type Writer struct {
-	s      *Store
-	digest string
-	size   int64
-	f      *os.File
-	h      hash.Hash
-	n      int64
-}
-
-// Ingest starts or resumes the ingest of a blob.
-func (s *Store) Ingest(ctx context.Context, digest string, size int64) (*Writer, error) {
-	if !manifest.ValidDigest(digest) {
-		return nil, errors.New("store: invalid digest")
+// Flush writes the lastUsed times Touch recorded since the last Flush. The
+// daemon calls it every 30 s or so; Close calls it too.
+func (s *Store) Flush() error {
+	if !s.dirty.Swap(false) {
+		return nil
 	}
-	d := filepath.Join(s.dir, "ingest", digest)
-	if err := os.MkdirAll(d, 0o700); err != nil {
-		return nil, err
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	type use struct {
+		e  *entry
+		id string
+		at int64
 	}
-	f, err := os.OpenFile(filepath.Join(d, "data"), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	var uses []use
+	s.mu.RLock()
+	for id, e := range s.avatars {
+		if e.dirty.Swap(false) {
+			uses = append(uses, use{e, id, e.lastUsed.Load()})
+		}
+	}
+	s.mu.RUnlock()
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketLastUsed)
+		for _, u := range uses {
+			if err := b.Put([]byte(u.id), u64(uint64(u.at))); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 	if err != nil {
-		return nil, err
+		for _, u := range uses {
+			u.e.dirty.Store(true)
+		}
+		s.dirty.Store(true)
+		return fmt.Errorf("store: flush last-used times: %w", err)
 	}
-	return &Writer{s: s, digest: digest, size: size, f: f, h: sha256.New()}, nil
-}
-
-func (w *Writer) Write(p []byte) (int, error) {
-	n, err := w.f.Write(p)
-	w.h.Write(p[:n])
-	w.n += int64(n)
-	return n, err
-}
-
-// Size is the number of bytes held.
-func (w *Writer) Size() int64 { return w.n }
-
-// Digest is the hex sha256 of the bytes held.
-func (w *Writer) Digest() string { return hex.EncodeToString(w.h.Sum(nil)) }
-
-// Truncate drops the bytes held.
-func (w *Writer) Truncate() error {
-	w.h.Reset()
-	w.n = 0
-	if _, err := w.f.Seek(0, 0); err != nil {
-		return err
-	}
-	return w.f.Truncate(0)
-}
-
-// Commit verifies and commits the blob.
-func (w *Writer) Commit() error {
-	if w.n != w.size || w.Digest() != w.digest {
-		w.Abort()
-		return errors.New("store: mismatch")
-	}
-	w.f.Close()
-	if err := os.Rename(w.f.Name(), w.s.BlobPath(w.digest)); err != nil {
-		return err
-	}
-	os.RemoveAll(filepath.Dir(w.f.Name()))
-	w.s.mu.Lock()
-	w.s.blobs[w.digest] = w.size
-	w.s.mu.Unlock()
 	return nil
 }
-
-// Close keeps the partial.
-func (w *Writer) Close() error { return w.f.Close() }
-
-// Abort deletes the partial.
-func (w *Writer) Abort() error {
-	w.f.Close()
-	return os.RemoveAll(filepath.Dir(w.f.Name()))
-}
-
-// State of an avatar.
-type State string
-
-// States.
-const (
-	StateReady   State = "ready"
-	StateStale   State = "stale"
-	StateDamaged State = "damaged"
-)
-
-// Avatar is a cached avatar.
-type Avatar struct {
-	ID, Version         string
-	Manifest            *manifest.Manifest
-	RawManifest         []byte
-	ManifestURL         string
-	ETag                string
-	Source              string // "origin" or "import"
-	Pinned              bool
-	State               State
-	Damaged             []string // asset paths found missing/damaged
-	LastUsed, FetchedAt time.Time
-	MaxAge              time.Duration
-}
-
-// Size is the sum of asset sizes.
-func (a *Avatar) Size() int64 {
-	if a.Manifest == nil {
-		return 0
-	}
-	return a.Manifest.TotalSize()
-}
-
-// Get returns a copy.
-func (s *Store) Get(id string) (*Avatar, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	a, ok := s.avatars[id]
-	if !ok {
-		return nil, false
-	}
-	c := *a
-	return &c, true
-}
-
-// List returns copies sorted by ID.
-func (s *Store) List() []*Avatar {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []*Avatar
-	for _, a := range s.avatars {
-		c := *a
-		out = append(out, &c)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
-	return out
-}
-
-// Put makes a.Version current.
-func (s *Store) Put(a *Avatar) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	c := *a
-	s.avatars[a.ID] = &c
-	return nil
-}
-
-// Delete removes an avatar.
-func (s *Store) Delete(id string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.avatars, id)
-	return nil
-}
-
-// DeleteAll removes every avatar.
-func (s *Store) DeleteAll() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.avatars = map[string]*Avatar{}
-	return nil
-}
-
-// Touch marks an avatar used.
-func (s *Store) Touch(id string) {}
-
-// SetPinned pins or unpins.
-func (s *Store) SetPinned(id string, pinned bool) error { return nil }
-
-// SetState sets the state.
-func (s *Store) SetState(id string, st State, damaged []string) error { return nil }
-
-// Revalidated marks an avatar fresh.
-func (s *Store) Revalidated(id, etag string, maxAge time.Duration, at time.Time) error { return nil }
-
-// EnsureSpace makes room.
-func (s *Store) EnsureSpace(need int64) (evicted []string, err error) { return nil, nil }
-
-// KeepLRU keeps the n most recently used.
-func (s *Store) KeepLRU(n int) (removed []string, err error) { return nil, nil }
-
-// Stats of the store.
-type Stats struct {
-	Entries      int
-	TotalBytes   int64
-	MaxBytes     int64
-	Blobs        int
-	Pinned       int
-	Damaged      int
-	Stale        int
-	FreeBytes    int64
-	ReserveBytes int64
-}
-
-// Stats returns counters.
-func (s *Store) Stats() Stats { return Stats{} }
-
-// AvatarsUsing lists avatars referencing digest.
-func (s *Store) AvatarsUsing(digest string) []string { return nil }
-
-// VerifyBlob re-hashes a blob.
-func (s *Store) VerifyBlob(ctx context.Context, digest string) error { return nil }
-
-// CheckAvatar stats each blob.
-func (s *Store) CheckAvatar(id string) (damaged []string) { return nil }
-
-// RemoveBlob deletes a damaged blob.
-func (s *Store) RemoveBlob(digest string) error { return nil }
-
-// Partial is the size of a partial ingest.
-func (s *Store) Partial(digest string) int64 { return 0 }

@@ -1,0 +1,245 @@
+package store
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/assetd/assetd/internal/errs"
+	"github.com/assetd/assetd/internal/manifest"
+)
+
+// State is an avatar's condition in the cache.
+type State string
+
+// The states of a cached avatar.
+const (
+	StateReady   State = "ready"   // every blob committed, manifest fresh or not yet checked
+	StateStale   State = "stale"   // served, but due for revalidation
+	StateDamaged State = "damaged" // some blobs are missing or corrupt (Damaged lists them)
+)
+
+// Avatar is one cached avatar: its current version and what the store
+// knows about it. Manifest and RawManifest are shared between copies and
+// must not be modified.
+type Avatar struct {
+	ID, Version         string
+	Manifest            *manifest.Manifest
+	RawManifest         []byte
+	ManifestURL         string
+	ETag                string
+	Source              string // "origin" or "import"
+	Pinned              bool
+	State               State
+	Damaged             []string // asset paths found missing/damaged
+	LastUsed, FetchedAt time.Time
+	MaxAge              time.Duration
+}
+
+// Size is the sum of the asset sizes of the current version.
+func (a *Avatar) Size() int64 {
+	if a.Manifest == nil {
+		return 0
+	}
+	return a.Manifest.TotalSize()
+}
+
+func (e *entry) avatar() *Avatar {
+	a := e.a
+	if at := e.lastUsed.Load(); at != 0 {
+		a.LastUsed = time.Unix(0, at)
+	}
+	if a.Damaged != nil {
+		a.Damaged = slices.Clone(a.Damaged)
+	}
+	return &a
+}
+
+// Get returns a copy of the cached avatar id.
+func (s *Store) Get(id string) (*Avatar, bool) {
+	s.mu.RLock()
+	e := s.avatars[id]
+	if e == nil {
+		s.mu.RUnlock()
+		return nil, false
+	}
+	a := e.avatar()
+	s.mu.RUnlock()
+	return a, true
+}
+
+// List returns copies of every cached avatar, sorted by ID.
+func (s *Store) List() []*Avatar {
+	s.mu.RLock()
+	out := make([]*Avatar, 0, len(s.avatars))
+	for _, e := range s.avatars {
+		out = append(out, e.avatar())
+	}
+	s.mu.RUnlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// Put makes a.Version (a.Manifest.Version when empty) the current version
+// of avatar a.ID. Every blob of a.Manifest must be committed, else Put
+// fails and nothing changes: the old version is served until then. Each
+// distinct digest of the new version gains a reference and each of the
+// old one loses one; blobs left with none are deleted (record in the same
+// transaction, file right after). An empty State is ready; a zero LastUsed
+// keeps the old one, or is now for a new avatar.
+func (s *Store) Put(a *Avatar) error {
+	if err := manifest.ValidateID(a.ID); err != nil {
+		return err
+	}
+	if a.Manifest == nil {
+		return fmt.Errorf("store: put %s: no manifest", a.ID)
+	}
+	c := *a
+	if c.Version == "" {
+		c.Version = c.Manifest.Version
+	}
+	if c.State == "" {
+		c.State = StateReady
+	}
+	c.Damaged = slices.Clone(c.Damaged)
+	e := newEntry(c)
+	for _, d := range e.digests {
+		if !manifest.ValidDigest(d) {
+			return badDigest(d)
+		}
+	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	var missing []string
+	for _, d := range e.digests {
+		if r, ok := s.blobs[d]; !ok || !r.isCommitted() {
+			missing = append(missing, d)
+		}
+	}
+	if len(missing) > 0 {
+		return &errs.Error{Code: errs.FailedToDownloadAvatarAssets, Phase: errs.PhaseStore, AvatarID: a.ID,
+			Transient: true, Message: fmt.Sprintf("store: version %s: %d blobs are not committed (%s)",
+				c.Version, len(missing), strings.Join(missing[:min(len(missing), 3)], ", "))}
+	}
+	old := s.avatars[a.ID]
+	switch {
+	case !a.LastUsed.IsZero():
+		e.lastUsed.Store(a.LastUsed.UnixNano())
+	case old == nil:
+		e.lastUsed.Store(s.now().UnixNano())
+	}
+	ch := newChange()
+	for _, d := range e.digests {
+		s.ref(ch, d, +1)
+	}
+	if old != nil {
+		for _, d := range old.digests {
+			s.ref(ch, d, -1)
+		}
+	}
+	ch.avatars[a.ID] = e
+	return s.apply(ch)
+}
+
+// Delete removes avatar id. Its blobs that other avatars still reference
+// stay. An unknown id is avatarAssetMissing, reason notCached.
+func (s *Store) Delete(id string) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if s.avatars[id] == nil {
+		return notCached(id)
+	}
+	c := newChange()
+	s.dropAvatar(c, id)
+	return s.apply(c)
+}
+
+// DeleteAll removes every avatar and every committed blob, referenced or
+// not. Partial ingests stay.
+func (s *Store) DeleteAll() error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	c := newChange()
+	for id := range s.avatars {
+		s.dropAvatar(c, id)
+	}
+	for d := range s.blobs {
+		c.blobs[d] = nil
+	}
+	return s.apply(c)
+}
+
+// Touch records that avatar id was used now. It only updates memory; Flush
+// (and Close) write it to the index.
+func (s *Store) Touch(id string) {
+	now := s.now().UnixNano()
+	s.mu.RLock()
+	if e := s.avatars[id]; e != nil {
+		e.lastUsed.Store(now)
+		e.dirty.Store(true)
+		s.dirty.Store(true)
+	}
+	s.mu.RUnlock()
+}
+
+// edit replaces avatar id's entry by a copy changed by f.
+func (s *Store) edit(id string, f func(a *Avatar)) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	old := s.avatars[id]
+	if old == nil {
+		return notCached(id)
+	}
+	a := old.a
+	a.Damaged = slices.Clone(a.Damaged)
+	f(&a)
+	e := &entry{a: a, digests: old.digests}
+	c := newChange()
+	c.avatars[id] = e
+	return s.apply(c)
+}
+
+// SetPinned pins or unpins avatar id. Pinned avatars are never evicted.
+func (s *Store) SetPinned(id string, pinned bool) error {
+	return s.edit(id, func(a *Avatar) { a.Pinned = pinned })
+}
+
+// SetState sets avatar id's state and damaged asset paths (kept only for
+// StateDamaged).
+func (s *Store) SetState(id string, st State, damaged []string) error {
+	return s.edit(id, func(a *Avatar) {
+		a.State, a.Damaged = st, nil
+		if st == StateDamaged {
+			a.Damaged = slices.Clone(damaged)
+		}
+	})
+}
+
+// Revalidated records a 304 answer: the avatar is fresh again as of at,
+// with etag and maxAge. Its state becomes ready unless it is damaged (a
+// 304 does not repair files).
+func (s *Store) Revalidated(id, etag string, maxAge time.Duration, at time.Time) error {
+	return s.edit(id, func(a *Avatar) {
+		a.ETag, a.MaxAge, a.FetchedAt = etag, maxAge, at
+		if a.State != StateDamaged {
+			a.State = StateReady
+		}
+	})
+}
+
+// AvatarsUsing returns the IDs of the avatars whose current version uses
+// digest, sorted.
+func (s *Store) AvatarsUsing(digest string) []string {
+	var ids []string
+	s.mu.RLock()
+	for id, e := range s.avatars {
+		if slices.Contains(e.digests, digest) {
+			ids = append(ids, id)
+		}
+	}
+	s.mu.RUnlock()
+	sort.Strings(ids)
+	return ids
+}

@@ -1,0 +1,182 @@
+package store
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// change is one transaction's worth of index edits, applied to bbolt first
+// and to memory after. Callers hold s.wmu from building it to applying it.
+type change struct {
+	avatars map[string]*entry   // nil value: delete the avatar
+	blobs   map[string]*blobRec // nil value: delete the record
+	derefd  map[string]bool     // blobs that lost a reference
+	ingests map[string]*ingestRec
+}
+
+func newChange() *change {
+	return &change{avatars: map[string]*entry{}, blobs: map[string]*blobRec{},
+		derefd: map[string]bool{}, ingests: map[string]*ingestRec{}}
+}
+
+// blob is the record of d as the change has it so far.
+func (s *Store) blob(c *change, d string) (blobRec, bool) {
+	if r, ok := c.blobs[d]; ok {
+		if r == nil {
+			return blobRec{}, false
+		}
+		return *r, true
+	}
+	r, ok := s.blobs[d]
+	return r, ok
+}
+
+func (s *Store) ref(c *change, d string, delta int64) {
+	r, _ := s.blob(c, d)
+	r.refs = max(r.refs+delta, 0)
+	c.blobs[d] = &r
+	if delta < 0 {
+		c.derefd[d] = true
+	}
+}
+
+// dropAvatar removes id's references and the avatar.
+func (s *Store) dropAvatar(c *change, id string) {
+	if e := s.avatars[id]; e != nil {
+		for _, d := range e.digests {
+			s.ref(c, d, -1)
+		}
+	}
+	c.avatars[id] = nil
+}
+
+// apply writes c in one bbolt transaction, then to memory, then deletes
+// the files of blobs whose records went. Blobs that lost their last
+// reference go with it.
+func (s *Store) apply(c *change) error {
+	for d := range c.derefd {
+		if r := c.blobs[d]; r != nil && r.refs == 0 {
+			c.blobs[d] = nil
+		}
+	}
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		av, used := tx.Bucket(bucketAvatars), tx.Bucket(bucketLastUsed)
+		for id, e := range c.avatars {
+			if e == nil {
+				if err := errors.Join(av.Delete([]byte(id)), used.Delete([]byte(id))); err != nil {
+					return err
+				}
+				continue
+			}
+			v, err := json.Marshal(recordOf(&e.a))
+			if err != nil {
+				return err
+			}
+			at := e.lastUsed.Load()
+			if old := s.avatars[id]; at == 0 && old != nil {
+				at = old.lastUsed.Load()
+			}
+			if err := errors.Join(av.Put([]byte(id), v), used.Put([]byte(id), u64(uint64(at)))); err != nil {
+				return err
+			}
+		}
+		bl := tx.Bucket(bucketBlobs)
+		for d, r := range c.blobs {
+			var err error
+			if r == nil {
+				err = bl.Delete([]byte(d))
+			} else {
+				err = bl.Put([]byte(d), r.encode())
+			}
+			if err != nil {
+				return err
+			}
+		}
+		in := tx.Bucket(bucketIngest)
+		for d, r := range c.ingests {
+			var err error
+			if r == nil {
+				err = in.Delete([]byte(d))
+			} else {
+				err = in.Put([]byte(d), r.encode())
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return storeErr("index update", err)
+	}
+	var gone []string
+	s.mu.Lock()
+	for id, e := range c.avatars {
+		old := s.avatars[id]
+		if e == nil {
+			delete(s.avatars, id)
+			continue
+		}
+		if old != nil && e.lastUsed.Load() == 0 {
+			e.lastUsed.Store(old.lastUsed.Load())
+		}
+		if old != nil && old.dirty.Load() {
+			e.dirty.Store(true)
+		}
+		s.avatars[id] = e
+	}
+	for d, r := range c.blobs {
+		old, had := s.blobs[d]
+		if had && old.isCommitted() {
+			s.total -= old.size
+		}
+		if r == nil {
+			delete(s.blobs, d)
+			if had && old.isCommitted() {
+				gone = append(gone, d)
+			}
+			continue
+		}
+		if r.isCommitted() {
+			s.total += r.size
+		} else if had && old.isCommitted() {
+			gone = append(gone, d)
+		}
+		s.blobs[d] = *r
+	}
+	for d, r := range c.ingests {
+		if r == nil {
+			delete(s.ingests, d)
+		} else {
+			s.ingests[d] = *r
+		}
+	}
+	s.mu.Unlock()
+	for _, d := range gone {
+		s.removeBlobFile(d)
+	}
+	return nil
+}
+
+// removeBlobFile deletes the file of a blob that is no longer committed.
+// A writer holding the digest will commit it again (rename over whatever
+// is there), so the file is left to it; the next Open deletes a file that
+// nothing indexes.
+func (s *Store) removeBlobFile(d string) {
+	if !s.locks.tryLock(d) {
+		return
+	}
+	defer s.locks.unlock(d)
+	s.mu.RLock()
+	r, ok := s.blobs[d]
+	s.mu.RUnlock()
+	if ok && r.isCommitted() {
+		return
+	}
+	if err := os.Remove(s.BlobPath(d)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		s.log.Warn("store: remove blob", "digest", d, "err", err)
+	}
+}

@@ -1,0 +1,168 @@
+package store
+
+import (
+	"encoding/binary"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/assetd/assetd/internal/manifest"
+)
+
+// SchemaVersion is the index schema this package writes (see doc.go).
+const SchemaVersion = 1
+
+var (
+	bucketMeta     = []byte("meta")
+	keySchema      = []byte("schema")
+	bucketAvatars  = []byte("avatars")
+	bucketLastUsed = []byte("lastused")
+	bucketBlobs    = []byte("blobs")
+	bucketIngest   = []byte("ingest")
+)
+
+// A migration moves the index from version-1 to version. Each runs in its
+// own transaction, which also records the new version.
+type migration struct {
+	version int
+	name    string
+	apply   func(tx *bolt.Tx) error
+}
+
+var migrations = []migration{
+	{1, "create the buckets", func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketMeta, bucketAvatars, bucketLastUsed, bucketBlobs, bucketIngest} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	}},
+}
+
+func schemaOf(tx *bolt.Tx) int {
+	b := tx.Bucket(bucketMeta)
+	if b == nil {
+		return 0
+	}
+	v := b.Get(keySchema)
+	if len(v) != 8 {
+		return 0
+	}
+	return int(binary.BigEndian.Uint64(v))
+}
+
+// migrate runs every migration newer than the index.
+func migrate(db *bolt.DB, ms []migration) error {
+	var cur int
+	if err := db.View(func(tx *bolt.Tx) error { cur = schemaOf(tx); return nil }); err != nil {
+		return err
+	}
+	if latest := ms[len(ms)-1].version; cur > latest {
+		return fmt.Errorf("store index schema %d is newer than this assetd understands (%d)", cur, latest)
+	}
+	for _, m := range ms {
+		if m.version <= cur {
+			continue
+		}
+		err := db.Update(func(tx *bolt.Tx) error {
+			if err := m.apply(tx); err != nil {
+				return err
+			}
+			b, err := tx.CreateBucketIfNotExists(bucketMeta)
+			if err != nil {
+				return err
+			}
+			return b.Put(keySchema, u64(uint64(m.version)))
+		})
+		if err != nil {
+			return fmt.Errorf("store index migration %d (%s): %w", m.version, m.name, err)
+		}
+	}
+	return nil
+}
+
+// avatarRecord is the value of avatars/<id>. LastUsed lives in its own
+// bucket so that flushing it rewrites 8 bytes, not a manifest.
+type avatarRecord struct {
+	Version     string             `json:"version"`
+	Manifest    *manifest.Manifest `json:"manifest"`
+	Raw         []byte             `json:"raw,omitempty"`
+	ManifestURL string             `json:"manifestUrl,omitempty"`
+	ETag        string             `json:"etag,omitempty"`
+	Source      string             `json:"source,omitempty"`
+	Pinned      bool               `json:"pinned,omitempty"`
+	State       State              `json:"state"`
+	Damaged     []string           `json:"damaged,omitempty"`
+	FetchedAt   time.Time          `json:"fetchedAt"`
+	MaxAge      time.Duration      `json:"maxAge,omitempty"`
+}
+
+func recordOf(a *Avatar) avatarRecord {
+	return avatarRecord{Version: a.Version, Manifest: a.Manifest, Raw: a.RawManifest,
+		ManifestURL: a.ManifestURL, ETag: a.ETag, Source: a.Source, Pinned: a.Pinned,
+		State: a.State, Damaged: a.Damaged, FetchedAt: a.FetchedAt, MaxAge: a.MaxAge}
+}
+
+func (r *avatarRecord) avatar(id string) Avatar {
+	return Avatar{ID: id, Version: r.Version, Manifest: r.Manifest, RawManifest: r.Raw,
+		ManifestURL: r.ManifestURL, ETag: r.ETag, Source: r.Source, Pinned: r.Pinned,
+		State: r.State, Damaged: r.Damaged, FetchedAt: r.FetchedAt, MaxAge: r.MaxAge}
+}
+
+// blobRec is the value of blobs/<hex>: a blob's size, how many current
+// avatar versions reference it, and when it was committed (0 = not on
+// disk: referenced but missing or removed as damaged).
+type blobRec struct {
+	size, refs int64
+	committed  int64 // unix nanoseconds
+}
+
+func (r blobRec) isCommitted() bool { return r.committed != 0 }
+
+func (r blobRec) encode() []byte {
+	b := make([]byte, 24)
+	binary.BigEndian.PutUint64(b[0:], uint64(r.size))
+	binary.BigEndian.PutUint64(b[8:], uint64(r.refs))
+	binary.BigEndian.PutUint64(b[16:], uint64(r.committed))
+	return b
+}
+
+func decodeBlob(v []byte) (blobRec, error) {
+	if len(v) != 24 {
+		return blobRec{}, fmt.Errorf("blob record of %d bytes", len(v))
+	}
+	return blobRec{
+		size:      int64(binary.BigEndian.Uint64(v[0:])),
+		refs:      int64(binary.BigEndian.Uint64(v[8:])),
+		committed: int64(binary.BigEndian.Uint64(v[16:])),
+	}, nil
+}
+
+// ingestRec is the value of ingest/<hex>: a partial download kept for
+// resume.
+type ingestRec struct {
+	size    int64
+	started int64 // unix nanoseconds
+}
+
+func (r ingestRec) encode() []byte {
+	b := make([]byte, 16)
+	binary.BigEndian.PutUint64(b[0:], uint64(r.size))
+	binary.BigEndian.PutUint64(b[8:], uint64(r.started))
+	return b
+}
+
+func decodeIngest(v []byte) (ingestRec, error) {
+	if len(v) != 16 {
+		return ingestRec{}, fmt.Errorf("ingest record of %d bytes", len(v))
+	}
+	return ingestRec{size: int64(binary.BigEndian.Uint64(v[0:])), started: int64(binary.BigEndian.Uint64(v[8:]))}, nil
+}
+
+func u64(v uint64) []byte {
+	b := make([]byte, 8)
+	binary.BigEndian.PutUint64(b, v)
+	return b
+}

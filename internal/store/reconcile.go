@@ -1,0 +1,149 @@
+package store
+
+import (
+	"errors"
+	"os"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/assetd/assetd/internal/manifest"
+)
+
+// reconcile makes the index and the disk agree, at Open:
+//   - refcounts are recounted from the avatars' current versions;
+//   - files in blobs/sha256 the index does not hold as committed go, and so
+//     do committed blobs nothing has referenced for orphanGrace;
+//   - committed blobs whose file is missing or of the wrong size lose their
+//     committed mark (the file goes) and their avatars become damaged;
+//   - partial ingests stay if indexed or younger than ingestGrace, except
+//     for blobs already committed; index entries of vanished partials go.
+//
+// It lists blobs/sha256 once and fstatats only the names it holds.
+func (s *Store) reconcile() error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	names, err := s.blobDir.Readdirnames(-1)
+	if err != nil {
+		return err
+	}
+	c := newChange()
+	onDisk := make(map[string]bool, len(names))
+	var strays []string
+	fd := int(s.blobDir.Fd())
+	for _, name := range names {
+		r, ok := s.blobs[name]
+		if !ok || !r.isCommitted() {
+			if manifest.ValidDigest(name) {
+				strays = append(strays, name)
+			} else {
+				s.log.Warn("store: unexpected file in blobs/sha256", "name", name)
+			}
+			continue
+		}
+		var st unix.Stat_t
+		if err := unix.Fstatat(fd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			if !errors.Is(err, unix.ENOENT) {
+				return err
+			}
+			continue
+		}
+		if st.Mode&unix.S_IFMT == unix.S_IFREG && st.Size == r.size {
+			onDisk[name] = true
+			continue
+		}
+		s.log.Warn("store: blob has the wrong size", "digest", name, "size", st.Size, "want", r.size)
+		strays = append(strays, name)
+	}
+
+	refs := make(map[string]int64, len(s.blobs))
+	for _, e := range s.avatars {
+		for _, d := range e.digests {
+			refs[d]++
+		}
+	}
+	bad := map[string]bool{}
+	cutoff := s.now().Add(-orphanGrace).UnixNano()
+	for d, r := range s.blobs {
+		want := refs[d]
+		nr := r
+		nr.refs = want
+		if r.isCommitted() && !onDisk[d] {
+			s.log.Warn("store: blob is missing", "digest", d)
+			nr.committed = 0
+		}
+		switch {
+		case want == 0 && (!nr.isCommitted() || nr.committed < cutoff):
+			c.blobs[d] = nil
+			if nr.isCommitted() {
+				strays = append(strays, d)
+			}
+		case nr != r:
+			c.blobs[d] = &nr
+		}
+		if want > 0 && !nr.isCommitted() {
+			bad[d] = true
+		}
+	}
+	for d, n := range refs {
+		if _, ok := s.blobs[d]; !ok {
+			c.blobs[d] = &blobRec{refs: n}
+			bad[d] = true
+		}
+	}
+	if len(bad) > 0 {
+		for id, e := range s.avatars {
+			for _, d := range e.digests {
+				if bad[d] {
+					c.avatars[id] = damagedEntry(e, bad)
+					break
+				}
+			}
+		}
+	}
+	s.reconcileIngests(c)
+	if len(c.avatars)+len(c.blobs)+len(c.ingests) > 0 {
+		if err := s.apply(c); err != nil {
+			return err
+		}
+	}
+	for _, d := range strays {
+		s.removeBlobFile(d)
+	}
+	if len(strays)+len(c.avatars)+len(c.blobs)+len(c.ingests) > 0 {
+		s.log.Info("store: reconciled", "stray_blobs", len(strays), "damaged_avatars", len(c.avatars),
+			"blob_records", len(c.blobs), "ingests", len(c.ingests))
+	}
+	return nil
+}
+
+func (s *Store) reconcileIngests(c *change) {
+	dir := s.path("ingest")
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		s.log.Warn("store: list ingests", "err", err)
+		return
+	}
+	present := make(map[string]bool, len(ents))
+	cutoff := s.now().Add(-ingestGrace)
+	for _, ent := range ents {
+		name := ent.Name()
+		_, indexed := s.ingests[name]
+		keep := manifest.ValidDigest(name) && !s.blobs[name].isCommitted()
+		if keep && !indexed {
+			fi, err := ent.Info()
+			keep = err == nil && fi.ModTime().After(cutoff)
+		}
+		if keep {
+			present[name] = true
+			continue
+		}
+		if err := os.RemoveAll(s.ingestDir(name)); err != nil {
+			s.log.Warn("store: remove stray ingest", "name", name, "err", err)
+		}
+	}
+	for d := range s.ingests {
+		if !present[d] {
+			c.ingests[d] = nil
+		}
+	}
+}

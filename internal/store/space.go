@@ -1,0 +1,197 @@
+package store
+
+import (
+	"fmt"
+	"sort"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/assetd/assetd/internal/errs"
+)
+
+func statfsFree(dir string) (int64, error) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		return 0, err
+	}
+	return int64(st.Bavail) * int64(st.Bsize), nil
+}
+
+// EnsureSpace makes room for need more bytes, under the quota (MaxBytes,
+// counting committed blobs) and on the disk (free space minus
+// ReserveBytes), by evicting the least recently used unpinned avatars and
+// committed blobs nothing has referenced for an hour. It plans first: when
+// even evicting all of those would not be enough, it evicts nothing and
+// fails with failedToDownloadAvatarAssets, reason insufficientStorage,
+// phase store. need is the bytes still to be written (size minus Partial).
+func (s *Store) EnsureSpace(need int64) (evicted []string, err error) {
+	return s.EnsureSpaceKeeping(need)
+}
+
+// EnsureSpaceKeeping is EnsureSpace that does not evict the avatars keep
+// (the one being loaded, whose old version may share blobs with the new).
+func (s *Store) EnsureSpaceKeeping(need int64, keep ...string) (evicted []string, err error) {
+	if need <= 0 {
+		return nil, nil
+	}
+	free, err := s.freeSpace(s.dir)
+	if err != nil {
+		return nil, storeErr("free space", err)
+	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	avail := free - s.opts.ReserveBytes
+	used := s.total
+	enough := func(freed int64) bool {
+		return (s.opts.MaxBytes <= 0 || used-freed+need <= s.opts.MaxBytes) && avail+freed >= need
+	}
+	if enough(0) {
+		return nil, nil
+	}
+	c := newChange()
+	var freed int64
+	gone := func() {
+		for d, r := range c.blobs {
+			if r != nil {
+				continue
+			}
+			if old, ok := s.blobs[d]; ok && old.isCommitted() {
+				freed += old.size
+			}
+		}
+	}
+	cutoff := s.now().Add(-orphanGrace).UnixNano()
+	for d, r := range s.blobs {
+		if r.refs == 0 && r.isCommitted() && r.committed < cutoff {
+			c.blobs[d] = nil
+		}
+	}
+	gone()
+	skip := map[string]bool{}
+	for _, id := range keep {
+		skip[id] = true
+	}
+	for _, e := range s.lru() {
+		if enough(freed) {
+			break
+		}
+		if e.a.Pinned || skip[e.a.ID] {
+			continue
+		}
+		s.dropAvatar(c, e.a.ID)
+		for d := range c.derefd {
+			if r := c.blobs[d]; r != nil && r.refs == 0 {
+				c.blobs[d] = nil
+			}
+		}
+		freed = 0
+		gone()
+		evicted = append(evicted, e.a.ID)
+	}
+	if !enough(freed) {
+		return nil, &errs.Error{Code: errs.FailedToDownloadAvatarAssets, Phase: errs.PhaseStore,
+			Reason: errs.ReasonInsufficientStorage, Message: fmt.Sprintf(
+				"store: %d bytes needed; the cache holds %d of a %d-byte quota and the disk has %d free above the %d-byte reserve, even after evicting every unpinned avatar",
+				need, used, s.opts.MaxBytes, max(avail, 0), s.opts.ReserveBytes)}
+	}
+	if err := s.apply(c); err != nil {
+		return nil, err
+	}
+	if len(evicted) > 0 {
+		s.log.Info("store: evicted avatars to make room", "need", need, "evicted", evicted, "freed", freed)
+	}
+	return evicted, nil
+}
+
+// lru returns the entries, least recently used first (ties by ID).
+func (s *Store) lru() []*entry {
+	es := make([]*entry, 0, len(s.avatars))
+	for _, e := range s.avatars {
+		es = append(es, e)
+	}
+	sort.Slice(es, func(i, j int) bool {
+		a, b := es[i].lastUsed.Load(), es[j].lastUsed.Load()
+		if a != b {
+			return a < b
+		}
+		return es[i].a.ID < es[j].a.ID
+	})
+	return es
+}
+
+// KeepLRU keeps the n most recently used avatars and deletes the rest.
+// Pinned avatars always stay and count toward n, so with n pinned avatars
+// every unpinned one goes.
+func (s *Store) KeepLRU(n int) (removed []string, err error) {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	es := s.lru()
+	kept := 0
+	for _, e := range es {
+		if e.a.Pinned {
+			kept++
+		}
+	}
+	c := newChange()
+	for i := len(es) - 1; i >= 0; i-- {
+		e := es[i]
+		if e.a.Pinned {
+			continue
+		}
+		if kept < n {
+			kept++
+			continue
+		}
+		s.dropAvatar(c, e.a.ID)
+		removed = append(removed, e.a.ID)
+	}
+	if len(removed) == 0 {
+		return nil, nil
+	}
+	if err := s.apply(c); err != nil {
+		return nil, err
+	}
+	sort.Strings(removed)
+	return removed, nil
+}
+
+// Stats are the store's counters.
+type Stats struct {
+	Entries      int   // avatars
+	TotalBytes   int64 // committed blobs, each counted once
+	MaxBytes     int64
+	Blobs        int // committed blobs
+	Pinned       int
+	Damaged      int
+	Stale        int
+	FreeBytes    int64 // free on the store's file system (0 if unknown)
+	ReserveBytes int64
+}
+
+// Stats counts from memory (and asks the file system for FreeBytes).
+func (s *Store) Stats() Stats {
+	st := Stats{MaxBytes: s.opts.MaxBytes, ReserveBytes: s.opts.ReserveBytes}
+	s.mu.RLock()
+	st.Entries, st.TotalBytes = len(s.avatars), s.total
+	for _, e := range s.avatars {
+		if e.a.Pinned {
+			st.Pinned++
+		}
+		switch e.a.State {
+		case StateDamaged:
+			st.Damaged++
+		case StateStale:
+			st.Stale++
+		}
+	}
+	for _, r := range s.blobs {
+		if r.isCommitted() {
+			st.Blobs++
+		}
+	}
+	s.mu.RUnlock()
+	if free, err := s.freeSpace(s.dir); err == nil {
+		st.FreeBytes = free
+	}
+	return st
+}

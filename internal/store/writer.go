@@ -1,0 +1,242 @@
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/assetd/assetd/internal/errs"
+	"github.com/assetd/assetd/internal/manifest"
+)
+
+// Writer is the ingest of one blob into ingest/<hex>/data. It holds the
+// digest's lock until Commit succeeds or fails verification, or until
+// Close or Abort. It implements fetch's Sink. A Writer is used by one
+// goroutine at a time.
+type Writer struct {
+	s      *Store
+	digest string
+	size   int64 // expected
+	f      *os.File
+	h      hash.Hash
+	n      int64
+	done   bool
+}
+
+// Ingest starts, or resumes, the ingest of the blob digest of size bytes.
+// It waits (honouring ctx) while another writer has the digest. Bytes a
+// previous writer or process left are re-hashed: Size and Digest report
+// them, and writing continues after them. Ingest of a committed blob is
+// allowed; its Commit succeeds at once.
+func (s *Store) Ingest(ctx context.Context, digest string, size int64) (*Writer, error) {
+	if !manifest.ValidDigest(digest) {
+		return nil, badDigest(digest)
+	}
+	if size < 0 {
+		return nil, fmt.Errorf("store: negative blob size %d", size)
+	}
+	if err := s.locks.lock(ctx, digest); err != nil {
+		return nil, fmt.Errorf("store: waiting for blob %s: %w", digest, err)
+	}
+	w, err := s.openIngest(digest, size)
+	if err != nil {
+		s.locks.unlock(digest)
+		return nil, err
+	}
+	return w, nil
+}
+
+func (s *Store) ingestDir(d string) string { return filepath.Join(s.dir, "ingest", d) }
+
+func (s *Store) openIngest(d string, size int64) (*Writer, error) {
+	dir := s.ingestDir(d)
+	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+		return nil, storeErr("create ingest", err)
+	}
+	s.wmu.Lock()
+	if r, ok := s.ingests[d]; !ok || r.size != size {
+		c := newChange()
+		c.ingests[d] = &ingestRec{size: size, started: s.now().UnixNano()}
+		if err := s.apply(c); err != nil {
+			s.wmu.Unlock()
+			return nil, err
+		}
+	}
+	s.wmu.Unlock()
+	data := filepath.Join(dir, "data")
+	f, err := os.OpenFile(data, os.O_RDWR|os.O_CREATE, 0o600)
+	if errors.Is(err, os.ErrPermission) {
+		// A crash between Commit's chmod and its rename left it read-only.
+		if err = os.Chmod(data, 0o600); err == nil {
+			f, err = os.OpenFile(data, os.O_RDWR|os.O_CREATE, 0o600)
+		}
+	}
+	if err != nil {
+		return nil, storeErr("open ingest", err)
+	}
+	w := &Writer{s: s, digest: d, size: size, f: f, h: sha256.New()}
+	n, err := io.Copy(w.h, f)
+	w.n = n
+	if err == nil && n > size {
+		err = w.Truncate()
+	}
+	if err != nil {
+		f.Close()
+		return nil, storeErr("read partial ingest", err)
+	}
+	return w, nil
+}
+
+// Write appends p, hashing it. Bytes beyond the expected size are refused
+// (sizeMismatch). A full disk is insufficientStorage wrapping
+// syscall.ENOSPC; Abort then frees what was written.
+func (w *Writer) Write(p []byte) (int, error) {
+	if w.done {
+		return 0, errors.New("store: write to a finished writer")
+	}
+	room := w.size - w.n
+	tooMuch := int64(len(p)) > room
+	if tooMuch {
+		p = p[:room]
+	}
+	n, err := w.f.Write(p)
+	w.h.Write(p[:n])
+	w.n += int64(n)
+	if err != nil {
+		return n, storeErr("write blob "+w.digest, err)
+	}
+	if tooMuch {
+		return n, mismatch(errs.ReasonSizeMismatch, w.digest, "more than the expected %d bytes", w.size)
+	}
+	return n, nil
+}
+
+// Size is the number of bytes held: the resume offset.
+func (w *Writer) Size() int64 { return w.n }
+
+// Digest is the hex sha256 of the bytes held.
+func (w *Writer) Digest() string { return hex.EncodeToString(w.h.Sum(nil)) }
+
+// Truncate drops every byte held; writing restarts at 0.
+func (w *Writer) Truncate() error {
+	if err := w.f.Truncate(0); err != nil {
+		return storeErr("truncate ingest", err)
+	}
+	if _, err := w.f.Seek(0, io.SeekStart); err != nil {
+		return storeErr("truncate ingest", err)
+	}
+	w.h.Reset()
+	w.n = 0
+	return nil
+}
+
+// Commit makes the blob durable and indexed: check size and sha256, 0444,
+// fsync, rename into blobs/sha256, fsync the directory, index. A blob
+// that is already committed is success. A size or hash mismatch deletes
+// the partial and is failedToDownloadAvatarAssets (phase verify, reason
+// sizeMismatch or hashMismatch). Commit always finishes the writer; after
+// other errors the partial is kept for a later resume.
+func (w *Writer) Commit() error {
+	if w.done {
+		return errors.New("store: commit of a finished writer")
+	}
+	s, d := w.s, w.digest
+	switch got := w.Digest(); {
+	case w.n != w.size:
+		err := mismatch(errs.ReasonSizeMismatch, d, "got %d bytes, want %d", w.n, w.size)
+		return errors.Join(err, w.Abort())
+	case got != d:
+		err := mismatch(errs.ReasonHashMismatch, d, "got sha256 %s", got)
+		return errors.Join(err, w.Abort())
+	}
+	if err := errors.Join(w.f.Chmod(0o444), w.f.Sync()); err != nil {
+		_ = w.f.Chmod(0o600)
+		return errors.Join(storeErr("fsync blob "+d, err), w.Close())
+	}
+	w.f.Close()
+	w.done = true
+	defer s.locks.unlock(d)
+	// Holding the digest's lock, no one else commits d; holding wmu, no one
+	// uncommits it between the check and the index update.
+	s.wmu.Lock()
+	exists := s.blobs[d].isCommitted()
+	if !exists {
+		s.wmu.Unlock()
+		if err := w.publish(); err != nil {
+			return err
+		}
+		s.wmu.Lock()
+	}
+	c := newChange()
+	if r, _ := s.blob(c, d); !r.isCommitted() {
+		r.size, r.committed = w.size, s.now().UnixNano()
+		c.blobs[d] = &r
+	}
+	c.ingests[d] = nil
+	err := s.apply(c)
+	s.wmu.Unlock()
+	if err != nil {
+		return err
+	}
+	if err := os.RemoveAll(s.ingestDir(d)); err != nil {
+		s.log.Warn("store: remove ingest", "digest", d, "err", err)
+	}
+	return nil
+}
+
+// publish moves the verified, fsynced data into blobs/ durably. On failure
+// the partial stays for resume.
+func (w *Writer) publish() error {
+	s, d := w.s, w.digest
+	data := filepath.Join(s.ingestDir(d), "data")
+	if err := os.Rename(data, s.BlobPath(d)); err != nil {
+		_ = os.Chmod(data, 0o600)
+		return storeErr("rename blob "+d, err)
+	}
+	if err := s.blobDir.Sync(); err != nil {
+		return storeErr("fsync blob directory", err)
+	}
+	return nil
+}
+
+// Close ends the writer and keeps the partial for a later resume.
+func (w *Writer) Close() error {
+	if w.done {
+		return nil
+	}
+	w.done = true
+	defer w.s.locks.unlock(w.digest)
+	if err := w.f.Close(); err != nil {
+		return storeErr("close ingest", err)
+	}
+	return nil
+}
+
+// Abort ends the writer and deletes the partial.
+func (w *Writer) Abort() error {
+	if w.done {
+		return nil
+	}
+	w.done = true
+	s, d := w.s, w.digest
+	defer s.locks.unlock(d)
+	w.f.Close()
+	err := os.RemoveAll(s.ingestDir(d))
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if _, ok := s.ingests[d]; ok {
+		c := newChange()
+		c.ingests[d] = nil
+		err = errors.Join(err, s.apply(c))
+	}
+	if err != nil {
+		return storeErr("abort ingest", err)
+	}
+	return nil
+}
