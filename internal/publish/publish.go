@@ -146,7 +146,7 @@ func Publish(ctx context.Context, src, out string, opts Options) (*Result, error
 	}
 	// Manifests last: every blob they name is already durable.
 	for i, a := range avatars {
-		state, err := putManifest(out, a)
+		state, err := putManifest(out, a, log)
 		if err != nil {
 			return res, err
 		}
@@ -378,7 +378,7 @@ func putBlob(ctx context.Context, root *os.Root, f source, out string) (added bo
 	return err == nil, err
 }
 
-func putManifest(out string, a *avatar) (string, error) {
+func putManifest(out string, a *avatar, log *slog.Logger) (string, error) {
 	dst := filepath.Join(out, filepath.FromSlash(ManifestPath(a.id)))
 	old, err := os.ReadFile(dst)
 	switch {
@@ -390,12 +390,28 @@ func putManifest(out string, a *avatar) (string, error) {
 	state := ManifestAdded
 	if err == nil {
 		state = ManifestUpdated
+		if prev, perr := manifest.Parse(old, a.id, 0); perr == nil && prev.Version == a.version && !sameAssets(prev.Assets, a.files) {
+			log.Warn("avatar's files changed but its version did not; caches see the change through the manifest's ETag",
+				"avatar", a.id, "version", a.version)
+		}
 	}
 	err = writeAtomic(dst, 0o644, func(w io.Writer) error {
 		_, err := w.Write(a.doc)
 		return err
 	})
 	return state, err
+}
+
+func sameAssets(prev []manifest.Asset, files []source) bool {
+	if len(prev) != len(files) {
+		return false
+	}
+	for i, f := range files {
+		if prev[i] != f.asset {
+			return false
+		}
+	}
+	return true
 }
 
 // writeAtomic writes dst through a temporary file in its folder: fill,

@@ -56,6 +56,19 @@ func Avatars() []Avatar {
 	}
 }
 
+// Size is the total size of a's files.
+func (a Avatar) Size() int64 {
+	var n int64
+	for _, f := range a.Files {
+		if f.Path == "meta.json" {
+			n += int64(len(meta(a)))
+		} else {
+			n += int64(f.Size)
+		}
+	}
+	return n
+}
+
 // Bytes returns the content of file f of avatar a.
 func Bytes(a Avatar, f File) []byte {
 	if f.Path == "meta.json" {

@@ -80,6 +80,9 @@ func TestSampleShape(t *testing.T) {
 				owners[sum] = append(owners[sum], a.ID)
 			}
 		}
+		if total != a.Size() {
+			t.Errorf("%s: Size() %d, files hold %d bytes", a.ID, a.Size(), total)
+		}
 		if total < 5_000_000 || total > 10_000_000 {
 			t.Errorf("%s is %d bytes, want 5-10 MB", a.ID, total)
 		}
