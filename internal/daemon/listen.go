@@ -1,0 +1,223 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/coreos/go-systemd/v22/activation"
+)
+
+// ErrInUse means another assetd answers on the socket. serve exits 2 on it.
+var ErrInUse = errors.New("another assetd is already serving")
+
+// InUseError names the socket that another daemon holds.
+type InUseError struct{ Socket string }
+
+func (e *InUseError) Error() string { return "another assetd is already serving " + e.Socket }
+
+// Is lets errors.Is(err, ErrInUse) match.
+func (e *InUseError) Is(target error) bool { return target == ErrInUse }
+
+// SocketOptions say where and how the daemon listens.
+type SocketOptions struct {
+	Path  string      // api.socket
+	Mode  os.FileMode // api.socket_mode; 0 means 0660
+	Group string      // api.socket_group; "" keeps the daemon's group
+}
+
+// dialTimeout bounds the probe that tells a live socket from a stale one.
+const dialTimeout = 2 * time.Second
+
+// probe returns an *InUseError when a process accepts connections on path.
+// A missing path, or one nobody answers on, is free.
+func probe(ctx context.Context, path string) error {
+	fi, err := os.Lstat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("socket %s: %w", path, err)
+	}
+	if fi.Mode().Type() != os.ModeSocket {
+		return fmt.Errorf("socket %s: exists and is not a socket; refusing to replace it", path)
+	}
+	d := net.Dialer{Timeout: dialTimeout}
+	c, err := d.DialContext(ctx, "unix", path)
+	if err == nil {
+		c.Close()
+		return &InUseError{Socket: path}
+	}
+	if errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.EPERM) {
+		// Someone else's socket that we may not even dial: not ours to remove.
+		return fmt.Errorf("socket %s: %w", path, err)
+	}
+	return nil
+}
+
+// socketListener is the daemon's listener and whether it made the socket file
+// (and so must remove it) or inherited it from systemd (and must not).
+type socketListener struct {
+	net.Listener
+	path      string
+	inherited bool
+	lock      *os.File // flock on path+".lock" while we serve on path
+}
+
+// Close closes the listener (which removes a socket file it created) and
+// then releases the lock.
+func (l *socketListener) Close() error {
+	err := l.Listener.Close()
+	if l.lock != nil {
+		l.lock.Close()
+	}
+	if errors.Is(err, net.ErrClosed) {
+		err = nil
+	}
+	return err
+}
+
+// lockSocket takes an exclusive flock beside the socket, so that two daemons
+// starting at once cannot both decide the socket is stale and replace each
+// other's. The lock file stays; removing it would reopen that race.
+func lockSocket(path string) (*os.File, error) {
+	f, err := os.OpenFile(path+".lock", os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("socket lock: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, &InUseError{Socket: path}
+		}
+		return nil, fmt.Errorf("socket lock: %w", err)
+	}
+	return f, nil
+}
+
+// inherited returns the Unix listener systemd passed by socket activation,
+// or nil when the process was not socket-activated.
+func inherited() (net.Listener, error) {
+	lns, err := activation.Listeners()
+	if err != nil {
+		return nil, fmt.Errorf("socket activation: %w", err)
+	}
+	var found net.Listener
+	for _, ln := range lns {
+		if ln == nil {
+			continue
+		}
+		if _, ok := ln.(*net.UnixListener); ok && found == nil {
+			found = ln
+			continue
+		}
+		ln.Close()
+	}
+	if len(lns) > 0 && found == nil {
+		return nil, errors.New("socket activation: no Unix stream socket among the passed descriptors")
+	}
+	return found, nil
+}
+
+// listen returns the systemd-passed socket when there is one; otherwise it
+// creates the socket at o.Path with o.Mode and o.Group, replacing a stale
+// socket file and refusing one that a running daemon answers on.
+func listen(ctx context.Context, o SocketOptions) (*socketListener, error) {
+	ln, err := inherited()
+	if err != nil {
+		return nil, err
+	}
+	if ln != nil {
+		return &socketListener{Listener: ln, path: ln.Addr().String(), inherited: true}, nil
+	}
+	if o.Path == "" {
+		return nil, errors.New("no socket path (api.socket)")
+	}
+	if err := os.MkdirAll(filepath.Dir(o.Path), 0o755); err != nil {
+		return nil, fmt.Errorf("socket directory: %w", err)
+	}
+	lock, err := lockSocket(o.Path)
+	if err != nil {
+		return nil, err
+	}
+	sl, err := create(ctx, o)
+	if err != nil {
+		lock.Close()
+		return nil, err
+	}
+	sl.lock = lock
+	return sl, nil
+}
+
+// create makes the socket file, replacing a stale one.
+func create(ctx context.Context, o SocketOptions) (*socketListener, error) {
+	if err := probe(ctx, o.Path); err != nil {
+		return nil, err
+	}
+	if err := os.Remove(o.Path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("removing stale socket %s: %w", o.Path, err)
+	}
+	mode := o.Mode.Perm()
+	if mode == 0 {
+		mode = 0o660
+	}
+	// The socket file appears with 0600 at most; chmod then opens it to the
+	// configured mode. No moment exists when it is wider than configured.
+	old := syscall.Umask(0o177)
+	var lc net.ListenConfig
+	l, err := lc.Listen(ctx, "unix", o.Path)
+	syscall.Umask(old)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", o.Path, err)
+	}
+	ul := l.(*net.UnixListener)
+	ul.SetUnlinkOnClose(true)
+	if err := setOwnership(o.Path, mode, o.Group); err != nil {
+		ul.Close()
+		return nil, err
+	}
+	return &socketListener{Listener: ul, path: o.Path}, nil
+}
+
+// setOwnership gives the socket file its group (when named) and mode.
+func setOwnership(path string, mode os.FileMode, group string) error {
+	if group != "" {
+		gid, err := lookupGroup(group)
+		if err != nil {
+			return err
+		}
+		if err := os.Chown(path, -1, gid); err != nil {
+			return fmt.Errorf("socket group %s: %w", group, err)
+		}
+	}
+	if err := os.Chmod(path, mode); err != nil {
+		return fmt.Errorf("socket mode: %w", err)
+	}
+	return nil
+}
+
+// lookupGroup resolves a group name, or a numeric gid, to a gid.
+func lookupGroup(name string) (int, error) {
+	g, err := user.LookupGroup(name)
+	if err != nil {
+		if _, numErr := strconv.Atoi(name); numErr != nil {
+			return 0, fmt.Errorf("socket group %q: %w", name, err)
+		}
+		g, err = user.LookupGroupId(name)
+		if err != nil {
+			return 0, fmt.Errorf("socket group %q: %w", name, err)
+		}
+	}
+	gid, err := strconv.Atoi(g.Gid)
+	if err != nil {
+		return 0, fmt.Errorf("socket group %q: gid %q: %w", name, g.Gid, err)
+	}
+	return gid, nil
+}
