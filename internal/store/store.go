@@ -44,7 +44,9 @@ type inUseError struct {
 	err error
 }
 
-func (e *inUseError) Error() string        { return fmt.Sprintf("store %s is in use by another assetd", e.dir) }
+func (e *inUseError) Error() string {
+	return fmt.Sprintf("store %s is in use by another assetd", e.dir)
+}
 func (e *inUseError) Unwrap() error        { return e.err }
 func (e *inUseError) Is(target error) bool { return target == ErrInUse }
 

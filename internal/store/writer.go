@@ -147,6 +147,9 @@ func (w *Writer) Commit() error {
 		return errors.New("store: commit of a finished writer")
 	}
 	s, d := w.s, w.digest
+	if s.HasBlob(d) {
+		return w.discard()
+	}
 	switch got := w.Digest(); {
 	case w.n != w.size:
 		err := mismatch(errs.ReasonSizeMismatch, d, "got %d bytes, want %d", w.n, w.size)
@@ -190,6 +193,23 @@ func (w *Writer) Commit() error {
 	return nil
 }
 
+// discard ends the writer and deletes the partial and its index entry.
+func (w *Writer) discard() error {
+	s, d := w.s, w.digest
+	w.f.Close()
+	w.done = true
+	defer s.locks.unlock(d)
+	err := os.RemoveAll(s.ingestDir(d))
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if _, ok := s.ingests[d]; ok {
+		c := newChange()
+		c.ingests[d] = nil
+		err = errors.Join(err, s.apply(c))
+	}
+	return err
+}
+
 // publish moves the verified, fsynced data into blobs/ durably. On failure
 // the partial stays for resume.
 func (w *Writer) publish() error {
@@ -223,19 +243,7 @@ func (w *Writer) Abort() error {
 	if w.done {
 		return nil
 	}
-	w.done = true
-	s, d := w.s, w.digest
-	defer s.locks.unlock(d)
-	w.f.Close()
-	err := os.RemoveAll(s.ingestDir(d))
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
-	if _, ok := s.ingests[d]; ok {
-		c := newChange()
-		c.ingests[d] = nil
-		err = errors.Join(err, s.apply(c))
-	}
-	if err != nil {
+	if err := w.discard(); err != nil {
 		return storeErr("abort ingest", err)
 	}
 	return nil
