@@ -18,7 +18,7 @@ if [[ $# -ne 1 || ! -x $1 ]]; then
 fi
 ASSETD=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 
-if [[ -t 1 ]]; then B=$'\e[1m' D=$'\e[2m' N=$'\e[0m'; else B= D= N=; fi
+if [[ -t 1 ]]; then B=$'\e[1m' D=$'\e[2m' N=$'\e[0m'; else B='' D='' N=''; fi
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/assetd-demo.XXXXXX")
 ORIGIN_PID=
@@ -126,7 +126,8 @@ sed 's/^./    &/' assetd.toml
 printf '%s$ %s%s\n' "$D" "assetd serve --config assetd.toml &" "$N"
 "$ASSETD" serve --config assetd.toml >daemon.log 2>&1 &
 DAEMON_PID=$!
-wait_for daemon "$DAEMON_PID" bash -c '"$0" stats >/dev/null 2>&1' "$ASSETD"
+daemon_ready() { "$ASSETD" stats >/dev/null 2>&1; }
+wait_for daemon "$DAEMON_PID" daemon_ready
 echo "daemon ready on $ASSETD_SOCKET"
 
 section "Preload three avatars (downloaded, verified, cached)"
