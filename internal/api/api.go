@@ -1,0 +1,159 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/assetd/assetd/apitype"
+	"github.com/assetd/assetd/internal/version"
+)
+
+// Manager is what the routes need of the avatar manager. Its methods are
+// the manager's (contracts.md) except that Load and Start take this
+// package's LoadOptions.
+type Manager interface {
+	Load(ctx context.Context, id string, o LoadOptions) (*apitype.Avatar, error)
+	Start(id string, o LoadOptions) (load apitype.Load, cached *apitype.Avatar, err error)
+	Retrieve(id string) (*apitype.Avatar, error)
+	Import(ctx context.Context, id, dir, version string) (*apitype.Avatar, error)
+	CancelLoading(id string) bool
+	CancelAll() []string
+	Clear(id string) error
+	ClearAll() ([]string, error)
+	ClearLRU(keep int) ([]string, error)
+	CacheSize(id string) (int64, error)
+	Stats() apitype.Stats
+	List() apitype.List
+	Verify(ctx context.Context, id string) (apitype.VerifyResult, error)
+	SetPinned(id string, pinned bool) error
+	RetryAuthFailed()
+	Subscribe() (events <-chan apitype.Event, cancel func())
+}
+
+// LoadOptions mirrors manager.LoadOptions field for field, so that the
+// daemon converts one into the other with a type conversion.
+type LoadOptions struct {
+	Progress   func(apitype.Event) // every event of this load, in order; must not block
+	Background bool
+	Pin        bool
+}
+
+// Metrics are the counters GET /metrics exposes. It mirrors
+// manager.Metrics field for field (a type conversion turns one into the
+// other).
+type Metrics struct {
+	LoadsByResult                      map[string]uint64 // "ok" or the error code
+	BytesDownloaded, Retries, Requests uint64
+	CacheEntries                       int
+	CacheBytes                         int64
+	LoadsInFlight                      int
+}
+
+// Options configure a Server. The zero value serves root and the daemon's
+// own user only.
+type Options struct {
+	Logger  *slog.Logger // nil = discard
+	Version string       // GET /v1/health; "" = version.Version
+
+	// AllowedUIDs and AllowedGIDs admit callers besides root and the
+	// daemon's own uid: by uid, or by primary or supplementary group.
+	AllowedUIDs, AllowedGIDs []int
+
+	// Metrics feeds GET /metrics; nil = the cache figures of
+	// Manager.Stats and no counters.
+	Metrics func() Metrics
+
+	// SetSession installs a new session token and app ID ("" keeps the
+	// app ID). PUT /v1/session calls it, then Manager.RetryAuthFailed.
+	// nil answers PUT /v1/session with internalError.
+	SetSession func(token, appID string) error
+}
+
+// Limits of the server.
+const (
+	MaxBodyBytes      = 64 << 10
+	maxHeaderBytes    = 16 << 10
+	readHeaderTimeout = 10 * time.Second
+	idleTimeout       = 2 * time.Minute
+	shutdownTimeout   = 5 * time.Second
+)
+
+// Server answers the local API. Create it with New.
+type Server struct {
+	m       Manager
+	opts    Options
+	log     *slog.Logger
+	version string
+	selfUID uint32
+	uids    map[uint32]bool
+	gids    map[uint32]bool
+}
+
+// New returns a server for m. It starts nothing; see Serve.
+func New(m Manager, opts Options) *Server {
+	s := &Server{
+		m:       m,
+		opts:    opts,
+		log:     opts.Logger,
+		version: opts.Version,
+		selfUID: uint32(os.Getuid()),
+		uids:    make(map[uint32]bool),
+		gids:    make(map[uint32]bool),
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.version == "" {
+		s.version = version.Version
+	}
+	for _, u := range opts.AllowedUIDs {
+		s.uids[uint32(u)] = true
+	}
+	for _, g := range opts.AllowedGIDs {
+		s.gids[uint32(g)] = true
+	}
+	return s
+}
+
+// Handler returns the API's handler. Requests that did not come through
+// Serve carry no peer credentials and skip that one check; the handler is
+// for tests and for callers that check the caller themselves.
+func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.serveHTTP) }
+
+// Serve answers requests on ln, which it owns and closes, until ctx ends.
+// Then it stops accepting, ends the streams (their request contexts derive
+// from ctx), waits up to a few seconds for requests to finish, closes what
+// is left and returns nil. Any other failure of the listener is returned.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: readHeaderTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+		ConnContext:       s.connContext,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		s.log.Warn("api: requests still running at shutdown; closing them", "err", err)
+		srv.Close()
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,291 @@
+package api_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/assetd/assetd/apitype"
+	"github.com/assetd/assetd/internal/api"
+	"github.com/assetd/assetd/internal/errs"
+)
+
+func TestHealth(t *testing.T) {
+	ts := start(t, &fakeManager{}, api.Options{Version: "1.2.3"})
+	h, err := ts.c.Health(testCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h != (apitype.Health{Status: "ok", Version: "1.2.3"}) {
+		t.Errorf("health = %+v", h)
+	}
+}
+
+func TestGetAvatar(t *testing.T) {
+	fm := &fakeManager{RetrieveFn: func(id string) (*apitype.Avatar, error) {
+		switch id {
+		case "rohan":
+			return sampleAvatar(id), nil
+		case "broken":
+			return nil, &errs.Error{Code: errs.AvatarAssetMissing, Reason: errs.ReasonDamaged, AvatarID: id, Asset: "model.splat"}
+		}
+		return nil, notCached(id)
+	}}
+	ts := start(t, fm, api.Options{})
+	ctx := testCtx(t)
+	av, err := ts.c.Get(ctx, "rohan")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(sampleAvatar("rohan"), av); diff != "" {
+		t.Errorf("avatar (-want +got):\n%s", diff)
+	}
+	e := wantCode(t, errOnly(ts.c.Get(ctx, "nobody")), errs.AvatarAssetMissing)
+	if e.AvatarID != "nobody" || e.Reason != errs.ReasonNotCached {
+		t.Errorf("error = %+v", e)
+	}
+	e = wantCode(t, errOnly(ts.c.Get(ctx, "broken")), errs.AvatarAssetMissing)
+	if e.Asset != "model.splat" {
+		t.Errorf("error = %+v", e)
+	}
+	for id, status := range map[string]int{"nobody": 404, "broken": 409, "rohan": 200} {
+		if got, _, _ := ts.raw(t, "GET", "/v1/avatars/"+id, nil, nil); got != status {
+			t.Errorf("GET %s: status %d, want %d", id, got, status)
+		}
+	}
+}
+
+func errOnly[T any](_ T, err error) error { return err }
+
+func TestListAndStats(t *testing.T) {
+	fm := &fakeManager{
+		ListFn: func() apitype.List {
+			return apitype.List{Avatars: []apitype.Avatar{*sampleAvatar("a")},
+				Loads: []apitype.Load{{AvatarID: "b", State: apitype.StateDownloading, Progress: 0.5, BytesDone: 5, BytesTotal: 10}}}
+		},
+		StatsFn: func() apitype.Stats { return apitype.Stats{TotalEntries: 1, TotalSize: 8123456, MaxSize: 4 << 30} },
+	}
+	ts := start(t, fm, api.Options{})
+	ctx := testCtx(t)
+	l, err := ts.c.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(l.Avatars) != 1 || l.Avatars[0].AvatarID != "a" || len(l.Loads) != 1 || l.Loads[0].BytesTotal != 10 {
+		t.Errorf("list = %+v", l)
+	}
+	st, err := ts.c.Stats(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.TotalEntries != 1 || st.MaxSize != 4<<30 {
+		t.Errorf("stats = %+v", st)
+	}
+	// An empty cache lists [] and [], never null.
+	fm.ListFn = nil
+	_, _, body := ts.raw(t, "GET", "/v1/avatars", nil, nil)
+	if got := strings.TrimSpace(string(body)); got != `{"avatars":[],"loads":[]}` {
+		t.Errorf("empty list = %s", got)
+	}
+}
+
+func TestClearAndCancel(t *testing.T) {
+	var keepSeen int
+	fm := &fakeManager{
+		ClearFn: func(id string) error {
+			if id == "rohan" {
+				return nil
+			}
+			return notCached(id)
+		},
+		ClearAllFn:      func() ([]string, error) { return []string{"a", "b"}, nil },
+		ClearLRUFn:      func(keep int) ([]string, error) { keepSeen = keep; return []string{"old"}, nil },
+		CancelLoadingFn: func(id string) bool { return id == "rohan" },
+		CancelAllFn:     func() []string { return []string{"x"} },
+	}
+	ts := start(t, fm, api.Options{})
+	ctx := testCtx(t)
+	check := func(what string, got []string, err error, want ...string) {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("%s = %q, want %q", what, got, want)
+		}
+	}
+	got, err := ts.c.Clear(ctx, "rohan")
+	check("Clear", got, err, "rohan")
+	wantCode(t, errOnly(ts.c.Clear(ctx, "nobody")), errs.AvatarAssetMissing)
+	got, err = ts.c.ClearAll(ctx)
+	check("ClearAll", got, err, "a", "b")
+	got, err = ts.c.ClearLRU(ctx, 3)
+	check("ClearLRU", got, err, "old")
+	if keepSeen != 3 {
+		t.Errorf("keep = %d", keepSeen)
+	}
+	got, err = ts.c.CancelLoad(ctx, "rohan")
+	check("CancelLoad", got, err, "rohan")
+	got, err = ts.c.CancelLoad(ctx, "idle")
+	check("CancelLoad idle", got, err)
+	got, err = ts.c.CancelAll(ctx)
+	check("CancelAll", got, err, "x")
+	fm.ClearAllFn = func() ([]string, error) { return nil, errors.New("disk on fire") }
+	e := wantCode(t, errOnly(ts.c.ClearAll(ctx)), errs.Internal)
+	if !strings.Contains(e.Message, "disk on fire") {
+		t.Errorf("message = %q", e.Message)
+	}
+	if status, _, _ := ts.raw(t, "DELETE", "/v1/avatars", nil, nil); status != 500 {
+		t.Errorf("status = %d, want 500", status)
+	}
+}
+
+func TestSizeVerifyPinImport(t *testing.T) {
+	var pinned []bool
+	var imported [3]string
+	fm := &fakeManager{
+		CacheSizeFn: func(id string) (int64, error) { return 42, nil },
+		VerifyFn: func(_ context.Context, id string) (apitype.VerifyResult, error) {
+			return apitype.VerifyResult{AvatarID: id, State: apitype.StateDamaged, Checked: 2, Damaged: []string{"voice.bin"}, Healing: true}, nil
+		},
+		SetPinnedFn: func(id string, p bool) error { pinned = append(pinned, p); return nil },
+		ImportFn: func(_ context.Context, id, dir, version string) (*apitype.Avatar, error) {
+			imported = [3]string{id, dir, version}
+			return sampleAvatar(id), nil
+		},
+	}
+	ts := start(t, fm, api.Options{})
+	ctx := testCtx(t)
+	if n, err := ts.c.Size(ctx, "rohan"); err != nil || n != 42 {
+		t.Errorf("Size = %d, %v", n, err)
+	}
+	vr, err := ts.c.Verify(ctx, "rohan")
+	if err != nil || vr.State != apitype.StateDamaged || !slices.Equal(vr.Damaged, []string{"voice.bin"}) || !vr.Healing {
+		t.Errorf("Verify = %+v, %v", vr, err)
+	}
+	if err := ts.c.SetPinned(ctx, "rohan", true); err != nil {
+		t.Fatal(err)
+	}
+	if err := ts.c.SetPinned(ctx, "rohan", false); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(pinned, []bool{true, false}) {
+		t.Errorf("pinned = %v", pinned)
+	}
+	av, err := ts.c.Import(ctx, "mine", "/srv/avatars/mine", "v1")
+	if err != nil || av.AvatarID != "mine" || imported != [3]string{"mine", "/srv/avatars/mine", "v1"} {
+		t.Errorf("Import = %+v, %v, saw %q", av, err, imported)
+	}
+	wantCode(t, errOnly(ts.c.Import(ctx, "mine", "relative/dir", "")), errs.BadRequest)
+
+	fm.CacheSizeFn, fm.VerifyFn, fm.SetPinnedFn = nil, nil, nil
+	wantCode(t, errOnly(ts.c.Size(ctx, "nobody")), errs.AvatarAssetMissing)
+	wantCode(t, errOnly(ts.c.Verify(ctx, "nobody")), errs.AvatarAssetMissing)
+	wantCode(t, ts.c.SetPinned(ctx, "nobody", true), errs.AvatarAssetMissing)
+}
+
+func TestSession(t *testing.T) {
+	var got [][2]string
+	var retried int
+	fm := &fakeManager{RetryAuthFailedFn: func() { retried++ }}
+	ts := start(t, fm, api.Options{SetSession: func(token, appID string) error {
+		got = append(got, [2]string{token, appID})
+		if token == "bad" {
+			return &errs.Error{Code: errs.SessionTokenInvalid, Message: "not a token"}
+		}
+		return nil
+	}})
+	ctx := testCtx(t)
+	if err := ts.c.SetSession(ctx, "tok", "app"); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0] != [2]string{"tok", "app"} || retried != 1 {
+		t.Errorf("SetSession saw %q, retried %d", got, retried)
+	}
+	wantCode(t, ts.c.SetSession(ctx, "bad", ""), errs.SessionTokenInvalid)
+	wantCode(t, ts.c.SetSession(ctx, "", "app"), errs.BadRequest)
+	if retried != 1 {
+		t.Errorf("retried %d times after refused tokens", retried)
+	}
+	for _, body := range []string{`{"sessionToken":`, `{"token":"x"}`, `{"sessionToken":"x"} {}`, ``, `[]`} {
+		status, _, b := ts.raw(t, "PUT", "/v1/session", strings.NewReader(body), nil)
+		if e := errorBody(t, b); status != 400 || e.Code != errs.BadRequest {
+			t.Errorf("body %q: %d %s", body, status, e.Code)
+		}
+	}
+	status, _, b := ts.raw(t, "PUT", "/v1/session", strings.NewReader(`{"sessionToken":"t"}`), nil)
+	if status != http.StatusNoContent || len(b) != 0 {
+		t.Errorf("PUT /v1/session: %d %q", status, b)
+	}
+
+	// A daemon without SetSession says so.
+	ts2 := start(t, &fakeManager{}, api.Options{})
+	wantCode(t, ts2.c.SetSession(ctx, "tok", ""), errs.Internal)
+}
+
+func TestMetrics(t *testing.T) {
+	ts := start(t, &fakeManager{}, api.Options{Metrics: func() api.Metrics {
+		return api.Metrics{
+			LoadsByResult:   map[string]uint64{"ok": 7, "failedToDownloadAvatarAssets": 2, "cancelled": 1},
+			BytesDownloaded: 1 << 20, Retries: 3, Requests: 40,
+			CacheEntries: 5, CacheBytes: 123, LoadsInFlight: 2,
+		}
+	}})
+	status, hdr, body := ts.raw(t, "GET", "/metrics", nil, nil)
+	if status != 200 || !strings.HasPrefix(hdr.Get("Content-Type"), "text/plain; version=0.0.4") {
+		t.Fatalf("GET /metrics: %d %s", status, hdr.Get("Content-Type"))
+	}
+	text := string(body)
+	for _, line := range []string{
+		"# TYPE assetd_loads_total counter",
+		`assetd_loads_total{result="ok"} 7`,
+		`assetd_loads_total{result="failed",code="cancelled"} 1`,
+		`assetd_loads_total{result="failed",code="failedToDownloadAvatarAssets"} 2`,
+		"# HELP assetd_downloaded_bytes_total ",
+		"assetd_downloaded_bytes_total 1048576",
+		"assetd_http_retries_total 3",
+		"assetd_http_requests_total 40",
+		"# TYPE assetd_cache_entries gauge",
+		"assetd_cache_entries 5",
+		"assetd_cache_bytes 123",
+		"assetd_loads_in_flight 2",
+	} {
+		if !strings.Contains(text, line) {
+			t.Errorf("metrics lack %q:\n%s", line, text)
+		}
+	}
+	// Every non-comment line is "name{labels} value".
+	for _, l := range strings.Split(strings.TrimSpace(text), "\n") {
+		if !strings.HasPrefix(l, "# ") && len(strings.Fields(l)) != 2 {
+			t.Errorf("bad sample line %q", l)
+		}
+	}
+	got, err := ts.c.Metrics(testCtx(t))
+	if err != nil || got != text {
+		t.Errorf("client Metrics = %v", err)
+	}
+
+	// Without a Metrics source the cache figures come from Stats.
+	ts2 := start(t, &fakeManager{StatsFn: func() apitype.Stats { return apitype.Stats{TotalEntries: 9, TotalSize: 99, LoadsInFlight: 1} }}, api.Options{})
+	got, err = ts2.c.Metrics(testCtx(t))
+	if err != nil || !strings.Contains(got, "assetd_cache_entries 9\n") || !strings.Contains(got, "assetd_loads_in_flight 1\n") {
+		t.Errorf("metrics from stats: %v\n%s", err, got)
+	}
+}
+
+func TestDaemonNotRunning(t *testing.T) {
+	ts := start(t, &fakeManager{}, api.Options{})
+	ts.stop() // the socket file is gone with the listener
+	e := wantCode(t, errOnly(ts.c.Health(testCtx(t))), errs.DaemonNotRunning)
+	if e.Message != "assetd is not running at "+ts.sock {
+		t.Errorf("message = %q", e.Message)
+	}
+	if errs.ExitCode(e) != errs.ExitUnreachable {
+		t.Errorf("exit code = %d", errs.ExitCode(e))
+	}
+}

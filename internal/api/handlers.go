@@ -1,0 +1,229 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"strconv"
+
+	"github.com/assetd/assetd/apitype"
+	"github.com/assetd/assetd/internal/errs"
+)
+
+func (s *Server) health(w http.ResponseWriter, r *http.Request, _ string) {
+	s.writeJSON(w, http.StatusOK, apitype.Health{Status: "ok", Version: s.version})
+}
+
+func (s *Server) getAvatar(w http.ResponseWriter, r *http.Request, id string) {
+	av, err := s.m.Retrieve(id)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.writeJSON(w, http.StatusOK, av)
+}
+
+func (s *Server) list(w http.ResponseWriter, r *http.Request, _ string) {
+	l := s.m.List()
+	if l.Avatars == nil {
+		l.Avatars = []apitype.Avatar{}
+	}
+	if l.Loads == nil {
+		l.Loads = []apitype.Load{}
+	}
+	s.writeJSON(w, http.StatusOK, l)
+}
+
+func (s *Server) clear(w http.ResponseWriter, r *http.Request, id string) {
+	if err := s.m.Clear(id); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.writeJSON(w, http.StatusOK, apitype.Removed{Removed: []string{id}})
+}
+
+func (s *Server) clearAll(w http.ResponseWriter, r *http.Request, _ string) {
+	removed, err := s.m.ClearAll()
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.writeJSON(w, http.StatusOK, apitype.Removed{Removed: nonNil(removed)})
+}
+
+func (s *Server) clearLRU(w http.ResponseWriter, r *http.Request, _ string) {
+	q, err := query(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	v := q.Get("keep")
+	if !q.Has("keep") {
+		s.writeError(w, r, badRequest("keep=N is required"))
+		return
+	}
+	keep, err := strconv.Atoi(v)
+	if err != nil || keep < 0 {
+		s.writeError(w, r, badRequest("keep=%q is not a count (0 or more)", truncate(v)))
+		return
+	}
+	removed, err := s.m.ClearLRU(keep)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.writeJSON(w, http.StatusOK, apitype.Removed{Removed: nonNil(removed)})
+}
+
+func (s *Server) cancelLoad(w http.ResponseWriter, r *http.Request, id string) {
+	cancelled := []string{}
+	if s.m.CancelLoading(id) {
+		cancelled = append(cancelled, id)
+	}
+	s.writeJSON(w, http.StatusOK, apitype.Cancelled{Cancelled: cancelled})
+}
+
+func (s *Server) cancelAll(w http.ResponseWriter, r *http.Request, _ string) {
+	s.writeJSON(w, http.StatusOK, apitype.Cancelled{Cancelled: nonNil(s.m.CancelAll())})
+}
+
+func (s *Server) size(w http.ResponseWriter, r *http.Request, id string) {
+	n, err := s.m.CacheSize(id)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.writeJSON(w, http.StatusOK, apitype.Size{Bytes: n})
+}
+
+func (s *Server) stats(w http.ResponseWriter, r *http.Request, _ string) {
+	s.writeJSON(w, http.StatusOK, s.m.Stats())
+}
+
+func (s *Server) verify(w http.ResponseWriter, r *http.Request, id string) {
+	res, err := s.m.Verify(r.Context(), id)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.writeJSON(w, http.StatusOK, res)
+}
+
+func (s *Server) session(w http.ResponseWriter, r *http.Request, _ string) {
+	var body apitype.Session
+	if err := decodeBody(r, &body); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if body.SessionToken == "" {
+		s.writeError(w, r, badRequest("sessionToken is required"))
+		return
+	}
+	if s.opts.SetSession == nil {
+		s.writeError(w, r, localErr(errs.Internal, "this daemon does not take session tokens over the API"))
+		return
+	}
+	if err := s.opts.SetSession(body.SessionToken, body.AppID); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.m.RetryAuthFailed()
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// ImportRequest is the body of POST /v1/avatars/{id}/import.
+type ImportRequest struct {
+	Dir     string `json:"dir"`               // absolute; read by the daemon's user
+	Version string `json:"version,omitempty"` // "" = derived from the files
+}
+
+func (s *Server) importAvatar(w http.ResponseWriter, r *http.Request, id string) {
+	var body ImportRequest
+	if err := decodeBody(r, &body); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if !filepath.IsAbs(body.Dir) {
+		s.writeError(w, r, badRequest("dir must be an absolute path, not %q", truncate(body.Dir)))
+		return
+	}
+	av, err := s.m.Import(r.Context(), id, filepath.Clean(body.Dir), body.Version)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.writeJSON(w, http.StatusOK, av)
+}
+
+func (s *Server) pin(w http.ResponseWriter, r *http.Request, id string)   { s.setPinned(w, r, id, true) }
+func (s *Server) unpin(w http.ResponseWriter, r *http.Request, id string) { s.setPinned(w, r, id, false) }
+
+func (s *Server) setPinned(w http.ResponseWriter, r *http.Request, id string, pinned bool) {
+	if err := s.m.SetPinned(id, pinned); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// query parses the query string strictly: a malformed one is badRequest.
+func query(r *http.Request) (url.Values, error) {
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return nil, badRequest("malformed query: %v", err)
+	}
+	return q, nil
+}
+
+// boolParam reads a boolean query value; "?pin" alone is true.
+func boolParam(q url.Values, name string, def bool) (bool, error) {
+	if !q.Has(name) {
+		return def, nil
+	}
+	v := q.Get(name)
+	if v == "" {
+		return true, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, badRequest("%s=%q is not true or false", name, truncate(v))
+	}
+	return b, nil
+}
+
+// decodeBody reads one JSON object, refusing unknown fields, trailing data
+// and bodies over MaxBodyBytes.
+func decodeBody(r *http.Request, v any) error {
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	if err == nil {
+		switch _, terr := dec.Token(); {
+		case terr == nil:
+			err = errors.New("data after the JSON object")
+		case terr != io.EOF:
+			err = fmt.Errorf("data after the JSON object: %w", terr)
+		}
+	}
+	var tooBig *http.MaxBytesError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &tooBig):
+		return localErr(errs.PayloadTooLarge, "the body is over %d bytes", MaxBodyBytes)
+	case errors.Is(err, io.EOF):
+		return badRequest("a JSON body is required")
+	}
+	return badRequest("malformed JSON body: %v", err)
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}

@@ -1,0 +1,147 @@
+package api_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/assetd/assetd/apitype"
+	"github.com/assetd/assetd/client"
+	"github.com/assetd/assetd/internal/api"
+	"github.com/assetd/assetd/internal/errs"
+)
+
+// childEnv makes the test binary a client that asks GET /v1/health on the
+// socket it names and prints the answer's status and code: the peer
+// credential tests run it under another uid.
+const childEnv = "ASSETD_API_TEST_CHILD_SOCKET"
+
+func TestMain(m *testing.M) {
+	if sock := os.Getenv(childEnv); sock != "" {
+		os.Exit(runChild(sock))
+	}
+	goleak.VerifyTestMain(m)
+}
+
+func runChild(sock string) int {
+	c := client.New(sock)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := c.Do(ctx, http.MethodGet, "/v1/health", nil, nil)
+	if err != nil {
+		os.Stdout.WriteString("error " + err.Error() + "\n")
+		return 1
+	}
+	defer resp.Body.Close()
+	var env errs.Envelope
+	body, _ := io.ReadAll(resp.Body)
+	json.Unmarshal(body, &env)
+	os.Stdout.WriteString(resp.Status[:3] + " " + string(env.Error.Code) + "\n")
+	return 0
+}
+
+// testServer is an api.Server on a real Unix socket, with the real client.
+type testServer struct {
+	fm   *fakeManager
+	c    *client.Client
+	sock string
+	stop func() // ends Serve and waits for it; idempotent
+}
+
+func start(t testing.TB, fm *fakeManager, opts api.Options) *testServer {
+	t.Helper()
+	return startIn(t, t.TempDir(), fm, opts)
+}
+
+func startIn(t testing.TB, dir string, fm *fakeManager, opts api.Options) *testServer {
+	t.Helper()
+	sock := filepath.Join(dir, "api.sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := api.New(fm, opts)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	ts := &testServer{fm: fm, c: client.New(sock), sock: sock}
+	var stopped bool
+	ts.stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+		ts.c.CloseIdleConnections()
+	}
+	t.Cleanup(ts.stop)
+	return ts
+}
+
+func testCtx(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// raw sends one request as it is and returns its status, headers and body.
+func (ts *testServer) raw(t testing.TB, method, path string, body io.Reader, hdr http.Header) (int, http.Header, []byte) {
+	t.Helper()
+	resp, err := ts.c.Do(testCtx(t), method, path, body, hdr)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("%s %s: reading body: %v", method, path, err)
+	}
+	return resp.StatusCode, resp.Header, b
+}
+
+// errorBody decodes an error answer, failing when it is not one.
+func errorBody(t testing.TB, b []byte) errs.Body {
+	t.Helper()
+	var env errs.Envelope
+	if err := json.Unmarshal(b, &env); err != nil || env.Error.Code == "" {
+		t.Fatalf("not an error body: %q (%v)", b, err)
+	}
+	return env.Error
+}
+
+func wantCode(t testing.TB, err error, code errs.Code) *errs.Error {
+	t.Helper()
+	var e *client.Error
+	if !errors.As(err, &e) {
+		t.Fatalf("error %v (%T) is not an *errs.Error", err, err)
+	}
+	if e.Code != code {
+		t.Fatalf("code = %s (%v), want %s", e.Code, e, code)
+	}
+	return e
+}
+
+var lastUsed = time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+
+func sampleAvatar(id string) *apitype.Avatar {
+	return &apitype.Avatar{
+		AvatarID: id, Version: "2026-11-01.3", State: apitype.StateReady, SizeBytes: 8123456,
+		LastUsed: lastUsed, Pinned: true, Source: "origin",
+		Assets: []apitype.Asset{
+			{Path: "model.splat", Size: 7340032, SHA256: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", LocalPath: "/var/lib/assetd/blobs/sha256/9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"},
+			{Path: "voice.bin", Size: 783424, SHA256: "60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbe9f558c11c752", LocalPath: "/var/lib/assetd/blobs/sha256/60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbe9f558c11c752"},
+		},
+	}
+}

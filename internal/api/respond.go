@@ -1,0 +1,58 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"sync"
+
+	"github.com/assetd/assetd/internal/errs"
+)
+
+var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// writeJSON answers v with a Content-Length, so that keep-alive answers
+// need no chunking.
+func (s *Server) writeJSON(w http.ResponseWriter, status int, v any) {
+	buf := bufPool.Get().(*bytes.Buffer)
+	defer func() {
+		if buf.Cap() <= 1<<20 {
+			buf.Reset()
+			bufPool.Put(buf)
+		}
+	}()
+	buf.Reset()
+	if err := json.NewEncoder(buf).Encode(v); err != nil {
+		s.log.Error("api: encoding an answer", "err", err)
+		status = http.StatusInternalServerError
+		buf.Reset()
+		buf.WriteString(`{"error":{"code":"internalError","message":"encoding the answer failed","transient":false}}` + "\n")
+	}
+	h := w.Header()
+	h["Content-Type"] = []string{"application/json"}
+	h["Content-Length"] = []string{strconv.Itoa(buf.Len())}
+	w.WriteHeader(status)
+	w.Write(buf.Bytes())
+}
+
+// writeError answers err as {"error":{...}} with its status.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	e := errs.From(err)
+	status := errs.HTTPStatus(e)
+	if status >= 500 && status != errs.StatusClientClosedRequest {
+		s.log.Warn("api: request failed", "method", r.Method, "path", r.URL.Path, "err", e)
+	} else {
+		s.log.Debug("api: request refused", "method", r.Method, "path", r.URL.Path, "code", e.Code, "msg", e.Message)
+	}
+	s.writeJSON(w, status, errs.Envelope{Error: e.Body()})
+}
+
+func localErr(code errs.Code, format string, args ...any) *errs.Error {
+	return &errs.Error{Code: code, Phase: errs.PhaseLocal, Message: fmt.Sprintf(format, args...)}
+}
+
+func badRequest(format string, args ...any) *errs.Error {
+	return localErr(errs.BadRequest, format, args...)
+}

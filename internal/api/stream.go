@@ -1,0 +1,196 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"sync"
+
+	"github.com/assetd/assetd/apitype"
+	"github.com/assetd/assetd/internal/errs"
+)
+
+// load answers POST /v1/avatars/{id}/load: an NDJSON stream by default,
+// or with ?wait=false the load's state (202) or the fresh cached avatar
+// (200) at once.
+func (s *Server) load(w http.ResponseWriter, r *http.Request, id string) {
+	q, err := query(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var o LoadOptions
+	wait, err := boolParam(q, "wait", true)
+	if err == nil {
+		o.Pin, err = boolParam(q, "pin", false)
+	}
+	if err == nil {
+		o.Background, err = boolParam(q, "background", false)
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if !wait {
+		load, cached, err := s.m.Start(id, o)
+		switch {
+		case err != nil:
+			s.writeError(w, r, err)
+		case cached != nil:
+			s.writeJSON(w, http.StatusOK, cached)
+		default:
+			s.writeJSON(w, http.StatusAccepted, load)
+		}
+		return
+	}
+	s.streamLoad(w, r, id, o)
+}
+
+type loadResult struct {
+	av  *apitype.Avatar
+	err error
+}
+
+// streamLoad runs Manager.Load in a goroutine it waits for, and writes the
+// load's events as they come. Progress never blocks the manager: events
+// queue here, and a run of progress events waiting for a slow reader
+// collapses to the latest. The stream ends with exactly one completed or
+// failed event; if the manager sent none, it is made from Load's result.
+func (s *Server) streamLoad(w http.ResponseWriter, r *http.Request, id string, o LoadOptions) {
+	q := newEventQueue()
+	o.Progress = q.push
+	done := make(chan loadResult, 1)
+	go func() {
+		av, err := s.m.Load(r.Context(), id, o)
+		done <- loadResult{av, err}
+	}()
+
+	st := s.startStream(w)
+	for {
+		select {
+		case <-q.ready:
+			st.write(q.take(false))
+		case res := <-done:
+			st.write(q.take(true))
+			if !st.ended {
+				st.write([]apitype.Event{final(id, res)})
+			}
+			return
+		}
+	}
+}
+
+func final(id string, res loadResult) apitype.Event {
+	if res.err == nil && res.av == nil {
+		res.err = errors.New("the manager returned neither an avatar nor an error")
+	}
+	if res.err != nil {
+		body := errs.From(res.err).WithAvatar(id).Body()
+		return apitype.Event{Type: apitype.EventFailed, AvatarID: id, State: apitype.StateFailed, Error: &body}
+	}
+	return apitype.Event{Type: apitype.EventCompleted, AvatarID: id, State: apitype.StateCompleted,
+		Progress: 1, BytesDone: res.av.SizeBytes, BytesTotal: res.av.SizeBytes, Avatar: res.av}
+}
+
+// events answers GET /v1/events: every event until the caller goes away,
+// the server stops, or the manager closes the subscription.
+func (s *Server) events(w http.ResponseWriter, r *http.Request, _ string) {
+	ch, cancel := s.m.Subscribe()
+	defer cancel()
+	st := s.startStream(w)
+	st.events = true
+	one := make([]apitype.Event, 1)
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case ev, ok := <-ch:
+			if !ok {
+				return
+			}
+			one[0] = ev
+			st.write(one)
+			if st.err != nil {
+				return
+			}
+		}
+	}
+}
+
+// stream writes NDJSON, flushing after every batch.
+type stream struct {
+	w      http.ResponseWriter
+	rc     *http.ResponseController
+	enc    *json.Encoder
+	events bool  // /v1/events: no terminal event ends it
+	ended  bool  // a completed or failed event was written
+	err    error // the first write error: the caller is gone
+}
+
+func (s *Server) startStream(w http.ResponseWriter) *stream {
+	h := w.Header()
+	h["Content-Type"] = []string{"application/x-ndjson"}
+	h["Cache-Control"] = []string{"no-store"}
+	h["X-Content-Type-Options"] = []string{"nosniff"}
+	w.WriteHeader(http.StatusOK)
+	st := &stream{w: w, rc: http.NewResponseController(w), enc: json.NewEncoder(w)}
+	st.err = st.rc.Flush()
+	return st
+}
+
+func (st *stream) write(evs []apitype.Event) {
+	if len(evs) == 0 {
+		return
+	}
+	for i := range evs {
+		if st.err != nil || st.ended {
+			return
+		}
+		st.err = st.enc.Encode(&evs[i])
+		if !st.events && (evs[i].Type == apitype.EventCompleted || evs[i].Type == apitype.EventFailed) {
+			st.ended = true
+		}
+	}
+	if st.err == nil {
+		st.err = st.rc.Flush()
+	}
+}
+
+// eventQueue takes a load's events from the manager without blocking it.
+type eventQueue struct {
+	mu      sync.Mutex
+	pending []apitype.Event
+	closed  bool
+	ready   chan struct{} // a token when pending became non-empty
+}
+
+func newEventQueue() *eventQueue { return &eventQueue{ready: make(chan struct{}, 1)} }
+
+func (q *eventQueue) push(ev apitype.Event) {
+	q.mu.Lock()
+	if q.closed {
+		q.mu.Unlock()
+		return
+	}
+	if n := len(q.pending); n > 0 && ev.Type == apitype.EventProgress && q.pending[n-1].Type == apitype.EventProgress {
+		q.pending[n-1] = ev
+	} else {
+		q.pending = append(q.pending, ev)
+	}
+	q.mu.Unlock()
+	select {
+	case q.ready <- struct{}{}:
+	default:
+	}
+}
+
+// take returns what is pending; close makes later pushes no-ops.
+func (q *eventQueue) take(close bool) []apitype.Event {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	evs := q.pending
+	q.pending = nil
+	q.closed = q.closed || close
+	return evs
+}
+
