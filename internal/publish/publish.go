@@ -117,32 +117,15 @@ func Publish(ctx context.Context, src, out string, opts Options) (*Result, error
 	}
 
 	res := &Result{Skipped: skipped}
-	seen := map[string]bool{}
+	keyID := ""
+	if opts.Key != nil {
+		keyID = KeyID(opts.Key.Public().(ed25519.PublicKey))
+	}
 	for _, a := range avatars {
-		ar := AvatarResult{ID: a.id, Version: a.version, Assets: len(a.files)}
-		if opts.Key != nil {
-			ar.KeyID = KeyID(opts.Key.Public().(ed25519.PublicKey))
-		}
-		for _, f := range a.files {
-			ar.Size += f.asset.Size
-			if seen[f.asset.SHA256] {
-				continue
-			}
-			seen[f.asset.SHA256] = true
-			added, err := putBlob(ctx, root, f, out)
-			if err != nil {
-				return res, err
-			}
-			if added {
-				ar.BlobsAdded++
-				res.BlobsAdded++
-				res.BytesAdded += f.asset.Size
-				log.Debug("blob added", "sha256", f.asset.SHA256, "size", f.asset.Size, "path", a.id+"/"+f.asset.Path)
-			} else {
-				res.BlobsPresent++
-			}
-		}
-		res.Avatars = append(res.Avatars, ar)
+		res.Avatars = append(res.Avatars, AvatarResult{ID: a.id, Version: a.version, Assets: len(a.files), KeyID: keyID})
+	}
+	if err := writeBlobs(ctx, root, out, avatars, res, log); err != nil {
+		return res, err
 	}
 	// Manifests last: every blob they name is already durable.
 	for i, a := range avatars {
@@ -155,6 +138,35 @@ func Publish(ctx context.Context, src, out string, opts Options) (*Result, error
 			"assets", len(a.files), "blobsAdded", res.Avatars[i].BlobsAdded)
 	}
 	return res, nil
+}
+
+// writeBlobs puts every distinct file of avatars into out, counting in res
+// (whose Avatars parallel avatars) what was added.
+func writeBlobs(ctx context.Context, root *os.Root, out string, avatars []*avatar, res *Result, log *slog.Logger) error {
+	seen := map[string]bool{}
+	for i, a := range avatars {
+		ar := &res.Avatars[i]
+		for _, f := range a.files {
+			ar.Size += f.asset.Size
+			if seen[f.asset.SHA256] {
+				continue
+			}
+			seen[f.asset.SHA256] = true
+			added, err := putBlob(ctx, root, f, out)
+			if err != nil {
+				return err
+			}
+			if !added {
+				res.BlobsPresent++
+				continue
+			}
+			ar.BlobsAdded++
+			res.BlobsAdded++
+			res.BytesAdded += f.asset.Size
+			log.Debug("blob added", "sha256", f.asset.SHA256, "size", f.asset.Size, "path", a.id+"/"+f.asset.Path)
+		}
+	}
+	return nil
 }
 
 // checkDirs refuses an OUT inside SRC, which the next publish would read
