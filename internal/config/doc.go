@@ -1,0 +1,18 @@
+// Package config reads assetd's TOML configuration (the contract is
+// docs/config in the spec; configs/assetd.toml documents every key).
+//
+// Decoding is strict: an unknown key, a value of the wrong type or a value
+// out of bounds is an *Error naming the file, the line and the key, as in
+//
+//	/etc/assetd/assetd.toml:12: key fetch.concurrency: must be between 1 and 64
+//
+// Load layers the file over Default and then the environment (ASSETD_CONFIG,
+// ASSETD_SOCKET, ASSETD_STATE_DIR). Secrets never live in a Config: the
+// session token is read from a file (origin.session_token_file, or the
+// systemd credential $CREDENTIALS_DIRECTORY/session-token) by SessionToken,
+// each time it is wanted, and a Config logs and prints without it.
+//
+// config imports internal/manifest (to parse trusted keys and check avatar
+// IDs) and go-toml; it must not import fetch, store, manager or api: they are
+// configured from a Config by the daemon, never the other way round.
+package config

@@ -1,0 +1,259 @@
+package config
+
+import (
+	"fmt"
+	"math"
+	"net"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/assetd/assetd/internal/manifest"
+)
+
+// Bounds on values. They keep a typo from turning into a denial of service
+// (concurrency = 10000) or a daemon that never retries.
+const (
+	MaxConcurrency    = 64
+	MaxRetries        = 20
+	MaxHashRetries    = 10
+	MaxBurst          = 10000
+	MaxRequestsPerSec = 10000
+	MaxAssetBytes     = 1 << 40 // 1 TiB
+	MaxRetryWait      = time.Hour
+	MaxAttemptTimeout = 24 * time.Hour
+	MinScrubInterval  = time.Minute
+	MinRefresh        = time.Minute
+	maxSocketPath     = 107 // sun_path holds 108 bytes with the NUL
+	maxAppIDBytes     = 256
+)
+
+// checker collects problems, each placed at its key's line.
+type checker struct {
+	file string
+	idx  keyIndex
+	src  map[string]string // key -> environment variable that set it
+	list []*Error
+}
+
+func (c *checker) bad(key, format string, args ...any) {
+	e := &Error{File: c.file, Line: c.idx.line(key), Key: key, Msg: fmt.Sprintf(format, args...)}
+	if env, ok := c.src[key]; ok {
+		e.File, e.Line = "$"+env, 0
+	}
+	c.list = append(c.list, e)
+}
+
+func (c *checker) intRange(key string, v, lo, hi int) {
+	if v < lo || v > hi {
+		c.bad(key, "must be between %d and %d, not %d", lo, hi, v)
+	}
+}
+
+func (c *checker) positive(key string, d Duration, max time.Duration) {
+	switch {
+	case d <= 0:
+		c.bad(key, "must be more than 0")
+	case max > 0 && d.Std() > max:
+		c.bad(key, "must be at most %s", Duration(max))
+	}
+}
+
+func (c *checker) zeroOrAtLeast(key string, d Duration, min time.Duration) {
+	if d < 0 || d > 0 && d.Std() < min {
+		c.bad(key, `must be "0" (never) or at least %s`, Duration(min))
+	}
+}
+
+func (c *checker) nonNegative(key string, s Size) {
+	if s < 0 {
+		c.bad(key, "must not be negative")
+	}
+}
+
+func (c *checker) absPath(key, p string, required bool) {
+	switch {
+	case p == "":
+		if required {
+			c.bad(key, "must not be empty")
+		}
+	case !filepath.IsAbs(p):
+		c.bad(key, "must be an absolute path, not %q", truncate(p))
+	case strings.ContainsRune(p, 0):
+		c.bad(key, "must not contain a NUL byte")
+	}
+}
+
+// validate checks every value of c; file and idx place the problems.
+func (cfg *Config) validate(file string, idx keyIndex, src map[string]string) error {
+	c := &checker{file: file, idx: idx, src: src}
+	cfg.Origin.check(c)
+	cfg.Fetch.check(c)
+	cfg.Store.check(c)
+	cfg.API.check(c)
+	cfg.Preload.check(c)
+	cfg.Log.check(c)
+	return joinErrors(c.list)
+}
+
+func (o *Origin) check(c *checker) {
+	if o.URL != "" {
+		if err := CheckOriginURL(o.URL, o.AllowInsecure); err != nil {
+			c.bad("origin.url", "%v", err)
+		}
+	}
+	seen := map[string]bool{o.URL: true}
+	for i, m := range o.Mirrors {
+		if err := CheckOriginURL(m, o.AllowInsecure); err != nil {
+			c.bad("origin.mirrors", "mirror %d: %v", i+1, err)
+		} else if seen[m] {
+			c.bad("origin.mirrors", "mirror %d: %s is listed twice", i+1, m)
+		}
+		seen[m] = true
+	}
+	if len(o.Mirrors) > 0 && o.URL == "" {
+		c.bad("origin.mirrors", "mirrors need origin.url")
+	}
+	if len(o.AppID) > maxAppIDBytes || !printable(o.AppID) {
+		c.bad("origin.app_id", "must be at most %d printable characters", maxAppIDBytes)
+	}
+	c.absPath("origin.session_token_file", o.SessionTokenFile, false)
+	for i, k := range o.TrustedKeys {
+		if _, err := manifest.ParsePublicKey(k); err != nil {
+			c.bad("origin.trusted_keys", "key %d: %v", i+1, err)
+		}
+	}
+}
+
+func (f *Fetch) check(c *checker) {
+	if math.IsNaN(f.RequestsPerSecond) || f.RequestsPerSecond <= 0 || f.RequestsPerSecond > MaxRequestsPerSec {
+		c.bad("fetch.requests_per_second", "must be more than 0 and at most %d", MaxRequestsPerSec)
+	}
+	c.intRange("fetch.burst", f.Burst, 1, MaxBurst)
+	c.nonNegative("fetch.bytes_per_second", f.BytesPerSecond)
+	c.intRange("fetch.concurrency", f.Concurrency, 1, MaxConcurrency)
+	c.intRange("fetch.max_retries", f.MaxRetries, 0, MaxRetries)
+	c.intRange("fetch.max_hash_retries", f.MaxHashRetries, 0, MaxHashRetries)
+	c.positive("fetch.retry_wait_min", f.RetryWaitMin, MaxRetryWait)
+	c.positive("fetch.retry_wait_max", f.RetryWaitMax, MaxRetryWait)
+	if f.RetryWaitMin > 0 && f.RetryWaitMax > 0 && f.RetryWaitMin > f.RetryWaitMax {
+		c.bad("fetch.retry_wait_max", "must not be less than fetch.retry_wait_min (%s)", f.RetryWaitMin)
+	}
+	c.positive("fetch.attempt_timeout", f.AttemptTimeout, MaxAttemptTimeout)
+	c.positive("fetch.stall_window", f.StallWindow, MaxAttemptTimeout)
+	c.nonNegative("fetch.stall_min_bytes_per_second", f.StallMinBytesPerSecond)
+	if f.MaxAssetBytes <= 0 || f.MaxAssetBytes > MaxAssetBytes {
+		c.bad("fetch.max_asset_bytes", "must be more than 0 and at most %s", Size(MaxAssetBytes))
+	}
+}
+
+func (s *Store) check(c *checker) {
+	c.absPath("store.dir", s.Dir, true)
+	c.nonNegative("store.max_bytes", s.MaxBytes)
+	c.nonNegative("store.reserve_bytes", s.ReserveBytes)
+	c.zeroOrAtLeast("store.scrub_interval", s.ScrubInterval, MinScrubInterval)
+}
+
+func (a *API) check(c *checker) {
+	c.absPath("api.socket", a.Socket, true)
+	if len(a.Socket) > maxSocketPath {
+		c.bad("api.socket", "must be at most %d bytes (the limit of a Unix socket path)", maxSocketPath)
+	}
+	switch m := uint32(a.SocketMode); {
+	case m > 0o777:
+		c.bad("api.socket_mode", "%s is not a permission mode (at most 0777)", a.SocketMode)
+	case m&0o002 != 0:
+		c.bad("api.socket_mode", "%s lets every user connect: the socket must not be world-writable", a.SocketMode)
+	case m&0o600 != 0o600:
+		c.bad("api.socket_mode", "%s must give its owner read and write (0600)", a.SocketMode)
+	}
+	if g := a.SocketGroup; g != "" && (len(g) > 64 || strings.ContainsAny(g, ":/\x00") || !printable(g) || strings.ContainsFunc(g, unicode.IsSpace)) {
+		c.bad("api.socket_group", "%q is not a group name or number", truncate(g))
+	}
+	for _, id := range a.AllowedUIDs {
+		if id == math.MaxUint32 {
+			c.bad("api.allowed_uids", "%d is not a user ID", id)
+		}
+	}
+	for _, id := range a.AllowedGIDs {
+		if id == math.MaxUint32 {
+			c.bad("api.allowed_gids", "%d is not a group ID", id)
+		}
+	}
+}
+
+func (p *Preload) check(c *checker) {
+	seen := map[string]bool{}
+	for _, id := range p.Avatars {
+		if err := manifest.ValidateID(id); err != nil {
+			c.bad("preload.avatars", "invalid avatar ID %q", truncate(id))
+		} else if seen[id] {
+			c.bad("preload.avatars", "%s is listed twice", id)
+		}
+		seen[id] = true
+	}
+	c.zeroOrAtLeast("preload.refresh_interval", p.RefreshInterval, MinRefresh)
+	switch {
+	case p.RefreshJitter < 0:
+		c.bad("preload.refresh_jitter", "must not be negative")
+	case p.RefreshInterval > 0 && p.RefreshJitter > p.RefreshInterval:
+		c.bad("preload.refresh_jitter", "must not be more than preload.refresh_interval (%s)", p.RefreshInterval)
+	}
+}
+
+func (l *Log) check(c *checker) {
+	if _, ok := levels[l.Level]; !ok {
+		c.bad("log.level", "must be debug, info, warn or error, not %q", truncate(l.Level))
+	}
+	if l.Format != "text" && l.Format != "json" {
+		c.bad("log.format", "must be text or json, not %q", truncate(l.Format))
+	}
+}
+
+// CheckOriginURL checks an origin or mirror base URL: absolute http(s), a
+// host, no user info (it would be logged), no query or fragment, and plain
+// http only to a loopback host unless insecure is allowed. fetch applies
+// the same rule; it lives here too so that a bad file fails at load.
+func CheckOriginURL(raw string, allowInsecure bool) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("%q is not a URL", truncate(raw))
+	}
+	switch {
+	case u.Scheme != "https" && u.Scheme != "http":
+		return fmt.Errorf("%q must be an http:// or https:// URL", truncate(raw))
+	case u.Host == "" || u.Hostname() == "":
+		return fmt.Errorf("%q has no host", truncate(raw))
+	case u.User != nil:
+		return fmt.Errorf("the URL must not carry a user or password (use session_token_file)")
+	case u.RawQuery != "" || u.Fragment != "" || u.ForceQuery:
+		return fmt.Errorf("%q must not have a query or fragment", truncate(raw))
+	case u.Scheme == "http" && !allowInsecure && !IsLoopback(u.Hostname()):
+		return fmt.Errorf("%q is plain http to a host that is not loopback; use https or set origin.allow_insecure", truncate(raw))
+	}
+	return nil
+}
+
+// IsLoopback reports whether host (no port) is localhost or a loopback IP.
+func IsLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func printable(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if !unicode.IsPrint(r) {
+			return false
+		}
+	}
+	return true
+}
