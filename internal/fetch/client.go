@@ -2,10 +2,37 @@ package fetch
 
 import (
 	"crypto/ed25519"
+	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/url"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/hashicorp/go-cleanhttp"
+
+	"github.com/assetd/assetd/internal/errs"
+	"github.com/assetd/assetd/internal/version"
+)
+
+// Defaults of config.md, used where a Config field is zero.
+const (
+	DefaultRetryWaitMin           = 250 * time.Millisecond
+	DefaultRetryWaitMax           = 30 * time.Second
+	DefaultAttemptTimeout         = 60 * time.Second
+	DefaultStallWindow            = 15 * time.Second
+	DefaultStallMinBytesPerSecond = 1024
+	DefaultConcurrency            = 4
+	DefaultMaxHashRetries         = 2
+	MaxRedirects                  = 5
+)
+
+const (
+	errorBodyLimit = 64 << 10  // bytes of an error answer read
+	copyBufferSize = 256 << 10 // one read of a blob body
 )
 
 // Config configures a Client. Zero durations and limits take the defaults
@@ -18,49 +45,189 @@ type Config struct {
 	AllowInsecure bool          // plain http to non-loopback hosts
 	TrustedKeys   []ed25519.PublicKey
 
-	RequestsPerSecond float64 // per host; <= 0 = unlimited
-	Burst             int
-	BytesPerSecond    int64 // 0 = unlimited, shared by all downloads of this Client
-	Concurrency       int   // blob downloads at once
+	RequestsPerSecond float64 // per host, every attempt; <= 0 = unlimited
+	Burst             int     // < 1 = 1
+	BytesPerSecond    int64   // 0 = unlimited, shared by all downloads of this Client
+	Concurrency       int     // blob downloads at once; 0 = 4
 
-	MaxRetries             int // retries after the first attempt; < 0 = none
-	RetryWaitMin           time.Duration
-	RetryWaitMax           time.Duration
-	AttemptTimeout         time.Duration
-	StallWindow            time.Duration
-	StallMinBytesPerSecond int64 // 0 = 1024; < 0 disables the stall watchdog
-	MaxAssetBytes          int64
-	MaxHashRetries         int // re-downloads after size/hash mismatch; 0 = 2, < 0 = none
-	UserAgent              string
-	Logger                 *slog.Logger
+	MaxRetries             int               // retries after the first attempt; < 0 = none
+	RetryWaitMin           time.Duration     // 0 = 250ms
+	RetryWaitMax           time.Duration     // 0 = 30s; a longer Retry-After ends the retries
+	AttemptTimeout         time.Duration     // 0 = 60s: headers, then body idle time
+	StallWindow            time.Duration     // 0 = 15s
+	StallMinBytesPerSecond int64             // 0 = 1024; < 0 disables the stall watchdog
+	MaxAssetBytes          int64             // 0 = manifest.DefaultMaxAssetBytes
+	MaxHashRetries         int               // re-downloads after size/hash mismatch; 0 = 2, < 0 = none
+	UserAgent              string            // "" = version.UserAgent()
+	Logger                 *slog.Logger      // nil = discard
 	Transport              http.RoundTripper // nil = a cleanhttp pooled transport honouring HTTP(S)_PROXY/NO_PROXY
 }
 
 // Client fetches manifests and blobs from one origin and its mirrors. It is
 // safe for concurrent use.
 type Client struct {
-	cfg  Config
-	http *http.Client
+	cfg   Config
+	bases []*url.URL // BaseURL, then Mirrors
+	log   *slog.Logger
+	http  *http.Client
+	hosts *hostLimiters
+	bw    *bandwidth // nil = unlimited
+	gate  *gate
+	bufs  sync.Pool // *[]byte of copyBufferSize
 
 	requests, retries, bytes atomic.Uint64
 }
 
-// Stats are a Client's counters since New.
+// Stats are a Client's counters since New: HTTP requests sent (every
+// attempt and redirect hop), retries (of a request, and re-downloads after
+// a mismatch) and blob bytes received.
 type Stats struct{ Requests, Retries, BytesDownloaded uint64 }
 
-// New validates cfg and returns a Client.
+// New validates cfg and returns a Client. BaseURL and Mirrors must be
+// https, or http to a loopback host unless AllowInsecure. An empty BaseURL
+// is allowed: every load then fails with reason noOrigin.
 func New(cfg Config) (*Client, error) {
+	cfg = withDefaults(cfg)
+	c := &Client{
+		cfg:   cfg,
+		log:   cfg.Logger,
+		hosts: newHostLimiters(cfg.RequestsPerSecond, cfg.Burst),
+		bw:    newBandwidth(cfg.BytesPerSecond),
+		gate:  newGate(cfg.Concurrency),
+	}
+	c.bufs.New = func() any { b := make([]byte, copyBufferSize); return &b }
+	for i, s := range append([]string{cfg.BaseURL}, cfg.Mirrors...) {
+		if i == 0 && s == "" {
+			continue
+		}
+		u, err := c.parseBase(s)
+		if err != nil {
+			return nil, err
+		}
+		c.bases = append(c.bases, u)
+	}
 	rt := cfg.Transport
 	if rt == nil {
-		rt = http.DefaultTransport
+		t := cleanhttp.DefaultPooledTransport()
+		t.ReadBufferSize = 64 << 10
+		rt = t
 	}
-	return &Client{cfg: cfg, http: &http.Client{Transport: rt}}, nil
+	c.http = &http.Client{Transport: &transport{c: c, base: rt}, CheckRedirect: c.checkRedirect}
+	return c, nil
 }
 
-// Close closes idle connections.
+func withDefaults(cfg Config) Config {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&cfg.RetryWaitMin, DefaultRetryWaitMin)
+	def(&cfg.RetryWaitMax, DefaultRetryWaitMax)
+	def(&cfg.AttemptTimeout, DefaultAttemptTimeout)
+	def(&cfg.StallWindow, DefaultStallWindow)
+	if cfg.RetryWaitMax < cfg.RetryWaitMin {
+		cfg.RetryWaitMax = cfg.RetryWaitMin
+	}
+	if cfg.Burst < 1 {
+		cfg.Burst = 1
+	}
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = DefaultConcurrency
+	}
+	if cfg.MaxRetries < 0 {
+		cfg.MaxRetries = 0
+	}
+	if cfg.StallMinBytesPerSecond == 0 {
+		cfg.StallMinBytesPerSecond = DefaultStallMinBytesPerSecond
+	}
+	switch {
+	case cfg.MaxHashRetries == 0:
+		cfg.MaxHashRetries = DefaultMaxHashRetries
+	case cfg.MaxHashRetries < 0:
+		cfg.MaxHashRetries = 0
+	}
+	if cfg.UserAgent == "" {
+		cfg.UserAgent = version.UserAgent()
+	}
+	if cfg.Token == nil {
+		cfg.Token = func() string { return "" }
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return cfg
+}
+
+// Close closes idle connections. The Client stays usable.
 func (c *Client) Close() { c.http.CloseIdleConnections() }
 
 // Stats returns the counters.
 func (c *Client) Stats() Stats {
 	return Stats{Requests: c.requests.Load(), Retries: c.retries.Load(), BytesDownloaded: c.bytes.Load()}
 }
+
+func (c *Client) parseBase(s string) (*url.URL, error) {
+	bad := func(format string, args ...any) error {
+		return &errs.Error{Code: errs.FailedToFetchAvatarMetadata, Phase: errs.PhaseLocal,
+			Reason: errs.ReasonInsecure, Message: fmt.Sprintf("origin URL %q: ", s) + fmt.Sprintf(format, args...)}
+	}
+	u, err := url.Parse(s)
+	switch {
+	case err != nil:
+		return nil, bad("%v", err)
+	case u.Scheme != "http" && u.Scheme != "https":
+		return nil, bad("only http and https are supported")
+	case u.Host == "":
+		return nil, bad("no host")
+	case u.User != nil:
+		return nil, bad("credentials in the URL are not allowed; use the session token")
+	case u.RawQuery != "" || u.Fragment != "":
+		return nil, bad("a query or fragment is not allowed")
+	case !c.secure(u):
+		return nil, bad("plain http is allowed only to loopback hosts unless allow_insecure is set")
+	}
+	return u, nil
+}
+
+// secure reports whether u may be fetched: https, or http to loopback or
+// with AllowInsecure.
+func (c *Client) secure(u *url.URL) bool {
+	switch u.Scheme {
+	case "https":
+		return true
+	case "http":
+		return c.cfg.AllowInsecure || loopback(u.Hostname())
+	}
+	return false
+}
+
+func loopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// authorized reports whether u is on the origin's or a mirror's scheme,
+// host and port: only those get X-App-ID and Authorization.
+func (c *Client) authorized(u *url.URL) bool {
+	for _, b := range c.bases {
+		if b.Scheme == u.Scheme && hostPort(b) == hostPort(u) {
+			return true
+		}
+	}
+	return false
+}
+
+func hostPort(u *url.URL) string {
+	port := u.Port()
+	if port == "" {
+		port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
+	}
+	return net.JoinHostPort(strings.ToLower(u.Hostname()), port)
+}
+
+func (c *Client) buffer() *[]byte   { return c.bufs.Get().(*[]byte) }
+func (c *Client) release(b *[]byte) { c.bufs.Put(b) }

@@ -2,15 +2,21 @@ package fetch
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
+
+	"github.com/hashicorp/go-retryablehttp"
 
 	"github.com/assetd/assetd/internal/errs"
 	"github.com/assetd/assetd/internal/manifest"
 )
 
 // Sink receives one blob's bytes; the store's ingest writer implements it.
+// Download calls it from one goroutine at a time.
 type Sink interface {
 	io.Writer
 	Size() int64     // bytes already held: the resume offset
@@ -26,35 +32,268 @@ type Blob struct {
 	Background  bool   // queued behind interactive downloads at the concurrency cap
 }
 
+// errTooLong marks a body longer than its asset's size.
+var errTooLong = errors.New("body longer than the asset's size")
+
 // Download fills sink until it holds exactly Asset.Size bytes whose sha256
 // is Asset.SHA256, resuming from sink.Size() with Range. progress gets byte
-// deltas (negative after a restart). It returns nil only when the sink holds
-// the verified bytes.
+// deltas (negative after a restart). Returns nil only when the sink holds
+// the verified bytes. ENOSPC from the sink is failedToDownloadAvatarAssets
+// reason insufficientStorage, not retried.
+//
+// A sink that already holds Size bytes is verified without a request. After
+// a size or hash mismatch the sink is truncated and the blob downloaded
+// again, up to MaxHashRetries times.
 func (c *Client) Download(ctx context.Context, b Blob, sink Sink, progress func(delta int64)) error {
+	if progress == nil {
+		progress = func(int64) {}
+	}
+	a := b.Asset
+	t := target{kind: kindBlob, avatarID: b.AvatarID, asset: a.Path, token: c.cfg.Token}
+	if !manifest.ValidDigest(a.SHA256) || a.Size < 0 {
+		e := t.err(errs.FailedToDownloadAvatarAssets, errs.ReasonInvalidManifest, false, "asset %q has no valid size and sha256", a.Path)
+		e.Phase = errs.PhaseLocal
+		return e
+	}
+	urls, err := c.blobURLs(t, b)
+	if err != nil {
+		return err
+	}
+	if err := c.gate.acquire(ctx, b.Background); err != nil {
+		return t.cancelled(ctx)
+	}
+	defer c.gate.release()
+
+	for try := 0; ; try++ {
+		err := c.fill(ctx, t, urls, a, sink, progress)
+		if err == nil {
+			if err = verify(t, a, sink); err == nil {
+				return nil
+			}
+		} else if !errors.Is(err, errTooLong) {
+			return err
+		}
+		if try >= c.cfg.MaxHashRetries {
+			return err
+		}
+		c.log.Warn("downloaded asset does not match its manifest; downloading it again",
+			"avatar", b.AvatarID, "asset", a.Path, "err", err)
+		c.retries.Add(1)
+		if err := truncate(t, sink, progress); err != nil {
+			return err
+		}
+	}
+}
+
+func verify(t target, a manifest.Asset, sink Sink) error {
+	var e *errs.Error
+	if n := sink.Size(); n != a.Size {
+		e = t.err(errs.FailedToDownloadAvatarAssets, errs.ReasonSizeMismatch, true, "%s: got %d bytes, want %d", t.what(), n, a.Size)
+	} else if d := sink.Digest(); d != a.SHA256 {
+		e = t.err(errs.FailedToDownloadAvatarAssets, errs.ReasonHashMismatch, true, "%s: sha256 %s, want %s", t.what(), d, a.SHA256)
+	} else {
+		return nil
+	}
+	e.Phase = errs.PhaseVerify
+	return e
+}
+
+func truncate(t target, sink Sink, progress func(int64)) error {
+	n := sink.Size()
 	if err := sink.Truncate(); err != nil {
-		return err
+		return t.storage(err)
 	}
-	u := strings.TrimRight(c.cfg.BaseURL, "/") + "/v1/blobs/sha256/" + b.Asset.SHA256
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return err
-	}
-	c.requests.Add(1)
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return &errs.Error{Code: errs.FailedToDownloadAvatarAssets, Phase: errs.PhaseDownload, AvatarID: b.AvatarID, Asset: b.Asset.Path, Transient: true, Err: err}
-	}
-	defer resp.Body.Close()
-	n, err := io.Copy(sink, resp.Body)
-	c.bytes.Add(uint64(n))
-	if progress != nil {
-		progress(n)
-	}
-	if err != nil {
-		return &errs.Error{Code: errs.FailedToDownloadAvatarAssets, Phase: errs.PhaseDownload, AvatarID: b.AvatarID, Asset: b.Asset.Path, Transient: true, Err: err}
-	}
-	if sink.Size() != b.Asset.Size || sink.Digest() != b.Asset.SHA256 {
-		return &errs.Error{Code: errs.FailedToDownloadAvatarAssets, Phase: errs.PhaseVerify, AvatarID: b.AvatarID, Asset: b.Asset.Path, Transient: true, Reason: errs.ReasonHashMismatch}
+	if n != 0 {
+		progress(-n)
 	}
 	return nil
+}
+
+// fill brings sink to Size bytes from the first URL that answers, moving
+// to the next after a network failure or 5xx.
+func (c *Client) fill(ctx context.Context, t target, urls []string, a manifest.Asset, sink Sink, progress func(int64)) error {
+	if n := sink.Size(); n > a.Size {
+		if err := truncate(t, sink, progress); err != nil {
+			return err
+		}
+	} else if n == a.Size {
+		return nil
+	}
+	var err error
+	for i, u := range urls {
+		if err = c.fillFrom(ctx, t, u, a, sink, progress); err == nil {
+			return nil
+		}
+		if i+1 < len(urls) && failover(err) {
+			c.log.Warn("origin failed; trying the next mirror", "avatar", t.avatarID, "asset", a.Path, "err", err)
+			continue
+		}
+		break
+	}
+	return err
+}
+
+func (c *Client) fillFrom(ctx context.Context, t target, u string, a manifest.Asset, sink Sink, progress func(int64)) error {
+	req, err := retryablehttp.NewRequestWithContext(context.WithValue(ctx, blobKey, true), http.MethodGet, u, nil)
+	if err != nil {
+		return t.err(t.fail(), "", false, "%s: bad URL: %v", t.what(), err)
+	}
+	// raw bytes, so that offsets and the hash are the file's
+	req.Header.Set("Accept-Encoding", "identity")
+	setRange(req.Header, sink.Size())
+	var handled *http.Response
+	req.SetResponseHandler(func(resp *http.Response) error {
+		handled = resp
+		defer closeBody(resp)
+		return c.receive(t, resp, a, sink, progress)
+	})
+	resp, err := c.retryClient(func(r *http.Request) error {
+		setRange(r.Header, sink.Size())
+		return nil
+	}).Do(req)
+	return c.finish(ctx, t, resp, handled, err)
+}
+
+func setRange(h http.Header, off int64) {
+	if off > 0 {
+		h.Set("Range", "bytes="+strconv.FormatInt(off, 10)+"-")
+	} else {
+		h.Del("Range")
+	}
+}
+
+// receive takes one answer to a blob request.
+func (c *Client) receive(t target, resp *http.Response, a manifest.Asset, sink Sink, progress func(int64)) error {
+	off := sink.Size()
+	switch resp.StatusCode {
+	case http.StatusPartialContent:
+		if start, ok := rangeStart(resp.Header.Get("Content-Range")); !ok || start != off {
+			if err := truncate(t, sink, progress); err != nil {
+				return &stop{err}
+			}
+			return t.err(t.fail(), errs.ReasonNetwork, true, "%s: asked for bytes from %d, got Content-Range %q; restarting",
+				t.what(), off, resp.Header.Get("Content-Range"))
+		}
+	case http.StatusOK:
+		if off > 0 {
+			if err := truncate(t, sink, progress); err != nil {
+				return &stop{err}
+			}
+		}
+	case http.StatusRequestedRangeNotSatisfiable:
+		if off == a.Size {
+			return nil
+		}
+		if err := truncate(t, sink, progress); err != nil {
+			return &stop{err}
+		}
+		return t.err(t.fail(), errs.ReasonSizeMismatch, true, "%s: origin has no bytes from %d of %d; restarting", t.what(), off, a.Size)
+	default:
+		return &stop{t.status(resp, c.cfg.RetryWaitMax)}
+	}
+	return c.copyBody(t, resp.Body, a, sink, progress)
+}
+
+// rangeStart parses the first byte of "bytes first-last/size".
+func rangeStart(v string) (int64, bool) {
+	v, ok := strings.CutPrefix(strings.TrimSpace(v), "bytes ")
+	if !ok {
+		return 0, false
+	}
+	first, _, ok := strings.Cut(v, "-")
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(first), 10, 64)
+	return n, err == nil && n >= 0
+}
+
+// copyBody streams the body into sink, never past Size: a longer body is
+// cut off and rejected, a shorter one fails transiently so that the retry
+// resumes from where it ended.
+func (c *Client) copyBody(t target, body io.Reader, a manifest.Asset, sink Sink, progress func(int64)) error {
+	bp := c.buffer()
+	defer c.release(bp)
+	buf := *bp
+	remaining := a.Size - sink.Size()
+	for {
+		n, rerr := body.Read(buf)
+		if n > 0 {
+			w := int(min(int64(n), remaining))
+			if w > 0 {
+				wn, werr := sink.Write(buf[:w])
+				if wn > 0 {
+					remaining -= int64(wn)
+					c.bytes.Add(uint64(wn))
+					progress(int64(wn))
+				}
+				if werr == nil && wn < w {
+					werr = io.ErrShortWrite
+				}
+				if werr != nil {
+					return &stop{t.storage(werr)}
+				}
+			}
+			if n > w {
+				e := t.err(errs.FailedToDownloadAvatarAssets, errs.ReasonSizeMismatch, true,
+					"%s: the body is longer than its size %d", t.what(), a.Size)
+				e.Err = errTooLong
+				return &stop{e}
+			}
+		}
+		switch {
+		case rerr == io.EOF && remaining > 0:
+			return t.err(t.fail(), errs.ReasonSizeMismatch, true, "%s: the body ended %d bytes short; resuming", t.what(), remaining)
+		case rerr == io.EOF:
+			return nil
+		case rerr != nil:
+			return t.network(rerr)
+		}
+	}
+}
+
+// blobURLs lists where an asset may be had: its own url (resolved against
+// the manifest URL), or the default blob path on the origin and each
+// mirror, the one that served the manifest first.
+func (c *Client) blobURLs(t target, b Blob) ([]string, error) {
+	if len(c.bases) == 0 && (b.Asset.URL == "" || b.ManifestURL == "") {
+		e := t.err(t.fail(), errs.ReasonNoOrigin, false, "no origin is configured (origin.url)")
+		e.Phase = errs.PhaseLocal
+		return nil, e
+	}
+	if b.Asset.URL != "" {
+		base := b.ManifestURL
+		if base == "" {
+			base = manifestURL(c.bases[0], b.AvatarID)
+		}
+		bu, err := url.Parse(base)
+		if err != nil {
+			return nil, t.err(t.fail(), errs.ReasonInvalidManifest, false, "manifest URL %q: %v", base, err)
+		}
+		ref, err := url.Parse(b.Asset.URL)
+		if err != nil {
+			return nil, t.err(t.fail(), errs.ReasonInvalidManifest, false, "%s: url: %v", t.what(), err)
+		}
+		u := bu.ResolveReference(ref)
+		if !c.secure(u) || u.User != nil {
+			return nil, t.err(t.fail(), errs.ReasonInsecure, false, "%s: url %s is not https (or http to loopback)", t.what(), u.Redacted())
+		}
+		return []string{u.String()}, nil
+	}
+	first := 0
+	for i, base := range c.bases {
+		if b.ManifestURL != "" && strings.HasPrefix(b.ManifestURL, strings.TrimRight(base.String(), "/")+"/") {
+			first = i
+			break
+		}
+	}
+	urls := make([]string, 0, len(c.bases))
+	blob := func(base *url.URL) string { return base.JoinPath("v1", "blobs", "sha256", b.Asset.SHA256).String() }
+	urls = append(urls, blob(c.bases[first]))
+	for i, base := range c.bases {
+		if i != first {
+			urls = append(urls, blob(base))
+		}
+	}
+	return urls, nil
 }

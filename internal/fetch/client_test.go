@@ -1,0 +1,7 @@
+package fetch
+
+import (
+	"strings"
+)
+
+func contains(s, sub string) bool { return strings.Contains(s, sub) }

@@ -1,0 +1,203 @@
+package fetch
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/assetd/assetd/internal/errs"
+)
+
+var (
+	errTooManyRedirects = fmt.Errorf("stopped after %d redirects", MaxRedirects)
+	errInsecureRedirect = errors.New("redirect to a refused URL")
+)
+
+// checkRedirect allows at most MaxRedirects redirects, each to http(s)
+// that the origin rules allow. Headers for the origin are set per hop by
+// the transport, so they never follow a redirect to another host.
+func (c *Client) checkRedirect(req *http.Request, via []*http.Request) error {
+	if len(via) > MaxRedirects {
+		return errTooManyRedirects
+	}
+	if !c.secure(req.URL) {
+		return fmt.Errorf("%w: %s", errInsecureRedirect, req.URL.Redacted())
+	}
+	return nil
+}
+
+type kind int
+
+const (
+	kindManifest kind = iota
+	kindBlob
+)
+
+// target says what a request was for, so that a failure becomes the
+// error the protocol's table names.
+type target struct {
+	kind     kind
+	avatarID string
+	asset    string
+	token    func() string
+}
+
+func (t target) fail() errs.Code {
+	if t.kind == kindManifest {
+		return errs.FailedToFetchAvatarMetadata
+	}
+	return errs.FailedToDownloadAvatarAssets
+}
+
+func (t target) phase() errs.Phase {
+	if t.kind == kindManifest {
+		return errs.PhaseMetadata
+	}
+	return errs.PhaseDownload
+}
+
+func (t target) what() string {
+	if t.kind == kindManifest {
+		return "manifest"
+	}
+	return "asset " + t.asset
+}
+
+func (t target) err(code errs.Code, reason string, transient bool, format string, args ...any) *errs.Error {
+	return &errs.Error{Code: code, Phase: t.phase(), AvatarID: t.avatarID, Asset: t.asset,
+		Reason: reason, Transient: transient, Message: t.redact(fmt.Sprintf(format, args...))}
+}
+
+// redact keeps the session token out of messages an origin could echo it into.
+func (t target) redact(s string) string {
+	if t.token != nil {
+		if tok := t.token(); len(tok) >= 4 {
+			s = strings.ReplaceAll(s, tok, "[redacted]")
+		}
+	}
+	return s
+}
+
+func (t target) cancelled(ctx context.Context) *errs.Error {
+	e := t.err(errs.Cancelled, "", false, "%s: cancelled", t.what())
+	e.Err = ctx.Err()
+	return e
+}
+
+// network maps a failure with no HTTP answer: refused, reset, DNS, TLS,
+// timeouts, a truncated body, a stall.
+func (t target) network(err error) *errs.Error {
+	var e *errs.Error
+	if errors.As(err, &e) {
+		return e
+	}
+	reason, transient := errs.ReasonNetwork, true
+	var ne net.Error
+	switch {
+	case errors.Is(err, errTooManyRedirects):
+		reason, transient = errs.ReasonTooManyRedirects, false
+	case errors.Is(err, errInsecureRedirect):
+		reason, transient = errs.ReasonInsecure, false
+	case errors.Is(err, errStalled):
+		reason = errs.ReasonStalled
+	case errors.Is(err, errAttemptTimeout) || errors.As(err, &ne) && ne.Timeout():
+		reason = errs.ReasonTimeout
+	}
+	e = t.err(t.fail(), reason, transient, "%s: %v", t.what(), err)
+	e.Err = err
+	return e
+}
+
+// storage maps a failure of the sink.
+func (t target) storage(err error) *errs.Error {
+	e := t.err(errs.FailedToDownloadAvatarAssets, "", false, "%s: writing: %v", t.what(), err)
+	e.Phase, e.Err = errs.PhaseStore, err
+	if errors.Is(err, syscall.ENOSPC) {
+		e.Reason = errs.ReasonInsufficientStorage
+	}
+	return e
+}
+
+// serverBody is the origin's JSON error body.
+type serverBody struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+func readServerBody(resp *http.Response) (serverBody, bool) {
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, errorBodyLimit))
+	var b serverBody
+	if json.Unmarshal(data, &b) != nil || b.Code == "" && b.Message == "" {
+		return serverBody{}, false
+	}
+	const maxText = 512
+	if len(b.Message) > maxText {
+		b.Message = b.Message[:maxText] + "..."
+	}
+	if len(b.Code) > 64 {
+		b.Code = b.Code[:64]
+	}
+	return b, true
+}
+
+func accountCode(c errs.Code) bool { return c.Known() && c.Class() == errs.ClassAccount }
+
+// status maps an HTTP answer that is not the resource, exactly as the
+// origin protocol's table says. It reads at most errorBodyLimit bytes. A
+// 429 whose Retry-After is longer than retryWaitMax has reason
+// retryAfterTooLong.
+func (t target) status(resp *http.Response, retryWaitMax time.Duration) *errs.Error {
+	body, isJSON := readServerBody(resp)
+	st := resp.StatusCode
+	server := errs.Code(body.Code)
+	var code errs.Code
+	reason, transient := "", false
+	switch {
+	case st == http.StatusBadRequest:
+		code = errs.SessionTokenInvalid
+		if accountCode(server) {
+			code = server
+		}
+	case st == http.StatusUnauthorized:
+		code = errs.SessionTokenExpired
+	case st == http.StatusPaymentRequired:
+		code = errs.InsufficientBalance
+	case st == http.StatusForbidden:
+		code = errs.AppIDUnrecognized
+		if server == errs.SessionTokenInvalid {
+			code = server
+		}
+	case st == http.StatusNotFound && t.kind == kindManifest:
+		code = errs.AvatarIDUnrecognized
+		if server == errs.AppIDUnrecognized {
+			code = server
+		}
+	case st == http.StatusRequestTimeout:
+		code, transient = errs.SessionTimeout, true
+	case st == http.StatusTooManyRequests:
+		code, transient = errs.ConcurrentLimitExceeded, true
+		if d, ok := retryAfter(resp); ok && d > retryWaitMax {
+			reason = errs.ReasonRetryAfterTooLong
+		}
+	case st >= 500 && t.kind == kindManifest && isJSON:
+		code, transient = errs.ServerError, true
+	case st >= 500:
+		code, reason, transient = t.fail(), fmt.Sprintf("http%d", st), true
+	default:
+		code, reason = t.fail(), fmt.Sprintf("http%d", st)
+	}
+	msg := fmt.Sprintf("%s: origin answered %s", t.what(), resp.Status)
+	if body.Message != "" {
+		msg += ": " + body.Message
+	}
+	e := t.err(code, reason, transient, "%s", msg)
+	e.HTTPStatus, e.ServerCode = st, body.Code
+	return e
+}

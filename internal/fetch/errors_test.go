@@ -1,0 +1,159 @@
+package fetch
+
+import (
+	"bufio"
+	"errors"
+	"net/http"
+	"testing"
+
+	"github.com/assetd/assetd/internal/errs"
+)
+
+// hangUp answers nothing: the connection is closed before any response.
+func hangUp(w http.ResponseWriter, _ *http.Request) {
+	conn, _, err := w.(http.Hijacker).Hijack()
+	if err == nil {
+		conn.Close()
+	}
+}
+
+// truncated promises 1000 bytes and sends 10.
+func truncated(w http.ResponseWriter, _ *http.Request) {
+	conn, buf, err := w.(http.Hijacker).Hijack()
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	writeRaw(buf, "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n0123456789")
+}
+
+func writeRaw(buf *bufio.ReadWriter, s string) {
+	buf.WriteString(s)
+	buf.Flush()
+}
+
+func status(code int, body string) http.HandlerFunc {
+	return func(w http.ResponseWriter, _ *http.Request) {
+		if body != "" {
+			w.Header().Set("Content-Type", "application/json")
+		}
+		w.WriteHeader(code)
+		w.Write([]byte(body))
+	}
+}
+
+// TestErrorTable has one row per row of origin-protocol.md §3 (and the
+// rows' variants), counting the requests at the origin.
+func TestErrorTable(t *testing.T) {
+	const maxRetries = 2
+	all := maxRetries + 1
+	tests := []struct {
+		name       string
+		blob       bool
+		handler    http.HandlerFunc
+		code       errs.Code
+		reason     string
+		transient  bool
+		requests   int
+		httpStatus int
+		serverCode string
+	}{
+		{"400", false, status(400, ""), errs.SessionTokenInvalid, "", false, 1, 400, ""},
+		{"400 body names an account code", false, status(400, `{"code":"appIDUnrecognized","message":"no such app"}`), errs.AppIDUnrecognized, "", false, 1, 400, "appIDUnrecognized"},
+		{"400 body names another code", false, status(400, `{"code":"serverError"}`), errs.SessionTokenInvalid, "", false, 1, 400, "serverError"},
+		{"401", false, status(401, ""), errs.SessionTokenExpired, "", false, 1, 401, ""},
+		{"402", false, status(402, ""), errs.InsufficientBalance, "", false, 1, 402, ""},
+		{"403", false, status(403, ""), errs.AppIDUnrecognized, "", false, 1, 403, ""},
+		{"403 body sessionTokenInvalid", false, status(403, `{"code":"sessionTokenInvalid"}`), errs.SessionTokenInvalid, "", false, 1, 403, "sessionTokenInvalid"},
+		{"404 manifest", false, status(404, ""), errs.AvatarIDUnrecognized, "", false, 1, 404, ""},
+		{"404 manifest body appIDUnrecognized", false, status(404, `{"code":"appIDUnrecognized"}`), errs.AppIDUnrecognized, "", false, 1, 404, "appIDUnrecognized"},
+		{"404 blob", true, status(404, ""), errs.FailedToDownloadAvatarAssets, "http404", false, 1, 404, ""},
+		{"401 blob", true, status(401, ""), errs.SessionTokenExpired, "", false, 1, 401, ""},
+		{"408", false, status(408, ""), errs.SessionTimeout, "", true, all, 408, ""},
+		{"429", false, status(429, ""), errs.ConcurrentLimitExceeded, "", true, all, 429, ""},
+		{"429 blob", true, status(429, ""), errs.ConcurrentLimitExceeded, "", true, all, 429, ""},
+		{"500 manifest JSON body", false, status(500, `{"code":"internal","message":"db down"}`), errs.ServerError, "", true, all, 500, "internal"},
+		{"502 manifest no JSON", false, status(502, "<html>bad gateway</html>"), errs.FailedToFetchAvatarMetadata, "http502", true, all, 502, ""},
+		{"503 blob", true, status(503, ""), errs.FailedToDownloadAvatarAssets, "http503", true, all, 503, ""},
+		{"410 manifest", false, status(410, ""), errs.FailedToFetchAvatarMetadata, "http410", false, 1, 410, ""},
+		{"connection reset manifest", false, hangUp, errs.FailedToFetchAvatarMetadata, errs.ReasonNetwork, true, all, 0, ""},
+		{"connection reset blob", true, hangUp, errs.FailedToDownloadAvatarAssets, errs.ReasonNetwork, true, all, 0, ""},
+		{"truncated manifest", false, truncated, errs.FailedToFetchAvatarMetadata, errs.ReasonNetwork, true, all, 0, ""},
+		{"truncated blob", true, truncated, errs.FailedToDownloadAvatarAssets, errs.ReasonNetwork, true, all, 0, ""},
+		{"unparsable manifest", false, status(200, "<html>portal</html>"), errs.FailedToFetchAvatarMetadata, errs.ReasonInvalidManifest, true, all, 0, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			o := newOrigin(t)
+			const path = "/res"
+			o.mux.HandleFunc(path, tt.handler)
+			c := newClient(t, testConfig(o.URL))
+			data := randBytes(2000, 1)
+			var err error
+			if tt.blob {
+				a := assetOf("model.splat", data)
+				a.URL = path
+				err = c.Download(ctxT(t), Blob{AvatarID: "rohan", Asset: a}, newSink(t), nil)
+			} else {
+				o.mux.HandleFunc("/v1/avatars/rohan/manifest", tt.handler)
+				_, err = c.Manifest(ctxT(t), "rohan", "")
+			}
+			var e *errs.Error
+			if !errors.As(err, &e) {
+				t.Fatalf("err = %v, want an *errs.Error", err)
+			}
+			if e.Code != tt.code || e.Reason != tt.reason || e.Transient != tt.transient ||
+				e.HTTPStatus != tt.httpStatus || e.ServerCode != tt.serverCode {
+				t.Errorf("got code=%s reason=%q transient=%v status=%d serverCode=%q (%v)\nwant code=%s reason=%q transient=%v status=%d serverCode=%q",
+					e.Code, e.Reason, e.Transient, e.HTTPStatus, e.ServerCode, e,
+					tt.code, tt.reason, tt.transient, tt.httpStatus, tt.serverCode)
+			}
+			if e.AvatarID != "rohan" {
+				t.Errorf("avatarId = %q", e.AvatarID)
+			}
+			wantPhase, wantAsset := errs.PhaseMetadata, ""
+			if tt.blob {
+				wantPhase, wantAsset = errs.PhaseDownload, "model.splat"
+			}
+			if e.Phase != wantPhase || e.Asset != wantAsset {
+				t.Errorf("phase=%s asset=%q, want %s %q", e.Phase, e.Asset, wantPhase, wantAsset)
+			}
+			if n := o.total(); n != tt.requests {
+				t.Errorf("origin got %d requests, want %d", n, tt.requests)
+			}
+			if got, want := c.Stats().Requests, uint64(tt.requests); got != want {
+				t.Errorf("Stats().Requests = %d, want %d", got, want)
+			}
+		})
+	}
+}
+
+func TestServerErrorCarriesMessage(t *testing.T) {
+	o := newOrigin(t)
+	o.mux.HandleFunc("/v1/avatars/rohan/manifest", status(500, `{"code":"internal","message":"db down"}`))
+	c := newClient(t, testConfig(o.URL))
+	_, err := c.Manifest(ctxT(t), "rohan", "")
+	e := errs.From(err)
+	if e.Code != errs.ServerError || e.HTTPStatus != 500 || e.ServerCode != "internal" || !contains(e.Message, "db down") {
+		t.Fatalf("err = %#v", e)
+	}
+}
+
+func TestErrorBodyIsBounded(t *testing.T) {
+	o := newOrigin(t)
+	o.mux.HandleFunc("/v1/avatars/rohan/manifest", func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(404)
+		big := make([]byte, 1<<20)
+		for i := 0; i < 64 && r.Context().Err() == nil; i++ {
+			if _, err := w.Write(big); err != nil {
+				return
+			}
+		}
+	})
+	c := newClient(t, testConfig(o.URL))
+	_, err := c.Manifest(ctxT(t), "rohan", "")
+	if errs.CodeOf(err) != errs.AvatarIDUnrecognized {
+		t.Fatalf("err = %v", err)
+	}
+}

@@ -1,0 +1,124 @@
+package fetch
+
+import (
+	"context"
+	"slices"
+	"sync"
+
+	"golang.org/x/time/rate"
+)
+
+// hostLimiters holds one request limiter per host; nil means unlimited.
+type hostLimiters struct {
+	limit rate.Limit
+	burst int
+
+	mu sync.Mutex
+	m  map[string]*rate.Limiter
+}
+
+func newHostLimiters(perSecond float64, burst int) *hostLimiters {
+	if perSecond <= 0 {
+		return nil
+	}
+	return &hostLimiters{limit: rate.Limit(perSecond), burst: burst, m: map[string]*rate.Limiter{}}
+}
+
+// wait blocks until host may get one more request.
+func (h *hostLimiters) wait(ctx context.Context, host string) error {
+	if h == nil {
+		return ctx.Err()
+	}
+	h.mu.Lock()
+	l := h.m[host]
+	if l == nil {
+		l = rate.NewLimiter(h.limit, h.burst)
+		h.m[host] = l
+	}
+	h.mu.Unlock()
+	return l.Wait(ctx)
+}
+
+// bandwidth caps the bytes a second of all blob bodies of a Client; nil
+// means unlimited.
+type bandwidth struct{ l *rate.Limiter }
+
+func newBandwidth(perSecond int64) *bandwidth {
+	if perSecond <= 0 {
+		return nil
+	}
+	burst := int(min(perSecond, copyBufferSize))
+	return &bandwidth{rate.NewLimiter(rate.Limit(perSecond), burst)}
+}
+
+// wait takes n bytes from the budget. WaitN fails outright when n exceeds
+// the burst, so a large read is paid for in burst-sized chunks.
+func (b *bandwidth) wait(ctx context.Context, n int) error {
+	burst := b.l.Burst()
+	for n > 0 {
+		k := min(n, burst)
+		if err := b.l.WaitN(ctx, k); err != nil {
+			return err
+		}
+		n -= k
+	}
+	return nil
+}
+
+// gate caps the blob downloads running at once. Interactive waiters go
+// before background ones; each class is served in arrival order.
+type gate struct {
+	mu     sync.Mutex
+	free   int
+	fg, bg []chan struct{}
+}
+
+func newGate(n int) *gate { return &gate{free: n} }
+
+func (g *gate) acquire(ctx context.Context, background bool) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	g.mu.Lock()
+	if g.free > 0 && len(g.fg) == 0 && (!background || len(g.bg) == 0) {
+		g.free--
+		g.mu.Unlock()
+		return nil
+	}
+	ch := make(chan struct{})
+	q := &g.fg
+	if background {
+		q = &g.bg
+	}
+	*q = append(*q, ch)
+	g.mu.Unlock()
+
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		g.mu.Lock()
+		if i := slices.Index(*q, ch); i >= 0 {
+			*q = slices.Delete(*q, i, i+1)
+			g.mu.Unlock()
+			return ctx.Err()
+		}
+		g.mu.Unlock()
+		// granted as we gave up: hand the slot on
+		g.release()
+		return ctx.Err()
+	}
+}
+
+func (g *gate) release() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, q := range []*[]chan struct{}{&g.fg, &g.bg} {
+		if len(*q) > 0 {
+			close((*q)[0])
+			*q = (*q)[1:]
+			return
+		}
+	}
+	g.free++
+}

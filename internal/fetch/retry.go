@@ -1,0 +1,134 @@
+package fetch
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-retryablehttp"
+
+	"github.com/assetd/assetd/internal/errs"
+)
+
+// stop ends the retries of one request at once: the response handler saw
+// an answer that another attempt will not change (a 4xx, a body longer
+// than its size, a full disk).
+type stop struct{ err error }
+
+func (s *stop) Error() string { return s.err.Error() }
+func (s *stop) Unwrap() error { return s.err }
+
+// retryClient returns the retry layer for one request. prepare, if not
+// nil, updates the request before each retry (the Range of a resume).
+func (c *Client) retryClient(prepare retryablehttp.PrepareRetry) *retryablehttp.Client {
+	return &retryablehttp.Client{
+		HTTPClient:     c.http,
+		Logger:         leveled{c.log},
+		RetryWaitMin:   c.cfg.RetryWaitMin,
+		RetryWaitMax:   c.cfg.RetryWaitMax,
+		RetryMax:       c.cfg.MaxRetries,
+		CheckRetry:     c.checkRetry,
+		Backoff:        c.backoff,
+		ErrorHandler:   retryablehttp.PassthroughErrorHandler,
+		RequestLogHook: c.countRetry,
+		PrepareRetry:   prepare,
+	}
+}
+
+// checkRetry is the retry policy of the origin protocol's error table:
+// network failures, 408, 429 and 5xx are retried; other answers and a
+// cancelled context are final; a Retry-After longer than RetryWaitMax ends
+// the retries at once.
+func (c *Client) checkRetry(ctx context.Context, resp *http.Response, err error) (bool, error) {
+	if ctx.Err() != nil {
+		return false, nil
+	}
+	if err != nil {
+		return retryable(err), nil
+	}
+	switch code := resp.StatusCode; {
+	case code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable:
+		if d, ok := retryAfter(resp); ok && d > c.cfg.RetryWaitMax {
+			return false, nil
+		}
+		return true, nil
+	case code == http.StatusRequestTimeout || code >= 500:
+		return true, nil
+	}
+	return false, nil
+}
+
+func retryable(err error) bool {
+	var s *stop
+	if errors.As(err, &s) || errors.Is(err, errTooManyRedirects) || errors.Is(err, errInsecureRedirect) {
+		return false
+	}
+	var e *errs.Error
+	if errors.As(err, &e) {
+		return e.Transient
+	}
+	return true
+}
+
+// backoff is exponential from RetryWaitMin to RetryWaitMax with jitter
+// (a wait between half and all of the step), or the origin's Retry-After.
+func (c *Client) backoff(lo, hi time.Duration, attempt int, resp *http.Response) time.Duration {
+	if resp != nil && (resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable) {
+		if d, ok := retryAfter(resp); ok {
+			return min(max(d, lo), hi)
+		}
+	}
+	d := hi
+	if attempt < 32 {
+		d = min(lo<<attempt, hi)
+	}
+	if d <= 0 {
+		return lo
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+// retryAfter parses Retry-After: delay-seconds or an HTTP-date.
+func retryAfter(resp *http.Response) (time.Duration, bool) {
+	v := strings.TrimSpace(resp.Header.Get("Retry-After"))
+	if v == "" {
+		return 0, false
+	}
+	if s, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if s < 0 {
+			return 0, false
+		}
+		if s > int64(365*24*time.Hour/time.Second) {
+			return 365 * 24 * time.Hour, true
+		}
+		return time.Duration(s) * time.Second, true
+	}
+	t, err := http.ParseTime(v)
+	if err != nil {
+		return 0, false
+	}
+	return max(time.Until(t), 0), true
+}
+
+func (c *Client) countRetry(_ retryablehttp.Logger, _ *http.Request, attempt int) {
+	if attempt > 0 {
+		c.retries.Add(1)
+	}
+}
+
+// leveled adapts slog to retryablehttp.LeveledLogger. The library logs
+// each failed attempt as an error; the caller reports the final failure,
+// so those are warnings here. Nothing it logs carries a header.
+type leveled struct{ l *slog.Logger }
+
+func (a leveled) Error(msg string, kv ...any) { a.l.Warn(msg, kv...) }
+func (a leveled) Warn(msg string, kv ...any)  { a.l.Warn(msg, kv...) }
+func (a leveled) Info(msg string, kv ...any)  { a.l.Info(msg, kv...) }
+func (a leveled) Debug(msg string, kv ...any) { a.l.Debug(msg, kv...) }
+
+var _ retryablehttp.LeveledLogger = leveled{}
