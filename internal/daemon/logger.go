@@ -56,12 +56,3 @@ func redact(a slog.Attr, secret string) slog.Attr {
 	}
 	return a
 }
-
-// parseLevel reads log.level ("debug", "info", "warn", "error").
-func parseLevel(s string) (slog.Level, error) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(s)); err != nil {
-		return slog.LevelInfo, fmt.Errorf("log level %q: %w", s, err)
-	}
-	return l, nil
-}

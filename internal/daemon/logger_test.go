@@ -32,16 +32,9 @@ func TestLoggerLevelFollowsLevelVar(t *testing.T) {
 	lv := new(slog.LevelVar)
 	log := newLogger(&buf, "text", lv, func() string { return "" }).With("component", "x")
 	log.Debug("hidden")
-	lvl, err := parseLevel("debug")
-	if err != nil {
-		t.Fatal(err)
-	}
-	lv.Set(lvl)
+	lv.Set(slog.LevelDebug)
 	log.Debug("shown")
 	if out := buf.String(); strings.Contains(out, "hidden") || !strings.Contains(out, "shown") {
 		t.Errorf("log = %q", out)
-	}
-	if _, err := parseLevel("loud"); err == nil {
-		t.Error("parseLevel accepted \"loud\"")
 	}
 }

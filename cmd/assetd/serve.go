@@ -1,0 +1,50 @@
+package main
+
+import (
+	"errors"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/assetd/assetd/internal/daemon"
+)
+
+func init() { register(newServeCmd) }
+
+func newServeCmd(g *globals) *cobra.Command {
+	var configPath, stateDir string
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the daemon: download, verify and cache avatars, answer the socket",
+		Long: `serve runs assetd's daemon in the foreground (systemd runs it as assetd.service).
+
+The configuration is --config FILE, else $ASSETD_CONFIG, else the embedded
+defaults; ASSETD_SOCKET and ASSETD_STATE_DIR override api.socket and store.dir,
+and --socket and --state-dir override those. A bad configuration exits 2 with
+its file, line and key. SIGHUP reloads the configuration (a bad one is logged
+and the old one stays); SIGTERM and SIGINT stop the daemon, keeping partial
+downloads for the next start.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			o := daemon.Options{ConfigPath: configPath, StateDir: stateDir}
+			if o.ConfigPath == "" {
+				o.ConfigPath = os.Getenv("ASSETD_CONFIG")
+			}
+			if f := cmd.Flags().Lookup("socket"); f != nil && f.Changed {
+				o.Socket = g.socket
+			}
+			cfg, err := daemon.LoadConfig(o)
+			if err != nil {
+				return usagef("%v", err)
+			}
+			err = daemon.Run(cmd.Context(), cfg, o)
+			if errors.Is(err, daemon.ErrInUse) {
+				return usagef("%v", err)
+			}
+			return err
+		},
+	}
+	cmd.Flags().StringVar(&configPath, "config", "", "the configuration file (env ASSETD_CONFIG; default: built-in defaults)")
+	cmd.Flags().StringVar(&stateDir, "state-dir", "", "the cache directory, overriding store.dir (env ASSETD_STATE_DIR)")
+	return cmd
+}

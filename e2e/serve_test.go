@@ -1,0 +1,483 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/assetd/assetd/apitype"
+)
+
+// TestRoutes drives every route of the socket API once, and its error answers.
+func TestRoutes(t *testing.T) {
+	t.Parallel()
+	rohan := newAvatar(t, "rohan", 300<<10, 64<<10)
+	mei := newAvatar(t, "mei", 100<<10, 50<<10)
+	aria := newAvatar(t, "aria", 200<<10)
+	o := newOrigin(t, rohan, mei, aria)
+	e := newEnv(t, o)
+	p := e.start()
+	c := e.client()
+
+	var h apitype.Health
+	e.must(c, "GET", "/v1/health", nil, 200, &h)
+	if h.Version == "" {
+		t.Error("health without a version")
+	}
+	e.mustErr(c, "GET", "/v1/avatars/rohan", nil, 404, "avatarAssetMissing")
+
+	checkFiles(t, rohan, e.mustLoad(c, "rohan"))
+	var av apitype.Avatar
+	e.must(c, "GET", "/v1/avatars/rohan", nil, 200, &av)
+	if av.State != apitype.StateReady || av.SizeBytes != rohan.size() {
+		t.Errorf("retrieve: state %q size %d, want ready %d", av.State, av.SizeBytes, rohan.size())
+	}
+	checkFiles(t, rohan, &av)
+	e.must(c, "POST", "/v1/avatars/rohan/load?wait=false", nil, 200, &av)
+	if av.AvatarID != "rohan" {
+		t.Errorf("wait=false on a cached avatar answered %+v", av)
+	}
+
+	// /v1/events sees mei's load.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	subscribed := make(chan struct{})
+	sawMei := make(chan struct{})
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	wg.Go(func() { watchEvents(ctx, c, subscribed, sawMei) })
+	select {
+	case <-subscribed:
+	case <-time.After(5 * time.Second): // a stream that sends no headers before its first event
+	}
+	checkFiles(t, mei, e.mustLoad(c, "mei"))
+	select {
+	case <-sawMei:
+	case <-time.After(waitLimit):
+		t.Error("/v1/events did not carry mei's completed event")
+	}
+	cancel()
+
+	// ?wait=false on an avatar not cached starts a load and answers 202.
+	var ld apitype.Load
+	e.must(c, "POST", "/v1/avatars/aria/load?wait=false", nil, 202, &ld)
+	if ld.AvatarID != "aria" {
+		t.Errorf("wait=false answered %+v", ld)
+	}
+	waitFor(t, "aria cached", func() bool {
+		code, _ := e.do(c, "GET", "/v1/avatars/aria", nil, nil)
+		return code == 200
+	})
+
+	var list apitype.List
+	e.must(c, "GET", "/v1/avatars", nil, 200, &list)
+	if ids := listIDs(list); !slices.Equal(ids, []string{"aria", "mei", "rohan"}) {
+		t.Errorf("list = %v", ids)
+	}
+	var size apitype.Size
+	e.must(c, "GET", "/v1/avatars/rohan/size", nil, 200, &size)
+	if size.Bytes != rohan.size() {
+		t.Errorf("size = %d, want %d", size.Bytes, rohan.size())
+	}
+	e.mustErr(c, "GET", "/v1/avatars/nobody/size", nil, 404, "avatarAssetMissing")
+	var st apitype.Stats
+	e.must(c, "GET", "/v1/cache/stats", nil, 200, &st)
+	if st.TotalEntries != 3 || st.TotalSize != rohan.size()+mei.size()+aria.size() || st.MaxSize != 1<<30 {
+		t.Errorf("stats = %+v", st)
+	}
+	var vr apitype.VerifyResult
+	e.must(c, "POST", "/v1/avatars/rohan/verify", nil, 200, &vr)
+	if vr.Checked != len(rohan.assets) || len(vr.Damaged) != 0 {
+		t.Errorf("verify = %+v", vr)
+	}
+	e.mustOK(c, "PUT", "/v1/session", strings.NewReader(`{"sessionToken":"another-token-1234","appId":"e2e-app"}`))
+	e.mustOK(c, "DELETE", "/v1/avatars/rohan/load", nil)
+	e.mustOK(c, "DELETE", "/v1/loads", nil)
+
+	// An avatar the origin does not know fails with its code.
+	evs, err := e.load(c, "nobody")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last := evs[len(evs)-1]; last.Type != apitype.EventFailed || last.Error == nil || last.Error.Code != "avatarIDUnrecognized" {
+		t.Errorf("load of an unknown avatar ended with %+v", last)
+	}
+
+	var rm apitype.Removed
+	e.must(c, "DELETE", "/v1/avatars/mei", nil, 200, &rm)
+	e.mustErr(c, "GET", "/v1/avatars/mei", nil, 404, "avatarAssetMissing")
+	e.mustErr(c, "POST", "/v1/cache/lru?keep=x", nil, 400, "badRequest")
+	e.must(c, "POST", "/v1/cache/lru?keep=1", nil, 200, &rm)
+	if len(rm.Removed) != 1 {
+		t.Errorf("lru keep=1 of 2 removed %v", rm.Removed)
+	}
+
+	resp, err := c.Get("http://assetd/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := readAll(t, resp)
+	if resp.StatusCode != 200 || !strings.Contains(body, "assetd_loads_total") {
+		t.Errorf("metrics: %d\n%s", resp.StatusCode, body)
+	}
+
+	e.must(c, "DELETE", "/v1/avatars", nil, 200, &rm)
+	e.must(c, "GET", "/v1/avatars", nil, 200, &list)
+	if len(list.Avatars) != 0 {
+		t.Errorf("after DELETE /v1/avatars the list holds %v", listIDs(list))
+	}
+	p.stop()
+}
+
+func watchEvents(ctx context.Context, c *http.Client, subscribed, sawMei chan struct{}) {
+	req, _ := http.NewRequestWithContext(ctx, "GET", "http://assetd/v1/events", nil)
+	sc := &http.Client{Transport: c.Transport} // no timeout: ctx ends the stream
+	resp, err := sc.Do(req)
+	close(subscribed)
+	if err != nil {
+		return
+	}
+	defer resp.Body.Close()
+	lines := bufio.NewScanner(resp.Body)
+	lines.Buffer(make([]byte, 64<<10), 4<<20)
+	for lines.Scan() {
+		var ev apitype.Event
+		if json.Unmarshal(lines.Bytes(), &ev) == nil && ev.AvatarID == "mei" && ev.Type == apitype.EventCompleted {
+			close(sawMei)
+			return
+		}
+	}
+}
+
+func listIDs(l apitype.List) []string {
+	var ids []string
+	for _, a := range l.Avatars {
+		ids = append(ids, a.AvatarID)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// mustOK requires a 2xx answer.
+func (e *env) mustOK(c *http.Client, method, path string, body *strings.Reader) {
+	e.t.Helper()
+	var raw json.RawMessage
+	var code int
+	var err error
+	if body == nil {
+		code, err = e.do(c, method, path, nil, &raw)
+	} else {
+		code, err = e.do(c, method, path, body, &raw)
+	}
+	if err != nil || code/100 != 2 {
+		e.t.Fatalf("%s %s: %d %v %s", method, path, code, err, raw)
+	}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(waitLimit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited %v for %s", waitLimit, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func readAll(t *testing.T, resp *http.Response) string {
+	t.Helper()
+	defer resp.Body.Close()
+	var b strings.Builder
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		b.WriteString(sc.Text())
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+// TestConcurrentLoads: 64 callers of one avatar share one load.
+func TestConcurrentLoads(t *testing.T) {
+	t.Parallel()
+	a := newAvatar(t, "crowd", 1<<20, 512<<10, 256<<10)
+	o := newOrigin(t, a)
+	e := newEnv(t, o)
+	p := e.start()
+	c := e.client()
+
+	const n = 64
+	got := make([]*apitype.Avatar, n)
+	errc := make(chan error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			evs, err := e.load(c, a.id)
+			if err != nil {
+				errc <- err
+				return
+			}
+			last := evs[len(evs)-1]
+			if last.Type != apitype.EventCompleted || last.Avatar == nil {
+				errc <- errors.New("a caller's load ended with " + last.Type)
+				return
+			}
+			got[i] = last.Avatar
+		})
+	}
+	wg.Wait()
+	close(errc)
+	for err := range errc {
+		t.Fatal(err)
+	}
+	for i := range got {
+		if got[i].Version != got[0].Version || !slices.Equal(got[i].Assets, got[0].Assets) {
+			t.Fatalf("caller %d got %+v, caller 0 got %+v", i, got[i], got[0])
+		}
+	}
+	checkFiles(t, a, got[0])
+	for _, x := range a.assets {
+		if n := o.blobGets(x.sum); n != 1 {
+			t.Errorf("blob %s downloaded %d times, want once", x.path, n)
+		}
+	}
+	p.stop()
+}
+
+// TestSecondDaemon: a live socket is refused with exit 2, a stale one is
+// replaced; SIGTERM removes the socket; the socket is 0660.
+func TestSecondDaemon(t *testing.T) {
+	t.Parallel()
+	o := newOrigin(t)
+	e := newEnv(t, o)
+
+	// A stale socket file, as a killed daemon leaves it.
+	if err := os.MkdirAll(filepath.Dir(e.sock), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	stale, err := net.Listen("unix", e.sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale.(*net.UnixListener).SetUnlinkOnClose(false)
+	stale.Close()
+
+	first := e.start()
+	fi, err := os.Stat(e.sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Type() != os.ModeSocket || fi.Mode().Perm() != 0o660 {
+		t.Errorf("socket mode %v, want a socket with 0660", fi.Mode())
+	}
+
+	second := e.spawn()
+	if code := second.wait(); code != 2 {
+		t.Errorf("second daemon exit code = %d, want 2", code)
+	}
+	if want := "another assetd is already serving " + e.sock; !strings.Contains(second.stderr.String(), want) {
+		t.Errorf("second daemon said %q, want %q", second.stderr.String(), want)
+	}
+
+	// The same store under another socket: refused by the store's lock.
+	third := e.spawn("--socket", filepath.Join(e.dir, "b.sock"))
+	if code := third.wait(); code == 0 {
+		t.Errorf("a second daemon on the same store exited 0; stderr:\n%s", third.stderr.String())
+	}
+	var h apitype.Health
+	e.must(e.client(), "GET", "/v1/health", nil, 200, &h)
+
+	first.stop()
+	if _, err := os.Lstat(e.sock); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("socket after SIGTERM: %v, want it removed", err)
+	}
+}
+
+// TestConfigErrorExits2: a bad config names file, line and key; exit 2.
+func TestConfigErrorExits2(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, newOrigin(t))
+	e.write(e.config, "[fetch]\nconcurrency = 4\nno_such_key = 1\n")
+	p := e.spawn()
+	if code := p.wait(); code != 2 {
+		t.Errorf("exit code %d, want 2", code)
+	}
+	if out := p.stderr.String(); !strings.Contains(out, e.config+":3") || !strings.Contains(out, "no_such_key") {
+		t.Errorf("stderr %q does not name file:line and key", out)
+	}
+	if _, err := os.Lstat(e.sock); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a daemon that did not start left a socket: %v", err)
+	}
+}
+
+// TestSocketActivation: an inherited socket is served and not removed.
+func TestSocketActivation(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, newOrigin(t))
+	if err := os.MkdirAll(filepath.Dir(e.sock), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: e.sock, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.SetUnlinkOnClose(false)
+	f, err := ln.File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.Close()
+	defer f.Close()
+	// Point the config elsewhere: the inherited socket wins.
+	cmd := execShell(`LISTEN_PID=$$ LISTEN_FDS=1 exec "$0" serve --config "$1" --socket "$2"`, bin, e.config, filepath.Join(e.dir, "unused.sock"))
+	cmd.ExtraFiles = []*os.File{f}
+	p := e.run(cmd)
+	e.waitHealthy(p)
+	p.stop()
+	if _, err := os.Lstat(e.sock); err != nil {
+		t.Errorf("the inherited socket was removed: %v", err)
+	}
+	if _, err := os.Lstat(filepath.Join(e.dir, "unused.sock")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a socket was created besides the inherited one: %v", err)
+	}
+}
+
+// TestKillResume: SIGKILL in the middle of a download, then a restart: the
+// load resumes from the partial file and completes with verified files.
+func TestKillResume(t *testing.T) {
+	t.Parallel()
+	a := newAvatar(t, "resume", 2<<20, 10<<10)
+	o := newOrigin(t, a)
+	big := a.assets[0]
+	h := o.holdBlob(big.sum, 1<<20)
+	e := newEnv(t, o)
+	p := e.start()
+	c := e.client()
+
+	loadDone := make(chan struct{})
+	go func() {
+		defer close(loadDone)
+		e.load(c, a.id) // ends with the daemon
+	}()
+	select {
+	case <-h.sent:
+	case <-time.After(waitLimit):
+		t.Fatal("the origin never sent the first half")
+	}
+	partial := filepath.Join(e.state, "ingest", big.sum, "data")
+	waitFor(t, "a partial file on disk", func() bool {
+		fi, err := os.Stat(partial)
+		return err == nil && fi.Size() > 0
+	})
+	p.signal(syscall.SIGKILL)
+	p.wait()
+	<-loadDone
+	h.free()
+
+	p = e.start() // over the killed daemon's stale socket
+	checkFiles(t, a, e.mustLoad(c, a.id))
+	starts := o.blobStarts(big.sum)
+	if len(starts) < 2 || starts[0] != 0 || starts[len(starts)-1] == 0 {
+		t.Errorf("blob request offsets %v: want a first request from 0 and a resumed one", starts)
+	}
+	p.stop()
+}
+
+// TestReload: SIGHUP with a broken config keeps the old one; with a valid
+// new one (another origin) applies it.
+func TestReload(t *testing.T) {
+	t.Parallel()
+	rohan := newAvatar(t, "rohan", 64<<10)
+	aria := newAvatar(t, "aria", 64<<10)
+	o1 := newOrigin(t, rohan)
+	o2 := newOrigin(t, aria)
+	e := newEnv(t, o1)
+	p := e.start()
+	c := e.client()
+
+	good, err := os.ReadFile(e.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.write(e.config, string(good)+"\n[fetch]\nconcurrency = \"lots\"\n")
+	p.signal(syscall.SIGHUP)
+	p.waitLog("reload failed")
+	if !strings.Contains(p.stderr.String(), e.config) {
+		t.Errorf("the reload error does not name the file:\n%s", p.stderr.String())
+	}
+	checkFiles(t, rohan, e.mustLoad(c, "rohan"))
+
+	e.origin = o2
+	e.writeConfig("")
+	p.signal(syscall.SIGHUP)
+	p.waitLog("configuration reloaded")
+	checkFiles(t, aria, e.mustLoad(c, "aria"))
+	p.stop()
+}
+
+// TestTokenSecrecy: the session token from a token file reaches the origin
+// and nothing else: not the log, not /metrics, not the command line.
+func TestTokenSecrecy(t *testing.T) {
+	t.Parallel()
+	a := newAvatar(t, "rohan", 64<<10)
+	b := newAvatar(t, "mei", 64<<10)
+	o := newOrigin(t, a, b)
+	secret := "e2e-secret-" + a.assets[0].sum[:24]
+	o.setToken(secret)
+	e := newEnv(t, o)
+	e.write(e.token, secret+"\n")
+	p := e.start()
+	c := e.client()
+	checkFiles(t, a, e.mustLoad(c, "rohan"))
+	if !slices.Contains(o.auths(), "Bearer "+secret) {
+		t.Fatal("the origin never saw the token")
+	}
+
+	// A token set through the API is a secret too.
+	secret2 := "e2e-second-" + b.assets[0].sum[:24]
+	o.setToken(secret2)
+	evs, err := e.load(c, "mei")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last := evs[len(evs)-1]; last.Error == nil || last.Error.Code != "sessionTokenExpired" {
+		t.Fatalf("load with a stale token ended with %+v", last)
+	}
+	e.mustOK(c, "PUT", "/v1/session", strings.NewReader(`{"sessionToken":"`+secret2+`"}`))
+	checkFiles(t, b, e.mustLoad(c, "mei"))
+
+	resp, err := c.Get("http://assetd/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics := readAll(t, resp)
+	cmdline, err := os.ReadFile("/proc/" + strconv.Itoa(p.cmd.Process.Pid) + "/cmdline")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.stop()
+	for _, s := range []string{secret, secret2} {
+		if strings.Contains(p.stderr.String(), s) {
+			t.Errorf("the log shows a token:\n%s", p.stderr.String())
+		}
+		if strings.Contains(metrics, s) {
+			t.Errorf("/metrics shows a token")
+		}
+		if strings.Contains(string(cmdline), s) {
+			t.Errorf("the command line shows a token")
+		}
+	}
+}

@@ -1,0 +1,228 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/assetd/assetd/internal/api"
+	"github.com/assetd/assetd/internal/config"
+	"github.com/assetd/assetd/internal/duty"
+	"github.com/assetd/assetd/internal/fetch"
+	"github.com/assetd/assetd/internal/manager"
+	"github.com/assetd/assetd/internal/store"
+	"github.com/assetd/assetd/internal/version"
+)
+
+// Options are what the command line adds to the configuration.
+type Options struct {
+	ConfigPath string              // "" = the embedded defaults
+	Socket     string              // overrides api.socket when not ""
+	StateDir   string              // overrides store.dir when not ""
+	Getenv     func(string) string // nil = os.Getenv
+	Stderr     io.Writer           // the log; nil = os.Stderr
+}
+
+func (o *Options) getenv(k string) string {
+	if o.Getenv == nil {
+		return os.Getenv(k)
+	}
+	return o.Getenv(k)
+}
+
+// LoadConfig reads the configuration the way serve and every reload do: the
+// file (or the defaults), the environment, then the command-line overrides.
+// Its errors name the file, the line and the key.
+func LoadConfig(o Options) (*config.Config, error) {
+	cfg, err := config.Load(o.ConfigPath, o.getenv)
+	if err != nil {
+		return nil, err
+	}
+	if o.Socket != "" {
+		cfg.API.Socket = o.Socket
+	}
+	if o.StateDir != "" {
+		cfg.Store.Dir = o.StateDir
+	}
+	return cfg, nil
+}
+
+// FlushInterval is how often the store's last-used times are written.
+const FlushInterval = 30 * time.Second
+
+// shutdownGrace bounds the wait for the API to finish after the manager
+// closed; the process exits after it either way.
+const shutdownGrace = 10 * time.Second
+
+// daemon is one run of `assetd serve`.
+type daemon struct {
+	opts    Options
+	log     *slog.Logger
+	level   *slog.LevelVar
+	sess    *session
+	sd      *notifier
+	store   *store.Store
+	mgr     *manager.Manager
+	preload *duty.Preloader
+
+	mu  sync.Mutex // guards cfg and fetch across reloads and PUT /v1/session
+	cfg *config.Config
+	fc  *fetch.Client
+}
+
+// Run serves until ctx ends, then shuts down in order and returns nil. It
+// returns an error when the daemon cannot start: ErrInUse (wrapped in an
+// *InUseError) when another assetd serves the socket.
+func Run(ctx context.Context, cfg *config.Config, o Options) (err error) {
+	stderr := o.Stderr
+	if stderr == nil {
+		stderr = os.Stderr
+	}
+	d := &daemon{opts: o, cfg: cfg, level: new(slog.LevelVar), sess: &session{}}
+	d.level.Set(cfg.Log.SlogLevel())
+	d.log = newLogger(stderr, cfg.Log.Format, d.level, d.sess.Token)
+	d.sd = newNotifier(d.log)
+	d.readToken(cfg)
+
+	ln, err := listen(ctx, socketOptions(cfg))
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+
+	d.sd.status("opening the store " + cfg.Store.Dir)
+	d.store, err = store.Open(cfg.Store.Dir, store.Options{
+		MaxBytes:     int64(cfg.Store.MaxBytes),
+		ReserveBytes: int64(cfg.Store.ReserveBytes),
+		Logger:       d.log.With("component", "store"),
+	})
+	if err != nil {
+		return fmt.Errorf("store %s: %w", cfg.Store.Dir, err)
+	}
+	defer func() {
+		if cerr := d.store.Close(); cerr != nil {
+			d.log.Error("closing the store failed", "err", cerr)
+			err = errors.Join(err, cerr)
+		}
+	}()
+
+	d.fc, err = d.newFetcher(cfg)
+	if err != nil {
+		return err
+	}
+	d.mgr = manager.New(d.store, d.fc, manager.Options{
+		Logger:        d.log.With("component", "manager"),
+		SelfHeal:      cfg.Store.SelfHeal,
+		MaxAssetBytes: int64(cfg.Fetch.MaxAssetBytes),
+	})
+	srv := api.New(managerAPI{d.mgr}, d.apiOptions(cfg))
+	return d.serve(ctx, srv, ln)
+}
+
+// serve runs the API and the daemon's own goroutines until ctx ends.
+func (d *daemon) serve(ctx context.Context, srv *api.Server, ln *socketListener) error {
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+
+	serveDone := make(chan error, 1)
+	go func() { serveDone <- srv.Serve(runCtx, ln) }()
+
+	d.preload = duty.NewPreloader(d.mgr, d.schedule(d.cfg), d.log.With("component", "preload"))
+	scrub := &duty.Scrubber{Verifier: scrubber{d.mgr}, Interval: d.cfg.Store.ScrubInterval.Std(), Log: d.log.With("component", "scrub")}
+	wg.Go(func() { _ = d.preload.Run(runCtx) })
+	wg.Go(func() { _ = scrub.Run(runCtx) })
+	wg.Go(func() { d.flushLoop(runCtx) })
+	wg.Go(func() { d.signals(runCtx) })
+	waitWatchdog := d.sd.watchdog(runCtx)
+	defer waitWatchdog()
+
+	d.log.Info("serving", "socket", ln.path, "inherited", ln.inherited, "store", d.cfg.Store.Dir, "version", version.Version)
+	d.sd.ready("serving on " + ln.path)
+
+	var serveErr error
+	served := false
+	select {
+	case <-ctx.Done():
+	case serveErr = <-serveDone:
+		served = true
+	}
+	d.sd.stopping()
+	d.log.Info("shutting down")
+	cancel()
+	if err := d.mgr.Close(); err != nil {
+		d.log.Error("closing the manager failed", "err", err)
+	}
+	if !served {
+		grace := time.NewTimer(shutdownGrace)
+		defer grace.Stop()
+		select {
+		case serveErr = <-serveDone:
+		case <-grace.C:
+			d.log.Warn("the API did not stop in time; closing its socket")
+			ln.Close()
+			serveErr = <-serveDone
+		}
+	}
+	d.closeFetcher()
+	if serveErr != nil && !errors.Is(serveErr, context.Canceled) && ctx.Err() == nil {
+		return fmt.Errorf("serving the API: %w", serveErr)
+	}
+	return nil
+}
+
+// flushLoop writes the store's last-used times every FlushInterval.
+func (d *daemon) flushLoop(ctx context.Context) {
+	t := time.NewTicker(FlushInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := d.store.Flush(); err != nil {
+			d.log.Warn("flushing last-used times failed", "err", err)
+		}
+	}
+}
+
+// signals reloads the configuration on SIGHUP until ctx ends. SIGTERM and
+// SIGINT end the caller's context (cmd/assetd's main).
+func (d *daemon) signals(ctx context.Context) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			d.reload("SIGHUP")
+		}
+	}
+}
+
+func socketOptions(cfg *config.Config) SocketOptions {
+	return SocketOptions{
+		Path:  cfg.API.Socket,
+		Mode:  cfg.API.SocketMode.FileMode(),
+		Group: cfg.API.SocketGroup,
+	}
+}
+
+func (d *daemon) schedule(cfg *config.Config) duty.Schedule {
+	return duty.Schedule{
+		Avatars:  cfg.Preload.Avatars,
+		Interval: cfg.Preload.RefreshInterval.Std(),
+		Jitter:   cfg.Preload.RefreshJitter.Std(),
+	}
+}

@@ -1,0 +1,171 @@
+package daemon
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/assetd/assetd/internal/config"
+	"github.com/assetd/assetd/internal/fetch"
+	"github.com/assetd/assetd/internal/version"
+)
+
+// fetchConfig is the fetch client's configuration from cfg, with the token
+// read per request from the session and the app ID the API may have set.
+func (d *daemon) fetchConfig(cfg *config.Config) (fetch.Config, error) {
+	keys, err := cfg.TrustedKeys()
+	if err != nil {
+		return fetch.Config{}, err
+	}
+	f := cfg.Fetch
+	return fetch.Config{
+		BaseURL:                cfg.Origin.URL,
+		Mirrors:                cfg.Origin.Mirrors,
+		AppID:                  d.sess.appIDOr(cfg.Origin.AppID),
+		Token:                  d.sess.Token,
+		AllowInsecure:          cfg.Origin.AllowInsecure,
+		TrustedKeys:            keys,
+		RequestsPerSecond:      f.RequestsPerSecond,
+		Burst:                  f.Burst,
+		BytesPerSecond:         int64(f.BytesPerSecond),
+		Concurrency:            f.Concurrency,
+		MaxRetries:             f.MaxRetries,
+		RetryWaitMin:           f.RetryWaitMin.Std(),
+		RetryWaitMax:           f.RetryWaitMax.Std(),
+		AttemptTimeout:         f.AttemptTimeout.Std(),
+		StallWindow:            f.StallWindow.Std(),
+		StallMinBytesPerSecond: int64(f.StallMinBytesPerSecond),
+		MaxAssetBytes:          int64(f.MaxAssetBytes),
+		MaxHashRetries:         f.MaxHashRetries,
+		UserAgent:              version.UserAgent(),
+		Logger:                 d.log.With("component", "fetch"),
+	}, nil
+}
+
+func (d *daemon) newFetcher(cfg *config.Config) (*fetch.Client, error) {
+	fc, err := d.fetchConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	c, err := fetch.New(fc)
+	if err != nil {
+		return nil, fmt.Errorf("origin: %w", err)
+	}
+	return c, nil
+}
+
+// swapFetcher installs a new fetch client built from cfg. Loads in flight
+// finish with the old one, whose idle connections are closed.
+func (d *daemon) swapFetcher(cfg *config.Config) error {
+	fc, err := d.newFetcher(cfg)
+	if err != nil {
+		return err
+	}
+	d.mu.Lock()
+	old := d.fc
+	d.fc = fc
+	d.mu.Unlock()
+	d.mgr.SetFetcher(fc)
+	if old != nil {
+		old.Close()
+	}
+	return nil
+}
+
+func (d *daemon) closeFetcher() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.fc != nil {
+		d.fc.Close()
+	}
+}
+
+// readToken installs the token from cfg's token file or the systemd
+// credential, and reports whether it changed. A file that cannot be read
+// leaves the token as it was: PUT /v1/session may still provide one.
+func (d *daemon) readToken(cfg *config.Config) (changed bool) {
+	t, err := cfg.SessionToken(d.opts.getenv)
+	if err != nil {
+		d.log.Warn("cannot read the session token; keeping the current one", "err", err)
+		return false
+	}
+	return d.sess.setToken(t)
+}
+
+// setSession is PUT /v1/session: a new token (and app ID) for every request
+// from now on, and one more try for the loads that failed on auth.
+func (d *daemon) setSession(token, appID string) error {
+	d.sess.setToken(token)
+	if appID != "" && d.sess.setAppID(appID) {
+		d.mu.Lock()
+		cfg := d.cfg
+		d.mu.Unlock()
+		if err := d.swapFetcher(cfg); err != nil {
+			return err
+		}
+	}
+	d.log.Info("session token set through the API")
+	d.mgr.RetryAuthFailed()
+	return nil
+}
+
+// reload re-reads the configuration file. A bad file is logged with its
+// error and changes nothing; a good one applies at once what can change
+// while serving (origin and fetch limits, token file, log level, preload
+// list) and warns about what needs a restart.
+func (d *daemon) reload(why string) {
+	done := d.sd.reloading()
+	d.log.Info("reloading the configuration", "trigger", why, "file", d.opts.ConfigPath)
+	cfg, err := LoadConfig(d.opts)
+	if err == nil {
+		err = d.apply(cfg)
+	}
+	if err != nil {
+		d.log.Error("configuration reload failed; the old configuration stays in force", "err", err)
+		done("serving; the last reload failed")
+		return
+	}
+	d.log.Info("configuration reloaded", "file", d.opts.ConfigPath, "level", cfg.Log.Level, "origin", cfg.Origin.URL)
+	done("serving")
+}
+
+// apply puts a valid new configuration in force.
+func (d *daemon) apply(cfg *config.Config) error {
+	d.mu.Lock()
+	old := d.cfg
+	d.mu.Unlock()
+	if err := d.swapFetcher(cfg); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	d.cfg = cfg
+	d.mu.Unlock()
+	d.level.Set(cfg.Log.SlogLevel())
+	if d.readToken(cfg) {
+		d.mgr.RetryAuthFailed()
+	}
+	if d.preload != nil {
+		d.preload.Update(d.schedule(cfg))
+	}
+	d.warnRestart(old, cfg)
+	return nil
+}
+
+// warnRestart names the settings that changed but apply only at restart.
+func (d *daemon) warnRestart(old, cfg *config.Config) {
+	check := func(key string, changed bool) {
+		if changed {
+			d.log.Warn("a changed setting takes effect at the next restart", "key", key)
+		}
+	}
+	check("api.socket", old.API.Socket != cfg.API.Socket)
+	check("api.socket_mode", old.API.SocketMode != cfg.API.SocketMode)
+	check("api.socket_group", old.API.SocketGroup != cfg.API.SocketGroup)
+	check("store.dir", old.Store.Dir != cfg.Store.Dir)
+	check("store.max_bytes", old.Store.MaxBytes != cfg.Store.MaxBytes)
+	check("store.reserve_bytes", old.Store.ReserveBytes != cfg.Store.ReserveBytes)
+	check("store.self_heal", old.Store.SelfHeal != cfg.Store.SelfHeal)
+	check("store.scrub_interval", old.Store.ScrubInterval != cfg.Store.ScrubInterval)
+	check("log.format", old.Log.Format != cfg.Log.Format)
+	check("api.allowed_uids", !slices.Equal(old.API.AllowedUIDs, cfg.API.AllowedUIDs))
+	check("api.allowed_gids", !slices.Equal(old.API.AllowedGIDs, cfg.API.AllowedGIDs))
+}
