@@ -1,0 +1,190 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/assetd/assetd/client"
+	"github.com/assetd/assetd/internal/errs"
+)
+
+// dial returns a client of the daemon the command line names.
+func dial(g *globals) *client.Client { return client.New(g.socket) }
+
+// usageArgs makes cobra's argument checks usage errors (exit 2) that show
+// how the command is called.
+func usageArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := check(cmd, args); err != nil {
+			return usagef("%s: %v\nUsage: %s", cmd.Name(), err, cmd.UseLine())
+		}
+		return nil
+	}
+}
+
+// fail prints err the way a user wants to read it and returns it marked
+// as reported, so that main only picks the exit code. Errors without an
+// assetd code (usage mistakes, local files) are left for main to print.
+func fail(cmd *cobra.Command, err error) error {
+	var e *errs.Error
+	var ue *usageError
+	if err == nil || errors.As(err, &ue) || !errors.As(err, &e) {
+		return err
+	}
+	fmt.Fprintln(cmd.ErrOrStderr(), describe(e))
+	return reported(err)
+}
+
+// describe is one line for people: who, the code, what happened, what to
+// do, and the details an operator needs to look further:
+//
+//	rohan: avatarIDUnrecognized: Avatar ID not found. (Check the avatar ID exists and is published.)
+func describe(e *errs.Error) string {
+	switch {
+	case e.Code == errs.DaemonNotRunning && strings.HasPrefix(e.Message, "assetd is not running"):
+		return e.Message
+	case interrupted(e):
+		return "interrupted"
+	}
+	var b strings.Builder
+	if e.AvatarID != "" {
+		b.WriteString(e.AvatarID + ": ")
+	}
+	b.WriteString(string(e.Code) + ": ")
+	msg := e.Message
+	if msg == "" {
+		msg = e.Code.Description()
+	}
+	b.WriteString(msg)
+	if e.Err != nil && !strings.Contains(msg, e.Err.Error()) && e.Code == errs.DaemonNotRunning {
+		b.WriteString(": " + e.Err.Error())
+	}
+	if r := e.Recovery(); r != "" {
+		b.WriteString(" (" + r + ")")
+	}
+	var details []string
+	if e.Reason != "" {
+		details = append(details, "reason "+e.Reason)
+	}
+	if e.Asset != "" {
+		details = append(details, "asset "+e.Asset)
+	}
+	if e.HTTPStatus != 0 {
+		details = append(details, fmt.Sprintf("HTTP %d", e.HTTPStatus))
+	}
+	if e.ServerCode != "" {
+		details = append(details, "server code "+e.ServerCode)
+	}
+	if len(details) > 0 {
+		b.WriteString(" [" + strings.Join(details, ", ") + "]")
+	}
+	return b.String()
+}
+
+// interrupted reports whether err is this command being interrupted
+// (Ctrl-C), rather than a load cancelled by someone else.
+func interrupted(err error) bool {
+	return errors.Is(err, errs.Cancelled) && errors.Is(err, context.Canceled)
+}
+
+// perAvatar reports whether err concerns one avatar, so that a command
+// working through several goes on with the next; an unreachable daemon,
+// an interruption or a refused caller ends it.
+func perAvatar(err error) bool {
+	c := errs.ExitCode(err)
+	return c == errs.ExitAvatar || c == errs.ExitAccount
+}
+
+// worst picks the error whose exit code matters most when several
+// avatars fail: an interruption, then an unreachable daemon, then an
+// account problem (a new token fixes every avatar), then the rest.
+func worst(errList []error) error {
+	rank := map[int]int{
+		errs.ExitInterrupted: 5,
+		errs.ExitUnreachable: 4,
+		errs.ExitAccount:     3,
+		errs.ExitUsage:       2,
+		errs.ExitAvatar:      1,
+	}
+	var w error
+	for _, err := range errList {
+		if err != nil && (w == nil || rank[errs.ExitCode(err)] > rank[errs.ExitCode(w)]) {
+			w = err
+		}
+	}
+	return w
+}
+
+// printJSON writes v as indented JSON.
+func printJSON(cmd *cobra.Command, v any) error {
+	enc := json.NewEncoder(cmd.OutOrStdout())
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// isTerminal reports whether w is a terminal, where progress bars go.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// humanBytes prints a byte count in binary units: 7.3 MiB.
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// ago prints how long ago t was, coarsely: "3m ago", "never".
+func ago(t, now time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	d := now.Sub(t)
+	switch {
+	case d < time.Minute:
+		return "just now"
+	case d < time.Hour:
+		return fmt.Sprintf("%dm ago", int(d/time.Minute))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh ago", int(d/time.Hour))
+	}
+	return fmt.Sprintf("%dd ago", int(d/(24*time.Hour)))
+}
+
+// plural prints "1 file", "3 files".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// dedupe drops repeated IDs, keeping the first of each.
+func dedupe(ids []string) []string {
+	seen := make(map[string]bool, len(ids))
+	out := ids[:0:0]
+	for _, id := range ids {
+		if !seen[id] {
+			seen[id] = true
+			out = append(out, id)
+		}
+	}
+	return out
+}

@@ -1,0 +1,52 @@
+package main
+
+import (
+	"fmt"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/assetd/assetd/apitype"
+)
+
+func init() { register(newStatsCmd) }
+
+func newStatsCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "stats",
+		Short: "Show the cache's figures",
+		Long: `stats shows how many avatars are cached (pinned, stale, damaged), the bytes
+they take on disk (files shared by several avatars count once) against
+store.max_bytes, the loads in flight, and the free space of the store's
+filesystem. --json prints the daemon's answer, sizes in bytes.`,
+		Args: usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c := dial(g)
+			defer c.CloseIdleConnections()
+			st, err := c.Stats(cmd.Context())
+			if err != nil {
+				return fail(cmd, err)
+			}
+			if g.json {
+				return printJSON(cmd, st)
+			}
+			printStats(cmd, st)
+			return nil
+		},
+	}
+}
+
+func printStats(cmd *cobra.Command, st apitype.Stats) {
+	w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
+	fmt.Fprintf(w, "avatars\t%d (%d pinned, %d stale, %d damaged)\n", st.TotalEntries, st.Pinned, st.Stale, st.Damaged)
+	size := humanBytes(st.TotalSize)
+	if st.MaxSize > 0 {
+		size += fmt.Sprintf(" of %s (%.0f%%)", humanBytes(st.MaxSize), 100*float64(st.TotalSize)/float64(st.MaxSize))
+	} else {
+		size += " (no quota)"
+	}
+	fmt.Fprintf(w, "size\t%s in %s\n", size, plural(st.Blobs, "file"))
+	fmt.Fprintf(w, "loading\t%d\n", st.LoadsInFlight)
+	fmt.Fprintf(w, "free disk\t%s (%s kept free)\n", humanBytes(st.FreeBytes), humanBytes(st.ReserveBytes))
+	w.Flush()
+}
