@@ -1,0 +1,43 @@
+package manager
+
+import (
+	"testing"
+
+	"github.com/assetd/assetd/internal/store"
+)
+
+// BenchmarkRetrieve is the hot path of GET /v1/avatars/{id}: a cached
+// avatar of five files.
+func BenchmarkRetrieve(b *testing.B) {
+	e := newEnv(b, store.Options{}, Options{})
+	files := files3("rohan")
+	files["texture.bin"] = randomBytes("tex", 1000)
+	files["anim/idle.bin"] = randomBytes("idle", 1000)
+	e.o.set("rohan", "v1", files)
+	if _, err := e.m.Load(b.Context(), "rohan", LoadOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := e.m.Retrieve("rohan"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkRetrieveParallel(b *testing.B) {
+	e := newEnv(b, store.Options{}, Options{})
+	e.o.set("rohan", "v1", files3("rohan"))
+	if _, err := e.m.Load(b.Context(), "rohan", LoadOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := e.m.Retrieve("rohan"); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}

@@ -1,0 +1,330 @@
+package manager
+
+import (
+	"context"
+	"slices"
+	"sort"
+	"sync"
+
+	"github.com/assetd/assetd/apitype"
+	"github.com/assetd/assetd/internal/errs"
+	"github.com/assetd/assetd/internal/store"
+)
+
+// view is the part of an avatar's API form that is fixed for a version:
+// built once, so that Retrieve only copies it.
+type view struct {
+	version string
+	assets  []apitype.Asset
+	size    int64
+}
+
+// viewCache holds one view per avatar ID. Every Put and Delete through the
+// Manager drops the ID's view; the version check covers the rest.
+type viewCache struct {
+	mu sync.RWMutex
+	m  map[string]*view
+}
+
+func (c *viewCache) init() { c.m = map[string]*view{} }
+
+func (c *viewCache) drop(id string) {
+	c.mu.Lock()
+	delete(c.m, id)
+	c.mu.Unlock()
+}
+
+func (c *viewCache) reset() {
+	c.mu.Lock()
+	clear(c.m)
+	c.mu.Unlock()
+}
+
+func (m *Manager) viewOf(a *store.Avatar) *view {
+	m.views.mu.RLock()
+	v := m.views.m[a.ID]
+	m.views.mu.RUnlock()
+	if v != nil && v.version == a.Version {
+		return v
+	}
+	v = &view{version: a.Version}
+	if a.Manifest != nil {
+		v.assets = make([]apitype.Asset, len(a.Manifest.Assets))
+		for i, as := range a.Manifest.Assets {
+			v.assets[i] = apitype.Asset{Path: as.Path, Size: as.Size, SHA256: as.SHA256, LocalPath: m.st.BlobPath(as.SHA256)}
+			v.size += as.Size
+		}
+	}
+	m.views.mu.Lock()
+	m.views.m[a.ID] = v
+	m.views.mu.Unlock()
+	return v
+}
+
+// toAPI is the API form of a cached avatar. Its Assets are its own.
+func (m *Manager) toAPI(a *store.Avatar) *apitype.Avatar {
+	v := m.viewOf(a)
+	st := apitype.State(a.State)
+	if st == "" {
+		st = apitype.StateReady
+	}
+	return &apitype.Avatar{
+		AvatarID:  a.ID,
+		Version:   a.Version,
+		State:     st,
+		SizeBytes: v.size,
+		LastUsed:  a.LastUsed,
+		Pinned:    a.Pinned,
+		Source:    a.Source,
+		Damaged:   slices.Clone(a.Damaged),
+		Assets:    slices.Clone(v.assets),
+	}
+}
+
+// Retrieve returns the cached avatar id with each file's local path,
+// without any request. It fails with avatarAssetMissing: reason notCached
+// (404) when id is not cached, reason damaged (409) when one of its files
+// is missing, has the wrong size or failed a verify.
+func (m *Manager) Retrieve(id string) (*apitype.Avatar, error) {
+	if err := validateID(id); err != nil {
+		return nil, err
+	}
+	a, ok := m.st.Get(id)
+	if !ok || a.Manifest == nil {
+		return nil, notCached(id)
+	}
+	if a.State == store.StateDamaged {
+		return nil, damagedErr(id, a.Damaged)
+	}
+	if bad := m.st.CheckAvatar(id); len(bad) > 0 {
+		m.damage(id, bad)
+		return nil, damagedErr(id, bad)
+	}
+	m.st.Touch(id)
+	out := m.toAPI(a)
+	out.LastUsed = m.now()
+	return out, nil
+}
+
+// damage records that the files paths of avatar id are missing or
+// damaged. It reports whether a re-fetch of id started.
+func (m *Manager) damage(id string, paths []string) bool {
+	a, ok := m.st.Get(id)
+	if !ok || a.Manifest == nil {
+		return false
+	}
+	bad := make(map[string]bool, len(paths))
+	for _, p := range paths {
+		bad[p] = true
+	}
+	digests := map[string]bool{}
+	for _, as := range a.Manifest.Assets {
+		if bad[as.Path] {
+			digests[as.SHA256] = true
+		}
+	}
+	return m.dropBlobs(id, digests)
+}
+
+// dropBlobs removes damaged blobs from the store, so that the next load
+// fetches them again; every avatar that used one becomes damaged and is
+// announced (and, with SelfHeal, re-fetched). It reports whether a
+// re-fetch of id started.
+func (m *Manager) dropBlobs(id string, digests map[string]bool) bool {
+	affected := map[string]bool{id: true}
+	for d := range digests {
+		for _, other := range m.st.AvatarsUsing(d) {
+			affected[other] = true
+		}
+		if err := m.st.RemoveBlob(d); err != nil {
+			m.log.Warn("could not remove a damaged blob", "digest", d, "err", err)
+		}
+	}
+	healing := false
+	for other := range affected {
+		cur, ok := m.st.Get(other)
+		if !ok {
+			continue
+		}
+		if m.announceDamaged(other, cur.Damaged) && other == id {
+			healing = true
+		}
+	}
+	return healing
+}
+
+// announceDamaged announces damage the store has recorded and, with
+// SelfHeal, starts a background re-fetch. It reports whether one started.
+func (m *Manager) announceDamaged(id string, paths []string) bool {
+	m.log.Warn("avatar damaged", "avatar", id, "files", paths)
+	m.stateEvent(id, apitype.StateDamaged, damagedErr(id, paths))
+	if !m.opts.SelfHeal {
+		return false
+	}
+	_, err := m.join(id, LoadOptions{Background: true}, nil)
+	return err == nil
+}
+
+// Clear removes the avatar id from the cache, after cancelling its load.
+// Files another avatar uses stay. avatarAssetMissing (notCached) when
+// there was nothing to remove.
+func (m *Manager) Clear(id string) error {
+	if err := validateID(id); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	loading := m.loads[id] != nil
+	m.mu.Unlock()
+	if err := m.cancelAndWait(context.Background(), []string{id}); err != nil {
+		return avatarErr(id, err)
+	}
+	_, ok := m.st.Get(id)
+	if !ok {
+		if loading {
+			return nil
+		}
+		return notCached(id)
+	}
+	err := m.st.Delete(id)
+	m.views.drop(id)
+	if err != nil {
+		return storeErr(id, "", err)
+	}
+	return nil
+}
+
+// ClearAll cancels every load and removes every cached avatar; it returns
+// the IDs removed.
+func (m *Manager) ClearAll() ([]string, error) {
+	if err := m.cancelAndWait(context.Background(), nil); err != nil {
+		return nil, errs.From(err)
+	}
+	list := m.st.List()
+	ids := make([]string, 0, len(list))
+	for _, a := range list {
+		ids = append(ids, a.ID)
+	}
+	err := m.st.DeleteAll()
+	m.views.reset()
+	if err != nil {
+		return nil, storeErr("", "", err)
+	}
+	return ids, nil
+}
+
+// ClearLRU keeps the keep most recently used avatars (and every pinned
+// one) and removes the rest; it returns the IDs removed.
+func (m *Manager) ClearLRU(keep int) ([]string, error) {
+	if keep < 0 {
+		return nil, errs.New(errs.BadRequest, errs.PhaseLocal, "keep must be 0 or more, not %d", keep)
+	}
+	removed, err := m.st.KeepLRU(keep)
+	for _, id := range removed {
+		m.views.drop(id)
+	}
+	if err != nil {
+		return removed, storeErr("", "", err)
+	}
+	if removed == nil {
+		removed = []string{}
+	}
+	return removed, nil
+}
+
+// CacheSize is the bytes of the cached avatar id (the sum of its files).
+func (m *Manager) CacheSize(id string) (int64, error) {
+	if err := validateID(id); err != nil {
+		return 0, err
+	}
+	a, ok := m.st.Get(id)
+	if !ok {
+		return 0, notCached(id)
+	}
+	return a.Size(), nil
+}
+
+// AllCacheSize is the bytes of every distinct file in the cache.
+func (m *Manager) AllCacheSize() int64 { return m.st.Stats().TotalBytes }
+
+// Cached lists the cached avatars with their sizes (duty.Verifier).
+func (m *Manager) Cached() map[string]int64 {
+	list := m.st.List()
+	out := make(map[string]int64, len(list))
+	for _, a := range list {
+		out[a.ID] = a.Size()
+	}
+	return out
+}
+
+// Stats describes the cache and the loads in flight.
+func (m *Manager) Stats() apitype.Stats {
+	s := m.st.Stats()
+	m.mu.Lock()
+	n := len(m.loads)
+	m.mu.Unlock()
+	return apitype.Stats{
+		TotalEntries:  s.Entries,
+		TotalSize:     s.TotalBytes,
+		MaxSize:       s.MaxBytes,
+		Pinned:        s.Pinned,
+		Damaged:       s.Damaged,
+		Stale:         s.Stale,
+		Blobs:         s.Blobs,
+		LoadsInFlight: n,
+		ReserveBytes:  s.ReserveBytes,
+		FreeBytes:     s.FreeBytes,
+	}
+}
+
+// List returns every cached avatar and every load in flight, by ID.
+func (m *Manager) List() apitype.List {
+	cached := m.st.List()
+	out := apitype.List{Avatars: make([]apitype.Avatar, 0, len(cached)), Loads: []apitype.Load{}}
+	for _, a := range cached {
+		out.Avatars = append(out.Avatars, *m.toAPI(a))
+	}
+	m.mu.Lock()
+	ls := make([]*load, 0, len(m.loads))
+	for _, l := range m.loads {
+		ls = append(ls, l)
+	}
+	m.mu.Unlock()
+	for _, l := range ls {
+		out.Loads = append(out.Loads, l.snapshot())
+	}
+	sort.Slice(out.Loads, func(i, j int) bool { return out.Loads[i].AvatarID < out.Loads[j].AvatarID })
+	return out
+}
+
+// SetPinned pins or unpins the cached avatar id. Pinning an avatar that is
+// loading pins it when the load stores it.
+func (m *Manager) SetPinned(id string, pinned bool) error {
+	if err := validateID(id); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	if l := m.loads[id]; l != nil {
+		l.pin.Store(pinned)
+	}
+	_, loading := m.loads[id]
+	m.mu.Unlock()
+	if _, ok := m.st.Get(id); !ok {
+		if loading {
+			return nil
+		}
+		return notCached(id)
+	}
+	if err := m.st.SetPinned(id, pinned); err != nil {
+		return storeErr(id, "", err)
+	}
+	return nil
+}
+
+// Unpin lets an avatar that left the preload list be evicted (duty.Loader).
+func (m *Manager) Unpin(id string) error {
+	err := m.SetPinned(id, false)
+	if errs.CodeOf(err) == errs.AvatarAssetMissing {
+		return nil
+	}
+	return err
+}

@@ -1,0 +1,27 @@
+// Package manager is assetd's AvatarManager: it joins internal/fetch (the
+// origin) and internal/store (the cache on disk) into the calls the SDKs'
+// AvatarManager offers, for every process on the device.
+//
+// It owns the loads in flight. Concurrent loads of one avatar share one
+// load: one goroutine owned by the Manager, with its own context, makes one
+// manifest request and one download per missing blob; every caller waits on
+// it and gets the same events and result. A caller's context ends only its
+// own wait; CancelLoading, CancelAll and Close end the load itself. A blob
+// wanted by several avatars is downloaded once: the store's per-digest
+// ingest lock serialises them and the manager re-checks the blob after it
+// gets the lock.
+//
+// A load is: revalidate or fetch the manifest, make room (store.EnsureSpace),
+// download each missing blob into the store's ingest writer (resuming any
+// partial), commit it, then store.Put the new version. The old version stays
+// current until Put, so a failed or cancelled load leaves the cache as it
+// was, with its partial files kept for the next load to resume. A cached
+// avatar whose origin cannot be reached is served with state stale.
+//
+// Events (progress, completed, failed and state changes) go to each load's
+// waiters, in order, and to Subscribe's subscribers, who lose events when
+// they fall behind rather than slow a load down.
+//
+// manager imports fetch, store, manifest, errs and apitype. It must not
+// import api or any HTTP server code: the socket API is a client of it.
+package manager

@@ -1,0 +1,697 @@
+package manager
+
+import (
+	"context"
+	"errors"
+	"sort"
+	"sync"
+	"sync/atomic"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/assetd/assetd/apitype"
+	"github.com/assetd/assetd/internal/errs"
+	"github.com/assetd/assetd/internal/fetch"
+	"github.com/assetd/assetd/internal/manifest"
+	"github.com/assetd/assetd/internal/store"
+)
+
+// blobWorkers bounds the goroutines of one load; fetch's own cap bounds
+// the downloads of all loads together.
+const blobWorkers = 16
+
+// Source values of a cached avatar.
+const (
+	SourceOrigin = "origin"
+	SourceImport = "import"
+)
+
+// LoadOptions tune one caller's load.
+type LoadOptions struct {
+	// Progress gets every event of this load, in order, from the caller's
+	// goroutine: first the load's current progress, last one completed or
+	// failed event. It must not block for long.
+	Progress   func(apitype.Event)
+	Background bool // preload or refresh: waits behind interactive downloads
+	Pin        bool // keep the avatar through quota eviction and ClearLRU
+}
+
+// load is one shared load of an avatar, run by a goroutine the Manager owns.
+type load struct {
+	id         string
+	ctx        context.Context
+	cancel     context.CancelCauseFunc
+	background atomic.Bool
+	pin        atomic.Bool
+
+	mu         sync.Mutex
+	waiters    map[*waiter]struct{}
+	last       apitype.Event // the latest progress event sent
+	done       int64         // bytes present of the distinct blobs
+	total      int64
+	permille   int
+	cancelled  bool
+	committing bool // past the point of no return: Put has begun
+
+	finished chan struct{}
+	result   *apitype.Avatar
+	err      *errs.Error
+}
+
+// Load returns the avatar id, downloading what the cache lacks. It joins
+// the load of id in flight, if any. ctx ends only this caller's wait: the
+// load goes on for its other callers (and to fill the cache) until
+// CancelLoading, CancelAll or Close. An invalid ID fails at once, with no
+// event.
+func (m *Manager) Load(ctx context.Context, id string, o LoadOptions) (*apitype.Avatar, error) {
+	if err := validateID(id); err != nil {
+		return nil, err
+	}
+	if a := m.freshCached(id, o.Pin); a != nil {
+		m.countResult(nil)
+		if o.Progress != nil {
+			o.Progress(completedEvent(a))
+		}
+		return a, nil
+	}
+	w := newWaiter()
+	l, err := m.join(id, o, w)
+	if err != nil {
+		return nil, err
+	}
+	deliver := func(evs []apitype.Event) {
+		if o.Progress == nil {
+			return
+		}
+		for _, ev := range evs {
+			o.Progress(ev)
+		}
+	}
+	for {
+		select {
+		case <-w.sig:
+			deliver(w.take())
+		case <-l.finished:
+			deliver(w.take())
+			return l.outcome()
+		case <-ctx.Done():
+			l.removeWaiter(w)
+			e := cancelledErr(id)
+			e.Err = ctx.Err()
+			return nil, e
+		}
+	}
+}
+
+// Start starts the load of id, or joins the one in flight, without
+// waiting (?wait=false). When the avatar is cached, intact and fresh, it
+// returns it as cached and starts nothing.
+func (m *Manager) Start(id string, o LoadOptions) (load apitype.Load, cached *apitype.Avatar, err error) {
+	if err := validateID(id); err != nil {
+		return apitype.Load{}, nil, err
+	}
+	if a := m.freshCached(id, o.Pin); a != nil {
+		m.countResult(nil)
+		return apitype.Load{}, a, nil
+	}
+	l, err := m.join(id, o, nil)
+	if err != nil {
+		return apitype.Load{}, nil, err
+	}
+	return l.snapshot(), nil, nil
+}
+
+// Preload loads id as background work and pins it (duty.Loader).
+func (m *Manager) Preload(ctx context.Context, id string) error {
+	_, err := m.Load(ctx, id, LoadOptions{Background: true, Pin: true})
+	return err
+}
+
+// freshCached is the cached avatar when a load needs no request: it is
+// ready, intact, and imported or still fresh by its max-age.
+func (m *Manager) freshCached(id string, pin bool) *apitype.Avatar {
+	a, ok := m.st.Get(id)
+	if !ok || a.Manifest == nil || (a.State != store.StateReady && a.State != "") {
+		return nil
+	}
+	if a.Source != SourceImport && (a.MaxAge <= 0 || !m.now().Before(a.FetchedAt.Add(a.MaxAge))) {
+		return nil
+	}
+	if len(m.st.CheckAvatar(id)) > 0 {
+		return nil
+	}
+	if pin && !a.Pinned {
+		if err := m.st.SetPinned(id, true); err == nil {
+			a.Pinned = true
+		}
+	}
+	m.st.Touch(id)
+	out := m.toAPI(a)
+	out.LastUsed = m.now()
+	return out
+}
+
+// join returns the load of id in flight, starting one if there is none,
+// and adds w (if any) to its waiters.
+func (m *Manager) join(id string, o LoadOptions, w *waiter) (*load, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return nil, cancelledErr(id)
+	}
+	l := m.loads[id]
+	if l == nil {
+		ctx, cancel := context.WithCancelCause(m.ctx)
+		l = &load{
+			id:       id,
+			ctx:      ctx,
+			cancel:   cancel,
+			waiters:  map[*waiter]struct{}{},
+			last:     apitype.Event{Type: apitype.EventProgress, AvatarID: id, State: apitype.StateDownloading},
+			finished: make(chan struct{}),
+		}
+		l.background.Store(o.Background)
+		m.loads[id] = l
+		m.wg.Add(1)
+		go func() {
+			defer m.wg.Done()
+			m.run(l)
+		}()
+	} else {
+		if !o.Background {
+			l.background.Store(false)
+		}
+	}
+	if o.Pin {
+		l.pin.Store(true)
+	}
+	if w != nil {
+		l.mu.Lock()
+		l.waiters[w] = struct{}{}
+		w.push(l.last)
+		l.mu.Unlock()
+	}
+	return l, nil
+}
+
+func (l *load) removeWaiter(w *waiter) {
+	l.mu.Lock()
+	delete(l.waiters, w)
+	l.mu.Unlock()
+}
+
+func (l *load) snapshot() apitype.Load {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return apitype.Load{AvatarID: l.id, State: apitype.StateDownloading, Progress: l.last.Progress,
+		BytesDone: l.last.BytesDone, BytesTotal: l.last.BytesTotal, Background: l.background.Load()}
+}
+
+func (l *load) outcome() (*apitype.Avatar, error) {
+	if l.err != nil {
+		return nil, l.err
+	}
+	c := *l.result
+	return &c, nil
+}
+
+// tryCancel cancels the load unless it is already committing its result.
+func (l *load) tryCancel() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.committing {
+		return false
+	}
+	l.cancelled = true
+	l.cancel(errCancelled)
+	return true
+}
+
+// commit marks the point after which the load is no longer cancelled.
+func (l *load) commit() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.cancelled || l.ctx.Err() != nil {
+		return false
+	}
+	l.committing = true
+	return true
+}
+
+// setBytes sets what is present of what is wanted, once the manifest is known.
+func (l *load) setBytes(m *Manager, done, total int64) {
+	l.mu.Lock()
+	l.done, l.total = done, total
+	l.emitLocked(m, true)
+	l.mu.Unlock()
+}
+
+// add moves the bytes present by delta (negative after a restart).
+func (l *load) add(m *Manager, delta int64) {
+	if delta == 0 {
+		return
+	}
+	l.mu.Lock()
+	l.done += delta
+	l.emitLocked(m, false)
+	l.mu.Unlock()
+}
+
+// emitLocked sends a progress event when the fraction has grown by a
+// permille (or force). Fractions and bytes never go backwards.
+func (l *load) emitLocked(m *Manager, force bool) {
+	if l.total <= 0 {
+		if !force {
+			return
+		}
+	}
+	frac := 0.0
+	if l.total > 0 {
+		frac = float64(l.done) / float64(l.total)
+	}
+	frac = min(max(frac, l.last.Progress, 0), 1)
+	pm := int(frac * 1000)
+	if !force && pm <= l.permille {
+		return
+	}
+	l.permille = pm
+	done := min(max(l.done, 0), l.total)
+	if l.last.BytesTotal == l.total {
+		done = max(done, l.last.BytesDone)
+	}
+	ev := apitype.Event{Type: apitype.EventProgress, AvatarID: l.id, State: apitype.StateDownloading,
+		Progress: frac, BytesDone: done, BytesTotal: l.total}
+	l.last = ev
+	for w := range l.waiters {
+		w.push(ev)
+	}
+	m.subs.send(ev)
+}
+
+// run is the goroutine of one load.
+func (m *Manager) run(l *load) {
+	a, err := m.doLoad(l)
+	var e *errs.Error
+	if err != nil {
+		if context.Cause(l.ctx) != nil {
+			e = cancelledErr(l.id)
+			e.Err = err
+		} else {
+			e = avatarErr(l.id, err)
+		}
+	}
+	m.finish(l, a, e)
+}
+
+func (m *Manager) finish(l *load, a *apitype.Avatar, e *errs.Error) {
+	m.mu.Lock()
+	if m.loads[l.id] == l {
+		delete(m.loads, l.id)
+	}
+	switch {
+	case e == nil:
+		delete(m.authFailed, l.id)
+		m.results["ok"]++
+	case e.Code == errs.SessionTokenExpired || e.Code == errs.SessionTokenInvalid:
+		m.authFailed[l.id] = LoadOptions{Background: l.background.Load(), Pin: l.pin.Load()}
+		m.results[string(e.Code)]++
+	case e.Code == errs.Cancelled:
+		m.results[string(e.Code)]++
+	default:
+		delete(m.authFailed, l.id)
+		m.results[string(e.Code)]++
+	}
+	m.mu.Unlock()
+
+	var ev apitype.Event
+	l.mu.Lock()
+	if e == nil {
+		l.result = a
+		ev = completedEvent(a)
+	} else {
+		l.err = e
+		ev = failedEvent(l.id, e, l.last.BytesDone, l.last.BytesTotal, l.last.Progress)
+	}
+	for w := range l.waiters {
+		w.push(ev)
+	}
+	close(l.finished)
+	l.mu.Unlock()
+	l.cancel(nil)
+
+	m.subs.send(ev)
+	switch {
+	case e == nil:
+		m.stateEvent(l.id, a.State, nil)
+	case e.Code != errs.Cancelled:
+		m.stateEvent(l.id, apitype.StateFailed, e)
+	}
+	if e != nil && e.Code != errs.Cancelled {
+		m.log.Warn("load failed", "avatar", l.id, "code", e.Code, "reason", e.Reason, "err", e)
+	}
+}
+
+// doLoad revalidates or fetches the manifest, downloads what is missing
+// and makes the new version current.
+func (m *Manager) doLoad(l *load) (*apitype.Avatar, error) {
+	ctx, id := l.ctx, l.id
+	f := m.fetcher.Load()
+	if f == nil {
+		return nil, &errs.Error{Code: errs.FailedToFetchAvatarMetadata, Phase: errs.PhaseMetadata,
+			AvatarID: id, Reason: errs.ReasonNoOrigin, Message: "no origin is configured"}
+	}
+	if a := m.freshCached(id, l.pin.Load()); a != nil {
+		return a, nil // another load refreshed it meanwhile
+	}
+	cached, usable := m.st.Get(id)
+	usable = usable && cached.Manifest != nil
+	if usable {
+		if bad := m.st.CheckAvatar(id); len(bad) > 0 {
+			m.damage(id, bad) // so that the missing files are fetched again
+			cached, usable = m.st.Get(id)
+			usable = usable && cached.Manifest != nil
+		}
+	}
+	etag := ""
+	if usable {
+		etag = cached.ETag
+	}
+	res, err := f.Manifest(ctx, id, etag)
+	if err != nil {
+		if ctx.Err() == nil && usable && errs.IsTransient(err) {
+			if a := m.serveStale(id, cached, l.pin.Load(), err); a != nil {
+				return a, nil
+			}
+		}
+		return nil, err
+	}
+	now := m.now()
+	var target store.Avatar
+	if res.NotModified {
+		if !usable {
+			return nil, &errs.Error{Code: errs.FailedToFetchAvatarMetadata, Phase: errs.PhaseMetadata, AvatarID: id,
+				Message: "the origin answered 304 to a request that was not conditional"}
+		}
+		target = *cached
+		if res.ETag != "" {
+			target.ETag = res.ETag
+		}
+		target.MaxAge = res.MaxAge
+		if cached.State != store.StateDamaged && len(m.st.CheckAvatar(id)) == 0 && m.allPresent(cached.Manifest) {
+			if !l.commit() {
+				return nil, context.Cause(ctx)
+			}
+			if err := m.st.Revalidated(id, target.ETag, res.MaxAge, now); err != nil {
+				return nil, storeErr(id, "", err)
+			}
+			return m.current(id, l.pin.Load())
+		}
+	} else {
+		if res.Manifest == nil {
+			return nil, &errs.Error{Code: errs.FailedToFetchAvatarMetadata, Phase: errs.PhaseMetadata, AvatarID: id,
+				Reason: errs.ReasonInvalidManifest, Message: "the origin sent no manifest"}
+		}
+		target = store.Avatar{ID: id, Version: res.Manifest.Version, Manifest: res.Manifest,
+			RawManifest: res.Raw, ManifestURL: res.URL, ETag: res.ETag, Source: SourceOrigin, MaxAge: res.MaxAge}
+	}
+	target.State, target.Damaged = store.StateReady, nil
+	target.FetchedAt = now
+
+	for attempt := 0; ; attempt++ {
+		if err := m.fetchBlobs(ctx, f, l, &target); err != nil {
+			return nil, err
+		}
+		if !l.commit() {
+			return nil, context.Cause(ctx)
+		}
+		if cur, ok := m.st.Get(id); ok && cur.Pinned {
+			target.Pinned = true
+		}
+		target.Pinned = target.Pinned || l.pin.Load()
+		target.LastUsed = m.now()
+		err := m.st.Put(&target)
+		if err == nil {
+			break
+		}
+		// A blob this version shares with an evicted avatar may have gone
+		// between its check and the Put: fetch it again.
+		if attempt >= 2 || m.allPresent(target.Manifest) {
+			return nil, storeErr(id, "", err)
+		}
+		l.mu.Lock()
+		l.committing = false
+		l.mu.Unlock()
+	}
+	m.views.drop(id)
+	return m.current(id, false)
+}
+
+// serveStale marks the cached avatar stale and returns it, when its files
+// are intact; nil otherwise.
+func (m *Manager) serveStale(id string, cached *store.Avatar, pin bool, cause error) *apitype.Avatar {
+	if cached.State == store.StateDamaged || len(m.st.CheckAvatar(id)) > 0 {
+		return nil
+	}
+	m.log.Warn("origin unreachable; serving the cached avatar as stale", "avatar", id, "err", cause)
+	if cached.State != store.StateStale {
+		if err := m.st.SetState(id, store.StateStale, nil); err != nil {
+			return nil
+		}
+	}
+	a, err := m.current(id, pin)
+	if err != nil {
+		return nil
+	}
+	return a
+}
+
+// current is the cached avatar id, touched and pinned if asked.
+func (m *Manager) current(id string, pin bool) (*apitype.Avatar, error) {
+	if pin {
+		if err := m.st.SetPinned(id, true); err != nil {
+			return nil, storeErr(id, "", err)
+		}
+	}
+	a, ok := m.st.Get(id)
+	if !ok {
+		// Evicted or cleared between the commit and now.
+		return nil, notCached(id)
+	}
+	m.st.Touch(id)
+	out := m.toAPI(a)
+	out.LastUsed = m.now()
+	return out, nil
+}
+
+func (m *Manager) allPresent(mf *manifest.Manifest) bool {
+	for _, a := range mf.Assets {
+		if !m.st.HasBlob(a.SHA256) {
+			return false
+		}
+	}
+	return true
+}
+
+type wantBlob struct {
+	asset   manifest.Asset
+	counted int64 // bytes of a partial already counted as done
+}
+
+// fetchBlobs downloads the blobs of target that the store lacks, in parallel.
+func (m *Manager) fetchBlobs(ctx context.Context, f *fetch.Client, l *load, target *store.Avatar) error {
+	var (
+		want        []wantBlob
+		done, total int64
+		need        int64
+	)
+	seen := make(map[string]bool, len(target.Manifest.Assets))
+	for _, a := range target.Manifest.Assets {
+		if seen[a.SHA256] {
+			continue
+		}
+		seen[a.SHA256] = true
+		total += a.Size
+		if m.st.HasBlob(a.SHA256) {
+			done += a.Size
+			continue
+		}
+		p := min(max(m.st.Partial(a.SHA256), 0), a.Size)
+		done += p
+		need += a.Size - p
+		want = append(want, wantBlob{asset: a, counted: p})
+	}
+	l.setBytes(m, done, total)
+	if len(want) == 0 {
+		return nil
+	}
+	if need > 0 {
+		evicted, err := m.st.EnsureSpaceKeeping(need, l.id)
+		for _, id := range evicted {
+			m.views.drop(id)
+			m.log.Info("evicted to make room", "avatar", id, "for", l.id)
+		}
+		if err != nil {
+			return storeErr(l.id, "", err)
+		}
+	}
+	// Larger files first: they bound the load's duration.
+	sort.SliceStable(want, func(i, j int) bool { return want[i].asset.Size > want[j].asset.Size })
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(blobWorkers)
+	for _, w := range want {
+		g.Go(func() error { return m.fetchBlob(gctx, f, l, target, w) })
+	}
+	return g.Wait()
+}
+
+// fetchBlob downloads one blob into the store, resuming a partial, unless
+// another load commits it first.
+func (m *Manager) fetchBlob(ctx context.Context, f *fetch.Client, l *load, target *store.Avatar, w wantBlob) error {
+	a := w.asset
+	var credit atomic.Int64 // bytes of this blob counted in l.done
+	credit.Store(w.counted)
+	settle := func(n int64) { l.add(m, n-credit.Swap(n)) }
+
+	if m.st.HasBlob(a.SHA256) {
+		settle(a.Size)
+		return nil
+	}
+	wr, err := m.st.Ingest(ctx, a.SHA256, a.Size)
+	if err != nil {
+		return storeErr(l.id, a.Path, err)
+	}
+	if m.st.HasBlob(a.SHA256) { // committed by another load while we waited for the lock
+		_ = wr.Abort()
+		settle(a.Size)
+		return nil
+	}
+	settle(wr.Size())
+	b := fetch.Blob{AvatarID: l.id, Asset: a, ManifestURL: target.ManifestURL, Background: l.background.Load()}
+	err = f.Download(ctx, b, wr, func(delta int64) {
+		credit.Add(delta)
+		l.add(m, delta)
+	})
+	if err != nil {
+		var e *errs.Error
+		if errors.As(err, &e) && (e.Reason == errs.ReasonInsufficientStorage ||
+			e.Reason == errs.ReasonHashMismatch || e.Reason == errs.ReasonSizeMismatch) {
+			_ = wr.Abort()
+		} else {
+			_ = wr.Close() // keep the partial for the next load to resume
+		}
+		return downloadErr(l.id, a.Path, err)
+	}
+	if err := wr.Commit(); err != nil {
+		_ = wr.Close()
+		return storeErr(l.id, a.Path, err)
+	}
+	settle(a.Size)
+	return nil
+}
+
+// storeErr is a store failure as an avatar error.
+func storeErr(id, asset string, err error) error {
+	var e *errs.Error
+	if errors.As(err, &e) {
+		e = e.WithAvatar(id)
+		if e.Asset == "" {
+			e.Asset = asset
+		}
+		return e
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return &errs.Error{Code: errs.FailedToDownloadAvatarAssets, Phase: errs.PhaseStore, AvatarID: id,
+		Asset: asset, Message: err.Error(), Err: err}
+}
+
+// downloadErr is a fetch failure as an avatar error naming the asset.
+func downloadErr(id, asset string, err error) error {
+	var e *errs.Error
+	if errors.As(err, &e) {
+		e = e.WithAvatar(id)
+		if e.Asset == "" {
+			e.Asset = asset
+		}
+		return e
+	}
+	return storeErr(id, asset, err)
+}
+
+// CancelLoading cancels the load of id in flight. Its waiters get a failed
+// event with code cancelled; nothing of it becomes visible; its partial
+// files stay for the next load. False when no load of id could be
+// cancelled (none in flight, or it was already storing its result).
+func (m *Manager) CancelLoading(id string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	l := m.loads[id]
+	if l == nil || !l.tryCancel() {
+		return false
+	}
+	delete(m.loads, id)
+	return true
+}
+
+// CancelAll cancels every load in flight and returns their IDs, sorted.
+func (m *Manager) CancelAll() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ids := make([]string, 0, len(m.loads))
+	for id, l := range m.loads {
+		if l.tryCancel() {
+			delete(m.loads, id)
+			ids = append(ids, id)
+		}
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+// cancelAndWait cancels the loads of ids (all when ids is nil) and waits
+// until they have ended, so that none stores a result afterwards.
+func (m *Manager) cancelAndWait(ctx context.Context, ids []string) error {
+	m.mu.Lock()
+	var ls []*load
+	if ids == nil {
+		for _, l := range m.loads {
+			ls = append(ls, l)
+		}
+	} else {
+		for _, id := range ids {
+			if l := m.loads[id]; l != nil {
+				ls = append(ls, l)
+			}
+		}
+	}
+	for _, l := range ls {
+		if l.tryCancel() {
+			delete(m.loads, l.id)
+		}
+	}
+	m.mu.Unlock()
+	for _, l := range ls {
+		select {
+		case <-l.finished:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// RetryAuthFailed retries, once, the loads that failed with
+// sessionTokenExpired or sessionTokenInvalid, after a new session token.
+// A retry that fails on auth again waits for the next token.
+func (m *Manager) RetryAuthFailed() {
+	m.mu.Lock()
+	pending := m.authFailed
+	m.authFailed = map[string]LoadOptions{}
+	m.mu.Unlock()
+	for id, o := range pending {
+		if _, err := m.join(id, o, nil); err != nil {
+			return
+		}
+	}
+}

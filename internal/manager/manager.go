@@ -1,0 +1,211 @@
+package manager
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/assetd/assetd/internal/errs"
+	"github.com/assetd/assetd/internal/fetch"
+	"github.com/assetd/assetd/internal/manifest"
+	"github.com/assetd/assetd/internal/store"
+)
+
+// The store's ingest writer is what fetch downloads into.
+var _ fetch.Sink = (*store.Writer)(nil)
+
+// Options configure a Manager.
+type Options struct {
+	Logger   *slog.Logger
+	SelfHeal bool             // Verify starts a background re-fetch of damaged avatars
+	Now      func() time.Time // nil = time.Now
+	// MaxAssetBytes bounds each file of an Import; 0 = manifest.DefaultMaxAssetBytes.
+	MaxAssetBytes int64
+	// SubscriberBuffer is the events a subscriber may fall behind by before
+	// it loses some; 0 = 256.
+	SubscriberBuffer int
+}
+
+// Manager is the AvatarManager of the whole device. Its methods are safe
+// for concurrent use.
+type Manager struct {
+	st   *store.Store
+	opts Options
+	log  *slog.Logger
+	now  func() time.Time
+
+	fetcher   atomic.Pointer[fetch.Client]
+	fetchBase fetchStats // stats of fetchers replaced by SetFetcher
+
+	ctx    context.Context // parent of every load; ends at Close
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // every goroutine the Manager starts
+
+	mu         sync.Mutex
+	closed     bool
+	loads      map[string]*load
+	authFailed map[string]LoadOptions // loads that failed on auth, to retry with a new token
+	results    map[string]uint64      // loads by result: "ok" or the error code
+
+	views viewCache
+	subs  subscribers
+}
+
+type fetchStats struct {
+	mu                                 sync.Mutex
+	requests, retries, bytesDownloaded uint64
+}
+
+// New returns a Manager over st that downloads with f. f may be nil until
+// SetFetcher provides one; loads fail until then.
+func New(st *store.Store, f *fetch.Client, opts Options) *Manager {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.MaxAssetBytes <= 0 {
+		opts.MaxAssetBytes = manifest.DefaultMaxAssetBytes
+	}
+	if opts.SubscriberBuffer <= 0 {
+		opts.SubscriberBuffer = 256
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	m := &Manager{
+		st:         st,
+		opts:       opts,
+		log:        opts.Logger,
+		now:        opts.Now,
+		ctx:        ctx,
+		cancel:     cancel,
+		loads:      map[string]*load{},
+		authFailed: map[string]LoadOptions{},
+		results:    map[string]uint64{},
+	}
+	m.views.init()
+	m.subs.init(opts.SubscriberBuffer)
+	m.fetcher.Store(f)
+	return m
+}
+
+// Close cancels every load, waits for every goroutine the Manager started
+// and ends every subscription. It does not close the store or the fetcher.
+func (m *Manager) Close() error {
+	m.mu.Lock()
+	m.closed = true
+	for id, l := range m.loads {
+		l.cancel(errCancelled)
+		delete(m.loads, id)
+	}
+	m.mu.Unlock()
+	m.cancel()
+	m.wg.Wait()
+	m.subs.closeAll()
+	return nil
+}
+
+// SetFetcher makes new loads use f (a reloaded configuration). Loads in
+// flight finish with the fetcher they started with; the caller closes the
+// old one when it likes.
+func (m *Manager) SetFetcher(f *fetch.Client) {
+	if f == nil {
+		return
+	}
+	old := m.fetcher.Swap(f)
+	if old != nil && old != f {
+		s := old.Stats()
+		m.fetchBase.mu.Lock()
+		m.fetchBase.requests += s.Requests
+		m.fetchBase.retries += s.Retries
+		m.fetchBase.bytesDownloaded += s.BytesDownloaded
+		m.fetchBase.mu.Unlock()
+	}
+}
+
+// Metrics are the Manager's counters, for /metrics.
+type Metrics struct {
+	LoadsByResult                      map[string]uint64 // "ok" or the error code
+	BytesDownloaded, Retries, Requests uint64
+	CacheEntries                       int
+	CacheBytes                         int64
+	LoadsInFlight                      int
+}
+
+// Metrics returns the counters. Loads count once per shared load (however
+// many callers joined it) plus once per load answered from a fresh cache.
+func (m *Manager) Metrics() Metrics {
+	var out Metrics
+	m.mu.Lock()
+	out.LoadsByResult = make(map[string]uint64, len(m.results))
+	for k, v := range m.results {
+		out.LoadsByResult[k] = v
+	}
+	out.LoadsInFlight = len(m.loads)
+	m.mu.Unlock()
+	m.fetchBase.mu.Lock()
+	out.Requests, out.Retries, out.BytesDownloaded = m.fetchBase.requests, m.fetchBase.retries, m.fetchBase.bytesDownloaded
+	m.fetchBase.mu.Unlock()
+	if f := m.fetcher.Load(); f != nil {
+		s := f.Stats()
+		out.Requests += s.Requests
+		out.Retries += s.Retries
+		out.BytesDownloaded += s.BytesDownloaded
+	}
+	ss := m.st.Stats()
+	out.CacheEntries, out.CacheBytes = ss.Entries, ss.TotalBytes
+	return out
+}
+
+func (m *Manager) countResult(err error) {
+	key := "ok"
+	if err != nil {
+		key = string(errs.CodeOf(err))
+	}
+	m.mu.Lock()
+	m.results[key]++
+	m.mu.Unlock()
+}
+
+// errCancelled is the cause given to a cancelled load's context.
+var errCancelled = errs.New(errs.Cancelled, errs.PhaseLocal, "the load was cancelled")
+
+func cancelledErr(id string) *errs.Error {
+	return &errs.Error{Code: errs.Cancelled, Phase: errs.PhaseLocal, AvatarID: id,
+		Message: "the load was cancelled"}
+}
+
+// avatarErr is err as an *errs.Error that names the avatar.
+func avatarErr(id string, err error) *errs.Error {
+	if err == nil {
+		return nil
+	}
+	e := errs.From(err)
+	if e.AvatarID == "" {
+		e = e.WithAvatar(id)
+	}
+	return e
+}
+
+func validateID(id string) error {
+	if err := manifest.ValidateID(id); err != nil {
+		return avatarErr(id, err)
+	}
+	return nil
+}
+
+func notCached(id string) *errs.Error {
+	return &errs.Error{Code: errs.AvatarAssetMissing, Phase: errs.PhaseLocal, AvatarID: id,
+		Reason: errs.ReasonNotCached, Message: "avatar " + id + " is not cached"}
+}
+
+func damagedErr(id string, paths []string) *errs.Error {
+	e := &errs.Error{Code: errs.AvatarAssetMissing, Phase: errs.PhaseLocal, AvatarID: id,
+		Reason: errs.ReasonDamaged, Message: "avatar " + id + " has missing or damaged files"}
+	if len(paths) > 0 {
+		e.Asset = paths[0]
+	}
+	return e
+}
