@@ -181,6 +181,10 @@ func Parse(data []byte, name string) (*Config, error) {
 	return c, nil
 }
 
+// Validate checks every value, for a Config changed after Load (command
+// line flags). Its errors name keys but no file or line.
+func (c *Config) Validate() error { return c.validate(c.File, nil, nil) }
+
 func readFile(path string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
