@@ -71,6 +71,7 @@ type daemon struct {
 	store   *store.Store
 	mgr     *manager.Manager
 	preload *duty.Preloader
+	hup     <-chan os.Signal
 
 	mu  sync.Mutex // guards cfg and fetch across reloads and PUT /v1/session
 	cfg *config.Config
@@ -85,7 +86,13 @@ func Run(ctx context.Context, cfg *config.Config, o Options) (err error) {
 	if stderr == nil {
 		stderr = os.Stderr
 	}
-	d := &daemon{opts: o, cfg: cfg, level: new(slog.LevelVar), sess: &session{}}
+	// SIGHUP kills by default: catch it before anything else, so that an
+	// early reload request cannot end the daemon.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
+	d := &daemon{opts: o, cfg: cfg, level: new(slog.LevelVar), sess: &session{}, hup: hup}
 	d.level.Set(cfg.Log.SlogLevel())
 	d.log = newLogger(stderr, cfg.Log.Format, d.level, d.sess.Token)
 	d.sd = newNotifier(d.log)
@@ -95,7 +102,7 @@ func Run(ctx context.Context, cfg *config.Config, o Options) (err error) {
 	if err != nil {
 		return err
 	}
-	defer ln.Close()
+	defer ln.release()
 
 	d.sd.status("opening the store " + cfg.Store.Dir)
 	d.store, err = store.Open(cfg.Store.Dir, store.Options{
@@ -198,14 +205,11 @@ func (d *daemon) flushLoop(ctx context.Context) {
 // signals reloads the configuration on SIGHUP until ctx ends. SIGTERM and
 // SIGINT end the caller's context (cmd/assetd's main).
 func (d *daemon) signals(ctx context.Context) {
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-hup:
+		case <-d.hup:
 			d.reload("SIGHUP")
 		}
 	}

@@ -71,17 +71,23 @@ type socketListener struct {
 	lock      *os.File // flock on path+".lock" while we serve on path
 }
 
-// Close closes the listener (which removes a socket file it created) and
-// then releases the lock.
+// Close closes the listener, which removes a socket file it created. The
+// lock stays until release: the daemon holds it until it has closed the
+// store, so that a successor never meets a half-stopped predecessor.
 func (l *socketListener) Close() error {
 	err := l.Listener.Close()
-	if l.lock != nil {
-		l.lock.Close()
-	}
 	if errors.Is(err, net.ErrClosed) {
 		err = nil
 	}
 	return err
+}
+
+// release closes the listener and releases the lock.
+func (l *socketListener) release() {
+	l.Close()
+	if l.lock != nil {
+		l.lock.Close()
+	}
 }
 
 // lockSocket takes an exclusive flock beside the socket, so that two daemons

@@ -54,6 +54,16 @@ func TestListenCreatesSocket(t *testing.T) {
 	if _, err := os.Lstat(path); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("socket file after Close: %v, want it removed", err)
 	}
+	// Until release, the lock keeps a successor out.
+	if _, err := listen(context.Background(), SocketOptions{Path: path}); !errors.Is(err, ErrInUse) {
+		t.Errorf("listen before release: %v, want ErrInUse", err)
+	}
+	ln.release()
+	again, err := listen(context.Background(), SocketOptions{Path: path})
+	if err != nil {
+		t.Fatalf("listen after release: %v", err)
+	}
+	again.release()
 }
 
 func TestListenMode(t *testing.T) {
@@ -62,7 +72,7 @@ func TestListenMode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
+	defer ln.release()
 	fi, err := os.Stat(path)
 	if err != nil {
 		t.Fatal(err)
@@ -83,7 +93,7 @@ func TestListenGroup(t *testing.T) {
 		if err != nil {
 			t.Fatalf("group %q: %v", name, err)
 		}
-		ln.Close()
+		ln.release()
 	}
 	_, err = listen(context.Background(), SocketOptions{Path: filepath.Join(dir, "b.sock"), Group: "no-such-group-assetd"})
 	if err == nil || !strings.Contains(err.Error(), "no-such-group-assetd") {
@@ -109,7 +119,7 @@ func TestListenReplacesStaleSocket(t *testing.T) {
 	if err != nil {
 		t.Fatalf("listen over a stale socket: %v", err)
 	}
-	ln.Close()
+	ln.release()
 }
 
 func TestListenRefusesLiveSocket(t *testing.T) {
@@ -118,7 +128,7 @@ func TestListenRefusesLiveSocket(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer first.Close()
+	defer first.release()
 	_, err = listen(context.Background(), SocketOptions{Path: path})
 	if !errors.Is(err, ErrInUse) || err.Error() != "another assetd is already serving "+path {
 		t.Fatalf("second listen: err = %v, want ErrInUse naming the socket", err)

@@ -80,19 +80,31 @@ func (d *daemon) closeFetcher() {
 }
 
 // readToken installs the token from cfg's token file or the systemd
-// credential, and reports whether it changed. A file that cannot be read
-// leaves the token as it was: PUT /v1/session may still provide one.
+// credential, and reports whether it changed. With no token file the token
+// stays as it is (set by PUT /v1/session, or none); a file that cannot be
+// read leaves it as it was too, with a warning.
 func (d *daemon) readToken(cfg *config.Config) (changed bool) {
-	t, err := cfg.SessionToken(d.opts.getenv)
+	if cfg.TokenFile(d.opts.getenv) == "" {
+		return false
+	}
+	t, err := cfg.ReadSessionToken(d.opts.getenv)
 	if err != nil {
 		d.log.Warn("cannot read the session token; keeping the current one", "err", err)
 		return false
 	}
-	return d.sess.setToken(t)
+	if t.Warning != "" {
+		d.log.Warn(t.Warning, "token", t)
+	}
+	changed = d.sess.setToken(t.Value)
+	if changed {
+		d.log.Info("session token read", "token", t)
+	}
+	return changed
 }
 
 // setSession is PUT /v1/session: a new token (and app ID) for every request
-// from now on, and one more try for the loads that failed on auth.
+// from now on. The API then retries the loads that failed on auth. An app
+// ID set here outlasts reloads of the configuration until the restart.
 func (d *daemon) setSession(token, appID string) error {
 	d.sess.setToken(token)
 	if appID != "" && d.sess.setAppID(appID) {
@@ -103,8 +115,7 @@ func (d *daemon) setSession(token, appID string) error {
 			return err
 		}
 	}
-	d.log.Info("session token set through the API")
-	d.mgr.RetryAuthFailed()
+	d.log.Info("session token set through the API", "newAppId", appID != "")
 	return nil
 }
 
