@@ -1,0 +1,286 @@
+package fetch
+
+import (
+	"bytes"
+	"compress/gzip"
+	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-cleanhttp"
+
+	"github.com/assetd/assetd/internal/errs"
+	"github.com/assetd/assetd/internal/manifest"
+	"github.com/assetd/assetd/internal/version"
+)
+
+const hexA = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+
+func TestManifestOK(t *testing.T) {
+	o := newOrigin(t)
+	doc := manifestDoc("rohan", manifest.Asset{Path: "model.splat", Size: 3, SHA256: hexA})
+	o.mux.HandleFunc("/v1/avatars/rohan/manifest", func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("If-None-Match") == `"v1"` {
+			w.Header().Set("ETag", `"v1"`)
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+		w.Header().Set("ETag", `"v1"`)
+		w.Header().Set("Cache-Control", "public, max-age=300")
+		w.Write(doc)
+	})
+	c := newClient(t, testConfig(o.URL+"/"))
+	res, err := c.Manifest(ctxT(t), "rohan", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.NotModified || res.Manifest == nil || len(res.Manifest.Assets) != 1 || !bytes.Equal(res.Raw, doc) ||
+		res.ETag != `"v1"` || res.MaxAge != 300*time.Second || res.URL != o.URL+"/v1/avatars/rohan/manifest" {
+		t.Fatalf("result = %+v", res)
+	}
+	h := o.headers[0]
+	if h.Get("X-App-ID") != "app-1" || h.Get("Authorization") != "Bearer "+testToken || h.Get("User-Agent") != version.UserAgent() {
+		t.Errorf("origin got headers %v", h)
+	}
+
+	res, err = c.Manifest(ctxT(t), "rohan", `"v1"`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.NotModified || res.Manifest != nil || res.ETag != `"v1"` {
+		t.Fatalf("revalidation = %+v", res)
+	}
+}
+
+func TestManifestInvalidIDMakesNoRequest(t *testing.T) {
+	o := newOrigin(t)
+	c := newClient(t, testConfig(o.URL))
+	_, err := c.Manifest(ctxT(t), "../etc", "")
+	if !errors.Is(err, &errs.Error{Code: errs.AvatarIDUnrecognized, Reason: errs.ReasonInvalidID}) {
+		t.Fatalf("err = %v", err)
+	}
+	if o.total() != 0 {
+		t.Errorf("%d requests", o.total())
+	}
+}
+
+func TestMirrors(t *testing.T) {
+	down := newOrigin(t)
+	down.mux.HandleFunc("/", status(502, "bad gateway"))
+	mirror := newOrigin(t)
+	data := randBytes(5000, 2)
+	a := assetOf("model.splat", data)
+	doc := manifestDoc("rohan", a)
+	mirror.mux.HandleFunc("/v1/avatars/rohan/manifest", func(w http.ResponseWriter, _ *http.Request) { w.Write(doc) })
+	mirror.blob(data)
+	cfg := testConfig(down.URL)
+	cfg.Mirrors = []string{mirror.URL}
+	c := newClient(t, cfg)
+
+	res, err := c.Manifest(ctxT(t), "rohan", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(res.URL, mirror.URL) {
+		t.Errorf("URL = %s", res.URL)
+	}
+	// the default blob URL: the origin first, then the mirror
+	sink := newSink(t)
+	if err := c.Download(ctxT(t), Blob{AvatarID: "rohan", Asset: a}, sink, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := down.total(); got != 2*(cfg.MaxRetries+1) {
+		t.Errorf("down origin got %d requests, want %d", got, 2*(cfg.MaxRetries+1))
+	}
+	// the mirror's manifest URL puts the mirror first
+	if err := c.Download(ctxT(t), Blob{AvatarID: "rohan", Asset: a, ManifestURL: res.URL}, newSink(t), nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := down.total(); got != 2*(cfg.MaxRetries+1) {
+		t.Errorf("down origin got %d requests after a mirror-first download", got)
+	}
+	if h := mirror.headers[0]; h.Get("Authorization") == "" || h.Get("X-App-ID") == "" {
+		t.Errorf("the mirror did not get the origin's headers: %v", h)
+	}
+}
+
+func gzipped(t *testing.T, b []byte) []byte {
+	var buf bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+	zw.Write(b)
+	zw.Close()
+	return buf.Bytes()
+}
+
+func TestHostileManifests(t *testing.T) {
+	asset := func(path, size, sum string) string {
+		return `{"schema":1,"avatarId":"rohan","version":"1","assets":[{"path":` + path + `,"size":` + size + `,"sha256":"` + sum + `"}]}`
+	}
+	// 256 MiB of JSON whitespace in about 256 KiB: gzip members concatenate.
+	spaces := gzipped(t, bytes.Repeat([]byte(" "), 1<<20))
+	bomb := append(gzipped(t, []byte(asset(`"a"`, "1", hexA))), bytes.Repeat(spaces, 256)...)
+	tests := []struct {
+		name    string
+		body    []byte
+		gzip    bool
+		rawGzip bool // a transport that does not undo gzip itself
+	}{
+		{name: "dotdot", body: []byte(asset(`"../etc/passwd"`, "1", hexA))},
+		{name: "absolute", body: []byte(asset(`"/etc/passwd"`, "1", hexA))},
+		{name: "duplicate", body: []byte(`{"schema":1,"avatarId":"rohan","version":"1","assets":[{"path":"a","size":1,"sha256":"` + hexA + `"},{"path":"a","size":1,"sha256":"` + hexA + `"}]}`)},
+		{name: "negative size", body: []byte(asset(`"a"`, "-1", hexA))},
+		{name: "enormous size", body: []byte(asset(`"a"`, "4611686018427387904", hexA))},
+		{name: "bad hex", body: []byte(asset(`"a"`, "1", strings.Repeat("g", 64)))},
+		{name: "2 MiB", body: append([]byte(asset(`"a"`, "1", hexA)), bytes.Repeat([]byte(" "), 2<<20)...)},
+		{name: "gzip bomb", body: bomb, gzip: true},
+		{name: "gzip bomb, raw transport", body: bomb, gzip: true, rawGzip: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := newOrigin(t)
+			o.mux.HandleFunc("/v1/avatars/rohan/manifest", func(w http.ResponseWriter, _ *http.Request) {
+				if tt.gzip {
+					w.Header().Set("Content-Encoding", "gzip")
+				}
+				w.Write(tt.body)
+			})
+			cfg := testConfig(o.URL)
+			if tt.rawGzip {
+				tr := cleanhttp.DefaultPooledTransport()
+				tr.DisableCompression = true
+				cfg.Transport = tr
+			}
+			c := newClient(t, cfg)
+			_, err := c.Manifest(ctxT(t), "rohan", "")
+			if !errors.Is(err, &errs.Error{Code: errs.FailedToFetchAvatarMetadata, Reason: errs.ReasonInvalidManifest}) || errs.IsTransient(err) {
+				t.Fatalf("err = %v, want a final invalidManifest", err)
+			}
+			if n := o.total(); n != 1 {
+				t.Errorf("%d requests, want 1", n)
+			}
+		})
+	}
+}
+
+func TestSignedManifest(t *testing.T) {
+	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
+	doc := manifestDoc("rohan", manifest.Asset{Path: "a", Size: 1, SHA256: hexA})
+	signed, err := manifest.Sign(doc, "k1", priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := newOrigin(t)
+	o.mux.HandleFunc("/v1/avatars/rohan/manifest", func(w http.ResponseWriter, _ *http.Request) { w.Write(signed) })
+	o.mux.HandleFunc("/v1/avatars/mei/manifest", func(w http.ResponseWriter, _ *http.Request) {
+		w.Write(manifestDoc("mei", manifest.Asset{Path: "a", Size: 1, SHA256: hexA}))
+	})
+	cfg := testConfig(o.URL)
+	cfg.TrustedKeys = []ed25519.PublicKey{pub}
+	c := newClient(t, cfg)
+	if _, err := c.Manifest(ctxT(t), "rohan", ""); err != nil {
+		t.Fatalf("signed: %v", err)
+	}
+	_, err = c.Manifest(ctxT(t), "mei", "")
+	if !errors.Is(err, &errs.Error{Code: errs.FailedToFetchAvatarMetadata, Reason: errs.ReasonBadSignature}) {
+		t.Fatalf("unsigned: %v", err)
+	}
+	if n := o.count("/v1/avatars/mei/manifest"); n != 1 {
+		t.Errorf("unsigned manifest fetched %d times", n)
+	}
+}
+
+func TestRedirects(t *testing.T) {
+	o := newOrigin(t)
+	o.mux.HandleFunc("/v1/avatars/loop/manifest", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, r.URL.Path, http.StatusFound)
+	})
+	o.mux.HandleFunc("/v1/avatars/file/manifest", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "file:///etc/passwd", http.StatusFound)
+	})
+	o.mux.HandleFunc("/v1/avatars/insecure/manifest", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "http://example.com/x", http.StatusFound)
+	})
+	c := newClient(t, testConfig(o.URL))
+	tests := []struct {
+		id       string
+		reason   string
+		requests int
+	}{
+		{"loop", errs.ReasonTooManyRedirects, MaxRedirects + 1},
+		{"file", errs.ReasonInsecure, 1},
+		{"insecure", errs.ReasonInsecure, 1},
+	}
+	for _, tt := range tests {
+		_, err := c.Manifest(ctxT(t), tt.id, "")
+		e := errs.From(err)
+		if e.Code != errs.FailedToFetchAvatarMetadata || e.Reason != tt.reason || e.Transient {
+			t.Errorf("%s: err = %v (reason %q transient %v)", tt.id, err, e.Reason, e.Transient)
+		}
+		if n := o.count("/v1/avatars/" + tt.id + "/manifest"); n != tt.requests {
+			t.Errorf("%s: %d requests, want %d", tt.id, n, tt.requests)
+		}
+	}
+}
+
+func TestInsecureOrigins(t *testing.T) {
+	for _, u := range []string{"http://example.com", "file:///srv", "ftp://x", "https://user:pw@x", "https://x/?q=1"} {
+		_, err := New(Config{BaseURL: u})
+		if err == nil {
+			t.Errorf("New(%s) succeeded", u)
+		}
+	}
+	for _, u := range []string{"https://example.com/base", "http://127.0.0.1:8080", "http://localhost", "http://[::1]:1"} {
+		if _, err := New(Config{BaseURL: u}); err != nil {
+			t.Errorf("New(%s): %v", u, err)
+		}
+	}
+	if _, err := New(Config{BaseURL: "http://example.com", AllowInsecure: true}); err != nil {
+		t.Errorf("AllowInsecure: %v", err)
+	}
+	c := newClient(t, testConfig("https://example.com"))
+	a := assetOf("a", []byte("x"))
+	a.URL = "http://cdn.example.com/x"
+	err := c.Download(ctxT(t), Blob{AvatarID: "rohan", Asset: a}, newSink(t), nil)
+	if !errors.Is(err, &errs.Error{Code: errs.FailedToDownloadAvatarAssets, Reason: errs.ReasonInsecure}) {
+		t.Errorf("http asset URL: %v", err)
+	}
+	c = newClient(t, Config{})
+	if _, err := c.Manifest(ctxT(t), "rohan", ""); !errors.Is(err, &errs.Error{Code: errs.FailedToFetchAvatarMetadata, Reason: errs.ReasonNoOrigin}) {
+		t.Errorf("no origin: %v", err)
+	}
+}
+
+// TestAuthOnlyToOrigin: a CDN named by an asset url, or reached by a
+// redirect, never gets X-App-ID or Authorization.
+func TestAuthOnlyToOrigin(t *testing.T) {
+	o := newOrigin(t)
+	cdn := newOrigin(t)
+	data := randBytes(3000, 3)
+	path := cdn.blob(data)
+	o.mux.HandleFunc("/redirect", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, cdn.URL+path, http.StatusFound)
+	})
+	c := newClient(t, testConfig(o.URL))
+	for _, u := range []string{cdn.URL + path, "/redirect"} {
+		a := assetOf("a", data)
+		a.URL = u
+		if err := c.Download(ctxT(t), Blob{AvatarID: "rohan", Asset: a}, newSink(t), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(cdn.headers) != 2 {
+		t.Fatalf("cdn got %d requests", len(cdn.headers))
+	}
+	for _, h := range cdn.headers {
+		if h.Get("Authorization") != "" || h.Get("X-App-ID") != "" {
+			t.Errorf("the CDN got origin headers: %v", h)
+		}
+	}
+	if h := o.headers[0]; h.Get("Authorization") != "Bearer "+testToken || h.Get("X-App-ID") != "app-1" {
+		t.Errorf("the origin did not get its headers: %v", h)
+	}
+}
