@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"os"
 	"sort"
+	"syscall"
 
 	"github.com/assetd/assetd/apitype"
 	"github.com/assetd/assetd/internal/errs"
@@ -213,7 +214,8 @@ func (m *Manager) ingestFile(ctx context.Context, id string, root *os.Root, a ma
 }
 
 func openRegular(root *os.Root, p string) (*os.File, error) {
-	f, err := root.Open(p)
+	// O_NONBLOCK: a file swapped for a FIFO after the walk must not hang us.
+	f, err := root.OpenFile(p, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, err
 	}

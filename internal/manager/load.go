@@ -53,6 +53,8 @@ type load struct {
 	cancelled  bool
 	committing bool // past the point of no return: Put has begun
 
+	before string // state and version when the load began, "" if not cached
+
 	finished chan struct{}
 	result   *apitype.Avatar
 	err      *errs.Error
@@ -342,7 +344,9 @@ func (m *Manager) finish(l *load, a *apitype.Avatar, e *errs.Error) {
 	m.subs.send(ev)
 	switch {
 	case e == nil:
-		m.stateEvent(l.id, a.State, nil)
+		if string(a.State)+" "+a.Version != l.before {
+			m.stateEvent(l.id, a.State, nil)
+		}
 	case e.Code != errs.Cancelled:
 		m.stateEvent(l.id, apitype.StateFailed, e)
 	}
@@ -366,6 +370,7 @@ func (m *Manager) doLoad(l *load) (*apitype.Avatar, error) {
 	cached, usable := m.st.Get(id)
 	usable = usable && cached.Manifest != nil
 	if usable {
+		l.before = string(cached.State) + " " + cached.Version
 		if bad := m.st.CheckAvatar(id); len(bad) > 0 {
 			m.damage(id, bad) // so that the missing files are fetched again
 			cached, usable = m.st.Get(id)
