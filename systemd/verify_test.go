@@ -213,12 +213,17 @@ func TestTmpfiles(t *testing.T) {
 	}
 	root := t.TempDir()
 	install(t, "assetd.tmpfiles", filepath.Join(root, "usr/lib/tmpfiles.d/assetd.conf"))
+	install(t, "../configs/assetd.toml", filepath.Join(root, "usr/share/assetd/assetd.toml"))
 	out := runTool(t, tmpfiles, "--root="+root, "--create")
 	if strings.TrimSpace(out) != "" {
 		t.Errorf("systemd-tmpfiles warns:\n%s", out)
 	}
 	if fi, err := os.Stat(filepath.Join(root, "etc/assetd")); err != nil || !fi.IsDir() || fi.Mode().Perm() != 0o755 {
 		t.Errorf("/etc/assetd not made as 0755: %v %v", fi, err)
+	}
+	// The copied example is a valid configuration: the defaults.
+	if _, err := config.Load(filepath.Join(root, "etc/assetd/assetd.toml"), nil); err != nil {
+		t.Errorf("the installed configuration does not load: %v", err)
 	}
 }
 
