@@ -5,8 +5,9 @@
 # It generates three sample avatars, signs and publishes them as an origin
 # tree, serves the tree with `assetd origin` on a free loopback port, starts
 # the daemon with a config that trusts the signing key, preloads the avatars
-# through the daemon's socket, lists them, shows the cache's stats and one
-# error as a user sees it, then stops both servers with SIGTERM.
+# through the daemon's socket, lists them, shows the cache's stats, publishes
+# a new version of one avatar (one changed file: one new blob, one download),
+# shows one error as a user sees it, then stops both servers with SIGTERM.
 #
 # Needs: bash, mktemp, sed, grep, find. Set ASSETD_DEMO_KEEP=1 to keep the
 # temporary directory (and the logs in it) for a look afterwards.
@@ -136,6 +137,13 @@ run assetd preload rohan mei aria
 section "What the cache holds"
 run assetd ls
 run assetd stats
+
+section "A new version of mei: one changed file, one new blob, one download"
+printf 'second edition\n' >>src/mei/texture.bin
+echo 2026-11-02.1 >src/mei/VERSION
+run assetd publish src site --sign signing.key
+run assetd preload mei
+run assetd ls
 
 section "An error, as a user sees it"
 printf '%s$ %s%s\n' "$D" "assetd preload nobody-here" "$N"
