@@ -148,7 +148,8 @@ func (d *daemon) serve(ctx context.Context, srv *api.Server, ln *socketListener)
 	wg.Go(func() { _ = d.preload.Run(runCtx) })
 	wg.Go(func() { _ = scrub.Run(runCtx) })
 	wg.Go(func() { d.flushLoop(runCtx) })
-	wg.Go(func() { d.signals(runCtx) })
+	wg.Go(func() { d.control(runCtx) })
+	wg.Go(func() { d.watchBlobs(runCtx) })
 	waitWatchdog := d.sd.watchdog(runCtx)
 	defer waitWatchdog()
 
@@ -198,19 +199,6 @@ func (d *daemon) flushLoop(ctx context.Context) {
 		}
 		if err := d.store.Flush(); err != nil {
 			d.log.Warn("flushing last-used times failed", "err", err)
-		}
-	}
-}
-
-// signals reloads the configuration on SIGHUP until ctx ends. SIGTERM and
-// SIGINT end the caller's context (cmd/assetd's main).
-func (d *daemon) signals(ctx context.Context) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-d.hup:
-			d.reload("SIGHUP")
 		}
 	}
 }

@@ -1,0 +1,86 @@
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestTokenFileRotation: a rewritten token file is used from the next
+// request, and the load that failed on the old token is retried by itself.
+func TestTokenFileRotation(t *testing.T) {
+	t.Parallel()
+	a := newAvatar(t, "rohan", 32<<10)
+	o := newOrigin(t, a)
+	o.setToken("e2e-rotated-token-2")
+	e := newEnv(t, o)
+	e.write(e.token, "e2e-stale-token-1\n")
+	p := e.start()
+	c := e.client()
+
+	evs, err := e.load(c, "rohan")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last := evs[len(evs)-1]; last.Error == nil || last.Error.Code != "sessionTokenExpired" {
+		t.Fatalf("load with the stale token ended with %+v", last)
+	}
+	e.write(e.token, "e2e-rotated-token-2\n")
+	waitFor(t, "the failed load to be retried with the new token", func() bool {
+		code, _ := e.do(c, "GET", "/v1/avatars/rohan", nil, nil)
+		return code == 200
+	})
+	checkFiles(t, a, e.mustLoad(c, "rohan"))
+	p.stop()
+	if strings.Contains(p.stderr.String(), "e2e-rotated-token-2") || strings.Contains(p.stderr.String(), "e2e-stale-token-1") {
+		t.Errorf("the log shows a token:\n%s", p.stderr.String())
+	}
+}
+
+// TestConfigFileEdit: an edited config file applies without a signal.
+func TestConfigFileEdit(t *testing.T) {
+	t.Parallel()
+	rohan := newAvatar(t, "rohan", 32<<10)
+	aria := newAvatar(t, "aria", 32<<10)
+	o1 := newOrigin(t, rohan)
+	o2 := newOrigin(t, aria)
+	e := newEnv(t, o1)
+	p := e.start()
+	c := e.client()
+	checkFiles(t, rohan, e.mustLoad(c, "rohan"))
+	e.origin = o2
+	e.writeConfig("")
+	p.waitLog("configuration reloaded")
+	checkFiles(t, aria, e.mustLoad(c, "aria"))
+	p.stop()
+}
+
+// TestDeletedBlobHeals: a cached file deleted behind the daemon's back
+// marks its avatar damaged and, with self_heal, is fetched again.
+func TestDeletedBlobHeals(t *testing.T) {
+	t.Parallel()
+	a := newAvatar(t, "rohan", 64<<10, 16<<10)
+	o := newOrigin(t, a)
+	e := newEnv(t, o)
+	p := e.start()
+	c := e.client()
+	got := e.mustLoad(c, "rohan")
+	victim := got.Assets[0]
+	if err := os.Remove(victim.LocalPath); err != nil {
+		t.Fatal(err)
+	}
+	if filepath.Base(victim.LocalPath) != victim.SHA256 {
+		t.Logf("local path %s is not named by its digest", victim.LocalPath)
+	}
+	waitFor(t, "the deleted file to be fetched again", func() bool {
+		return o.blobGets(victim.SHA256) >= 2
+	})
+	waitFor(t, "the avatar to be whole again", func() bool {
+		code, _ := e.do(c, "GET", "/v1/avatars/rohan", nil, nil)
+		_, err := os.Stat(victim.LocalPath)
+		return code == 200 && err == nil
+	})
+	checkFiles(t, a, e.mustLoad(c, "rohan"))
+	p.stop()
+}

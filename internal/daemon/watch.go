@@ -1,0 +1,156 @@
+package daemon
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+
+	"github.com/assetd/assetd/internal/manifest"
+	"github.com/assetd/assetd/internal/watch"
+)
+
+// control is the one goroutine that changes the configuration: SIGHUP,
+// edits of the config file and of the session-token file all come here, so
+// reloads never overlap. When a reload changes which files are watched (a
+// new origin.session_token_file), the file watcher is replaced.
+func (d *daemon) control(ctx context.Context) {
+	for {
+		files := d.watchedFiles()
+		changed := make(chan string)
+		wctx, stop := context.WithCancel(ctx)
+		var wg sync.WaitGroup
+		if w := d.newFileWatcher(files, func(p string) {
+			select {
+			case changed <- p:
+			case <-wctx.Done():
+			}
+		}); w != nil {
+			wg.Go(func() { _ = w.Run(wctx) })
+		}
+		for slices.Equal(files, d.watchedFiles()) && ctx.Err() == nil {
+			select {
+			case <-ctx.Done():
+			case <-d.hup:
+				d.reload("SIGHUP")
+			case p := <-changed:
+				d.fileChanged(p)
+			}
+		}
+		stop()
+		wg.Wait()
+		if ctx.Err() != nil {
+			return
+		}
+	}
+}
+
+// watchedFiles are the config file and the token file, absolute; those
+// whose directory does not exist cannot be watched and are left out.
+func (d *daemon) watchedFiles() []string {
+	d.mu.Lock()
+	cfg := d.cfg
+	d.mu.Unlock()
+	var files []string
+	for _, f := range []string{d.opts.ConfigPath, cfg.TokenFile(d.opts.getenv)} {
+		if f == "" {
+			continue
+		}
+		abs, err := filepath.Abs(f)
+		if err != nil {
+			continue
+		}
+		if _, err := os.Stat(filepath.Dir(abs)); err != nil {
+			continue
+		}
+		if !slices.Contains(files, abs) {
+			files = append(files, abs)
+		}
+	}
+	return files
+}
+
+func (d *daemon) newFileWatcher(files []string, onChange func(string)) *watch.Watcher {
+	if len(files) == 0 {
+		return nil
+	}
+	w, err := watch.New(files, onChange, watch.Options{Logger: d.log.With("component", "watch")})
+	if err != nil {
+		d.log.Warn("cannot watch the configuration and token files; SIGHUP still reloads", "files", files, "err", err)
+		return nil
+	}
+	return w
+}
+
+// fileChanged reacts to an edit of the config file (a reload) or of the
+// token file (the new token is used from the next request, and loads that
+// failed on auth are retried once).
+func (d *daemon) fileChanged(path string) {
+	if cfgPath, err := filepath.Abs(d.opts.ConfigPath); err == nil && d.opts.ConfigPath != "" && path == cfgPath {
+		d.reload("config file changed")
+		return
+	}
+	d.mu.Lock()
+	cfg := d.cfg
+	d.mu.Unlock()
+	if d.readToken(cfg) {
+		d.mgr.RetryAuthFailed()
+	}
+}
+
+// watchBlobs watches the store's committed blobs until ctx ends: a blob
+// deleted, renamed away or rewritten behind the daemon's back marks its
+// avatars damaged (the manager's Verify does that, announces it and, with
+// store.self_heal, fetches the files again). The daemon's own commits
+// (create, chmod) and collections (blobs no avatar uses) are ignored.
+func (d *daemon) watchBlobs(ctx context.Context) {
+	root := filepath.Join(d.store.Dir(), "blobs")
+	w, err := watch.NewTree(root, func(ev watch.Event) { d.blobChanged(ctx, ev) }, watch.Options{Logger: d.log.With("component", "watch")})
+	if err != nil {
+		d.log.Warn("cannot watch the blob store; damage is found by verify and the scrub only", "dir", root, "err", err)
+		return
+	}
+	_ = w.Run(ctx)
+}
+
+func (d *daemon) blobChanged(ctx context.Context, ev watch.Event) {
+	if ev.Op.Has(watch.Rescan) {
+		for id := range d.mgr.Cached() {
+			if len(d.store.CheckAvatar(id)) > 0 {
+				d.verify(ctx, id)
+			}
+		}
+		return
+	}
+	digest := filepath.Base(ev.Path)
+	if !manifest.ValidDigest(digest) {
+		return
+	}
+	ids := d.store.AvatarsUsing(digest)
+	if len(ids) == 0 {
+		return
+	}
+	suspect := false
+	switch {
+	case ev.Op&(watch.Remove|watch.Rename) != 0:
+		for _, id := range ids {
+			suspect = suspect || len(d.store.CheckAvatar(id)) > 0
+		}
+	case ev.Op&watch.Write != 0:
+		suspect = d.store.VerifyBlob(ctx, digest) != nil
+	}
+	if !suspect {
+		return
+	}
+	d.log.Warn("a cached file changed on disk", "digest", digest, "op", ev.Op.String(), "avatars", ids)
+	for _, id := range ids {
+		d.verify(ctx, id)
+	}
+}
+
+func (d *daemon) verify(ctx context.Context, id string) {
+	if _, err := d.mgr.Verify(ctx, id); err != nil && ctx.Err() == nil {
+		d.log.Warn("verify after a change on disk failed", "avatarId", id, "err", err)
+	}
+}
