@@ -172,6 +172,8 @@ func TestErrorsNameFileLineKey(t *testing.T) {
 		{"bare duration", "[fetch]\nretry_wait_min = 30\n", `f.toml:2: key fetch.retry_wait_min: must be a duration string like "30s" (a bare number has no unit)`},
 		{"bad duration", "[fetch]\nretry_wait_min = \"30 s\"\n", `f.toml:2: key fetch.retry_wait_min: "30 s" is not a duration like "250ms", "30s" or "6h"`},
 		{"min > max", "[fetch]\nretry_wait_min = \"1m\"\nretry_wait_max = \"1s\"\n", "f.toml:3: key fetch.retry_wait_max: must not be less than fetch.retry_wait_min (1m)"},
+		{"min > default max", "[fetch]\nretry_wait_min = \"1m\"\n", "f.toml:2: key fetch.retry_wait_min: must not be more than fetch.retry_wait_max (30s)"},
+		{"interval < default jitter", "[preload]\n\nrefresh_interval = \"10m\"\n", "f.toml:3: key preload.refresh_interval: must not be less than preload.refresh_jitter (30m)"},
 		{"zero wait", "[fetch]\nretry_wait_min = \"0\"\n", "f.toml:2: key fetch.retry_wait_min: must be more than 0"},
 		{"retries", "[fetch]\nmax_retries = 21\n", "f.toml:2: key fetch.max_retries: must be between 0 and 20, not 21"},
 		{"rps", "[fetch]\nrequests_per_second = 0\n", "f.toml:2: key fetch.requests_per_second: must be more than 0 and at most 10000"},

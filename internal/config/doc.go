@@ -1,5 +1,7 @@
-// Package config reads assetd's TOML configuration (the contract is
-// docs/config in the spec; configs/assetd.toml documents every key).
+// Package config reads assetd's TOML configuration. The keys are those of
+// the configuration contract (spec config.md) and a few more;
+// configs/assetd.toml documents every one, and a test keeps it equal to
+// Default.
 //
 // Decoding is strict: an unknown key, a value of the wrong type or a value
 // out of bounds is an *Error naming the file, the line and the key, as in

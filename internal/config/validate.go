@@ -47,6 +47,12 @@ func (c *checker) bad(key, format string, args ...any) {
 	c.list = append(c.list, e)
 }
 
+// set reports whether the document sets key (the defaults set nothing).
+func (c *checker) set(key string) bool {
+	_, ok := c.idx[key]
+	return ok
+}
+
 func (c *checker) intRange(key string, v, lo, hi int) {
 	if v < lo || v > hi {
 		c.bad(key, "must be between %d and %d, not %d", lo, hi, v)
@@ -140,7 +146,11 @@ func (f *Fetch) check(c *checker) {
 	c.positive("fetch.retry_wait_min", f.RetryWaitMin, MaxRetryWait)
 	c.positive("fetch.retry_wait_max", f.RetryWaitMax, MaxRetryWait)
 	if f.RetryWaitMin > 0 && f.RetryWaitMax > 0 && f.RetryWaitMin > f.RetryWaitMax {
-		c.bad("fetch.retry_wait_max", "must not be less than fetch.retry_wait_min (%s)", f.RetryWaitMin)
+		if c.set("fetch.retry_wait_max") || !c.set("fetch.retry_wait_min") {
+			c.bad("fetch.retry_wait_max", "must not be less than fetch.retry_wait_min (%s)", f.RetryWaitMin)
+		} else {
+			c.bad("fetch.retry_wait_min", "must not be more than fetch.retry_wait_max (%s)", f.RetryWaitMax)
+		}
 	}
 	c.positive("fetch.attempt_timeout", f.AttemptTimeout, MaxAttemptTimeout)
 	c.positive("fetch.stall_window", f.StallWindow, MaxAttemptTimeout)
@@ -200,7 +210,11 @@ func (p *Preload) check(c *checker) {
 	case p.RefreshJitter < 0:
 		c.bad("preload.refresh_jitter", "must not be negative")
 	case p.RefreshInterval > 0 && p.RefreshJitter > p.RefreshInterval:
-		c.bad("preload.refresh_jitter", "must not be more than preload.refresh_interval (%s)", p.RefreshInterval)
+		if c.set("preload.refresh_jitter") || !c.set("preload.refresh_interval") {
+			c.bad("preload.refresh_jitter", "must not be more than preload.refresh_interval (%s)", p.RefreshInterval)
+		} else {
+			c.bad("preload.refresh_interval", "must not be less than preload.refresh_jitter (%s)", p.RefreshJitter)
+		}
 	}
 }
 
