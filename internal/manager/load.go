@@ -424,6 +424,11 @@ func (m *Manager) doLoad(l *load) (*apitype.Avatar, error) {
 
 	for attempt := 0; ; attempt++ {
 		if err := m.fetchBlobs(ctx, f, l, &target); err != nil {
+			if ctx.Err() == nil && usable && errs.IsTransient(err) {
+				if a := m.serveStale(id, cached, l.pin.Load(), err); a != nil {
+					return a, nil // the new version could not be had: keep the old one
+				}
+			}
 			return nil, err
 		}
 		if !l.commit() {
@@ -499,31 +504,39 @@ func (m *Manager) allPresent(mf *manifest.Manifest) bool {
 
 type wantBlob struct {
 	asset   manifest.Asset
-	counted int64 // bytes of a partial already counted as done
+	uses    int64 // assets of the avatar with this digest: progress counts each
+	counted int64 // bytes of a partial already counted as done (once)
 }
 
-// fetchBlobs downloads the blobs of target that the store lacks, in parallel.
+// fetchBlobs downloads the blobs of target that the store lacks, in
+// parallel. Progress counts the avatar's bytes as SizeBytes does (a file
+// listed twice counts twice); what the store holds already, committed or
+// partial, counts as done.
 func (m *Manager) fetchBlobs(ctx context.Context, f *fetch.Client, l *load, target *store.Avatar) error {
+	uses := make(map[string]int64, len(target.Manifest.Assets))
+	for _, a := range target.Manifest.Assets {
+		uses[a.SHA256]++
+	}
 	var (
 		want        []wantBlob
 		done, total int64
 		need        int64
 	)
-	seen := make(map[string]bool, len(target.Manifest.Assets))
 	for _, a := range target.Manifest.Assets {
-		if seen[a.SHA256] {
-			continue
-		}
-		seen[a.SHA256] = true
 		total += a.Size
+		n := uses[a.SHA256]
+		if n == 0 {
+			continue // seen
+		}
+		uses[a.SHA256] = 0
 		if m.st.HasBlob(a.SHA256) {
-			done += a.Size
+			done += n * a.Size
 			continue
 		}
 		p := min(max(m.st.Partial(a.SHA256), 0), a.Size)
-		done += p
+		done += n * p
 		need += a.Size - p
-		want = append(want, wantBlob{asset: a, counted: p})
+		want = append(want, wantBlob{asset: a, uses: n, counted: p})
 	}
 	l.setBytes(m, done, total)
 	if len(want) == 0 {
@@ -553,9 +566,9 @@ func (m *Manager) fetchBlobs(ctx context.Context, f *fetch.Client, l *load, targ
 // another load commits it first.
 func (m *Manager) fetchBlob(ctx context.Context, f *fetch.Client, l *load, target *store.Avatar, w wantBlob) error {
 	a := w.asset
-	var credit atomic.Int64 // bytes of this blob counted in l.done
+	var credit atomic.Int64 // bytes of this blob counted in l.done (once)
 	credit.Store(w.counted)
-	settle := func(n int64) { l.add(m, n-credit.Swap(n)) }
+	settle := func(n int64) { l.add(m, w.uses*(n-credit.Swap(n))) }
 
 	if m.st.HasBlob(a.SHA256) {
 		settle(a.Size)
@@ -574,13 +587,13 @@ func (m *Manager) fetchBlob(ctx context.Context, f *fetch.Client, l *load, targe
 	b := fetch.Blob{AvatarID: l.id, Asset: a, ManifestURL: target.ManifestURL, Background: l.background.Load()}
 	err = f.Download(ctx, b, wr, func(delta int64) {
 		credit.Add(delta)
-		l.add(m, delta)
+		l.add(m, w.uses*delta)
 	})
 	if err != nil {
 		var e *errs.Error
 		if errors.As(err, &e) && (e.Reason == errs.ReasonInsufficientStorage ||
 			e.Reason == errs.ReasonHashMismatch || e.Reason == errs.ReasonSizeMismatch) {
-			_ = wr.Abort()
+			_ = wr.Abort() // bad bytes or a full disk: nothing worth resuming
 		} else {
 			_ = wr.Close() // keep the partial for the next load to resume
 		}

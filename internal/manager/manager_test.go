@@ -395,8 +395,17 @@ func TestCancelLeavesNothingAndResumes(t *testing.T) {
 	e.o.gate = nil
 	e.o.mu.Unlock()
 	served := e.o.served.Load()
-	a := mustLoad(t, e.m, "rohan", LoadOptions{})
+	rec2 := &recorder{}
+	a := mustLoad(t, e.m, "rohan", LoadOptions{Progress: rec2.add})
 	checkFiles(t, a, files)
+	for _, ev := range rec2.events() {
+		if ev.BytesTotal > 0 {
+			if ev.BytesDone < 200<<10 {
+				t.Errorf("resumed load's first progress %+v does not count the partial", ev)
+			}
+			break
+		}
+	}
 	second := e.o.served.Load() - served
 	if second >= int64(len(big)) {
 		t.Errorf("second load served %d bytes, the whole file is %d: no resume", second, len(big))
@@ -490,6 +499,7 @@ func TestProgressMonotonic(t *testing.T) {
 	for i, size := range []int{300 << 10, 200 << 10, 100 << 10, 10, 0} {
 		files[string(rune('a'+i))+".bin"] = randomBytes(string(rune('a'+i)), size)
 	}
+	files["copy.bin"] = files["a.bin"] // one download, counted twice as in sizeBytes
 	e.o.set("rohan", "v1", files)
 	e.o.with(func(o *origin) { o.chunkDelay = 100 * time.Microsecond })
 	rec := &recorder{}
@@ -511,6 +521,12 @@ func TestProgressMonotonic(t *testing.T) {
 		if i < len(evs)-1 && (ev.Type != apitype.EventProgress || ev.State != apitype.StateDownloading) {
 			t.Fatalf("event %d: %+v", i, ev)
 		}
+	}
+	if p := evs[len(evs)-2]; p.BytesTotal != totalSize(files) || p.BytesDone != p.BytesTotal || p.Progress != 1 {
+		t.Errorf("last progress event %+v, total %d", p, totalSize(files))
+	}
+	if n := e.o.getCount(digestOf(files["a.bin"])); n != 1 {
+		t.Errorf("a file listed twice was fetched %d times", n)
 	}
 	last := evs[len(evs)-1]
 	if last.Type != apitype.EventCompleted || last.Progress != 1 || last.State != apitype.StateCompleted ||
@@ -757,5 +773,83 @@ func TestCloseCancelsAndWaits(t *testing.T) {
 	}
 	if _, err := m.Retrieve("a"); !errors.Is(err, errs.AvatarAssetMissing) {
 		t.Errorf("Retrieve after a closed load: %v", err)
+	}
+}
+
+func TestBadBytesFailOrKeepTheCachedVersion(t *testing.T) {
+	e := newEnv(t, store.Options{}, Options{})
+	files := files3("rohan")
+	e.o.set("rohan", "v1", files)
+	bad := digestOf(files["model.splat"])
+	e.o.with(func(o *origin) { o.corrupt[bad] = true })
+	_, err := e.m.Load(context.Background(), "rohan", LoadOptions{})
+	var ee *errs.Error
+	if !errors.As(err, &ee) || ee.Code != errs.FailedToDownloadAvatarAssets || ee.Reason != errs.ReasonHashMismatch ||
+		ee.Asset != "model.splat" || ee.AvatarID != "rohan" {
+		t.Fatalf("Load of bad bytes: %v", err)
+	}
+	if p := e.st.Partial(bad); p != 0 {
+		t.Errorf("bad bytes kept as a partial of %d bytes", p)
+	}
+	if e.st.HasBlob(bad) {
+		t.Error("bad bytes committed")
+	}
+	if _, err := e.m.Retrieve("rohan"); !errors.Is(err, errs.AvatarAssetMissing) {
+		t.Errorf("Retrieve: %v", err)
+	}
+
+	// With a good version cached, a new version that cannot be had leaves
+	// the old one served, stale.
+	e.o.with(func(o *origin) { o.corrupt = map[string]bool{} })
+	mustLoad(t, e.m, "rohan", LoadOptions{})
+	files2 := files3("rohan")
+	files2["model.splat"] = randomBytes("v2", 5000)
+	e.o.set("rohan", "v2", files2)
+	e.o.with(func(o *origin) { o.blobFail = http.StatusServiceUnavailable })
+	a := mustLoad(t, e.m, "rohan", LoadOptions{})
+	if a.Version != "v1" || a.State != apitype.StateStale {
+		t.Errorf("got %s %s, want v1 stale", a.Version, a.State)
+	}
+	checkFiles(t, a, files)
+	e.o.with(func(o *origin) { o.blobFail = 0 })
+	if a := mustLoad(t, e.m, "rohan", LoadOptions{}); a.Version != "v2" || a.State != apitype.StateReady {
+		t.Errorf("after recovery %s %s", a.Version, a.State)
+	}
+}
+
+func TestInteractiveJoinerPromotesABackgroundLoad(t *testing.T) {
+	e := newEnv(t, store.Options{}, Options{})
+	gate := make(chan struct{})
+	e.o.with(func(o *origin) { o.gate = gate })
+	e.o.set("a", "v1", files3("a"))
+	l, _, err := e.m.Start("a", LoadOptions{Background: true})
+	if err != nil || !l.Background || l.State != apitype.StateDownloading || l.AvatarID != "a" {
+		t.Fatalf("Start = %+v, %v", l, err)
+	}
+	done := make(chan error, 1)
+	first := make(chan struct{})
+	var once sync.Once
+	go func() {
+		_, err := e.m.Load(context.Background(), "a", LoadOptions{Pin: true, Progress: func(apitype.Event) {
+			once.Do(func() { close(first) })
+		}})
+		done <- err
+	}()
+	<-first
+	if ls := e.m.List().Loads; len(ls) != 1 || ls[0].Background {
+		t.Errorf("loads %+v", ls)
+	}
+	close(gate)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if a, err := e.m.Retrieve("a"); err != nil || !a.Pinned {
+		t.Errorf("a joiner's Pin was lost: %+v %v", a, err)
+	}
+	// Cached and fresh: Start answers with the avatar.
+	e.o.with(func(o *origin) { o.maxAge = 60 })
+	mustLoad(t, e.m, "a", LoadOptions{})
+	if _, cached, err := e.m.Start("a", LoadOptions{}); err != nil || cached == nil {
+		t.Errorf("Start of a fresh avatar: %v %v", cached, err)
 	}
 }

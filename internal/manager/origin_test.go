@@ -35,6 +35,8 @@ type origin struct {
 	served    atomic.Int64   // blob bytes written
 	maxAge    int            // Cache-Control max-age, seconds; 0 = none
 	status    int            // answer every request with this status when not 0
+	blobFail  int            // answer blob requests with this status when not 0
+	corrupt   map[string]bool
 	token     string         // when set, requests must carry "Bearer token"
 
 	// gate, when set, holds every blob response after stallAfter bytes
@@ -57,7 +59,7 @@ type originFile struct {
 
 func newOrigin(t testing.TB) *origin {
 	o := &origin{avatars: map[string]*originAvatar{}, blobs: map[string][]byte{},
-		manifests: map[string]int{}, notMod: map[string]int{}, gets: map[string]int{}}
+		manifests: map[string]int{}, notMod: map[string]int{}, gets: map[string]int{}, corrupt: map[string]bool{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/avatars/{id}/manifest", o.manifest)
 	mux.HandleFunc("GET /v1/blobs/sha256/{digest}", o.blob)
@@ -148,6 +150,13 @@ func (o *origin) blob(w http.ResponseWriter, r *http.Request) {
 	o.gets[d]++
 	b, ok := o.blobs[d]
 	status, gate, stallAfter, delay := o.status, o.gate, o.stallAfter, o.chunkDelay
+	if o.blobFail != 0 {
+		status = o.blobFail
+	}
+	if o.corrupt[d] && len(b) > 0 {
+		b = append([]byte(nil), b...)
+		b[len(b)/2] ^= 1
+	}
 	o.mu.Unlock()
 	if status != 0 {
 		w.WriteHeader(status)
