@@ -149,9 +149,10 @@ type avatarBar struct {
 	startBytes int64
 }
 
-func newBarView(out, errOut io.Writer, ids []string) *barView {
+func newBarView(out, errOut io.Writer, ids []string, opts ...mpb.ContainerOption) *barView {
+	opts = append([]mpb.ContainerOption{mpb.WithOutput(out), mpb.WithWidth(100), mpb.WithRefreshRate(120 * time.Millisecond)}, opts...)
 	v := &barView{
-		p:      mpb.New(mpb.WithOutput(out), mpb.WithWidth(100), mpb.WithRefreshRate(120*time.Millisecond)),
+		p:      mpb.New(opts...),
 		bars:   make(map[string]*avatarBar, len(ids)),
 		errOut: errOut,
 	}

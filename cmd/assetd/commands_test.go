@@ -1,0 +1,350 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/assetd/assetd/apitype"
+	"github.com/assetd/assetd/internal/errs"
+)
+
+func TestGet(t *testing.T) {
+	f := startFake(t)
+	av := testAvatar("rohan", 7654604)
+	av.Pinned = true
+	av.LastUsed = time.Now().Add(-3 * time.Hour)
+	f.avatars["rohan"] = av
+
+	out, _, code := cli(t, t.Context(), "", "get", "rohan", "--paths", "--socket", f.sock)
+	want := av.Assets[0].LocalPath + "\n" + av.Assets[1].LocalPath + "\n"
+	if code != 0 || out != want {
+		t.Errorf("--paths: exit %d, stdout %q, want %q", code, out, want)
+	}
+
+	out, _, code = cli(t, t.Context(), "", "get", "rohan", "--socket", f.sock)
+	for _, s := range []string{"rohan  version 2026-11-01.3  ready  7.3 MiB, 2 files", "pinned yes, last used 3h ago", "model.splat", av.Assets[0].LocalPath} {
+		if code != 0 || !strings.Contains(out, s) {
+			t.Errorf("summary lacks %q: exit %d\n%s", s, code, out)
+		}
+	}
+
+	out, _, code = cli(t, t.Context(), "", "get", "rohan", "--json", "--socket", f.sock)
+	var got apitype.Avatar
+	if err := json.Unmarshal([]byte(out), &got); err != nil || code != 0 {
+		t.Fatalf("--json: exit %d, %v\n%s", code, err, out)
+	}
+	if diff := cmp.Diff(av, got); diff != "" {
+		t.Errorf("--json (-want +got):\n%s", diff)
+	}
+
+	_, errOut, code := cli(t, t.Context(), "", "get", "nobody", "--socket", f.sock)
+	if code != 1 || errOut != "nobody: avatarAssetMissing: Avatar asset is missing locally. (Re-download with AvatarManager.load().) [reason notCached]\n" {
+		t.Errorf("not cached: exit %d, stderr %q", code, errOut)
+	}
+}
+
+func TestLs(t *testing.T) {
+	f := startFake(t)
+	now := time.Now()
+	rohan := testAvatar("rohan", 7654604)
+	rohan.LastUsed, rohan.Pinned = now.Add(-5*time.Minute), true
+	maya := testAvatar("maya", 2*mib)
+	maya.State = apitype.StateStale
+	f.avatars["rohan"], f.avatars["maya"] = rohan, maya
+	f.loads = []apitype.Load{
+		{AvatarID: "new", State: apitype.StateDownloading, Progress: 0.42, BytesDone: 42, BytesTotal: 100},
+		{AvatarID: "maya", State: apitype.StateDownloading, BytesDone: 1, BytesTotal: 4},
+	}
+	out, _, code := cli(t, t.Context(), "", "ls", "--socket", f.sock)
+	want := `ID     VERSION       STATE                SIZE     LAST USED  PINNED
+maya   2026-11-01.3  stale, updating 25%  2.0 MiB  never      no
+rohan  2026-11-01.3  ready                7.3 MiB  5m ago     yes
+new    -             downloading 42%      100 B    -          -
+`
+	if code != 0 || out != want {
+		t.Errorf("exit %d, table:\n%s\nwant:\n%s", code, out, want)
+	}
+
+	out, _, _ = cli(t, t.Context(), "", "ls", "--json", "--socket", f.sock)
+	var l apitype.List
+	if err := json.Unmarshal([]byte(out), &l); err != nil || len(l.Avatars) != 2 || len(l.Loads) != 2 {
+		t.Errorf("--json: %v\n%s", err, out)
+	}
+
+	f.mu.Lock()
+	f.avatars, f.loads = map[string]apitype.Avatar{}, nil
+	f.mu.Unlock()
+	if out, _, _ = cli(t, t.Context(), "", "ls", "--socket", f.sock); out != "no avatars cached, no loads in flight\n" {
+		t.Errorf("empty: %q", out)
+	}
+}
+
+func TestRmGcCancel(t *testing.T) {
+	f := startFake(t)
+	f.avatars["rohan"] = testAvatar("rohan", mib)
+	f.avatars["maya"] = testAvatar("maya", mib)
+	f.hang["slow"] = true
+
+	tests := []struct {
+		args   []string
+		code   int
+		stdout string
+		calls  []string
+	}{
+		{[]string{"rm", "rohan", "maya"}, 0, "removed 2 avatars: rohan, maya\n",
+			[]string{"DELETE /v1/avatars/rohan", "DELETE /v1/avatars/maya"}},
+		{[]string{"rm", "--all"}, 0, "removed 2 avatars: maya, rohan\n", []string{"DELETE /v1/avatars"}},
+		{[]string{"rm", "rohan", "ghost"}, 1, "removed 1 avatar: rohan\n",
+			[]string{"DELETE /v1/avatars/rohan", "DELETE /v1/avatars/ghost"}},
+		{[]string{"rm"}, 2, "", nil},
+		{[]string{"rm", "rohan", "--all"}, 2, "", nil},
+		{[]string{"gc", "--keep", "2"}, 0, "removed 2 avatars: old1, old2\n", []string{"POST /v1/cache/lru?keep=2"}},
+		{[]string{"gc"}, 2, "", nil},
+		{[]string{"gc", "--keep", "-1"}, 2, "", nil},
+		{[]string{"gc", "--keep", "x"}, 2, "", nil},
+		{[]string{"cancel", "slow", "rohan"}, 0, "cancelled slow\n",
+			[]string{"DELETE /v1/avatars/slow/load", "DELETE /v1/avatars/rohan/load"}},
+		{[]string{"cancel", "--all"}, 0, "cancelled slow\n", []string{"DELETE /v1/loads"}},
+		{[]string{"cancel"}, 2, "", nil},
+		{[]string{"pin", "rohan"}, 0, "pinned rohan\n", []string{"PUT /v1/avatars/rohan/pin"}},
+		{[]string{"unpin", "rohan", "ghost"}, 1, "unpinned rohan\n",
+			[]string{"DELETE /v1/avatars/rohan/pin", "DELETE /v1/avatars/ghost/pin"}},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			before := len(f.called())
+			out, errOut, code := cli(t, t.Context(), "", append(tt.args, "--socket", f.sock)...)
+			if code != tt.code || out != tt.stdout {
+				t.Errorf("exit %d, stdout %q; want %d, %q; stderr %q", code, out, tt.code, tt.stdout, errOut)
+			}
+			if got := f.called()[before:]; !slices.Equal(got, tt.calls) {
+				t.Errorf("calls %q, want %q", got, tt.calls)
+			}
+			if code == 2 && !strings.Contains(errOut, "assetd: ") {
+				t.Errorf("usage error without a message: %q", errOut)
+			}
+		})
+	}
+}
+
+func TestVerify(t *testing.T) {
+	f := startFake(t)
+	f.avatars["rohan"] = testAvatar("rohan", mib)
+	f.avatars["maya"] = testAvatar("maya", mib)
+	f.verify["rohan"] = apitype.VerifyResult{AvatarID: "rohan", State: apitype.StateReady, Checked: 2}
+	f.verify["maya"] = apitype.VerifyResult{AvatarID: "maya", State: apitype.StateDamaged, Checked: 2, Damaged: []string{"model.splat"}, Healing: true}
+
+	out, _, code := cli(t, t.Context(), "", "verify", "rohan", "--socket", f.sock)
+	if code != 0 || out != "rohan: ok, 2 files checked\n" {
+		t.Errorf("verify rohan: exit %d, %q", code, out)
+	}
+	out, _, code = cli(t, t.Context(), "", "verify", "--socket", f.sock)
+	want := "maya: damaged, 1 of 2 files damaged: model.splat (re-fetching)\nrohan: ok, 2 files checked\n"
+	if code != 1 || out != want {
+		t.Errorf("verify all: exit %d, %q, want 1, %q", code, out, want)
+	}
+	out, _, code = cli(t, t.Context(), "", "verify", "--json", "rohan", "--socket", f.sock)
+	var res []apitype.VerifyResult
+	if err := json.Unmarshal([]byte(out), &res); err != nil || code != 0 || len(res) != 1 || res[0].Checked != 2 {
+		t.Errorf("--json: exit %d, %v, %s", code, err, out)
+	}
+}
+
+func TestSessionSet(t *testing.T) {
+	f := startFake(t)
+	const token = "tok-3f9a" // a test token, not a secret
+	out, errOut, code := cli(t, t.Context(), token+"\n", "session", "set", "--socket", f.sock)
+	if code != 0 || out != "session token set\n" || strings.Contains(out+errOut, token) {
+		t.Errorf("from stdin: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+
+	file := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(file, []byte("tok-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, errOut, code := cli(t, t.Context(), "", "session", "set", "--token-file", file, "--app-id", "app1", "--socket", f.sock); code != 0 {
+		t.Errorf("--token-file: exit %d, %q", code, errOut)
+	}
+	f.mu.Lock()
+	got := f.sessions
+	f.mu.Unlock()
+	want := []apitype.Session{{SessionToken: token}, {SessionToken: "tok-file", AppID: "app1"}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("sessions (-want +got):\n%s", diff)
+	}
+
+	for name, tc := range map[string]struct {
+		stdin string
+		args  []string
+	}{
+		"token in argv": {"", []string{"session", "set", "tok-argv"}},
+		"empty stdin":   {"  \n", []string{"session", "set"}},
+		"two lines":     {"a\nb\n", []string{"session", "set"}},
+		"missing file":  {"", []string{"session", "set", "--token-file", file + ".none"}},
+	} {
+		_, errOut, code := cli(t, t.Context(), tc.stdin, append(tc.args, "--socket", f.sock)...)
+		if code != 2 || strings.Contains(errOut, "tok-argv") {
+			t.Errorf("%s: exit %d, stderr %q", name, code, errOut)
+		}
+	}
+	if len(f.called()) != 2 {
+		t.Errorf("bad tokens reached the daemon: %q", f.called())
+	}
+}
+
+func TestStatsSizeImportVersion(t *testing.T) {
+	f := startFake(t)
+	f.avatars["rohan"] = testAvatar("rohan", 7654604)
+	f.stats = apitype.Stats{TotalEntries: 3, TotalSize: 7654604, MaxSize: 4 << 30, Pinned: 1, Blobs: 5,
+		LoadsInFlight: 1, FreeBytes: 12 << 30, ReserveBytes: 256 << 20}
+
+	out, _, code := cli(t, t.Context(), "", "stats", "--socket", f.sock)
+	want := `avatars    3 (1 pinned, 0 stale, 0 damaged)
+size       7.3 MiB of 4.0 GiB (0%) in 5 files
+loading    1
+free disk  12.0 GiB (256.0 MiB kept free)
+`
+	if code != 0 || out != want {
+		t.Errorf("stats: exit %d\n%s\nwant:\n%s", code, out, want)
+	}
+	out, _, _ = cli(t, t.Context(), "", "stats", "--json", "--socket", f.sock)
+	var st apitype.Stats
+	if err := json.Unmarshal([]byte(out), &st); err != nil || st != f.stats {
+		t.Errorf("stats --json: %v %s", err, out)
+	}
+
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"size", "rohan"}, "7.3 MiB\n"},
+		{[]string{"size"}, "7.3 MiB\n"},
+		{[]string{"size", "--bytes", "rohan"}, "7654604\n"},
+		{[]string{"size", "--json"}, "{\n  \"bytes\": 7654604\n}\n"},
+	} {
+		if out, errOut, code := cli(t, t.Context(), "", append(tc.args, "--socket", f.sock)...); code != 0 || out != tc.want {
+			t.Errorf("%q: exit %d, %q (stderr %q), want %q", tc.args, code, out, errOut, tc.want)
+		}
+	}
+	if _, _, code := cli(t, t.Context(), "", "size", "a", "b", "--socket", f.sock); code != 2 {
+		t.Errorf("size a b: exit %d, want 2", code)
+	}
+
+	dir := t.TempDir()
+	out, _, code = cli(t, t.Context(), "", "import", "rohan", dir, "--version", "v7", "--socket", f.sock)
+	if code != 0 || out != "imported rohan, version v7, 2 files, 2.0 KiB\n" {
+		t.Errorf("import: exit %d, %q", code, out)
+	}
+	rel, err := filepath.Rel(mustGetwd(t), dir)
+	if err == nil {
+		cli(t, t.Context(), "", "import", "rohan", rel, "--socket", f.sock)
+		f.mu.Lock()
+		if len(f.imports) != 2 || f.imports[1] != dir {
+			t.Errorf("a relative DIR reached the daemon as %q, want %q", f.imports, dir)
+		}
+		f.mu.Unlock()
+	}
+
+	out, _, code = cli(t, t.Context(), "", "version", "--json")
+	var bi buildInfo
+	if err := json.Unmarshal([]byte(out), &bi); err != nil || code != 0 || bi.Version == "" || bi.Go == "" {
+		t.Errorf("version --json: exit %d, %v, %s", code, err, out)
+	}
+	if out, _, _ = cli(t, t.Context(), "", "version"); !strings.HasPrefix(out, "assetd ") {
+		t.Errorf("version: %q", out)
+	}
+}
+
+func mustGetwd(t *testing.T) string {
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return wd
+}
+
+func TestEvents(t *testing.T) {
+	f := startFake(t)
+	f.events = append(progressEvents("rohan", 10_000_000, 0, 5, 30), apitype.Event{
+		Type: apitype.EventState, AvatarID: "maya", State: apitype.StateDamaged,
+		Error: &apitype.Error{Code: errs.AvatarAssetMissing, Message: "a file is gone", Reason: errs.ReasonDamaged},
+	})
+	out, _, code := cli(t, t.Context(), "", "events", "--socket", f.sock)
+	want := `rohan: downloading 0% (0 B of 9.5 MiB)
+rohan: downloading 30% (2.9 MiB of 9.5 MiB)
+rohan: completed, version 2026-11-01.3, 9.5 MiB
+maya: damaged (maya: avatarAssetMissing: a file is gone (Re-download with AvatarManager.load().) [reason damaged])
+`
+	if code != 0 || out != want {
+		t.Errorf("exit %d:\n%s\nwant:\n%s", code, out, want)
+	}
+	out, _, _ = cli(t, t.Context(), "", "events", "--json", "--socket", f.sock)
+	if n := strings.Count(out, "\n"); n != len(f.events) {
+		t.Errorf("--json: %d lines for %d events", n, len(f.events))
+	}
+}
+
+// TestNotRunning: no daemon is one line that says so, and exit 3.
+func TestNotRunning(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "none.sock")
+	for _, args := range [][]string{
+		{"ls"}, {"get", "rohan"}, {"stats"}, {"size"}, {"rm", "a", "b"}, {"gc", "--keep", "1"},
+		{"verify"}, {"cancel", "--all"}, {"events"}, {"pin", "a", "b"}, {"preload", "a"},
+	} {
+		out, errOut, code := cli(t, t.Context(), "tok\n", append(args, "--socket", sock)...)
+		if code != errs.ExitUnreachable || out != "" || errOut != "assetd is not running at "+sock+"\n" {
+			t.Errorf("%q: exit %d, stdout %q, stderr %q", args, code, out, errOut)
+		}
+	}
+	t.Setenv("ASSETD_SOCKET", sock)
+	if _, errOut, code := cli(t, t.Context(), "tok\n", "session", "set"); code != 3 || errOut != "assetd is not running at "+sock+"\n" {
+		t.Errorf("ASSETD_SOCKET: exit %d, stderr %q", code, errOut)
+	}
+}
+
+// TestRunExitCodes goes through main's run itself.
+func TestRunExitCodes(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "none.sock")
+	for _, tc := range []struct {
+		args []string
+		code int
+	}{
+		{[]string{"ls", "--socket", sock}, 3},
+		{[]string{"get", "--socket", sock}, 2},
+		{[]string{"ls", "extra", "--socket", sock}, 2},
+		{[]string{"nosuchcommand"}, 2},
+	} {
+		if got := run(tc.args); got != tc.code {
+			t.Errorf("run(%q) = %d, want %d", tc.args, got, tc.code)
+		}
+	}
+}
+
+func TestDescribe(t *testing.T) {
+	for _, tc := range []struct {
+		e    *errs.Error
+		want string
+	}{
+		{&errs.Error{Code: errs.AvatarIDUnrecognized, AvatarID: "rohan"},
+			"rohan: avatarIDUnrecognized: Avatar ID not found. (Check the avatar ID exists and is published.)"},
+		{&errs.Error{Code: errs.BadRequest, Message: "keep=N is required"},
+			"badRequest: keep=N is required (Fix the request; see docs/api.md.)"},
+		{&errs.Error{Code: errs.DaemonNotRunning, Message: "assetd is not running at /x"}, "assetd is not running at /x"},
+		{&errs.Error{Code: errs.ServerError, AvatarID: "a", Message: "boom", ServerCode: "E42", HTTPStatus: 500},
+			"a: serverError: boom (Check the error message for details.) [HTTP 500, server code E42]"},
+	} {
+		if got := describe(tc.e); got != tc.want {
+			t.Errorf("describe(%+v)\n got %q\nwant %q", tc.e, got, tc.want)
+		}
+	}
+	if humanBytes(1023) != "1023 B" || humanBytes(7654604) != "7.3 MiB" || humanBytes(4<<30) != "4.0 GiB" {
+		t.Error("humanBytes")
+	}
+}
