@@ -1,7 +1,6 @@
 package store
 
 import (
-	"encoding/json"
 	"errors"
 	"os"
 
@@ -63,15 +62,15 @@ func (s *Store) apply(c *change) error {
 		}
 	}
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		av, used := tx.Bucket(bucketAvatars), tx.Bucket(bucketLastUsed)
+		av, raw, used := tx.Bucket(bucketAvatars), tx.Bucket(bucketRaw), tx.Bucket(bucketLastUsed)
 		for id, e := range c.avatars {
 			if e == nil {
-				if err := errors.Join(av.Delete([]byte(id)), used.Delete([]byte(id))); err != nil {
+				if err := errors.Join(av.Delete([]byte(id)), raw.Delete([]byte(id)), used.Delete([]byte(id))); err != nil {
 					return err
 				}
 				continue
 			}
-			v, err := json.Marshal(recordOf(&e.a))
+			v, err := encodeAvatar(&e.a)
 			if err != nil {
 				return err
 			}
@@ -79,7 +78,11 @@ func (s *Store) apply(c *change) error {
 			if old := s.avatars[id]; at == 0 && old != nil {
 				at = old.lastUsed.Load()
 			}
-			if err := errors.Join(av.Put([]byte(id), v), used.Put([]byte(id), u64(uint64(at)))); err != nil {
+			rerr := raw.Delete([]byte(id))
+			if len(e.a.RawManifest) > 0 {
+				rerr = raw.Put([]byte(id), e.a.RawManifest)
+			}
+			if err := errors.Join(av.Put([]byte(id), v), rerr, used.Put([]byte(id), u64(uint64(at)))); err != nil {
 				return err
 			}
 		}

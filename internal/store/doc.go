@@ -16,9 +16,11 @@
 //	meta/
 //	    schema        → uint64 BE: the schema version
 //	avatars/
-//	    <avatar id>   → JSON: current version, manifest, raw manifest,
-//	                    manifest URL, etag, source, pinned, state,
-//	                    damaged paths, fetched-at, max-age
+//	    <avatar id>   → binary record (codec.go): current version,
+//	                    manifest, manifest URL, etag, source, pinned,
+//	                    state, damaged paths, fetched-at, max-age
+//	manifests/
+//	    <avatar id>   → the manifest as the origin sent it (signed bytes)
 //	lastused/
 //	    <avatar id>   → int64 BE: last use, unix ns (flushed in batches)
 //	blobs/

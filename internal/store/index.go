@@ -3,11 +3,8 @@ package store
 import (
 	"encoding/binary"
 	"fmt"
-	"time"
 
 	bolt "go.etcd.io/bbolt"
-
-	"github.com/assetd/assetd/internal/manifest"
 )
 
 // SchemaVersion is the index schema this package writes (see doc.go).
@@ -17,6 +14,7 @@ var (
 	bucketMeta     = []byte("meta")
 	keySchema      = []byte("schema")
 	bucketAvatars  = []byte("avatars")
+	bucketRaw      = []byte("manifests")
 	bucketLastUsed = []byte("lastused")
 	bucketBlobs    = []byte("blobs")
 	bucketIngest   = []byte("ingest")
@@ -32,7 +30,7 @@ type migration struct {
 
 var migrations = []migration{
 	{1, "create the buckets", func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketMeta, bucketAvatars, bucketLastUsed, bucketBlobs, bucketIngest} {
+		for _, b := range [][]byte{bucketMeta, bucketAvatars, bucketRaw, bucketLastUsed, bucketBlobs, bucketIngest} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -81,34 +79,6 @@ func migrate(db *bolt.DB, ms []migration) error {
 		}
 	}
 	return nil
-}
-
-// avatarRecord is the value of avatars/<id>. LastUsed lives in its own
-// bucket so that flushing it rewrites 8 bytes, not a manifest.
-type avatarRecord struct {
-	Version     string             `json:"version"`
-	Manifest    *manifest.Manifest `json:"manifest"`
-	Raw         []byte             `json:"raw,omitempty"`
-	ManifestURL string             `json:"manifestUrl,omitempty"`
-	ETag        string             `json:"etag,omitempty"`
-	Source      string             `json:"source,omitempty"`
-	Pinned      bool               `json:"pinned,omitempty"`
-	State       State              `json:"state"`
-	Damaged     []string           `json:"damaged,omitempty"`
-	FetchedAt   time.Time          `json:"fetchedAt"`
-	MaxAge      time.Duration      `json:"maxAge,omitempty"`
-}
-
-func recordOf(a *Avatar) avatarRecord {
-	return avatarRecord{Version: a.Version, Manifest: a.Manifest, Raw: a.RawManifest,
-		ManifestURL: a.ManifestURL, ETag: a.ETag, Source: a.Source, Pinned: a.Pinned,
-		State: a.State, Damaged: a.Damaged, FetchedAt: a.FetchedAt, MaxAge: a.MaxAge}
-}
-
-func (r *avatarRecord) avatar(id string) Avatar {
-	return Avatar{ID: id, Version: r.Version, Manifest: r.Manifest, RawManifest: r.Raw,
-		ManifestURL: r.ManifestURL, ETag: r.ETag, Source: r.Source, Pinned: r.Pinned,
-		State: r.State, Damaged: r.Damaged, FetchedAt: r.FetchedAt, MaxAge: r.MaxAge}
 }
 
 // blobRec is the value of blobs/<hex>: a blob's size, how many current

@@ -3,7 +3,9 @@ package store
 import (
 	"errors"
 	"os"
+	"runtime"
 
+	"golang.org/x/sync/errgroup"
 	"golang.org/x/sys/unix"
 
 	"github.com/assetd/assetd/internal/manifest"
@@ -18,41 +20,31 @@ import (
 //   - partial ingests stay if indexed or younger than ingestGrace, except
 //     for blobs already committed; index entries of vanished partials go.
 //
-// It lists blobs/sha256 once and fstatats only the names it holds.
-func (s *Store) reconcile() error {
+// It works from one listing of blobs/sha256 (scanBlobs).
+func (s *Store) reconcile(scan blobScan) error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	names, err := s.blobDir.Readdirnames(-1)
-	if err != nil {
-		return err
+	if scan.err != nil {
+		return scan.err
 	}
 	c := newChange()
-	onDisk := make(map[string]bool, len(names))
+	onDisk := make(map[string]bool, len(scan.names))
 	var strays []string
-	fd := int(s.blobDir.Fd())
-	for _, name := range names {
+	for i, name := range scan.names {
 		r, ok := s.blobs[name]
-		if !ok || !r.isCommitted() {
+		switch {
+		case !ok || !r.isCommitted():
 			if manifest.ValidDigest(name) {
 				strays = append(strays, name)
 			} else {
 				s.log.Warn("store: unexpected file in blobs/sha256", "name", name)
 			}
-			continue
-		}
-		var st unix.Stat_t
-		if err := unix.Fstatat(fd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-			if !errors.Is(err, unix.ENOENT) {
-				return err
-			}
-			continue
-		}
-		if st.Mode&unix.S_IFMT == unix.S_IFREG && st.Size == r.size {
+		case scan.sizes[i] == r.size:
 			onDisk[name] = true
-			continue
+		case scan.sizes[i] >= 0:
+			s.log.Warn("store: blob has the wrong size", "digest", name, "size", scan.sizes[i], "want", r.size)
+			strays = append(strays, name)
 		}
-		s.log.Warn("store: blob has the wrong size", "digest", name, "size", st.Size, "want", r.size)
-		strays = append(strays, name)
 	}
 
 	refs := make(map[string]int64, len(s.blobs))
@@ -63,8 +55,12 @@ func (s *Store) reconcile() error {
 	}
 	bad := map[string]bool{}
 	cutoff := s.now().Add(-orphanGrace).UnixNano()
+	recorded := 0 // referenced digests that have a record
 	for d, r := range s.blobs {
 		want := refs[d]
+		if want > 0 {
+			recorded++
+		}
 		nr := r
 		nr.refs = want
 		if r.isCommitted() && !onDisk[d] {
@@ -85,9 +81,13 @@ func (s *Store) reconcile() error {
 		}
 	}
 	for d, n := range refs {
+		if recorded == len(refs) {
+			break
+		}
 		if _, ok := s.blobs[d]; !ok {
 			c.blobs[d] = &blobRec{refs: n}
 			bad[d] = true
+			recorded++
 		}
 	}
 	if len(bad) > 0 {
@@ -146,4 +146,43 @@ func (s *Store) reconcileIngests(c *change) {
 			c.ingests[d] = nil
 		}
 	}
+}
+
+// blobScan is one listing of blobs/sha256 with each name's size (-1: not a
+// regular file, or gone).
+type blobScan struct {
+	names []string
+	sizes []int64
+	err   error
+}
+
+// scanBlobs lists blobs/sha256 once and fstatats every name relative to
+// the directory, on every CPU. Open runs it while it loads the index.
+func scanBlobs(dir *os.File) (scan blobScan) {
+	if scan.names, scan.err = dir.Readdirnames(-1); scan.err != nil {
+		return scan
+	}
+	scan.sizes = make([]int64, len(scan.names))
+	fd := int(dir.Fd())
+	workers := min(runtime.GOMAXPROCS(0), len(scan.names)/512+1)
+	var g errgroup.Group
+	for w := range workers {
+		g.Go(func() error {
+			for i := w; i < len(scan.names); i += workers {
+				var st unix.Stat_t
+				err := unix.Fstatat(fd, scan.names[i], &st, unix.AT_SYMLINK_NOFOLLOW)
+				switch {
+				case errors.Is(err, unix.ENOENT) || err == nil && st.Mode&unix.S_IFMT != unix.S_IFREG:
+					scan.sizes[i] = -1
+				case err != nil:
+					return err
+				default:
+					scan.sizes[i] = st.Size
+				}
+			}
+			return nil
+		})
+	}
+	scan.err = g.Wait()
+	return scan
 }

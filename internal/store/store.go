@@ -1,19 +1,21 @@
 package store
 
 import (
+	"bytes"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
+	"golang.org/x/sync/errgroup"
 )
 
 // Options configure a Store.
@@ -140,12 +142,20 @@ func (s *Store) open() error {
 	if s.blobDir, err = os.Open(s.path("blobs", "sha256")); err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
-	if err = s.load(); err != nil {
+	start := time.Now()
+	scanned := make(chan blobScan, 1)
+	go func() { scanned <- scanBlobs(s.blobDir) }()
+	err = s.load()
+	scan := <-scanned
+	if err != nil {
 		return fmt.Errorf("store: load index: %w", err)
 	}
-	if err = s.reconcile(); err != nil {
+	loaded := time.Now()
+	if err = s.reconcile(scan); err != nil {
 		return fmt.Errorf("store: reconcile: %w", err)
 	}
+	s.log.Info("store: opened", "dir", s.dir, "avatars", len(s.avatars), "blobs", len(s.blobs),
+		"load", loaded.Sub(start), "reconcile", time.Since(loaded))
 	return nil
 }
 
@@ -153,27 +163,31 @@ func (s *Store) path(elem ...string) string {
 	return filepath.Join(append([]string{s.dir}, elem...)...)
 }
 
-// load reads the whole index into memory.
+// load reads the whole index into memory, decoding avatars on every CPU.
 func (s *Store) load() error {
 	return s.db.View(func(tx *bolt.Tx) error {
-		used := tx.Bucket(bucketLastUsed)
+		var keys, vals [][]byte
 		err := tx.Bucket(bucketAvatars).ForEach(func(k, v []byte) error {
-			var r avatarRecord
-			if err := json.Unmarshal(v, &r); err != nil {
-				return fmt.Errorf("avatar %q: %w", k, err)
-			}
-			if r.Manifest == nil {
-				return fmt.Errorf("avatar %q has no manifest", k)
-			}
-			e := newEntry(r.avatar(string(k)))
-			if u := used.Get(k); len(u) == 8 {
-				e.lastUsed.Store(int64(binary.BigEndian.Uint64(u)))
-			}
-			s.avatars[e.a.ID] = e
+			keys, vals = append(keys, k), append(vals, v)
 			return nil
 		})
 		if err != nil {
 			return err
+		}
+		entries, err := decodeAvatars(keys, vals)
+		if err != nil {
+			return err
+		}
+		raw, used := tx.Bucket(bucketRaw), tx.Bucket(bucketLastUsed)
+		for _, e := range entries {
+			k := []byte(e.a.ID)
+			if r := raw.Get(k); r != nil {
+				e.a.RawManifest = bytes.Clone(r)
+			}
+			if u := used.Get(k); len(u) == 8 {
+				e.lastUsed.Store(int64(binary.BigEndian.Uint64(u)))
+			}
+			s.avatars[e.a.ID] = e
 		}
 		err = tx.Bucket(bucketBlobs).ForEach(func(k, v []byte) error {
 			r, err := decodeBlob(v)
@@ -198,6 +212,27 @@ func (s *Store) load() error {
 			return nil
 		})
 	})
+}
+
+// decodeAvatars decodes avatar records in parallel; the values are bbolt's
+// and valid only in the calling transaction.
+func decodeAvatars(keys, vals [][]byte) ([]*entry, error) {
+	out := make([]*entry, len(keys))
+	workers := min(runtime.GOMAXPROCS(0), len(keys)/256+1)
+	var g errgroup.Group
+	for w := range workers {
+		g.Go(func() error {
+			for i := w; i < len(keys); i += workers {
+				a, err := decodeAvatar(string(keys[i]), vals[i])
+				if err != nil {
+					return fmt.Errorf("avatar %q: %w", keys[i], err)
+				}
+				out[i] = newEntry(a)
+			}
+			return nil
+		})
+	}
+	return out, g.Wait()
 }
 
 func newEntry(a Avatar) *entry {

@@ -1,0 +1,167 @@
+package store
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"os"
+	"sync"
+	"testing"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/assetd/assetd/internal/manifest"
+)
+
+var bench10k struct {
+	once sync.Once
+	dir  string
+	err  error
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if bench10k.dir != "" {
+		os.RemoveAll(bench10k.dir)
+	}
+	os.Exit(code)
+}
+
+// buildStore writes a store of n avatars directly (files, then one index
+// transaction), as n Puts would leave it: each avatar has a blob shared by
+// all and two small blobs of its own.
+func buildStore(dir string, n int) error {
+	s, err := Open(dir, Options{})
+	if err != nil {
+		return err
+	}
+	write := func(data []byte) (manifest.Asset, error) {
+		d := digestOf(data)
+		err := os.WriteFile(s.BlobPath(d), data, 0o444)
+		return manifest.Asset{Size: int64(len(data)), SHA256: d}, err
+	}
+	common, err := write([]byte("shared by every avatar"))
+	if err != nil {
+		return err
+	}
+	common.Path = "common.bin"
+	blobs := map[string]blobRec{common.SHA256: {size: common.Size, refs: int64(n), committed: 1}}
+	records := make(map[string][]byte, n)
+	for i := range n {
+		id := fmt.Sprintf("avatar-%05d", i)
+		m := &manifest.Manifest{Schema: 1, AvatarID: id, Version: "v1", Assets: []manifest.Asset{common}}
+		for _, p := range []string{"body.splat", "pose.json"} {
+			a, err := write([]byte(id + "/" + p))
+			if err != nil {
+				return err
+			}
+			a.Path = p
+			m.Assets = append(m.Assets, a)
+			blobs[a.SHA256] = blobRec{size: a.Size, refs: 1, committed: 1}
+		}
+		raw, _ := json.Marshal(m)
+		a := Avatar{ID: id, Version: "v1", Manifest: m, RawManifest: raw, Source: "origin", State: StateReady}
+		if records[id], err = encodeAvatar(&a); err != nil {
+			return err
+		}
+	}
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		av, used, bl := tx.Bucket(bucketAvatars), tx.Bucket(bucketLastUsed), tx.Bucket(bucketBlobs)
+		for id, v := range records {
+			at := make([]byte, 8)
+			binary.BigEndian.PutUint64(at, uint64(len(id)))
+			if err := av.Put([]byte(id), v); err != nil {
+				return err
+			}
+			if err := used.Put([]byte(id), at); err != nil {
+				return err
+			}
+		}
+		for d, r := range blobs {
+			if err := bl.Put([]byte(d), r.encode()); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return s.Close()
+}
+
+func BenchmarkOpen10k(b *testing.B) {
+	bench10k.once.Do(func() {
+		bench10k.dir, bench10k.err = os.MkdirTemp("", "assetd-store-bench-")
+		if bench10k.err == nil {
+			bench10k.err = buildStore(bench10k.dir, 10000)
+		}
+	})
+	if bench10k.err != nil {
+		b.Fatal(bench10k.err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		s, err := Open(bench10k.dir, Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if n := len(s.avatars); n != 10000 {
+			b.Fatalf("%d avatars", n)
+		}
+		if st := s.Stats(); st.Damaged != 0 || st.Blobs != 20001 {
+			b.Fatalf("Stats = %+v", st)
+		}
+		if err := s.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkGet(b *testing.B) {
+	s := openT(b, b.TempDir(), Options{})
+	defer s.Close()
+	putT(b, s, "avatar", "1", map[string]string{"a": "a", "b": "b", "c": "c"})
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, ok := s.Get("avatar"); !ok {
+			b.Fatal("not found")
+		}
+	}
+}
+
+func BenchmarkCommit(b *testing.B) {
+	s := openT(b, b.TempDir(), Options{})
+	defer s.Close()
+	data := make([]byte, 1<<20)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	ctx := context.Background()
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	i := uint64(0)
+	for b.Loop() {
+		b.StopTimer()
+		i++
+		binary.BigEndian.PutUint64(data, i)
+		d := digestOf(data)
+		b.StartTimer()
+		w, err := s.Ingest(ctx, d, int64(len(data)))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := w.Write(data); err != nil {
+			b.Fatal(err)
+		}
+		if err := w.Commit(); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		if err := s.RemoveBlob(d); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+	}
+}
