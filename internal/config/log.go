@@ -16,7 +16,7 @@ var levels = map[string]slog.Level{
 	"error": slog.LevelError,
 }
 
-// Level is log.level as a slog.Level; info when unknown.
+// SlogLevel is log.level as a slog.Level; info when unknown.
 func (l Log) SlogLevel() slog.Level { return levels[l.Level] }
 
 // Logger returns a logger writing to w per [log]: text or JSON, at the
