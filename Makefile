@@ -61,12 +61,19 @@ fuzz:
 demo: build
 	./scripts/demo.sh $(BIN)/assetd
 
+# The unit runs /usr/bin/assetd: with another PREFIX the installed unit is
+# rewritten to the installed binary.
 install: build
 	install -D -m 0755 $(BIN)/assetd $(DESTDIR)$(PREFIX)/bin/assetd
 	install -D -m 0644 systemd/assetd.service $(DESTDIR)$(UNITDIR)/assetd.service
 	install -D -m 0644 systemd/assetd.socket $(DESTDIR)$(UNITDIR)/assetd.socket
-	install -D -m 0644 configs/assetd.toml $(DESTDIR)$(SYSCONFDIR)/assetd/assetd.toml
+	install -D -m 0644 systemd/assetd.sysusers $(DESTDIR)$(PREFIX)/lib/sysusers.d/assetd.conf
+	install -D -m 0644 systemd/assetd.tmpfiles $(DESTDIR)$(PREFIX)/lib/tmpfiles.d/assetd.conf
+	install -D -m 0644 configs/assetd.toml $(DESTDIR)$(PREFIX)/share/assetd/assetd.toml
+	test -e $(DESTDIR)$(SYSCONFDIR)/assetd/assetd.toml || \
+		install -D -m 0644 configs/assetd.toml $(DESTDIR)$(SYSCONFDIR)/assetd/assetd.toml
 	sed -i 's#/usr/bin/assetd#$(PREFIX)/bin/assetd#' $(DESTDIR)$(UNITDIR)/assetd.service
+	sed -i 's#/usr/share/assetd#$(PREFIX)/share/assetd#' $(DESTDIR)$(PREFIX)/lib/tmpfiles.d/assetd.conf
 
 clean:
 	rm -rf $(BIN)
