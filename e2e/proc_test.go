@@ -140,10 +140,14 @@ func (e *env) spawn(args ...string) *proc {
 	return e.run(cmd)
 }
 
-func (e *env) run(cmd *exec.Cmd) *proc {
+// run starts cmd in a clean environment plus extraEnv ("K=V"; the last
+// value of a variable wins).
+func (e *env) run(cmd *exec.Cmd, extraEnv ...string) *proc {
 	e.t.Helper()
 	p := &proc{t: e.t, cmd: cmd, stderr: &logBuf{}, done: make(chan struct{})}
-	cmd.Env = append(os.Environ(), "ASSETD_SOCKET=", "ASSETD_CONFIG=", "ASSETD_STATE_DIR=", "NOTIFY_SOCKET=", "LISTEN_FDS=", "LISTEN_PID=")
+	cmd.Env = append(os.Environ(), "ASSETD_SOCKET=", "ASSETD_CONFIG=", "ASSETD_STATE_DIR=",
+		"NOTIFY_SOCKET=", "WATCHDOG_USEC=", "WATCHDOG_PID=", "LISTEN_FDS=", "LISTEN_PID=", "CREDENTIALS_DIRECTORY=")
+	cmd.Env = append(cmd.Env, extraEnv...)
 	cmd.Stderr = p.stderr
 	cmd.Stdout = p.stderr
 	if err := cmd.Start(); err != nil {

@@ -1,0 +1,145 @@
+package e2e
+
+import (
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/assetd/assetd/apitype"
+)
+
+// TestTermMidLoad: SIGTERM while a download hangs exits 0 promptly, keeps
+// the partial file, and the next start resumes it.
+func TestTermMidLoad(t *testing.T) {
+	t.Parallel()
+	a := newAvatar(t, "resume", 1<<20)
+	o := newOrigin(t, a)
+	big := a.assets[0]
+	h := o.holdBlob(big.sum, 512<<10)
+	e := newEnv(t, o)
+	p := e.start()
+	c := e.client()
+
+	type result struct {
+		evs []apitype.Event
+		err error
+	}
+	loaded := make(chan result, 1)
+	go func() {
+		evs, err := e.load(c, a.id)
+		loaded <- result{evs, err}
+	}()
+	select {
+	case <-h.sent:
+	case <-time.After(waitLimit):
+		t.Fatal("the origin never sent the first half")
+	}
+	partial := filepath.Join(e.state, "ingest", big.sum, "data")
+	waitFor(t, "a partial file on disk", func() bool {
+		fi, err := os.Stat(partial)
+		return err == nil && fi.Size() > 0
+	})
+	p.stop()
+	r := <-loaded
+	if r.err == nil && len(r.evs) > 0 {
+		if last := r.evs[len(r.evs)-1]; last.Type == apitype.EventCompleted {
+			t.Errorf("a load interrupted by SIGTERM completed: %+v", last)
+		}
+	}
+	if fi, err := os.Stat(partial); err != nil || fi.Size() == 0 {
+		t.Fatalf("the partial file did not survive SIGTERM: %v", err)
+	}
+	if _, err := os.Lstat(e.sock); err == nil {
+		t.Error("the socket survived SIGTERM")
+	}
+	h.free()
+	p = e.start()
+	checkFiles(t, a, e.mustLoad(c, a.id))
+	if starts := o.blobStarts(big.sum); len(starts) < 2 || starts[len(starts)-1] == 0 {
+		t.Errorf("blob request offsets %v: the download did not resume", starts)
+	}
+	p.stop()
+}
+
+// TestSystemdNotify: READY=1 once serving, WATCHDOG=1 pings, RELOADING=1
+// around SIGHUP and STOPPING=1 on SIGTERM.
+func TestSystemdNotify(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, newOrigin(t))
+	path := filepath.Join(e.dir, "notify")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	msgs := make(chan string, 100)
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, err := conn.Read(buf)
+			if err != nil {
+				close(msgs)
+				return
+			}
+			msgs <- string(buf[:n])
+		}
+	}()
+	expect := func(want string) {
+		t.Helper()
+		timeout := time.After(waitLimit)
+		for {
+			select {
+			case m, ok := <-msgs:
+				if !ok {
+					t.Fatalf("notify socket closed before %q", want)
+				}
+				if strings.Contains(m, want) {
+					return
+				}
+			case <-timeout:
+				t.Fatalf("no %q from sd_notify within %v", want, waitLimit)
+			}
+		}
+	}
+	p := e.run(exec.Command(bin, "serve", "--config", e.config), "NOTIFY_SOCKET="+path, "WATCHDOG_USEC=400000")
+	expect("READY=1")
+	e.waitHealthy(p)
+	expect("WATCHDOG=1")
+	expect("WATCHDOG=1")
+	p.signal(syscall.SIGHUP)
+	expect("RELOADING=1")
+	expect("READY=1")
+	p.stop()
+	expect("STOPPING=1")
+}
+
+// TestOverrides: --socket and --state-dir beat the file, and the
+// environment (ASSETD_CONFIG, ASSETD_SOCKET) applies without flags.
+func TestOverrides(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, newOrigin(t))
+	sock := filepath.Join(e.dir, "flag.sock")
+	state := filepath.Join(e.dir, "flagstate")
+	p := e.run(exec.Command(bin, "serve", "--config", e.config, "--socket", sock, "--state-dir", state))
+	e2 := *e
+	e2.sock = sock
+	e2.waitHealthy(p)
+	if _, err := os.Stat(filepath.Join(state, "index.db")); err != nil {
+		t.Errorf("--state-dir: %v", err)
+	}
+	if _, err := os.Lstat(e.sock); err == nil {
+		t.Error("the config's socket was created despite --socket")
+	}
+	p.stop()
+
+	envSock := filepath.Join(e.dir, "env.sock")
+	p = e.run(exec.Command(bin, "serve"), "ASSETD_CONFIG="+e.config, "ASSETD_SOCKET="+envSock)
+	e2.sock = envSock
+	e2.waitHealthy(p)
+	p.stop()
+}
