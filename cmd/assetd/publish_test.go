@@ -111,9 +111,14 @@ func TestPublishUsageErrors(t *testing.T) {
 			t.Errorf("%q: exit %d, want %d\n%s", args, code, errs.ExitUsage, text)
 		}
 	}
-	// No VERSION and no --version: refused, nothing written.
-	if text, code := pubExecute(t, ctx, "publish", filepath.Join(dir, "src"), filepath.Join(dir, "out")); code == 0 || !strings.Contains(text, "VERSION") {
+	// No VERSION and no --version, or a folder that is no avatar ID:
+	// refused as bad input, nothing written.
+	if text, code := pubExecute(t, ctx, "publish", filepath.Join(dir, "src"), filepath.Join(dir, "out")); code != errs.ExitUsage || !strings.Contains(text, "VERSION") {
 		t.Errorf("publish without a version: exit %d\n%s", code, text)
+	}
+	pubWriteTree(t, dir, map[string]string{"src/a/VERSION": "1", "src/bad id/f": "x"})
+	if text, code := pubExecute(t, ctx, "publish", filepath.Join(dir, "src"), filepath.Join(dir, "out")); code != errs.ExitUsage || !strings.Contains(text, "not an avatar ID") {
+		t.Errorf("publish with a bad folder name: exit %d\n%s", code, text)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "out")); err == nil {
 		t.Error("OUT written by a refused publish")

@@ -35,5 +35,8 @@
 // origin.trusted_keys takes. A manifest's keyId is the first 8 hex digits
 // of the public key's sha256.
 //
-// publish imports manifest and the standard library only.
+// Errors are plain errors, not client codes: they describe the
+// publisher's input, never a failed download.
+//
+// publish imports errs, manifest and the standard library only.
 package publish

@@ -18,6 +18,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/assetd/assetd/internal/errs"
 	"github.com/assetd/assetd/internal/manifest"
 )
 
@@ -212,7 +213,7 @@ func listAvatars(root *os.Root) (ids, skipped []string, err error) {
 			continue
 		}
 		if err := manifest.ValidateID(name); err != nil {
-			return nil, nil, fmt.Errorf("%s: folder %q is not an avatar ID: %w", root.Name(), name, err)
+			return nil, nil, fmt.Errorf("%s: folder %q is not an avatar ID: %s", root.Name(), name, plain(err))
 		}
 		ids = append(ids, name)
 	}
@@ -283,6 +284,16 @@ func scan(ctx context.Context, root *os.Root, id, defVersion string) (*avatar, e
 		return nil, fmt.Errorf("%s: %w", where(path.Join(id, VersionFile)), err)
 	}
 	return a, nil
+}
+
+// plain is the message of a manifest package error without its client
+// code: a publish problem is the publisher's input, not a failed download.
+func plain(err error) string {
+	var e *errs.Error
+	if errors.As(err, &e) && e.Message != "" {
+		return e.Message
+	}
+	return err.Error()
 }
 
 func kind(m fs.FileMode) string {
@@ -359,11 +370,11 @@ func buildManifest(a *avatar, key ed25519.PrivateKey) ([]byte, error) {
 	}
 	parsed, err := manifest.Parse(doc, a.id, 0)
 	if err != nil {
-		return nil, fmt.Errorf("avatar %s: %w", a.id, err)
+		return nil, fmt.Errorf("avatar %s: %s", a.id, plain(err))
 	}
 	if key != nil {
 		if err := manifest.Verify(parsed, doc, []ed25519.PublicKey{key.Public().(ed25519.PublicKey)}); err != nil {
-			return nil, fmt.Errorf("avatar %s: %w", a.id, err)
+			return nil, fmt.Errorf("avatar %s: %s", a.id, plain(err))
 		}
 	}
 	return doc, nil

@@ -216,6 +216,10 @@ func TestPublishRefusesHostileTrees(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("err = %v, want one mentioning %q", err, tc.want)
 			}
+			var e *errs.Error
+			if errors.As(err, &e) {
+				t.Errorf("publish error carries client code %s; it should be a plain error", e.Code)
+			}
 			if _, err := os.Stat(out); !errors.Is(err, os.ErrNotExist) {
 				t.Errorf("OUT was written before the tree was checked (%v)", err)
 			}
