@@ -32,7 +32,11 @@ entries of SRC are skipped.
 
 Publishing again is cheap and safe: blobs already in OUT are not rewritten,
 unchanged manifests are left alone, nothing is deleted, and every file is
-written to a temporary name and renamed, blobs before manifests.`,
+written to a temporary name and renamed, blobs before manifests.
+
+Nothing is written unless every avatar in SRC is valid; a bad SRC (a folder
+that is not an avatar ID, an invalid asset path, a symlink leading out of SRC,
+a missing version) exits 2.`,
 		Example: `  assetd keygen --out signing
   assetd publish avatars/ site/ --sign signing.key
   assetd origin --root site/`,
