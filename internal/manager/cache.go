@@ -8,19 +8,20 @@ import (
 
 	"github.com/assetd/assetd/apitype"
 	"github.com/assetd/assetd/internal/errs"
+	"github.com/assetd/assetd/internal/manifest"
 	"github.com/assetd/assetd/internal/store"
 )
 
 // view is the part of an avatar's API form that is fixed for a version:
 // built once, so that Retrieve only copies it.
 type view struct {
-	version string
-	assets  []apitype.Asset
-	size    int64
+	mf     *manifest.Manifest // the store shares one Manifest between copies
+	assets []apitype.Asset
+	size   int64
 }
 
-// viewCache holds one view per avatar ID. Every Put and Delete through the
-// Manager drops the ID's view; the version check covers the rest.
+// viewCache holds one view per avatar ID, good while the store's avatar
+// has the same *Manifest. Puts and deletes drop views to free them.
 type viewCache struct {
 	mu sync.RWMutex
 	m  map[string]*view
@@ -44,10 +45,10 @@ func (m *Manager) viewOf(a *store.Avatar) *view {
 	m.views.mu.RLock()
 	v := m.views.m[a.ID]
 	m.views.mu.RUnlock()
-	if v != nil && v.version == a.Version {
+	if v != nil && v.mf == a.Manifest {
 		return v
 	}
-	v = &view{version: a.Version}
+	v = &view{mf: a.Manifest}
 	if a.Manifest != nil {
 		v.assets = make([]apitype.Asset, len(a.Manifest.Assets))
 		for i, as := range a.Manifest.Assets {

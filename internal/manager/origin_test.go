@@ -33,11 +33,12 @@ type origin struct {
 	notMod    map[string]int // 304 answers by avatar ID
 	gets      map[string]int // blob GETs by digest
 	served    atomic.Int64   // blob bytes written
+	inflight  atomic.Int32   // blob responses being written
 	maxAge    int            // Cache-Control max-age, seconds; 0 = none
 	status    int            // answer every request with this status when not 0
 	blobFail  int            // answer blob requests with this status when not 0
 	corrupt   map[string]bool
-	token     string         // when set, requests must carry "Bearer token"
+	token     string // when set, requests must carry "Bearer token"
 
 	// gate, when set, holds every blob response after stallAfter bytes
 	// until it is closed or the request ends.
@@ -178,6 +179,8 @@ func (o *origin) blob(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", start, len(b)-1, len(b)))
 		w.WriteHeader(http.StatusPartialContent)
 	}
+	o.inflight.Add(1)
+	defer o.inflight.Add(-1)
 	rc := http.NewResponseController(w)
 	pos := start
 	for pos < int64(len(b)) {

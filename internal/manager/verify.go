@@ -58,10 +58,3 @@ func (m *Manager) Verify(ctx context.Context, id string) (apitype.VerifyResult, 
 	res.Healing = m.dropBlobs(id, bad)
 	return res, nil
 }
-
-// VerifyAvatar is Verify reduced to an error (duty.Verifier): damage is
-// handled by Verify itself and is not an error.
-func (m *Manager) VerifyAvatar(ctx context.Context, id string) error {
-	_, err := m.Verify(ctx, id)
-	return err
-}
