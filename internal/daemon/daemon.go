@@ -57,8 +57,8 @@ func LoadConfig(o Options) (*config.Config, error) {
 // FlushInterval is how often the store's last-used times are written.
 const FlushInterval = 30 * time.Second
 
-// shutdownGrace bounds the wait for the API to finish after the manager
-// closed; the process exits after it either way.
+// shutdownGrace is how long the API may take to stop before the daemon
+// logs that it is waiting.
 const shutdownGrace = 10 * time.Second
 
 // daemon is one run of `assetd serve`.
@@ -73,9 +73,10 @@ type daemon struct {
 	preload *duty.Preloader
 	hup     <-chan os.Signal
 
-	mu  sync.Mutex // guards cfg and fetch across reloads and PUT /v1/session
-	cfg *config.Config
-	fc  *fetch.Client
+	swapMu sync.Mutex // serialises swapFetcher
+	mu     sync.Mutex // guards cfg and fc
+	cfg    *config.Config
+	fc     *fetch.Client
 }
 
 // Run serves until ctx ends, then shuts down in order and returns nil. It
@@ -130,11 +131,13 @@ func Run(ctx context.Context, cfg *config.Config, o Options) (err error) {
 		MaxAssetBytes: int64(cfg.Fetch.MaxAssetBytes),
 	})
 	srv := api.New(managerAPI{d.mgr}, d.apiOptions(cfg))
-	return d.serve(ctx, srv, ln)
+	return d.serve(ctx, cfg, srv, ln)
 }
 
-// serve runs the API and the daemon's own goroutines until ctx ends.
-func (d *daemon) serve(ctx context.Context, srv *api.Server, ln *socketListener) error {
+// serve runs the API and the daemon's own goroutines until ctx ends, then
+// stops them in order: the API and the duties first, then every load (the
+// partial files stay for the next start); the caller closes the store.
+func (d *daemon) serve(ctx context.Context, cfg *config.Config, srv *api.Server, ln *socketListener) error {
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -143,8 +146,8 @@ func (d *daemon) serve(ctx context.Context, srv *api.Server, ln *socketListener)
 	serveDone := make(chan error, 1)
 	go func() { serveDone <- srv.Serve(runCtx, ln) }()
 
-	d.preload = duty.NewPreloader(d.mgr, d.schedule(d.cfg), d.log.With("component", "preload"))
-	scrub := &duty.Scrubber{Verifier: scrubber{d.mgr}, Interval: d.cfg.Store.ScrubInterval.Std(), Log: d.log.With("component", "scrub")}
+	d.preload = duty.NewPreloader(d.mgr, d.schedule(cfg), d.log.With("component", "preload"))
+	scrub := &duty.Scrubber{Verifier: scrubber{d.mgr}, Interval: cfg.Store.ScrubInterval.Std(), Log: d.log.With("component", "scrub")}
 	wg.Go(func() { _ = d.preload.Run(runCtx) })
 	wg.Go(func() { _ = scrub.Run(runCtx) })
 	wg.Go(func() { d.flushLoop(runCtx) })
@@ -153,7 +156,7 @@ func (d *daemon) serve(ctx context.Context, srv *api.Server, ln *socketListener)
 	waitWatchdog := d.sd.watchdog(runCtx)
 	defer waitWatchdog()
 
-	d.log.Info("serving", "socket", ln.path, "inherited", ln.inherited, "store", d.cfg.Store.Dir, "version", version.Version)
+	d.log.Info("serving", "socket", ln.path, "inherited", ln.inherited, "store", cfg.Store.Dir, "version", version.Version)
 	d.sd.ready("serving on " + ln.path)
 
 	var serveErr error
@@ -170,13 +173,13 @@ func (d *daemon) serve(ctx context.Context, srv *api.Server, ln *socketListener)
 		d.log.Error("closing the manager failed", "err", err)
 	}
 	if !served {
+		// Serve bounds its own shutdown; this only says so when it drags.
 		grace := time.NewTimer(shutdownGrace)
 		defer grace.Stop()
 		select {
 		case serveErr = <-serveDone:
 		case <-grace.C:
-			d.log.Warn("the API did not stop in time; closing its socket")
-			ln.Close()
+			d.log.Warn("the API is slow to stop; still waiting")
 			serveErr = <-serveDone
 		}
 	}

@@ -53,22 +53,34 @@ func (d *daemon) newFetcher(cfg *config.Config) (*fetch.Client, error) {
 	return c, nil
 }
 
-// swapFetcher installs a new fetch client built from cfg. Loads in flight
-// finish with the old one, whose idle connections are closed.
-func (d *daemon) swapFetcher(cfg *config.Config) error {
+// swapFetcher installs a new fetch client built from cfg, or from the
+// configuration in force when cfg is nil, and makes cfg the configuration
+// in force. Swaps are serialised, so that a reload and a PUT /v1/session
+// racing each other cannot leave a client of the older configuration in
+// place. Loads in flight finish with the old client, whose idle connections
+// are closed.
+func (d *daemon) swapFetcher(cfg *config.Config) (old *config.Config, err error) {
+	d.swapMu.Lock()
+	defer d.swapMu.Unlock()
+	d.mu.Lock()
+	old = d.cfg
+	d.mu.Unlock()
+	if cfg == nil {
+		cfg = old
+	}
 	fc, err := d.newFetcher(cfg)
 	if err != nil {
-		return err
+		return old, err
 	}
 	d.mu.Lock()
-	old := d.fc
-	d.fc = fc
+	oldFC := d.fc
+	d.fc, d.cfg = fc, cfg
 	d.mu.Unlock()
 	d.mgr.SetFetcher(fc)
-	if old != nil {
-		old.Close()
+	if oldFC != nil {
+		oldFC.Close()
 	}
-	return nil
+	return old, nil
 }
 
 func (d *daemon) closeFetcher() {
@@ -108,10 +120,7 @@ func (d *daemon) readToken(cfg *config.Config) (changed bool) {
 func (d *daemon) setSession(token, appID string) error {
 	d.sess.setToken(token)
 	if appID != "" && d.sess.setAppID(appID) {
-		d.mu.Lock()
-		cfg := d.cfg
-		d.mu.Unlock()
-		if err := d.swapFetcher(cfg); err != nil {
+		if _, err := d.swapFetcher(nil); err != nil {
 			return err
 		}
 	}
@@ -141,15 +150,10 @@ func (d *daemon) reload(why string) {
 
 // apply puts a valid new configuration in force.
 func (d *daemon) apply(cfg *config.Config) error {
-	d.mu.Lock()
-	old := d.cfg
-	d.mu.Unlock()
-	if err := d.swapFetcher(cfg); err != nil {
+	old, err := d.swapFetcher(cfg)
+	if err != nil {
 		return err
 	}
-	d.mu.Lock()
-	d.cfg = cfg
-	d.mu.Unlock()
 	d.level.Set(cfg.Log.SlogLevel())
 	if d.readToken(cfg) {
 		d.mgr.RetryAuthFailed()
