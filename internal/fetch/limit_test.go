@@ -1,0 +1,254 @@
+package fetch
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// TestRequestRate: N requests at r/s with burst b take at least (N-b)/r.
+// Only a lower bound is asserted.
+func TestRequestRate(t *testing.T) {
+	t.Parallel()
+	o := newOrigin(t)
+	o.mux.HandleFunc("/v1/avatars/rohan/manifest", func(w http.ResponseWriter, _ *http.Request) {
+		w.Write(manifestDoc("rohan"))
+	})
+	const n, r, b = 8, 20.0, 2
+	cfg := testConfig(o.URL)
+	cfg.RequestsPerSecond, cfg.Burst = r, b
+	c := newClient(t, cfg)
+	start := time.Now()
+	for i := 0; i < n; i++ {
+		if _, err := c.Manifest(ctxT(t), "rohan", ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if min := time.Duration(float64(n-b) / r * float64(time.Second)); time.Since(start) < min {
+		t.Errorf("%d requests took %v, less than %v", n, time.Since(start), min)
+	}
+}
+
+// TestRequestRateCoversRetries: retries wait for the limiter too.
+func TestRequestRateCoversRetries(t *testing.T) {
+	t.Parallel()
+	o := newOrigin(t)
+	o.mux.HandleFunc("/", status(503, ""))
+	cfg := testConfig(o.URL)
+	cfg.RequestsPerSecond, cfg.Burst, cfg.MaxRetries = 20, 1, 4
+	c := newClient(t, cfg)
+	start := time.Now()
+	c.Manifest(ctxT(t), "rohan", "")
+	if o.total() != 5 {
+		t.Fatalf("%d requests", o.total())
+	}
+	if min := 4 * time.Second / 20; time.Since(start) < min {
+		t.Errorf("5 attempts took %v, less than %v", time.Since(start), min)
+	}
+}
+
+// TestBandwidth: a body of 1.5 s of budget takes at least 0.5 s after the
+// burst; reads larger than the burst are paid in chunks, and our own
+// throttling does not trip the stall watchdog.
+func TestBandwidth(t *testing.T) {
+	t.Parallel()
+	o := newOrigin(t)
+	const bps = 64 << 10
+	data := randBytes(bps*3/2, 15)
+	o.blob(data)
+	cfg := testConfig(o.URL)
+	cfg.BytesPerSecond = bps
+	cfg.StallWindow = 100 * time.Millisecond
+	cfg.StallMinBytesPerSecond = 1 << 20
+	c := newClient(t, cfg)
+	start := time.Now()
+	sink := newSink(t)
+	if err := c.Download(ctxT(t), Blob{AvatarID: "rohan", Asset: assetOf("a", data)}, sink, nil); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d < 500*time.Millisecond {
+		t.Errorf("%d bytes at %d B/s took %v", len(data), bps, d)
+	}
+	if o.total() != 1 {
+		t.Errorf("%d requests", o.total())
+	}
+}
+
+func TestBandwidthChunks(t *testing.T) {
+	b := newBandwidth(1000)
+	if err := b.wait(context.Background(), 1000); err != nil { // the burst
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := b.wait(ctx, 5*copyBufferSize); err == nil {
+		t.Error("a cancelled wait succeeded")
+	}
+	if newBandwidth(0) != nil {
+		t.Error("0 is not unlimited")
+	}
+}
+
+// TestGatePriority: at the cap, interactive waiters go before background
+// ones, each in arrival order; a cancelled waiter leaves the queue.
+func TestGatePriority(t *testing.T) {
+	g := newGate(1)
+	ctx := context.Background()
+	if err := g.acquire(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var order []string
+	var wg sync.WaitGroup
+	start := func(name string, bg bool, queued int) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := g.acquire(ctx, bg); err != nil {
+				t.Error(err)
+				return
+			}
+			mu.Lock()
+			order = append(order, name)
+			mu.Unlock()
+			g.release()
+		}()
+		waitQueued(t, g, queued)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	cancelled := make(chan error)
+	go func() { cancelled <- g.acquire(cctx, false) }()
+	waitQueued(t, g, 1)
+	cancel()
+	if err := <-cancelled; err == nil {
+		t.Fatal("a cancelled acquire succeeded")
+	}
+	start("bg1", true, 1)
+	start("bg2", true, 2)
+	start("fg1", false, 3)
+	start("fg2", false, 4)
+	g.release()
+	wg.Wait()
+	if got := strings.Join(order, " "); got != "fg1 fg2 bg1 bg2" {
+		t.Errorf("order %s", got)
+	}
+	if g.free != 1 || len(g.fg)+len(g.bg) != 0 {
+		t.Errorf("gate left with free=%d fg=%d bg=%d", g.free, len(g.fg), len(g.bg))
+	}
+}
+
+// waitQueued polls until n waiters are queued.
+func waitQueued(t *testing.T, g *gate, n int) {
+	t.Helper()
+	for i := 0; i < 5000; i++ {
+		g.mu.Lock()
+		q := len(g.fg) + len(g.bg)
+		g.mu.Unlock()
+		if q == n {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+	t.Fatalf("%d waiters never queued", n)
+}
+
+// TestConcurrencyCap: no more than Concurrency downloads reach the origin.
+func TestConcurrencyCap(t *testing.T) {
+	o := newOrigin(t)
+	data := randBytes(200_000, 16)
+	var inFlight, most atomic.Int32
+	o.mux.HandleFunc("/blob", func(w http.ResponseWriter, r *http.Request) {
+		n := inFlight.Add(1)
+		defer inFlight.Add(-1)
+		for {
+			m := most.Load()
+			if n <= m || most.CompareAndSwap(m, n) {
+				break
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+		o.serveBlob(w, r, data)
+	})
+	cfg := testConfig(o.URL)
+	cfg.Concurrency = 2
+	c := newClient(t, cfg)
+	a := assetOf("a", data)
+	a.URL = "/blob"
+	var wg sync.WaitGroup
+	for i := 0; i < 6; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := c.Download(ctxT(t), Blob{AvatarID: "rohan", Asset: a, Background: i%2 == 0}, newSink(t), nil); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if most.Load() > 2 {
+		t.Errorf("%d downloads at once, cap 2", most.Load())
+	}
+}
+
+// TestTokenNeverLogged: with debug logging, failures, retries, redirects
+// and an origin that echoes the token, neither the logs nor the errors
+// carry it.
+func TestTokenNeverLogged(t *testing.T) {
+	o := newOrigin(t)
+	o.mux.HandleFunc("/v1/avatars/echo/manifest", func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(401)
+		w.Write([]byte(`{"code":"sessionTokenExpired","message":"token ` + r.Header.Get("Authorization") + ` expired"}`))
+	})
+	o.mux.HandleFunc("/v1/avatars/busy/manifest", status(503, `{"code":"x","message":"busy"}`))
+	o.mux.HandleFunc("/v1/avatars/loop/manifest", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, r.URL.Path, http.StatusFound)
+	})
+	o.mux.HandleFunc("/v1/avatars/cut/manifest", hangUp)
+	var buf bytes.Buffer
+	var mu sync.Mutex
+	cfg := testConfig(o.URL)
+	cfg.Logger = slog.New(slog.NewJSONHandler(lockedWriter{&mu, &buf}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	c := newClient(t, cfg)
+	var msgs []string
+	for _, id := range []string{"echo", "busy", "loop", "cut"} {
+		_, err := c.Manifest(ctxT(t), id, "")
+		if err == nil {
+			t.Fatalf("%s succeeded", id)
+		}
+		msgs = append(msgs, err.Error())
+	}
+	a := assetOf("a", []byte("x"))
+	a.URL = "/v1/avatars/busy/manifest"
+	msgs = append(msgs, c.Download(ctxT(t), Blob{AvatarID: "rohan", Asset: a}, newSink(t), nil).Error())
+	mu.Lock()
+	logs := buf.String()
+	mu.Unlock()
+	if !strings.Contains(logs, "retrying request") {
+		t.Fatalf("the logs missed the retries:\n%s", logs)
+	}
+	if strings.Contains(logs, testToken) {
+		t.Errorf("the token is in the logs:\n%s", logs)
+	}
+	for _, m := range msgs {
+		if strings.Contains(m, testToken) {
+			t.Errorf("the token is in an error: %s", m)
+		}
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
