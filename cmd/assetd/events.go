@@ -19,7 +19,7 @@ app: the progress of each load (a line every tenth of the way), its end, and
 each change of an avatar's state (ready, stale, damaged, failed). With --json
 it prints every event as one JSON object a line (NDJSON). It runs until
 interrupted or until the daemon stops.`,
-		Args: usageArgs(cobra.NoArgs),
+		Args: usageArgs(noArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c := dial(g)
 			defer c.CloseIdleConnections()

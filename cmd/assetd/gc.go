@@ -18,7 +18,7 @@ the cache (the SDKs' clearLRU). Pinned avatars always stay and do not count
 towards N. The daemon also evicts by itself when store.max_bytes is reached.`,
 		Example: `  assetd gc --keep 10
   assetd gc --keep 0    # everything not pinned`,
-		Args: usageArgs(cobra.NoArgs),
+		Args: usageArgs(noArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if !cmd.Flags().Changed("keep") {
 				return usagef("gc: --keep N is required\nUsage: %s", cmd.UseLine())

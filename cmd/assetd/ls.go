@@ -20,7 +20,7 @@ func newLsCmd(g *globals) *cobra.Command {
 		Long: `ls lists every cached avatar and every load in flight: ID, version, state
 (ready, stale, damaged, or downloading with how far it is), size, when an app
 last used it, and whether it is pinned. --json prints the daemon's answer.`,
-		Args: usageArgs(cobra.NoArgs),
+		Args: usageArgs(noArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c := dial(g)
 			defer c.CloseIdleConnections()

@@ -31,6 +31,15 @@ func usageArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
 	}
 }
 
+// noArgs is cobra.NoArgs with a message that fits a command without
+// subcommands.
+func noArgs(_ *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return fmt.Errorf("takes no arguments, but got %q", args[0])
+	}
+	return nil
+}
+
 // fail prints err the way a user wants to read it and returns it marked
 // as reported, so that main only picks the exit code. Errors without an
 // assetd code (usage mistakes, local files) are left for main to print.
@@ -131,10 +140,15 @@ func printJSON(cmd *cobra.Command, v any) error {
 	return enc.Encode(v)
 }
 
-// isTerminal reports whether w is a terminal, where progress bars go.
+// isTerminal reports whether w is a terminal that bars can be drawn on:
+// one with a size (a pty that never got one would show nothing).
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd()))
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return false
+	}
+	cols, rows, err := term.GetSize(int(f.Fd()))
+	return err == nil && cols > 0 && rows > 0
 }
 
 // humanBytes prints a byte count in binary units: 7.3 MiB.

@@ -74,6 +74,10 @@ func (v *plainView) event(ev apitype.Event) {
 		return
 	}
 	v.shown[ev.AvatarID] = tenth
+	if ev.BytesTotal <= 0 && ev.BytesDone <= 0 {
+		fmt.Fprintf(v.out, "%s: %s\n", ev.AvatarID, ev.State) // the manifest is not in yet
+		return
+	}
 	fmt.Fprintf(v.out, "%s: %s %d%% (%s of %s)\n", ev.AvatarID, ev.State, int(f*100),
 		humanBytes(ev.BytesDone), humanBytes(ev.BytesTotal))
 }

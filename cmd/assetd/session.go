@@ -20,7 +20,13 @@ func newSessionCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "session",
 		Short: "Manage the daemon's session token",
-		Args:  usageArgs(cobra.NoArgs),
+		Args:  cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usagef("session: unknown command %q\nUsage: assetd session set [--token-file F]", args[0])
+			}
+			return cmd.Help()
+		},
 	}
 	cmd.AddCommand(newSessionSetCmd(g))
 	return cmd

@@ -19,7 +19,7 @@ func newStatsCmd(g *globals) *cobra.Command {
 they take on disk (files shared by several avatars count once) against
 store.max_bytes, the loads in flight, and the free space of the store's
 filesystem. --json prints the daemon's answer, sizes in bytes.`,
-		Args: usageArgs(cobra.NoArgs),
+		Args: usageArgs(noArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c := dial(g)
 			defer c.CloseIdleConnections()

@@ -23,7 +23,7 @@ func newVersionCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
 		Short: "Print assetd's version",
-		Args:  usageArgs(cobra.NoArgs),
+		Args:  usageArgs(noArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			bi := buildInfo{Version: version.Version, Commit: version.Commit, Date: version.Date, Go: runtime.Version()}
 			if g.json {
