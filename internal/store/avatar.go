@@ -88,7 +88,8 @@ func (s *Store) List() []*Avatar {
 // distinct digest of the new version gains a reference and each of the
 // old one loses one; blobs left with none are deleted (record in the same
 // transaction, file right after). An empty State is ready; a zero LastUsed
-// keeps the old one, or is now for a new avatar.
+// keeps the old one, or is now for a new avatar. Put never unpins (an
+// avatar pinned before stays pinned); SetPinned does.
 func (s *Store) Put(a *Avatar) error {
 	if err := manifest.ValidateID(a.ID); err != nil {
 		return err
@@ -124,6 +125,9 @@ func (s *Store) Put(a *Avatar) error {
 				c.Version, len(missing), strings.Join(missing[:min(len(missing), 3)], ", "))}
 	}
 	old := s.avatars[a.ID]
+	if old != nil && old.a.Pinned && !e.a.Pinned {
+		e.a.Pinned = true
+	}
 	switch {
 	case !a.LastUsed.IsZero():
 		e.lastUsed.Store(a.LastUsed.UnixNano())

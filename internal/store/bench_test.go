@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	bolt "go.etcd.io/bbolt"
+	"go.uber.org/goleak"
 
 	"github.com/assetd/assetd/internal/manifest"
 )
@@ -24,6 +25,12 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	if bench10k.dir != "" {
 		os.RemoveAll(bench10k.dir)
+	}
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goroutine leak:", err)
+			code = 1
+		}
 	}
 	os.Exit(code)
 }
