@@ -116,6 +116,9 @@ func Open(dir string, opts Options) (*Store, error) {
 	if timeout <= 0 {
 		timeout = time.Second
 	}
+	// The flock timeout makes a second daemon fail fast. The hashmap
+	// freelist is the fast one; the freelist is still synced, so reopening
+	// after a crash does not scan the whole file.
 	db, err := bolt.Open(s.path("index.db"), 0o600, &bolt.Options{Timeout: timeout, FreelistType: bolt.FreelistMapType})
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, &inUseError{dir: dir, err: err}

@@ -16,9 +16,10 @@ import (
 )
 
 // Writer is the ingest of one blob into ingest/<hex>/data. It holds the
-// digest's lock until Commit succeeds or fails verification, or until
-// Close or Abort. It implements fetch's Sink. A Writer is used by one
-// goroutine at a time.
+// digest's lock until Commit, Close or Abort, whichever comes first;
+// Close and Abort of a finished writer return nil, so `defer w.Close()` is
+// always right. It implements fetch's Sink. A Writer is used by one goroutine at
+// a time.
 type Writer struct {
 	s      *Store
 	digest string
