@@ -15,8 +15,17 @@
 // download each missing blob into the store's ingest writer (resuming any
 // partial), commit it, then store.Put the new version. The old version stays
 // current until Put, so a failed or cancelled load leaves the cache as it
-// was, with its partial files kept for the next load to resume. A cached
-// avatar whose origin cannot be reached is served with state stale.
+// was, with its partial files kept for the next load to resume (bad bytes
+// and a full disk are the exceptions: those partials are dropped). A
+// cached avatar whose origin cannot be reached (a transient failure of the
+// manifest or of the new version's blobs) is served with state stale; a
+// permanent failure (404, auth) fails the load and leaves the cache as it
+// was.
+//
+// Retrieve never touches the network: it reads the store's in-memory index,
+// stats the avatar's files and converts to the API form through a view
+// cached per manifest. Files found missing are dropped from the store so
+// that the next load (or, with SelfHeal, a background one) fetches them.
 //
 // Events (progress, completed, failed and state changes) go to each load's
 // waiters, in order, and to Subscribe's subscribers, who lose events when
