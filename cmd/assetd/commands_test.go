@@ -271,6 +271,7 @@ func mustGetwd(t *testing.T) string {
 }
 
 func TestEvents(t *testing.T) {
+	noLeaks(t)
 	f := startFake(t)
 	f.events = append(progressEvents("rohan", 10_000_000, 0, 5, 30), apitype.Event{
 		Type: apitype.EventState, AvatarID: "maya", State: apitype.StateDamaged,

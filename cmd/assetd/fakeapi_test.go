@@ -16,6 +16,8 @@ import (
 	"sync"
 	"testing"
 
+	"go.uber.org/goleak"
+
 	"github.com/assetd/assetd/apitype"
 	"github.com/assetd/assetd/internal/errs"
 )
@@ -39,6 +41,13 @@ type fakeAPI struct {
 	stats    apitype.Stats
 
 	started chan string // a hanging stream has sent its events
+}
+
+// noLeaks fails t if goroutines started during the test outlive it and
+// its cleanups (the fake's server among them).
+func noLeaks(t *testing.T) {
+	opt := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, opt) })
 }
 
 func startFake(t *testing.T) *fakeAPI {

@@ -17,6 +17,7 @@ import (
 const mib = 1 << 20
 
 func TestPreloadPlainLines(t *testing.T) {
+	noLeaks(t)
 	f := startFake(t)
 	f.streams["rohan"] = progressEvents("rohan", 10_000_000, 0, 3, 5, 12, 15, 19, 50, 51, 100)
 	f.streams["maya"] = progressEvents("maya", 7654604) // cached: completed at once
@@ -50,6 +51,7 @@ func TestPreloadPlainLines(t *testing.T) {
 }
 
 func TestPreloadJSON(t *testing.T) {
+	noLeaks(t)
 	f := startFake(t)
 	f.streams["rohan"] = progressEvents("rohan", 8*mib, 0, 3, 5, 100)
 	f.streams["ghost"] = []apitype.Event{failedEvent("ghost", &errs.Error{Code: errs.AvatarIDUnrecognized, Message: "Avatar ID not found."})}
@@ -86,6 +88,7 @@ func TestPreloadJSON(t *testing.T) {
 }
 
 func TestPreloadExitCodes(t *testing.T) {
+	noLeaks(t)
 	f := startFake(t)
 	f.streams["rohan"] = progressEvents("rohan", mib, 0, 100)
 	f.streams["ghost"] = []apitype.Event{failedEvent("ghost", &errs.Error{Code: errs.AvatarIDUnrecognized, Message: "Avatar ID not found."})}
@@ -137,6 +140,7 @@ func TestPreloadExitCodes(t *testing.T) {
 }
 
 func TestPreloadInterrupt(t *testing.T) {
+	noLeaks(t)
 	for _, cancelLoads := range []bool{false, true} {
 		f := startFake(t)
 		f.streams["slow"] = progressEvents("slow", 8*mib, 0, 20)[:2]
@@ -180,6 +184,7 @@ func TestPreloadInterrupt(t *testing.T) {
 }
 
 func TestBarView(t *testing.T) {
+	noLeaks(t)
 	var out, errOut bytes.Buffer
 	v := newBarView(&out, &errOut, []string{"rohan", "ghost"}, mpb.WithAutoRefresh())
 	for _, ev := range progressEvents("rohan", 8*mib, 0, 40, 80)[:3] {
