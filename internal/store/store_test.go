@@ -502,6 +502,56 @@ func TestStore(t *testing.T) {
 				t.Fatalf("VerifyBlob of a missing file = %v", err)
 			}
 		}},
+		{"orphans and partials", func(t *testing.T, dir string) {
+			clk := newClock()
+			s := openT(t, dir, Options{Now: clk.Now, MaxBytes: 30})
+			orphan := commitT(t, s, bytes.Repeat([]byte("o"), 20))
+			if _, err := s.EnsureSpace(20); err == nil {
+				t.Fatal("a young orphan was evicted")
+			}
+			clk.Advance(2 * orphanGrace)
+			if ev, err := s.EnsureSpace(20); err != nil || ev != nil || s.HasBlob(orphan) {
+				t.Fatalf("EnsureSpace = %v %v; orphan kept %v", ev, err, s.HasBlob(orphan))
+			}
+			// A partial longer than the blob restarts at 0.
+			d := digestOf([]byte("abc"))
+			w, _ := s.Ingest(ctx, d, 5)
+			w.Write([]byte("abcde"))
+			w.Close()
+			w, _ = s.Ingest(ctx, d, 3)
+			if w.Size() != 0 {
+				t.Fatalf("resumed at %d past the size", w.Size())
+			}
+			w.Write([]byte("ab"))
+			w.Close()
+			// A partial whose directory vanished loses its index entry; a
+			// partial of a committed blob goes.
+			gone := digestOf([]byte("gone"))
+			w, _ = s.Ingest(ctx, gone, 4)
+			w.Close()
+			s.Close()
+			os.RemoveAll(filepath.Join(dir, "ingest", gone))
+			os.MkdirAll(filepath.Join(dir, "ingest", orphan), 0o700) // not committed any more: kept if recent
+			os.Chtimes(filepath.Join(dir, "ingest", orphan), clk.Now(), clk.Now())
+			s = openT(t, dir, Options{Now: clk.Now})
+			defer s.Close()
+			if _, ok := s.ingests[gone]; ok {
+				t.Error("index entry of a vanished partial kept")
+			}
+			if s.Partial(d) != 2 {
+				t.Errorf("Partial = %d, want 2", s.Partial(d))
+			}
+			commitT(t, s, []byte("committed"))
+			cd := digestOf([]byte("committed"))
+			os.MkdirAll(filepath.Join(dir, "ingest", cd), 0o700)
+			s.Close()
+			s = openT(t, dir, Options{Now: clk.Now})
+			defer s.Close()
+			if _, err := os.Stat(filepath.Join(dir, "ingest", cd)); !errors.Is(err, os.ErrNotExist) {
+				t.Error("partial of a committed blob kept")
+			}
+			checkConsistent(t, s)
+		}},
 		{"state, revalidation and stats", func(t *testing.T, dir string) {
 			s := openT(t, dir, Options{MaxBytes: 1 << 20, ReserveBytes: 7})
 			defer s.Close()
