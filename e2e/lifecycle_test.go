@@ -137,6 +137,11 @@ func TestOverrides(t *testing.T) {
 	}
 	p.stop()
 
+	out, err := exec.Command(bin, "serve", "--config", e.config, "--socket", sock, "--state-dir", state, "--print-config").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "'"+sock+"'") || !strings.Contains(string(out), "'"+state+"'") {
+		t.Errorf("--print-config: %v\n%s", err, out)
+	}
+
 	envSock := filepath.Join(e.dir, "env.sock")
 	p = e.run(exec.Command(bin, "serve"), "ASSETD_CONFIG="+e.config, "ASSETD_SOCKET="+envSock)
 	e2.sock = envSock

@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -13,6 +14,7 @@ func init() { register(newServeCmd) }
 
 func newServeCmd(g *globals) *cobra.Command {
 	var configPath, stateDir string
+	var printConfig bool
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the daemon: download, verify and cache avatars, answer the socket",
@@ -37,6 +39,10 @@ downloads for the next start.`,
 			if err != nil {
 				return usagef("%v", err)
 			}
+			if printConfig {
+				_, err := fmt.Fprint(cmd.OutOrStdout(), cfg.String())
+				return err
+			}
 			err = daemon.Run(cmd.Context(), cfg, o)
 			if errors.Is(err, daemon.ErrInUse) {
 				return usagef("%v", err)
@@ -45,6 +51,7 @@ downloads for the next start.`,
 		},
 	}
 	cmd.Flags().StringVar(&configPath, "config", "", "the configuration file (env ASSETD_CONFIG; default: built-in defaults)")
+	cmd.Flags().BoolVar(&printConfig, "print-config", false, "print the effective configuration (file, environment and flags) as TOML and exit")
 	cmd.Flags().StringVar(&stateDir, "state-dir", "", "the cache directory, overriding store.dir (env ASSETD_STATE_DIR)")
 	return cmd
 }

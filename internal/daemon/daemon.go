@@ -97,6 +97,7 @@ func Run(ctx context.Context, cfg *config.Config, o Options) (err error) {
 	d.level.Set(cfg.Log.SlogLevel())
 	d.log = newLogger(stderr, cfg.Log.Format, d.level, d.sess.Token)
 	d.sd = newNotifier(d.log)
+	d.log.Debug("configuration", "file", o.ConfigPath, "config", cfg)
 	d.readToken(cfg)
 
 	ln, err := listen(ctx, socketOptions(cfg))
