@@ -434,10 +434,10 @@ func (m *Manager) doLoad(l *load) (*apitype.Avatar, error) {
 		if !l.commit() {
 			return nil, context.Cause(ctx)
 		}
-		if cur, ok := m.st.Get(id); ok && cur.Pinned {
-			target.Pinned = true
-		}
-		target.Pinned = target.Pinned || l.pin.Load()
+		// Pinned as the cache has it now (SetPinned may have run meanwhile),
+		// or as a caller of this load asked.
+		cur, ok := m.st.Get(id)
+		target.Pinned = (ok && cur.Pinned) || l.pin.Load()
 		target.LastUsed = m.now()
 		err := m.st.Put(&target)
 		if err == nil {
