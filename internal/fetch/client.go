@@ -90,7 +90,7 @@ func New(cfg Config) (*Client, error) {
 	cfg = withDefaults(cfg)
 	c := &Client{
 		cfg:   cfg,
-		log:   cfg.Logger,
+		log:   cfg.Logger.With("component", "fetch"),
 		hosts: newHostLimiters(cfg.RequestsPerSecond, cfg.Burst),
 		bw:    newBandwidth(cfg.BytesPerSecond),
 		gate:  newGate(cfg.Concurrency),

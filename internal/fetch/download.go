@@ -192,6 +192,12 @@ func (c *Client) receive(t target, resp *http.Response, a manifest.Asset, sink S
 	default:
 		return &stop{t.status(resp, c.cfg.RetryWaitMax)}
 	}
+	if n := resp.ContentLength; n > a.Size-sink.Size() {
+		e := t.err(errs.FailedToDownloadAvatarAssets, errs.ReasonSizeMismatch, true,
+			"%s: the origin sends %d bytes from %d, more than the size %d", t.what(), n, sink.Size(), a.Size)
+		e.Err = errTooLong
+		return &stop{e}
+	}
 	return c.copyBody(t, resp.Body, a, sink, progress)
 }
 

@@ -188,19 +188,25 @@ func TestTrickle(t *testing.T) {
 			}
 		}
 	})
-	cfg := testConfig(o.URL)
-	cfg.StallWindow = 200 * time.Millisecond
-	cfg.StallMinBytesPerSecond = 1024
-	cfg.MaxRetries = 1
-	c := newClient(t, cfg)
-	a := assetOf("a", data)
-	a.URL = "/blob"
-	err := c.Download(ctxT(t), Blob{AvatarID: "rohan", Asset: a}, newSink(t), nil)
-	if !errors.Is(err, &errs.Error{Code: errs.FailedToDownloadAvatarAssets, Reason: errs.ReasonStalled}) || !errs.IsTransient(err) {
-		t.Fatalf("err = %v", err)
-	}
-	if o.total() != 2 {
-		t.Errorf("%d requests, want 2", o.total())
+	for _, bps := range []int64{0, 1 << 20} { // a bandwidth limit does not hide a stall
+		t.Run(fmt.Sprintf("bandwidth %d", bps), func(t *testing.T) {
+			cfg := testConfig(o.URL)
+			cfg.StallWindow = 200 * time.Millisecond
+			cfg.StallMinBytesPerSecond = 1024
+			cfg.MaxRetries = 1
+			cfg.BytesPerSecond = bps
+			c := newClient(t, cfg)
+			a := assetOf("a", data)
+			a.URL = "/blob"
+			before := o.total()
+			err := c.Download(ctxT(t), Blob{AvatarID: "rohan", Asset: a}, newSink(t), nil)
+			if !errors.Is(err, &errs.Error{Code: errs.FailedToDownloadAvatarAssets, Reason: errs.ReasonStalled}) || !errs.IsTransient(err) {
+				t.Fatalf("err = %v", err)
+			}
+			if n := o.total() - before; n != 2 {
+				t.Errorf("%d requests, want 2", n)
+			}
+		})
 	}
 }
 
@@ -282,24 +288,33 @@ func TestRetryAfter(t *testing.T) {
 	}
 }
 
+// TestLongerBody: a body longer than the size is rejected, whether its
+// Content-Length says so or it is cut off while streaming (chunked).
 func TestLongerBody(t *testing.T) {
 	o := newOrigin(t)
-	data := randBytes(10_000, 11)
-	o.mux.HandleFunc("/blob", func(w http.ResponseWriter, _ *http.Request) { w.Write(append(data, "extra"...)) })
+	data := randBytes(1<<20, 11)
+	long := append(bytes.Clone(data), "extra"...)
+	o.mux.HandleFunc("/blob", func(w http.ResponseWriter, _ *http.Request) { w.Write(long) })
+	o.mux.HandleFunc("/chunked", func(w http.ResponseWriter, _ *http.Request) {
+		w.(http.Flusher).Flush()
+		w.Write(long)
+	})
 	cfg := testConfig(o.URL)
 	c := newClient(t, cfg)
-	a := assetOf("a", data)
-	a.URL = "/blob"
-	sink := newSink(t)
-	err := c.Download(ctxT(t), Blob{AvatarID: "rohan", Asset: a}, sink, nil)
-	if !errors.Is(err, &errs.Error{Code: errs.FailedToDownloadAvatarAssets, Reason: errs.ReasonSizeMismatch}) {
-		t.Fatalf("err = %v", err)
-	}
-	if n := o.total(); n != cfg.MaxHashRetries+1 {
-		t.Errorf("%d requests, want %d", n, cfg.MaxHashRetries+1)
-	}
-	if sink.Size() > a.Size {
-		t.Errorf("sink holds %d bytes, more than the size", sink.Size())
+	for _, path := range []string{"/blob", "/chunked"} {
+		a := assetOf("a", data)
+		a.URL = path
+		sink := newSink(t)
+		err := c.Download(ctxT(t), Blob{AvatarID: "rohan", Asset: a}, sink, nil)
+		if !errors.Is(err, &errs.Error{Code: errs.FailedToDownloadAvatarAssets, Reason: errs.ReasonSizeMismatch}) {
+			t.Fatalf("%s: err = %v", path, err)
+		}
+		if n := o.count(path); n != cfg.MaxHashRetries+1 {
+			t.Errorf("%s: %d requests, want %d", path, n, cfg.MaxHashRetries+1)
+		}
+		if sink.Size() > a.Size {
+			t.Errorf("%s: sink holds %d bytes, more than the size", path, sink.Size())
+		}
 	}
 }
 

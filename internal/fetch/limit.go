@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"sync"
+	"time"
 
 	"golang.org/x/time/rate"
 )
@@ -51,18 +52,28 @@ func newBandwidth(perSecond int64) *bandwidth {
 	return &bandwidth{rate.NewLimiter(rate.Limit(perSecond), burst)}
 }
 
-// wait takes n bytes from the budget. WaitN fails outright when n exceeds
-// the burst, so a large read is paid for in burst-sized chunks.
-func (b *bandwidth) wait(ctx context.Context, n int) error {
+// wait takes n bytes from the budget and reports whether it had to wait.
+// WaitN fails outright when n exceeds the burst, so a large read is paid
+// for in burst-sized chunks.
+func (b *bandwidth) wait(ctx context.Context, n int) (waited bool, err error) {
 	burst := b.l.Burst()
 	for n > 0 {
 		k := min(n, burst)
-		if err := b.l.WaitN(ctx, k); err != nil {
-			return err
+		r := b.l.ReserveN(time.Now(), k)
+		if d := r.Delay(); d > 0 {
+			waited = true
+			t := time.NewTimer(d)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+				r.Cancel()
+				return waited, ctx.Err()
+			}
 		}
 		n -= k
 	}
-	return nil
+	return waited, nil
 }
 
 // gate caps the blob downloads running at once. Interactive waiters go

@@ -82,12 +82,12 @@ func TestBandwidth(t *testing.T) {
 
 func TestBandwidthChunks(t *testing.T) {
 	b := newBandwidth(1000)
-	if err := b.wait(context.Background(), 1000); err != nil { // the burst
-		t.Fatal(err)
+	if waited, err := b.wait(context.Background(), 1000); err != nil || waited { // the burst
+		t.Fatal(waited, err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if err := b.wait(ctx, 5*copyBufferSize); err == nil {
+	if _, err := b.wait(ctx, 5*copyBufferSize); err == nil {
 		t.Error("a cancelled wait succeeded")
 	}
 	if newBandwidth(0) != nil {

@@ -97,8 +97,8 @@ func (b *body) Read(p []byte) (int, error) {
 		b.m.progress(n)
 		if b.bw != nil {
 			b.m.pause(true)
-			werr := b.bw.wait(b.ctx, n)
-			b.m.pause(false)
+			waited, werr := b.bw.wait(b.ctx, n)
+			b.m.resume(waited)
 			if err == nil {
 				err = werr
 			}
@@ -169,11 +169,19 @@ func (m *monitor) progress(n int) {
 	m.mu.Unlock()
 }
 
+// pause and resume bracket a wait for our own bandwidth limiter: after a
+// real wait the window restarts, since our throttling is not the origin's
+// stall.
 func (m *monitor) pause(on bool) {
 	m.mu.Lock()
 	m.paused = on
-	if !on {
-		// the window restarts: our own throttling is not the origin's stall
+	m.mu.Unlock()
+}
+
+func (m *monitor) resume(waited bool) {
+	m.mu.Lock()
+	m.paused = false
+	if waited {
 		now := time.Now()
 		m.lastProgress, m.winStart, m.winBytes = now, now, 0
 	}
