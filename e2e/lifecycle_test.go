@@ -138,7 +138,7 @@ func TestOverrides(t *testing.T) {
 	p.stop()
 
 	out, err := exec.Command(bin, "serve", "--config", e.config, "--socket", sock, "--state-dir", state, "--print-config").CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "'"+sock+"'") || !strings.Contains(string(out), "'"+state+"'") {
+	if err != nil || !strings.Contains(string(out), sock) || !strings.Contains(string(out), state) {
 		t.Errorf("--print-config: %v\n%s", err, out)
 	}
 
