@@ -41,3 +41,21 @@ func BenchmarkRetrieveParallel(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkCheckAvatar is the store's share of Retrieve: a stat per file.
+func BenchmarkCheckAvatar(b *testing.B) {
+	e := newEnv(b, store.Options{}, Options{})
+	files := files3("rohan")
+	files["texture.bin"] = randomBytes("tex", 1000)
+	files["anim/idle.bin"] = randomBytes("idle", 1000)
+	e.o.set("rohan", "v1", files)
+	if _, err := e.m.Load(b.Context(), "rohan", LoadOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if bad := e.st.CheckAvatar("rohan"); len(bad) > 0 {
+			b.Fatal(bad)
+		}
+	}
+}
