@@ -35,6 +35,9 @@ type env struct {
 	config string
 	token  string // token file path
 	origin *origin
+
+	level   string   // log.level; "debug" unless set
+	preload []string // preload.avatars
 }
 
 func newEnv(t *testing.T, o *origin) *env {
@@ -61,6 +64,14 @@ func newEnv(t *testing.T, o *origin) *env {
 // appended to the [fetch] section.
 func (e *env) writeConfig(extraFetch string) {
 	e.t.Helper()
+	level := e.level
+	if level == "" {
+		level = "debug"
+	}
+	preload, err := json.Marshal(e.preload)
+	if err != nil || e.preload == nil {
+		preload = []byte("[]")
+	}
 	cfg := fmt.Sprintf(`# e2e
 [origin]
 url = %q
@@ -81,9 +92,12 @@ reserve_bytes = 0
 [api]
 socket = %q
 
+[preload]
+avatars = %s
+
 [log]
-level = "debug"
-`, e.origin.srv.URL, e.token, extraFetch, e.state, e.sock)
+level = %q
+`, e.origin.srv.URL, e.token, extraFetch, e.state, e.sock, preload, level)
 	e.write(e.config, cfg)
 }
 
@@ -205,6 +219,16 @@ func (p *proc) stop() {
 	if code := p.wait(); code != 0 {
 		p.t.Fatalf("exit code after SIGTERM = %d, want 0; stderr:\n%s", code, p.stderr.String())
 	}
+}
+
+// logLine returns the first line of the log that contains s, "" if none.
+func (p *proc) logLine(s string) string {
+	for _, l := range strings.Split(p.stderr.String(), "\n") {
+		if strings.Contains(l, s) {
+			return l
+		}
+	}
+	return ""
 }
 
 // waitLog waits until the daemon's log contains s.

@@ -294,9 +294,10 @@ func TestSecondDaemon(t *testing.T) {
 
 	// The same store under another socket: refused by the store's lock.
 	third := e.spawn("--socket", filepath.Join(e.dir, "b.sock"))
-	if code := third.wait(); code == 0 {
-		t.Errorf("a second daemon on the same store exited 0; stderr:\n%s", third.stderr.String())
+	if code := third.wait(); code == 0 || !strings.Contains(third.stderr.String(), "in use") {
+		t.Errorf("a second daemon on the same store: exit %d, stderr:\n%s", code, third.stderr.String())
 	}
+	t.Logf("a second daemon on the same store says: %s", third.stderr.String())
 	var h apitype.Health
 	e.must(e.client(), "GET", "/v1/health", nil, 200, &h)
 
@@ -415,17 +416,23 @@ func TestReload(t *testing.T) {
 	e.write(e.config, string(good)+"\n[fetch]\nconcurrency = \"lots\"\n")
 	p.signal(syscall.SIGHUP)
 	p.waitLog("reload failed")
-	if !strings.Contains(p.stderr.String(), e.config) {
-		t.Errorf("the reload error does not name the file:\n%s", p.stderr.String())
+	if l := p.logLine("reload failed"); !strings.Contains(l, e.config+":") {
+		t.Errorf("the reload error does not name the file and line: %s", l)
 	}
 	checkFiles(t, rohan, e.mustLoad(c, "rohan"))
 
+	// A valid config: another origin, and log level info.
 	e.origin = o2
+	e.level = "info"
 	e.writeConfig("")
 	p.signal(syscall.SIGHUP)
 	p.waitLog("configuration reloaded")
+	mark := len(p.stderr.String())
 	checkFiles(t, aria, e.mustLoad(c, "aria"))
 	p.stop()
+	if after := p.stderr.String()[mark:]; strings.Contains(after, "level=DEBUG") {
+		t.Errorf("debug lines after the reload to level info:\n%s", after)
+	}
 }
 
 // TestTokenSecrecy: the session token from a token file reaches the origin

@@ -4,7 +4,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+
+	"github.com/assetd/assetd/apitype"
 )
 
 // TestTokenFileRotation: a rewritten token file is used from the next
@@ -82,5 +85,34 @@ func TestDeletedBlobHeals(t *testing.T) {
 		return code == 200 && err == nil
 	})
 	checkFiles(t, a, e.mustLoad(c, "rohan"))
+	p.stop()
+}
+
+// TestPreload: [preload] avatars are loaded at start and pinned; a reload
+// that adds one loads it, one that drops one unpins it.
+func TestPreload(t *testing.T) {
+	t.Parallel()
+	rohan := newAvatar(t, "rohan", 32<<10)
+	mei := newAvatar(t, "mei", 32<<10)
+	o := newOrigin(t, rohan, mei)
+	e := newEnv(t, o)
+	e.preload = []string{"rohan"}
+	e.writeConfig("")
+	p := e.start()
+	c := e.client()
+	pinned := func(id string, want bool) func() bool {
+		return func() bool {
+			var av apitype.Avatar
+			code, _ := e.do(c, "GET", "/v1/avatars/"+id, nil, &av)
+			return code == 200 && av.Pinned == want
+		}
+	}
+	waitFor(t, "rohan preloaded and pinned", pinned("rohan", true))
+
+	e.preload = []string{"mei"}
+	e.writeConfig("")
+	p.signal(syscall.SIGHUP)
+	waitFor(t, "mei preloaded and pinned", pinned("mei", true))
+	waitFor(t, "rohan unpinned", pinned("rohan", false))
 	p.stop()
 }

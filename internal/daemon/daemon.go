@@ -113,7 +113,7 @@ func Run(ctx context.Context, cfg *config.Config, o Options) (err error) {
 		Logger:       d.log.With("component", "store"),
 	})
 	if err != nil {
-		return fmt.Errorf("store %s: %w", cfg.Store.Dir, err)
+		return fmt.Errorf("cannot open the store: %w", err)
 	}
 	defer func() {
 		if cerr := d.store.Close(); cerr != nil {
