@@ -89,7 +89,8 @@ func (s *Store) List() []*Avatar {
 // old one loses one; blobs left with none are deleted (record in the same
 // transaction, file right after). An empty State is ready; a zero LastUsed
 // keeps the old one, or is now for a new avatar. Put never unpins (an
-// avatar pinned before stays pinned); SetPinned does.
+// avatar pinned before stays pinned); SetPinned does. The store keeps
+// a.Manifest and a.RawManifest: do not modify them afterwards.
 func (s *Store) Put(a *Avatar) error {
 	if err := manifest.ValidateID(a.ID); err != nil {
 		return err
