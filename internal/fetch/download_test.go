@@ -268,6 +268,10 @@ func TestRetryAfter(t *testing.T) {
 		w.Header().Set("Retry-After", "3600")
 		w.WriteHeader(http.StatusTooManyRequests)
 	})
+	o.mux.HandleFunc("/v1/avatars/down/manifest", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Retry-After", "3600")
+		w.WriteHeader(http.StatusServiceUnavailable)
+	})
 	cfg := testConfig(o.URL)
 	cfg.RetryWaitMax = 2 * time.Second
 	c := newClient(t, cfg)
@@ -285,6 +289,13 @@ func TestRetryAfter(t *testing.T) {
 	}
 	if n := o.count("/v1/avatars/later/manifest"); n != 1 {
 		t.Errorf("a Retry-After beyond RetryWaitMax was retried: %d requests", n)
+	}
+	_, err = c.Manifest(ctxT(t), "down", "")
+	if e := errs.From(err); e.Code != errs.FailedToFetchAvatarMetadata || e.Reason != "http503" || !e.Transient {
+		t.Fatalf("503: err = %v", err)
+	}
+	if n := o.count("/v1/avatars/down/manifest"); n != 1 {
+		t.Errorf("a 503 with a Retry-After beyond RetryWaitMax was retried: %d requests", n)
 	}
 }
 
