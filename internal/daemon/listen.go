@@ -55,11 +55,15 @@ func probe(ctx context.Context, path string) error {
 		c.Close()
 		return &InUseError{Socket: path}
 	}
-	if errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.EPERM) {
-		// Someone else's socket that we may not even dial: not ours to remove.
-		return fmt.Errorf("socket %s: %w", path, err)
+	if errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, os.ErrNotExist) {
+		return nil // nobody listens: stale
 	}
-	return nil
+	if errors.Is(err, syscall.EAGAIN) {
+		return &InUseError{Socket: path} // listening, its backlog full
+	}
+	// Denied, timed out (a daemon too busy to accept?) or anything else:
+	// not known to be stale, so not ours to remove.
+	return fmt.Errorf("socket %s: cannot tell whether it is in use: %w", path, err)
 }
 
 // socketListener is the daemon's listener and whether it made the socket file
