@@ -1,6 +1,9 @@
 package store
 
-import "context"
+import (
+	"context"
+	"io"
+)
 
 // The store's life of a blob, in order. Each step is durable before the
 // next starts, so a crash at any instant leaves the old state or the new:
@@ -44,7 +47,17 @@ type Verifier interface {
 	RemoveBlob(digest string) error
 }
 
+// sink mirrors fetch.Sink, which a *Writer must satisfy; store does not
+// import fetch.
+type sink interface {
+	io.Writer
+	Size() int64
+	Digest() string
+	Truncate() error
+}
+
 var (
+	_ sink       = (*Writer)(nil)
 	_ Provider   = (*Store)(nil)
 	_ Ingester   = (*Store)(nil)
 	_ Referencer = (*Store)(nil)

@@ -37,7 +37,9 @@
 //     fsynced, renamed into blobs/ and the directory fsynced. No file is
 //     fsynced inside a bbolt transaction.
 //   - Each avatar's current version holds one reference to each distinct
-//     digest it uses; a blob whose last reference goes is deleted.
+//     digest it uses; a blob whose last reference goes is deleted. A blob
+//     committed but never referenced (a load that failed halfway) is kept
+//     an hour for the retry, then collected by Open or EnsureSpace.
 //   - Open reconciles disk and index (see reconcile.go); after a crash at
 //     any instant the store holds the old state or the new.
 //   - Reads (Get, List, Stats, HasBlob) are served from memory; Touch only
@@ -46,7 +48,7 @@
 //     manifest.ValidDigest before they become paths; avatar IDs are never
 //     paths.
 //
-// store imports errs and manifest only. It must not import fetch, manager
-// or api: its Writer satisfies fetch's Sink structurally, and the manager
+// Of assetd's packages, store imports errs and manifest only. It must not
+// import fetch, manager or api (imports_test.go checks): its Writer satisfies fetch's Sink structurally, and the manager
 // joins the two.
 package store
