@@ -110,6 +110,7 @@ func New(cfg Config) (*Client, error) {
 	if rt == nil {
 		t := cleanhttp.DefaultPooledTransport()
 		t.ReadBufferSize = 64 << 10
+		t.MaxIdleConnsPerHost = max(t.MaxIdleConnsPerHost, cfg.Concurrency+2)
 		rt = t
 	}
 	c.http = &http.Client{Transport: &transport{c: c, base: rt}, CheckRedirect: c.checkRedirect}

@@ -1,14 +1,34 @@
 // Package fetch owns assetd's side of the origin protocol
 // (docs/origin-protocol.md): it fetches and validates avatar manifests and
-// streams asset blobs into a caller's Sink, with retries (exponential
-// backoff with jitter, Retry-After honoured), a request rate limit per
-// origin host, a bandwidth limit shared by all downloads of a Client, a cap
-// on concurrent downloads that lets interactive loads go before background
-// ones, resume with Range, a stall watchdog and size and sha256 checks.
-// Every failure it returns is an *errs.Error mapped from the origin's answer
-// exactly as the protocol's error table says.
+// streams asset blobs into a caller's Sink. Every failure it returns is an
+// *errs.Error mapped from the origin's answer exactly as the protocol's
+// error table says, carrying phase, avatar ID, transient and, where they
+// apply, reason, HTTP status, server code and asset.
+//
+// A request passes these layers, each small and in its own file:
+//
+//	retry.go      go-retryablehttp: exponential backoff with jitter, the
+//	              protocol's retry policy (network, 408, 429, 5xx; never a
+//	              cancelled context), Retry-After up to RetryWaitMax (a
+//	              longer one ends the retries), logging through slog
+//	transport.go  every attempt and redirect hop: the per-host request
+//	              limiter, X-App-ID and Authorization only to the origin's
+//	              and mirrors' scheme, host and port, and a monitor that
+//	              ends an attempt whose headers are late (AttemptTimeout) or
+//	              whose body stops or trickles (the stall watchdog)
+//	limit.go      the per-host request limiter, the bandwidth limiter shared
+//	              by all blob bodies, and the download cap that lets
+//	              interactive downloads pass queued background ones
+//	manifest.go   bounded, decompressed, parsed, verified manifests; ETag
+//	              revalidation; Cache-Control max-age; mirror failover
+//	download.go   resume with Range, 200/206/416 handling, size and sha256
+//	              checks with bounded re-downloads; copy.go streams bodies
+//	              with read-ahead; urls.go picks blob URLs
+//	errors.go     the protocol's error table, redirects' rules
 //
 // fetch knows nothing of the store: a download writes to a Sink (the
-// store's ingest writer implements it) and the caller commits it. It
-// imports errs, manifest and version, never store or manager.
+// store's ingest writer implements it), which hashes what it is given;
+// fetch only compares Sink.Digest with the manifest at the end, and the
+// caller commits. fetch imports errs, manifest and version, never store,
+// manager or api.
 package fetch

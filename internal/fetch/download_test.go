@@ -226,13 +226,13 @@ func TestAttemptTimeout(t *testing.T) {
 			select {
 			case <-r.Context().Done():
 				return
-			case <-time.After(20 * time.Millisecond): // 16 chunks: about 320ms
+			case <-time.After(50 * time.Millisecond): // 16 chunks: about 800ms
 			}
 		}
 	})
 	cfg := testConfig(o.URL)
-	cfg.AttemptTimeout = 100 * time.Millisecond
-	cfg.StallWindow = 100 * time.Millisecond
+	cfg.AttemptTimeout = 300 * time.Millisecond
+	cfg.StallWindow = 300 * time.Millisecond
 	cfg.StallMinBytesPerSecond = 1024
 	c := newClient(t, cfg)
 	_, err := c.Manifest(ctxT(t), "slow", "")
