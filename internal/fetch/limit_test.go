@@ -252,3 +252,55 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 	defer l.mu.Unlock()
 	return l.w.Write(p)
 }
+
+// TestInteractiveFirst: at the cap, an interactive download queued after
+// background ones reaches the origin before them.
+func TestInteractiveFirst(t *testing.T) {
+	o := newOrigin(t)
+	release := make(chan struct{})
+	var mu sync.Mutex
+	var arrivals []string
+	data := map[string][]byte{}
+	for _, name := range []string{"hold", "bg1", "bg2", "fg"} {
+		data[name] = randBytes(1000, uint64(len(name))+uint64(name[0]))
+		o.mux.HandleFunc("/"+name, func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			arrivals = append(arrivals, name)
+			mu.Unlock()
+			if name == "hold" {
+				<-release
+			}
+			o.serveBlob(w, r, data[name])
+		})
+	}
+	cfg := testConfig(o.URL)
+	cfg.Concurrency = 1
+	c := newClient(t, cfg)
+	var wg sync.WaitGroup
+	download := func(name string, bg bool) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a := assetOf(name, data[name])
+			a.URL = "/" + name
+			if err := c.Download(ctxT(t), Blob{AvatarID: "rohan", Asset: a, Background: bg}, newSink(t), nil); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	download("hold", false)
+	for o.count("/hold") == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	download("bg1", true)
+	waitQueued(t, c.gate, 1)
+	download("bg2", true)
+	waitQueued(t, c.gate, 2)
+	download("fg", false)
+	waitQueued(t, c.gate, 3)
+	close(release)
+	wg.Wait()
+	if got := strings.Join(arrivals, " "); got != "hold fg bg1 bg2" {
+		t.Errorf("arrivals %s", got)
+	}
+}
