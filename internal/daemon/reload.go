@@ -94,19 +94,24 @@ func (d *daemon) closeFetcher() {
 // readToken installs the token from cfg's token file or the systemd
 // credential, and reports whether it changed. With no token file the token
 // stays as it is (set by PUT /v1/session, or none); a file that cannot be
-// read leaves it as it was too, with a warning.
+// read leaves it as it was too, with a warning (once for the same problem).
+// Only Run, before serving, and the control goroutine call it.
 func (d *daemon) readToken(cfg *config.Config) (changed bool) {
 	if cfg.TokenFile(d.opts.getenv) == "" {
 		return false
 	}
 	t, err := cfg.ReadSessionToken(d.opts.getenv)
 	if err != nil {
-		d.log.Warn("cannot read the session token; keeping the current one", "err", err)
+		if err.Error() != d.tokenProblem {
+			d.log.Warn("cannot read the session token; keeping the current one", "err", err)
+		}
+		d.tokenProblem = err.Error()
 		return false
 	}
-	if t.Warning != "" {
+	if t.Warning != "" && t.Warning != d.tokenProblem {
 		d.log.Warn(t.Warning, "token", t)
 	}
+	d.tokenProblem = t.Warning
 	changed = d.sess.setToken(t.Value)
 	if changed {
 		d.log.Info("session token read", "token", t)

@@ -29,6 +29,9 @@ func (d *daemon) control(ctx context.Context) {
 		}); w != nil {
 			wg.Go(func() { _ = w.Run(wctx) })
 		}
+		// The token file may have changed between its last read and the
+		// start of this watch, which would report only later changes.
+		d.tokenFileChanged()
 		for slices.Equal(files, d.watchedFiles()) && ctx.Err() == nil {
 			select {
 			case <-ctx.Done():
@@ -91,6 +94,12 @@ func (d *daemon) fileChanged(path string) {
 		d.reload("config file changed")
 		return
 	}
+	d.tokenFileChanged()
+}
+
+// tokenFileChanged re-reads the token file; a new token is used from the
+// next request, and loads that failed on auth are retried once.
+func (d *daemon) tokenFileChanged() {
 	d.mu.Lock()
 	cfg := d.cfg
 	d.mu.Unlock()
