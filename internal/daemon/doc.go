@@ -16,7 +16,14 @@
 //   - signals: the caller's context ends on SIGTERM and SIGINT (stop
 //     accepting, cancel loads keeping their partial files, close the manager
 //     and the store, remove the socket); SIGHUP and edits of the config file
-//     reload the configuration, keeping the old one when the new one is bad;
+//     reload the configuration, keeping the old one when the new one is bad.
+//     One control goroutine runs every reload, so none overlap; what cannot
+//     change while serving (socket, store, log format) is logged as needing
+//     a restart;
+//   - watches (internal/watch): the config and token files, and the blob
+//     store, where a file deleted or rewritten behind the daemon's back has
+//     its avatars verified (marked damaged and, with self_heal, fetched
+//     again);
 //   - systemd: READY=1 once serving, STATUS=, WATCHDOG=1 at half the
 //     watchdog interval, RELOADING=1 around reloads, STOPPING=1 on the way
 //     out; all no-ops without systemd;
