@@ -12,8 +12,9 @@ DATE        ?= $(shell git log -1 --format=%cI 2>/dev/null)
 PKG         := github.com/assetd/assetd/internal/version
 LDFLAGS     := -s -w -X $(PKG).Version=$(VERSION) -X $(PKG).Commit=$(COMMIT) -X $(PKG).Date=$(DATE)
 FUZZTIME    ?= 30s
+FUZZSMOKE   ?= 3s
 
-.PHONY: all build test lint vet fmt-check race bench demo install clean fuzz tools
+.PHONY: all build test lint vet fmt-check race bench demo install clean fuzz fuzz-smoke tools reliability
 
 all: build
 
@@ -23,7 +24,7 @@ build:
 # The tests run the real binary, systemd-analyze and curl; tools installs
 # what a fresh Debian machine lacks (as root, through apt) and is a no-op
 # where they are present.
-test: tools fmt-check vet lint race
+test: tools fmt-check vet lint race fuzz-smoke
 
 tools:
 	@missing=""; \
@@ -57,6 +58,24 @@ fuzz:
 			echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 		done; \
 	done
+
+# fuzz-smoke runs every Fuzz target briefly (make test); make fuzz runs
+# them for FUZZTIME each.
+# The targets are found with grep, which costs no test build per package.
+fuzz-smoke:
+	@for file in $$(grep -rl --include='*_test.go' '^func Fuzz' .); do \
+		for f in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$file); do \
+			echo "== $$(dirname $$file) $$f"; \
+			$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZSMOKE) ./$$(dirname $$file) || exit 1; \
+		done; \
+	done
+
+# reliability runs the long crash harness (50 SIGKILL rounds) and load test
+# (200 clients for 20 s) against the real binary and writes
+# docs/reliability.md from their figures.
+reliability:
+	$(GO) test -count=1 -timeout 30m -run 'Test(Crash|Load|Faults|Security)' ./reliability -reliability.full \
+		-reliability.report $(CURDIR)/docs/reliability.md
 
 demo: build
 	./scripts/demo.sh $(BIN)/assetd
