@@ -27,8 +27,10 @@ const (
 	DefaultStallMinBytesPerSecond = 1024
 	DefaultConcurrency            = 4
 	DefaultMaxHashRetries         = 2
-	MaxRedirects                  = 5
 )
+
+// MaxRedirects is the most redirects one request follows (origin protocol).
+const MaxRedirects = 5
 
 const (
 	errorBodyLimit = 64 << 10  // bytes of an error answer read
