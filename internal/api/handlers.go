@@ -159,8 +159,10 @@ func (s *Server) importAvatar(w http.ResponseWriter, r *http.Request, id string)
 	s.writeJSON(w, http.StatusOK, av)
 }
 
-func (s *Server) pin(w http.ResponseWriter, r *http.Request, id string)   { s.setPinned(w, r, id, true) }
-func (s *Server) unpin(w http.ResponseWriter, r *http.Request, id string) { s.setPinned(w, r, id, false) }
+func (s *Server) pin(w http.ResponseWriter, r *http.Request, id string) { s.setPinned(w, r, id, true) }
+func (s *Server) unpin(w http.ResponseWriter, r *http.Request, id string) {
+	s.setPinned(w, r, id, false)
+}
 
 func (s *Server) setPinned(w http.ResponseWriter, r *http.Request, id string, pinned bool) {
 	if err := s.m.SetPinned(id, pinned); err != nil {

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -74,17 +75,15 @@ func startIn(t testing.TB, dir string, fm *fakeManager, opts api.Options) *testS
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, ln) }()
 	ts := &testServer{fm: fm, c: client.New(sock), sock: sock}
-	var stopped bool
+	var once sync.Once
 	ts.stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-		ts.c.CloseIdleConnections()
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("Serve: %v", err)
+			}
+			ts.c.CloseIdleConnections()
+		})
 	}
 	t.Cleanup(ts.stop)
 	return ts

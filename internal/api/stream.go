@@ -193,4 +193,3 @@ func (q *eventQueue) take(close bool) []apitype.Event {
 	q.closed = q.closed || close
 	return evs
 }
-

@@ -1,0 +1,273 @@
+package api_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/assetd/assetd/apitype"
+	"github.com/assetd/assetd/client"
+	"github.com/assetd/assetd/internal/api"
+	"github.com/assetd/assetd/internal/errs"
+)
+
+func progress(id string, done, total int64) apitype.Event {
+	return apitype.Event{Type: apitype.EventProgress, AvatarID: id, State: apitype.StateDownloading,
+		Progress: float64(done) / float64(total), BytesDone: done, BytesTotal: total}
+}
+
+func TestLoadStream(t *testing.T) {
+	var opts api.LoadOptions
+	fm := &fakeManager{LoadFn: func(ctx context.Context, id string, o api.LoadOptions) (*apitype.Avatar, error) {
+		opts = o
+		o.Progress(progress(id, 0, 8123456))
+		o.Progress(progress(id, 8123456, 8123456))
+		return sampleAvatar(id), nil
+	}}
+	ts := start(t, fm, api.Options{})
+	var evs []apitype.Event
+	av, err := ts.c.Load(testCtx(t), "rohan", client.LoadOptions{Pin: true, Background: true}, func(ev apitype.Event) { evs = append(evs, ev) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(sampleAvatar("rohan"), av); diff != "" {
+		t.Errorf("avatar (-want +got):\n%s", diff)
+	}
+	if !opts.Pin || !opts.Background {
+		t.Errorf("options %+v", opts)
+	}
+	// Progress events may collapse under a slow reader; the last one ends it.
+	if n := len(evs); n < 2 || evs[n-1].Type != apitype.EventCompleted || evs[n-1].Progress != 1 || evs[n-1].Avatar == nil {
+		t.Fatalf("events %+v", evs)
+	}
+	for _, ev := range evs[:len(evs)-1] {
+		if ev.Type != apitype.EventProgress || ev.AvatarID != "rohan" {
+			t.Errorf("event %+v", ev)
+		}
+	}
+
+	// The raw stream is NDJSON, one event a line.
+	status, hdr, body := ts.raw(t, "POST", "/v1/avatars/rohan/load", nil, nil)
+	lines := strings.Split(strings.TrimSpace(string(body)), "\n")
+	if status != 200 || hdr.Get("Content-Type") != "application/x-ndjson" || len(lines) < 2 ||
+		!strings.HasPrefix(lines[len(lines)-1], `{"type":"completed","avatarId":"rohan","state":"completed","progress":1,`) {
+		t.Errorf("%d %s:\n%s", status, hdr.Get("Content-Type"), body)
+	}
+}
+
+func TestLoadFailed(t *testing.T) {
+	fail := &errs.Error{Code: errs.FailedToDownloadAvatarAssets, Phase: errs.PhaseVerify, Reason: errs.ReasonHashMismatch,
+		Transient: true, HTTPStatus: 503, Asset: "model.splat", Message: "bad bytes", Err: errors.New("secret cause")}
+	fm := &fakeManager{LoadFn: func(ctx context.Context, id string, o api.LoadOptions) (*apitype.Avatar, error) {
+		o.Progress(progress(id, 1, 2))
+		return nil, fail
+	}}
+	ts := start(t, fm, api.Options{})
+	var last apitype.Event
+	_, err := ts.c.Load(testCtx(t), "rohan", client.LoadOptions{}, func(ev apitype.Event) { last = ev })
+	e := wantCode(t, err, errs.FailedToDownloadAvatarAssets)
+	want := &errs.Error{Code: errs.FailedToDownloadAvatarAssets, Phase: errs.PhaseVerify, Reason: errs.ReasonHashMismatch,
+		Transient: true, HTTPStatus: 503, Asset: "model.splat", Message: "bad bytes", AvatarID: "rohan"}
+	if diff := cmp.Diff(want, e); diff != "" {
+		t.Errorf("error (-want +got):\n%s", diff)
+	}
+	if last.Type != apitype.EventFailed || last.Error == nil || last.Error.Recovery != "Check network connectivity and retry." {
+		t.Errorf("last event %+v", last)
+	}
+}
+
+// TestLoadTerminalFromManager: when the manager sends the completed or
+// failed event itself, the stream carries it once and ends.
+func TestLoadTerminalFromManager(t *testing.T) {
+	fm := &fakeManager{LoadFn: func(ctx context.Context, id string, o api.LoadOptions) (*apitype.Avatar, error) {
+		err := errs.Error{Code: errs.Cancelled, Message: "cancelled by a caller"}
+		body := err.Body()
+		o.Progress(apitype.Event{Type: apitype.EventFailed, AvatarID: id, State: apitype.StateFailed, Error: &body})
+		o.Progress(progress(id, 1, 2)) // late: dropped
+		return nil, &err
+	}}
+	ts := start(t, fm, api.Options{})
+	_, _, body := ts.raw(t, "POST", "/v1/avatars/rohan/load", nil, nil)
+	if n := strings.Count(string(body), "\n"); n != 1 || !strings.Contains(string(body), `"code":"cancelled"`) {
+		t.Errorf("stream:\n%s", body)
+	}
+	_, err := ts.c.Load(testCtx(t), "rohan", client.LoadOptions{}, nil)
+	wantCode(t, err, errs.Cancelled)
+}
+
+func TestLoadNoWait(t *testing.T) {
+	fm := &fakeManager{StartFn: func(id string, o api.LoadOptions) (apitype.Load, *apitype.Avatar, error) {
+		if id == "cached" {
+			return apitype.Load{}, sampleAvatar(id), nil
+		}
+		return apitype.Load{AvatarID: id, State: apitype.StateDownloading, Progress: 0.25, BytesDone: 1, BytesTotal: 4, Background: o.Background}, nil, nil
+	}}
+	ts := start(t, fm, api.Options{})
+	ctx := testCtx(t)
+	load, cached, err := ts.c.Start(ctx, "rohan", client.LoadOptions{Background: true})
+	if err != nil || cached != nil || load != (apitype.Load{AvatarID: "rohan", State: apitype.StateDownloading, Progress: 0.25, BytesDone: 1, BytesTotal: 4, Background: true}) {
+		t.Errorf("Start = %+v, %v, %v", load, cached, err)
+	}
+	_, cached, err = ts.c.Start(ctx, "cached", client.LoadOptions{})
+	if err != nil || cached == nil || cached.AvatarID != "cached" {
+		t.Errorf("Start cached = %+v, %v", cached, err)
+	}
+	for path, want := range map[string]int{"/v1/avatars/rohan/load?wait=false": 202, "/v1/avatars/cached/load?wait=false": 200} {
+		if status, _, _ := ts.raw(t, "POST", path, nil, nil); status != want {
+			t.Errorf("POST %s: %d, want %d", path, status, want)
+		}
+	}
+	fm.StartFn = nil
+	_, _, err = ts.c.Start(ctx, "x", client.LoadOptions{})
+	wantCode(t, err, errs.AvatarAssetMissing)
+}
+
+// TestLoadCallerGoesAway: a caller that hangs up ends its wait (the
+// manager's Load sees its context end) and the client says Cancelled.
+func TestLoadCallerGoesAway(t *testing.T) {
+	started := make(chan struct{})
+	ended := make(chan error, 1)
+	fm := &fakeManager{LoadFn: func(ctx context.Context, id string, o api.LoadOptions) (*apitype.Avatar, error) {
+		o.Progress(progress(id, 0, 10))
+		close(started)
+		<-ctx.Done()
+		ended <- ctx.Err()
+		return nil, ctx.Err()
+	}}
+	ts := start(t, fm, api.Options{})
+	ctx, cancel := context.WithCancel(testCtx(t))
+	go func() { <-started; cancel() }()
+	_, err := ts.c.Load(ctx, "rohan", client.LoadOptions{}, nil)
+	wantCode(t, err, errs.Cancelled)
+	if err := <-ended; !errors.Is(err, context.Canceled) {
+		t.Errorf("manager's ctx ended with %v", err)
+	}
+}
+
+// TestLoadEndsOnShutdown: a stream in progress ends when the server stops.
+func TestLoadEndsOnShutdown(t *testing.T) {
+	started := make(chan struct{})
+	fm := &fakeManager{LoadFn: func(ctx context.Context, id string, o api.LoadOptions) (*apitype.Avatar, error) {
+		close(started)
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}}
+	ts := start(t, fm, api.Options{})
+	go func() { <-started; ts.stop() }()
+	_, err := ts.c.Load(testCtx(t), "rohan", client.LoadOptions{}, nil)
+	wantCode(t, err, errs.Cancelled)
+}
+
+// TestConcurrentLoads: 64 callers of one avatar share one broadcast and
+// all receive the same completed event.
+func TestConcurrentLoads(t *testing.T) {
+	const n = 64
+	var mu sync.Mutex
+	var joined []func(apitype.Event)
+	all := make(chan struct{})
+	fm := &fakeManager{LoadFn: func(ctx context.Context, id string, o api.LoadOptions) (*apitype.Avatar, error) {
+		mu.Lock()
+		joined = append(joined, o.Progress)
+		if len(joined) == n {
+			close(all)
+		}
+		mu.Unlock()
+		select {
+		case <-all:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		return sampleAvatar(id), nil
+	}}
+	ts := start(t, fm, api.Options{})
+	// The broadcaster: once everyone joined, one event to all.
+	go func() {
+		<-all
+		mu.Lock()
+		defer mu.Unlock()
+		for _, p := range joined {
+			p(progress("rohan", 4, 8))
+		}
+	}()
+	ctx := testCtx(t)
+	var wg sync.WaitGroup
+	lasts := make([]apitype.Event, n)
+	errsC := make(chan error, n)
+	for i := range n {
+		wg.Go(func() {
+			_, err := ts.c.Load(ctx, "rohan", client.LoadOptions{}, func(ev apitype.Event) { lasts[i] = ev })
+			errsC <- err
+		})
+	}
+	wg.Wait()
+	close(errsC)
+	for err := range errsC {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range lasts {
+		if diff := cmp.Diff(lasts[0], lasts[i]); diff != "" || lasts[i].Type != apitype.EventCompleted {
+			t.Errorf("caller %d: %s %s", i, lasts[i].Type, diff)
+		}
+	}
+}
+
+func TestEvents(t *testing.T) {
+	ch := make(chan apitype.Event, 3)
+	cancelled := make(chan struct{})
+	fm := &fakeManager{SubscribeFn: func() (<-chan apitype.Event, func()) {
+		return ch, func() { close(cancelled) }
+	}}
+	ts := start(t, fm, api.Options{})
+	ch <- progress("a", 1, 2)
+	ch <- apitype.Event{Type: apitype.EventState, AvatarID: "b", State: apitype.StateStale}
+	ch <- apitype.Event{Type: apitype.EventCompleted, AvatarID: "a", State: apitype.StateCompleted, Progress: 1, Avatar: sampleAvatar("a")}
+	ctx, cancel := context.WithCancel(testCtx(t))
+	var got []apitype.Event
+	err := ts.c.Events(ctx, func(ev apitype.Event) {
+		got = append(got, ev)
+		if len(got) == 3 {
+			cancel()
+		}
+	})
+	wantCode(t, err, errs.Cancelled)
+	if len(got) != 3 || got[1].State != apitype.StateStale || got[2].Avatar == nil {
+		t.Errorf("events %+v", got)
+	}
+	<-cancelled // the server let go of its subscription
+
+	// A closed subscription ends the stream: Events returns nil.
+	ch2 := make(chan apitype.Event, 1)
+	ch2 <- progress("c", 1, 2)
+	close(ch2)
+	fm.SubscribeFn = func() (<-chan apitype.Event, func()) { return ch2, func() {} }
+	got = nil
+	if err := ts.c.Events(testCtx(t), func(ev apitype.Event) { got = append(got, ev) }); err != nil || len(got) != 1 {
+		t.Errorf("Events = %v, %+v", err, got)
+	}
+	status, hdr, _ := ts.raw(t, "GET", "/v1/events", nil, nil)
+	if status != http.StatusOK || hdr.Get("Content-Type") != "application/x-ndjson" {
+		t.Errorf("GET /v1/events: %d %s", status, hdr.Get("Content-Type"))
+	}
+}
+
+// TestEventsEndOnShutdown: Serve returns while a watcher is connected.
+func TestEventsEndOnShutdown(t *testing.T) {
+	subscribed := make(chan struct{})
+	fm := &fakeManager{SubscribeFn: func() (<-chan apitype.Event, func()) {
+		close(subscribed)
+		return make(chan apitype.Event), func() {}
+	}}
+	ts := start(t, fm, api.Options{})
+	go func() { <-subscribed; ts.stop() }()
+	err := ts.c.Events(testCtx(t), func(apitype.Event) {})
+	if err != nil && errs.CodeOf(err) != errs.Internal {
+		t.Errorf("Events = %v", err)
+	}
+}

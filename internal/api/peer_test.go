@@ -1,0 +1,94 @@
+package api_test
+
+import (
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/assetd/assetd/internal/api"
+)
+
+// TestPeerCredentials runs a client as uid 65534 (a re-exec of this test
+// binary) against servers that refuse or admit it.
+func TestPeerCredentials(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("skipped: running a client under another uid needs root")
+	}
+	// nobody must reach the binary and the socket: a world-readable dir.
+	dir, err := os.MkdirTemp("", "assetd-api-peer-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "api.test")
+	copyFile(t, bin)
+	tests := []struct {
+		name   string
+		opts   api.Options
+		groups []uint32
+		want   string
+	}{
+		{"refused", api.Options{AllowedUIDs: []int{1234}, AllowedGIDs: []int{4321}}, nil, "403 forbidden"},
+		{"allowed uid", api.Options{AllowedUIDs: []int{65534}}, nil, "200 "},
+		{"allowed gid", api.Options{AllowedGIDs: []int{65534}}, nil, "200 "},
+		{"allowed supplementary group", api.Options{AllowedGIDs: []int{4242}}, []uint32{4242}, "200 "},
+		{"other supplementary group", api.Options{AllowedGIDs: []int{4242}}, []uint32{4343}, "403 forbidden"},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sub := filepath.Join(dir, string(rune('a'+i)))
+			if err := os.Mkdir(sub, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			ts := startIn(t, sub, &fakeManager{}, tt.opts)
+			if err := os.Chmod(ts.sock, 0o666); err != nil {
+				t.Fatal(err)
+			}
+			cmd := exec.Command(bin, "-test.run=^$")
+			cmd.Dir = dir
+			cmd.Env = []string{childEnv + "=" + ts.sock}
+			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534, Groups: tt.groups}}
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("child: %v\n%s", err, out)
+			}
+			if got := strings.TrimSpace(string(out)); !strings.HasPrefix(got+" ", tt.want) {
+				t.Errorf("child got %q, want %q", got, tt.want)
+			}
+			// The server serves its own user all along.
+			if _, err := ts.c.Health(testCtx(t)); err != nil {
+				t.Errorf("root refused: %v", err)
+			}
+		})
+	}
+}
+
+func copyFile(t *testing.T, dst string) {
+	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := os.Open(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o755)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		t.Fatal(err)
+	}
+	if err := out.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
