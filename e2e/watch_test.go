@@ -59,8 +59,9 @@ func TestConfigFileEdit(t *testing.T) {
 	p.stop()
 }
 
-// TestDeletedBlobHeals: a cached file deleted behind the daemon's back
-// marks its avatar damaged and, with self_heal, is fetched again.
+// TestDeletedBlobHeals: a cached file deleted or rewritten behind the
+// daemon's back marks its avatar damaged and, with self_heal, is fetched
+// again; the other files are not.
 func TestDeletedBlobHeals(t *testing.T) {
 	t.Parallel()
 	a := newAvatar(t, "rohan", 64<<10, 16<<10)
@@ -83,6 +84,30 @@ func TestDeletedBlobHeals(t *testing.T) {
 		code, _ := e.do(c, "GET", "/v1/avatars/rohan", nil, nil)
 		_, err := os.Stat(victim.LocalPath)
 		return code == 200 && err == nil
+	})
+	checkFiles(t, a, e.mustLoad(c, "rohan"))
+	if n := o.blobGets(victim.SHA256); n != 2 {
+		t.Errorf("the deleted file was downloaded %d times in all, want twice", n)
+	}
+
+	// A file rewritten in place with other bytes of the same size.
+	other := got.Assets[1]
+	if n := o.blobGets(other.SHA256); n != 1 {
+		t.Errorf("the intact file was downloaded %d times, want once", n)
+	}
+	if err := os.Chmod(other.LocalPath, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(other.LocalPath, make([]byte, other.Size), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the rewritten file to be fetched again", func() bool {
+		return o.blobGets(other.SHA256) >= 2
+	})
+	waitFor(t, "the avatar to be whole again", func() bool {
+		var av apitype.Avatar
+		code, _ := e.do(c, "GET", "/v1/avatars/rohan", nil, &av)
+		return code == 200 && av.State == apitype.StateReady
 	})
 	checkFiles(t, a, e.mustLoad(c, "rohan"))
 	p.stop()
