@@ -3,6 +3,8 @@ package e2e
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"net"
@@ -116,22 +118,53 @@ func TestRoutes(t *testing.T) {
 		t.Errorf("load of an unknown avatar ended with %+v", last)
 	}
 
+	// Pin and unpin.
+	e.mustOK(c, "PUT", "/v1/avatars/rohan/pin", nil)
+	if e.must(c, "GET", "/v1/avatars/rohan", nil, 200, &av); !av.Pinned {
+		t.Error("PUT .../pin did not pin")
+	}
+	e.mustOK(c, "DELETE", "/v1/avatars/rohan/pin", nil)
+	if e.must(c, "GET", "/v1/avatars/rohan", nil, 200, &av); av.Pinned {
+		t.Error("DELETE .../pin did not unpin")
+	}
+
+	// Import an avatar from files on the device.
+	src := filepath.Join(e.dir, "local")
+	if err := os.MkdirAll(filepath.Join(src, "anim"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	local := &avatar{id: "local"}
+	for _, f := range []struct{ path, text string }{{"model.splat", "splat bytes"}, {"anim/idle.bin", "idle bytes"}} {
+		if err := os.WriteFile(filepath.Join(src, f.path), []byte(f.text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		sum := sha256.Sum256([]byte(f.text))
+		local.assets = append(local.assets, asset{path: f.path, data: []byte(f.text), sum: hex.EncodeToString(sum[:])})
+	}
+	body, err := json.Marshal(map[string]string{"dir": src})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.must(c, "POST", "/v1/avatars/local/import", strings.NewReader(string(body)), 200, &av)
+	checkFiles(t, local, &av)
+
 	var rm apitype.Removed
 	e.must(c, "DELETE", "/v1/avatars/mei", nil, 200, &rm)
 	e.mustErr(c, "GET", "/v1/avatars/mei", nil, 404, "avatarAssetMissing")
 	e.mustErr(c, "POST", "/v1/cache/lru?keep=x", nil, 400, "badRequest")
+	e.must(c, "GET", "/v1/avatars", nil, 200, &list)
 	e.must(c, "POST", "/v1/cache/lru?keep=1", nil, 200, &rm)
-	if len(rm.Removed) != 1 {
-		t.Errorf("lru keep=1 of 2 removed %v", rm.Removed)
+	if len(rm.Removed) != len(list.Avatars)-1 {
+		t.Errorf("lru keep=1 of %v removed %v", listIDs(list), rm.Removed)
 	}
 
 	resp, err := c.Get("http://assetd/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
-	body := readAll(t, resp)
-	if resp.StatusCode != 200 || !strings.Contains(body, "assetd_loads_total") {
-		t.Errorf("metrics: %d\n%s", resp.StatusCode, body)
+	metrics := readAll(t, resp)
+	if resp.StatusCode != 200 || !strings.Contains(metrics, "assetd_loads_total") {
+		t.Errorf("metrics: %d\n%s", resp.StatusCode, metrics)
 	}
 
 	e.must(c, "DELETE", "/v1/avatars", nil, 200, &rm)
