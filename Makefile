@@ -14,7 +14,7 @@ LDFLAGS     := -s -w -X $(PKG).Version=$(VERSION) -X $(PKG).Commit=$(COMMIT) -X 
 FUZZTIME    ?= 30s
 FUZZSMOKE   ?= 3s
 
-.PHONY: all build test lint vet fmt-check race bench demo install clean fuzz fuzz-smoke tools reliability
+.PHONY: all build test lint vet fmt-check race bench bench-go bench-tools demo install clean fuzz fuzz-smoke tools reliability
 
 all: build
 
@@ -49,8 +49,30 @@ lint:
 race:
 	$(GO) test -race -count=1 -timeout 8m ./...
 
-bench:
+# bench measures the whole process against aria2c, curl and a bare Go
+# downloader (bench/cmd/assetd-bench) after the go benchmarks, and writes
+# docs/performance.md. bench-tools installs aria2 (as root, through apt)
+# when aria2c is missing; without it the aria2c row says "not available".
+bench: build bench-tools
+	@mkdir -p $(BIN)
+	@{ $(MAKE) --no-print-directory bench-go 2>&1; echo $$? >$(BIN)/bench-go.rc; } | tee $(BIN)/bench-go.txt; \
+		exit $$(cat $(BIN)/bench-go.rc)
+	$(GO) build -o $(BIN)/assetd-bench ./bench/cmd/assetd-bench
+	$(BIN)/assetd-bench -assetd $(BIN)/assetd -gobench $(BIN)/bench-go.txt -out docs/performance.md
+
+bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+bench-tools:
+	@if ! command -v aria2c >/dev/null; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "installing aria2"; \
+			(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq aria2) >/dev/null || \
+				echo "could not install aria2; the aria2c row will say not available"; \
+		else \
+			echo "aria2c missing and not installable here; the aria2c row will say not available"; \
+		fi; \
+	fi
 
 fuzz:
 	@for pkg in $$($(GO) list ./...); do \
