@@ -340,6 +340,11 @@ func (e *env) mustErr(c *http.Client, method, path string, body io.Reader, statu
 
 // load streams POST /v1/avatars/{id}/load and returns every event.
 func (e *env) load(c *http.Client, id string) ([]apitype.Event, error) {
+	return e.loadWatch(c, id, nil)
+}
+
+// loadWatch is load that also hands each event to onEvent as it arrives.
+func (e *env) loadWatch(c *http.Client, id string, onEvent func(apitype.Event)) ([]apitype.Event, error) {
 	req, err := http.NewRequest("POST", "http://assetd/v1/avatars/"+id+"/load", nil)
 	if err != nil {
 		return nil, err
@@ -362,6 +367,9 @@ func (e *env) load(c *http.Client, id string) ([]apitype.Event, error) {
 			return evs, fmt.Errorf("event %q: %w", sc.Bytes(), err)
 		}
 		evs = append(evs, ev)
+		if onEvent != nil {
+			onEvent(ev)
+		}
 	}
 	return evs, sc.Err()
 }

@@ -243,11 +243,14 @@ func readAll(t *testing.T, resp *http.Response) string {
 	return b.String()
 }
 
-// TestConcurrentLoads: 64 callers of one avatar share one load.
+// TestConcurrentLoads: 64 callers of one avatar share one load. The origin
+// holds the first blob half-sent until every caller has its first event, so
+// all 64 are waiting on the load in flight.
 func TestConcurrentLoads(t *testing.T) {
 	t.Parallel()
 	a := newAvatar(t, "crowd", 1<<20, 512<<10, 256<<10)
 	o := newOrigin(t, a)
+	h := o.holdBlob(a.assets[0].sum, 512<<10)
 	e := newEnv(t, o)
 	p := e.start()
 	c := e.client()
@@ -255,10 +258,14 @@ func TestConcurrentLoads(t *testing.T) {
 	const n = 64
 	got := make([]*apitype.Avatar, n)
 	errc := make(chan error, n)
+	joined := make(chan struct{}, n)
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() {
-			evs, err := e.load(c, a.id)
+			var once sync.Once
+			join := func() { once.Do(func() { joined <- struct{}{} }) }
+			defer join() // a caller that failed early must not stall the others
+			evs, err := e.loadWatch(c, a.id, func(apitype.Event) { join() })
 			if err != nil {
 				errc <- err
 				return
@@ -271,6 +278,16 @@ func TestConcurrentLoads(t *testing.T) {
 			got[i] = last.Avatar
 		})
 	}
+	timeout := time.After(waitLimit)
+	for range n {
+		select {
+		case <-joined:
+		case <-timeout:
+			h.free()
+			t.Fatalf("not every caller got an event within %v", waitLimit)
+		}
+	}
+	h.free()
 	wg.Wait()
 	close(errc)
 	for err := range errc {
