@@ -3,7 +3,9 @@ package api_test
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -11,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/assetd/assetd/apitype"
+	"github.com/assetd/assetd/client"
 	"github.com/assetd/assetd/internal/api"
 	"github.com/assetd/assetd/internal/errs"
 )
@@ -287,5 +290,18 @@ func TestDaemonNotRunning(t *testing.T) {
 	}
 	if errs.ExitCode(e) != errs.ExitUnreachable {
 		t.Errorf("exit code = %d", errs.ExitCode(e))
+	}
+
+	// A socket file that nobody listens on: ECONNREFUSED.
+	sock := filepath.Join(t.TempDir(), "stale.sock")
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.SetUnlinkOnClose(false)
+	ln.Close()
+	e = wantCode(t, errOnly(client.New(sock).Stats(testCtx(t))), errs.DaemonNotRunning)
+	if e.Message != "assetd is not running at "+sock {
+		t.Errorf("message = %q", e.Message)
 	}
 }
