@@ -20,11 +20,14 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request, _ string) {
 
 func (s *Server) getAvatar(w http.ResponseWriter, r *http.Request, id string) {
 	av, err := s.m.Retrieve(id)
+	if err == nil && av == nil {
+		err = localErr(errs.Internal, "the manager returned neither an avatar nor an error")
+	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	s.writeJSON(w, http.StatusOK, av)
+	s.writeAvatar(w, http.StatusOK, av)
 }
 
 func (s *Server) list(w http.ResponseWriter, r *http.Request, _ string) {
@@ -156,7 +159,7 @@ func (s *Server) importAvatar(w http.ResponseWriter, r *http.Request, id string)
 		s.writeError(w, r, err)
 		return
 	}
-	s.writeJSON(w, http.StatusOK, av)
+	s.writeAvatar(w, http.StatusOK, av)
 }
 
 func (s *Server) pin(w http.ResponseWriter, r *http.Request, id string) { s.setPinned(w, r, id, true) }

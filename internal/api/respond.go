@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"sync"
 
+	"github.com/assetd/assetd/apitype"
 	"github.com/assetd/assetd/internal/errs"
 )
 
@@ -36,6 +37,28 @@ func (s *Server) writeJSON(w http.ResponseWriter, status int, v any) {
 	w.WriteHeader(status)
 	w.Write(buf.Bytes())
 }
+
+// writeAvatar answers a cached avatar (the hot path: no reflection).
+func (s *Server) writeAvatar(w http.ResponseWriter, status int, av *apitype.Avatar) {
+	if !encodable(av) {
+		s.writeJSON(w, status, av)
+		return
+	}
+	bp := avatarBufs.Get().(*[]byte)
+	b := appendAvatar((*bp)[:0], av)
+	b = append(b, '\n')
+	h := w.Header()
+	h["Content-Type"] = []string{"application/json"}
+	h["Content-Length"] = []string{strconv.Itoa(len(b))}
+	w.WriteHeader(status)
+	w.Write(b)
+	if cap(b) <= 1<<20 {
+		*bp = b
+		avatarBufs.Put(bp)
+	}
+}
+
+var avatarBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
 
 // writeError answers err as {"error":{...}} with its status.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {

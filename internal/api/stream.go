@@ -37,7 +37,7 @@ func (s *Server) load(w http.ResponseWriter, r *http.Request, id string) {
 		case err != nil:
 			s.writeError(w, r, err)
 		case cached != nil:
-			s.writeJSON(w, http.StatusOK, cached)
+			s.writeAvatar(w, http.StatusOK, cached)
 		default:
 			s.writeJSON(w, http.StatusAccepted, load)
 		}
