@@ -1,8 +1,11 @@
 package api_test
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -269,5 +272,47 @@ func TestEventsEndOnShutdown(t *testing.T) {
 	err := ts.c.Events(testCtx(t), func(apitype.Event) {})
 	if err != nil && errs.CodeOf(err) != errs.Internal {
 		t.Errorf("Events = %v", err)
+	}
+}
+
+// TestLoadSlowReader: a caller that does not read never blocks the
+// manager's Progress; its pending progress collapses to the latest, and
+// the stream still ends with the completed event.
+func TestLoadSlowReader(t *testing.T) {
+	const events = 100000
+	returned := make(chan struct{})
+	fm := &fakeManager{LoadFn: func(ctx context.Context, id string, o api.LoadOptions) (*apitype.Avatar, error) {
+		for i := range events {
+			o.Progress(progress(id, int64(i+1), events))
+		}
+		close(returned)
+		return sampleAvatar(id), nil
+	}}
+	ts := start(t, fm, api.Options{})
+	conn, err := net.Dial("unix", ts.sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := io.WriteString(conn, "POST /v1/avatars/rohan/load HTTP/1.1\r\nHost: assetd\r\nConnection: close\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-returned: // before the caller read a byte
+	case <-testCtx(t).Done():
+		t.Fatal("Progress blocked on a caller that does not read")
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(body)), "\n")
+	if len(lines) >= events || !strings.HasPrefix(lines[len(lines)-1], `{"type":"completed"`) {
+		t.Errorf("%d lines, last %s", len(lines), lines[len(lines)-1])
 	}
 }
