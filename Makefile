@@ -20,7 +20,7 @@ DIST_ENV    := CGO_ENABLED=0 GOOS=linux GOAMD64=v1 GOARM64=v8.0 GOFLAGS=
 DIST_BUILD  := $(GO) build -trimpath -buildvcs=false -ldflags '$(DIST_LDFLAGS)'
 FUZZSMOKE   ?= 3s
 
-.PHONY: all build test lint vet fmt-check race bench bench-go bench-tools demo install clean fuzz fuzz-smoke tools reliability
+.PHONY: all build test lint vet fmt-check race bench bench-go bench-tools demo install clean fuzz fuzz-smoke tools reliability dist deb package-test
 
 all: build
 
