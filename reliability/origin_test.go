@@ -60,6 +60,8 @@ type binOrigin struct {
 	token    string
 	authSeen []string
 
+	gen func(id string) *avatar // makes avatars not in the map, when set
+
 	bytesSent atomic.Int64
 	ranged    atomic.Int64 // blob requests that resumed with Range
 	blobReqs  atomic.Int64
@@ -113,6 +115,14 @@ func (o *binOrigin) serve(w http.ResponseWriter, r *http.Request) {
 func (o *binOrigin) manifest(w http.ResponseWriter, id string) {
 	o.mu.Lock()
 	a := o.avatars[id]
+	if a == nil && o.gen != nil {
+		if a = o.gen(id); a != nil {
+			o.avatars[id] = a
+			for _, f := range a.files {
+				o.blobs[f.sum] = f.data
+			}
+		}
+	}
 	o.mu.Unlock()
 	if a == nil {
 		jsonError(w, http.StatusNotFound, "avatarIDUnrecognized")

@@ -351,3 +351,41 @@ func fdCount(pid int) int {
 }
 
 func sum(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
+
+// mkShortDir is a temp dir with a short path, removed after the test.
+func mkShortDir(t *testing.T) (string, error) {
+	dir, err := os.MkdirTemp("", "ar")
+	if err == nil {
+		t.Cleanup(func() { os.RemoveAll(dir) })
+	}
+	return dir, err
+}
+
+// unixFds is the number of a process's descriptors that are Unix sockets
+// (the API's listener and its client connections), found by matching the
+// fd links' inodes against /proc/net/unix.
+func unixFds(pid int) int {
+	table, err := os.ReadFile("/proc/net/unix")
+	if err != nil {
+		return -1
+	}
+	inodes := map[string]bool{}
+	for _, l := range strings.Split(string(table), "\n")[1:] {
+		if f := strings.Fields(l); len(f) >= 7 {
+			inodes[f[6]] = true
+		}
+	}
+	dir := "/proc/" + strconv.Itoa(pid) + "/fd"
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return -1
+	}
+	n := 0
+	for _, e := range ents {
+		link, err := os.Readlink(filepath.Join(dir, e.Name()))
+		if err == nil && strings.HasPrefix(link, "socket:[") && inodes[strings.Trim(link[len("socket:"):], "[]")] {
+			n++
+		}
+	}
+	return n
+}

@@ -28,11 +28,17 @@ var (
 	notes    []string
 )
 
+// newTable returns the table of that title, made on first use.
 func newTable(title string, head ...string) *table {
-	tb := &table{title: title, head: head, rows: map[string][]string{}}
 	tablesMu.Lock()
+	defer tablesMu.Unlock()
+	for _, tb := range tables {
+		if tb.title == title {
+			return tb
+		}
+	}
+	tb := &table{title: title, head: head, rows: map[string][]string{}}
 	tables = append(tables, tb)
-	tablesMu.Unlock()
 	return tb
 }
 
