@@ -85,18 +85,9 @@ func TestRelease(t *testing.T) {
 		if err := os.Mkdir(src, 0o755); err != nil {
 			t.Fatal(err)
 		}
-		archive := exec.Command("git", "-C", repo, "archive", "--format=tar", "HEAD")
-		untar := exec.Command("tar", "-x", "-C", src)
-		untar.Stdin, _ = archive.StdoutPipe()
-		if err := untar.Start(); err != nil {
-			t.Fatal(err)
-		}
-		if out, err := archive.CombinedOutput(); err != nil {
-			t.Fatalf("git archive: %v\n%s", err, out)
-		}
-		if err := untar.Wait(); err != nil {
-			t.Fatalf("tar: %v", err)
-		}
+		tarball := filepath.Join(t.TempDir(), "head.tar")
+		run(t, "", nil, "git", "-C", repo, "archive", "--format=tar", "-o", tarball, "HEAD")
+		run(t, "", nil, "tar", "-x", "-f", tarball, "-C", src)
 		dist := filepath.Join(t.TempDir(), "dist")
 		env := []string{"TZ=UTC"}
 		if fresh {
