@@ -24,6 +24,7 @@ func TestCrash(t *testing.T) {
 	}
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
+	note("The crash harness drew its kill moments from seed %d.", seed)
 	rng := rand.New(rand.NewPCG(seed, seed))
 
 	var avatars []*avatar
@@ -84,9 +85,7 @@ func TestCrash(t *testing.T) {
 	again := sent - total
 	t.Logf("%d kills (%d at startup); %d verify runs checked %d ready avatars; origin sent %d bytes for %d (%d again, %d ranged requests of %d)",
 		kills, startupKills, verifies, readyChecked, sent, total, again, o.ranged.Load(), o.blobReqs.Load())
-	rep := newTable("Crash harness (real binary, SIGKILL at random moments while preloading)",
-		"load applied", "what happened")
-	rep.add(t,
+	crashTable.add(t,
 		fmt.Sprintf("%d rounds of `assetd serve` preloading 10 avatars (%.1f MiB, 20 files) from an origin sending 16 KiB every %v a download; SIGKILL 20-520 ms after /v1/health answers (every 5th round: 0-40 ms after exec, during startup)",
 			rounds, float64(total)/(1<<20), delay),
 		fmt.Sprintf("after every restart `assetd verify` + an independent sha256 of every file: 0 damaged in %d ready avatar checks over %d restarts; all 10 loads completed with the origin's bytes; origin sent %.2f MiB for %.2f MiB of avatars: %.1f KiB sent again in all, %.1f KiB per kill; %d of %d blob requests resumed with Range",

@@ -99,7 +99,12 @@ func (o *binOrigin) serve(w http.ResponseWriter, r *http.Request) {
 	token := o.token
 	o.mu.Unlock()
 	if token != "" && r.Header.Get("Authorization") != "Bearer "+token {
-		jsonError(w, http.StatusUnauthorized, "sessionTokenExpired")
+		// A careless origin echoes what it was sent: the daemon must not
+		// pass it on.
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusUnauthorized)
+		json.NewEncoder(w).Encode(map[string]string{"code": "sessionTokenExpired",
+			"message": "token " + r.Header.Get("Authorization") + " has expired"})
 		return
 	}
 	switch p := r.URL.Path; {

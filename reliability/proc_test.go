@@ -42,8 +42,9 @@ type env struct {
 	url    string // origin URL
 
 	preload []string
-	extra   string // TOML appended to the config
+	origin  string // TOML appended to [origin]
 	fetch   string // TOML appended to [fetch]
+	api     string // TOML appended to [api]
 }
 
 func newEnv(t *testing.T, url string) *env {
@@ -74,6 +75,7 @@ func (e *env) writeConfig() {
 url = %q
 app_id = "reliability"
 session_token_file = %q
+%s
 
 [fetch]
 retry_wait_min = "10ms"
@@ -88,14 +90,14 @@ reserve_bytes = 0
 
 [api]
 socket = %q
+%s
 
 [preload]
 avatars = %s
 
 [log]
 level = "debug"
-%s
-`, e.url, e.token, e.fetch, e.state, e.sock, preload, e.extra)
+`, e.url, e.token, e.origin, e.fetch, e.state, e.sock, e.api, preload)
 	e.write(e.config, cfg)
 }
 

@@ -28,6 +28,16 @@ var (
 	notes    []string
 )
 
+// The report's sections, in order.
+var (
+	faultTable = newTable("Fault origin (in-process store + fetch + manager; max_retries 2, retry waits 1-10 ms)",
+		"fault", "result", "origin requests (manifest/blob)")
+	crashTable = newTable("Crash harness (real binary, SIGKILL at random moments while preloading)",
+		"load applied", "what happened")
+	loadTable = newTable("Load (concurrent clients of the socket while downloads run)", "load applied", "what happened")
+	secTable  = newTable("Security", "what was tried", "what happened")
+)
+
 // newTable returns the table of that title, made on first use.
 func newTable(title string, head ...string) *table {
 	tablesMu.Lock()

@@ -1,0 +1,604 @@
+package reliability
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/assetd/assetd/apitype"
+	"github.com/assetd/assetd/internal/config"
+	"github.com/assetd/assetd/internal/errs"
+	"github.com/assetd/assetd/internal/fetch"
+	"github.com/assetd/assetd/internal/manager"
+	"github.com/assetd/assetd/internal/store"
+)
+
+// TestSocketMode: the socket has api.socket_mode (default 0660).
+func TestSocketMode(t *testing.T) {
+	a := newAvatar("rohan", 1, 4<<10)
+	o := newBinOrigin(t, a)
+	var got []string
+	for _, mode := range []string{"", "0600"} {
+		e := newEnv(t, o.srv.URL)
+		if mode != "" {
+			e.api = fmt.Sprintf("socket_mode = %q", mode)
+		}
+		e.writeConfig()
+		p := e.start()
+		fi, err := os.Stat(e.sock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := os.FileMode(0o660)
+		if mode == "0600" {
+			want = 0o600
+		}
+		if fi.Mode().Type() != fs.ModeSocket || fi.Mode().Perm() != want {
+			t.Errorf("socket mode %v, want socket %v", fi.Mode(), want)
+		}
+		got = append(got, fmt.Sprintf("%#o", fi.Mode().Perm()))
+		p.stop()
+	}
+	secTable.add(t, "socket_mode unset, then \"0600\"", "socket created with mode "+strings.Join(got, ", then "))
+}
+
+// TestPeerCredentials: a client running as another uid reaches the socket
+// (opened to 0666 by the test) and is refused by the peer-credential check, unless
+// api.allowed_uids names it.
+func TestPeerCredentials(t *testing.T) {
+	if os.Geteuid() != 0 {
+		secTable.add(t, "a client as uid 65534", "skipped: needs root to run a child as another uid")
+		t.Skip("needs root to run a client as another uid (SysProcAttr.Credential)")
+	}
+	// The other uid must be able to run the binary and reach the socket.
+	if err := os.Chmod(filepath.Dir(bin), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	a := newAvatar("rohan", 1, 4<<10)
+	o := newBinOrigin(t, a)
+	const nobody = 65534
+	run := func(allowed bool) (string, int) {
+		e := newEnv(t, o.srv.URL)
+		if err := os.Chmod(e.dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if allowed {
+			e.api = fmt.Sprintf("allowed_uids = [%d]", nobody)
+		}
+		e.writeConfig()
+		p := e.start()
+		defer p.stop()
+		// The config refuses a world-writable socket; the test opens it up
+		// so that the peer-credential check is what stands in the way.
+		if err := os.Chmod(e.sock, 0o666); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(bin, "--socket", e.sock, "--json", "stats")
+		cmd.Env = cleanEnv()
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
+		out, err := cmd.CombinedOutput()
+		code := 0
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return string(out), code
+	}
+	out, code := run(false)
+	if code == 0 || !strings.Contains(out, "forbidden") && !strings.Contains(out, "not allowed") {
+		t.Errorf("a client as uid %d: exit %d, output %q; want a refusal (forbidden)", nobody, code, out)
+	}
+	refused := fmt.Sprintf("exit %d: %s", code, strings.TrimSpace(firstLine(out)))
+	out, code = run(true)
+	if code != 0 {
+		t.Errorf("a client as uid %d listed in allowed_uids: exit %d, output %q", nobody, code, out)
+	}
+	secTable.add(t, "`assetd stats` as uid 65534 (SysProcAttr.Credential) on the socket chmod-ed to 0666 by the test (the config refuses socket_mode 0666); then with allowed_uids = [65534]",
+		fmt.Sprintf("refused by SO_PEERCRED (%s); admitted when listed (exit %d)", refused, code))
+}
+
+func firstLine(s string) string { l, _, _ := strings.Cut(s, "\n"); return l }
+
+// TestTokenSecrecy: the session token, from the token file and from
+// `assetd session set`, reaches the origin and nothing else: not the log
+// (debug level), not load errors (even when the origin echoes it), not
+// CLI errors, not /metrics, not ps output nor /proc cmdline and environ.
+func TestTokenSecrecy(t *testing.T) {
+	a := newAvatar("rohan", 1, 16<<10)
+	b := newAvatar("mei", 2, 16<<10)
+	o := newBinOrigin(t, a, b)
+	secret1 := "tok1-" + randHex(16)
+	secret2 := "tok2-" + randHex(16)
+	o.setToken(secret1)
+	e := newEnv(t, o.srv.URL)
+	e.write(e.token, secret1+"\n")
+	e.writeConfig()
+	p := e.start()
+	c := e.client()
+	defer c.CloseIdleConnections()
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+
+	var seen strings.Builder // every output the secrets must not be in
+	last, err := e.load(ctx, c, "rohan")
+	if err != nil || last.Type != apitype.EventCompleted {
+		t.Fatalf("load with the file's token: %v %+v", err, last.Error)
+	}
+	if !slices.Contains(o.auths(), "Bearer "+secret1) {
+		t.Fatal("the origin never saw the token")
+	}
+
+	// The origin moves to a token the daemon lacks and echoes what it got.
+	o.setToken(secret2)
+	last, err = e.load(ctx, c, "mei")
+	if err != nil || last.Error == nil || last.Error.Code != errs.SessionTokenExpired {
+		t.Fatalf("load with a stale token: %v %+v", err, last)
+	}
+	raw, _ := json.Marshal(last)
+	seen.Write(raw)
+	out, errOut, code := e.cli("get", "mei")
+	seen.WriteString(out + errOut)
+	out, errOut, _ = e.cli("preload", "mei")
+	seen.WriteString(out + errOut)
+	if code == 0 {
+		t.Error("assetd get of an uncached avatar succeeded")
+	}
+
+	// A token given through `assetd session set` on stdin; ps runs while
+	// the command waits for it.
+	cmd := exec.Command(bin, "--socket", e.sock, "session", "set")
+	cmd.Env = cleanEnv()
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var setOut logBuf
+	cmd.Stdout, cmd.Stderr = &setOut, &setOut
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ps, err := exec.Command("ps", "auxww").CombinedOutput()
+	if err != nil {
+		t.Logf("ps: %v (searching /proc only)", err)
+	}
+	seen.Write(ps)
+	io.WriteString(stdin, secret2+"\n")
+	stdin.Close()
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("assetd session set: %v: %s", err, setOut.String())
+	}
+	seen.WriteString(setOut.String())
+	last, err = e.load(ctx, c, "mei")
+	if err != nil || last.Type != apitype.EventCompleted {
+		t.Fatalf("load after session set: %v %+v", err, last.Error)
+	}
+
+	resp, err := c.Get("http://assetd/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	seen.Write(metrics)
+	for _, f := range []string{"cmdline", "environ"} {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/%s", p.pid(), f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen.Write(b)
+	}
+	ps, _ = exec.Command("ps", "-eo", "pid,args").CombinedOutput()
+	seen.Write(ps)
+	p.stop()
+	seen.WriteString(p.stderr.String())
+	if !strings.Contains(p.stderr.String(), "level=DEBUG") {
+		t.Error("the daemon's log has no debug lines: the search proves little")
+	}
+	for _, s := range []string{secret1, secret2} {
+		if i := strings.Index(seen.String(), s); i >= 0 {
+			t.Errorf("the token %s appears: ...%s...", s[:4], seen.String()[max(0, i-200):min(len(seen.String()), i+100)])
+		}
+	}
+	secTable.add(t, "token from a token file, then from `assetd session set` (stdin); the origin echoes the Authorization header it is sent in its 401 error message",
+		fmt.Sprintf("neither token found in %d KiB searched: the daemon's debug log, the failed load's error, `assetd get`/`preload` output, /metrics, `ps auxww` (taken while session set ran), `ps -eo args`, /proc/PID/cmdline and environ",
+			seen.Len()/1024))
+}
+
+func randHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// TestNoFileOutsideStore: manifests that name files outside the store
+// (../ paths, absolute paths, backslashes, file:// and climbing asset
+// URLs) are refused, and nothing appears outside store.dir: the whole tree
+// around it is compared before and after, and /tmp is searched for the
+// marker names.
+func TestNoFileOutsideStore(t *testing.T) {
+	marker := "evil-" + randHex(6)
+	good := newAvatar("good", 3, 8<<10)
+	blob := good.files[0]
+	hostile := map[string]string{ // avatar ID -> one asset (raw JSON)
+		"dotdot":    fmt.Sprintf(`{"path":"../../../../%s","size":%d,"sha256":%q}`, marker, len(blob.data), blob.sum),
+		"midclimb":  fmt.Sprintf(`{"path":"a/../../%s","size":%d,"sha256":%q}`, marker, len(blob.data), blob.sum),
+		"absolute":  fmt.Sprintf(`{"path":"/tmp/%s","size":%d,"sha256":%q}`, marker, len(blob.data), blob.sum),
+		"backslash": fmt.Sprintf(`{"path":"..\\..\\%s","size":%d,"sha256":%q}`, marker, len(blob.data), blob.sum),
+		"dot":       fmt.Sprintf(`{"path":"./%s","size":%d,"sha256":%q}`, marker, len(blob.data), blob.sum),
+		"nul":       fmt.Sprintf(`{"path":"%s\u0000x","size":%d,"sha256":%q}`, marker, len(blob.data), blob.sum),
+		"fileurl":   fmt.Sprintf(`{"path":"%s","size":%d,"sha256":%q,"url":"file:///tmp/%s"}`, marker, len(blob.data), blob.sum, marker),
+		"digest":    fmt.Sprintf(`{"path":"%s","size":%d,"sha256":"../../../%s"}`, marker, len(blob.data), marker),
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/avatars/{id}/manifest", func(w http.ResponseWriter, r *http.Request) {
+		id := r.PathValue("id")
+		asset, ok := hostile[id]
+		if id == "relurl" {
+			asset, ok = fmt.Sprintf(`{"path":"%s","size":%d,"sha256":%q,"url":"../../../../../%s"}`, marker, len(blob.data), blob.sum, marker), true
+		}
+		if !ok {
+			jsonError(w, http.StatusNotFound, "avatarIDUnrecognized")
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"schema":1,"avatarId":%q,"version":"1","assets":[%s]}`, id, asset)
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		// Any blob URL gets the good bytes: a climbing URL must still not
+		// put a file anywhere but the store.
+		w.Write(blob.data)
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+
+	e := newEnv(t, srv.URL)
+	e.writeConfig()
+	before := tree(t, e.dir)
+	p := e.start()
+	c := e.client()
+	defer c.CloseIdleConnections()
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	var refused []string
+	ids := append(slices.Sorted(mapKeys(hostile)), "relurl")
+	for _, id := range ids {
+		last, err := e.load(ctx, c, id)
+		if err != nil {
+			t.Fatalf("load %s: %v", id, err)
+		}
+		switch {
+		case id == "relurl":
+			// A relative URL resolves on the origin's host: harmless, the
+			// file is stored by its digest.
+			if last.Type != apitype.EventCompleted {
+				t.Errorf("relurl: %+v", last.Error)
+			}
+		case last.Error == nil:
+			t.Errorf("%s: the hostile manifest was accepted", id)
+		default:
+			refused = append(refused, fmt.Sprintf("%s: %s/%s", id, last.Error.Code, last.Error.Reason))
+		}
+	}
+	// Invalid IDs through the API.
+	for _, id := range []string{"..%2F..%2Fx", "%2e%2e", ".hidden"} {
+		code, _ := e.do(c, "POST", "/v1/avatars/"+id+"/load", nil, nil)
+		if code != 400 {
+			t.Errorf("load of ID %q: status %d, want 400", id, code)
+		}
+	}
+	p.stop()
+
+	after := tree(t, e.dir)
+	var outside []string
+	for path := range after {
+		if _, ok := before[path]; ok {
+			continue
+		}
+		if !inDir(path, e.state) && !inDir(path, filepath.Dir(e.sock)) {
+			outside = append(outside, path)
+		}
+	}
+	for path, info := range after {
+		if strings.Contains(path, marker) && !inDir(path, e.state) {
+			outside = append(outside, path+" ("+info+")")
+		}
+	}
+	// The absolute and climbing targets, and anything with the marker in /tmp.
+	filepath.WalkDir(os.TempDir(), func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return fs.SkipDir
+		}
+		if strings.Count(path, string(filepath.Separator)) > 5 && d.IsDir() {
+			return fs.SkipDir
+		}
+		if strings.Contains(d.Name(), marker) && !inDir(path, e.state) {
+			outside = append(outside, path)
+		}
+		return nil
+	})
+	for _, f := range outside {
+		t.Errorf("a file outside store.dir: %s", f)
+	}
+	secTable.add(t, fmt.Sprintf("hostile manifests through the daemon: %d asset paths or URLs aiming outside store.dir, and IDs with encoded ../", len(hostile)+1),
+		fmt.Sprintf("refused: %s; the relative URL resolved on the origin and was stored by digest; %d files outside store.dir (tree around it compared before/after, /tmp searched for the marker)",
+			strings.Join(refused, ", "), len(outside)))
+}
+
+func mapKeys(m map[string]string) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+func inDir(path, dir string) bool {
+	return path == dir || strings.HasPrefix(path, dir+string(filepath.Separator))
+}
+
+// tree maps every path under root to its mode and size.
+func tree(t *testing.T, root string) map[string]string {
+	t.Helper()
+	m := map[string]string{}
+	filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return nil
+		}
+		info, err := d.Info()
+		if err == nil {
+			m[path] = fmt.Sprintf("%v %d", info.Mode(), info.Size())
+		}
+		return nil
+	})
+	return m
+}
+
+// refusingTransport fails every request and records where it would have
+// gone, so that a test proves nothing is dialed.
+type refusingTransport struct {
+	mu    sync.Mutex
+	hosts []string
+	next  http.RoundTripper
+}
+
+func (rt *refusingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	rt.mu.Lock()
+	rt.hosts = append(rt.hosts, r.URL.Host)
+	rt.mu.Unlock()
+	if strings.HasPrefix(r.URL.Host, "127.0.0.1:") {
+		return rt.next.RoundTrip(r)
+	}
+	return nil, errors.New("the test transport refuses " + r.URL.Host)
+}
+
+// TestInsecureOrigin: plain http to a non-loopback origin (TEST-NET
+// 192.0.2.1, never dialed) is refused by the config, by fetch.New, for an
+// asset URL and for a redirect, before any request leaves; allow_insecure
+// lets the config through.
+func TestInsecureOrigin(t *testing.T) {
+	const testNet = "http://192.0.2.1"
+	var results []string
+
+	// The daemon's config: serve refuses to start (exit 2, before any dial).
+	e := newEnv(t, testNet)
+	e.writeConfig()
+	cmd := exec.Command(bin, "serve", "--config", e.config)
+	cmd.Env = cleanEnv()
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(string(out), "plain http") {
+		t.Errorf("serve with origin.url %s: %v, output %q; want exit 2 naming plain http", testNet, err, out)
+	} else {
+		results = append(results, "`assetd serve` exits 2 on the config")
+	}
+	if err := config.CheckOriginURL(testNet, true); err != nil {
+		t.Errorf("allow_insecure: %v", err)
+	}
+	e.origin = "allow_insecure = true"
+	e.writeConfig()
+	if out, err := exec.Command(bin, "serve", "--config", e.config, "--print-config").CombinedOutput(); err != nil {
+		t.Errorf("serve --print-config with allow_insecure: %v: %s", err, out)
+	} else {
+		results = append(results, "accepted with allow_insecure = true (--print-config, nothing dialed)")
+	}
+
+	// fetch.New, for the base URL and for a mirror.
+	for _, cfg := range []fetch.Config{{BaseURL: testNet}, {BaseURL: "https://127.0.0.1:1", Mirrors: []string{testNet}}} {
+		_, err := fetch.New(cfg)
+		if e := errs.From(err); e == nil || e.Reason != errs.ReasonInsecure {
+			t.Errorf("fetch.New(%+v): %v, want reason %s", cfg, err, errs.ReasonInsecure)
+		}
+	}
+	results = append(results, "fetch.New refuses it as origin.url and as a mirror (insecureOrigin)")
+
+	// An asset URL and a redirect to it, from a loopback origin.
+	blob := []byte("asset bytes")
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/avatars/byurl/manifest", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, `{"schema":1,"avatarId":"byurl","version":"1","assets":[{"path":"a","size":%d,"sha256":%q,"url":"%s/blob"}]}`, len(blob), sum(blob), testNet)
+	})
+	mux.HandleFunc("GET /v1/avatars/redirect/manifest", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, `{"schema":1,"avatarId":"redirect","version":"1","assets":[{"path":"a","size":%d,"sha256":%q}]}`, len(blob), sum(blob))
+	})
+	mux.HandleFunc("GET /v1/blobs/sha256/{d}", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, testNet+"/blob", http.StatusFound)
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	rt := &refusingTransport{next: http.DefaultTransport}
+	f, err := fetch.New(fetch.Config{BaseURL: srv.URL, Transport: rt, MaxRetries: 1,
+		RetryWaitMin: time.Millisecond, RetryWaitMax: time.Millisecond, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	st, err := store.Open(filepath.Join(t.TempDir(), "store"), store.Options{Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := manager.New(st, f, manager.Options{Logger: quiet()})
+	for _, id := range []string{"byurl", "redirect"} {
+		ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+		_, err := m.Load(ctx, id, manager.LoadOptions{})
+		cancel()
+		if e := errs.From(err); e == nil || e.Code != errs.FailedToDownloadAvatarAssets || e.Reason != errs.ReasonInsecure || e.Transient {
+			t.Errorf("%s: %v, want failedToDownloadAvatarAssets reason %s, not transient", id, err, errs.ReasonInsecure)
+		}
+	}
+	m.Close()
+	st.Close()
+	rt.mu.Lock()
+	for _, h := range rt.hosts {
+		if !strings.HasPrefix(h, "127.0.0.1:") {
+			t.Errorf("a request to %s reached the transport", h)
+		}
+	}
+	rt.mu.Unlock()
+	results = append(results, "an asset URL and a redirect to it fail insecureOrigin with no request to 192.0.2.1 reaching the transport")
+	secTable.add(t, "plain http to 192.0.2.1 (TEST-NET, never dialed): as origin.url, mirror, asset url, redirect target",
+		strings.Join(results, "; "))
+}
+
+// TestSignatures: with origin.trusted_keys set, the daemon loads manifests
+// signed by a trusted key (`assetd keygen`, `assetd publish --sign`,
+// `assetd origin`) and refuses unsigned, tampered and wrongly signed ones.
+func TestSignatures(t *testing.T) {
+	dir := t.TempDir()
+	pub1 := keygen(t, filepath.Join(dir, "k1"))
+	keygen(t, filepath.Join(dir, "k2"))
+	out := filepath.Join(dir, "site")
+	for _, x := range []struct{ id, key string }{
+		{"signed", "k1.key"}, {"unsigned", ""}, {"wrongkey", "k2.key"}, {"tampered", "k1.key"},
+	} {
+		src := filepath.Join(dir, "src-"+x.id)
+		if err := os.MkdirAll(filepath.Join(src, x.id), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(src, x.id, "model.bin"), []byte("avatar "+x.id), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		args := []string{"publish", src, out, "--version", "1"}
+		if x.key != "" {
+			args = append(args, "--sign", filepath.Join(dir, x.key))
+		}
+		if b, err := exec.Command(bin, args...).CombinedOutput(); err != nil {
+			t.Fatalf("assetd %v: %v: %s", args, err, b)
+		}
+	}
+	mf := filepath.Join(out, "v1", "avatars", "tampered", "manifest")
+	doc, err := os.ReadFile(mf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tampered := strings.Replace(string(doc), `"version":"1"`, `"version":"2"`, 1)
+	if tampered == string(doc) {
+		t.Fatalf("no version to tamper with in %s", doc)
+	}
+	if err := os.WriteFile(mf, []byte(tampered), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	url := startOrigin(t, out)
+	e := newEnv(t, url)
+	e.origin = fmt.Sprintf("trusted_keys = [%q]", pub1)
+	e.writeConfig()
+	p := e.start()
+	c := e.client()
+	defer c.CloseIdleConnections()
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	var results []string
+	for _, id := range []string{"signed", "unsigned", "wrongkey", "tampered"} {
+		last, err := e.load(ctx, c, id)
+		if err != nil {
+			t.Fatalf("load %s: %v", id, err)
+		}
+		if id == "signed" {
+			if last.Type != apitype.EventCompleted {
+				t.Errorf("signed: %+v", last.Error)
+			}
+			results = append(results, "signed: ready")
+			continue
+		}
+		if last.Error == nil || last.Error.Code != errs.FailedToFetchAvatarMetadata || last.Error.Reason != errs.ReasonBadSignature {
+			t.Errorf("%s: %+v, want failedToFetchAvatarMetadata/badSignature", id, last.Error)
+			continue
+		}
+		results = append(results, id+": "+string(last.Error.Code)+"/"+last.Error.Reason)
+	}
+	p.stop()
+	secTable.add(t, "manifests from `assetd publish --sign` served by `assetd origin`, daemon with trusted_keys = [k1]: signed by k1, unsigned, signed by k2, signed by k1 then version edited",
+		strings.Join(results, "; "))
+}
+
+// keygen runs `assetd keygen --out prefix` and returns the public key.
+func keygen(t *testing.T, prefix string) string {
+	t.Helper()
+	if b, err := exec.Command(bin, "keygen", "--out", prefix).CombinedOutput(); err != nil {
+		t.Fatalf("assetd keygen: %v: %s", err, b)
+	}
+	pub, err := os.ReadFile(prefix + ".pub")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(pub))
+}
+
+// startOrigin runs `assetd origin --root root` on a free port and returns
+// its URL.
+func startOrigin(t *testing.T, root string) string {
+	t.Helper()
+	cmd := exec.Command(bin, "origin", "--root", root, "--listen", "127.0.0.1:0")
+	cmd.Env = cleanEnv()
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs logBuf
+	cmd.Stderr = &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+	})
+	lines := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if u, ok := strings.CutPrefix(sc.Text(), "listening on "); ok {
+				lines <- u
+			}
+		}
+		io.Copy(io.Discard, stdout)
+	}()
+	select {
+	case u := <-lines:
+		return u
+	case <-time.After(waitLimit):
+		t.Fatalf("assetd origin printed no address; stderr:\n%s", logs.String())
+		return ""
+	}
+}
