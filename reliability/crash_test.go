@@ -20,7 +20,7 @@ import (
 func TestCrash(t *testing.T) {
 	rounds, delay := 5, 25*time.Millisecond
 	if *full {
-		rounds, delay = 50, 200*time.Millisecond
+		rounds, delay = 50, 500*time.Millisecond
 	}
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
