@@ -1,0 +1,67 @@
+// Command assetd-bench is issue 8's whole-process benchmark, run by
+// `make bench`: a cold `assetd preload` of 20 avatars of 8 MiB against
+// aria2c, curl and a bare Go downloader (the ceiling), all fed by one
+// static file server on loopback; the daemon's memory; a cached get over
+// the socket against a bare net/http handler; serve start to a ready
+// socket with 10,000 avatars indexed; a 1-of-5-files refresh; the binary's
+// size. It writes a Markdown table of medians and ratios and prints it.
+//
+// The same binary is the ceiling downloader (`assetd-bench ceiling`) and
+// the bare socket handler (`assetd-bench bare`), so that each contender is
+// a process of its own.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+)
+
+type options struct {
+	assetd   string
+	out      string
+	gobench  string
+	work     string
+	keep     bool
+	rounds   int
+	avatars  int
+	idle     time.Duration
+	requests int
+	clients  int
+	indexed  int
+}
+
+func main() {
+	if len(os.Args) > 1 {
+		switch os.Args[1] {
+		case "ceiling":
+			os.Exit(ceilingMain(os.Args[2:]))
+		case "bare":
+			os.Exit(bareMain(os.Args[2:]))
+		}
+	}
+	var o options
+	flag.StringVar(&o.assetd, "assetd", "bin/assetd", "the assetd binary under test (make build)")
+	flag.StringVar(&o.out, "out", "docs/performance.md", "where the Markdown report goes (\"\" = print only)")
+	flag.StringVar(&o.gobench, "gobench", "", "output of the go benchmarks, appended to the report")
+	flag.StringVar(&o.work, "work", "", "working directory (default: a new one under $TMPDIR, removed at exit)")
+	flag.BoolVar(&o.keep, "keep", false, "keep the working directory")
+	flag.IntVar(&o.rounds, "rounds", 3, "rounds of each cold download contender")
+	flag.IntVar(&o.avatars, "avatars", 20, "avatars in the origin")
+	flag.DurationVar(&o.idle, "idle", 10*time.Second, "wait after the preload before the idle RSS")
+	flag.IntVar(&o.requests, "requests", 20000, "requests per socket trial")
+	flag.IntVar(&o.clients, "clients", 32, "concurrent keep-alive clients of the socket")
+	flag.IntVar(&o.indexed, "indexed", 10000, "avatars indexed for the start-to-ready figure")
+	flag.Parse()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, o); err != nil {
+		fmt.Fprintln(os.Stderr, "assetd-bench:", err)
+		os.Exit(1)
+	}
+}

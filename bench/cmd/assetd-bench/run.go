@@ -1,0 +1,279 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/assetd/assetd/bench"
+	"github.com/assetd/assetd/internal/config"
+)
+
+// results is everything the report shows.
+type results struct {
+	o          options
+	version    string
+	binSize    int64
+	total      int64 // bytes of a cold load: manifests and assets
+	files      int
+	times      map[string][]float64
+	missing    map[string]string
+	mem        []memSample
+	cached     cachedResult
+	starts     []float64
+	loadBefore string
+	loadAfter  string
+	took       time.Duration
+}
+
+func run(ctx context.Context, o options) error {
+	start := time.Now()
+	var err error
+	if o.assetd, err = filepath.Abs(o.assetd); err != nil {
+		return err
+	}
+	fi, err := os.Stat(o.assetd)
+	if err != nil {
+		return fmt.Errorf("%w (make build writes bin/assetd)", err)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	work := o.work
+	if work == "" {
+		if work, err = os.MkdirTemp("", "assetd-bench-"); err != nil {
+			return err
+		}
+		if !o.keep {
+			defer os.RemoveAll(work)
+		}
+	}
+	res := &results{o: o, binSize: fi.Size(), loadBefore: loadAverage()}
+	out, err := exec.CommandContext(ctx, o.assetd, "version").Output()
+	if err != nil {
+		return fmt.Errorf("assetd version: %w", err)
+	}
+	res.version = strings.TrimSpace(strings.SplitN(string(out), "\n", 2)[0])
+
+	fmt.Fprintf(os.Stderr, "generating %d avatars in %s\n", o.avatars, work)
+	avatars := bench.Avatars(o.avatars)
+	src, site := filepath.Join(work, "src"), filepath.Join(work, "site")
+	if err := bench.WriteSource(src, avatars, bench.Version); err != nil {
+		return err
+	}
+	if err := bench.Publish(ctx, src, site); err != nil {
+		return err
+	}
+	ids := bench.IDs(avatars)
+	items, err := bench.Items(site, ids)
+	if err != nil {
+		return err
+	}
+	res.total, res.files = bench.TotalSize(items), len(items)
+
+	origin := bench.NewOrigin(site)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: origin}
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Close()
+
+	c := &cold{o: o, self: self, work: work, base: "http://" + ln.Addr().String(), ids: ids, items: items, lists: filepath.Join(work, "lists")}
+	if err := c.writeLists(); err != nil {
+		return err
+	}
+	if res.times, err = c.rounds(ctx); err != nil {
+		return err
+	}
+	res.missing, res.mem = c.missing, c.mem
+	if res.cached, err = c.measureCached(ctx, origin, src, site, avatars); err != nil {
+		return err
+	}
+
+	fmt.Fprintf(os.Stderr, "indexing %d avatars\n", o.indexed)
+	tmp := work
+	if st, err := os.Stat("/dev/shm"); err == nil && st.IsDir() {
+		if tmp, err = os.MkdirTemp("/dev/shm", "assetd-bench-"); err != nil {
+			return err
+		}
+		defer os.RemoveAll(tmp)
+	}
+	idx := filepath.Join(work, "indexed")
+	if err := buildIndex(ctx, tmp, idx, o.indexed); err != nil {
+		return err
+	}
+	if res.starts, err = startTimes(ctx, o.assetd, idx, c.base, o.indexed, 3); err != nil {
+		return err
+	}
+	res.loadAfter, res.took = loadAverage(), time.Since(start)
+
+	doc := res.markdown()
+	if o.gobench != "" {
+		data, err := os.ReadFile(o.gobench)
+		if err != nil {
+			return err
+		}
+		doc += goBenchSection(data)
+	}
+	fmt.Print(doc)
+	if o.out != "" {
+		return os.WriteFile(o.out, []byte(doc), 0o644)
+	}
+	return nil
+}
+
+func (r *results) rows() []row {
+	med := func(name string) float64 { return median(r.times[name]) }
+	a, nl := med(cAssetd), med(cAssetdNL)
+	load := fmt.Sprintf("cold preload of %d avatars (%s, %d files)", r.o.avatars, mib(float64(r.total)), r.files)
+	var rows []row
+	versus := func(figure, name string, asset float64, target string, limit float64) {
+		if why, ok := r.missing[name]; ok {
+			rows = append(rows, row{figure, secs(asset), why, "", target, "not available"})
+			return
+		}
+		x := med(name)
+		met := ""
+		if target != "" {
+			met = yesNo(asset/x <= limit)
+		}
+		rows = append(rows, row{figure, secs(asset), secs(x), ratio(asset / x), target, met})
+	}
+	versus(load+", wall time, vs "+cAria2, cAria2, a, "≤ 1.0", 1.0)
+	versus(load+", wall time, vs "+cCurl, cCurl, a, "≤ 0.8", 0.8)
+	ceil := med(cCeiling)
+	rows = append(rows, row{"cold preload throughput vs " + cCeiling, mbps(r.total, a), mbps(r.total, ceil),
+		ratio(ceil / a), "≥ 0.8", yesNo(ceil/a >= 0.8)})
+	versus("(context) "+cAssetdNL+", wall time, vs "+cAria2, cAria2, nl, "", 0)
+	versus("(context) "+cAssetdNL+", wall time, vs "+cCurl, cCurl, nl, "", 0)
+	rows = append(rows, row{"(context) " + cAssetdNL + ", throughput vs the ceiling", mbps(r.total, nl), mbps(r.total, ceil), ratio(ceil / nl), "", ""})
+	rows = append(rows, row{"(context) " + cCeilingFS + " vs " + cCeiling + ", wall time", "", secs(med(cCeilingFS)) + " vs " + secs(ceil), ratio(med(cCeilingFS) / ceil), "", ""})
+
+	var peaks, idles []float64
+	for _, m := range r.mem {
+		peaks, idles = append(peaks, float64(m.peak)), append(idles, float64(m.idle))
+	}
+	rows = append(rows,
+		row{"daemon peak RSS (VmHWM) during the cold preload", mib(median(peaks)), "", "", "≤ 64 MiB", yesNo(median(peaks) <= 64<<20)},
+		row{fmt.Sprintf("daemon RSS idle %s later, %d cached", r.o.idle, r.o.avatars), mib(median(idles)), "", "", "≤ 24 MiB", yesNo(median(idles) <= 24<<20)})
+
+	pick := func(rs []socketResult, f func(socketResult) float64) float64 {
+		xs := make([]float64, len(rs))
+		for i, s := range rs {
+			xs[i] = f(s)
+		}
+		return median(xs)
+	}
+	rps := func(s socketResult) float64 { return s.rps }
+	p50 := func(s socketResult) float64 { return s.p50.Seconds() }
+	p99 := func(s socketResult) float64 { return s.p99.Seconds() }
+	ca, cb := pick(r.cached.assetd, rps), pick(r.cached.bare, rps)
+	get := fmt.Sprintf("cached GET /v1/avatars/{id} over the socket, %d keep-alive clients, vs a bare net/http handler", r.o.clients)
+	rows = append(rows,
+		row{get + ": throughput", fmt.Sprintf("%.0f req/s", ca), fmt.Sprintf("%.0f req/s", cb), ratio(ca / cb), "≥ 0.7", yesNo(ca/cb >= 0.7)},
+		row{get + ": p50 latency", us(pick(r.cached.assetd, p50)), us(pick(r.cached.bare, p50)), ratio(pick(r.cached.assetd, p50) / pick(r.cached.bare, p50)), "", ""},
+		row{get + ": p99 latency", us(pick(r.cached.assetd, p99)), us(pick(r.cached.bare, p99)), ratio(pick(r.cached.assetd, p99) / pick(r.cached.bare, p99)), "", ""},
+		row{"`assetd get ID` command, exec to exit", ms(median(r.cached.getCLI)), "", "", "", ""},
+		row{fmt.Sprintf("`assetd serve` start to a ready socket, %d avatars indexed", r.o.indexed), ms(median(r.starts)), "", "", "≤ 300 ms", yesNo(median(r.starts) <= 0.3)})
+
+	f := r.cached.refresh
+	rows = append(rows,
+		row{"refresh, 1 of 5 files changed (" + f.changed + "): bytes downloaded vs the manifest + that file", fmt.Sprintf("%d B", f.got), fmt.Sprintf("%d B", f.want),
+			ratio(float64(f.got) / float64(f.want)), "that file and the manifest only", yesNo(f.ok)},
+		row{"refresh, 1 of 5 files changed: `assetd preload` wall time", ms(f.took), "", "", "", ""},
+		row{"binary size (bin/assetd, make build: -trimpath -s -w)", mib(float64(r.binSize)), "", "", "", ""})
+	return rows
+}
+
+func (r *results) markdown() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# Performance\n\n")
+	fmt.Fprintf(&b, "Measured by `make bench` (bench/cmd/assetd-bench) on %s: %s, %s.\n\n",
+		time.Now().UTC().Format("2006-01-02 15:04 UTC"), r.version, runtime.Version())
+	fmt.Fprintf(&b, "Machine: %s, %d cores (load average %s at the start, %s at the end; the machine is shared,\n"+
+		"so compare the ratios, measured interleaved in the same run, rather than absolute times). The run took %s.\n\n",
+		cpuModel(), runtime.NumCPU(), r.loadBefore, r.loadAfter, r.took.Round(time.Second))
+	fmt.Fprintf(&b, "Medians of %d rounds; ratios are assetd / contender for times and latencies and for throughput of\n"+
+		"the socket, and ceiling time / assetd time for the download throughput.\n\n", r.o.rounds)
+	b.WriteString(table(r.rows()))
+	b.WriteString(r.limitNote())
+	b.WriteString("\n## Every round\n\n")
+	for _, name := range []string{cAssetd, cAssetdNL, cAria2, cCurl, cCeiling, cCeilingFS} {
+		if xs, ok := r.times[name]; ok {
+			fmt.Fprintf(&b, "- %s: %s\n", name, series(xs, secs))
+		}
+	}
+	for i, m := range r.mem {
+		fmt.Fprintf(&b, "- daemon memory, round %d: peak %s, idle %s\n", i+1, mib(float64(m.peak)), mib(float64(m.idle)))
+	}
+	for i := range r.cached.assetd {
+		a, z := r.cached.assetd[i], r.cached.bare[i]
+		fmt.Fprintf(&b, "- socket trial %d: assetd %.0f req/s (p50 %s, p99 %s); bare %.0f req/s (p50 %s, p99 %s)\n",
+			i+1, a.rps, us(a.p50.Seconds()), us(a.p99.Seconds()), z.rps, us(z.p50.Seconds()), us(z.p99.Seconds()))
+	}
+	fmt.Fprintf(&b, "- serve start to ready, %d indexed: %s\n", r.o.indexed, series(r.starts, ms))
+	fmt.Fprintf(&b, "- refresh: the origin answered %s\n", strings.Join(r.cached.refresh.requested, ", "))
+	b.WriteString(methodNotes)
+	return b.String()
+}
+
+// limitNote says how much of the cold preload the request rate limit
+// accounts for: at least (requests - burst) / rate seconds.
+func (r *results) limitNote() string {
+	def := config.Default().Fetch
+	a, nl := median(r.times[cAssetd]), median(r.times[cAssetdNL])
+	floor := float64(r.files-def.Burst) / def.RequestsPerSecond
+	return fmt.Sprintf("\nThe shipped fetch.requests_per_second = %g and burst = %d hold the %d requests of this cold preload\n"+
+		"to at least %.1f s; with both lifted the same preload takes %s instead of %s (%.0f%% of it was the limit).\n"+
+		"Profiles of the in-process paths: `go test -run '^$' -bench 'ColdLoad|SocketGet' -cpuprofile cpu.out ./bench/`.\n",
+		def.RequestsPerSecond, def.Burst, r.files, max(floor, 0), secs(nl), secs(a), 100*(1-nl/a))
+}
+
+const methodNotes = `
+## How it is measured
+
+- The origin: 20 avatars of five files (5 MiB, 1.5 MiB, 768 KiB, 640 KiB, 2 KiB; ChaCha8 bytes, the
+  same on every run), published and signed with internal/publish, served by one static file server
+  on 127.0.0.1 (http.FileServer: keep-alive, Range, sendfile, an ETag) for every contender. The
+  files are in the page cache: the figures are of the clients, not of the origin's disk.
+- assetd: a fresh ` + "`assetd serve`" + ` with an empty store and the shipped configuration (only the
+  origin, the trusted key, the store directory and the socket are set), ready before the clock starts;
+  the time is that of ` + "`assetd preload`" + ` of all 20, from exec to exit: 20 manifests, verified
+  signatures, 100 blobs hashed, fsynced and committed to the store. Its peak RSS is VmHWM after the
+  preload, its idle RSS VmRSS after the wait. "no request limit" is the same run with
+  fetch.requests_per_second and burst at their maximum, 10000.
+- aria2c -j4 and curl --parallel --parallel-max 4 fetch the same manifests and blobs into a directory,
+  then ` + "`sha256sum -c`" + ` checks them; the time covers both. The ceiling is a Go program of 4 workers
+  that downloads, hashes and writes each file, and nothing else (no fsync; "ceiling + fsync" adds an
+  fsync per file). Between contenders the output is deleted and sync(2) flushes the page cache's
+  dirty pages, so that no contender pays for another's writeback; the order rotates every round.
+- The socket: the daemon's answer to GET /v1/avatars/{id} for each avatar is captured and a bare
+  net/http handler on another Unix socket answers the same bytes; each trial sends the same number
+  of requests (after a tenth as warm-up) from 32 goroutines over 32 keep-alive connections.
+- Start to ready: a store of 10,000 avatars of five files written through internal/store, then
+  ` + "`assetd serve`" + ` is started on it and /v1/health polled every millisecond.
+- The refresh: one file of one cached avatar changes, the tree is republished, ` + "`assetd preload`" + `
+  of it runs, and the static server's count of bytes sent per path is read.
+`
+
+func goBenchSection(data []byte) string {
+	var b strings.Builder
+	b.WriteString("\n## Go benchmarks (go test -run '^$' -bench . -benchmem ./...)\n\n```text\n")
+	for line := range strings.Lines(string(data)) {
+		if strings.HasPrefix(line, "Benchmark") || strings.HasPrefix(line, "pkg:") || strings.HasPrefix(line, "FAIL") {
+			b.WriteString(line)
+		}
+	}
+	b.WriteString("```\n")
+	return b.String()
+}
