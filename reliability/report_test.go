@@ -34,6 +34,7 @@ var (
 		"fault", "result", "origin requests (manifest/blob)")
 	crashTable = newTable("Crash harness (real binary, SIGKILL at random moments while preloading)",
 		"load applied", "what happened")
+	diskTable = newTable("Disk", "load applied", "what happened")
 	loadTable = newTable("Load (concurrent clients of the socket while downloads run)", "load applied", "what happened")
 	secTable  = newTable("Security", "what was tried", "what happened")
 )

@@ -1,0 +1,147 @@
+package reliability
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/assetd/assetd/apitype"
+	"github.com/assetd/assetd/internal/errs"
+)
+
+// TestDiskFull runs the daemon on a 12 MiB tmpfs and fills the disk while
+// an avatar downloads: the load fails with insufficientStorage (not
+// retried), the cached avatar stays intact, the daemon restarts on the
+// full disk and serves it, and once space is back the load completes.
+func TestDiskFull(t *testing.T) {
+	if os.Geteuid() != 0 {
+		diskTable.add(t, "a full disk", "skipped: needs root to mount a tmpfs")
+		t.Skip("needs root to mount a small tmpfs")
+	}
+	small := newAvatar("small", 11, 3<<20)
+	big := newAvatar("big", 12, 4<<20)
+	o := newBinOrigin(t, small, big)
+	o.chunk, o.delay = 64<<10, 20*time.Millisecond
+	e := newEnv(t, o.srv.URL)
+	disk := filepath.Join(e.dir, "disk")
+	if err := os.Mkdir(disk, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=12m,mode=0700", "tmpfs", disk).CombinedOutput(); err != nil {
+		diskTable.add(t, "a full disk", "skipped: mount failed")
+		t.Skipf("mount tmpfs: %v: %s", err, out)
+	}
+	t.Cleanup(func() { syscall.Unmount(disk, syscall.MNT_DETACH) })
+	e.state = filepath.Join(disk, "store")
+	e.writeConfig()
+	p := e.start()
+	c := e.client()
+	defer c.CloseIdleConnections()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*waitLimit)
+	defer cancel()
+
+	if ev, err := e.load(ctx, c, "small"); err != nil || ev.Type != apitype.EventCompleted {
+		t.Fatalf("load small: %v %+v", err, ev.Error)
+	}
+
+	// Fill the disk once big's download is under way.
+	type result struct {
+		ev  apitype.Event
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		ev, err := e.load(ctx, c, "big")
+		done <- result{ev, err}
+	}()
+	partial := filepath.Join(e.state, "ingest", big.files[0].sum, "data")
+	deadline := time.Now().Add(waitLimit)
+	for {
+		if fi, err := os.Stat(partial); err == nil && fi.Size() > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no partial download of big within %v; log:\n%s", waitLimit, tail(p.stderr.String()))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	filler := filepath.Join(disk, "filler")
+	filled := fill(t, filler)
+	r := <-done
+	if r.err != nil {
+		t.Fatalf("load big: %v", r.err)
+	}
+	if r.ev.Error == nil || r.ev.Error.Code != errs.FailedToDownloadAvatarAssets || r.ev.Error.Reason != errs.ReasonInsufficientStorage || r.ev.Error.Transient {
+		t.Fatalf("load big on a full disk ended %+v %+v, want failedToDownloadAvatarAssets/insufficientStorage, not transient", r.ev, r.ev.Error)
+	}
+	first := fmt.Sprintf("`%s` reason `%s`, transient=%v", r.ev.Error.Code, r.ev.Error.Reason, r.ev.Error.Transient)
+	e.mustReady(t, small)
+
+	// A restart on the full disk.
+	p.kill()
+	p = e.start()
+	e.mustReady(t, small)
+	if out, errOut, code := e.cli("verify", "small"); code != 0 {
+		t.Errorf("verify on the full disk: exit %d: %s%s", code, out, errOut)
+	}
+
+	// Space comes back: big loads.
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	ev, err := e.load(ctx, c, "big")
+	if err != nil || ev.Type != apitype.EventCompleted || ev.Avatar == nil {
+		t.Fatalf("load big with space back: %v %+v; log:\n%s", err, ev.Error, tail(p.stderr.String()))
+	}
+	checkFiles(t, big, ev.Avatar)
+	if out, errOut, code := e.cli("verify"); code != 0 {
+		t.Errorf("verify: exit %d: %s%s", code, out, errOut)
+	}
+	p.stop()
+	diskTable.add(t, fmt.Sprintf("store.dir on a 12 MiB tmpfs; a 3 MiB avatar cached; while a 4 MiB one downloads a file fills the disk (%.1f MiB written until ENOSPC); SIGKILL and restart on the full disk; the file removed", float64(filled)/(1<<20)),
+		fmt.Sprintf("the download ends %s; the cached avatar stays ready and verifies, also after the restart on the full disk; with space back the 4 MiB avatar loads with the origin's bytes", first))
+}
+
+// fill writes to path until the disk is full and returns the bytes written.
+func fill(t *testing.T, path string) int64 {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	buf := make([]byte, 64<<10)
+	var n int64
+	for {
+		w, err := f.Write(buf)
+		n += int64(w)
+		if errors.Is(err, syscall.ENOSPC) {
+			return n
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// mustReady requires GET /v1/avatars/{id} to answer the ready avatar with
+// the origin's bytes.
+func (e *env) mustReady(t *testing.T, a *avatar) {
+	t.Helper()
+	c := e.client()
+	defer c.CloseIdleConnections()
+	var av apitype.Avatar
+	if err := expect200(e.do(c, "GET", "/v1/avatars/"+a.id, nil, &av)); err != nil {
+		t.Fatalf("get %s: %v", a.id, err)
+	}
+	if av.State != apitype.StateReady {
+		t.Fatalf("%s is %s", a.id, av.State)
+	}
+	checkFiles(t, a, &av)
+}
