@@ -1,6 +1,7 @@
 package reliability
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"hash/fnv"
@@ -93,7 +94,7 @@ func (s *opStats) quantile(q float64) time.Duration {
 func (r *loadResult) summary() string {
 	var parts []string
 	var total int64
-	for _, name := range []string{"get", "ls", "stats", "load"} {
+	for _, name := range []string{"get", "ls", "stats", "load", "abandon"} {
 		s := r.ops[name]
 		total += s.n.Load()
 		parts = append(parts, fmt.Sprintf("%s %d (p50 %v, p99 %v)", name, s.n.Load(),
@@ -135,7 +136,7 @@ func runLoad(t *testing.T, sock string, shape loadShape) *loadResult {
 		}
 	}
 
-	res := &loadResult{ops: map[string]*opStats{"get": {}, "ls": {}, "stats": {}, "load": {}}}
+	res := &loadResult{ops: map[string]*opStats{"get": {}, "ls": {}, "stats": {}, "load": {}, "abandon": {}}}
 	var mu sync.Mutex
 	failf := func(format string, args ...any) {
 		mu.Lock()
@@ -173,7 +174,7 @@ func runLoad(t *testing.T, sock string, shape loadShape) *loadResult {
 				start := time.Now()
 				var name string
 				var err error
-				switch i % 4 {
+				switch i % 5 {
 				case 0:
 					name = "get"
 					var av apitype.Avatar
@@ -192,6 +193,17 @@ func runLoad(t *testing.T, sock string, shape loadShape) *loadResult {
 					name = "stats"
 					var st apitype.Stats
 					err = expect200(e.do(c, "GET", "/v1/cache/stats", nil, &st))
+				case 4:
+					// A client that goes away mid-stream: a load joined
+					// then dropped after its first event, or the event
+					// feed dropped after its first line.
+					name = "abandon"
+					path := "/v1/events"
+					method := "GET"
+					if i%2 == 0 {
+						method, path = "POST", fmt.Sprintf("/v1/avatars/dl%04d/load", current.Load())
+					}
+					err = abandon(c, method, path)
 				default:
 					name = "load"
 					id := hot
@@ -220,6 +232,32 @@ func runLoad(t *testing.T, sock string, shape loadShape) *loadResult {
 		t.Errorf("failed request: %s", f)
 	}
 	return res
+}
+
+// abandon sends a streaming request, reads its first line and hangs up.
+func abandon(c *http.Client, method, path string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, "http://assetd"+path, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		return fmt.Errorf("%s %s: status %d", method, path, resp.StatusCode)
+	}
+	if method == "GET" {
+		return nil // the event feed may be quiet: hang up at once
+	}
+	line, err := bufio.NewReader(resp.Body).ReadBytes('\n')
+	if err != nil && len(line) == 0 {
+		return fmt.Errorf("%s %s: no first event: %v", method, path, err)
+	}
+	return nil
 }
 
 func expect200(code int, err error) error {
@@ -308,7 +346,7 @@ func TestLoad(t *testing.T) {
 	t.Logf("%s; RSS %d KiB before, peak %d KiB (VmHWM %d KiB); fds %d before, %d after (Unix sockets %d, %d); threads %d before, %d after",
 		res.summary(), rssBefore, peakRSS.Load(), hwm, fdsBefore, fdsAfter, unixBefore, unixAfter, threadsBefore, threadsAfter)
 
-	loadTable.add(t, fmt.Sprintf("real binary: %d clients for %v, each cycling GET /v1/avatars/{id}, GET /v1/avatars, GET /v1/cache/stats, a streamed POST .../load (cached, or joining the download in flight); one more client downloading new 512 KiB avatars back to back", shape.clients, shape.length),
+	loadTable.add(t, fmt.Sprintf("real binary: %d clients for %v, each cycling GET /v1/avatars/{id}, GET /v1/avatars, GET /v1/cache/stats, a streamed POST .../load (cached, or joining the download in flight), and a hang-up (a joined load dropped after its first event, or /v1/events dropped at once); one more client downloading new 512 KiB avatars back to back", shape.clients, shape.length),
 		fmt.Sprintf("%s; daemon RSS %.1f MiB before, peak %.1f MiB (VmHWM, bound 512 MiB); Unix socket descriptors %d before, %d after; all descriptors %d before, %d after (idle origin connections); threads %d before, %d after",
 			res.summary(), float64(rssBefore)/1024, float64(hwm)/1024, unixBefore, unixAfter, fdsBefore, fdsAfter, threadsBefore, threadsAfter))
 }
