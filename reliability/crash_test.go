@@ -3,9 +3,12 @@ package reliability
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -80,6 +83,35 @@ func TestCrash(t *testing.T) {
 	verifies++
 	p.stop()
 
+	// Nothing leaked on disk: blobs/sha256 holds exactly the avatars'
+	// files, and no partial download is left in ingest/.
+	want := map[string]bool{}
+	for _, a := range avatars {
+		for _, f := range a.files {
+			want[f.sum] = true
+		}
+	}
+	blobs, err := os.ReadDir(filepath.Join(e.state, "blobs", "sha256"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range blobs {
+		if !want[b.Name()] {
+			t.Errorf("a blob no avatar uses is left: %s", b.Name())
+		}
+		delete(want, b.Name())
+	}
+	for d := range want {
+		t.Errorf("blob %s is missing", d)
+	}
+	ingest, err := os.ReadDir(filepath.Join(e.state, "ingest"))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		t.Fatal(err)
+	}
+	for _, d := range ingest {
+		t.Errorf("a partial download is left in ingest/: %s", d.Name())
+	}
+
 	sent := o.bytesSent.Load()
 	kills := rounds
 	again := sent - total
@@ -88,7 +120,7 @@ func TestCrash(t *testing.T) {
 	crashTable.add(t,
 		fmt.Sprintf("%d rounds of `assetd serve` preloading 10 avatars (%.1f MiB, 20 files) from an origin sending 16 KiB every %v a download; SIGKILL 20-520 ms after /v1/health answers (every 5th round: 0-40 ms after exec, during startup)",
 			rounds, float64(total)/(1<<20), delay),
-		fmt.Sprintf("after every restart `assetd verify` + an independent sha256 of every file: 0 damaged in %d ready avatar checks over %d restarts; all 10 loads completed with the origin's bytes; origin sent %.2f MiB for %.2f MiB of avatars: %.1f KiB sent again in all, %.1f KiB per kill; %d of %d blob requests resumed with Range",
+		fmt.Sprintf("after every restart `assetd verify` + an independent sha256 of every file: 0 damaged in %d ready avatar checks over %d restarts; all 10 loads completed with the origin's bytes; afterwards blobs/ holds exactly their 20 files and ingest/ is empty; origin sent %.2f MiB for %.2f MiB of avatars: %.1f KiB sent again in all, %.1f KiB per kill; %d of %d blob requests resumed with Range",
 			readyChecked, verifies, float64(sent)/(1<<20), float64(total)/(1<<20), float64(again)/1024, float64(again)/1024/float64(kills), o.ranged.Load(), o.blobReqs.Load()))
 }
 
