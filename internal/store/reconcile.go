@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"os"
+	"path/filepath"
 	"runtime"
 
 	"golang.org/x/sync/errgroup"
@@ -17,8 +18,8 @@ import (
 //     do committed blobs nothing has referenced for orphanGrace;
 //   - committed blobs whose file is missing or of the wrong size lose their
 //     committed mark (the file goes) and their avatars become damaged;
-//   - partial ingests stay if indexed or younger than ingestGrace, except
-//     for blobs already committed; index entries of vanished partials go.
+//   - partial ingests stay if written to within ingestGrace, except for
+//     blobs already committed; index entries of vanished partials go.
 //
 // It works from one listing of blobs/sha256 (scanBlobs).
 func (s *Store) reconcile(scan blobScan) error {
@@ -127,10 +128,15 @@ func (s *Store) reconcileIngests(c *change) {
 	cutoff := s.now().Add(-ingestGrace)
 	for _, ent := range ents {
 		name := ent.Name()
-		_, indexed := s.ingests[name]
 		keep := manifest.ValidDigest(name) && !s.blobs[name].isCommitted()
-		if keep && !indexed {
-			fi, err := ent.Info()
+		if keep {
+			// An indexed partial nothing has written to for ingestGrace
+			// belongs to a version or avatar no load came back for: kept,
+			// it would hold its disk space for ever, unseen by the quota.
+			fi, err := os.Stat(filepath.Join(s.ingestDir(name), "data"))
+			if err != nil {
+				fi, err = ent.Info()
+			}
 			keep = err == nil && fi.ModTime().After(cutoff)
 		}
 		if keep {
