@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/assetd/assetd/apitype"
+	"github.com/assetd/assetd/internal/store"
 )
 
 // TestCrash kills `assetd serve` with SIGKILL at random moments while it
@@ -41,12 +43,28 @@ func TestCrash(t *testing.T) {
 	}
 	o := newBinOrigin(t, avatars...)
 	o.chunk, o.delay = 16<<10, delay
+	o.noCache = true // each start's preload revalidates and picks up new versions
 	e := newEnv(t, o.srv.URL)
 	e.preload = ids
 	e.writeConfig()
 
+	// Half-way, three avatars get a version 2 with a new second file: the
+	// daemon updates them across kills too.
+	var updated []*avatar
 	var startupKills, verifies, readyChecked int
 	for round := range rounds {
+		if round == rounds/2 {
+			for i := range 3 {
+				v1 := avatars[i]
+				v2 := newAvatar(v1.id, uint64(1000+i), 192<<10, 96<<10)
+				v2.version = "2"
+				v2.files[0] = v1.files[0]
+				o.publish(v2)
+				avatars[i] = v2
+				updated = append(updated, v2)
+				total += int64(len(v2.files[1].data))
+			}
+		}
 		p := e.spawn()
 		if round%5 == 4 {
 			// a kill while the daemon opens its store and socket
@@ -74,6 +92,9 @@ func TestCrash(t *testing.T) {
 	defer cancel()
 	for _, a := range avatars {
 		ev, err := e.load(ctx, c, a.id)
+		if err == nil && ev.Avatar != nil && ev.Avatar.Version != a.version {
+			t.Errorf("final load of %s: version %s, want %s", a.id, ev.Avatar.Version, a.version)
+		}
 		if err != nil || ev.Type != apitype.EventCompleted || ev.Avatar == nil {
 			t.Fatalf("final load of %s: %v %+v; log:\n%s", a.id, err, ev.Error, tail(p.stderr.String()))
 		}
@@ -83,45 +104,44 @@ func TestCrash(t *testing.T) {
 	verifies++
 	p.stop()
 
-	// Nothing leaked on disk: blobs/sha256 holds exactly the avatars'
-	// files, and no partial download is left in ingest/.
-	want := map[string]bool{}
+	// Nothing leaked on disk. Right away: blobs/sha256 holds the current
+	// files, plus replaced version-1 files only while they wait out the
+	// store's orphan grace (committed for a version-1 load that a kill cut
+	// short and the update made moot); ingest/ holds only partials of
+	// replaced files, kept for ingestGrace. Once those graces pass (the store opened with a clock
+	// 25 hours on), exactly the 20 current files are left.
+	current := map[string]bool{}
 	for _, a := range avatars {
 		for _, f := range a.files {
-			want[f.sum] = true
+			current[f.sum] = true
 		}
 	}
-	blobs, err := os.ReadDir(filepath.Join(e.state, "blobs", "sha256"))
+	old := map[string]bool{}
+	for _, a := range updated {
+		old[o.version(a.id, "1").files[1].sum] = true
+	}
+	oldBlobs, oldPartials := e.checkDisk(t, current, old)
+	st, err := store.Open(e.state, store.Options{Logger: quiet(), Now: func() time.Time { return time.Now().Add(25 * time.Hour) }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, b := range blobs {
-		if !want[b.Name()] {
-			t.Errorf("a blob no avatar uses is left: %s", b.Name())
-		}
-		delete(want, b.Name())
-	}
-	for d := range want {
-		t.Errorf("blob %s is missing", d)
-	}
-	ingest, err := os.ReadDir(filepath.Join(e.state, "ingest"))
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := st.Close(); err != nil {
 		t.Fatal(err)
 	}
-	for _, d := range ingest {
-		t.Errorf("a partial download is left in ingest/: %s", d.Name())
+	if b, p := e.checkDisk(t, current, nil); b+p != 0 {
+		t.Errorf("after the graces: %d old blobs and %d partials left", b, p)
 	}
 
 	sent := o.bytesSent.Load()
 	kills := rounds
-	again := sent - total
-	t.Logf("%d kills (%d at startup); %d verify runs checked %d ready avatars; origin sent %d bytes for %d (%d again, %d ranged requests of %d)",
-		kills, startupKills, verifies, readyChecked, sent, total, again, o.ranged.Load(), o.blobReqs.Load())
+	again := o.resent()
+	t.Logf("%d kills (%d at startup); %d verify runs checked %d ready avatars; origin sent %d bytes for %d (%d again, %d ranged requests of %d); %d old blobs and %d old partials until the graces",
+		kills, startupKills, verifies, readyChecked, sent, total, again, o.ranged.Load(), o.blobReqs.Load(), oldBlobs, oldPartials)
 	crashTable.add(t,
-		fmt.Sprintf("%d rounds of `assetd serve` preloading 10 avatars (%.1f MiB, 20 files) from an origin sending 16 KiB every %v a download; SIGKILL 20-520 ms after /v1/health answers (every 5th round: 0-40 ms after exec, during startup)",
-			rounds, float64(total)/(1<<20), delay),
-		fmt.Sprintf("after every restart `assetd verify` + an independent sha256 of every file: 0 damaged in %d ready avatar checks over %d restarts; all 10 loads completed with the origin's bytes; afterwards blobs/ holds exactly their 20 files and ingest/ is empty; origin sent %.2f MiB for %.2f MiB of avatars: %.1f KiB sent again in all, %.1f KiB per kill; %d of %d blob requests resumed with Range",
-			readyChecked, verifies, float64(sent)/(1<<20), float64(total)/(1<<20), float64(again)/1024, float64(again)/1024/float64(kills), o.ranged.Load(), o.blobReqs.Load()))
+		fmt.Sprintf("%d rounds of `assetd serve` preloading 10 avatars (20 files) from an origin sending 16 KiB every %v a download, no Cache-Control (each start revalidates); at round %d three avatars get a version 2 with a new file (%.1f MiB in all); SIGKILL 20-520 ms after /v1/health answers (every 5th round: 0-40 ms after exec, during startup)",
+			rounds, delay, rounds/2, float64(total)/(1<<20)),
+		fmt.Sprintf("after every restart `assetd verify` + an independent sha256 of every file: 0 damaged in %d ready avatar checks over %d restarts; every ready avatar held exactly the files of the version it reported; all 10 final loads completed at the current version with the origin's bytes; afterwards blobs/ holds the 20 current files, ingest/ no partial of them (%d unreferenced version-1 blobs, committed by loads a kill cut short before the update, and %d partials of them await the store's graces, and are gone when it opens 25 h later); origin sent %.2f MiB for %.2f MiB of avatars: %.1f KiB sent again beyond each blob's size, %.1f KiB per kill; %d of %d blob requests resumed with Range",
+			readyChecked, verifies, oldBlobs, oldPartials, float64(sent)/(1<<20), float64(total)/(1<<20), float64(again)/1024, float64(again)/1024/float64(kills), o.ranged.Load(), o.blobReqs.Load()))
 }
 
 // checkReady runs `assetd verify --json` and re-hashes the files of every
@@ -155,10 +175,7 @@ func (e *env) checkReady(t *testing.T, o *binOrigin, round int) int {
 			continue
 		}
 		n++
-		o.mu.Lock()
-		a := o.avatars[av.AvatarID]
-		o.mu.Unlock()
-		checkFiles(t, a, &av)
+		checkFiles(t, o.version(av.AvatarID, av.Version), &av)
 	}
 	return n
 }
@@ -184,4 +201,41 @@ func checkFiles(t *testing.T, want *avatar, got *apitype.Avatar) {
 			t.Errorf("%s %s: %d bytes at %s are not the origin's", got.AvatarID, a.Path, len(b), a.LocalPath)
 		}
 	}
+}
+
+// checkDisk requires blobs/sha256 to hold every current digest and
+// nothing but current and old ones, and ingest/ no partial but of old
+// ones; it returns the old blobs and old partials it found.
+func (e *env) checkDisk(t *testing.T, current, old map[string]bool) (oldBlobs, oldPartials int) {
+	t.Helper()
+	blobs, err := os.ReadDir(filepath.Join(e.state, "blobs", "sha256"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	missing := maps.Clone(current)
+	for _, b := range blobs {
+		switch {
+		case current[b.Name()]:
+			delete(missing, b.Name())
+		case old[b.Name()]:
+			oldBlobs++
+		default:
+			t.Errorf("a blob no avatar uses is left: %s", b.Name())
+		}
+	}
+	for d := range missing {
+		t.Errorf("blob %s is missing", d)
+	}
+	ingest, err := os.ReadDir(filepath.Join(e.state, "ingest"))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		t.Fatal(err)
+	}
+	for _, d := range ingest {
+		if old[d.Name()] {
+			oldPartials++
+			continue
+		}
+		t.Errorf("a partial download is left in ingest/: %s", d.Name())
+	}
+	return oldBlobs, oldPartials
 }

@@ -21,8 +21,9 @@ type file struct {
 }
 
 type avatar struct {
-	id    string
-	files []file
+	id      string
+	version string
+	files   []file
 }
 
 func (a *avatar) size() int64 {
@@ -36,7 +37,7 @@ func (a *avatar) size() int64 {
 // newAvatar makes an avatar of pseudo-random files of the given sizes.
 func newAvatar(id string, seed uint64, sizes ...int) *avatar {
 	r := rand.New(rand.NewPCG(seed, 7))
-	a := &avatar{id: id}
+	a := &avatar{id: id, version: "1"}
 	for i, n := range sizes {
 		b := make([]byte, n)
 		for j := range b {
@@ -55,7 +56,9 @@ type binOrigin struct {
 	delay time.Duration
 
 	mu       sync.Mutex
-	avatars  map[string]*avatar
+	avatars  map[string]*avatar // the current version
+	history  map[string]*avatar // every version served, by "id@version"
+	noCache  bool               // send no Cache-Control: every load revalidates
 	blobs    map[string][]byte
 	token    string
 	authSeen []string
@@ -63,22 +66,55 @@ type binOrigin struct {
 	gen func(id string) *avatar // makes avatars not in the map, when set
 
 	bytesSent atomic.Int64
+	sentBy    sync.Map     // digest -> *atomic.Int64 of bytes sent
 	ranged    atomic.Int64 // blob requests that resumed with Range
 	blobReqs  atomic.Int64
 }
 
 func newBinOrigin(t *testing.T, avatars ...*avatar) *binOrigin {
 	t.Helper()
-	o := &binOrigin{avatars: map[string]*avatar{}, blobs: map[string][]byte{}, chunk: 32 << 10}
+	o := &binOrigin{avatars: map[string]*avatar{}, history: map[string]*avatar{}, blobs: map[string][]byte{}, chunk: 32 << 10}
 	for _, a := range avatars {
-		o.avatars[a.id] = a
-		for _, f := range a.files {
-			o.blobs[f.sum] = f.data
-		}
+		o.publish(a)
 	}
 	o.srv = httptest.NewServer(http.HandlerFunc(o.serve))
 	t.Cleanup(o.srv.Close)
 	return o
+}
+
+// resent is the bytes sent beyond each blob's size: downloaded again.
+func (o *binOrigin) resent() int64 {
+	var n int64
+	o.sentBy.Range(func(k, v any) bool {
+		o.mu.Lock()
+		size := int64(len(o.blobs[k.(string)]))
+		o.mu.Unlock()
+		n += max(0, v.(*atomic.Int64).Load()-size)
+		return true
+	})
+	return n
+}
+
+// publish makes a the current version of its avatar.
+func (o *binOrigin) publish(a *avatar) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.publishLocked(a)
+}
+
+func (o *binOrigin) publishLocked(a *avatar) {
+	o.avatars[a.id] = a
+	o.history[a.id+"@"+a.version] = a
+	for _, f := range a.files {
+		o.blobs[f.sum] = f.data
+	}
+}
+
+// version returns what the origin served as id at version, nil if never.
+func (o *binOrigin) version(id, version string) *avatar {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.history[id+"@"+version]
 }
 
 func (o *binOrigin) setToken(tok string) {
@@ -109,7 +145,7 @@ func (o *binOrigin) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	switch p := r.URL.Path; {
 	case strings.HasPrefix(p, "/v1/avatars/") && strings.HasSuffix(p, "/manifest"):
-		o.manifest(w, strings.TrimSuffix(strings.TrimPrefix(p, "/v1/avatars/"), "/manifest"))
+		o.manifest(w, r, strings.TrimSuffix(strings.TrimPrefix(p, "/v1/avatars/"), "/manifest"))
 	case strings.HasPrefix(p, "/v1/blobs/sha256/"):
 		o.blob(w, r, strings.TrimPrefix(p, "/v1/blobs/sha256/"))
 	default:
@@ -117,17 +153,15 @@ func (o *binOrigin) serve(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (o *binOrigin) manifest(w http.ResponseWriter, id string) {
+func (o *binOrigin) manifest(w http.ResponseWriter, r *http.Request, id string) {
 	o.mu.Lock()
 	a := o.avatars[id]
 	if a == nil && o.gen != nil {
 		if a = o.gen(id); a != nil {
-			o.avatars[id] = a
-			for _, f := range a.files {
-				o.blobs[f.sum] = f.data
-			}
+			o.publishLocked(a)
 		}
 	}
+	noCache := o.noCache
 	o.mu.Unlock()
 	if a == nil {
 		jsonError(w, http.StatusNotFound, "avatarIDUnrecognized")
@@ -143,13 +177,20 @@ func (o *binOrigin) manifest(w http.ResponseWriter, id string) {
 		AvatarID string   `json:"avatarId"`
 		Version  string   `json:"version"`
 		Assets   []jasset `json:"assets"`
-	}{Schema: 1, AvatarID: a.id, Version: "1"}
+	}{Schema: 1, AvatarID: a.id, Version: a.version}
 	for _, f := range a.files {
 		m.Assets = append(m.Assets, jasset{f.path, len(f.data), f.sum})
 	}
+	etag := `"` + a.version + `"`
+	w.Header().Set("ETag", etag)
+	if !noCache {
+		w.Header().Set("Cache-Control", "max-age=3600")
+	}
+	if r.Header.Get("If-None-Match") == etag {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
 	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("ETag", `"1"`)
-	w.Header().Set("Cache-Control", "max-age=3600")
 	json.NewEncoder(w).Encode(m)
 }
 
@@ -179,6 +220,8 @@ func (o *binOrigin) blob(w http.ResponseWriter, r *http.Request, digest string) 
 		end := min(pos+int64(o.chunk), int64(len(data)))
 		n, err := w.Write(data[pos:end])
 		o.bytesSent.Add(int64(n))
+		counter, _ := o.sentBy.LoadOrStore(digest, new(atomic.Int64))
+		counter.(*atomic.Int64).Add(int64(n))
 		if err != nil {
 			return
 		}
