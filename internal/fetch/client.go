@@ -70,6 +70,10 @@ type Config struct {
 type Client struct {
 	cfg   Config
 	bases []*url.URL // BaseURL, then Mirrors
+
+	// localOrigin: a base URL is on this machine, so URLs the origin names
+	// may be too.
+	localOrigin bool
 	log   *slog.Logger
 	http  *http.Client
 	hosts *hostLimiters
@@ -107,6 +111,7 @@ func New(cfg Config) (*Client, error) {
 			return nil, err
 		}
 		c.bases = append(c.bases, u)
+		c.localOrigin = c.localOrigin || loopback(u.Hostname())
 	}
 	rt := cfg.Transport
 	if rt == nil {
@@ -203,6 +208,14 @@ func (c *Client) secure(u *url.URL) bool {
 		return c.cfg.AllowInsecure || loopback(u.Hostname())
 	}
 	return false
+}
+
+// reachable reports whether a URL that an origin named (an asset url or a
+// redirect) may be fetched: it must be secure, and it may point at this
+// machine only when the configured origin does too, so that a remote
+// origin or CDN cannot steer the daemon to local services.
+func (c *Client) reachable(u *url.URL) bool {
+	return c.secure(u) && u.User == nil && (!loopback(u.Hostname()) || c.localOrigin)
 }
 
 func loopback(host string) bool {

@@ -27,7 +27,7 @@ func (c *Client) checkRedirect(req *http.Request, via []*http.Request) error {
 	if len(via) > MaxRedirects {
 		return errTooManyRedirects
 	}
-	if !c.secure(req.URL) {
+	if !c.reachable(req.URL) {
 		return fmt.Errorf("%w: %s", errInsecureRedirect, req.URL.Redacted())
 	}
 	return nil
@@ -115,11 +115,16 @@ func (t target) network(err error) *errs.Error {
 	return e
 }
 
-// storage maps a failure of the sink.
+// storage maps a failure of the sink. A sink that already says what went
+// wrong (the store's own codes and reasons) is believed.
 func (t target) storage(err error) *errs.Error {
+	var own *errs.Error
+	if errors.As(err, &own) && own.Reason != "" {
+		return own.WithAvatar(t.avatarID)
+	}
 	e := t.err(errs.FailedToDownloadAvatarAssets, "", false, "%s: writing: %v", t.what(), err)
 	e.Phase, e.Err = errs.PhaseStore, err
-	if errors.Is(err, syscall.ENOSPC) {
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
 		e.Reason = errs.ReasonInsufficientStorage
 	}
 	return e

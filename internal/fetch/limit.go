@@ -18,6 +18,9 @@ type hostLimiters struct {
 	m  map[string]*rate.Limiter
 }
 
+// maxHostLimiters bounds the per-host limiters a Client keeps.
+const maxHostLimiters = 1024
+
 func newHostLimiters(perSecond float64, burst int) *hostLimiters {
 	if perSecond <= 0 {
 		return nil
@@ -33,6 +36,15 @@ func (h *hostLimiters) wait(ctx context.Context, host string) error {
 	h.mu.Lock()
 	l := h.m[host]
 	if l == nil {
+		if len(h.m) >= maxHostLimiters {
+			// Manifests name hosts: keep the map bounded. Dropping the
+			// full limiters only forgives hosts at rest.
+			for k, v := range h.m {
+				if v.Tokens() >= float64(h.burst) {
+					delete(h.m, k)
+				}
+			}
+		}
 		l = rate.NewLimiter(h.limit, h.burst)
 		h.m[host] = l
 	}

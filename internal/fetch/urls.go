@@ -30,8 +30,8 @@ func (c *Client) blobURLs(t target, b Blob) ([]string, error) {
 			return nil, t.err(t.fail(), errs.ReasonInvalidManifest, false, "%s: url: %v", t.what(), err)
 		}
 		u := bu.ResolveReference(ref)
-		if !c.secure(u) || u.User != nil {
-			return nil, t.err(t.fail(), errs.ReasonInsecure, false, "%s: url %s is not https (or http to loopback)", t.what(), u.Redacted())
+		if !c.reachable(u) {
+			return nil, t.err(t.fail(), errs.ReasonInsecure, false, "%s: url %s is not https, or points at this machine for a remote origin", t.what(), u.Redacted())
 		}
 		return []string{u.String()}, nil
 	}
