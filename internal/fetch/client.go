@@ -74,12 +74,12 @@ type Client struct {
 	// localOrigin: a base URL is on this machine, so URLs the origin names
 	// may be too.
 	localOrigin bool
-	log   *slog.Logger
-	http  *http.Client
-	hosts *hostLimiters
-	bw    *bandwidth // nil = unlimited
-	gate  *gate
-	bufs  sync.Pool // *[]byte of copyBufferSize
+	log         *slog.Logger
+	http        *http.Client
+	hosts       *hostLimiters
+	bw          *bandwidth // nil = unlimited
+	gate        *gate
+	bufs        sync.Pool // *[]byte of copyBufferSize
 
 	requests, retries, bytes atomic.Uint64
 }
