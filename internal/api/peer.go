@@ -1,13 +1,10 @@
 package api
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"net"
-	"os"
-	"strconv"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -33,7 +30,9 @@ func (s *Server) connContext(ctx context.Context, c net.Conn) context.Context {
 
 // checkPeer admits root, the daemon's own uid, the allowed uids, and
 // callers whose primary or supplementary group is allowed. Supplementary
-// groups come from /proc/PID/status, read only when nothing else admits.
+// groups come from SO_PEERGROUPS, which the kernel recorded at connect, so
+// that a caller cannot hand its socket to another process and leave; they
+// are read only when nothing else admits.
 func (s *Server) checkPeer(c net.Conn) peer {
 	uc, ok := c.(*net.UnixConn)
 	if !ok {
@@ -62,8 +61,11 @@ func (s *Server) checkPeer(c net.Conn) peer {
 		p.why = "uid and gid not allowed"
 		return p
 	}
-	groups, err := procGroups(cred.Pid)
-	if err != nil {
+	var groups []uint32
+	if err := raw.Control(func(fd uintptr) { groups, cerr = peerGroups(int(fd)) }); err != nil {
+		cerr = err
+	}
+	if err := cerr; err != nil {
 		p.why = "reading supplementary groups: " + err.Error()
 		return p
 	}
@@ -77,27 +79,22 @@ func (s *Server) checkPeer(c net.Conn) peer {
 	return p
 }
 
-// procGroups returns the supplementary groups of a process.
-func procGroups(pid int32) ([]uint32, error) {
-	data, err := os.ReadFile("/proc/" + strconv.Itoa(int(pid)) + "/status")
-	if err != nil {
-		return nil, err
-	}
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	for sc.Scan() {
-		rest, ok := bytes.CutPrefix(sc.Bytes(), []byte("Groups:"))
-		if !ok {
+// peerGroups is getsockopt(SO_PEERGROUPS): the supplementary groups the
+// peer had when it connected (Linux 4.13 and later).
+func peerGroups(fd int) ([]uint32, error) {
+	n := 64
+	for {
+		buf := make([]uint32, n)
+		size := uint32(n * 4)
+		_, _, errno := unix.Syscall6(unix.SYS_GETSOCKOPT, uintptr(fd), unix.SOL_SOCKET, unix.SO_PEERGROUPS,
+			uintptr(unsafe.Pointer(&buf[0])), uintptr(unsafe.Pointer(&size)), 0)
+		switch {
+		case errno == unix.ERANGE && int(size/4) > n && n < 1<<16:
+			n = int(size / 4)
 			continue
+		case errno != 0:
+			return nil, fmt.Errorf("SO_PEERGROUPS: %w", errno)
 		}
-		var gs []uint32
-		for _, f := range bytes.Fields(rest) {
-			g, err := strconv.ParseUint(string(f), 10, 32)
-			if err != nil {
-				return nil, fmt.Errorf("bad Groups line: %w", err)
-			}
-			gs = append(gs, uint32(g))
-		}
-		return gs, nil
+		return buf[:size/4], nil
 	}
-	return nil, fmt.Errorf("no Groups line in /proc/%d/status", pid)
 }

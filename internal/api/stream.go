@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/assetd/assetd/apitype"
 	"github.com/assetd/assetd/internal/errs"
@@ -138,10 +139,17 @@ func (s *Server) startStream(w http.ResponseWriter) *stream {
 	return st
 }
 
+// streamWriteTimeout bounds one batch's write: a client that stops reading
+// loses its stream instead of pinning a handler until shutdown.
+const streamWriteTimeout = 30 * time.Second
+
 func (st *stream) write(evs []apitype.Event) {
 	if len(evs) == 0 {
 		return
 	}
+	// Not every ResponseWriter supports deadlines (tests' recorders); the
+	// socket's does.
+	_ = st.rc.SetWriteDeadline(time.Now().Add(streamWriteTimeout))
 	for i := range evs {
 		if st.err != nil || st.ended {
 			return
