@@ -58,8 +58,11 @@ func (tb *table) add(t *testing.T, cells ...string) {
 	name := t.Name()
 	t.Cleanup(func() {
 		verdict := "pass"
-		if t.Failed() {
+		switch {
+		case t.Failed():
 			verdict = "**FAIL**"
+		case t.Skipped():
+			verdict = "skipped"
 		}
 		tb.mu.Lock()
 		tb.rows[name] = append(append([]string{}, cells...), verdict)

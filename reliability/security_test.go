@@ -602,3 +602,90 @@ func startOrigin(t *testing.T, root string) string {
 		return ""
 	}
 }
+
+// TestImportConfusedDeputy: `assetd import` makes the daemon read DIR
+// itself. A caller must not use that to read files it could not read:
+// here a client running as uid 65534 (admitted by allowed_uids) imports a
+// root-only directory of the daemon's (root) and then reads the copy
+// through the avatar's localPath. Under systemd the same path reads
+// $CREDENTIALS_DIRECTORY/session-token into the cache.
+func TestImportConfusedDeputy(t *testing.T) {
+	const what = "`assetd import` as uid 65534 (in allowed_uids) of a root-only directory (0700, file 0600), then reading the avatar's localPath as uid 65534"
+	if os.Geteuid() != 0 {
+		secTable.add(t, what, "skipped: needs root")
+		t.Skip("needs root to run a client as another uid")
+	}
+	if err := os.Chmod(filepath.Dir(bin), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	const nobody = 65534
+	o := newBinOrigin(t)
+	e := newEnv(t, o.srv.URL)
+	if err := os.Chmod(e.dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	secret := filepath.Join(e.dir, "secret")
+	marker := "root-only-" + randHex(8)
+	if err := os.Mkdir(secret, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(secret, "session-token"), []byte(marker), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e.api = fmt.Sprintf("allowed_uids = [%d]", nobody)
+	e.writeConfig()
+	p := e.start()
+	defer p.stop()
+	if err := os.Chmod(e.sock, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	asNobody := func(args ...string) (string, int) {
+		cmd := exec.Command(bin, args...)
+		cmd.Env = cleanEnv()
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
+		out, err := cmd.CombinedOutput()
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return string(out), ee.ExitCode()
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(out), 0
+	}
+	if out, code := asNobody("--socket", e.sock, "version"); code != 0 {
+		t.Fatalf("the client cannot run as uid %d: %s", nobody, out)
+	}
+	direct := exec.Command("cat", filepath.Join(secret, "session-token"))
+	direct.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
+	if err := direct.Run(); err == nil {
+		t.Fatal("uid 65534 can read the secret directly: the test proves nothing")
+	}
+	out, code := asNobody("--socket", e.sock, "--json", "import", "leak", secret)
+	problem := ""
+	result := fmt.Sprintf("import refused (exit %d: %s)", code, strings.TrimSpace(firstLine(out)))
+	if code == 0 {
+		var av apitype.Avatar
+		if err := json.Unmarshal([]byte(out), &av); err != nil || len(av.Assets) != 1 {
+			t.Fatalf("import answer %q: %v", out, err)
+		}
+		cat := exec.Command("cat", av.Assets[0].LocalPath)
+		cat.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
+		got, err := cat.CombinedOutput()
+		switch {
+		case err == nil && string(got) == marker:
+			problem = fmt.Sprintf("uid %d imported %s (mode 0700, root's) and read the root-only file's bytes at %s", nobody, secret, av.Assets[0].LocalPath)
+		default:
+			problem = fmt.Sprintf("uid %d imported %s (mode 0700, root's): the daemon copied a root-only file into the cache (the copy was not readable to it: %v)", nobody, secret, err)
+		}
+		result = "**open bug**: " + problem
+	}
+	secTable.add(t, what, result)
+	if problem != "" {
+		if *knownBugs {
+			t.Error(problem)
+		} else {
+			t.Skip("KNOWN BUG (run with -reliability.known-bugs to fail): " + problem)
+		}
+	}
+}
