@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"unicode"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -104,6 +105,11 @@ func readToken(cmd *cobra.Command, file string) (string, error) {
 	}
 	if strings.ContainsAny(token, "\r\n") {
 		return "", usagef("the token must be one line")
+	}
+	// As for a token file: a space or control character would corrupt the
+	// Authorization header. The token itself is never quoted.
+	if i := strings.IndexFunc(token, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }); i >= 0 {
+		return "", usagef("the token has a space or control character at byte %d", i)
 	}
 	return token, nil
 }
