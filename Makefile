@@ -139,7 +139,7 @@ dist:
 # SHA256SUMS then covers the packages too.
 deb: dist
 	rm -rf $(DIST)/docs
-	$(DIST_ENV) SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(GO) run -trimpath -buildvcs=false -ldflags '$(DIST_LDFLAGS)' ./cmd/assetd docgen $(DIST)/docs
+	$(DIST_ENV) SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(GO) run -tags docgen -trimpath -buildvcs=false -ldflags '$(DIST_LDFLAGS)' ./cmd/assetd docgen $(DIST)/docs
 	SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(GO) run ./packaging/cmd/mkdeb -version '$(VERSION)' -docs $(DIST)/docs -out $(DIST) \
 		$(DIST)/assetd-linux-amd64 $(DIST)/assetd-linux-arm64 $(DIST)/assetd-linux-armv7
 	rm -rf $(DIST)/docs
