@@ -1,3 +1,9 @@
+//go:build docgen
+
+// The docgen command is built only with -tags docgen (make deb does): its
+// man page generator (cobra/doc, go-md2man, blackfriday) would add 350 KB
+// to every binary on the devices, which never run it.
+
 package main
 
 import (

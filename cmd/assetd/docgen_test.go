@@ -1,3 +1,5 @@
+//go:build docgen
+
 package main
 
 import (
