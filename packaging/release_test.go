@@ -519,6 +519,8 @@ func checkInstall(t *testing.T, r *release) {
 		t.Log("deb-systemd-helper not found: enabling the units was not checked")
 	}
 
+	t.Logf("installed into %s: %d files checked, user and unit links made by the maintainer scripts", root, len(modes))
+
 	// Installing it again is the upgrade path (postinst configure OLD).
 	pkg("--install", deb)
 	if s := status(); s != "install ok installed" {
@@ -554,6 +556,8 @@ func checkInstall(t *testing.T, r *release) {
 		t.Error("remove deleted the cache")
 	}
 
+	t.Log("removed: the binary, units and docs are gone; the edited configuration and the cache stay")
+
 	pkg("--purge", "assetd")
 	if s := status(); s != "not installed" && !strings.Contains(s, "not-installed") {
 		t.Errorf("after purge: status %q", s)
@@ -569,6 +573,8 @@ func checkInstall(t *testing.T, r *release) {
 	if len(left) > 0 {
 		t.Errorf("purge left %q", left)
 	}
+
+	t.Log("purged: the configuration, the cache and the unit links are gone (the assetd user stays, as Debian leaves system users)")
 
 	for _, p := range hostPaths {
 		_, err := os.Lstat(p)
