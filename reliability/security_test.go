@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -687,5 +688,114 @@ func TestImportConfusedDeputy(t *testing.T) {
 		} else {
 			t.Skip("KNOWN BUG (run with -reliability.known-bugs to fail): " + problem)
 		}
+	}
+}
+
+// TestBadTokenSecrecy: a malformed token (a space or a control character
+// inside) is refused without being quoted: not by `assetd serve` reading
+// the token file, nor by `assetd session set`, nor in the daemon's log.
+func TestBadTokenSecrecy(t *testing.T) {
+	o := newBinOrigin(t, newAvatar("rohan0", 5, 4<<10), newAvatar("rohan1", 6, 4<<10))
+	e := newEnv(t, o.srv.URL)
+	halfA, halfB := "bad1-"+randHex(8), "bad2-"+randHex(8)
+	e.write(e.token, halfA+" "+halfB+"\n")
+	e.writeConfig()
+	var seen strings.Builder
+	p := e.spawn()
+	fileOutcome := e.exitedOrHealthy(p)
+	seen.WriteString(p.stderr.String())
+
+	// A daemon with a good token, then bad tokens through session set.
+	select {
+	case <-p.done:
+	default:
+		p.stop()
+	}
+	good := "good-" + randHex(8)
+	o.setToken(good)
+	e.write(e.token, good+"\n")
+	p2 := e.start()
+	for _, bad := range []string{halfA + " " + halfB, halfA + "\x01" + halfB, halfA + "\n" + halfB} {
+		cmd := exec.Command(bin, "--socket", e.sock, "session", "set")
+		cmd.Env = cleanEnv()
+		cmd.Stdin = strings.NewReader(bad)
+		out, err := cmd.CombinedOutput()
+		seen.Write(out)
+		if err == nil {
+			t.Errorf("session set accepted a token with %q inside", bad[len(halfA)])
+		}
+	}
+	// The API itself, as curl would call it.
+	c := e.client()
+	defer c.CloseIdleConnections()
+	var apiStatus []string
+	problem := ""
+	for i, bad := range []string{halfA + "\x01" + halfB, halfA + "\n" + halfB} {
+		body, _ := json.Marshal(map[string]string{"sessionToken": bad})
+		var er apitype.ErrorResponse
+		code, err := e.do(c, "PUT", "/v1/session", strings.NewReader(string(body)), &er)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := json.Marshal(er)
+		seen.Write(raw)
+		apiStatus = append(apiStatus, strconv.Itoa(code))
+		if code != 400 {
+			ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+			last, err := e.load(ctx, c, fmt.Sprintf("rohan%d", i))
+			cancel()
+			what := fmt.Sprintf("%v", err)
+			if err == nil && last.Error != nil {
+				what = fmt.Sprintf("%s/%s transient=%v", last.Error.Code, last.Error.Reason, last.Error.Transient)
+				raw, _ := json.Marshal(last)
+				seen.Write(raw)
+			} else if err == nil {
+				what = string(last.Type)
+			}
+			problem = fmt.Sprintf("PUT /v1/session accepts a token with a control character or newline inside (status %d), which a token file and `session set` refuse; a load then ends %s", code, what)
+		}
+	}
+	p2.stop()
+	seen.WriteString(p2.stderr.String())
+	for _, s := range []string{halfA, halfB} {
+		if i := strings.Index(seen.String(), s); i >= 0 {
+			t.Errorf("part of a bad token appears: ...%s...", seen.String()[max(0, i-200):min(seen.Len(), i+60)])
+		}
+	}
+	result := fmt.Sprintf("token file: %s; `session set` refuses all three (exit 2); PUT /v1/session with a control character or newline: status %s; neither half of the bad tokens appears in the daemon's log, the commands' output or the API's answers (%d KiB searched)",
+		fileOutcome, strings.Join(apiStatus, ", "), seen.Len()/1024)
+	if problem != "" {
+		result = "**open bug**: " + problem + "; " + result
+	}
+	secTable.add(t, "a token file holding a token with a space inside; `assetd session set` given tokens with a space, a control character, two lines; PUT /v1/session with such tokens", result)
+	if problem != "" {
+		if *knownBugs {
+			t.Error(problem)
+		} else {
+			t.Skip("KNOWN BUG (run with -reliability.known-bugs to fail): " + problem)
+		}
+	}
+}
+
+// exitedOrHealthy waits until p exits ("serve exited with CODE") or
+// answers /v1/health ("serve kept running without it").
+func (e *env) exitedOrHealthy(p *proc) string {
+	e.t.Helper()
+	c := e.client()
+	defer c.CloseIdleConnections()
+	deadline := time.Now().Add(waitLimit)
+	for {
+		select {
+		case <-p.done:
+			return fmt.Sprintf("serve exited (%v)", p.err)
+		default:
+		}
+		if code, _ := e.do(c, "GET", "/v1/health", nil, nil); code == 200 {
+			return "serve kept running without it"
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("assetd neither exited nor served within %v", waitLimit)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
