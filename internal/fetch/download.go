@@ -133,7 +133,7 @@ func (c *Client) fill(ctx context.Context, t target, urls []string, a manifest.A
 }
 
 func (c *Client) fillFrom(ctx context.Context, t target, u string, a manifest.Asset, sink Sink, progress func(int64)) error {
-	req, err := retryablehttp.NewRequestWithContext(context.WithValue(ctx, blobKey, true), http.MethodGet, u, nil)
+	req, err := retryablehttp.NewRequestWithContext(context.WithValue(ctx, blobKey, new(blobRequest)), http.MethodGet, u, nil)
 	if err != nil {
 		return t.err(t.fail(), "", false, "%s: bad URL: %v", t.what(), err)
 	}

@@ -304,3 +304,36 @@ func TestInteractiveFirst(t *testing.T) {
 		t.Errorf("arrivals %s", got)
 	}
 }
+
+// TestBlobFirstAttemptsNotCharged: the request limiter bounds manifests and
+// retries, not the first request of each blob download (those are bounded
+// by the concurrency cap); at one request in 1000 s, five blobs still load.
+func TestBlobFirstAttemptsNotCharged(t *testing.T) {
+	t.Parallel()
+	o := newOrigin(t)
+	var blobs [][]byte
+	for i := range 5 {
+		data := randBytes(1000+i, uint64(100+i))
+		o.blob(data)
+		blobs = append(blobs, data)
+	}
+	o.mux.HandleFunc("/v1/avatars/rohan/manifest", func(w http.ResponseWriter, _ *http.Request) {
+		w.Write(manifestDoc("rohan"))
+	})
+	cfg := testConfig(o.URL)
+	cfg.RequestsPerSecond, cfg.Burst = 0.001, 1
+	c := newClient(t, cfg)
+	for i, data := range blobs {
+		if err := c.Download(ctxT(t), Blob{AvatarID: "rohan", Asset: assetOf("a", data)}, newSink(t), nil); err != nil {
+			t.Fatalf("blob %d: %v", i, err)
+		}
+	}
+	if _, err := c.Manifest(ctxT(t), "rohan", ""); err != nil {
+		t.Fatalf("first manifest (the burst): %v", err)
+	}
+	ctx, cancel := context.WithTimeout(ctxT(t), 200*time.Millisecond)
+	defer cancel()
+	if _, err := c.Manifest(ctx, "rohan", ""); err == nil {
+		t.Fatal("a second manifest request was not held by the limiter")
+	}
+}

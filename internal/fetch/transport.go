@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -18,9 +19,17 @@ var (
 
 type ctxKey int
 
-// blobKey marks a blob request's context: its body is subject to the
-// bandwidth limit.
+// blobKey marks a blob request's context with its *blobRequest: its body
+// is subject to the bandwidth limit.
 const blobKey ctxKey = 0
+
+// blobRequest is one blob download from one URL. Its first attempt is not
+// charged to the host's request limiter: blob downloads are already bounded
+// by the concurrency cap and the bandwidth limiter, and charging them would
+// cap a device at requests_per_second files a second however fast its link.
+// Every retry and redirect hop is charged, so a failing origin is never
+// hammered.
+type blobRequest struct{ firstDone atomic.Bool }
 
 // transport is the layer every HTTP request of a Client passes, each
 // attempt and each redirect hop: it waits for the host's request limiter,
@@ -34,8 +43,11 @@ type transport struct {
 func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	c := t.c
 	ctx := req.Context()
-	if err := c.hosts.wait(ctx, req.URL.Host); err != nil {
-		return nil, err
+	blob, _ := ctx.Value(blobKey).(*blobRequest)
+	if blob == nil || blob.firstDone.Swap(true) {
+		if err := c.hosts.wait(ctx, req.URL.Host); err != nil {
+			return nil, err
+		}
 	}
 	c.requests.Add(1)
 	actx, cancel := context.WithCancelCause(ctx)
@@ -54,7 +66,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	m.headers()
 	var bw *bandwidth
-	if ctx.Value(blobKey) != nil {
+	if blob != nil {
 		bw = c.bw
 	}
 	resp.Body = &body{rc: resp.Body, m: m, bw: bw, ctx: actx, cancel: cancel}
