@@ -43,6 +43,7 @@ type load struct {
 	cancel     context.CancelCauseFunc
 	background atomic.Bool
 	pin        atomic.Bool
+	revalidate atomic.Bool // ask the origin even when fresh by max-age
 
 	mu         sync.Mutex
 	waiters    map[*waiter]struct{}
@@ -54,6 +55,7 @@ type load struct {
 	committing bool // past the point of no return: Put has begun
 
 	before string // state and version when the load began, "" if not cached
+	stale  error  // why the cached avatar was served stale; read after finished
 
 	finished chan struct{}
 	result   *apitype.Avatar
@@ -66,20 +68,31 @@ type load struct {
 // CancelLoading, CancelAll or Close. An invalid ID fails at once, with no
 // event.
 func (m *Manager) Load(ctx context.Context, id string, o LoadOptions) (*apitype.Avatar, error) {
+	a, _, err := m.load(ctx, id, o, false)
+	return a, err
+}
+
+// load is Load that, with revalidate, asks the origin even when the cached
+// avatar is fresh by its max-age (a conditional request: an unchanged
+// avatar costs one 304). It also returns, when the origin could not be
+// reached and the cached avatar was served stale, why.
+func (m *Manager) load(ctx context.Context, id string, o LoadOptions, revalidate bool) (a *apitype.Avatar, stale error, err error) {
 	if err := validateID(id); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if a := m.freshCached(id, o.Pin); a != nil {
-		m.countResult(nil)
-		if o.Progress != nil {
-			o.Progress(completedEvent(a))
+	if !revalidate {
+		if a := m.freshCached(id, o.Pin); a != nil {
+			m.countResult(nil)
+			if o.Progress != nil {
+				o.Progress(completedEvent(a))
+			}
+			return a, nil, nil
 		}
-		return a, nil
 	}
 	w := newWaiter()
-	l, err := m.join(id, o, w)
+	l, err := m.joinLoad(id, o, w, revalidate)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	deliver := func(evs []apitype.Event) {
 		if o.Progress == nil {
@@ -95,12 +108,16 @@ func (m *Manager) Load(ctx context.Context, id string, o LoadOptions) (*apitype.
 			deliver(w.take())
 		case <-l.finished:
 			deliver(w.take())
-			return l.outcome()
+			a, err := l.outcome()
+			if err != nil {
+				return nil, nil, err
+			}
+			return a, l.stale, nil
 		case <-ctx.Done():
 			l.removeWaiter(w)
 			e := cancelledErr(id)
 			e.Err = ctx.Err()
-			return nil, e
+			return nil, nil, e
 		}
 	}
 }
@@ -123,10 +140,27 @@ func (m *Manager) Start(id string, o LoadOptions) (load apitype.Load, cached *ap
 	return l.snapshot(), nil, nil
 }
 
-// Preload loads id as background work and pins it (duty.Loader).
+// Preload loads id as background work and pins it (duty.Loader). A cached
+// avatar still fresh by its max-age costs no request. When the origin
+// cannot be reached, the cached avatar stays served (stale) and Preload
+// returns the transient error, so that the preloader tries again later.
 func (m *Manager) Preload(ctx context.Context, id string) error {
-	_, err := m.Load(ctx, id, LoadOptions{Background: true, Pin: true})
-	return err
+	return m.background(ctx, id, false)
+}
+
+// Refresh is Preload that revalidates the cached avatar with the origin
+// even when it is fresh by its max-age: a conditional request, which for
+// an unchanged avatar is one 304 and no download (duty.Loader).
+func (m *Manager) Refresh(ctx context.Context, id string) error {
+	return m.background(ctx, id, true)
+}
+
+func (m *Manager) background(ctx context.Context, id string, revalidate bool) error {
+	_, stale, err := m.load(ctx, id, LoadOptions{Background: true, Pin: true}, revalidate)
+	if err != nil {
+		return err
+	}
+	return stale
 }
 
 // freshCached is the cached avatar when a load needs no request: it is
@@ -156,6 +190,12 @@ func (m *Manager) freshCached(id string, pin bool) *apitype.Avatar {
 // join returns the load of id in flight, starting one if there is none,
 // and adds w (if any) to its waiters.
 func (m *Manager) join(id string, o LoadOptions, w *waiter) (*load, error) {
+	return m.joinLoad(id, o, w, false)
+}
+
+// joinLoad is join that, with revalidate, makes the load ask the origin
+// even when the cached avatar is fresh by its max-age.
+func (m *Manager) joinLoad(id string, o LoadOptions, w *waiter, revalidate bool) (*load, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
@@ -173,6 +213,7 @@ func (m *Manager) join(id string, o LoadOptions, w *waiter) (*load, error) {
 			finished: make(chan struct{}),
 		}
 		l.background.Store(o.Background)
+		l.revalidate.Store(revalidate)
 		m.loads[id] = l
 		m.wg.Add(1)
 		go func() {
@@ -364,8 +405,11 @@ func (m *Manager) doLoad(l *load) (*apitype.Avatar, error) {
 		return nil, &errs.Error{Code: errs.FailedToFetchAvatarMetadata, Phase: errs.PhaseMetadata,
 			AvatarID: id, Reason: errs.ReasonNoOrigin, Message: "no origin is configured"}
 	}
-	if a := m.freshCached(id, l.pin.Load()); a != nil {
-		return a, nil // another load refreshed it meanwhile
+	// A refresh asks the origin (conditionally) whatever the max-age.
+	if !l.revalidate.Load() {
+		if a := m.freshCached(id, l.pin.Load()); a != nil {
+			return a, nil // another load refreshed it meanwhile
+		}
 	}
 	cached, usable := m.st.Get(id)
 	usable = usable && cached.Manifest != nil
@@ -385,6 +429,7 @@ func (m *Manager) doLoad(l *load) (*apitype.Avatar, error) {
 	if err != nil {
 		if ctx.Err() == nil && usable && errs.IsTransient(err) {
 			if a := m.serveStale(id, cached, l.pin.Load(), err); a != nil {
+				l.stale = err
 				return a, nil
 			}
 		}
@@ -426,6 +471,7 @@ func (m *Manager) doLoad(l *load) (*apitype.Avatar, error) {
 		if err := m.fetchBlobs(ctx, f, l, &target); err != nil {
 			if ctx.Err() == nil && usable && errs.IsTransient(err) {
 				if a := m.serveStale(id, cached, l.pin.Load(), err); a != nil {
+					l.stale = err
 					return a, nil // the new version could not be had: keep the old one
 				}
 			}
