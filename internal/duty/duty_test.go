@@ -14,8 +14,9 @@ import (
 )
 
 type call struct {
-	id string
-	at time.Duration // since the test's start
+	id      string
+	at      time.Duration // since the test's start
+	refresh bool          // Refresh rather than Preload
 }
 
 // fakeLoader records preloads and answers with the error queued for an ID.
@@ -32,9 +33,17 @@ func newFakeLoader() *fakeLoader {
 }
 
 func (f *fakeLoader) Preload(ctx context.Context, id string) error {
+	return f.record(id, false)
+}
+
+func (f *fakeLoader) Refresh(ctx context.Context, id string) error {
+	return f.record(id, true)
+}
+
+func (f *fakeLoader) record(id string, refresh bool) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.calls = append(f.calls, call{id, time.Since(f.start)})
+	f.calls = append(f.calls, call{id, time.Since(f.start), refresh})
 	if q := f.errs[id]; len(q) > 0 {
 		f.errs[id] = q[1:]
 		return q[0]

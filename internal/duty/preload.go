@@ -13,8 +13,12 @@ import (
 
 // Loader is what the preloader needs of the manager.
 type Loader interface {
-	// Preload loads (or revalidates) id as background work and pins it.
+	// Preload loads id as background work and pins it; a cached avatar
+	// still fresh by its max-age may cost no request.
 	Preload(ctx context.Context, id string) error
+	// Refresh is Preload that always revalidates with the origin (a
+	// conditional request: an unchanged avatar costs one 304).
+	Refresh(ctx context.Context, id string) error
 	// Unpin lets an avatar that left the preload list be evicted again.
 	Unpin(id string) error
 }
@@ -44,6 +48,7 @@ type Preloader struct {
 	next     map[string]time.Time
 	fails    map[string]int
 	running  map[string]bool
+	loaded   map[string]bool // loaded once since it joined the list: refresh from now on
 }
 
 // NewPreloader returns a preloader for s; Run starts it.
@@ -59,6 +64,7 @@ func NewPreloader(l Loader, s Schedule, log *slog.Logger) *Preloader {
 		next:    map[string]time.Time{},
 		fails:   map[string]int{},
 		running: map[string]bool{},
+		loaded:  map[string]bool{},
 	}
 	p.apply(s)
 	return p
@@ -99,11 +105,16 @@ func (p *Preloader) Run(ctx context.Context) error {
 	defer timer.Stop()
 	for {
 		now := time.Now()
-		for _, id := range p.due(now) {
+		for _, d := range p.due(now) {
+			id := d.id
+			load := p.loader.Preload
+			if d.refresh {
+				load = p.loader.Refresh
+			}
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				p.finish(id, p.loader.Preload(ctx, id))
+				p.finish(id, load(ctx, id))
 				select {
 				case done <- id:
 				case <-ctx.Done():
@@ -124,18 +135,25 @@ func (p *Preloader) Run(ctx context.Context) error {
 	}
 }
 
+// dueLoad is an avatar whose time has come: its first load since it
+// joined the list, or a refresh.
+type dueLoad struct {
+	id      string
+	refresh bool
+}
+
 // due marks and returns the avatars whose time has come.
-func (p *Preloader) due(now time.Time) []string {
+func (p *Preloader) due(now time.Time) []dueLoad {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	var ids []string
+	var ds []dueLoad
 	for _, id := range p.schedule.Avatars {
 		if !p.running[id] && !p.next[id].After(now) {
 			p.running[id] = true
-			ids = append(ids, id)
+			ds = append(ds, dueLoad{id: id, refresh: p.loaded[id]})
 		}
 	}
-	return ids
+	return ds
 }
 
 // untilNext is the wait until the next avatar is due; false when nothing is
@@ -170,6 +188,7 @@ func (p *Preloader) finish(id string, err error) {
 	switch {
 	case err == nil:
 		p.fails[id] = 0
+		p.loaded[id] = true
 		p.next[id] = p.refreshAt(now)
 	case errs.IsTransient(err) || errs.CodeOf(err) == errs.Cancelled:
 		p.fails[id]++
@@ -217,6 +236,7 @@ func (p *Preloader) apply(s Schedule) {
 			removed = append(removed, id)
 			delete(p.next, id)
 			delete(p.fails, id)
+			delete(p.loaded, id)
 		}
 	}
 	now := time.Now()
