@@ -402,6 +402,55 @@ func faultRows() []faultRow {
 		{name: "tls-untrusted", fault: "https origin with a self-signed certificate",
 			tls:  true,
 			want: want{code: errs.FailedToFetchAvatarMetadata, reason: errs.ReasonNetwork, transient: true, conns: faultRetries + 1}},
+		{name: "range-ignored", fault: "reset after 16 KiB, then the origin ignores Range and answers 200 with the whole blob",
+			blob: func(w http.ResponseWriter, r *http.Request, n int) {
+				if n == 1 {
+					resetAfter(w, r, 16<<10)
+					return
+				}
+				w.Header().Set("Content-Length", strconv.Itoa(blobSize))
+				w.Write(blobData)
+			},
+			want: want{manifests: 1, blobs: 2}},
+		{name: "range-wrong-offset", fault: "reset after 16 KiB, then a 206 whose Content-Range and body start at 0, not at the offset asked for (refused, partial dropped, fetched again from 0)",
+			blob: func(w http.ResponseWriter, r *http.Request, n int) {
+				if n == 1 {
+					resetAfter(w, r, 16<<10)
+					return
+				}
+				w.Header().Set("Content-Length", strconv.Itoa(blobSize))
+				w.Header().Set("Content-Range", fmt.Sprintf("bytes 0-%d/%d", blobSize-1, blobSize))
+				w.WriteHeader(http.StatusPartialContent)
+				w.Write(blobData)
+			},
+			want: want{manifests: 1, blobs: 3}},
+		{name: "range-416", fault: "reset after 16 KiB, then 416 Range Not Satisfiable to the resume, then 200",
+			blob: func(w http.ResponseWriter, r *http.Request, n int) {
+				switch {
+				case n == 1:
+					resetAfter(w, r, 16<<10)
+				case r.Header.Get("Range") != "":
+					w.Header().Set("Content-Range", fmt.Sprintf("bytes */%d", blobSize))
+					w.WriteHeader(http.StatusRequestedRangeNotSatisfiable)
+				default:
+					serveBlob(w, r, blobData)
+				}
+			},
+			want: want{manifests: 1, blobs: 3}},
+		{name: "captive-portal", fault: "manifest answered 200 with an HTML login page (a captive portal): an unparsable body, retried",
+			manifest: func(w http.ResponseWriter, _ *http.Request, _ int) {
+				w.Header().Set("Content-Type", "text/html")
+				io.WriteString(w, "<html><body>Please log in to the Wi-Fi</body></html>")
+			},
+			want: want{code: errs.FailedToFetchAvatarMetadata, reason: errs.ReasonInvalidManifest, transient: true, manifests: faultRetries + 1}},
+		{name: "304-unasked", fault: "manifest answered 304 Not Modified to a request without If-None-Match",
+			manifest: func(w http.ResponseWriter, _ *http.Request, _ int) { w.WriteHeader(http.StatusNotModified) },
+			want:     want{code: errs.FailedToFetchAvatarMetadata, reason: "http304", manifests: 1}},
+		{name: "blob-redirect-file", fault: "blob redirects to file:///etc/passwd",
+			blob: func(w http.ResponseWriter, r *http.Request, _ int) {
+				http.Redirect(w, r, "file:///etc/passwd", http.StatusFound)
+			},
+			want: want{code: errs.FailedToDownloadAvatarAssets, reason: errs.ReasonInsecure, manifests: 1, blobs: 1}},
 		{name: "stops-answering", fault: "blob sends 32 KiB then nothing, connection open (attempt_timeout 300ms)",
 			cfg: func(c *fetch.Config) {
 				c.AttemptTimeout = 300 * time.Millisecond
