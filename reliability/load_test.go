@@ -38,7 +38,10 @@ func loadSize() loadShape {
 	return loadShape{clients: 50, length: 3 * time.Second}
 }
 
-const hotAvatars = 10
+const (
+	hotAvatars         = 10
+	stalledSubscribers = 5
+)
 
 // loadOrigin serves 10 hot avatars and generates "dlNNNN" avatars on
 // demand (512 KiB each, sent in 16 KiB chunks every 5 ms a download) so
@@ -147,6 +150,20 @@ func runLoad(t *testing.T, sock string, shape loadShape) *loadResult {
 	}
 	runCtx, stop := context.WithTimeout(context.Background(), shape.length)
 	defer stop()
+
+	// Five subscribers of /v1/events that never read: a slow subscriber
+	// loses events and must never hold up a load.
+	for range stalledSubscribers {
+		req, err := http.NewRequestWithContext(runCtx, "GET", "http://assetd/v1/events", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := socketClient(sock, 1).Do(req)
+		if err != nil {
+			t.Fatalf("a stalled subscriber: %v", err)
+		}
+		defer resp.Body.Close()
+	}
 	var current atomic.Int64 // the background download in flight
 	var downloads atomic.Int64
 	var wg sync.WaitGroup
@@ -346,7 +363,7 @@ func TestLoad(t *testing.T) {
 	t.Logf("%s; RSS %d KiB before, peak %d KiB (VmHWM %d KiB); fds %d before, %d after (Unix sockets %d, %d); threads %d before, %d after",
 		res.summary(), rssBefore, peakRSS.Load(), hwm, fdsBefore, fdsAfter, unixBefore, unixAfter, threadsBefore, threadsAfter)
 
-	loadTable.add(t, fmt.Sprintf("real binary: %d clients for %v, each cycling GET /v1/avatars/{id}, GET /v1/avatars, GET /v1/cache/stats, a streamed POST .../load (cached, or joining the download in flight), and a hang-up (a joined load dropped after its first event, or /v1/events dropped at once); one more client downloading new 512 KiB avatars back to back", shape.clients, shape.length),
+	loadTable.add(t, fmt.Sprintf("real binary: %d clients for %v, each cycling GET /v1/avatars/{id}, GET /v1/avatars, GET /v1/cache/stats, a streamed POST .../load (cached, or joining the download in flight), and a hang-up (a joined load dropped after its first event, or /v1/events dropped at once); 5 more subscribers of /v1/events that never read; one more client downloading new 512 KiB avatars back to back", shape.clients, shape.length),
 		fmt.Sprintf("%s; daemon RSS %.1f MiB before, peak %.1f MiB (VmHWM, bound 512 MiB); Unix socket descriptors %d before, %d after; all descriptors %d before, %d after (idle origin connections); threads %d before, %d after",
 			res.summary(), float64(rssBefore)/1024, float64(hwm)/1024, unixBefore, unixAfter, fdsBefore, fdsAfter, threadsBefore, threadsAfter))
 }
