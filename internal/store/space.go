@@ -40,10 +40,11 @@ func (s *Store) EnsureSpaceKeeping(need int64, keep ...string) (evicted []string
 	}
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	avail := free - s.opts.ReserveBytes
+	quota, reserve := s.maxBytes.Load(), s.reserveBytes.Load()
+	avail := free - reserve
 	used := s.total
 	enough := func(freed int64) bool {
-		return (s.opts.MaxBytes <= 0 || used-freed+need <= s.opts.MaxBytes) && avail+freed >= need
+		return (quota <= 0 || used-freed+need <= quota) && avail+freed >= need
 	}
 	if enough(0) {
 		return nil, nil
@@ -92,7 +93,7 @@ func (s *Store) EnsureSpaceKeeping(need int64, keep ...string) (evicted []string
 		return nil, &errs.Error{Code: errs.FailedToDownloadAvatarAssets, Phase: errs.PhaseStore,
 			Reason: errs.ReasonInsufficientStorage, Message: fmt.Sprintf(
 				"store: %d bytes needed; the cache holds %d of a %d-byte quota and the disk has %d free above the %d-byte reserve, even after evicting every unpinned avatar",
-				need, used, s.opts.MaxBytes, max(avail, 0), s.opts.ReserveBytes)}
+				need, used, quota, max(avail, 0), reserve)}
 	}
 	if err := s.apply(c); err != nil {
 		return nil, err
@@ -101,6 +102,15 @@ func (s *Store) EnsureSpaceKeeping(need int64, keep ...string) (evicted []string
 		s.log.Info("store: evicted avatars to make room", "need", need, "evicted", evicted, "freed", freed)
 	}
 	return evicted, nil
+}
+
+// SetLimits changes the quota (maxBytes, 0 = none) and the free space
+// always left (reserveBytes), as Options.MaxBytes and Options.ReserveBytes
+// do at Open: a reloaded configuration. They apply from the next
+// EnsureSpace; a lowered quota evicts nothing until then.
+func (s *Store) SetLimits(maxBytes, reserveBytes int64) {
+	s.maxBytes.Store(maxBytes)
+	s.reserveBytes.Store(reserveBytes)
 }
 
 // lru returns the entries, least recently used first (ties by ID).
@@ -170,7 +180,7 @@ type Stats struct {
 
 // Stats counts from memory (and asks the file system for FreeBytes).
 func (s *Store) Stats() Stats {
-	st := Stats{MaxBytes: s.opts.MaxBytes, ReserveBytes: s.opts.ReserveBytes}
+	st := Stats{MaxBytes: s.maxBytes.Load(), ReserveBytes: s.reserveBytes.Load()}
 	s.mu.RLock()
 	st.Entries, st.TotalBytes = len(s.avatars), s.total
 	for _, e := range s.avatars {

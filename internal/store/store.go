@@ -75,6 +75,10 @@ type Store struct {
 	total   int64 // bytes of committed blobs
 
 	dirty atomic.Bool // some entry has an unflushed lastUsed
+
+	// The quota and the reserve: opts.MaxBytes and opts.ReserveBytes
+	// until SetLimits (a reloaded configuration) changes them.
+	maxBytes, reserveBytes atomic.Int64
 }
 
 // entry is the in-memory avatar. a is never modified once the entry is in
@@ -95,6 +99,8 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	s := &Store{dir: dir, opts: opts, log: opts.Logger, now: opts.Now, freeSpace: opts.FreeSpace,
 		avatars: map[string]*entry{}, blobs: map[string]blobRec{}, ingests: map[string]ingestRec{}}
+	s.maxBytes.Store(opts.MaxBytes)
+	s.reserveBytes.Store(opts.ReserveBytes)
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
