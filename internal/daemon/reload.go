@@ -135,8 +135,9 @@ func (d *daemon) setSession(token, appID string) error {
 
 // reload re-reads the configuration file. A bad file is logged with its
 // error and changes nothing; a good one applies at once what can change
-// while serving (origin and fetch limits, token file, log level, preload
-// list) and warns about what needs a restart.
+// while serving (origin and fetch limits, the store's quota and reserve,
+// token file, log level, preload list) and warns about what needs a
+// restart.
 func (d *daemon) reload(why string) {
 	done := d.sd.reloading()
 	d.log.Info("reloading the configuration", "trigger", why, "file", d.opts.ConfigPath)
@@ -160,6 +161,9 @@ func (d *daemon) apply(cfg *config.Config) error {
 		return err
 	}
 	d.level.Set(cfg.Log.SlogLevel())
+	if d.store != nil {
+		d.store.SetLimits(int64(cfg.Store.MaxBytes), int64(cfg.Store.ReserveBytes))
+	}
 	if d.readToken(cfg) {
 		d.mgr.RetryAuthFailed()
 	}
@@ -181,8 +185,6 @@ func (d *daemon) warnRestart(old, cfg *config.Config) {
 	check("api.socket_mode", old.API.SocketMode != cfg.API.SocketMode)
 	check("api.socket_group", old.API.SocketGroup != cfg.API.SocketGroup)
 	check("store.dir", old.Store.Dir != cfg.Store.Dir)
-	check("store.max_bytes", old.Store.MaxBytes != cfg.Store.MaxBytes)
-	check("store.reserve_bytes", old.Store.ReserveBytes != cfg.Store.ReserveBytes)
 	check("store.self_heal", old.Store.SelfHeal != cfg.Store.SelfHeal)
 	check("store.scrub_interval", old.Store.ScrubInterval != cfg.Store.ScrubInterval)
 	check("log.format", old.Log.Format != cfg.Log.Format)
