@@ -71,7 +71,19 @@ type faultOrigin struct {
 	other     int     // requests to any other path
 }
 
+// originKey carries the faultOrigin in a request's context.
+type originKey struct{}
+
+// listenerOf is the listener of the origin that got r.
+func listenerOf(r *http.Request) net.Listener {
+	if o, ok := r.Context().Value(originKey{}).(*faultOrigin); ok {
+		return o.srv.Listener
+	}
+	return nil
+}
+
 func (o *faultOrigin) serve(w http.ResponseWriter, r *http.Request) {
+	r = r.WithContext(context.WithValue(r.Context(), originKey{}, o))
 	p := r.URL.Path
 	o.mu.Lock()
 	switch {
@@ -402,6 +414,20 @@ func faultRows() []faultRow {
 		{name: "tls-untrusted", fault: "https origin with a self-signed certificate",
 			tls:  true,
 			want: want{code: errs.FailedToFetchAvatarMetadata, reason: errs.ReasonNetwork, transient: true, conns: faultRetries + 1}},
+		{name: "origin-goes-away", fault: "blob sends 16 KiB, then the origin closes its listener and the connection (connection refused from then on)",
+			blob: func(w http.ResponseWriter, r *http.Request, _ int) {
+				w.Header().Set("Content-Length", strconv.Itoa(blobSize))
+				w.Write(blobData[:16<<10])
+				w.(http.Flusher).Flush()
+				if ln := listenerOf(r); ln != nil {
+					ln.Close()
+				}
+				if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+					conn.Close()
+				}
+			},
+			want: want{code: errs.FailedToDownloadAvatarAssets, reason: errs.ReasonNetwork, transient: true,
+				manifests: 1, blobs: 1}},
 		{name: "range-ignored", fault: "reset after 16 KiB, then the origin ignores Range and answers 200 with the whole blob",
 			blob: func(w http.ResponseWriter, r *http.Request, n int) {
 				if n == 1 {
@@ -451,9 +477,9 @@ func faultRows() []faultRow {
 				http.Redirect(w, r, "file:///etc/passwd", http.StatusFound)
 			},
 			want: want{code: errs.FailedToDownloadAvatarAssets, reason: errs.ReasonInsecure, manifests: 1, blobs: 1}},
-		{name: "stops-answering", fault: "blob sends 32 KiB then nothing, connection open (attempt_timeout 300ms)",
+		{name: "stops-answering", fault: "blob sends 32 KiB then nothing, connection open (attempt_timeout 1s)",
 			cfg: func(c *fetch.Config) {
-				c.AttemptTimeout = 300 * time.Millisecond
+				c.AttemptTimeout = time.Second
 				c.StallMinBytesPerSecond = -1
 			},
 			blob: func(w http.ResponseWriter, r *http.Request, _ int) {
