@@ -154,7 +154,7 @@ func kernel() string {
 
 // commit names the source the run tested.
 func commit() string {
-	out, err := exec.Command("git", "-C", "..", "describe", "--always", "--dirty").Output()
+	out, err := exec.Command("git", "-C", "..", "rev-parse", "--short", "HEAD").Output()
 	if err != nil {
 		return "unknown"
 	}
