@@ -20,7 +20,10 @@
 // cached avatar whose origin cannot be reached (a transient failure of the
 // manifest or of the new version's blobs) is served with state stale; a
 // permanent failure (404, auth) fails the load and leaves the cache as it
-// was.
+// was. Preload and Refresh (the duty package's preload list) are background
+// loads that pin; Refresh revalidates even an avatar fresh by its max-age,
+// and both report the transient error when the avatar was served stale, so
+// that the preloader backs off.
 //
 // Retrieve never touches the network: it reads the store's in-memory index,
 // stats the avatar's files and converts to the API form through a view
