@@ -142,6 +142,9 @@ func TestCrash(t *testing.T) {
 		t.Errorf("after the graces: %d old blobs and %d partials left", b, p)
 	}
 
+	if *full && o.ranged.Load() == 0 {
+		t.Error("no blob request resumed with Range in 50 rounds: resume is not at work")
+	}
 	sent := o.bytesSent.Load()
 	kills := rounds
 	again := o.resent()
