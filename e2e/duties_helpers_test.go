@@ -24,6 +24,7 @@ type storeConf struct {
 	noHeal   bool   // store.self_heal = false
 	extra    string // more TOML in [fetch]
 	refresh  string // more TOML in [preload]
+	scrub    string // store.scrub_interval; the default when ""
 }
 
 // writeConfigWith writes the env's configuration (as writeConfig does) with
@@ -48,6 +49,10 @@ func (e *env) configText(sc storeConf) string {
 	if sc.reserve == "" {
 		sc.reserve = "0"
 	}
+	scrub := ""
+	if sc.scrub != "" {
+		scrub = fmt.Sprintf("scrub_interval = %q\n", sc.scrub)
+	}
 	return fmt.Sprintf(`# e2e duties
 [origin]
 url = %q
@@ -65,7 +70,7 @@ dir = %q
 max_bytes = %q
 reserve_bytes = %q
 self_heal = %t
-
+%s
 [api]
 socket = %q
 
@@ -75,7 +80,7 @@ avatars = %s
 
 [log]
 level = %q
-`, e.origin.srv.URL, e.token, sc.extra, e.state, sc.maxBytes, sc.reserve, !sc.noHeal, e.sock, preload, sc.refresh, level)
+`, e.origin.srv.URL, e.token, sc.extra, e.state, sc.maxBytes, sc.reserve, !sc.noHeal, scrub, e.sock, preload, sc.refresh, level)
 }
 
 // events is a subscription to /v1/events.

@@ -443,6 +443,65 @@ func TestPreloadWaitsBehindInteractive(t *testing.T) {
 	p.stop()
 }
 
+// TestScrubFindsDamageAtRest is the real scrub: a cached file rewritten
+// with other bytes of its size while the daemon is stopped (so neither the
+// blob watch nor the size check at start sees it) is found by the scrub at
+// store.scrub_interval (its minimum, a minute), announced on /v1/events and
+// healed. It takes over a minute, so it runs only with ASSETD_E2E_LONG=1.
+func TestScrubFindsDamageAtRest(t *testing.T) {
+	if os.Getenv("ASSETD_E2E_LONG") != "1" {
+		t.Skip("takes over a minute (scrub_interval is at least 1m); set ASSETD_E2E_LONG=1 to run it")
+	}
+	t.Parallel()
+	a := newAvatar(t, "rohan", 64<<10, 16<<10)
+	o := newOrigin(t, a)
+	e := newEnv(t, o)
+	e.writeConfigWith(storeConf{scrub: "1m"})
+	p := e.start()
+	c := e.client()
+	got := e.mustLoad(c, "rohan")
+	p.stop()
+
+	victim := got.Assets[0]
+	if err := os.Chmod(victim.LocalPath, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(victim.LocalPath, make([]byte, victim.Size), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(victim.LocalPath, 0o444); err != nil {
+		t.Fatal(err)
+	}
+	p = e.start()
+	evs := e.subscribe()
+	started := time.Now()
+	timeout := time.After(90 * time.Second)
+	for found := false; !found; {
+		select {
+		case ev, ok := <-evs.ch:
+			if !ok {
+				t.Fatal("/v1/events ended")
+			}
+			found = damagedEvent("rohan", victim.Path)(ev)
+		case <-timeout:
+			t.Fatalf("the scrub did not find the damage within 90 s")
+		}
+	}
+	t.Logf("the scrub found the damage %v after the start", time.Since(started).Round(100*time.Millisecond))
+	waitFor(t, "rohan healed", func() bool {
+		code, _ := e.status(c, "/v1/avatars/rohan")
+		return code == 200 && o.blobGets(victim.SHA256) == 2
+	})
+	var av apitype.Avatar
+	e.must(c, "GET", "/v1/avatars/rohan", nil, 200, &av)
+	checkFiles(t, a, &av)
+	if n := o.blobGets(got.Assets[1].SHA256); n != 1 {
+		t.Errorf("the intact file was downloaded %d times, want once", n)
+	}
+	p.waitLog("scrub finished")
+	p.stop()
+}
+
 // TestQuotaEvictsUnpinnedOnly: a quota too small for everything evicts the
 // least recently used unpinned avatars; a pinned (preloaded) one stays;
 // a load that would not fit even after evicting every unpinned avatar
