@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"fmt"
+	"reflect"
 	"slices"
 
 	"github.com/assetd/assetd/internal/config"
@@ -58,12 +59,20 @@ func (d *daemon) newFetcher(cfg *config.Config) (*fetch.Client, error) {
 // in force. Swaps are serialised, so that a reload and a PUT /v1/session
 // racing each other cannot leave a client of the older configuration in
 // place. Loads in flight finish with the old client, whose idle connections
-// are closed.
+// are closed. A cfg whose [origin] and [fetch] are those in force keeps the
+// client: its download queue (interactive loads before preloads), its
+// concurrency cap and its rate limits go on across reloads that change
+// other things, such as the preload list.
 func (d *daemon) swapFetcher(cfg *config.Config) (old *config.Config, err error) {
 	d.swapMu.Lock()
 	defer d.swapMu.Unlock()
 	d.mu.Lock()
 	old = d.cfg
+	if cfg != nil && d.fc != nil && sameFetch(old, cfg) {
+		d.cfg = cfg
+		d.mu.Unlock()
+		return old, nil
+	}
 	d.mu.Unlock()
 	if cfg == nil {
 		cfg = old
@@ -81,6 +90,11 @@ func (d *daemon) swapFetcher(cfg *config.Config) (old *config.Config, err error)
 		oldFC.Close()
 	}
 	return old, nil
+}
+
+// sameFetch reports whether a and b build the same fetch client.
+func sameFetch(a, b *config.Config) bool {
+	return reflect.DeepEqual(a.Origin, b.Origin) && reflect.DeepEqual(a.Fetch, b.Fetch)
 }
 
 func (d *daemon) closeFetcher() {
