@@ -443,6 +443,66 @@ func TestPreloadWaitsBehindInteractive(t *testing.T) {
 	p.stop()
 }
 
+// TestPreloadAddedWaitsBehindInteractive: the same across a config edit
+// that adds a preload (the edit keeps the download queue): an interactive
+// load holds the one slot, the new preload queues, then a second
+// interactive load; the interactive one goes first.
+func TestPreloadAddedWaitsBehindInteractive(t *testing.T) {
+	t.Parallel()
+	x, pre, y := newAvatar(t, "x", 64<<10), newAvatar(t, "pre", 64<<10), newAvatar(t, "y", 64<<10)
+	o := newCondOrigin(t, x, pre, y)
+	e := newEnv(t, o.origin)
+	e.writeConfigWith(storeConf{extra: "concurrency = 1"})
+	p := e.start()
+	c := e.client()
+
+	h := o.holdBlob(x.assets[0].sum, 16<<10)
+	xDone := make(chan error, 1)
+	go func() {
+		_, err := e.load(e.client(), "x")
+		xDone <- err
+	}()
+	select {
+	case <-h.sent:
+	case <-time.After(waitLimit):
+		t.Fatalf("x's download did not start within %v", waitLimit)
+	}
+	e.preload = []string{"pre"}
+	e.writeConfigWith(storeConf{extra: "concurrency = 1"})
+	waitFor(t, "pre's manifest fetched", func() bool { return o.manifestGets("pre") == 1 })
+	time.Sleep(200 * time.Millisecond) // let it reach the download queue; if not, the order below holds anyway
+	yDone := make(chan error, 1)
+	go func() {
+		_, err := e.load(e.client(), "y")
+		yDone <- err
+	}()
+	waitFor(t, "y's manifest fetched", func() bool { return o.manifestGets("y") == 1 })
+	time.Sleep(200 * time.Millisecond)
+	if got := o.order(); len(got) != 1 {
+		t.Fatalf("%d blob requests while the one slot is taken, want x's only", len(got))
+	}
+	h.free()
+	for name, ch := range map[string]chan error{"x": xDone, "y": yDone} {
+		select {
+		case err := <-ch:
+			if err != nil {
+				t.Fatalf("load %s: %v", name, err)
+			}
+		case <-time.After(waitLimit):
+			t.Fatalf("load %s did not end within %v", name, waitLimit)
+		}
+	}
+	waitFor(t, "pre preloaded", func() bool {
+		code, _ := e.status(c, "/v1/avatars/pre")
+		return code == 200
+	})
+	got := o.order()
+	if len(got) != 3 || got[1] != y.assets[0].sum || got[2] != pre.assets[0].sum {
+		t.Errorf("blob requests in the order %v; want x, then y (interactive) %s, then pre (preload) %s", got, y.assets[0].sum, pre.assets[0].sum)
+	}
+	p.stop()
+}
+
 // TestScrubFindsDamageAtRest is the real scrub: a cached file rewritten
 // with other bytes of its size while the daemon is stopped (so neither the
 // blob watch nor the size check at start sees it) is found by the scrub at
