@@ -7,6 +7,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/assetd/assetd/internal/caller"
 )
 
 type peerKey struct{}
@@ -15,7 +17,9 @@ type peerKey struct{}
 // connection is accepted and kept in its context.
 type peer struct {
 	allowed bool
+	known   bool // the credentials were read
 	uid     uint32
+	gid     uint32
 	pid     int32
 	why     string // for the log when refused
 }
@@ -24,6 +28,10 @@ func (s *Server) connContext(ctx context.Context, c net.Conn) context.Context {
 	p := s.checkPeer(c)
 	if !p.allowed {
 		s.log.Warn("api: caller refused", "uid", p.uid, "pid", p.pid, "why", p.why)
+	}
+	if p.known {
+		// Work done for this caller (an import) is done with its rights.
+		ctx = caller.NewContext(ctx, caller.ID{UID: p.uid, GID: p.gid, PID: p.pid})
 	}
 	return context.WithValue(ctx, peerKey{}, p)
 }
@@ -52,7 +60,7 @@ func (s *Server) checkPeer(c net.Conn) peer {
 	if cerr != nil {
 		return peer{why: "SO_PEERCRED: " + cerr.Error()}
 	}
-	p := peer{uid: cred.Uid, pid: cred.Pid}
+	p := peer{known: true, uid: cred.Uid, gid: cred.Gid, pid: cred.Pid}
 	switch {
 	case cred.Uid == 0, cred.Uid == s.selfUID, s.uids[cred.Uid], s.gids[cred.Gid]:
 		p.allowed = true

@@ -14,6 +14,7 @@ import (
 	"syscall"
 
 	"github.com/assetd/assetd/apitype"
+	"github.com/assetd/assetd/internal/caller"
 	"github.com/assetd/assetd/internal/errs"
 	"github.com/assetd/assetd/internal/manifest"
 	"github.com/assetd/assetd/internal/store"
@@ -27,6 +28,12 @@ import (
 // rejects the whole tree. version "" means "local-" and a short hash of the
 // manifest. The avatar's source is "import"; Load serves it from the cache
 // without asking the origin while its files are intact.
+//
+// The files are read with the rights of the caller that ctx names
+// (caller.FromContext), not the daemon's: a caller other than root or the
+// daemon's own user may import only a folder and files it owns, so that
+// nobody can have the daemon copy out a file it could not read itself (the
+// session token, the daemon's state).
 func (m *Manager) Import(ctx context.Context, id, dir, version string) (*apitype.Avatar, error) {
 	if err := validateID(id); err != nil {
 		return nil, err
@@ -36,6 +43,10 @@ func (m *Manager) Import(ctx context.Context, id, dir, version string) (*apitype
 		return nil, importErr(id, "", "cannot open %s: %v", dir, err)
 	}
 	defer root.Close()
+	ctx = withOwnerCheck(ctx)
+	if err := checkOwner(ctx, id, root, "."); err != nil {
+		return nil, err
+	}
 
 	paths, err := listTree(id, root)
 	if err != nil {
@@ -160,9 +171,9 @@ func listTree(id string, root *os.Root) ([]string, error) {
 
 // hashFile measures and hashes one file.
 func (m *Manager) hashFile(ctx context.Context, id string, root *os.Root, p string) (manifest.Asset, error) {
-	f, err := openRegular(root, p)
+	f, err := openRegular(ctx, root, p)
 	if err != nil {
-		return manifest.Asset{}, importErr(id, p, "%v", err)
+		return manifest.Asset{}, openErr(id, p, err)
 	}
 	defer f.Close()
 	h := sha256.New()
@@ -199,9 +210,9 @@ func (m *Manager) ingestFile(ctx context.Context, id string, root *os.Root, a ma
 			return fail(storeErr(id, a.Path, err))
 		}
 	}
-	f, err := openRegular(root, a.Path)
+	f, err := openRegular(ctx, root, a.Path)
 	if err != nil {
-		return fail(importErr(id, a.Path, "%v", err))
+		return fail(openErr(id, a.Path, err))
 	}
 	defer f.Close()
 	if _, err := io.Copy(w, io.LimitReader(ctxReader{ctx, f}, a.Size+1)); err != nil {
@@ -213,7 +224,7 @@ func (m *Manager) ingestFile(ctx context.Context, id string, root *os.Root, a ma
 	return nil
 }
 
-func openRegular(root *os.Root, p string) (*os.File, error) {
+func openRegular(ctx context.Context, root *os.Root, p string) (*os.File, error) {
 	// O_NONBLOCK: a file swapped for a FIFO after the walk must not hang us.
 	f, err := root.OpenFile(p, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
@@ -228,7 +239,62 @@ func openRegular(root *os.Root, p string) (*os.File, error) {
 		f.Close()
 		return nil, fmt.Errorf("%s is not a regular file", p)
 	}
+	// Checked on the open file, so that a swap after the walk cannot pass.
+	if err := ownedByCaller(ctx, fi); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%s: %w", p, err)
+	}
 	return f, nil
+}
+
+type ownerKey struct{}
+
+// withOwnerCheck marks ctx when its caller must own what it imports: a
+// caller that is neither root nor the daemon's own user.
+func withOwnerCheck(ctx context.Context) context.Context {
+	id, ok := caller.FromContext(ctx)
+	if !ok || id.UID == 0 || id.UID == uint32(os.Getuid()) {
+		return ctx
+	}
+	return context.WithValue(ctx, ownerKey{}, id.UID)
+}
+
+// errNotOwner refuses a file the caller does not own.
+var errNotOwner = errors.New("not owned by the calling user")
+
+func ownedByCaller(ctx context.Context, fi fs.FileInfo) error {
+	uid, ok := ctx.Value(ownerKey{}).(uint32)
+	if !ok {
+		return nil
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok || st.Uid != uid {
+		return errNotOwner
+	}
+	return nil
+}
+
+// openErr is the error for a file that could not be opened: forbidden for
+// a file the caller does not own, a bad request otherwise.
+func openErr(id, p string, err error) error {
+	if errors.Is(err, errNotOwner) {
+		return &errs.Error{Code: errs.Forbidden, Phase: errs.PhaseLocal, AvatarID: id, Asset: p,
+			Message: "import reads files with the caller's rights: " + err.Error()}
+	}
+	return importErr(id, p, "%v", err)
+}
+
+// checkOwner refuses a folder the caller does not own.
+func checkOwner(ctx context.Context, id string, root *os.Root, p string) error {
+	fi, err := root.Stat(p)
+	if err != nil {
+		return importErr(id, "", "cannot read the folder: %v", err)
+	}
+	if err := ownedByCaller(ctx, fi); err != nil {
+		return &errs.Error{Code: errs.Forbidden, Phase: errs.PhaseLocal, AvatarID: id,
+			Message: "import reads files with the caller's rights: the folder is " + err.Error()}
+	}
+	return nil
 }
 
 type ctxReader struct {
