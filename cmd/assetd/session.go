@@ -5,10 +5,11 @@ import (
 	"io"
 	"os"
 	"strings"
-	"unicode"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
+
+	"github.com/assetd/assetd/internal/config"
 )
 
 func init() { register(newSessionCmd) }
@@ -106,10 +107,8 @@ func readToken(cmd *cobra.Command, file string) (string, error) {
 	if strings.ContainsAny(token, "\r\n") {
 		return "", usagef("the token must be one line")
 	}
-	// As for a token file: a space or control character would corrupt the
-	// Authorization header. The token itself is never quoted.
-	if i := strings.IndexFunc(token, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }); i >= 0 {
-		return "", usagef("the token has a space or control character at byte %d", i)
+	if err := config.CheckToken(token); err != nil {
+		return "", usagef("%v", err)
 	}
 	return token, nil
 }

@@ -11,6 +11,7 @@ import (
 	"strconv"
 
 	"github.com/assetd/assetd/apitype"
+	"github.com/assetd/assetd/internal/config"
 	"github.com/assetd/assetd/internal/errs"
 )
 
@@ -124,6 +125,10 @@ func (s *Server) session(w http.ResponseWriter, r *http.Request, _ string) {
 	}
 	if body.SessionToken == "" {
 		s.writeError(w, r, badRequest("sessionToken is required"))
+		return
+	}
+	if err := config.CheckToken(body.SessionToken); err != nil {
+		s.writeError(w, r, badRequest("sessionToken: %v", err))
 		return
 	}
 	if s.opts.SetSession == nil {

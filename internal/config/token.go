@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"unicode"
 )
 
@@ -105,10 +106,23 @@ func ReadTokenFile(path string) (Token, error) {
 	if len(data) > maxTokenBytes {
 		return t, fmt.Errorf("session token file %s is larger than %d bytes", path, maxTokenBytes)
 	}
-	tok := bytes.TrimSpace(data)
-	if i := bytes.IndexFunc(tok, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }); i >= 0 {
-		return t, fmt.Errorf("session token file %s: the token has a space or control character at byte %d", path, i)
+	tok := string(bytes.TrimSpace(data))
+	if err := CheckToken(tok); err != nil {
+		return t, fmt.Errorf("session token file %s: %w", path, err)
 	}
-	t.Value = string(tok)
+	t.Value = tok
 	return t, nil
+}
+
+// CheckToken is the rule every session token passes, whichever way it
+// comes (a file, the API, the CLI): a space or control character would
+// corrupt the Authorization header. The error never quotes the token.
+func CheckToken(tok string) error {
+	if len(tok) > maxTokenBytes {
+		return fmt.Errorf("the token is longer than %d bytes", maxTokenBytes)
+	}
+	if i := strings.IndexFunc(tok, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }); i >= 0 {
+		return fmt.Errorf("the token has a space or control character at byte %d", i)
+	}
+	return nil
 }
