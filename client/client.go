@@ -290,10 +290,7 @@ func (c *Client) SetSession(ctx context.Context, token, appID string) error {
 // Import caches an avatar from files in dir (an absolute path the daemon
 // can read); version "" lets the daemon derive one.
 func (c *Client) Import(ctx context.Context, id, dir, version string) (*apitype.Avatar, error) {
-	body := struct {
-		Dir     string `json:"dir"`
-		Version string `json:"version,omitempty"`
-	}{dir, version}
+	body := apitype.Import{Dir: dir, Version: version}
 	var av apitype.Avatar
 	if err := c.call(ctx, http.MethodPost, avatarPath(id, "/import"), body, &av); err != nil {
 		return nil, err

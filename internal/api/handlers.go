@@ -143,14 +143,8 @@ func (s *Server) session(w http.ResponseWriter, r *http.Request, _ string) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// ImportRequest is the body of POST /v1/avatars/{id}/import.
-type ImportRequest struct {
-	Dir     string `json:"dir"`               // absolute; read by the daemon's user
-	Version string `json:"version,omitempty"` // "" = derived from the files
-}
-
 func (s *Server) importAvatar(w http.ResponseWriter, r *http.Request, id string) {
-	var body ImportRequest
+	var body apitype.Import
 	if err := decodeBody(r, &body); err != nil {
 		s.writeError(w, r, err)
 		return
