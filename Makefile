@@ -100,8 +100,10 @@ fuzz-smoke:
 
 # reliability runs the long crash harness (50 SIGKILL rounds) and load test
 # (200 clients for 20 s) against the real binary and writes
-# docs/reliability.md from their figures.
+# docs/reliability.md from their figures; before them, the e2e tests that
+# wait for a real refresh and a real scrub (a minute each).
 reliability:
+	ASSETD_E2E_LONG=1 $(GO) test -count=1 -timeout 10m -run 'TestPeriodicRefreshIs304|TestScrubFindsDamageAtRest' ./e2e
 	$(GO) test -count=1 -timeout 30m ./reliability -reliability.full \
 		-reliability.report $(CURDIR)/docs/reliability.md
 
