@@ -11,8 +11,9 @@
 // ingest lock serialises them and the manager re-checks the blob after it
 // gets the lock.
 //
-// A load is: revalidate or fetch the manifest, make room (store.EnsureSpace),
-// download each missing blob into the store's ingest writer (resuming any
+// A load is: revalidate or fetch the manifest, lease the new version's
+// blobs (store.Lease: nothing collects them until the Put has referenced
+// them), make room (store.EnsureSpace), download each missing blob into the store's ingest writer (resuming any
 // partial), commit it, then store.Put the new version. The old version stays
 // current until Put, so a failed or cancelled load leaves the cache as it
 // was, with its partial files kept for the next load to resume (bad bytes

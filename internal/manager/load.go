@@ -467,36 +467,30 @@ func (m *Manager) doLoad(l *load) (*apitype.Avatar, error) {
 	target.State, target.Damaged = store.StateReady, nil
 	target.FetchedAt = now
 
-	for attempt := 0; ; attempt++ {
-		if err := m.fetchBlobs(ctx, f, l, &target); err != nil {
-			if ctx.Err() == nil && usable && errs.IsTransient(err) {
-				if a := m.serveStale(id, cached, l.pin.Load(), err); a != nil {
-					l.stale = err
-					return a, nil // the new version could not be had: keep the old one
-				}
+	// The lease keeps the blobs of target, present or to come, from being
+	// collected (making room for this load, another load's eviction, the
+	// orphan collection) until the Put has referenced them.
+	lease := m.st.Lease(digestsOf(target.Manifest)...)
+	defer lease.Release()
+	if err := m.fetchBlobs(ctx, f, l, &target); err != nil {
+		if ctx.Err() == nil && usable && errs.IsTransient(err) {
+			if a := m.serveStale(id, cached, l.pin.Load(), err); a != nil {
+				l.stale = err
+				return a, nil // the new version could not be had: keep the old one
 			}
-			return nil, err
 		}
-		if !l.commit() {
-			return nil, context.Cause(ctx)
-		}
-		// Pinned as the cache has it now (SetPinned may have run meanwhile),
-		// or as a caller of this load asked.
-		cur, ok := m.st.Get(id)
-		target.Pinned = (ok && cur.Pinned) || l.pin.Load()
-		target.LastUsed = m.now()
-		err := m.st.Put(&target)
-		if err == nil {
-			break
-		}
-		// A blob this version shares with an evicted avatar may have gone
-		// between its check and the Put: fetch it again.
-		if attempt >= 2 || m.allPresent(target.Manifest) {
-			return nil, storeErr(id, "", err)
-		}
-		l.mu.Lock()
-		l.committing = false
-		l.mu.Unlock()
+		return nil, err
+	}
+	if !l.commit() {
+		return nil, context.Cause(ctx)
+	}
+	// Pinned as the cache has it now (SetPinned may have run meanwhile),
+	// or as a caller of this load asked.
+	cur, ok := m.st.Get(id)
+	target.Pinned = (ok && cur.Pinned) || l.pin.Load()
+	target.LastUsed = m.now()
+	if err := m.st.Put(&target); err != nil {
+		return nil, storeErr(id, "", err)
 	}
 	m.views.drop(id)
 	return m.current(id, false)
@@ -537,6 +531,15 @@ func (m *Manager) current(id string, pin bool) (*apitype.Avatar, error) {
 	out := m.toAPI(a)
 	out.LastUsed = m.now()
 	return out, nil
+}
+
+// digestsOf lists the digests of mf's assets (repeats and all).
+func digestsOf(mf *manifest.Manifest) []string {
+	ds := make([]string, len(mf.Assets))
+	for i, a := range mf.Assets {
+		ds[i] = a.SHA256
+	}
+	return ds
 }
 
 func (m *Manager) allPresent(mf *manifest.Manifest) bool {

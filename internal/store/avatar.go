@@ -162,7 +162,7 @@ func (s *Store) Delete(id string) error {
 }
 
 // DeleteAll removes every avatar and every committed blob, referenced or
-// not. Partial ingests stay.
+// not, but leased ones (which stay as orphans). Partial ingests stay.
 func (s *Store) DeleteAll() error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
@@ -171,7 +171,9 @@ func (s *Store) DeleteAll() error {
 		s.dropAvatar(c, id)
 	}
 	for d := range s.blobs {
-		c.blobs[d] = nil
+		if !s.leased(d) {
+			c.blobs[d] = nil
+		}
 	}
 	return s.apply(c)
 }

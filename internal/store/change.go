@@ -42,6 +42,17 @@ func (s *Store) ref(c *change, d string, delta int64) {
 	}
 }
 
+// collectDerefd marks for deletion the blobs of c that lost their last
+// reference, except leased ones: those stay committed, as orphans, for
+// the lease's owner to reference.
+func (s *Store) collectDerefd(c *change) {
+	for d := range c.derefd {
+		if r := c.blobs[d]; r != nil && r.refs == 0 && !s.leased(d) {
+			c.blobs[d] = nil
+		}
+	}
+}
+
 // dropAvatar removes id's references and the avatar.
 func (s *Store) dropAvatar(c *change, id string) {
 	if e := s.avatars[id]; e != nil {
@@ -54,13 +65,9 @@ func (s *Store) dropAvatar(c *change, id string) {
 
 // apply writes c in one bbolt transaction, then to memory, then deletes
 // the files of blobs whose records went. Blobs that lost their last
-// reference go with it.
+// reference go with it, unless leased.
 func (s *Store) apply(c *change) error {
-	for d := range c.derefd {
-		if r := c.blobs[d]; r != nil && r.refs == 0 {
-			c.blobs[d] = nil
-		}
-	}
+	s.collectDerefd(c)
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		av, raw, used := tx.Bucket(bucketAvatars), tx.Bucket(bucketRaw), tx.Bucket(bucketLastUsed)
 		for id, e := range c.avatars {

@@ -40,6 +40,9 @@
 //     digest it uses; a blob whose last reference goes is deleted. A blob
 //     committed but never referenced (a load that failed halfway) is kept
 //     an hour for the retry, then collected by Open or EnsureSpace.
+//   - A leased blob (lease.go) is never collected: a load leases the
+//     blobs of the version it will Put, so that making room for it never
+//     takes the blobs it needs. Leases are in memory only.
 //   - Open reconciles disk and index (see reconcile.go); after a crash at
 //     any instant the store holds the old state or the new.
 //   - Reads (Get, List, Stats, HasBlob) are served from memory; Touch only

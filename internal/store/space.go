@@ -20,10 +20,13 @@ func statfsFree(dir string) (int64, error) {
 // EnsureSpace makes room for need more bytes, under the quota (MaxBytes,
 // counting committed blobs) and on the disk (free space minus
 // ReserveBytes), by evicting the least recently used unpinned avatars and
-// committed blobs nothing has referenced for an hour. It plans first: when
-// even evicting all of those would not be enough, it evicts nothing and
-// fails with failedToDownloadAvatarAssets, reason insufficientStorage,
-// phase store. need is the bytes still to be written (size minus Partial).
+// committed blobs nothing has referenced for an hour. Leased blobs
+// (Lease) are neither collected nor counted as freed, and an avatar whose
+// every blob is leased is not evicted: it would free nothing. It plans
+// first: when even evicting all of those would not be enough, it evicts
+// nothing and fails with failedToDownloadAvatarAssets, reason
+// insufficientStorage, phase store. need is the bytes still to be written
+// (size minus Partial).
 func (s *Store) EnsureSpace(need int64) (evicted []string, err error) {
 	return s.EnsureSpaceKeeping(need)
 }
@@ -52,6 +55,7 @@ func (s *Store) EnsureSpaceKeeping(need int64, keep ...string) (evicted []string
 	c := newChange()
 	var freed int64
 	gone := func() {
+		freed = 0
 		for d, r := range c.blobs {
 			if r != nil {
 				continue
@@ -63,7 +67,7 @@ func (s *Store) EnsureSpaceKeeping(need int64, keep ...string) (evicted []string
 	}
 	cutoff := s.now().Add(-orphanGrace).UnixNano()
 	for d, r := range s.blobs {
-		if r.refs == 0 && r.isCommitted() && r.committed < cutoff {
+		if r.refs == 0 && r.isCommitted() && r.committed < cutoff && !s.leased(d) {
 			c.blobs[d] = nil
 		}
 	}
@@ -76,16 +80,11 @@ func (s *Store) EnsureSpaceKeeping(need int64, keep ...string) (evicted []string
 		if enough(freed) {
 			break
 		}
-		if e.a.Pinned || skip[e.a.ID] {
+		if e.a.Pinned || skip[e.a.ID] || s.allLeased(e.digests) {
 			continue
 		}
 		s.dropAvatar(c, e.a.ID)
-		for d := range c.derefd {
-			if r := c.blobs[d]; r != nil && r.refs == 0 {
-				c.blobs[d] = nil
-			}
-		}
-		freed = 0
+		s.collectDerefd(c)
 		gone()
 		evicted = append(evicted, e.a.ID)
 	}
@@ -102,6 +101,18 @@ func (s *Store) EnsureSpaceKeeping(need int64, keep ...string) (evicted []string
 		s.log.Info("store: evicted avatars to make room", "need", need, "evicted", evicted, "freed", freed)
 	}
 	return evicted, nil
+}
+
+// allLeased reports whether every digest of ds is leased.
+func (s *Store) allLeased(ds []string) bool {
+	s.lmu.Lock()
+	defer s.lmu.Unlock()
+	for _, d := range ds {
+		if s.leases[d] == 0 {
+			return false
+		}
+	}
+	return len(ds) > 0
 }
 
 // SetLimits changes the quota (maxBytes, 0 = none) and the free space

@@ -76,6 +76,11 @@ type Store struct {
 
 	dirty atomic.Bool // some entry has an unflushed lastUsed
 
+	// lmu guards leases: digests that must not be collected (lease.go).
+	// It is taken alone or inside wmu, never the other way round.
+	lmu    sync.Mutex
+	leases map[string]int
+
 	// The quota and the reserve: opts.MaxBytes and opts.ReserveBytes
 	// until SetLimits (a reloaded configuration) changes them.
 	maxBytes, reserveBytes atomic.Int64
