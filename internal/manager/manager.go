@@ -51,6 +51,9 @@ type Manager struct {
 
 	views viewCache
 	subs  subscribers
+
+	// testHookVerifyBlob, when set, runs before Verify re-hashes each blob.
+	testHookVerifyBlob func(digest string)
 }
 
 type fetchStats struct {

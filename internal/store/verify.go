@@ -16,7 +16,8 @@ import (
 
 // VerifyBlob re-hashes a committed blob at rest. A blob that is not
 // committed is avatarAssetMissing reason notCached; a missing file,
-// avatarAssetMissing reason damaged (wrapping fs.ErrNotExist); wrong bytes,
+// avatarAssetMissing reason damaged (wrapping fs.ErrNotExist; so is a
+// file that is not regular or cannot be read); wrong bytes,
 // avatarAssetMissing reason sizeMismatch or hashMismatch. It changes
 // nothing: RemoveBlob drops a blob that failed.
 func (s *Store) VerifyBlob(ctx context.Context, digest string) error {
@@ -43,6 +44,11 @@ func (s *Store) VerifyBlob(ctx context.Context, digest string) error {
 		return storeErr("verify", err)
 	}
 	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		e := bad(errs.ReasonDamaged, "not a regular file")
+		e.Err = err
+		return e
+	}
 	h := sha256.New()
 	buf := make([]byte, 1<<20)
 	var n int64
@@ -57,7 +63,9 @@ func (s *Store) VerifyBlob(ctx context.Context, digest string) error {
 			break
 		}
 		if err != nil {
-			return storeErr("verify", err)
+			e := bad(errs.ReasonDamaged, "unreadable: %v", err)
+			e.Err = err
+			return e
 		}
 	}
 	if n != r.size {
