@@ -85,7 +85,10 @@ func (m *Manager) toAPI(a *store.Avatar) *apitype.Avatar {
 // Retrieve returns the cached avatar id with each file's local path,
 // without any request. It fails with avatarAssetMissing: reason notCached
 // (404) when id is not cached, reason damaged (409) when one of its files
-// is missing, has the wrong size or failed a verify.
+// is missing, has the wrong size or failed a verify. It never downloads:
+// files it finds missing are recorded (state damaged, a state event);
+// dropping them and healing are left to Verify, the scrub and the blob
+// watcher, and to the next load.
 func (m *Manager) Retrieve(id string) (*apitype.Avatar, error) {
 	if err := validateID(id); err != nil {
 		return nil, err
@@ -98,7 +101,12 @@ func (m *Manager) Retrieve(id string) (*apitype.Avatar, error) {
 		return nil, damagedErr(id, a.Damaged)
 	}
 	if bad := m.st.CheckAvatar(id); len(bad) > 0 {
-		m.damage(id, bad)
+		if marked, err := m.st.MarkDamaged(id, a.Version, bad); err != nil {
+			m.log.Warn("could not record damage", "avatar", id, "err", err)
+		} else if marked {
+			m.log.Warn("avatar damaged", "avatar", id, "files", bad)
+			m.stateEvent(id, apitype.StateDamaged, damagedErr(id, bad))
+		}
 		return nil, damagedErr(id, bad)
 	}
 	m.st.Touch(id)

@@ -28,8 +28,10 @@
 //
 // Retrieve never touches the network: it reads the store's in-memory index,
 // stats the avatar's files and converts to the API form through a view
-// cached per manifest. Files found missing are dropped from the store so
-// that the next load (or, with SelfHeal, a background one) fetches them.
+// cached per manifest. Files found missing make the avatar damaged (with a
+// state event) and nothing more: Verify (the scrub, the daemon's blob
+// watcher) drops them and, with SelfHeal, fetches them again; so does the
+// next load.
 //
 // Events (progress, completed, failed and state changes) go to each load's
 // waiters, in order, and to Subscribe's subscribers, who lose events when

@@ -224,6 +224,34 @@ func (s *Store) SetState(id string, st State, damaged []string) error {
 	})
 }
 
+// MarkDamaged records that the files paths of version of avatar id were
+// found missing or damaged, adding them to Damaged. It changes nothing,
+// and reports false, when id is not cached or its version is another
+// (a load replaced it since the check). The blobs stay indexed: dropping
+// them (RemoveBlob) is for whoever verifies.
+func (s *Store) MarkDamaged(id, version string, paths []string) (bool, error) {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	old := s.avatars[id]
+	if old == nil || old.a.Version != version {
+		return false, nil
+	}
+	a := old.a
+	if a.State != StateDamaged {
+		a.Damaged = nil
+	}
+	a.State = StateDamaged
+	a.Damaged = slices.Clone(a.Damaged)
+	for _, p := range paths {
+		if !slices.Contains(a.Damaged, p) {
+			a.Damaged = append(a.Damaged, p)
+		}
+	}
+	c := newChange()
+	c.avatars[id] = &entry{a: a, digests: old.digests}
+	return true, s.apply(c)
+}
+
 // Revalidated records a 304 answer: the avatar is fresh again as of at,
 // with etag and maxAge. Its state becomes ready unless it is damaged (a
 // 304 does not repair files).

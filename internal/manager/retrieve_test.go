@@ -1,0 +1,60 @@
+package manager
+
+import (
+	"errors"
+	"os"
+	"testing"
+
+	"github.com/assetd/assetd/apitype"
+	"github.com/assetd/assetd/internal/errs"
+	"github.com/assetd/assetd/internal/store"
+)
+
+// TestRetrieveNeverDownloads: with SelfHeal on, Retrieve of an avatar
+// whose file is gone answers 409 and records the damage (state damaged, a
+// state event), but removes nothing and starts no load: healing is for
+// Verify, the scrub and the blob watcher.
+func TestRetrieveNeverDownloads(t *testing.T) {
+	e := newEnv(t, store.Options{}, Options{SelfHeal: true})
+	files := files3("rohan")
+	e.o.set("rohan", "v1", files)
+	mustLoad(t, e.m, "rohan", LoadOptions{})
+	n := e.o.totalRequests()
+	events, cancel := e.m.Subscribe()
+	defer cancel()
+	victim := digestOf(files["meta.json"])
+	if err := os.Remove(e.st.BlobPath(victim)); err != nil {
+		t.Fatal(err)
+	}
+	_, err := e.m.Retrieve("rohan")
+	if !errors.Is(err, &errs.Error{Code: errs.AvatarAssetMissing, Reason: errs.ReasonDamaged}) || errs.HTTPStatus(err) != 409 {
+		t.Fatalf("Retrieve = %v", err)
+	}
+	if l := e.m.List(); len(l.Loads) != 0 {
+		t.Errorf("Retrieve started a load: %+v", l.Loads)
+	}
+	if got := e.o.totalRequests(); got != n {
+		t.Errorf("Retrieve made %d requests", got-n)
+	}
+	if !e.st.HasBlob(victim) {
+		t.Error("Retrieve removed the blob")
+	}
+	if a, _ := e.st.Get("rohan"); a.State != store.StateDamaged || len(a.Damaged) != 1 || a.Damaged[0] != "meta.json" {
+		t.Errorf("stored state %s %v", a.State, a.Damaged)
+	}
+	ev := waitState(t, events, "rohan", apitype.StateDamaged)
+	if ev.Error == nil || ev.Error.Code != errs.AvatarAssetMissing {
+		t.Errorf("damaged event %+v", ev)
+	}
+	// Verify (the watcher's or the scrub's) drops the blob and heals.
+	res, err := e.m.Verify(t.Context(), "rohan")
+	if err != nil || !res.Healing {
+		t.Fatalf("Verify = %+v, %v", res, err)
+	}
+	waitState(t, events, "rohan", apitype.StateReady)
+	a, err := e.m.Retrieve("rohan")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkFiles(t, a, files)
+}
