@@ -202,7 +202,7 @@ func (s *Store) edit(id string, f func(a *Avatar)) error {
 	a := old.a
 	a.Damaged = slices.Clone(a.Damaged)
 	f(&a)
-	e := &entry{a: a, digests: old.digests}
+	e := old.with(a)
 	c := newChange()
 	c.avatars[id] = e
 	return s.apply(c)
@@ -248,7 +248,7 @@ func (s *Store) MarkDamaged(id, version string, paths []string) (bool, error) {
 		}
 	}
 	c := newChange()
-	c.avatars[id] = &entry{a: a, digests: old.digests}
+	c.avatars[id] = old.with(a)
 	return true, s.apply(c)
 }
 

@@ -59,10 +59,12 @@ type Store struct {
 	opts      Options
 	log       *slog.Logger
 	now       func() time.Time
+	wall      func() time.Time // the real clock, to compare with file times
 	freeSpace func(string) (int64, error)
 
 	db      *bolt.DB
 	blobDir *os.File // blobs/sha256, for fsync and fstatat
+	blobFD  int      // blobDir's descriptor
 	locks   keyLocker
 
 	// wmu serialises every change of the index and of the maps below;
@@ -91,8 +93,16 @@ type Store struct {
 type entry struct {
 	a        Avatar
 	digests  []string // distinct digests of the current version
+	sizes    []int64  // their sizes
 	lastUsed atomic.Int64
 	dirty    atomic.Bool
+	checked  atomic.Pointer[checkMark] // the last check that found every blob in place
+}
+
+// with is an entry of the same version as e holding a; the earlier check
+// is forgotten.
+func (e *entry) with(a Avatar) *entry {
+	return &entry{a: a, digests: e.digests, sizes: e.sizes}
 }
 
 // Open opens (creating if need be) the store in dir: layout, index,
@@ -112,6 +122,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	s.wall = time.Now
 	if s.freeSpace == nil {
 		s.freeSpace = statfsFree
 	}
@@ -156,6 +167,7 @@ func (s *Store) open() error {
 	if s.blobDir, err = os.Open(s.path("blobs", "sha256")); err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
+	s.blobFD = int(s.blobDir.Fd())
 	start := time.Now()
 	scanned := make(chan blobScan, 1)
 	go func() { scanned <- scanBlobs(s.blobDir) }()
@@ -257,6 +269,7 @@ func newEntry(a Avatar) *entry {
 		if !seen[as.SHA256] {
 			seen[as.SHA256] = true
 			e.digests = append(e.digests, as.SHA256)
+			e.sizes = append(e.sizes, as.Size)
 		}
 	}
 	return e
