@@ -13,12 +13,11 @@ type change struct {
 	avatars map[string]*entry   // nil value: delete the avatar
 	blobs   map[string]*blobRec // nil value: delete the record
 	derefd  map[string]bool     // blobs that lost a reference
-	ingests map[string]*ingestRec
 }
 
 func newChange() *change {
 	return &change{avatars: map[string]*entry{}, blobs: map[string]*blobRec{},
-		derefd: map[string]bool{}, ingests: map[string]*ingestRec{}}
+		derefd: map[string]bool{}}
 }
 
 // blob is the record of d as the change has it so far.
@@ -105,18 +104,6 @@ func (s *Store) apply(c *change) error {
 				return err
 			}
 		}
-		in := tx.Bucket(bucketIngest)
-		for d, r := range c.ingests {
-			var err error
-			if r == nil {
-				err = in.Delete([]byte(d))
-			} else {
-				err = in.Put([]byte(d), r.encode())
-			}
-			if err != nil {
-				return err
-			}
-		}
 		return nil
 	})
 	if err != nil {
@@ -156,13 +143,6 @@ func (s *Store) apply(c *change) error {
 			gone = append(gone, d)
 		}
 		s.blobs[d] = *r
-	}
-	for d, r := range c.ingests {
-		if r == nil {
-			delete(s.ingests, d)
-		} else {
-			s.ingests[d] = *r
-		}
 	}
 	s.mu.Unlock()
 	for _, d := range gone {

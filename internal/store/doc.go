@@ -1,6 +1,6 @@
 // Package store is assetd's avatar cache on disk: content-addressed blobs,
-// partial downloads kept for resume, and a bbolt index of avatars, blob
-// reference counts and partial ingests. Its model is containerd's content
+// partial downloads kept for resume, and a bbolt index of avatars and blob
+// reference counts. Its model is containerd's content
 // store; content.go states the blob lifecycle (ingest → verify → commit →
 // reference → collect) and the small interfaces it is read through.
 //
@@ -11,7 +11,7 @@
 //	├── blobs/sha256/<hex>     committed blobs, read-only (0444)
 //	└── ingest/<hex>/data      partial downloads, resumed by Ingest
 //
-// Index buckets, schema version 1 (SchemaVersion):
+// Index buckets, schema version 2 (SchemaVersion):
 //
 //	meta/
 //	    schema        → uint64 BE: the schema version
@@ -26,11 +26,13 @@
 //	blobs/
 //	    <sha256 hex>  → size | refs | committedAt (3 × int64 BE);
 //	                    committedAt 0: referenced but not on disk (damaged)
-//	ingest/
-//	    <sha256 hex>  → size | startedAt (2 × int64 BE)
+//
+// Partial ingests are not indexed: Open keeps the ones written to within
+// a day (their files' mtime) and deletes the rest.
 //
 // Changes of schema are migrations (index.go), each run once in its own
-// transaction; version 1 creates the buckets.
+// transaction: version 1 creates the buckets (and an ingest bucket),
+// version 2 drops the ingest bucket.
 //
 // Rules the package keeps:
 //   - A blob is indexed as committed only after its bytes were verified,

@@ -121,7 +121,7 @@ func checkConsistent(t testing.TB, s *Store) {
 func consistency(s *Store) error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	fresh := &Store{db: s.db, avatars: map[string]*entry{}, blobs: map[string]blobRec{}, ingests: map[string]ingestRec{}}
+	fresh := &Store{db: s.db, avatars: map[string]*entry{}, blobs: map[string]blobRec{}}
 	if err := fresh.load(); err != nil {
 		return err
 	}

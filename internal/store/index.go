@@ -8,7 +8,7 @@ import (
 )
 
 // SchemaVersion is the index schema this package writes (see doc.go).
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 var (
 	bucketMeta     = []byte("meta")
@@ -17,7 +17,7 @@ var (
 	bucketRaw      = []byte("manifests")
 	bucketLastUsed = []byte("lastused")
 	bucketBlobs    = []byte("blobs")
-	bucketIngest   = []byte("ingest")
+	bucketIngest   = []byte("ingest") // schema 1 only
 )
 
 // A migration moves the index from version-1 to version. Each runs in its
@@ -36,6 +36,15 @@ var migrations = []migration{
 			}
 		}
 		return nil
+	}},
+	// Partials are judged by their files at Open (reconcile.go: kept while
+	// written to within ingestGrace); recording each one cost every Ingest
+	// a transaction, and an fdatasync, for nothing.
+	{2, "drop the ingest bucket", func(tx *bolt.Tx) error {
+		if tx.Bucket(bucketIngest) == nil {
+			return nil
+		}
+		return tx.DeleteBucket(bucketIngest)
 	}},
 }
 
@@ -108,27 +117,6 @@ func decodeBlob(v []byte) (blobRec, error) {
 		refs:      int64(binary.BigEndian.Uint64(v[8:])),
 		committed: int64(binary.BigEndian.Uint64(v[16:])),
 	}, nil
-}
-
-// ingestRec is the value of ingest/<hex>: a partial download kept for
-// resume.
-type ingestRec struct {
-	size    int64
-	started int64 // unix nanoseconds
-}
-
-func (r ingestRec) encode() []byte {
-	b := make([]byte, 16)
-	binary.BigEndian.PutUint64(b[0:], uint64(r.size))
-	binary.BigEndian.PutUint64(b[8:], uint64(r.started))
-	return b
-}
-
-func decodeIngest(v []byte) (ingestRec, error) {
-	if len(v) != 16 {
-		return ingestRec{}, fmt.Errorf("ingest record of %d bytes", len(v))
-	}
-	return ingestRec{size: int64(binary.BigEndian.Uint64(v[0:])), started: int64(binary.BigEndian.Uint64(v[8:]))}, nil
 }
 
 func u64(v uint64) []byte {

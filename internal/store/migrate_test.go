@@ -1,6 +1,8 @@
 package store
 
 import (
+	"context"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -44,10 +46,13 @@ func TestMigrations(t *testing.T) {
 		t.Fatal(err)
 	}
 	db.View(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketMeta, bucketAvatars, bucketLastUsed, bucketBlobs, bucketIngest} {
+		for _, b := range [][]byte{bucketMeta, bucketAvatars, bucketRaw, bucketLastUsed, bucketBlobs} {
 			if tx.Bucket(b) == nil {
 				t.Errorf("bucket %s missing", b)
 			}
+		}
+		if tx.Bucket(bucketIngest) != nil {
+			t.Error("bucket ingest kept")
 		}
 		return nil
 	})
@@ -80,4 +85,60 @@ func TestOpenMigratesAnEmptyIndex(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestMigrationDropsIngestBucket: a schema-1 store, its ingest bucket
+// holding a partial's record, opens at schema 2 without the bucket; the
+// partial itself stays for resume (reconcile judges it by its file).
+func TestMigrationDropsIngestBucket(t *testing.T) {
+	dir := t.TempDir()
+	s := openT(t, dir, Options{})
+	d := digestOf([]byte("partial"))
+	w, err := s.Ingest(context.Background(), d, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write([]byte("par")); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	s.Close()
+	// Back to schema 1, as an older assetd left it.
+	db, err := bolt.Open(filepath.Join(dir, "index.db"), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucket(bucketIngest)
+		if err != nil {
+			return err
+		}
+		if err := b.Put([]byte(d), make([]byte, 16)); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketMeta).Put(keySchema, u64(1))
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "ingest", d, "data")); err != nil {
+		t.Fatal(err)
+	}
+
+	s = openT(t, dir, Options{})
+	defer s.Close()
+	s.db.View(func(tx *bolt.Tx) error {
+		if schemaOf(tx) != SchemaVersion || SchemaVersion != 2 {
+			t.Errorf("schema %d, SchemaVersion %d", schemaOf(tx), SchemaVersion)
+		}
+		if tx.Bucket(bucketIngest) != nil {
+			t.Error("the ingest bucket survived the migration")
+		}
+		return nil
+	})
+	if n := s.Partial(d); n != 3 {
+		t.Errorf("Partial = %d after the migration, want 3", n)
+	}
+	checkConsistent(t, s)
 }

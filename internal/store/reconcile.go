@@ -19,7 +19,7 @@ import (
 //   - committed blobs whose file is missing or of the wrong size lose their
 //     committed mark (the file goes) and their avatars become damaged;
 //   - partial ingests stay if written to within ingestGrace, except for
-//     blobs already committed; index entries of vanished partials go.
+//     blobs already committed (the index does not record partials).
 //
 // It works from one listing of blobs/sha256 (scanBlobs).
 func (s *Store) reconcile(scan blobScan) error {
@@ -101,8 +101,8 @@ func (s *Store) reconcile(scan blobScan) error {
 			}
 		}
 	}
-	s.reconcileIngests(c)
-	if len(c.avatars)+len(c.blobs)+len(c.ingests) > 0 {
+	ingests := s.reconcileIngests()
+	if len(c.avatars)+len(c.blobs) > 0 {
 		if err := s.apply(c); err != nil {
 			return err
 		}
@@ -110,27 +110,28 @@ func (s *Store) reconcile(scan blobScan) error {
 	for _, d := range strays {
 		s.removeBlobFile(d)
 	}
-	if len(strays)+len(c.avatars)+len(c.blobs)+len(c.ingests) > 0 {
+	if len(strays)+len(c.avatars)+len(c.blobs)+ingests > 0 {
 		s.log.Info("store: reconciled", "stray_blobs", len(strays), "damaged_avatars", len(c.avatars),
-			"blob_records", len(c.blobs), "ingests", len(c.ingests))
+			"blob_records", len(c.blobs), "stale_ingests", ingests)
 	}
 	return nil
 }
 
-func (s *Store) reconcileIngests(c *change) {
+// reconcileIngests removes the partials not worth resuming and returns
+// how many.
+func (s *Store) reconcileIngests() (removed int) {
 	dir := s.path("ingest")
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		s.log.Warn("store: list ingests", "err", err)
-		return
+		return 0
 	}
-	present := make(map[string]bool, len(ents))
 	cutoff := s.now().Add(-ingestGrace)
 	for _, ent := range ents {
 		name := ent.Name()
 		keep := manifest.ValidDigest(name) && !s.blobs[name].isCommitted()
 		if keep {
-			// An indexed partial nothing has written to for ingestGrace
+			// A partial nothing has written to for ingestGrace
 			// belongs to a version or avatar no load came back for: kept,
 			// it would hold its disk space for ever, unseen by the quota.
 			fi, err := os.Stat(filepath.Join(s.ingestDir(name), "data"))
@@ -140,18 +141,14 @@ func (s *Store) reconcileIngests(c *change) {
 			keep = err == nil && fi.ModTime().After(cutoff)
 		}
 		if keep {
-			present[name] = true
 			continue
 		}
+		removed++
 		if err := os.RemoveAll(s.ingestDir(name)); err != nil {
 			s.log.Warn("store: remove stray ingest", "name", name, "err", err)
 		}
 	}
-	for d := range s.ingests {
-		if !present[d] {
-			c.ingests[d] = nil
-		}
-	}
+	return removed
 }
 
 // blobScan is one listing of blobs/sha256 with each name's size (-1: not a

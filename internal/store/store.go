@@ -73,7 +73,6 @@ type Store struct {
 	mu      sync.RWMutex
 	avatars map[string]*entry
 	blobs   map[string]blobRec
-	ingests map[string]ingestRec
 	total   int64 // bytes of committed blobs
 
 	dirty atomic.Bool // some entry has an unflushed lastUsed
@@ -113,7 +112,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{dir: dir, opts: opts, log: opts.Logger, now: opts.Now, freeSpace: opts.FreeSpace,
-		avatars: map[string]*entry{}, blobs: map[string]blobRec{}, ingests: map[string]ingestRec{}}
+		avatars: map[string]*entry{}, blobs: map[string]blobRec{}}
 	s.maxBytes.Store(opts.MaxBytes)
 	s.reserveBytes.Store(opts.ReserveBytes)
 	if s.log == nil {
@@ -226,17 +225,7 @@ func (s *Store) load() error {
 			}
 			return nil
 		})
-		if err != nil {
-			return err
-		}
-		return tx.Bucket(bucketIngest).ForEach(func(k, v []byte) error {
-			r, err := decodeIngest(v)
-			if err != nil {
-				return fmt.Errorf("ingest %s: %w", k, err)
-			}
-			s.ingests[string(k)] = r
-			return nil
-		})
+		return err
 	})
 }
 

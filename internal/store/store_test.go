@@ -133,7 +133,7 @@ func TestStore(t *testing.T) {
 			if err := w.Abort(); err != nil {
 				t.Fatal(err)
 			}
-			if s.Partial(d) != 0 || len(s.ingests) != 0 {
+			if s.Partial(d) != 0 {
 				t.Fatal("partial kept after Abort")
 			}
 			if err := w.Close(); err != nil {
@@ -524,8 +524,8 @@ func TestStore(t *testing.T) {
 			}
 			w.Write([]byte("ab"))
 			w.Close()
-			// A partial whose directory vanished loses its index entry; a
-			// partial of a committed blob goes.
+			// A partial whose directory vanished is forgotten; a partial
+			// of a committed blob goes.
 			gone := digestOf([]byte("gone"))
 			w, _ = s.Ingest(ctx, gone, 4)
 			w.Close()
@@ -535,9 +535,6 @@ func TestStore(t *testing.T) {
 			os.Chtimes(filepath.Join(dir, "ingest", orphan), clk.Now(), clk.Now())
 			s = openT(t, dir, Options{Now: clk.Now})
 			defer s.Close()
-			if _, ok := s.ingests[gone]; ok {
-				t.Error("index entry of a vanished partial kept")
-			}
 			if s.Partial(d) != 2 {
 				t.Errorf("Partial = %d, want 2", s.Partial(d))
 			}

@@ -60,16 +60,6 @@ func (s *Store) openIngest(d string, size int64) (*Writer, error) {
 	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
 		return nil, storeErr("create ingest", err)
 	}
-	s.wmu.Lock()
-	if r, ok := s.ingests[d]; !ok || r.size != size {
-		c := newChange()
-		c.ingests[d] = &ingestRec{size: size, started: s.now().UnixNano()}
-		if err := s.apply(c); err != nil {
-			s.wmu.Unlock()
-			return nil, err
-		}
-	}
-	s.wmu.Unlock()
 	data := filepath.Join(dir, "data")
 	f, err := os.OpenFile(data, os.O_RDWR|os.O_CREATE, 0o600)
 	if errors.Is(err, os.ErrPermission) {
@@ -182,8 +172,10 @@ func (w *Writer) Commit() error {
 		r.size, r.committed = w.size, s.now().UnixNano()
 		c.blobs[d] = &r
 	}
-	c.ingests[d] = nil
-	err := s.apply(c)
+	var err error
+	if len(c.blobs) > 0 {
+		err = s.apply(c)
+	}
 	s.wmu.Unlock()
 	if err != nil {
 		return err
@@ -194,21 +186,13 @@ func (w *Writer) Commit() error {
 	return nil
 }
 
-// discard ends the writer and deletes the partial and its index entry.
+// discard ends the writer and deletes the partial.
 func (w *Writer) discard() error {
 	s, d := w.s, w.digest
 	w.f.Close()
 	w.done = true
 	defer s.locks.unlock(d)
-	err := os.RemoveAll(s.ingestDir(d))
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
-	if _, ok := s.ingests[d]; ok {
-		c := newChange()
-		c.ingests[d] = nil
-		err = errors.Join(err, s.apply(c))
-	}
-	return err
+	return os.RemoveAll(s.ingestDir(d))
 }
 
 // publish moves the verified, fsynced data into blobs/ durably. On failure
