@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 
@@ -183,4 +184,41 @@ func BenchmarkCommit(b *testing.B) {
 		}
 		b.StartTimer()
 	}
+}
+
+// BenchmarkCommitParallel commits 64 KiB blobs from several goroutines at
+// once, as a load's blob workers do.
+func BenchmarkCommitParallel(b *testing.B) {
+	s := openT(b, b.TempDir(), Options{})
+	defer s.Close()
+	ctx := context.Background()
+	var n atomic.Uint64
+	txid := func() (id int) {
+		s.db.View(func(tx *bolt.Tx) error { id = tx.ID(); return nil })
+		return id
+	}
+	first := txid()
+	defer func() { b.ReportMetric(float64(txid()-first)/float64(b.N), "txns/op") }()
+	b.SetParallelism(8)
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		data := make([]byte, 64<<10)
+		for pb.Next() {
+			binary.BigEndian.PutUint64(data, n.Add(1))
+			d := digestOf(data)
+			w, err := s.Ingest(ctx, d, int64(len(data)))
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			if _, err := w.Write(data); err != nil {
+				b.Error(err)
+				return
+			}
+			if err := w.Commit(); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
 }

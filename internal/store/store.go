@@ -77,6 +77,8 @@ type Store struct {
 
 	dirty atomic.Bool // some entry has an unflushed lastUsed
 
+	commits commitQueue // blob records waiting for the index (commit.go)
+
 	// lmu guards leases: digests that must not be collected (lease.go).
 	// It is taken alone or inside wmu, never the other way round.
 	lmu    sync.Mutex

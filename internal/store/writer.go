@@ -156,29 +156,16 @@ func (w *Writer) Commit() error {
 	w.f.Close()
 	w.done = true
 	defer s.locks.unlock(d)
-	// Holding the digest's lock, no one else commits d; holding wmu, no one
-	// uncommits it between the check and the index update.
-	s.wmu.Lock()
-	exists := s.blobs[d].isCommitted()
-	if !exists {
-		s.wmu.Unlock()
+	// Holding the digest's lock, no one else commits d. The file is made
+	// durable in blobs/ first and indexed after, in a transaction shared
+	// with the commits waiting at the same time (commitIndex).
+	if !s.HasBlob(d) {
 		if err := w.publish(); err != nil {
 			return err
 		}
-		s.wmu.Lock()
-	}
-	c := newChange()
-	if r, _ := s.blob(c, d); !r.isCommitted() {
-		r.size, r.committed = w.size, s.now().UnixNano()
-		c.blobs[d] = &r
-	}
-	var err error
-	if len(c.blobs) > 0 {
-		err = s.apply(c)
-	}
-	s.wmu.Unlock()
-	if err != nil {
-		return err
+		if err := s.commitIndex(d, w.size); err != nil {
+			return err
+		}
 	}
 	if err := os.RemoveAll(s.ingestDir(d)); err != nil {
 		s.log.Warn("store: remove ingest", "digest", d, "err", err)
