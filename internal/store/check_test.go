@@ -15,7 +15,8 @@ func TestCheckAvatarWithin(t *testing.T) {
 	s := openT(t, t.TempDir(), Options{Now: clk.Now})
 	defer s.Close()
 	putT(t, s, "a", "1", map[string]string{"x": "ex", "y": "why", "copy": "ex"})
-	// Just written, the directory's times are too recent to trust.
+	// Directory times within racyGrace of the wall clock are not trusted.
+	s.wall = func() time.Time { return time.Now().Add(-time.Minute) }
 	if bad := s.CheckAvatarWithin("a", time.Second); bad != nil || s.avatars["a"].checked.Load() != nil {
 		t.Fatalf("intact: %v, or a racy directory stamp trusted", bad)
 	}
