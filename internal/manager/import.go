@@ -78,6 +78,10 @@ func (m *Manager) Import(ctx context.Context, id, dir, version string) (*apitype
 		return nil, avatarErr(id, err)
 	}
 
+	// As for a load: the lease keeps the blobs this version shares with
+	// others from being evicted to make room for it, until the Put.
+	lease := m.st.Lease(digestsOf(mf)...)
+	defer lease.Release()
 	var need int64
 	seen := map[string]bool{}
 	for _, a := range assets {
