@@ -24,7 +24,7 @@ func execShell(script string, args ...string) *exec.Cmd {
 // written: no client library cleans the path.
 func (e *env) raw(head, body string, bodyLen int) (int, apitype.ErrorResponse) {
 	e.t.Helper()
-	conn, err := net.DialTimeout("unix", e.sock, waitLimit)
+	conn, err := net.DialTimeout("unix", e.Sock, waitLimit)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -81,8 +81,8 @@ func TestBadRequests(t *testing.T) {
 	a := newAvatar(t, "rohan", 32<<10)
 	o := newOrigin(t, a)
 	e := newEnv(t, o)
-	p := e.start()
-	c := e.client()
+	p := e.Start()
+	c := e.Client()
 	e.mustLoad(c, "rohan")
 	var before apitype.List
 	e.must(c, "GET", "/v1/avatars", nil, 200, &before)
@@ -139,5 +139,5 @@ func TestBadRequests(t *testing.T) {
 	}
 	var h apitype.Health
 	e.must(c, "GET", "/v1/health", nil, 200, &h)
-	p.stop()
+	p.Stop()
 }

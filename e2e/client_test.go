@@ -20,10 +20,10 @@ func TestClientPackage(t *testing.T) {
 	a := newAvatar(t, "rohan", 128<<10, 8<<10)
 	o := newOrigin(t, a)
 	e := newEnv(t, o)
-	p := e.start()
+	p := e.Start()
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()
-	c := client.New(e.sock)
+	c := client.New(e.Sock)
 	defer c.CloseIdleConnections()
 
 	if h, err := c.Health(ctx); err != nil || h.Status != "ok" {
@@ -51,9 +51,9 @@ func TestClientPackage(t *testing.T) {
 	if n, err := c.Size(ctx, "rohan"); err != nil || n != a.size() {
 		t.Errorf("Size = %d, %v; want %d", n, err, a.size())
 	}
-	p.stop()
+	p.Stop()
 	_, err = c.Health(ctx)
-	if !errors.Is(err, errs.DaemonNotRunning) || !strings.Contains(err.Error(), e.sock) {
+	if !errors.Is(err, errs.DaemonNotRunning) || !strings.Contains(err.Error(), e.Sock) {
 		t.Errorf("Health after stop = %v, want daemonNotRunning naming the socket", err)
 	}
 }
@@ -68,11 +68,11 @@ func TestCLIAgainstDaemon(t *testing.T) {
 	const token = "e2e-stdin-token-5150"
 	o.setToken(token)
 	e := newEnv(t, o)
-	p := e.start()
+	p := e.Start()
 
 	cli := func(stdin string, args ...string) (int, string) {
 		t.Helper()
-		cmd := exec.Command(bin, append([]string{"--socket", e.sock}, args...)...)
+		cmd := exec.Command(bin, append([]string{"--socket", e.Sock}, args...)...)
 		cmd.Stdin = strings.NewReader(stdin)
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
@@ -101,11 +101,11 @@ func TestCLIAgainstDaemon(t *testing.T) {
 	if code, out := cli("", "get", "nobody"); code != 1 || !strings.Contains(out, "avatarAssetMissing") {
 		t.Errorf("get nobody: exit %d, want 1 with the code\n%s", code, out)
 	}
-	p.stop()
+	p.Stop()
 	if code, out := cli("", "stats"); code != 3 {
 		t.Errorf("stats with no daemon: exit %d, want 3\n%s", code, out)
 	}
-	if strings.Contains(p.stderr.String(), token) {
-		t.Errorf("the log shows the token:\n%s", p.stderr.String())
+	if strings.Contains(p.Stderr.String(), token) {
+		t.Errorf("the log shows the token:\n%s", p.Stderr.String())
 	}
 }

@@ -19,10 +19,10 @@ func TestCurl(t *testing.T) {
 	}
 	a := newAvatar(t, "rohan", 64<<10)
 	e := newEnv(t, newOrigin(t, a))
-	p := e.start()
+	p := e.Start()
 	run := func(args ...string) string {
 		t.Helper()
-		out, err := exec.Command(curl, append([]string{"-sS", "--max-time", "20", "--unix-socket", e.sock}, args...)...).Output()
+		out, err := exec.Command(curl, append([]string{"-sS", "--max-time", "20", "--unix-socket", e.Sock}, args...)...).Output()
 		if err != nil {
 			t.Fatalf("curl %v: %v", args, err)
 		}
@@ -46,5 +46,5 @@ func TestCurl(t *testing.T) {
 	if out := run("-w", "%{http_code}", "-o", "/dev/null", "http://assetd/v1/avatars/..%2fx"); out != "400" {
 		t.Errorf("curl of an encoded path trick: status %s, want 400", out)
 	}
-	p.stop()
+	p.Stop()
 }

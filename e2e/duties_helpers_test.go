@@ -31,7 +31,7 @@ type storeConf struct {
 // the [store] settings of sc.
 func (e *env) writeConfigWith(sc storeConf) {
 	e.t.Helper()
-	e.write(e.config, e.configText(sc))
+	e.Write(e.Config, e.configText(sc))
 }
 
 func (e *env) configText(sc storeConf) string {
@@ -80,7 +80,7 @@ avatars = %s
 
 [log]
 level = %q
-`, e.origin.srv.URL, e.token, sc.extra, e.state, sc.maxBytes, sc.reserve, !sc.noHeal, scrub, e.sock, preload, sc.refresh, level)
+`, e.origin.srv.URL, e.Token, sc.extra, e.State, sc.maxBytes, sc.reserve, !sc.noHeal, scrub, e.Sock, preload, sc.refresh, level)
 }
 
 // events is a subscription to /v1/events.
@@ -97,7 +97,7 @@ func (e *env) subscribe() *events {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	c := &http.Client{Transport: e.client().Transport} // no timeout: ctx ends the stream
+	c := &http.Client{Transport: e.Client().Transport} // no timeout: ctx ends the stream
 	resp, err := c.Do(req)
 	if err != nil {
 		cancel()

@@ -33,8 +33,8 @@ func TestBlobDamageWithoutSelfHeal(t *testing.T) {
 	o := newOrigin(t, a)
 	e := newEnv(t, o)
 	e.writeConfigWith(storeConf{noHeal: true})
-	p := e.start()
-	c := e.client()
+	p := e.Start()
+	c := e.Client()
 	got := e.mustLoad(c, "rohan")
 	evs := e.subscribe()
 
@@ -81,7 +81,7 @@ func TestBlobDamageWithoutSelfHeal(t *testing.T) {
 	if n := o.blobGets(other.SHA256); n != 2 {
 		t.Errorf("the rewritten file was downloaded %d times in all, want twice", n)
 	}
-	p.stop()
+	p.Stop()
 }
 
 // TestBlobRemovedSelfHeals: with self-heal on, a removed blob makes GET
@@ -93,8 +93,8 @@ func TestBlobRemovedSelfHeals(t *testing.T) {
 	a := newAvatar(t, "rohan", 96<<10, 16<<10)
 	o := newOrigin(t, a)
 	e := newEnv(t, o)
-	p := e.start()
-	c := e.client()
+	p := e.Start()
+	c := e.Client()
 	got := e.mustLoad(c, "rohan")
 	evs := e.subscribe()
 
@@ -129,7 +129,7 @@ func TestBlobRemovedSelfHeals(t *testing.T) {
 	if n := o.blobGets(got.Assets[1].SHA256); n != 1 {
 		t.Errorf("the intact file was downloaded %d times, want once", n)
 	}
-	p.stop()
+	p.Stop()
 }
 
 // TestTokenFileRewrites: the token file rewritten in place (truncate and
@@ -142,9 +142,9 @@ func TestTokenFileRewrites(t *testing.T) {
 	o := newOrigin(t, avs...)
 	o.setToken("e2e-token-one")
 	e := newEnv(t, o)
-	e.write(e.token, "e2e-token-one\n")
-	p := e.start()
-	c := e.client()
+	e.Write(e.Token, "e2e-token-one\n")
+	p := e.Start()
+	c := e.Client()
 	checkFiles(t, avs[0], e.mustLoad(c, "a1"))
 
 	steps := []struct {
@@ -163,7 +163,7 @@ func TestTokenFileRewrites(t *testing.T) {
 				t.Fatal(err)
 			}
 		}},
-		{"by rename", "e2e-token-three", "a4", "a1", e.write},
+		{"by rename", "e2e-token-three", "a4", "a1", e.Write},
 	}
 	for _, s := range steps {
 		o.setToken(s.token)
@@ -174,9 +174,9 @@ func TestTokenFileRewrites(t *testing.T) {
 		if last := evs[len(evs)-1]; last.Error == nil || last.Error.Code != "sessionTokenExpired" {
 			t.Fatalf("%s: load %s with the old token ended with %+v", s.how, s.failing, last)
 		}
-		ino := inode(t, e.token)
-		s.write(e.token, s.token+"\n")
-		if s.how == "in place" && inode(t, e.token) != ino {
+		ino := inode(t, e.Token)
+		s.write(e.Token, s.token+"\n")
+		if s.how == "in place" && inode(t, e.Token) != ino {
 			t.Fatalf("the in-place rewrite replaced the file")
 		}
 		waitFor(t, s.how+": the failed load retried with the new token", func() bool {
@@ -200,8 +200,8 @@ func TestTokenFileRewrites(t *testing.T) {
 			}
 		}
 	}
-	p.stop()
-	if log := p.stderr.String(); strings.Contains(log, "e2e-token-") {
+	p.Stop()
+	if log := p.Stderr.String(); strings.Contains(log, "e2e-token-") {
 		t.Errorf("the log shows a token:\n%s", log)
 	}
 }
@@ -230,8 +230,8 @@ func TestConfigFilePreloadAndBrokenEdits(t *testing.T) {
 	e := newEnv(t, o)
 	e.preload = []string{"rohan"}
 	e.writeConfig("")
-	p := e.start()
-	c := e.client()
+	p := e.Start()
+	c := e.Client()
 	pinnedReady := func(id string) func() bool {
 		return func() bool {
 			var av apitype.Avatar
@@ -247,7 +247,7 @@ func TestConfigFilePreloadAndBrokenEdits(t *testing.T) {
 	var av apitype.Avatar
 	e.must(c, "GET", "/v1/avatars/mei", nil, 200, &av)
 	checkFiles(t, mei, &av)
-	if n := strings.Count(p.stderr.String(), "configuration reloaded"); n < 1 {
+	if n := strings.Count(p.Stderr.String(), "configuration reloaded"); n < 1 {
 		t.Fatalf("no reload logged")
 	}
 
@@ -257,11 +257,11 @@ func TestConfigFilePreloadAndBrokenEdits(t *testing.T) {
 			"[preload]\n", "[preload]\nrefresh_interval = \"1s\"\n", 1), "preload.refresh_interval"},
 	}
 	for i, b := range broken {
-		e.write(e.config, b.text)
+		e.Write(e.Config, b.text)
 		waitFor(t, b.name+": the failed reload logged", func() bool {
-			return strings.Count(p.stderr.String(), "configuration reload failed") >= i+1
+			return strings.Count(p.Stderr.String(), "configuration reload failed") >= i+1
 		})
-		line := p.stderr.String()
+		line := p.Stderr.String()
 		line = line[strings.LastIndex(line, "configuration reload failed"):]
 		line = line[:strings.IndexByte(line+"\n", '\n')]
 		if !strings.Contains(line, b.want) {
@@ -286,7 +286,7 @@ func TestConfigFilePreloadAndBrokenEdits(t *testing.T) {
 		code, _ := e.do(c, "GET", "/v1/avatars/mei", nil, &av)
 		return code == 200 && !av.Pinned
 	})
-	p.stop()
+	p.Stop()
 }
 
 // TestUnchangedRefreshIs304: the preload of a cached, unchanged avatar
@@ -302,8 +302,8 @@ func TestUnchangedRefreshIs304(t *testing.T) {
 	e := newEnv(t, o.origin)
 	e.preload = []string{"rohan"}
 	e.writeConfig("")
-	p := e.start()
-	c := e.client()
+	p := e.Start()
+	c := e.Client()
 	waitFor(t, "rohan preloaded", func() bool {
 		code, _ := e.status(c, "/v1/avatars/rohan")
 		return code == 200
@@ -312,9 +312,9 @@ func TestUnchangedRefreshIs304(t *testing.T) {
 		t.Fatalf("first preload: %d conditional, %d manifests; want 0 and 1", cond, o.manifestGets("rohan"))
 	}
 	blobs := o.requests() - o.manifestGets("rohan")
-	p.stop()
+	p.Stop()
 
-	p = e.start()
+	p = e.Start()
 	waitFor(t, "the preload at restart to revalidate", func() bool {
 		_, nm := o.counts("rohan")
 		return nm >= 1
@@ -335,7 +335,7 @@ func TestUnchangedRefreshIs304(t *testing.T) {
 	if n := o.requests() - o.manifestGets("rohan"); n != blobs {
 		t.Errorf("revalidations downloaded %d blobs", n-blobs)
 	}
-	p.stop()
+	p.Stop()
 }
 
 // TestPeriodicRefreshIs304 is the real periodic refresh: refresh_interval
@@ -355,8 +355,8 @@ func TestPeriodicRefreshIs304(t *testing.T) {
 	e := newEnv(t, o.origin)
 	e.preload = []string{"rohan"}
 	e.writeConfigWith(storeConf{refresh: "refresh_interval = \"1m\"\nrefresh_jitter = \"5s\""})
-	p := e.start()
-	c := e.client()
+	p := e.Start()
+	c := e.Client()
 	waitFor(t, "rohan preloaded", func() bool {
 		code, _ := e.status(c, "/v1/avatars/rohan")
 		return code == 200
@@ -384,7 +384,7 @@ func TestPeriodicRefreshIs304(t *testing.T) {
 		t.Errorf("the refresh made %d conditional requests, %d full manifests in all, %d more blob requests; want 1, 1, 0",
 			cond, o.manifestGets("rohan"), o.blobGets(a.assets[0].sum)-blobs)
 	}
-	p.stop()
+	p.Stop()
 }
 
 // TestPreloadWaitsBehindInteractive: with fetch.concurrency = 1, two
@@ -400,8 +400,8 @@ func TestPreloadWaitsBehindInteractive(t *testing.T) {
 	e := newEnv(t, o.origin)
 	e.preload = []string{"pre1", "pre2"}
 	e.writeConfigWith(storeConf{extra: "concurrency = 1"})
-	p := e.start()
-	c := e.client()
+	p := e.Start()
+	c := e.Client()
 
 	select {
 	case <-h1.sent:
@@ -413,7 +413,7 @@ func TestPreloadWaitsBehindInteractive(t *testing.T) {
 	time.Sleep(200 * time.Millisecond) // let the second preload reach the queue; if not, the order below holds anyway
 	yDone := make(chan error, 1)
 	go func() {
-		_, err := e.load(e.client(), "y")
+		_, err := e.load(e.Client(), "y")
 		yDone <- err
 	}()
 	waitFor(t, "y's manifest fetched", func() bool { return o.manifestGets("y") == 1 })
@@ -440,7 +440,7 @@ func TestPreloadWaitsBehindInteractive(t *testing.T) {
 	if len(got) != 3 || got[1] != y.assets[0].sum {
 		t.Errorf("blob requests in the order %v; want the interactive %s second, before the queued preload", got, y.assets[0].sum)
 	}
-	p.stop()
+	p.Stop()
 }
 
 // TestPreloadAddedWaitsBehindInteractive: the same across a config edit
@@ -453,13 +453,13 @@ func TestPreloadAddedWaitsBehindInteractive(t *testing.T) {
 	o := newCondOrigin(t, x, pre, y)
 	e := newEnv(t, o.origin)
 	e.writeConfigWith(storeConf{extra: "concurrency = 1"})
-	p := e.start()
-	c := e.client()
+	p := e.Start()
+	c := e.Client()
 
 	h := o.holdBlob(x.assets[0].sum, 16<<10)
 	xDone := make(chan error, 1)
 	go func() {
-		_, err := e.load(e.client(), "x")
+		_, err := e.load(e.Client(), "x")
 		xDone <- err
 	}()
 	select {
@@ -473,7 +473,7 @@ func TestPreloadAddedWaitsBehindInteractive(t *testing.T) {
 	time.Sleep(200 * time.Millisecond) // let it reach the download queue; if not, the order below holds anyway
 	yDone := make(chan error, 1)
 	go func() {
-		_, err := e.load(e.client(), "y")
+		_, err := e.load(e.Client(), "y")
 		yDone <- err
 	}()
 	waitFor(t, "y's manifest fetched", func() bool { return o.manifestGets("y") == 1 })
@@ -500,7 +500,7 @@ func TestPreloadAddedWaitsBehindInteractive(t *testing.T) {
 	if len(got) != 3 || got[1] != y.assets[0].sum || got[2] != pre.assets[0].sum {
 		t.Errorf("blob requests in the order %v; want x, then y (interactive) %s, then pre (preload) %s", got, y.assets[0].sum, pre.assets[0].sum)
 	}
-	p.stop()
+	p.Stop()
 }
 
 // TestScrubFindsDamageAtRest is the real scrub: a cached file rewritten
@@ -517,10 +517,10 @@ func TestScrubFindsDamageAtRest(t *testing.T) {
 	o := newOrigin(t, a)
 	e := newEnv(t, o)
 	e.writeConfigWith(storeConf{scrub: "1m"})
-	p := e.start()
-	c := e.client()
+	p := e.Start()
+	c := e.Client()
 	got := e.mustLoad(c, "rohan")
-	p.stop()
+	p.Stop()
 
 	victim := got.Assets[0]
 	if err := os.Chmod(victim.LocalPath, 0o644); err != nil {
@@ -532,7 +532,7 @@ func TestScrubFindsDamageAtRest(t *testing.T) {
 	if err := os.Chmod(victim.LocalPath, 0o444); err != nil {
 		t.Fatal(err)
 	}
-	p = e.start()
+	p = e.Start()
 	evs := e.subscribe()
 	started := time.Now()
 	timeout := time.After(90 * time.Second)
@@ -558,8 +558,8 @@ func TestScrubFindsDamageAtRest(t *testing.T) {
 	if n := o.blobGets(got.Assets[1].SHA256); n != 1 {
 		t.Errorf("the intact file was downloaded %d times, want once", n)
 	}
-	p.waitLog("scrub finished")
-	p.stop()
+	p.WaitLog("scrub finished")
+	p.Stop()
 }
 
 // TestQuotaEvictsUnpinnedOnly: a quota too small for everything evicts the
@@ -575,8 +575,8 @@ func TestQuotaEvictsUnpinnedOnly(t *testing.T) {
 	e := newEnv(t, o)
 	e.preload = []string{"pin"}
 	e.writeConfigWith(storeConf{maxBytes: strconv.Itoa(200 << 10)})
-	p := e.start()
-	c := e.client()
+	p := e.Start()
+	c := e.Client()
 	waitFor(t, "pin preloaded", func() bool {
 		var av apitype.Avatar
 		code, _ := e.do(c, "GET", "/v1/avatars/pin", nil, &av)
@@ -624,7 +624,7 @@ func TestQuotaEvictsUnpinnedOnly(t *testing.T) {
 			t.Errorf("verify %s: %+v", id, vr)
 		}
 	}
-	p.stop()
+	p.Stop()
 }
 
 // mountTmpfs mounts a tmpfs of size bytes on a new directory, unmounted at
@@ -701,10 +701,10 @@ func TestFullDisk(t *testing.T) {
 	bigger := newAvatar(t, "bigger", 8<<20)
 	o := newOrigin(t, cached, big, bigger)
 	e := newEnv(t, o)
-	e.state = filepath.Join(mnt, "state")
+	e.State = filepath.Join(mnt, "state")
 	e.writeConfigWith(storeConf{reserve: strconv.Itoa(256 << 10)})
-	p := e.start()
-	c := e.client()
+	p := e.Start()
+	c := e.Client()
 	checkFiles(t, cached, e.mustLoad(c, "cached"))
 	filler := filepath.Join(mnt, "filler")
 	intact := func(when string) {
@@ -717,7 +717,7 @@ func TestFullDisk(t *testing.T) {
 		if vr.State != apitype.StateReady || len(vr.Damaged) != 0 {
 			t.Errorf("%s: verify cached: %+v", when, vr)
 		}
-		if files := ingestFiles(t, e.state); len(files) != 0 {
+		if files := ingestFiles(t, e.State); len(files) != 0 {
 			t.Errorf("%s: partial files left: %v", when, files)
 		}
 	}
@@ -759,7 +759,7 @@ func TestFullDisk(t *testing.T) {
 	case <-time.After(waitLimit):
 		t.Fatalf("the download did not start within %v", waitLimit)
 	}
-	waitFor(t, "the partial file to hold bytes", func() bool { return len(ingestFiles(t, e.state)) > 0 })
+	waitFor(t, "the partial file to hold bytes", func() bool { return len(ingestFiles(t, e.State)) > 0 })
 	n := fill(t, filler, 0)
 	t.Logf("mid-download: another file took %d bytes until ENOSPC", n)
 	h.free()
@@ -785,7 +785,7 @@ func TestFullDisk(t *testing.T) {
 	// With the space back, it loads.
 	checkFiles(t, bigger, e.mustLoad(c, "bigger"))
 	intact("after the space came back")
-	p.stop()
+	p.Stop()
 }
 
 // TestIdleCPU: with 50 cached avatars (and the watches, the preloader and
@@ -806,8 +806,8 @@ func TestIdleCPU(t *testing.T) {
 	e.level = "info"
 	e.preload = ids[:5]
 	e.writeConfig("")
-	p := e.start()
-	c := e.client()
+	p := e.Start()
+	c := e.Client()
 	for _, id := range ids {
 		e.mustLoad(c, id)
 	}
@@ -818,7 +818,7 @@ func TestIdleCPU(t *testing.T) {
 	}
 	c.CloseIdleConnections()
 	time.Sleep(time.Second) // let the loads' after-work settle
-	pid := p.cmd.Process.Pid
+	pid := p.Cmd.Process.Pid
 	t0, c0 := time.Now(), cpuTicks(t, pid)
 	ns0, sw0 := threadStats(pid)
 	time.Sleep(10 * time.Second)
@@ -833,7 +833,7 @@ func TestIdleCPU(t *testing.T) {
 	if share >= 5 {
 		t.Errorf("idle daemon used %.2f%% of a core, want under 5%% (target 1%%)", share)
 	}
-	p.stop()
+	p.Stop()
 }
 
 // cpuTicks is utime+stime of pid, in clock ticks.
@@ -863,8 +863,8 @@ func TestLimitsApplyOnEdit(t *testing.T) {
 	u1, u2, u3 := newAvatar(t, "u1", 64<<10), newAvatar(t, "u2", 64<<10), newAvatar(t, "u3", 64<<10)
 	o := newOrigin(t, u1, u2, u3)
 	e := newEnv(t, o)
-	p := e.start()
-	c := e.client()
+	p := e.Start()
+	c := e.Client()
 	e.mustLoad(c, "u1")
 	e.mustLoad(c, "u2")
 	e.writeConfigWith(storeConf{maxBytes: strconv.Itoa(100 << 10), reserve: strconv.Itoa(4 << 10)})
@@ -873,7 +873,7 @@ func TestLimitsApplyOnEdit(t *testing.T) {
 		code, _ := e.do(c, "GET", "/v1/cache/stats", nil, &st)
 		return code == 200 && st.MaxSize == 100<<10 && st.ReserveBytes == 4<<10
 	})
-	if l := p.logLine("takes effect at the next restart"); l != "" {
+	if l := p.LogLine("takes effect at the next restart"); l != "" {
 		t.Errorf("the log says a limit needs a restart: %s", l)
 	}
 	checkFiles(t, u3, e.mustLoad(c, "u3"))
@@ -882,7 +882,7 @@ func TestLimitsApplyOnEdit(t *testing.T) {
 	if ids := listIDs(l); len(ids) != 1 || ids[0] != "u3" {
 		t.Errorf("cached under the new quota: %v, want [u3]", ids)
 	}
-	p.stop()
+	p.Stop()
 }
 
 // TestOffline: with the origin gone, cached avatars keep being served
@@ -895,18 +895,18 @@ func TestOffline(t *testing.T) {
 	e := newEnv(t, o.origin)
 	e.preload = []string{"rohan"}
 	e.writeConfig("")
-	p := e.start()
-	c := e.client()
+	p := e.Start()
+	c := e.Client()
 	waitFor(t, "rohan preloaded", func() bool {
 		code, _ := e.status(c, "/v1/avatars/rohan")
 		return code == 200
 	})
-	p.stop()
+	p.Stop()
 	o.srv.Close()
 
-	p = e.start()
-	p.waitLog("preload failed; will retry")
-	if l := p.logLine("preload failed; will retry"); !strings.Contains(l, "retryIn") {
+	p = e.Start()
+	p.WaitLog("preload failed; will retry")
+	if l := p.LogLine("preload failed; will retry"); !strings.Contains(l, "retryIn") {
 		t.Errorf("the backoff is not logged: %s", l)
 	}
 	var av apitype.Avatar
@@ -920,7 +920,7 @@ func TestOffline(t *testing.T) {
 		t.Errorf("a load while offline answered state %q, want stale", got.State)
 	}
 	checkFiles(t, a, got)
-	p.stop()
+	p.Stop()
 }
 
 // threadStats sums, over pid's threads, the nanoseconds on a CPU

@@ -22,8 +22,8 @@ func TestTermMidLoad(t *testing.T) {
 	big := a.assets[0]
 	h := o.holdBlob(big.sum, 512<<10)
 	e := newEnv(t, o)
-	p := e.start()
-	c := e.client()
+	p := e.Start()
+	c := e.Client()
 
 	type result struct {
 		evs []apitype.Event
@@ -39,12 +39,12 @@ func TestTermMidLoad(t *testing.T) {
 	case <-time.After(waitLimit):
 		t.Fatal("the origin never sent the first half")
 	}
-	partial := filepath.Join(e.state, "ingest", big.sum, "data")
+	partial := filepath.Join(e.State, "ingest", big.sum, "data")
 	waitFor(t, "a partial file on disk", func() bool {
 		fi, err := os.Stat(partial)
 		return err == nil && fi.Size() > 0
 	})
-	p.stop()
+	p.Stop()
 	r := <-loaded
 	if r.err == nil && len(r.evs) > 0 {
 		if last := r.evs[len(r.evs)-1]; last.Type == apitype.EventCompleted {
@@ -54,16 +54,16 @@ func TestTermMidLoad(t *testing.T) {
 	if fi, err := os.Stat(partial); err != nil || fi.Size() == 0 {
 		t.Fatalf("the partial file did not survive SIGTERM: %v", err)
 	}
-	if _, err := os.Lstat(e.sock); err == nil {
+	if _, err := os.Lstat(e.Sock); err == nil {
 		t.Error("the socket survived SIGTERM")
 	}
 	h.free()
-	p = e.start()
+	p = e.Start()
 	checkFiles(t, a, e.mustLoad(c, a.id))
 	if starts := o.blobStarts(big.sum); len(starts) < 2 || starts[len(starts)-1] == 0 {
 		t.Errorf("blob request offsets %v: the download did not resume", starts)
 	}
-	p.stop()
+	p.Stop()
 }
 
 // TestSystemdNotify: READY=1 once serving, WATCHDOG=1 pings, RELOADING=1
@@ -71,7 +71,7 @@ func TestTermMidLoad(t *testing.T) {
 func TestSystemdNotify(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, newOrigin(t))
-	path := filepath.Join(e.dir, "notify")
+	path := filepath.Join(e.Dir, "notify")
 	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
 	if err != nil {
 		t.Fatal(err)
@@ -106,15 +106,15 @@ func TestSystemdNotify(t *testing.T) {
 			}
 		}
 	}
-	p := e.run(exec.Command(bin, "serve", "--config", e.config), "NOTIFY_SOCKET="+path, "WATCHDOG_USEC=400000")
+	p := e.Run(exec.Command(bin, "serve", "--config", e.Config), "NOTIFY_SOCKET="+path, "WATCHDOG_USEC=400000")
 	expect("READY=1")
-	e.waitHealthy(p)
+	e.WaitHealthy(p)
 	expect("WATCHDOG=1")
 	expect("WATCHDOG=1")
-	p.signal(syscall.SIGHUP)
+	p.Signal(syscall.SIGHUP)
 	expect("RELOADING=1")
 	expect("READY=1")
-	p.stop()
+	p.Stop()
 	expect("STOPPING=1")
 }
 
@@ -123,28 +123,28 @@ func TestSystemdNotify(t *testing.T) {
 func TestOverrides(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, newOrigin(t))
-	sock := filepath.Join(e.dir, "flag.sock")
-	state := filepath.Join(e.dir, "flagstate")
-	p := e.run(exec.Command(bin, "serve", "--config", e.config, "--socket", sock, "--state-dir", state))
-	e2 := *e
-	e2.sock = sock
-	e2.waitHealthy(p)
+	sock := filepath.Join(e.Dir, "flag.sock")
+	state := filepath.Join(e.Dir, "flagstate")
+	p := e.Run(exec.Command(bin, "serve", "--config", e.Config, "--socket", sock, "--state-dir", state))
+	e2 := *e.Env
+	e2.Sock = sock
+	e2.WaitHealthy(p)
 	if _, err := os.Stat(filepath.Join(state, "index.db")); err != nil {
 		t.Errorf("--state-dir: %v", err)
 	}
-	if _, err := os.Lstat(e.sock); err == nil {
+	if _, err := os.Lstat(e.Sock); err == nil {
 		t.Error("the config's socket was created despite --socket")
 	}
-	p.stop()
+	p.Stop()
 
-	out, err := exec.Command(bin, "serve", "--config", e.config, "--socket", sock, "--state-dir", state, "--print-config").CombinedOutput()
+	out, err := exec.Command(bin, "serve", "--config", e.Config, "--socket", sock, "--state-dir", state, "--print-config").CombinedOutput()
 	if err != nil || !strings.Contains(string(out), sock) || !strings.Contains(string(out), state) {
 		t.Errorf("--print-config: %v\n%s", err, out)
 	}
 
-	envSock := filepath.Join(e.dir, "env.sock")
-	p = e.run(exec.Command(bin, "serve"), "ASSETD_CONFIG="+e.config, "ASSETD_SOCKET="+envSock)
-	e2.sock = envSock
-	e2.waitHealthy(p)
-	p.stop()
+	envSock := filepath.Join(e.Dir, "env.sock")
+	p = e.Run(exec.Command(bin, "serve"), "ASSETD_CONFIG="+e.Config, "ASSETD_SOCKET="+envSock)
+	e2.Sock = envSock
+	e2.WaitHealthy(p)
+	p.Stop()
 }

@@ -1,39 +1,31 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/assetd/assetd/apitype"
+	"github.com/assetd/assetd/internal/testkit"
 )
 
 // waitLimit bounds every wait in these tests.
 const waitLimit = 20 * time.Second
 
-// env is one daemon's world: a short temp dir (Unix socket paths are
-// limited to ~107 bytes) with its socket, state dir, config and token file.
+// proc is a running `assetd serve`.
+type proc = testkit.Proc
+
+// env is one daemon's world (testkit.Env) with the origin it fetches from
+// and the settings its config carries.
 type env struct {
+	*testkit.Env
 	t      *testing.T
-	dir    string
-	sock   string
-	state  string
-	config string
-	token  string // token file path
 	origin *origin
 
 	level   string   // log.level; "debug" unless set
@@ -42,20 +34,7 @@ type env struct {
 
 func newEnv(t *testing.T, o *origin) *env {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "ad")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	e := &env{
-		t:      t,
-		dir:    dir,
-		sock:   filepath.Join(dir, "run", "a.sock"),
-		state:  filepath.Join(dir, "state"),
-		config: filepath.Join(dir, "assetd.toml"),
-		token:  filepath.Join(dir, "token"),
-		origin: o,
-	}
+	e := &env{Env: testkit.NewEnv(t, waitLimit), t: t, origin: o}
 	e.writeConfig("")
 	return e
 }
@@ -97,213 +76,15 @@ avatars = %s
 
 [log]
 level = %q
-`, e.origin.srv.URL, e.token, extraFetch, e.state, e.sock, preload, level)
-	e.write(e.config, cfg)
-}
-
-func (e *env) write(path, text string) {
-	e.t.Helper()
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(text), 0o600); err != nil {
-		e.t.Fatal(err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		e.t.Fatal(err)
-	}
-}
-
-// logBuf collects a daemon's stderr.
-type logBuf struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
-// proc is a running `assetd serve`.
-type proc struct {
-	t      *testing.T
-	cmd    *exec.Cmd
-	stderr *logBuf
-	done   chan struct{}
-	err    error // the Wait error, once done is closed
-}
-
-// start runs `assetd serve --config` on the env and waits for /v1/health.
-func (e *env) start(args ...string) *proc {
-	e.t.Helper()
-	p := e.spawn(args...)
-	e.waitHealthy(p)
-	return p
-}
-
-// spawn runs `assetd serve --config CONFIG args...` without waiting.
-func (e *env) spawn(args ...string) *proc {
-	e.t.Helper()
-	cmd := exec.Command(bin, append([]string{"serve", "--config", e.config}, args...)...)
-	return e.run(cmd)
-}
-
-// run starts cmd in a clean environment plus extraEnv ("K=V"; the last
-// value of a variable wins).
-func (e *env) run(cmd *exec.Cmd, extraEnv ...string) *proc {
-	e.t.Helper()
-	p := &proc{t: e.t, cmd: cmd, stderr: &logBuf{}, done: make(chan struct{})}
-	cmd.Env = append(os.Environ(), "ASSETD_SOCKET=", "ASSETD_CONFIG=", "ASSETD_STATE_DIR=",
-		"NOTIFY_SOCKET=", "WATCHDOG_USEC=", "WATCHDOG_PID=", "LISTEN_FDS=", "LISTEN_PID=", "CREDENTIALS_DIRECTORY=")
-	cmd.Env = append(cmd.Env, extraEnv...)
-	cmd.Stderr = p.stderr
-	cmd.Stdout = p.stderr
-	if err := cmd.Start(); err != nil {
-		e.t.Fatal(err)
-	}
-	go func() {
-		p.err = cmd.Wait()
-		close(p.done)
-	}()
-	e.t.Cleanup(func() {
-		select {
-		case <-p.done:
-		default:
-			cmd.Process.Kill()
-			<-p.done
-		}
-		if e.t.Failed() {
-			e.t.Logf("assetd stderr:\n%s", p.stderr.String())
-		}
-	})
-	return p
-}
-
-// wait waits for the process to exit and returns its exit code.
-func (p *proc) wait() int {
-	p.t.Helper()
-	select {
-	case <-p.done:
-	case <-time.After(waitLimit):
-		p.cmd.Process.Kill()
-		<-p.done
-		p.t.Fatalf("assetd did not exit within %v; stderr:\n%s", waitLimit, p.stderr.String())
-	}
-	var ee *exec.ExitError
-	if errors.As(p.err, &ee) {
-		return ee.ExitCode()
-	}
-	if p.err != nil {
-		p.t.Fatalf("wait: %v", p.err)
-	}
-	return 0
-}
-
-func (p *proc) signal(s os.Signal) {
-	p.t.Helper()
-	if err := p.cmd.Process.Signal(s); err != nil {
-		p.t.Fatalf("signal %v: %v", s, err)
-	}
-}
-
-// stop sends SIGTERM and requires exit code 0.
-func (p *proc) stop() {
-	p.t.Helper()
-	p.signal(syscall.SIGTERM)
-	if code := p.wait(); code != 0 {
-		p.t.Fatalf("exit code after SIGTERM = %d, want 0; stderr:\n%s", code, p.stderr.String())
-	}
-}
-
-// logLine returns the first line of the log that contains s, "" if none.
-func (p *proc) logLine(s string) string {
-	for _, l := range strings.Split(p.stderr.String(), "\n") {
-		if strings.Contains(l, s) {
-			return l
-		}
-	}
-	return ""
-}
-
-// waitLog waits until the daemon's log contains s.
-func (p *proc) waitLog(s string) {
-	p.t.Helper()
-	deadline := time.Now().Add(waitLimit)
-	for !strings.Contains(p.stderr.String(), s) {
-		if time.Now().After(deadline) {
-			p.t.Fatalf("no %q in the log within %v:\n%s", s, waitLimit, p.stderr.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-func (e *env) waitHealthy(p *proc) {
-	e.t.Helper()
-	deadline := time.Now().Add(waitLimit)
-	c := e.client()
-	for {
-		select {
-		case <-p.done:
-			e.t.Fatalf("assetd exited before serving (%v); stderr:\n%s", p.err, p.stderr.String())
-		default:
-		}
-		var h apitype.Health
-		if code, _ := e.do(c, "GET", "/v1/health", nil, &h); code == 200 && h.Status == "ok" {
-			return
-		}
-		if time.Now().After(deadline) {
-			e.t.Fatalf("no /v1/health within %v; stderr:\n%s", waitLimit, p.stderr.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// client is an HTTP client of the env's socket.
-func (e *env) client() *http.Client {
-	return &http.Client{
-		Timeout: waitLimit,
-		Transport: &http.Transport{
-			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-				var d net.Dialer
-				return d.DialContext(ctx, "unix", e.sock)
-			},
-			MaxIdleConnsPerHost: 100,
-		},
-	}
+`, e.origin.srv.URL, e.Token, extraFetch, e.State, e.Sock, preload, level)
+	e.Write(e.Config, cfg)
 }
 
 // do sends a request to the daemon and decodes a JSON answer into out
 // (an *apitype.ErrorResponse is decoded instead for non-2xx answers when out
 // is not one). It returns the status; transport errors are returned too.
 func (e *env) do(c *http.Client, method, path string, body io.Reader, out any) (int, error) {
-	req, err := http.NewRequest(method, "http://assetd"+path, body)
-	if err != nil {
-		return 0, err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return resp.StatusCode, err
-	}
-	if out != nil && len(b) > 0 {
-		if err := json.Unmarshal(b, out); err != nil {
-			return resp.StatusCode, fmt.Errorf("decoding %s %s answer %q: %w", method, path, b, err)
-		}
-	}
-	return resp.StatusCode, nil
+	return testkit.Do(c, method, path, body, out)
 }
 
 // must is do that fails the test unless the status is want.
@@ -340,38 +121,12 @@ func (e *env) mustErr(c *http.Client, method, path string, body io.Reader, statu
 
 // load streams POST /v1/avatars/{id}/load and returns every event.
 func (e *env) load(c *http.Client, id string) ([]apitype.Event, error) {
-	return e.loadWatch(c, id, nil)
+	return testkit.Load(context.Background(), c, id, nil)
 }
 
 // loadWatch is load that also hands each event to onEvent as it arrives.
 func (e *env) loadWatch(c *http.Client, id string, onEvent func(apitype.Event)) ([]apitype.Event, error) {
-	req, err := http.NewRequest("POST", "http://assetd/v1/avatars/"+id+"/load", nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != 200 {
-		b, _ := io.ReadAll(resp.Body)
-		return nil, fmt.Errorf("load %s: status %d: %s", id, resp.StatusCode, b)
-	}
-	var evs []apitype.Event
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64<<10), 4<<20)
-	for sc.Scan() {
-		var ev apitype.Event
-		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
-			return evs, fmt.Errorf("event %q: %w", sc.Bytes(), err)
-		}
-		evs = append(evs, ev)
-		if onEvent != nil {
-			onEvent(ev)
-		}
-	}
-	return evs, sc.Err()
+	return testkit.Load(context.Background(), c, id, onEvent)
 }
 
 // mustLoad loads id and requires a completed last event.

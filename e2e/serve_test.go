@@ -30,8 +30,8 @@ func TestRoutes(t *testing.T) {
 	aria := newAvatar(t, "aria", 200<<10)
 	o := newOrigin(t, rohan, mei, aria)
 	e := newEnv(t, o)
-	p := e.start()
-	c := e.client()
+	p := e.Start()
+	c := e.Client()
 
 	var h apitype.Health
 	e.must(c, "GET", "/v1/health", nil, 200, &h)
@@ -129,7 +129,7 @@ func TestRoutes(t *testing.T) {
 	}
 
 	// Import an avatar from files on the device.
-	src := filepath.Join(e.dir, "local")
+	src := filepath.Join(e.Dir, "local")
 	if err := os.MkdirAll(filepath.Join(src, "anim"), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -172,7 +172,7 @@ func TestRoutes(t *testing.T) {
 	if len(list.Avatars) != 0 {
 		t.Errorf("after DELETE /v1/avatars the list holds %v", listIDs(list))
 	}
-	p.stop()
+	p.Stop()
 }
 
 func watchEvents(ctx context.Context, c *http.Client, subscribed, sawMei chan struct{}) {
@@ -252,8 +252,8 @@ func TestConcurrentLoads(t *testing.T) {
 	o := newOrigin(t, a)
 	h := o.holdBlob(a.assets[0].sum, 512<<10)
 	e := newEnv(t, o)
-	p := e.start()
-	c := e.client()
+	p := e.Start()
+	c := e.Client()
 
 	const n = 64
 	got := make([]*apitype.Avatar, n)
@@ -304,7 +304,7 @@ func TestConcurrentLoads(t *testing.T) {
 			t.Errorf("blob %s downloaded %d times, want once", x.path, n)
 		}
 	}
-	p.stop()
+	p.Stop()
 }
 
 // TestSecondDaemon: a live socket is refused with exit 2, a stale one is
@@ -315,18 +315,18 @@ func TestSecondDaemon(t *testing.T) {
 	e := newEnv(t, o)
 
 	// A stale socket file, as a killed daemon leaves it.
-	if err := os.MkdirAll(filepath.Dir(e.sock), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(e.Sock), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	stale, err := net.Listen("unix", e.sock)
+	stale, err := net.Listen("unix", e.Sock)
 	if err != nil {
 		t.Fatal(err)
 	}
 	stale.(*net.UnixListener).SetUnlinkOnClose(false)
 	stale.Close()
 
-	first := e.start()
-	fi, err := os.Stat(e.sock)
+	first := e.Start()
+	fi, err := os.Stat(e.Sock)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -334,25 +334,25 @@ func TestSecondDaemon(t *testing.T) {
 		t.Errorf("socket mode %v, want a socket with 0660", fi.Mode())
 	}
 
-	second := e.spawn()
-	if code := second.wait(); code != 2 {
+	second := e.Spawn()
+	if code := second.Wait(); code != 2 {
 		t.Errorf("second daemon exit code = %d, want 2", code)
 	}
-	if want := "another assetd is already serving " + e.sock; !strings.Contains(second.stderr.String(), want) {
-		t.Errorf("second daemon said %q, want %q", second.stderr.String(), want)
+	if want := "another assetd is already serving " + e.Sock; !strings.Contains(second.Stderr.String(), want) {
+		t.Errorf("second daemon said %q, want %q", second.Stderr.String(), want)
 	}
 
 	// The same store under another socket: refused by the store's lock.
-	third := e.spawn("--socket", filepath.Join(e.dir, "b.sock"))
-	if code := third.wait(); code == 0 || !strings.Contains(third.stderr.String(), "in use") {
-		t.Errorf("a second daemon on the same store: exit %d, stderr:\n%s", code, third.stderr.String())
+	third := e.Spawn("--socket", filepath.Join(e.Dir, "b.sock"))
+	if code := third.Wait(); code == 0 || !strings.Contains(third.Stderr.String(), "in use") {
+		t.Errorf("a second daemon on the same store: exit %d, stderr:\n%s", code, third.Stderr.String())
 	}
-	t.Logf("a second daemon on the same store says: %s", third.stderr.String())
+	t.Logf("a second daemon on the same store says: %s", third.Stderr.String())
 	var h apitype.Health
-	e.must(e.client(), "GET", "/v1/health", nil, 200, &h)
+	e.must(e.Client(), "GET", "/v1/health", nil, 200, &h)
 
-	first.stop()
-	if _, err := os.Lstat(e.sock); !errors.Is(err, os.ErrNotExist) {
+	first.Stop()
+	if _, err := os.Lstat(e.Sock); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("socket after SIGTERM: %v, want it removed", err)
 	}
 }
@@ -361,15 +361,15 @@ func TestSecondDaemon(t *testing.T) {
 func TestConfigErrorExits2(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, newOrigin(t))
-	e.write(e.config, "[fetch]\nconcurrency = 4\nno_such_key = 1\n")
-	p := e.spawn()
-	if code := p.wait(); code != 2 {
+	e.Write(e.Config, "[fetch]\nconcurrency = 4\nno_such_key = 1\n")
+	p := e.Spawn()
+	if code := p.Wait(); code != 2 {
 		t.Errorf("exit code %d, want 2", code)
 	}
-	if out := p.stderr.String(); !strings.Contains(out, e.config+":3") || !strings.Contains(out, "no_such_key") {
+	if out := p.Stderr.String(); !strings.Contains(out, e.Config+":3") || !strings.Contains(out, "no_such_key") {
 		t.Errorf("stderr %q does not name file:line and key", out)
 	}
-	if _, err := os.Lstat(e.sock); !errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Lstat(e.Sock); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("a daemon that did not start left a socket: %v", err)
 	}
 }
@@ -378,10 +378,10 @@ func TestConfigErrorExits2(t *testing.T) {
 func TestSocketActivation(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, newOrigin(t))
-	if err := os.MkdirAll(filepath.Dir(e.sock), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(e.Sock), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: e.sock, Net: "unix"})
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: e.Sock, Net: "unix"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -393,15 +393,15 @@ func TestSocketActivation(t *testing.T) {
 	ln.Close()
 	defer f.Close()
 	// Point the config elsewhere: the inherited socket wins.
-	cmd := execShell(`LISTEN_PID=$$ LISTEN_FDS=1 exec "$0" serve --config "$1" --socket "$2"`, bin, e.config, filepath.Join(e.dir, "unused.sock"))
+	cmd := execShell(`LISTEN_PID=$$ LISTEN_FDS=1 exec "$0" serve --config "$1" --socket "$2"`, bin, e.Config, filepath.Join(e.Dir, "unused.sock"))
 	cmd.ExtraFiles = []*os.File{f}
-	p := e.run(cmd)
-	e.waitHealthy(p)
-	p.stop()
-	if _, err := os.Lstat(e.sock); err != nil {
+	p := e.Run(cmd)
+	e.WaitHealthy(p)
+	p.Stop()
+	if _, err := os.Lstat(e.Sock); err != nil {
 		t.Errorf("the inherited socket was removed: %v", err)
 	}
-	if _, err := os.Lstat(filepath.Join(e.dir, "unused.sock")); !errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Lstat(filepath.Join(e.Dir, "unused.sock")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("a socket was created besides the inherited one: %v", err)
 	}
 }
@@ -415,8 +415,8 @@ func TestKillResume(t *testing.T) {
 	big := a.assets[0]
 	h := o.holdBlob(big.sum, 1<<20)
 	e := newEnv(t, o)
-	p := e.start()
-	c := e.client()
+	p := e.Start()
+	c := e.Client()
 
 	loadDone := make(chan struct{})
 	go func() {
@@ -428,23 +428,23 @@ func TestKillResume(t *testing.T) {
 	case <-time.After(waitLimit):
 		t.Fatal("the origin never sent the first half")
 	}
-	partial := filepath.Join(e.state, "ingest", big.sum, "data")
+	partial := filepath.Join(e.State, "ingest", big.sum, "data")
 	waitFor(t, "a partial file on disk", func() bool {
 		fi, err := os.Stat(partial)
 		return err == nil && fi.Size() > 0
 	})
-	p.signal(syscall.SIGKILL)
-	p.wait()
+	p.Signal(syscall.SIGKILL)
+	p.Wait()
 	<-loadDone
 	h.free()
 
-	p = e.start() // over the killed daemon's stale socket
+	p = e.Start() // over the killed daemon's stale socket
 	checkFiles(t, a, e.mustLoad(c, a.id))
 	starts := o.blobStarts(big.sum)
 	if len(starts) < 2 || starts[0] != 0 || starts[len(starts)-1] == 0 {
 		t.Errorf("blob request offsets %v: want a first request from 0 and a resumed one", starts)
 	}
-	p.stop()
+	p.Stop()
 }
 
 // TestReload: SIGHUP with a broken config keeps the old one; with a valid
@@ -456,17 +456,17 @@ func TestReload(t *testing.T) {
 	o1 := newOrigin(t, rohan)
 	o2 := newOrigin(t, aria)
 	e := newEnv(t, o1)
-	p := e.start()
-	c := e.client()
+	p := e.Start()
+	c := e.Client()
 
-	good, err := os.ReadFile(e.config)
+	good, err := os.ReadFile(e.Config)
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.write(e.config, string(good)+"\n[fetch]\nconcurrency = \"lots\"\n")
-	p.signal(syscall.SIGHUP)
-	p.waitLog("reload failed")
-	if l := p.logLine("reload failed"); !strings.Contains(l, e.config+":") {
+	e.Write(e.Config, string(good)+"\n[fetch]\nconcurrency = \"lots\"\n")
+	p.Signal(syscall.SIGHUP)
+	p.WaitLog("reload failed")
+	if l := p.LogLine("reload failed"); !strings.Contains(l, e.Config+":") {
 		t.Errorf("the reload error does not name the file and line: %s", l)
 	}
 	checkFiles(t, rohan, e.mustLoad(c, "rohan"))
@@ -475,12 +475,12 @@ func TestReload(t *testing.T) {
 	e.origin = o2
 	e.level = "info"
 	e.writeConfig("")
-	p.signal(syscall.SIGHUP)
-	p.waitLog("configuration reloaded")
-	mark := len(p.stderr.String())
+	p.Signal(syscall.SIGHUP)
+	p.WaitLog("configuration reloaded")
+	mark := len(p.Stderr.String())
 	checkFiles(t, aria, e.mustLoad(c, "aria"))
-	p.stop()
-	if after := p.stderr.String()[mark:]; strings.Contains(after, "level=DEBUG") {
+	p.Stop()
+	if after := p.Stderr.String()[mark:]; strings.Contains(after, "level=DEBUG") {
 		t.Errorf("debug lines after the reload to level info:\n%s", after)
 	}
 }
@@ -495,9 +495,9 @@ func TestTokenSecrecy(t *testing.T) {
 	secret := "e2e-secret-" + a.assets[0].sum[:24]
 	o.setToken(secret)
 	e := newEnv(t, o)
-	e.write(e.token, secret+"\n")
-	p := e.start()
-	c := e.client()
+	e.Write(e.Token, secret+"\n")
+	p := e.Start()
+	c := e.Client()
 	checkFiles(t, a, e.mustLoad(c, "rohan"))
 	if !slices.Contains(o.auths(), "Bearer "+secret) {
 		t.Fatal("the origin never saw the token")
@@ -521,14 +521,14 @@ func TestTokenSecrecy(t *testing.T) {
 		t.Fatal(err)
 	}
 	metrics := readAll(t, resp)
-	cmdline, err := os.ReadFile("/proc/" + strconv.Itoa(p.cmd.Process.Pid) + "/cmdline")
+	cmdline, err := os.ReadFile("/proc/" + strconv.Itoa(p.Cmd.Process.Pid) + "/cmdline")
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.stop()
+	p.Stop()
 	for _, s := range []string{secret, secret2} {
-		if strings.Contains(p.stderr.String(), s) {
-			t.Errorf("the log shows a token:\n%s", p.stderr.String())
+		if strings.Contains(p.Stderr.String(), s) {
+			t.Errorf("the log shows a token:\n%s", p.Stderr.String())
 		}
 		if strings.Contains(metrics, s) {
 			t.Errorf("/metrics shows a token")

@@ -18,9 +18,9 @@ func TestTokenFileRotation(t *testing.T) {
 	o := newOrigin(t, a)
 	o.setToken("e2e-rotated-token-2")
 	e := newEnv(t, o)
-	e.write(e.token, "e2e-stale-token-1\n")
-	p := e.start()
-	c := e.client()
+	e.Write(e.Token, "e2e-stale-token-1\n")
+	p := e.Start()
+	c := e.Client()
 
 	evs, err := e.load(c, "rohan")
 	if err != nil {
@@ -29,15 +29,15 @@ func TestTokenFileRotation(t *testing.T) {
 	if last := evs[len(evs)-1]; last.Error == nil || last.Error.Code != "sessionTokenExpired" {
 		t.Fatalf("load with the stale token ended with %+v", last)
 	}
-	e.write(e.token, "e2e-rotated-token-2\n")
+	e.Write(e.Token, "e2e-rotated-token-2\n")
 	waitFor(t, "the failed load to be retried with the new token", func() bool {
 		code, _ := e.do(c, "GET", "/v1/avatars/rohan", nil, nil)
 		return code == 200
 	})
 	checkFiles(t, a, e.mustLoad(c, "rohan"))
-	p.stop()
-	if strings.Contains(p.stderr.String(), "e2e-rotated-token-2") || strings.Contains(p.stderr.String(), "e2e-stale-token-1") {
-		t.Errorf("the log shows a token:\n%s", p.stderr.String())
+	p.Stop()
+	if strings.Contains(p.Stderr.String(), "e2e-rotated-token-2") || strings.Contains(p.Stderr.String(), "e2e-stale-token-1") {
+		t.Errorf("the log shows a token:\n%s", p.Stderr.String())
 	}
 }
 
@@ -49,14 +49,14 @@ func TestConfigFileEdit(t *testing.T) {
 	o1 := newOrigin(t, rohan)
 	o2 := newOrigin(t, aria)
 	e := newEnv(t, o1)
-	p := e.start()
-	c := e.client()
+	p := e.Start()
+	c := e.Client()
 	checkFiles(t, rohan, e.mustLoad(c, "rohan"))
 	e.origin = o2
 	e.writeConfig("")
-	p.waitLog("configuration reloaded")
+	p.WaitLog("configuration reloaded")
 	checkFiles(t, aria, e.mustLoad(c, "aria"))
-	p.stop()
+	p.Stop()
 }
 
 // TestDeletedBlobHeals: a cached file deleted or rewritten behind the
@@ -67,8 +67,8 @@ func TestDeletedBlobHeals(t *testing.T) {
 	a := newAvatar(t, "rohan", 64<<10, 16<<10)
 	o := newOrigin(t, a)
 	e := newEnv(t, o)
-	p := e.start()
-	c := e.client()
+	p := e.Start()
+	c := e.Client()
 	got := e.mustLoad(c, "rohan")
 	victim := got.Assets[0]
 	if err := os.Remove(victim.LocalPath); err != nil {
@@ -110,7 +110,7 @@ func TestDeletedBlobHeals(t *testing.T) {
 		return code == 200 && av.State == apitype.StateReady
 	})
 	checkFiles(t, a, e.mustLoad(c, "rohan"))
-	p.stop()
+	p.Stop()
 }
 
 // TestPreload: [preload] avatars are loaded at start and pinned; a reload
@@ -123,8 +123,8 @@ func TestPreload(t *testing.T) {
 	e := newEnv(t, o)
 	e.preload = []string{"rohan"}
 	e.writeConfig("")
-	p := e.start()
-	c := e.client()
+	p := e.Start()
+	c := e.Client()
 	pinned := func(id string, want bool) func() bool {
 		return func() bool {
 			var av apitype.Avatar
@@ -136,8 +136,8 @@ func TestPreload(t *testing.T) {
 
 	e.preload = []string{"mei"}
 	e.writeConfig("")
-	p.signal(syscall.SIGHUP)
+	p.Signal(syscall.SIGHUP)
 	waitFor(t, "mei preloaded and pinned", pinned("mei", true))
 	waitFor(t, "rohan unpinned", pinned("rohan", false))
-	p.stop()
+	p.Stop()
 }

@@ -1,0 +1,13 @@
+// Package testkit holds the helpers that the end-to-end suite (e2e/) and
+// the reliability suite (reliability/) share: it builds the assetd binary
+// once per test binary (Main), runs `assetd serve` as a child process on a
+// short temp dir with its own socket, state dir and config (Env, Proc),
+// stops it with SIGTERM or SIGKILL, reads a process's figures from /proc
+// (Status, FDCount, UnixFDs), and serves avatars of random bytes from an
+// httptest origin that speaks spec/origin-protocol.md and counts what it
+// answers (Origin, Avatar).
+//
+// It is for tests only: no production code may import it. It imports no
+// production package beyond apitype; the daemon under test is the binary,
+// never linked in.
+package testkit
