@@ -15,6 +15,7 @@ import (
 
 	"github.com/assetd/assetd/apitype"
 	"github.com/assetd/assetd/internal/store"
+	"github.com/assetd/assetd/internal/testkit"
 )
 
 // TestCrash kills `assetd serve` with SIGKILL at random moments while it
@@ -66,15 +67,15 @@ func TestCrash(t *testing.T) {
 				total += int64(len(v2.files[1].data))
 			}
 		}
-		p := e.spawn()
+		p := e.Spawn()
 		if round%5 == 4 {
 			// a kill while the daemon opens its store and socket
 			time.Sleep(time.Duration(rng.IntN(40)) * time.Millisecond)
-			p.kill()
+			p.Kill()
 			startupKills++
 			continue
 		}
-		e.waitHealthy(p)
+		e.WaitHealthy(p)
 		ready := e.checkReady(t, o, round)
 		readyChecked += len(ready)
 		for _, r := range ready {
@@ -82,16 +83,16 @@ func TestCrash(t *testing.T) {
 		}
 		verifies++
 		time.Sleep(time.Duration(20+rng.IntN(500)) * time.Millisecond)
-		p.kill()
+		p.Kill()
 		if t.Failed() {
-			t.Logf("round %d log:\n%s", round, tail(p.stderr.String()))
+			t.Logf("round %d log:\n%s", round, testkit.Tail(p.Stderr.String()))
 			return
 		}
 	}
 
 	// The end: every avatar loads, with the origin's bytes.
-	p := e.start()
-	c := e.client()
+	p := e.Start()
+	c := e.Client()
 	defer c.CloseIdleConnections()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*waitLimit)
 	defer cancel()
@@ -101,13 +102,13 @@ func TestCrash(t *testing.T) {
 			t.Errorf("final load of %s: version %s, want %s", a.id, ev.Avatar.Version, a.version)
 		}
 		if err != nil || ev.Type != apitype.EventCompleted || ev.Avatar == nil {
-			t.Fatalf("final load of %s: %v %+v; log:\n%s", a.id, err, ev.Error, tail(p.stderr.String()))
+			t.Fatalf("final load of %s: %v %+v; log:\n%s", a.id, err, ev.Error, testkit.Tail(p.Stderr.String()))
 		}
 		checkFiles(t, a, ev.Avatar)
 	}
 	readyChecked += len(e.checkReady(t, o, rounds))
 	verifies++
-	p.stop()
+	p.Stop()
 
 	// Nothing leaked on disk. Right away: blobs/sha256 holds the current
 	// files, plus replaced version-1 files only while they wait out the
@@ -131,7 +132,7 @@ func TestCrash(t *testing.T) {
 		}
 	}
 	oldBlobs, oldPartials := e.checkDisk(t, current, old)
-	st, err := store.Open(e.state, store.Options{Logger: quiet(), Now: func() time.Time { return time.Now().Add(25 * time.Hour) }})
+	st, err := store.Open(e.State, store.Options{Logger: quiet(), Now: func() time.Time { return time.Now().Add(25 * time.Hour) }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +162,7 @@ func TestCrash(t *testing.T) {
 // avatar the daemon reports ready; it returns them as "id@version".
 func (e *env) checkReady(t *testing.T, o *binOrigin, round int) []string {
 	t.Helper()
-	out, errOut, code := e.cli("verify", "--json")
+	out, errOut, code := e.CLI("verify", "--json")
 	if code != 0 {
 		t.Errorf("round %d: assetd verify exit %d: %s%s", round, code, out, errOut)
 	}
@@ -174,7 +175,7 @@ func (e *env) checkReady(t *testing.T, o *binOrigin, round int) []string {
 			t.Errorf("round %d: %s damaged: %v", round, r.AvatarID, r.Damaged)
 		}
 	}
-	out, errOut, code = e.cli("ls", "--json")
+	out, errOut, code = e.CLI("ls", "--json")
 	if code != 0 {
 		t.Fatalf("round %d: assetd ls exit %d: %s%s", round, code, out, errOut)
 	}
@@ -221,7 +222,7 @@ func checkFiles(t *testing.T, want *avatar, got *apitype.Avatar) {
 // ones; it returns the old blobs and old partials it found.
 func (e *env) checkDisk(t *testing.T, current, old map[string]bool) (oldBlobs, oldPartials int) {
 	t.Helper()
-	blobs, err := os.ReadDir(filepath.Join(e.state, "blobs", "sha256"))
+	blobs, err := os.ReadDir(filepath.Join(e.State, "blobs", "sha256"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -239,7 +240,7 @@ func (e *env) checkDisk(t *testing.T, current, old map[string]bool) (oldBlobs, o
 	for d := range missing {
 		t.Errorf("blob %s is missing", d)
 	}
-	ingest, err := os.ReadDir(filepath.Join(e.state, "ingest"))
+	ingest, err := os.ReadDir(filepath.Join(e.State, "ingest"))
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		t.Fatal(err)
 	}

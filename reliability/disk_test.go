@@ -13,6 +13,7 @@ import (
 
 	"github.com/assetd/assetd/apitype"
 	"github.com/assetd/assetd/internal/errs"
+	"github.com/assetd/assetd/internal/testkit"
 )
 
 // TestDiskFull runs the daemon on a 12 MiB tmpfs and fills the disk while
@@ -29,7 +30,7 @@ func TestDiskFull(t *testing.T) {
 	o := newBinOrigin(t, small, big)
 	o.chunk, o.delay = 64<<10, 20*time.Millisecond
 	e := newEnv(t, o.srv.URL)
-	disk := filepath.Join(e.dir, "disk")
+	disk := filepath.Join(e.Dir, "disk")
 	if err := os.Mkdir(disk, 0o700); err != nil {
 		t.Fatal(err)
 	}
@@ -38,10 +39,10 @@ func TestDiskFull(t *testing.T) {
 		t.Skipf("mount tmpfs: %v: %s", err, out)
 	}
 	t.Cleanup(func() { syscall.Unmount(disk, syscall.MNT_DETACH) })
-	e.state = filepath.Join(disk, "store")
+	e.State = filepath.Join(disk, "store")
 	e.writeConfig()
-	p := e.start()
-	c := e.client()
+	p := e.Start()
+	c := e.Client()
 	defer c.CloseIdleConnections()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*waitLimit)
 	defer cancel()
@@ -60,14 +61,14 @@ func TestDiskFull(t *testing.T) {
 		ev, err := e.load(ctx, c, "big")
 		done <- result{ev, err}
 	}()
-	partial := filepath.Join(e.state, "ingest", big.files[0].sum, "data")
+	partial := filepath.Join(e.State, "ingest", big.files[0].sum, "data")
 	deadline := time.Now().Add(waitLimit)
 	for {
 		if fi, err := os.Stat(partial); err == nil && fi.Size() > 0 {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no partial download of big within %v; log:\n%s", waitLimit, tail(p.stderr.String()))
+			t.Fatalf("no partial download of big within %v; log:\n%s", waitLimit, testkit.Tail(p.Stderr.String()))
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -84,10 +85,10 @@ func TestDiskFull(t *testing.T) {
 	e.mustReady(t, small)
 
 	// A restart on the full disk.
-	p.kill()
-	p = e.start()
+	p.Kill()
+	p = e.Start()
 	e.mustReady(t, small)
-	if out, errOut, code := e.cli("verify", "small"); code != 0 {
+	if out, errOut, code := e.CLI("verify", "small"); code != 0 {
 		t.Errorf("verify on the full disk: exit %d: %s%s", code, out, errOut)
 	}
 
@@ -97,13 +98,13 @@ func TestDiskFull(t *testing.T) {
 	}
 	ev, err := e.load(ctx, c, "big")
 	if err != nil || ev.Type != apitype.EventCompleted || ev.Avatar == nil {
-		t.Fatalf("load big with space back: %v %+v; log:\n%s", err, ev.Error, tail(p.stderr.String()))
+		t.Fatalf("load big with space back: %v %+v; log:\n%s", err, ev.Error, testkit.Tail(p.Stderr.String()))
 	}
 	checkFiles(t, big, ev.Avatar)
-	if out, errOut, code := e.cli("verify"); code != 0 {
+	if out, errOut, code := e.CLI("verify"); code != 0 {
 		t.Errorf("verify: exit %d: %s%s", code, out, errOut)
 	}
-	p.stop()
+	p.Stop()
 	diskTable.add(t, fmt.Sprintf("store.dir on a 12 MiB tmpfs; a 3 MiB avatar cached; while a 4 MiB one downloads a file fills the disk (%.1f MiB written until ENOSPC); SIGKILL and restart on the full disk; the file removed", float64(filled)/(1<<20)),
 		fmt.Sprintf("the download ends %s; the cached avatar stays ready and verifies, also after the restart on the full disk; with space back the 4 MiB avatar loads with the origin's bytes", first))
 }
@@ -134,10 +135,10 @@ func fill(t *testing.T, path string) int64 {
 // the origin's bytes.
 func (e *env) mustReady(t *testing.T, a *avatar) {
 	t.Helper()
-	c := e.client()
+	c := e.Client()
 	defer c.CloseIdleConnections()
 	var av apitype.Avatar
-	if err := expect200(e.do(c, "GET", "/v1/avatars/"+a.id, nil, &av)); err != nil {
+	if err := expect200(testkit.Do(c, "GET", "/v1/avatars/"+a.id, nil, &av)); err != nil {
 		t.Fatalf("get %s: %v", a.id, err)
 	}
 	if av.State != apitype.StateReady {

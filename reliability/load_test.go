@@ -23,6 +23,7 @@ import (
 	"github.com/assetd/assetd/internal/fetch"
 	"github.com/assetd/assetd/internal/manager"
 	"github.com/assetd/assetd/internal/store"
+	"github.com/assetd/assetd/internal/testkit"
 )
 
 // loadShape is how hard a load test pushes.
@@ -126,7 +127,7 @@ func socketClient(sock string, conns int) *http.Client {
 // goroutine keeps downloading new avatars. Every request must succeed.
 func runLoad(t *testing.T, sock string, shape loadShape) *loadResult {
 	t.Helper()
-	e := &env{t: t, sock: sock}
+	e := &env{Env: &testkit.Env{T: t, Sock: sock, Limit: waitLimit}, t: t}
 	c := socketClient(sock, shape.clients+8)
 	defer c.CloseIdleConnections()
 
@@ -195,21 +196,21 @@ func runLoad(t *testing.T, sock string, shape loadShape) *loadResult {
 				case 0:
 					name = "get"
 					var av apitype.Avatar
-					err = expect200(e.do(c, "GET", "/v1/avatars/"+hot, nil, &av))
+					err = expect200(testkit.Do(c, "GET", "/v1/avatars/"+hot, nil, &av))
 					if err == nil && av.State != apitype.StateReady {
 						err = fmt.Errorf("%s is %s", hot, av.State)
 					}
 				case 1:
 					name = "ls"
 					var l apitype.List
-					err = expect200(e.do(c, "GET", "/v1/avatars", nil, &l))
+					err = expect200(testkit.Do(c, "GET", "/v1/avatars", nil, &l))
 					if err == nil && len(l.Avatars) < hotAvatars {
 						err = fmt.Errorf("ls lists %d avatars", len(l.Avatars))
 					}
 				case 2:
 					name = "stats"
 					var st apitype.Stats
-					err = expect200(e.do(c, "GET", "/v1/cache/stats", nil, &st))
+					err = expect200(testkit.Do(c, "GET", "/v1/cache/stats", nil, &st))
 				case 4:
 					// A client that goes away mid-stream: a load joined
 					// then dropped after its first event, or the event
@@ -296,25 +297,25 @@ func TestLoad(t *testing.T) {
 	e := newEnv(t, o.srv.URL)
 	e.fetch = "concurrency = 4"
 	e.writeConfig()
-	p := e.start()
-	pid := p.pid()
+	p := e.Start()
+	pid := p.Pid()
 
 	// Warm up, then take the baseline.
-	warm := socketClient(e.sock, 4)
+	warm := socketClient(e.Sock, 4)
 	var h apitype.Health
-	if err := expect200(e.do(warm, "GET", "/v1/health", nil, &h)); err != nil {
+	if err := expect200(testkit.Do(warm, "GET", "/v1/health", nil, &h)); err != nil {
 		t.Fatal(err)
 	}
 	warm.CloseIdleConnections()
 	// The health checks' connections may still be closing: the baseline
 	// is the lowest count over a moment.
-	unixBefore := unixFds(pid)
+	unixBefore := testkit.UnixFDs(pid)
 	for range 10 {
 		time.Sleep(50 * time.Millisecond)
-		unixBefore = min(unixBefore, unixFds(pid))
+		unixBefore = min(unixBefore, testkit.UnixFDs(pid))
 	}
-	fdsBefore := fdCount(pid)
-	threadsBefore, rssBefore := procStatus(pid, "Threads"), procStatus(pid, "VmRSS")
+	fdsBefore := testkit.FDCount(pid)
+	threadsBefore, rssBefore := testkit.Status(pid, "Threads"), testkit.Status(pid, "VmRSS")
 
 	var peakRSS atomic.Int64
 	sampleCtx, stopSampling := context.WithCancel(context.Background())
@@ -324,7 +325,7 @@ func TestLoad(t *testing.T) {
 		tick := time.NewTicker(200 * time.Millisecond)
 		defer tick.Stop()
 		for {
-			if r := procStatus(pid, "VmRSS"); r > peakRSS.Load() {
+			if r := testkit.Status(pid, "VmRSS"); r > peakRSS.Load() {
 				peakRSS.Store(r)
 			}
 			select {
@@ -334,10 +335,10 @@ func TestLoad(t *testing.T) {
 			}
 		}
 	}()
-	res := runLoad(t, e.sock, shape)
+	res := runLoad(t, e.Sock, shape)
 	stopSampling()
 	<-sampled
-	hwm := procStatus(pid, "VmHWM")
+	hwm := testkit.Status(pid, "VmHWM")
 
 	// Every client connection is closed: the daemon's Unix socket
 	// descriptors come back to the listener's. (Its idle keep-alive
@@ -345,13 +346,13 @@ func TestLoad(t *testing.T) {
 	var unixAfter int
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		unixAfter = unixFds(pid)
+		unixAfter = testkit.UnixFDs(pid)
 		if unixAfter <= unixBefore || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	fdsAfter, threadsAfter := fdCount(pid), procStatus(pid, "Threads")
+	fdsAfter, threadsAfter := testkit.FDCount(pid), testkit.Status(pid, "Threads")
 	if unixAfter > unixBefore {
 		t.Errorf("the daemon holds %d Unix socket descriptors after the load, %d before", unixAfter, unixBefore)
 	}
@@ -359,7 +360,7 @@ func TestLoad(t *testing.T) {
 	if hwm > rssBound {
 		t.Errorf("peak RSS %d KiB, over the %d KiB bound", hwm, rssBound)
 	}
-	p.stop()
+	p.Stop()
 	t.Logf("%s; RSS %d KiB before, peak %d KiB (VmHWM %d KiB); fds %d before, %d after (Unix sockets %d, %d); threads %d before, %d after",
 		res.summary(), rssBefore, peakRSS.Load(), hwm, fdsBefore, fdsAfter, unixBefore, unixAfter, threadsBefore, threadsAfter)
 
@@ -399,10 +400,7 @@ func TestLoadInProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := manager.New(st, f, manager.Options{Logger: quiet()})
-	sock, err := shortSocket(t)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sock := filepath.Join(testkit.ShortDir(t), "api.sock")
 	ln, err := net.Listen("unix", sock)
 	if err != nil {
 		t.Fatal(err)
@@ -439,10 +437,4 @@ func leakWord(err error) string {
 		return "none (goleak)"
 	}
 	return strconv.Quote(err.Error())
-}
-
-// shortSocket is a socket path short enough for sun_path.
-func shortSocket(t *testing.T) (string, error) {
-	dir, err := mkShortDir(t)
-	return filepath.Join(dir, "api.sock"), err
 }

@@ -4,9 +4,9 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
+
+	"github.com/assetd/assetd/internal/testkit"
 )
 
 var (
@@ -20,31 +20,19 @@ var bin string
 
 func TestMain(m *testing.M) {
 	flag.Parse()
-	os.Exit(run(m))
+	os.Exit(testkit.Main(m, &bin, report))
 }
 
-func run(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "assetd-rel-bin")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
+// report writes the Markdown report when -reliability.report asks for it;
+// a failure to write it fails the run.
+func report(code int) int {
+	if *reportPath == "" {
+		return code
 	}
-	defer os.RemoveAll(dir)
-	bin = filepath.Join(dir, "assetd")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/assetd")
-	build.Dir = ".."
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintf(os.Stderr, "building assetd: %v\n", err)
-		return 1
-	}
-	code := m.Run()
-	if *reportPath != "" {
-		if err := writeReport(*reportPath); err != nil {
-			fmt.Fprintf(os.Stderr, "writing %s: %v\n", *reportPath, err)
-			if code == 0 {
-				code = 1
-			}
+	if err := writeReport(*reportPath); err != nil {
+		fmt.Fprintf(os.Stderr, "writing %s: %v\n", *reportPath, err)
+		if code == 0 {
+			code = 1
 		}
 	}
 	return code

@@ -29,6 +29,7 @@ import (
 	"github.com/assetd/assetd/internal/fetch"
 	"github.com/assetd/assetd/internal/manager"
 	"github.com/assetd/assetd/internal/store"
+	"github.com/assetd/assetd/internal/testkit"
 )
 
 // TestSocketMode: the socket has api.socket_mode (default 0660).
@@ -42,8 +43,8 @@ func TestSocketMode(t *testing.T) {
 			e.api = fmt.Sprintf("socket_mode = %q", mode)
 		}
 		e.writeConfig()
-		p := e.start()
-		fi, err := os.Stat(e.sock)
+		p := e.Start()
+		fi, err := os.Stat(e.Sock)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -55,7 +56,7 @@ func TestSocketMode(t *testing.T) {
 			t.Errorf("socket mode %v, want socket %v", fi.Mode(), want)
 		}
 		got = append(got, fmt.Sprintf("%#o", fi.Mode().Perm()))
-		p.stop()
+		p.Stop()
 	}
 	secTable.add(t, "socket_mode unset, then \"0600\"", "socket created with mode "+strings.Join(got, ", then "))
 }
@@ -77,22 +78,22 @@ func TestPeerCredentials(t *testing.T) {
 	const nobody = 65534
 	run := func(allowed bool) (string, int) {
 		e := newEnv(t, o.srv.URL)
-		if err := os.Chmod(e.dir, 0o755); err != nil {
+		if err := os.Chmod(e.Dir, 0o755); err != nil {
 			t.Fatal(err)
 		}
 		if allowed {
 			e.api = fmt.Sprintf("allowed_uids = [%d]", nobody)
 		}
 		e.writeConfig()
-		p := e.start()
-		defer p.stop()
+		p := e.Start()
+		defer p.Stop()
 		// The config refuses a world-writable socket; the test opens it up
 		// so that the peer-credential check is what stands in the way.
-		if err := os.Chmod(e.sock, 0o666); err != nil {
+		if err := os.Chmod(e.Sock, 0o666); err != nil {
 			t.Fatal(err)
 		}
-		cmd := exec.Command(bin, "--socket", e.sock, "--json", "stats")
-		cmd.Env = cleanEnv()
+		cmd := exec.Command(bin, "--socket", e.Sock, "--json", "stats")
+		cmd.Env = testkit.CleanEnv()
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
 		out, err := cmd.CombinedOutput()
 		code := 0
@@ -131,10 +132,10 @@ func TestTokenSecrecy(t *testing.T) {
 	secret2 := "tok2-" + randHex(16)
 	o.setToken(secret1)
 	e := newEnv(t, o.srv.URL)
-	e.write(e.token, secret1+"\n")
+	e.Write(e.Token, secret1+"\n")
 	e.writeConfig()
-	p := e.start()
-	c := e.client()
+	p := e.Start()
+	c := e.Client()
 	defer c.CloseIdleConnections()
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()
@@ -156,9 +157,9 @@ func TestTokenSecrecy(t *testing.T) {
 	}
 	raw, _ := json.Marshal(last)
 	seen.Write(raw)
-	out, errOut, code := e.cli("get", "mei")
+	out, errOut, code := e.CLI("get", "mei")
 	seen.WriteString(out + errOut)
-	out, errOut, _ = e.cli("preload", "mei")
+	out, errOut, _ = e.CLI("preload", "mei")
 	seen.WriteString(out + errOut)
 	if code == 0 {
 		t.Error("assetd get of an uncached avatar succeeded")
@@ -166,13 +167,13 @@ func TestTokenSecrecy(t *testing.T) {
 
 	// A token given through `assetd session set` on stdin; ps runs while
 	// the command waits for it.
-	cmd := exec.Command(bin, "--socket", e.sock, "session", "set")
-	cmd.Env = cleanEnv()
+	cmd := exec.Command(bin, "--socket", e.Sock, "session", "set")
+	cmd.Env = testkit.CleanEnv()
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var setOut logBuf
+	var setOut testkit.LogBuf
 	cmd.Stdout, cmd.Stderr = &setOut, &setOut
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -201,7 +202,7 @@ func TestTokenSecrecy(t *testing.T) {
 	resp.Body.Close()
 	seen.Write(metrics)
 	for _, f := range []string{"cmdline", "environ"} {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/%s", p.pid(), f))
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/%s", p.Pid(), f))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -209,9 +210,9 @@ func TestTokenSecrecy(t *testing.T) {
 	}
 	ps, _ = exec.Command("ps", "-eo", "pid,args").CombinedOutput()
 	seen.Write(ps)
-	p.stop()
-	seen.WriteString(p.stderr.String())
-	if !strings.Contains(p.stderr.String(), "level=DEBUG") {
+	p.Stop()
+	seen.WriteString(p.Stderr.String())
+	if !strings.Contains(p.Stderr.String(), "level=DEBUG") {
 		t.Error("the daemon's log has no debug lines: the search proves little")
 	}
 	for _, s := range []string{secret1, secret2} {
@@ -273,9 +274,9 @@ func TestNoFileOutsideStore(t *testing.T) {
 
 	e := newEnv(t, srv.URL)
 	e.writeConfig()
-	before := tree(t, e.dir)
-	p := e.start()
-	c := e.client()
+	before := tree(t, e.Dir)
+	p := e.Start()
+	c := e.Client()
 	defer c.CloseIdleConnections()
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()
@@ -301,25 +302,25 @@ func TestNoFileOutsideStore(t *testing.T) {
 	}
 	// Invalid IDs through the API.
 	for _, id := range []string{"..%2F..%2Fx", "%2e%2e", ".hidden"} {
-		code, _ := e.do(c, "POST", "/v1/avatars/"+id+"/load", nil, nil)
+		code, _ := testkit.Do(c, "POST", "/v1/avatars/"+id+"/load", nil, nil)
 		if code != 400 {
 			t.Errorf("load of ID %q: status %d, want 400", id, code)
 		}
 	}
-	p.stop()
+	p.Stop()
 
-	after := tree(t, e.dir)
+	after := tree(t, e.Dir)
 	var outside []string
 	for path := range after {
 		if _, ok := before[path]; ok {
 			continue
 		}
-		if !inDir(path, e.state) && !inDir(path, filepath.Dir(e.sock)) {
+		if !inDir(path, e.State) && !inDir(path, filepath.Dir(e.Sock)) {
 			outside = append(outside, path)
 		}
 	}
 	for path, info := range after {
-		if strings.Contains(path, marker) && !inDir(path, e.state) {
+		if strings.Contains(path, marker) && !inDir(path, e.State) {
 			outside = append(outside, path+" ("+info+")")
 		}
 	}
@@ -331,7 +332,7 @@ func TestNoFileOutsideStore(t *testing.T) {
 		if strings.Count(path, string(filepath.Separator)) > 5 && d.IsDir() {
 			return fs.SkipDir
 		}
-		if strings.Contains(d.Name(), marker) && !inDir(path, e.state) {
+		if strings.Contains(d.Name(), marker) && !inDir(path, e.State) {
 			outside = append(outside, path)
 		}
 		return nil
@@ -404,8 +405,8 @@ func TestInsecureOrigin(t *testing.T) {
 	// The daemon's config: serve refuses to start (exit 2, before any dial).
 	e := newEnv(t, testNet)
 	e.writeConfig()
-	cmd := exec.Command(bin, "serve", "--config", e.config)
-	cmd.Env = cleanEnv()
+	cmd := exec.Command(bin, "serve", "--config", e.Config)
+	cmd.Env = testkit.CleanEnv()
 	out, err := cmd.CombinedOutput()
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(string(out), "plain http") {
@@ -418,7 +419,7 @@ func TestInsecureOrigin(t *testing.T) {
 	}
 	e.origin = "allow_insecure = true"
 	e.writeConfig()
-	if out, err := exec.Command(bin, "serve", "--config", e.config, "--print-config").CombinedOutput(); err != nil {
+	if out, err := exec.Command(bin, "serve", "--config", e.Config, "--print-config").CombinedOutput(); err != nil {
 		t.Errorf("serve --print-config with allow_insecure: %v: %s", err, out)
 	} else {
 		results = append(results, "accepted with allow_insecure = true (--print-config, nothing dialed)")
@@ -524,8 +525,8 @@ func TestSignatures(t *testing.T) {
 	e := newEnv(t, url)
 	e.origin = fmt.Sprintf("trusted_keys = [%q]", pub1)
 	e.writeConfig()
-	p := e.start()
-	c := e.client()
+	p := e.Start()
+	c := e.Client()
 	defer c.CloseIdleConnections()
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()
@@ -548,7 +549,7 @@ func TestSignatures(t *testing.T) {
 		}
 		results = append(results, id+": "+string(last.Error.Code)+"/"+last.Error.Reason)
 	}
-	p.stop()
+	p.Stop()
 	secTable.add(t, "manifests from `assetd publish --sign` served by `assetd origin`, daemon with trusted_keys = [k1]: signed by k1, unsigned, signed by k2, signed by k1 then version edited",
 		strings.Join(results, "; "))
 }
@@ -571,12 +572,12 @@ func keygen(t *testing.T, prefix string) string {
 func startOrigin(t *testing.T, root string) string {
 	t.Helper()
 	cmd := exec.Command(bin, "origin", "--root", root, "--listen", "127.0.0.1:0")
-	cmd.Env = cleanEnv()
+	cmd.Env = testkit.CleanEnv()
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logs logBuf
+	var logs testkit.LogBuf
 	cmd.Stderr = &logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -622,10 +623,10 @@ func TestImportConfusedDeputy(t *testing.T) {
 	const nobody = 65534
 	o := newBinOrigin(t)
 	e := newEnv(t, o.srv.URL)
-	if err := os.Chmod(e.dir, 0o755); err != nil {
+	if err := os.Chmod(e.Dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	secret := filepath.Join(e.dir, "secret")
+	secret := filepath.Join(e.Dir, "secret")
 	marker := "root-only-" + randHex(8)
 	if err := os.Mkdir(secret, 0o700); err != nil {
 		t.Fatal(err)
@@ -635,14 +636,14 @@ func TestImportConfusedDeputy(t *testing.T) {
 	}
 	e.api = fmt.Sprintf("allowed_uids = [%d]", nobody)
 	e.writeConfig()
-	p := e.start()
-	defer p.stop()
-	if err := os.Chmod(e.sock, 0o666); err != nil {
+	p := e.Start()
+	defer p.Stop()
+	if err := os.Chmod(e.Sock, 0o666); err != nil {
 		t.Fatal(err)
 	}
 	asNobody := func(args ...string) (string, int) {
 		cmd := exec.Command(bin, args...)
-		cmd.Env = cleanEnv()
+		cmd.Env = testkit.CleanEnv()
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
 		out, err := cmd.CombinedOutput()
 		var ee *exec.ExitError
@@ -654,7 +655,7 @@ func TestImportConfusedDeputy(t *testing.T) {
 		}
 		return string(out), 0
 	}
-	if out, code := asNobody("--socket", e.sock, "version"); code != 0 {
+	if out, code := asNobody("--socket", e.Sock, "version"); code != 0 {
 		t.Fatalf("the client cannot run as uid %d: %s", nobody, out)
 	}
 	direct := exec.Command("cat", filepath.Join(secret, "session-token"))
@@ -662,7 +663,7 @@ func TestImportConfusedDeputy(t *testing.T) {
 	if err := direct.Run(); err == nil {
 		t.Fatal("uid 65534 can read the secret directly: the test proves nothing")
 	}
-	out, code := asNobody("--socket", e.sock, "--json", "import", "leak", secret)
+	out, code := asNobody("--socket", e.Sock, "--json", "import", "leak", secret)
 	problem := ""
 	result := fmt.Sprintf("import refused (exit %d: %s)", code, strings.TrimSpace(firstLine(out)))
 	if code == 0 {
@@ -698,26 +699,26 @@ func TestBadTokenSecrecy(t *testing.T) {
 	o := newBinOrigin(t, newAvatar("rohan0", 5, 4<<10), newAvatar("rohan1", 6, 4<<10))
 	e := newEnv(t, o.srv.URL)
 	halfA, halfB := "bad1-"+randHex(8), "bad2-"+randHex(8)
-	e.write(e.token, halfA+" "+halfB+"\n")
+	e.Write(e.Token, halfA+" "+halfB+"\n")
 	e.writeConfig()
 	var seen strings.Builder
-	p := e.spawn()
+	p := e.Spawn()
 	fileOutcome := e.exitedOrHealthy(p)
-	seen.WriteString(p.stderr.String())
+	seen.WriteString(p.Stderr.String())
 
 	// A daemon with a good token, then bad tokens through session set.
 	select {
-	case <-p.done:
+	case <-p.Done:
 	default:
-		p.stop()
+		p.Stop()
 	}
 	good := "good-" + randHex(8)
 	o.setToken(good)
-	e.write(e.token, good+"\n")
-	p2 := e.start()
+	e.Write(e.Token, good+"\n")
+	p2 := e.Start()
 	for _, bad := range []string{halfA + " " + halfB, halfA + "\x01" + halfB, halfA + "\n" + halfB} {
-		cmd := exec.Command(bin, "--socket", e.sock, "session", "set")
-		cmd.Env = cleanEnv()
+		cmd := exec.Command(bin, "--socket", e.Sock, "session", "set")
+		cmd.Env = testkit.CleanEnv()
 		cmd.Stdin = strings.NewReader(bad)
 		out, err := cmd.CombinedOutput()
 		seen.Write(out)
@@ -726,14 +727,14 @@ func TestBadTokenSecrecy(t *testing.T) {
 		}
 	}
 	// The API itself, as curl would call it.
-	c := e.client()
+	c := e.Client()
 	defer c.CloseIdleConnections()
 	var apiStatus []string
 	problem := ""
 	for i, bad := range []string{halfA + "\x01" + halfB, halfA + "\n" + halfB} {
 		body, _ := json.Marshal(map[string]string{"sessionToken": bad})
 		var er apitype.ErrorResponse
-		code, err := e.do(c, "PUT", "/v1/session", strings.NewReader(string(body)), &er)
+		code, err := testkit.Do(c, "PUT", "/v1/session", strings.NewReader(string(body)), &er)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -755,8 +756,8 @@ func TestBadTokenSecrecy(t *testing.T) {
 			problem = fmt.Sprintf("PUT /v1/session accepts a token with a control character or newline inside (status %d), which a token file and `session set` refuse; a load then ends %s", code, what)
 		}
 	}
-	p2.stop()
-	seen.WriteString(p2.stderr.String())
+	p2.Stop()
+	seen.WriteString(p2.Stderr.String())
 	for _, s := range []string{halfA, halfB} {
 		if i := strings.Index(seen.String(), s); i >= 0 {
 			t.Errorf("part of a bad token appears: ...%s...", seen.String()[max(0, i-200):min(seen.Len(), i+60)])
@@ -781,16 +782,16 @@ func TestBadTokenSecrecy(t *testing.T) {
 // answers /v1/health ("serve kept running without it").
 func (e *env) exitedOrHealthy(p *proc) string {
 	e.t.Helper()
-	c := e.client()
+	c := e.Client()
 	defer c.CloseIdleConnections()
 	deadline := time.Now().Add(waitLimit)
 	for {
 		select {
-		case <-p.done:
-			return fmt.Sprintf("serve exited (%v)", p.err)
+		case <-p.Done:
+			return fmt.Sprintf("serve exited (%v)", p.Err)
 		default:
 		}
-		if code, _ := e.do(c, "GET", "/v1/health", nil, nil); code == 200 {
+		if code, _ := testkit.Do(c, "GET", "/v1/health", nil, nil); code == 200 {
 			return "serve kept running without it"
 		}
 		if time.Now().After(deadline) {
