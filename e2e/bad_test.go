@@ -86,7 +86,7 @@ func TestBadRequests(t *testing.T) {
 	e.mustLoad(c, "rohan")
 	var before apitype.List
 	e.must(c, "GET", "/v1/avatars", nil, 200, &before)
-	originBefore := o.requests()
+	originBefore := o.Requests()
 
 	long := strings.Repeat("a", 300)
 	cases := []struct {
@@ -134,7 +134,7 @@ func TestBadRequests(t *testing.T) {
 	if got, want := listIDs(after), listIDs(before); strings.Join(got, ",") != strings.Join(want, ",") || len(after.Loads) != 0 {
 		t.Errorf("after the bad requests: %+v, before: %+v", after, before)
 	}
-	if n := o.requests(); n != originBefore {
+	if n := o.Requests(); n != originBefore {
 		t.Errorf("bad requests reached the origin: %d requests, %d before", n, originBefore)
 	}
 	var h apitype.Health

@@ -48,8 +48,8 @@ func TestClientPackage(t *testing.T) {
 	if _, err := c.Load(ctx, "ghost", client.LoadOptions{}, nil); !errors.Is(err, errs.AvatarIDUnrecognized) {
 		t.Errorf("Load(ghost) = %v, want avatarIDUnrecognized", err)
 	}
-	if n, err := c.Size(ctx, "rohan"); err != nil || n != a.size() {
-		t.Errorf("Size = %d, %v; want %d", n, err, a.size())
+	if n, err := c.Size(ctx, "rohan"); err != nil || n != a.Size() {
+		t.Errorf("Size = %d, %v; want %d", n, err, a.Size())
 	}
 	p.Stop()
 	_, err = c.Health(ctx)
@@ -66,7 +66,7 @@ func TestCLIAgainstDaemon(t *testing.T) {
 	a := newAvatar(t, "rohan", 64<<10)
 	o := newOrigin(t, a)
 	const token = "e2e-stdin-token-5150"
-	o.setToken(token)
+	o.SetToken(token)
 	e := newEnv(t, o)
 	p := e.Start()
 

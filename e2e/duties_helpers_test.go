@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/assetd/assetd/apitype"
+	"github.com/assetd/assetd/internal/testkit"
 )
 
 // storeConf is what the duties tests vary in the configuration.
@@ -80,7 +80,7 @@ avatars = %s
 
 [log]
 level = %q
-`, e.origin.srv.URL, e.Token, sc.extra, e.State, sc.maxBytes, sc.reserve, !sc.noHeal, scrub, e.Sock, preload, sc.refresh, level)
+`, e.origin.Srv.URL, e.Token, sc.extra, e.State, sc.maxBytes, sc.reserve, !sc.noHeal, scrub, e.Sock, preload, sc.refresh, level)
 }
 
 // events is a subscription to /v1/events.
@@ -182,20 +182,9 @@ func (c *condOrigin) setKeepMaxAge(keep bool) {
 
 func newCondOrigin(t *testing.T, avatars ...*avatar) *condOrigin {
 	t.Helper()
-	o := &origin{
-		avatars:   map[string]*avatar{},
-		blobs:     map[string][]byte{},
-		manifests: map[string]int{},
-		gets:      map[string]int{},
-		starts:    map[string][]int{},
-		hold:      map[string]*hold{},
-	}
-	for _, a := range avatars {
-		o.add(a)
-	}
+	o := testkit.UnstartedOrigin(avatars...)
 	c := &condOrigin{origin: o, conditional: map[string]int{}, notModified: map[string]int{}}
-	o.srv = httptest.NewServer(http.HandlerFunc(c.serve))
-	t.Cleanup(o.srv.Close)
+	o.Start(t, http.HandlerFunc(c.serve))
 	return c
 }
 
@@ -208,12 +197,10 @@ func (c *condOrigin) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	if inm := r.Header.Get("If-None-Match"); inm != "" && strings.HasPrefix(p, "/v1/avatars/") && strings.HasSuffix(p, "/manifest") {
 		id := strings.TrimSuffix(strings.TrimPrefix(p, "/v1/avatars/"), "/manifest")
-		c.origin.mu.Lock()
-		a := c.origin.avatars[id]
-		c.origin.mu.Unlock()
+		a := c.origin.Current(id)
 		c.mu.Lock()
 		c.conditional[id]++
-		unchanged := a != nil && inm == `"`+a.version+`"`
+		unchanged := a != nil && inm == `"`+a.Version+`"`
 		if unchanged {
 			c.notModified[id]++
 		}
@@ -230,7 +217,7 @@ func (c *condOrigin) serve(w http.ResponseWriter, r *http.Request) {
 	if !keep {
 		w = noMaxAge{w}
 	}
-	c.origin.serve(w, r)
+	c.origin.ServeHTTP(w, r)
 }
 
 // counts returns the conditional requests for id and the 304 answers.
@@ -240,11 +227,7 @@ func (c *condOrigin) counts(id string) (conditional, notModified int) {
 	return c.conditional[id], c.notModified[id]
 }
 
-func (c *condOrigin) manifestGets(id string) int {
-	c.origin.mu.Lock()
-	defer c.origin.mu.Unlock()
-	return c.origin.manifests[id]
-}
+func (c *condOrigin) manifestGets(id string) int { return c.origin.ManifestGets(id) }
 
 // noMaxAge drops the Cache-Control header of an answer.
 type noMaxAge struct{ http.ResponseWriter }

@@ -49,7 +49,7 @@ func TestBlobDamageWithoutSelfHeal(t *testing.T) {
 	// Nothing heals it: still 409 a while later, and no request was made.
 	time.Sleep(500 * time.Millisecond)
 	e.mustErr(c, "GET", "/v1/avatars/rohan", nil, 409, "avatarAssetMissing")
-	if n := o.blobGets(victim.SHA256); n != 1 {
+	if n := o.BlobGets(victim.SHA256); n != 1 {
 		t.Errorf("the removed file was downloaded %d times without self-heal, want once", n)
 	}
 
@@ -60,7 +60,7 @@ func TestBlobDamageWithoutSelfHeal(t *testing.T) {
 	if vr.State != apitype.StateReady || len(vr.Damaged) != 0 {
 		t.Errorf("verify after the load: %+v", vr)
 	}
-	if n, m := o.blobGets(victim.SHA256), o.blobGets(got.Assets[1].SHA256); n != 2 || m != 1 {
+	if n, m := o.BlobGets(victim.SHA256), o.BlobGets(got.Assets[1].SHA256); n != 2 || m != 1 {
 		t.Errorf("downloads: removed file %d, intact file %d; want 2 and 1", n, m)
 	}
 	e.must(c, "GET", "/v1/avatars/rohan", nil, 200, nil)
@@ -78,7 +78,7 @@ func TestBlobDamageWithoutSelfHeal(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	e.mustErr(c, "GET", "/v1/avatars/rohan", nil, 409, "avatarAssetMissing")
 	checkFiles(t, a, e.mustLoad(c, "rohan"))
-	if n := o.blobGets(other.SHA256); n != 2 {
+	if n := o.BlobGets(other.SHA256); n != 2 {
 		t.Errorf("the rewritten file was downloaded %d times in all, want twice", n)
 	}
 	p.Stop()
@@ -99,18 +99,18 @@ func TestBlobRemovedSelfHeals(t *testing.T) {
 	evs := e.subscribe()
 
 	victim := got.Assets[0]
-	h := o.holdBlob(victim.SHA256, 32<<10)
+	h := o.HoldBlob(victim.SHA256, 32<<10)
 	if err := os.Remove(victim.LocalPath); err != nil {
 		t.Fatal(err)
 	}
 	evs.wait(t, "rohan announced damaged", damagedEvent("rohan", victim.Path))
 	select {
-	case <-h.sent:
+	case <-h.Sent:
 	case <-time.After(waitLimit):
 		t.Fatalf("the removed file was not fetched again within %v", waitLimit)
 	}
 	e.mustErr(c, "GET", "/v1/avatars/rohan", nil, 409, "avatarAssetMissing")
-	h.free()
+	h.Free()
 	evs.wait(t, "rohan ready again", func(ev apitype.Event) bool {
 		return ev.AvatarID == "rohan" && ((ev.Type == apitype.EventState && ev.State == apitype.StateReady) || ev.Type == apitype.EventCompleted)
 	})
@@ -126,7 +126,7 @@ func TestBlobRemovedSelfHeals(t *testing.T) {
 	if vr.State != apitype.StateReady || len(vr.Damaged) != 0 {
 		t.Errorf("verify after healing: %+v", vr)
 	}
-	if n := o.blobGets(got.Assets[1].SHA256); n != 1 {
+	if n := o.BlobGets(got.Assets[1].SHA256); n != 1 {
 		t.Errorf("the intact file was downloaded %d times, want once", n)
 	}
 	p.Stop()
@@ -140,7 +140,7 @@ func TestTokenFileRewrites(t *testing.T) {
 	t.Parallel()
 	avs := []*avatar{newAvatar(t, "a1", 8<<10), newAvatar(t, "a2", 8<<10), newAvatar(t, "a3", 8<<10), newAvatar(t, "a4", 8<<10)}
 	o := newOrigin(t, avs...)
-	o.setToken("e2e-token-one")
+	o.SetToken("e2e-token-one")
 	e := newEnv(t, o)
 	e.Write(e.Token, "e2e-token-one\n")
 	p := e.Start()
@@ -166,7 +166,7 @@ func TestTokenFileRewrites(t *testing.T) {
 		{"by rename", "e2e-token-three", "a4", "a1", e.Write},
 	}
 	for _, s := range steps {
-		o.setToken(s.token)
+		o.SetToken(s.token)
 		evs, err := e.load(c, s.failing)
 		if err != nil {
 			t.Fatal(err)
@@ -188,9 +188,9 @@ func TestTokenFileRewrites(t *testing.T) {
 		if _, err := e.do(c, "DELETE", "/v1/avatars/"+s.next, nil, nil); err != nil {
 			t.Fatal(err)
 		}
-		before := len(o.auths())
+		before := len(o.Auths())
 		e.mustLoad(c, s.next)
-		auths := o.auths()[before:]
+		auths := o.Auths()[before:]
 		if len(auths) == 0 {
 			t.Fatalf("%s: loading %s made no request", s.how, s.next)
 		}
@@ -252,8 +252,8 @@ func TestConfigFilePreloadAndBrokenEdits(t *testing.T) {
 	}
 
 	broken := []struct{ name, text, want string }{
-		{"bad TOML", "[origin\nurl = \"" + other.srv.URL + "\"\n", "assetd.toml"},
-		{"invalid value", strings.Replace(strings.Replace(e.configText(storeConf{}), o.srv.URL, other.srv.URL, 1),
+		{"bad TOML", "[origin\nurl = \"" + other.Srv.URL + "\"\n", "assetd.toml"},
+		{"invalid value", strings.Replace(strings.Replace(e.configText(storeConf{}), o.Srv.URL, other.Srv.URL, 1),
 			"[preload]\n", "[preload]\nrefresh_interval = \"1s\"\n", 1), "preload.refresh_interval"},
 	}
 	for i, b := range broken {
@@ -275,7 +275,7 @@ func TestConfigFilePreloadAndBrokenEdits(t *testing.T) {
 			t.Errorf("%s: the preloaded avatars are no longer pinned and ready", b.name)
 		}
 	}
-	if n := other.requests(); n != 0 {
+	if n := other.Requests(); n != 0 {
 		t.Errorf("the origin of a broken config got %d requests", n)
 	}
 	// A good file applies again.
@@ -311,7 +311,7 @@ func TestUnchangedRefreshIs304(t *testing.T) {
 	if cond, nm := o.counts("rohan"); cond != 0 || nm != 0 || o.manifestGets("rohan") != 1 {
 		t.Fatalf("first preload: %d conditional, %d manifests; want 0 and 1", cond, o.manifestGets("rohan"))
 	}
-	blobs := o.requests() - o.manifestGets("rohan")
+	blobs := o.Requests() - o.manifestGets("rohan")
 	p.Stop()
 
 	p = e.Start()
@@ -328,11 +328,11 @@ func TestUnchangedRefreshIs304(t *testing.T) {
 	checkFiles(t, a, e.mustLoad(c, "rohan"))
 	cond, nm := o.counts("rohan")
 	t.Logf("origin: %d manifest answers with a body, %d conditional requests, %d answered 304, %d blob requests",
-		o.manifestGets("rohan"), cond, nm, o.requests()-o.manifestGets("rohan"))
+		o.manifestGets("rohan"), cond, nm, o.Requests()-o.manifestGets("rohan"))
 	if cond != 2 || nm != 2 || o.manifestGets("rohan") != 1 {
 		t.Errorf("want 2 conditional requests answered 304 and still 1 full manifest")
 	}
-	if n := o.requests() - o.manifestGets("rohan"); n != blobs {
+	if n := o.Requests() - o.manifestGets("rohan"); n != blobs {
 		t.Errorf("revalidations downloaded %d blobs", n-blobs)
 	}
 	p.Stop()
@@ -362,7 +362,7 @@ func TestPeriodicRefreshIs304(t *testing.T) {
 		return code == 200
 	})
 	loaded := time.Now()
-	blobs := o.blobGets(a.assets[0].sum)
+	blobs := o.BlobGets(a.Assets[0].SHA256)
 	deadline := time.After(90 * time.Second)
 	for {
 		if _, nm := o.counts("rohan"); nm >= 1 {
@@ -380,9 +380,9 @@ func TestPeriodicRefreshIs304(t *testing.T) {
 	if took < 59*time.Second {
 		t.Errorf("refreshed %v after the preload, before refresh_interval", took)
 	}
-	if cond != 1 || o.manifestGets("rohan") != 1 || o.blobGets(a.assets[0].sum) != blobs {
+	if cond != 1 || o.manifestGets("rohan") != 1 || o.BlobGets(a.Assets[0].SHA256) != blobs {
 		t.Errorf("the refresh made %d conditional requests, %d full manifests in all, %d more blob requests; want 1, 1, 0",
-			cond, o.manifestGets("rohan"), o.blobGets(a.assets[0].sum)-blobs)
+			cond, o.manifestGets("rohan"), o.BlobGets(a.Assets[0].SHA256)-blobs)
 	}
 	p.Stop()
 }
@@ -395,8 +395,8 @@ func TestPreloadWaitsBehindInteractive(t *testing.T) {
 	t.Parallel()
 	p1, p2, y := newAvatar(t, "pre1", 64<<10), newAvatar(t, "pre2", 64<<10), newAvatar(t, "y", 64<<10)
 	o := newCondOrigin(t, p1, p2, y)
-	h1 := o.holdBlob(p1.assets[0].sum, 16<<10)
-	h2 := o.holdBlob(p2.assets[0].sum, 16<<10)
+	h1 := o.HoldBlob(p1.Assets[0].SHA256, 16<<10)
+	h2 := o.HoldBlob(p2.Assets[0].SHA256, 16<<10)
 	e := newEnv(t, o.origin)
 	e.preload = []string{"pre1", "pre2"}
 	e.writeConfigWith(storeConf{extra: "concurrency = 1"})
@@ -404,8 +404,8 @@ func TestPreloadWaitsBehindInteractive(t *testing.T) {
 	c := e.Client()
 
 	select {
-	case <-h1.sent:
-	case <-h2.sent:
+	case <-h1.Sent:
+	case <-h2.Sent:
 	case <-time.After(waitLimit):
 		t.Fatalf("no preload download started within %v", waitLimit)
 	}
@@ -421,8 +421,8 @@ func TestPreloadWaitsBehindInteractive(t *testing.T) {
 	if got := o.order(); len(got) != 1 {
 		t.Fatalf("%d blob requests while the one slot is taken, want 1", len(got))
 	}
-	h1.free()
-	h2.free()
+	h1.Free()
+	h2.Free()
 	select {
 	case err := <-yDone:
 		if err != nil {
@@ -437,8 +437,8 @@ func TestPreloadWaitsBehindInteractive(t *testing.T) {
 		return c1 == 200 && c2 == 200
 	})
 	got := o.order()
-	if len(got) != 3 || got[1] != y.assets[0].sum {
-		t.Errorf("blob requests in the order %v; want the interactive %s second, before the queued preload", got, y.assets[0].sum)
+	if len(got) != 3 || got[1] != y.Assets[0].SHA256 {
+		t.Errorf("blob requests in the order %v; want the interactive %s second, before the queued preload", got, y.Assets[0].SHA256)
 	}
 	p.Stop()
 }
@@ -456,14 +456,14 @@ func TestPreloadAddedWaitsBehindInteractive(t *testing.T) {
 	p := e.Start()
 	c := e.Client()
 
-	h := o.holdBlob(x.assets[0].sum, 16<<10)
+	h := o.HoldBlob(x.Assets[0].SHA256, 16<<10)
 	xDone := make(chan error, 1)
 	go func() {
 		_, err := e.load(e.Client(), "x")
 		xDone <- err
 	}()
 	select {
-	case <-h.sent:
+	case <-h.Sent:
 	case <-time.After(waitLimit):
 		t.Fatalf("x's download did not start within %v", waitLimit)
 	}
@@ -481,7 +481,7 @@ func TestPreloadAddedWaitsBehindInteractive(t *testing.T) {
 	if got := o.order(); len(got) != 1 {
 		t.Fatalf("%d blob requests while the one slot is taken, want x's only", len(got))
 	}
-	h.free()
+	h.Free()
 	for name, ch := range map[string]chan error{"x": xDone, "y": yDone} {
 		select {
 		case err := <-ch:
@@ -497,8 +497,8 @@ func TestPreloadAddedWaitsBehindInteractive(t *testing.T) {
 		return code == 200
 	})
 	got := o.order()
-	if len(got) != 3 || got[1] != y.assets[0].sum || got[2] != pre.assets[0].sum {
-		t.Errorf("blob requests in the order %v; want x, then y (interactive) %s, then pre (preload) %s", got, y.assets[0].sum, pre.assets[0].sum)
+	if len(got) != 3 || got[1] != y.Assets[0].SHA256 || got[2] != pre.Assets[0].SHA256 {
+		t.Errorf("blob requests in the order %v; want x, then y (interactive) %s, then pre (preload) %s", got, y.Assets[0].SHA256, pre.Assets[0].SHA256)
 	}
 	p.Stop()
 }
@@ -550,12 +550,12 @@ func TestScrubFindsDamageAtRest(t *testing.T) {
 	t.Logf("the scrub found the damage %v after the start", time.Since(started).Round(100*time.Millisecond))
 	waitFor(t, "rohan healed", func() bool {
 		code, _ := e.status(c, "/v1/avatars/rohan")
-		return code == 200 && o.blobGets(victim.SHA256) == 2
+		return code == 200 && o.BlobGets(victim.SHA256) == 2
 	})
 	var av apitype.Avatar
 	e.must(c, "GET", "/v1/avatars/rohan", nil, 200, &av)
 	checkFiles(t, a, &av)
-	if n := o.blobGets(got.Assets[1].SHA256); n != 1 {
+	if n := o.BlobGets(got.Assets[1].SHA256); n != 1 {
 		t.Errorf("the intact file was downloaded %d times, want once", n)
 	}
 	p.WaitLog("scrub finished")
@@ -614,7 +614,7 @@ func TestQuotaEvictsUnpinnedOnly(t *testing.T) {
 	if got := cached(); !got["pin"] || !got["u2"] || !got["u3"] || got["huge"] {
 		t.Errorf("cached after the failed load: %v, want pin, u2, u3 untouched", got)
 	}
-	if n := o.blobGets(huge.assets[0].sum); n != 0 {
+	if n := o.BlobGets(huge.Assets[0].SHA256); n != 0 {
 		t.Errorf("the avatar over the quota was requested %d times", n)
 	}
 	for _, id := range []string{"pin", "u2", "u3"} {
@@ -739,7 +739,7 @@ func TestFullDisk(t *testing.T) {
 	fill(t, filler, 1<<20)
 	t.Logf("filled to %d bytes free", freeBytes(t, mnt))
 	insufficient("disk too full", "big")
-	if n := o.blobGets(big.assets[0].sum); n != 0 {
+	if n := o.BlobGets(big.Assets[0].SHA256); n != 0 {
 		t.Errorf("disk too full: the blob was requested %d times, want none", n)
 	}
 	intact("disk too full")
@@ -748,21 +748,21 @@ func TestFullDisk(t *testing.T) {
 	}
 
 	// Full in the middle of the download.
-	h := o.holdBlob(bigger.assets[0].sum, 1<<20)
+	h := o.HoldBlob(bigger.Assets[0].SHA256, 1<<20)
 	done := make(chan []apitype.Event, 1)
 	go func() {
 		evs, _ := e.load(c, "bigger")
 		done <- evs
 	}()
 	select {
-	case <-h.sent:
+	case <-h.Sent:
 	case <-time.After(waitLimit):
 		t.Fatalf("the download did not start within %v", waitLimit)
 	}
 	waitFor(t, "the partial file to hold bytes", func() bool { return len(ingestFiles(t, e.State)) > 0 })
 	n := fill(t, filler, 0)
 	t.Logf("mid-download: another file took %d bytes until ENOSPC", n)
-	h.free()
+	h.Free()
 	var evs []apitype.Event
 	select {
 	case evs = <-done:
@@ -902,7 +902,7 @@ func TestOffline(t *testing.T) {
 		return code == 200
 	})
 	p.Stop()
-	o.srv.Close()
+	o.Srv.Close()
 
 	p = e.Start()
 	p.WaitLog("preload failed; will retry")

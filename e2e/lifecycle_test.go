@@ -19,8 +19,8 @@ func TestTermMidLoad(t *testing.T) {
 	t.Parallel()
 	a := newAvatar(t, "resume", 1<<20)
 	o := newOrigin(t, a)
-	big := a.assets[0]
-	h := o.holdBlob(big.sum, 512<<10)
+	big := a.Assets[0]
+	h := o.HoldBlob(big.SHA256, 512<<10)
 	e := newEnv(t, o)
 	p := e.Start()
 	c := e.Client()
@@ -31,15 +31,15 @@ func TestTermMidLoad(t *testing.T) {
 	}
 	loaded := make(chan result, 1)
 	go func() {
-		evs, err := e.load(c, a.id)
+		evs, err := e.load(c, a.ID)
 		loaded <- result{evs, err}
 	}()
 	select {
-	case <-h.sent:
+	case <-h.Sent:
 	case <-time.After(waitLimit):
 		t.Fatal("the origin never sent the first half")
 	}
-	partial := filepath.Join(e.State, "ingest", big.sum, "data")
+	partial := filepath.Join(e.State, "ingest", big.SHA256, "data")
 	waitFor(t, "a partial file on disk", func() bool {
 		fi, err := os.Stat(partial)
 		return err == nil && fi.Size() > 0
@@ -57,10 +57,10 @@ func TestTermMidLoad(t *testing.T) {
 	if _, err := os.Lstat(e.Sock); err == nil {
 		t.Error("the socket survived SIGTERM")
 	}
-	h.free()
+	h.Free()
 	p = e.Start()
-	checkFiles(t, a, e.mustLoad(c, a.id))
-	if starts := o.blobStarts(big.sum); len(starts) < 2 || starts[len(starts)-1] == 0 {
+	checkFiles(t, a, e.mustLoad(c, a.ID))
+	if starts := o.BlobStarts(big.SHA256); len(starts) < 2 || starts[len(starts)-1] == 0 {
 		t.Errorf("blob request offsets %v: the download did not resume", starts)
 	}
 	p.Stop()

@@ -76,7 +76,7 @@ avatars = %s
 
 [log]
 level = %q
-`, e.origin.srv.URL, e.Token, extraFetch, e.State, e.Sock, preload, level)
+`, e.origin.Srv.URL, e.Token, extraFetch, e.State, e.Sock, preload, level)
 	e.Write(e.Config, cfg)
 }
 
@@ -149,19 +149,19 @@ func (e *env) mustLoad(c *http.Client, id string) *apitype.Avatar {
 // checkFiles requires every asset of got to be the bytes of want.
 func checkFiles(t *testing.T, want *avatar, got *apitype.Avatar) {
 	t.Helper()
-	if got.AvatarID != want.id || len(got.Assets) != len(want.assets) {
-		t.Fatalf("avatar %+v, want %s with %d assets", got, want.id, len(want.assets))
+	if got.AvatarID != want.ID || len(got.Assets) != len(want.Assets) {
+		t.Fatalf("avatar %+v, want %s with %d assets", got, want.ID, len(want.Assets))
 	}
 	byPath := map[string]asset{}
-	for _, x := range want.assets {
-		byPath[x.path] = x
+	for _, x := range want.Assets {
+		byPath[x.Path] = x
 	}
 	for _, a := range got.Assets {
 		b, err := os.ReadFile(a.LocalPath)
 		if err != nil {
 			t.Fatalf("asset %s: %v", a.Path, err)
 		}
-		if w := byPath[a.Path]; !bytes.Equal(b, w.data) || a.SHA256 != w.sum {
+		if w := byPath[a.Path]; !bytes.Equal(b, w.Data) || a.SHA256 != w.SHA256 {
 			t.Fatalf("asset %s: %d bytes at %s do not match the origin's", a.Path, len(b), a.LocalPath)
 		}
 	}

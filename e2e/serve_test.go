@@ -3,8 +3,6 @@ package e2e
 import (
 	"bufio"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"net"
@@ -20,6 +18,7 @@ import (
 	"time"
 
 	"github.com/assetd/assetd/apitype"
+	"github.com/assetd/assetd/internal/testkit"
 )
 
 // TestRoutes drives every route of the socket API once, and its error answers.
@@ -43,8 +42,8 @@ func TestRoutes(t *testing.T) {
 	checkFiles(t, rohan, e.mustLoad(c, "rohan"))
 	var av apitype.Avatar
 	e.must(c, "GET", "/v1/avatars/rohan", nil, 200, &av)
-	if av.State != apitype.StateReady || av.SizeBytes != rohan.size() {
-		t.Errorf("retrieve: state %q size %d, want ready %d", av.State, av.SizeBytes, rohan.size())
+	if av.State != apitype.StateReady || av.SizeBytes != rohan.Size() {
+		t.Errorf("retrieve: state %q size %d, want ready %d", av.State, av.SizeBytes, rohan.Size())
 	}
 	checkFiles(t, rohan, &av)
 	e.must(c, "POST", "/v1/avatars/rohan/load?wait=false", nil, 200, &av)
@@ -91,18 +90,18 @@ func TestRoutes(t *testing.T) {
 	}
 	var size apitype.Size
 	e.must(c, "GET", "/v1/avatars/rohan/size", nil, 200, &size)
-	if size.Bytes != rohan.size() {
-		t.Errorf("size = %d, want %d", size.Bytes, rohan.size())
+	if size.Bytes != rohan.Size() {
+		t.Errorf("size = %d, want %d", size.Bytes, rohan.Size())
 	}
 	e.mustErr(c, "GET", "/v1/avatars/nobody/size", nil, 404, "avatarAssetMissing")
 	var st apitype.Stats
 	e.must(c, "GET", "/v1/cache/stats", nil, 200, &st)
-	if st.TotalEntries != 3 || st.TotalSize != rohan.size()+mei.size()+aria.size() || st.MaxSize != 1<<30 {
+	if st.TotalEntries != 3 || st.TotalSize != rohan.Size()+mei.Size()+aria.Size() || st.MaxSize != 1<<30 {
 		t.Errorf("stats = %+v", st)
 	}
 	var vr apitype.VerifyResult
 	e.must(c, "POST", "/v1/avatars/rohan/verify", nil, 200, &vr)
-	if vr.Checked != len(rohan.assets) || len(vr.Damaged) != 0 {
+	if vr.Checked != len(rohan.Assets) || len(vr.Damaged) != 0 {
 		t.Errorf("verify = %+v", vr)
 	}
 	e.mustOK(c, "PUT", "/v1/session", strings.NewReader(`{"sessionToken":"another-token-1234","appId":"e2e-app"}`))
@@ -133,13 +132,12 @@ func TestRoutes(t *testing.T) {
 	if err := os.MkdirAll(filepath.Join(src, "anim"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	local := &avatar{id: "local"}
+	local := &avatar{ID: "local"}
 	for _, f := range []struct{ path, text string }{{"model.splat", "splat bytes"}, {"anim/idle.bin", "idle bytes"}} {
 		if err := os.WriteFile(filepath.Join(src, f.path), []byte(f.text), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		sum := sha256.Sum256([]byte(f.text))
-		local.assets = append(local.assets, asset{path: f.path, data: []byte(f.text), sum: hex.EncodeToString(sum[:])})
+		local.Assets = append(local.Assets, asset{Path: f.path, Data: []byte(f.text), SHA256: testkit.Sum([]byte(f.text))})
 	}
 	body, err := json.Marshal(map[string]string{"dir": src})
 	if err != nil {
@@ -250,7 +248,7 @@ func TestConcurrentLoads(t *testing.T) {
 	t.Parallel()
 	a := newAvatar(t, "crowd", 1<<20, 512<<10, 256<<10)
 	o := newOrigin(t, a)
-	h := o.holdBlob(a.assets[0].sum, 512<<10)
+	h := o.HoldBlob(a.Assets[0].SHA256, 512<<10)
 	e := newEnv(t, o)
 	p := e.Start()
 	c := e.Client()
@@ -265,7 +263,7 @@ func TestConcurrentLoads(t *testing.T) {
 			var once sync.Once
 			join := func() { once.Do(func() { joined <- struct{}{} }) }
 			defer join() // a caller that failed early must not stall the others
-			evs, err := e.loadWatch(c, a.id, func(apitype.Event) { join() })
+			evs, err := e.loadWatch(c, a.ID, func(apitype.Event) { join() })
 			if err != nil {
 				errc <- err
 				return
@@ -283,11 +281,11 @@ func TestConcurrentLoads(t *testing.T) {
 		select {
 		case <-joined:
 		case <-timeout:
-			h.free()
+			h.Free()
 			t.Fatalf("not every caller got an event within %v", waitLimit)
 		}
 	}
-	h.free()
+	h.Free()
 	wg.Wait()
 	close(errc)
 	for err := range errc {
@@ -299,9 +297,9 @@ func TestConcurrentLoads(t *testing.T) {
 		}
 	}
 	checkFiles(t, a, got[0])
-	for _, x := range a.assets {
-		if n := o.blobGets(x.sum); n != 1 {
-			t.Errorf("blob %s downloaded %d times, want once", x.path, n)
+	for _, x := range a.Assets {
+		if n := o.BlobGets(x.SHA256); n != 1 {
+			t.Errorf("blob %s downloaded %d times, want once", x.Path, n)
 		}
 	}
 	p.Stop()
@@ -412,8 +410,8 @@ func TestKillResume(t *testing.T) {
 	t.Parallel()
 	a := newAvatar(t, "resume", 2<<20, 10<<10)
 	o := newOrigin(t, a)
-	big := a.assets[0]
-	h := o.holdBlob(big.sum, 1<<20)
+	big := a.Assets[0]
+	h := o.HoldBlob(big.SHA256, 1<<20)
 	e := newEnv(t, o)
 	p := e.Start()
 	c := e.Client()
@@ -421,14 +419,14 @@ func TestKillResume(t *testing.T) {
 	loadDone := make(chan struct{})
 	go func() {
 		defer close(loadDone)
-		e.load(c, a.id) // ends with the daemon
+		e.load(c, a.ID) // ends with the daemon
 	}()
 	select {
-	case <-h.sent:
+	case <-h.Sent:
 	case <-time.After(waitLimit):
 		t.Fatal("the origin never sent the first half")
 	}
-	partial := filepath.Join(e.State, "ingest", big.sum, "data")
+	partial := filepath.Join(e.State, "ingest", big.SHA256, "data")
 	waitFor(t, "a partial file on disk", func() bool {
 		fi, err := os.Stat(partial)
 		return err == nil && fi.Size() > 0
@@ -436,11 +434,11 @@ func TestKillResume(t *testing.T) {
 	p.Signal(syscall.SIGKILL)
 	p.Wait()
 	<-loadDone
-	h.free()
+	h.Free()
 
 	p = e.Start() // over the killed daemon's stale socket
-	checkFiles(t, a, e.mustLoad(c, a.id))
-	starts := o.blobStarts(big.sum)
+	checkFiles(t, a, e.mustLoad(c, a.ID))
+	starts := o.BlobStarts(big.SHA256)
 	if len(starts) < 2 || starts[0] != 0 || starts[len(starts)-1] == 0 {
 		t.Errorf("blob request offsets %v: want a first request from 0 and a resumed one", starts)
 	}
@@ -492,20 +490,20 @@ func TestTokenSecrecy(t *testing.T) {
 	a := newAvatar(t, "rohan", 64<<10)
 	b := newAvatar(t, "mei", 64<<10)
 	o := newOrigin(t, a, b)
-	secret := "e2e-secret-" + a.assets[0].sum[:24]
-	o.setToken(secret)
+	secret := "e2e-secret-" + a.Assets[0].SHA256[:24]
+	o.SetToken(secret)
 	e := newEnv(t, o)
 	e.Write(e.Token, secret+"\n")
 	p := e.Start()
 	c := e.Client()
 	checkFiles(t, a, e.mustLoad(c, "rohan"))
-	if !slices.Contains(o.auths(), "Bearer "+secret) {
+	if !slices.Contains(o.Auths(), "Bearer "+secret) {
 		t.Fatal("the origin never saw the token")
 	}
 
 	// A token set through the API is a secret too.
-	secret2 := "e2e-second-" + b.assets[0].sum[:24]
-	o.setToken(secret2)
+	secret2 := "e2e-second-" + b.Assets[0].SHA256[:24]
+	o.SetToken(secret2)
 	evs, err := e.load(c, "mei")
 	if err != nil {
 		t.Fatal(err)

@@ -16,7 +16,7 @@ func TestTokenFileRotation(t *testing.T) {
 	t.Parallel()
 	a := newAvatar(t, "rohan", 32<<10)
 	o := newOrigin(t, a)
-	o.setToken("e2e-rotated-token-2")
+	o.SetToken("e2e-rotated-token-2")
 	e := newEnv(t, o)
 	e.Write(e.Token, "e2e-stale-token-1\n")
 	p := e.Start()
@@ -78,7 +78,7 @@ func TestDeletedBlobHeals(t *testing.T) {
 		t.Logf("local path %s is not named by its digest", victim.LocalPath)
 	}
 	waitFor(t, "the deleted file to be fetched again", func() bool {
-		return o.blobGets(victim.SHA256) >= 2
+		return o.BlobGets(victim.SHA256) >= 2
 	})
 	waitFor(t, "the avatar to be whole again", func() bool {
 		code, _ := e.do(c, "GET", "/v1/avatars/rohan", nil, nil)
@@ -86,13 +86,13 @@ func TestDeletedBlobHeals(t *testing.T) {
 		return code == 200 && err == nil
 	})
 	checkFiles(t, a, e.mustLoad(c, "rohan"))
-	if n := o.blobGets(victim.SHA256); n != 2 {
+	if n := o.BlobGets(victim.SHA256); n != 2 {
 		t.Errorf("the deleted file was downloaded %d times in all, want twice", n)
 	}
 
 	// A file rewritten in place with other bytes of the same size.
 	other := got.Assets[1]
-	if n := o.blobGets(other.SHA256); n != 1 {
+	if n := o.BlobGets(other.SHA256); n != 1 {
 		t.Errorf("the intact file was downloaded %d times, want once", n)
 	}
 	if err := os.Chmod(other.LocalPath, 0o644); err != nil {
@@ -102,7 +102,7 @@ func TestDeletedBlobHeals(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "the rewritten file to be fetched again", func() bool {
-		return o.blobGets(other.SHA256) >= 2
+		return o.BlobGets(other.SHA256) >= 2
 	})
 	waitFor(t, "the avatar to be whole again", func() bool {
 		var av apitype.Avatar
