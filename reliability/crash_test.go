@@ -39,13 +39,13 @@ func TestCrash(t *testing.T) {
 	for i := range 10 {
 		a := newAvatar(fmt.Sprintf("crash%02d", i), uint64(i), 192<<10, 64<<10)
 		avatars = append(avatars, a)
-		ids = append(ids, a.id)
-		total += a.size()
+		ids = append(ids, a.ID)
+		total += a.Size()
 	}
 	o := newBinOrigin(t, avatars...)
-	o.chunk, o.delay = 16<<10, delay
-	o.noCache = true // each start's preload revalidates and picks up new versions
-	e := newEnv(t, o.srv.URL)
+	o.Chunk, o.Delay = 16<<10, delay
+	o.NoCache = true // each start's preload revalidates and picks up new versions
+	e := newEnv(t, o.Srv.URL)
 	e.preload = ids
 	e.writeConfig()
 
@@ -58,13 +58,13 @@ func TestCrash(t *testing.T) {
 		if round == rounds/2 {
 			for i := range 3 {
 				v1 := avatars[i]
-				v2 := newAvatar(v1.id, uint64(1000+i), 192<<10, 96<<10)
-				v2.version = "2"
-				v2.files[0] = v1.files[0]
-				o.publish(v2)
+				v2 := newAvatar(v1.ID, uint64(1000+i), 192<<10, 96<<10)
+				v2.Version = "2"
+				v2.Assets[0] = v1.Assets[0]
+				o.Publish(v2)
 				avatars[i] = v2
 				updated = append(updated, v2)
-				total += int64(len(v2.files[1].data))
+				total += int64(len(v2.Assets[1].Data))
 			}
 		}
 		p := e.Spawn()
@@ -97,12 +97,12 @@ func TestCrash(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*waitLimit)
 	defer cancel()
 	for _, a := range avatars {
-		ev, err := e.load(ctx, c, a.id)
-		if err == nil && ev.Avatar != nil && ev.Avatar.Version != a.version {
-			t.Errorf("final load of %s: version %s, want %s", a.id, ev.Avatar.Version, a.version)
+		ev, err := e.load(ctx, c, a.ID)
+		if err == nil && ev.Avatar != nil && ev.Avatar.Version != a.Version {
+			t.Errorf("final load of %s: version %s, want %s", a.ID, ev.Avatar.Version, a.Version)
 		}
 		if err != nil || ev.Type != apitype.EventCompleted || ev.Avatar == nil {
-			t.Fatalf("final load of %s: %v %+v; log:\n%s", a.id, err, ev.Error, testkit.Tail(p.Stderr.String()))
+			t.Fatalf("final load of %s: %v %+v; log:\n%s", a.ID, err, ev.Error, testkit.Tail(p.Stderr.String()))
 		}
 		checkFiles(t, a, ev.Avatar)
 	}
@@ -118,8 +118,8 @@ func TestCrash(t *testing.T) {
 	// 25 hours on), exactly the 20 current files are left.
 	current := map[string]bool{}
 	for _, a := range avatars {
-		for _, f := range a.files {
-			current[f.sum] = true
+		for _, f := range a.Assets {
+			current[f.SHA256] = true
 		}
 	}
 	// A version-1 file of an avatar seen ready at version 1 lost its
@@ -127,8 +127,8 @@ func TestCrash(t *testing.T) {
 	// referenced (its load cut short) may wait out the orphan grace.
 	old := map[string]bool{}
 	for _, a := range updated {
-		if !seenReady[a.id+"@1"] {
-			old[o.version(a.id, "1").files[1].sum] = true
+		if !seenReady[a.ID+"@1"] {
+			old[o.Version(a.ID, "1").Assets[1].SHA256] = true
 		}
 	}
 	oldBlobs, oldPartials := e.checkDisk(t, current, old)
@@ -143,19 +143,19 @@ func TestCrash(t *testing.T) {
 		t.Errorf("after the graces: %d old blobs and %d partials left", b, p)
 	}
 
-	if *full && o.ranged.Load() == 0 {
+	if *full && o.Ranged.Load() == 0 {
 		t.Error("no blob request resumed with Range in 50 rounds: resume is not at work")
 	}
-	sent := o.bytesSent.Load()
+	sent := o.BytesSent.Load()
 	kills := rounds
-	again := o.resent()
+	again := o.Resent()
 	t.Logf("%d kills (%d at startup); %d verify runs checked %d ready avatars; origin sent %d bytes for %d (%d again, %d ranged requests of %d); %d old blobs and %d old partials until the graces",
-		kills, startupKills, verifies, readyChecked, sent, total, again, o.ranged.Load(), o.blobReqs.Load(), oldBlobs, oldPartials)
+		kills, startupKills, verifies, readyChecked, sent, total, again, o.Ranged.Load(), o.BlobReqs.Load(), oldBlobs, oldPartials)
 	crashTable.add(t,
 		fmt.Sprintf("%d rounds of `assetd serve` preloading 10 avatars (20 files) from an origin sending 16 KiB every %v a download, no Cache-Control (each start revalidates); at round %d three avatars get a version 2 with a new file (%.1f MiB in all); SIGKILL 20-520 ms after /v1/health answers (every 5th round: 0-40 ms after exec, during startup)",
 			rounds, delay, rounds/2, float64(total)/(1<<20)),
 		fmt.Sprintf("after every restart `assetd verify` + an independent sha256 of every file: 0 damaged in %d ready avatar checks over %d restarts; every ready avatar held exactly the files of the version it reported; all 10 final loads completed at the current version with the origin's bytes; afterwards blobs/ holds the 20 current files, ingest/ no partial of them (%d unreferenced version-1 blobs, committed by loads a kill cut short before the update, and %d partials of them await the store's graces, and are gone when it opens 25 h later); origin sent %.2f MiB for %.2f MiB of avatars: %.1f KiB sent again beyond each blob's size, %.1f KiB per kill; %d of %d blob requests resumed with Range",
-			readyChecked, verifies, oldBlobs, oldPartials, float64(sent)/(1<<20), float64(total)/(1<<20), float64(again)/1024, float64(again)/1024/float64(kills), o.ranged.Load(), o.blobReqs.Load()))
+			readyChecked, verifies, oldBlobs, oldPartials, float64(sent)/(1<<20), float64(total)/(1<<20), float64(again)/1024, float64(again)/1024/float64(kills), o.Ranged.Load(), o.BlobReqs.Load()))
 }
 
 // checkReady runs `assetd verify --json` and re-hashes the files of every
@@ -189,7 +189,7 @@ func (e *env) checkReady(t *testing.T, o *binOrigin, round int) []string {
 			continue
 		}
 		ready = append(ready, av.AvatarID+"@"+av.Version)
-		checkFiles(t, o.version(av.AvatarID, av.Version), &av)
+		checkFiles(t, o.Version(av.AvatarID, av.Version), &av)
 	}
 	return ready
 }
@@ -197,13 +197,13 @@ func (e *env) checkReady(t *testing.T, o *binOrigin, round int) []string {
 // checkFiles requires every asset of got to hold the bytes of want.
 func checkFiles(t *testing.T, want *avatar, got *apitype.Avatar) {
 	t.Helper()
-	if want == nil || got.AvatarID != want.id || len(got.Assets) != len(want.files) {
+	if want == nil || got.AvatarID != want.ID || len(got.Assets) != len(want.Assets) {
 		t.Errorf("avatar %s with %d assets does not match the origin's", got.AvatarID, len(got.Assets))
 		return
 	}
 	byPath := map[string]file{}
-	for _, f := range want.files {
-		byPath[f.path] = f
+	for _, f := range want.Assets {
+		byPath[f.Path] = f
 	}
 	for _, a := range got.Assets {
 		b, err := os.ReadFile(a.LocalPath)
@@ -211,7 +211,7 @@ func checkFiles(t *testing.T, want *avatar, got *apitype.Avatar) {
 			t.Errorf("%s %s: %v", got.AvatarID, a.Path, err)
 			continue
 		}
-		if w := byPath[a.Path]; sum(b) != w.sum || a.SHA256 != w.sum {
+		if w := byPath[a.Path]; testkit.Sum(b) != w.SHA256 || a.SHA256 != w.SHA256 {
 			t.Errorf("%s %s: %d bytes at %s are not the origin's", got.AvatarID, a.Path, len(b), a.LocalPath)
 		}
 	}

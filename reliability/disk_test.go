@@ -28,8 +28,8 @@ func TestDiskFull(t *testing.T) {
 	small := newAvatar("small", 11, 3<<20)
 	big := newAvatar("big", 12, 4<<20)
 	o := newBinOrigin(t, small, big)
-	o.chunk, o.delay = 64<<10, 20*time.Millisecond
-	e := newEnv(t, o.srv.URL)
+	o.Chunk, o.Delay = 64<<10, 20*time.Millisecond
+	e := newEnv(t, o.Srv.URL)
 	disk := filepath.Join(e.Dir, "disk")
 	if err := os.Mkdir(disk, 0o700); err != nil {
 		t.Fatal(err)
@@ -61,7 +61,7 @@ func TestDiskFull(t *testing.T) {
 		ev, err := e.load(ctx, c, "big")
 		done <- result{ev, err}
 	}()
-	partial := filepath.Join(e.State, "ingest", big.files[0].sum, "data")
+	partial := filepath.Join(e.State, "ingest", big.Assets[0].SHA256, "data")
 	deadline := time.Now().Add(waitLimit)
 	for {
 		if fi, err := os.Stat(partial); err == nil && fi.Size() > 0 {
@@ -138,11 +138,11 @@ func (e *env) mustReady(t *testing.T, a *avatar) {
 	c := e.Client()
 	defer c.CloseIdleConnections()
 	var av apitype.Avatar
-	if err := expect200(testkit.Do(c, "GET", "/v1/avatars/"+a.id, nil, &av)); err != nil {
-		t.Fatalf("get %s: %v", a.id, err)
+	if err := expect200(testkit.Do(c, "GET", "/v1/avatars/"+a.ID, nil, &av)); err != nil {
+		t.Fatalf("get %s: %v", a.ID, err)
 	}
 	if av.State != apitype.StateReady {
-		t.Fatalf("%s is %s", a.id, av.State)
+		t.Fatalf("%s is %s", a.ID, av.State)
 	}
 	checkFiles(t, a, &av)
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/assetd/assetd/internal/fetch"
 	"github.com/assetd/assetd/internal/manager"
 	"github.com/assetd/assetd/internal/store"
+	"github.com/assetd/assetd/internal/testkit"
 )
 
 // The avatar every fault row loads: one 64 KiB asset.
@@ -100,7 +101,7 @@ func (o *faultOrigin) serve(w http.ResponseWriter, r *http.Request) {
 	case strings.HasPrefix(p, "/v1/blobs/sha256/"):
 		o.blobs++
 		n := o.blobs
-		start := rangeStart(r)
+		start := testkit.RangeStart(r)
 		o.starts = append(o.starts, start)
 		o.mu.Unlock()
 		if o.blob != nil {
@@ -130,21 +131,9 @@ func (o *faultOrigin) counts() (manifests, blobs int, starts []int64) {
 	return o.manifests, o.blobs, append([]int64(nil), o.starts...)
 }
 
-func rangeStart(r *http.Request) int64 {
-	rg := r.Header.Get("Range")
-	if !strings.HasPrefix(rg, "bytes=") || !strings.HasSuffix(rg, "-") {
-		return 0
-	}
-	n, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimPrefix(rg, "bytes="), "-"), 10, 64)
-	if err != nil || n < 0 {
-		return 0
-	}
-	return n
-}
-
 // serveBlob answers a blob request with data, honouring "bytes=N-".
 func serveBlob(w http.ResponseWriter, r *http.Request, data []byte) {
-	start := rangeStart(r)
+	start := testkit.RangeStart(r)
 	if start > int64(len(data)) {
 		start = 0
 	}
@@ -159,7 +148,7 @@ func serveBlob(w http.ResponseWriter, r *http.Request, data []byte) {
 // resetAfter writes n bytes of the blob under a full Content-Length, then
 // resets the connection (RST, not FIN).
 func resetAfter(w http.ResponseWriter, r *http.Request, n int) {
-	start := rangeStart(r)
+	start := testkit.RangeStart(r)
 	w.Header().Set("Content-Length", strconv.FormatInt(int64(blobSize)-start, 10))
 	if start > 0 {
 		w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", start, blobSize-1, blobSize))

@@ -53,8 +53,8 @@ func loadOrigin(t *testing.T) *binOrigin {
 		hot = append(hot, newAvatar(fmt.Sprintf("hot%02d", i), uint64(100+i), 48<<10, 16<<10))
 	}
 	o := newBinOrigin(t, hot...)
-	o.chunk, o.delay = 16<<10, 5*time.Millisecond
-	o.gen = func(id string) *avatar {
+	o.Chunk, o.Delay = 16<<10, 5*time.Millisecond
+	o.Gen = func(id string) *avatar {
 		if !strings.HasPrefix(id, "dl") {
 			return nil
 		}
@@ -294,7 +294,7 @@ func expect200(code int, err error) error {
 func TestLoad(t *testing.T) {
 	shape := loadSize()
 	o := loadOrigin(t)
-	e := newEnv(t, o.srv.URL)
+	e := newEnv(t, o.Srv.URL)
 	e.fetch = "concurrency = 4"
 	e.writeConfig()
 	p := e.Start()
@@ -395,7 +395,7 @@ func TestLoadInProcess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := fetch.New(fetch.Config{BaseURL: o.srv.URL, RetryWaitMin: time.Millisecond, RetryWaitMax: 10 * time.Millisecond, Logger: quiet()})
+	f, err := fetch.New(fetch.Config{BaseURL: o.Srv.URL, RetryWaitMin: time.Millisecond, RetryWaitMax: 10 * time.Millisecond, Logger: quiet()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -423,7 +423,7 @@ func TestLoadInProcess(t *testing.T) {
 	if err := st.Close(); err != nil {
 		t.Error(err)
 	}
-	o.srv.Close()
+	o.Srv.Close()
 	leak := goleak.Find(before)
 	if leak != nil {
 		t.Errorf("goroutines left behind: %v", leak)

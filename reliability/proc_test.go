@@ -2,8 +2,6 @@ package reliability
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -86,5 +84,3 @@ func (e *env) load(ctx context.Context, c *http.Client, id string) (apitype.Even
 	}
 	return last, err
 }
-
-func sum(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }

@@ -38,7 +38,7 @@ func TestSocketMode(t *testing.T) {
 	o := newBinOrigin(t, a)
 	var got []string
 	for _, mode := range []string{"", "0600"} {
-		e := newEnv(t, o.srv.URL)
+		e := newEnv(t, o.Srv.URL)
 		if mode != "" {
 			e.api = fmt.Sprintf("socket_mode = %q", mode)
 		}
@@ -77,7 +77,7 @@ func TestPeerCredentials(t *testing.T) {
 	o := newBinOrigin(t, a)
 	const nobody = 65534
 	run := func(allowed bool) (string, int) {
-		e := newEnv(t, o.srv.URL)
+		e := newEnv(t, o.Srv.URL)
 		if err := os.Chmod(e.Dir, 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -130,8 +130,8 @@ func TestTokenSecrecy(t *testing.T) {
 	o := newBinOrigin(t, a, b)
 	secret1 := "tok1-" + randHex(16)
 	secret2 := "tok2-" + randHex(16)
-	o.setToken(secret1)
-	e := newEnv(t, o.srv.URL)
+	o.SetToken(secret1)
+	e := newEnv(t, o.Srv.URL)
 	e.Write(e.Token, secret1+"\n")
 	e.writeConfig()
 	p := e.Start()
@@ -145,12 +145,12 @@ func TestTokenSecrecy(t *testing.T) {
 	if err != nil || last.Type != apitype.EventCompleted {
 		t.Fatalf("load with the file's token: %v %+v", err, last.Error)
 	}
-	if !slices.Contains(o.auths(), "Bearer "+secret1) {
+	if !slices.Contains(o.Auths(), "Bearer "+secret1) {
 		t.Fatal("the origin never saw the token")
 	}
 
 	// The origin moves to a token the daemon lacks and echoes what it got.
-	o.setToken(secret2)
+	o.SetToken(secret2)
 	last, err = e.load(ctx, c, "mei")
 	if err != nil || last.Error == nil || last.Error.Code != errs.SessionTokenExpired {
 		t.Fatalf("load with a stale token: %v %+v", err, last)
@@ -239,23 +239,23 @@ func randHex(n int) string {
 func TestNoFileOutsideStore(t *testing.T) {
 	marker := "evil-" + randHex(6)
 	good := newAvatar("good", 3, 8<<10)
-	blob := good.files[0]
+	blob := good.Assets[0]
 	hostile := map[string]string{ // avatar ID -> one asset (raw JSON)
-		"dotdot":    fmt.Sprintf(`{"path":"../../../../%s","size":%d,"sha256":%q}`, marker, len(blob.data), blob.sum),
-		"midclimb":  fmt.Sprintf(`{"path":"a/../../%s","size":%d,"sha256":%q}`, marker, len(blob.data), blob.sum),
-		"absolute":  fmt.Sprintf(`{"path":"/tmp/%s","size":%d,"sha256":%q}`, marker, len(blob.data), blob.sum),
-		"backslash": fmt.Sprintf(`{"path":"..\\..\\%s","size":%d,"sha256":%q}`, marker, len(blob.data), blob.sum),
-		"dot":       fmt.Sprintf(`{"path":"./%s","size":%d,"sha256":%q}`, marker, len(blob.data), blob.sum),
-		"nul":       fmt.Sprintf(`{"path":"%s\u0000x","size":%d,"sha256":%q}`, marker, len(blob.data), blob.sum),
-		"fileurl":   fmt.Sprintf(`{"path":"%s","size":%d,"sha256":%q,"url":"file:///tmp/%s"}`, marker, len(blob.data), blob.sum, marker),
-		"digest":    fmt.Sprintf(`{"path":"%s","size":%d,"sha256":"../../../%s"}`, marker, len(blob.data), marker),
+		"dotdot":    fmt.Sprintf(`{"path":"../../../../%s","size":%d,"sha256":%q}`, marker, len(blob.Data), blob.SHA256),
+		"midclimb":  fmt.Sprintf(`{"path":"a/../../%s","size":%d,"sha256":%q}`, marker, len(blob.Data), blob.SHA256),
+		"absolute":  fmt.Sprintf(`{"path":"/tmp/%s","size":%d,"sha256":%q}`, marker, len(blob.Data), blob.SHA256),
+		"backslash": fmt.Sprintf(`{"path":"..\\..\\%s","size":%d,"sha256":%q}`, marker, len(blob.Data), blob.SHA256),
+		"dot":       fmt.Sprintf(`{"path":"./%s","size":%d,"sha256":%q}`, marker, len(blob.Data), blob.SHA256),
+		"nul":       fmt.Sprintf(`{"path":"%s\u0000x","size":%d,"sha256":%q}`, marker, len(blob.Data), blob.SHA256),
+		"fileurl":   fmt.Sprintf(`{"path":"%s","size":%d,"sha256":%q,"url":"file:///tmp/%s"}`, marker, len(blob.Data), blob.SHA256, marker),
+		"digest":    fmt.Sprintf(`{"path":"%s","size":%d,"sha256":"../../../%s"}`, marker, len(blob.Data), marker),
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/avatars/{id}/manifest", func(w http.ResponseWriter, r *http.Request) {
 		id := r.PathValue("id")
 		asset, ok := hostile[id]
 		if id == "relurl" {
-			asset, ok = fmt.Sprintf(`{"path":"%s","size":%d,"sha256":%q,"url":"../../../../../%s"}`, marker, len(blob.data), blob.sum, marker), true
+			asset, ok = fmt.Sprintf(`{"path":"%s","size":%d,"sha256":%q,"url":"../../../../../%s"}`, marker, len(blob.Data), blob.SHA256, marker), true
 		}
 		if !ok {
 			jsonError(w, http.StatusNotFound, "avatarIDUnrecognized")
@@ -267,7 +267,7 @@ func TestNoFileOutsideStore(t *testing.T) {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		// Any blob URL gets the good bytes: a climbing URL must still not
 		// put a file anywhere but the store.
-		w.Write(blob.data)
+		w.Write(blob.Data)
 	})
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
@@ -438,10 +438,10 @@ func TestInsecureOrigin(t *testing.T) {
 	blob := []byte("asset bytes")
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/avatars/byurl/manifest", func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprintf(w, `{"schema":1,"avatarId":"byurl","version":"1","assets":[{"path":"a","size":%d,"sha256":%q,"url":"%s/blob"}]}`, len(blob), sum(blob), testNet)
+		fmt.Fprintf(w, `{"schema":1,"avatarId":"byurl","version":"1","assets":[{"path":"a","size":%d,"sha256":%q,"url":"%s/blob"}]}`, len(blob), testkit.Sum(blob), testNet)
 	})
 	mux.HandleFunc("GET /v1/avatars/redirect/manifest", func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprintf(w, `{"schema":1,"avatarId":"redirect","version":"1","assets":[{"path":"a","size":%d,"sha256":%q}]}`, len(blob), sum(blob))
+		fmt.Fprintf(w, `{"schema":1,"avatarId":"redirect","version":"1","assets":[{"path":"a","size":%d,"sha256":%q}]}`, len(blob), testkit.Sum(blob))
 	})
 	mux.HandleFunc("GET /v1/blobs/sha256/{d}", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, testNet+"/blob", http.StatusFound)
@@ -622,7 +622,7 @@ func TestImportConfusedDeputy(t *testing.T) {
 	}
 	const nobody = 65534
 	o := newBinOrigin(t)
-	e := newEnv(t, o.srv.URL)
+	e := newEnv(t, o.Srv.URL)
 	if err := os.Chmod(e.Dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -697,7 +697,7 @@ func TestImportConfusedDeputy(t *testing.T) {
 // the token file, nor by `assetd session set`, nor in the daemon's log.
 func TestBadTokenSecrecy(t *testing.T) {
 	o := newBinOrigin(t, newAvatar("rohan0", 5, 4<<10), newAvatar("rohan1", 6, 4<<10))
-	e := newEnv(t, o.srv.URL)
+	e := newEnv(t, o.Srv.URL)
 	halfA, halfB := "bad1-"+randHex(8), "bad2-"+randHex(8)
 	e.Write(e.Token, halfA+" "+halfB+"\n")
 	e.writeConfig()
@@ -713,7 +713,7 @@ func TestBadTokenSecrecy(t *testing.T) {
 		p.Stop()
 	}
 	good := "good-" + randHex(8)
-	o.setToken(good)
+	o.SetToken(good)
 	e.Write(e.Token, good+"\n")
 	p2 := e.Start()
 	for _, bad := range []string{halfA + " " + halfB, halfA + "\x01" + halfB, halfA + "\n" + halfB} {
