@@ -12,7 +12,6 @@ import (
 var (
 	full       = flag.Bool("reliability.full", false, "run the long crash harness and load test (make reliability)")
 	reportPath = flag.String("reliability.report", "", "write the results as Markdown to this file")
-	knownBugs  = flag.Bool("reliability.known-bugs", false, "fail, rather than skip, on the open bugs the suite found")
 )
 
 // bin is the assetd binary under test, built once.

@@ -62,8 +62,6 @@ func (tb *table) add(t *testing.T, cells ...string) {
 		switch {
 		case t.Failed():
 			verdict = "**FAIL**"
-		case t.Skipped() && strings.Contains(strings.Join(cells, " "), "**open bug**"):
-			verdict = "**open bug** (skipped; -reliability.known-bugs fails it)"
 		case t.Skipped():
 			verdict = "skipped"
 		}
@@ -86,9 +84,8 @@ func writeReport(path string) error {
 	b.WriteString("Written by `make reliability` (reliability/*_test.go with -reliability.full); `make test`\n")
 	b.WriteString("runs the same tests in short form (5 crash rounds, 50 clients for 3 s). Every test runs the\n")
 	b.WriteString("real code: the fault table drives store + fetch + manager in-process against a fault-injecting\n")
-	b.WriteString("origin; the crash, disk, load and security tests run the `assetd` binary. Rows marked\n")
-	b.WriteString("**open bug** describe a defect the suite found and the owner has yet to fix: they skip by\n")
-	b.WriteString("default and fail with -reliability.known-bugs. No figure here is asserted as a speed.\n\n")
+	b.WriteString("origin; the crash, disk, load and security tests run the `assetd` binary. No figure here is\n")
+	b.WriteString("asserted as a speed.\n\n")
 	fmt.Fprintf(&b, "Machine: %s, %d cores (GOMAXPROCS %d), %s/%s, %s, kernel %s. Commit %s. Run at %s.\n\n",
 		cpuModel(), runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH, runtime.Version(),
 		kernel(), commit(), time.Now().UTC().Format(time.RFC3339))
