@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"errors"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/assetd/assetd/apitype"
+	"github.com/assetd/assetd/internal/testkit"
 )
 
 // damagedEvent matches the /v1/events state event that announces the file
@@ -627,66 +627,6 @@ func TestQuotaEvictsUnpinnedOnly(t *testing.T) {
 	p.Stop()
 }
 
-// mountTmpfs mounts a tmpfs of size bytes on a new directory, unmounted at
-// the end of the test; it skips the test when mounting is not permitted.
-func mountTmpfs(t *testing.T, size int64) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "ad-tmpfs")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size="+strconv.FormatInt(size, 10)+",mode=0700"); err != nil {
-		os.Remove(dir)
-		t.Skipf("cannot mount a tmpfs here (%v): the full-disk test needs root and CAP_SYS_ADMIN", err)
-	}
-	t.Cleanup(func() {
-		if err := syscall.Unmount(dir, syscall.MNT_DETACH); err != nil {
-			t.Errorf("unmount %s: %v", dir, err)
-		}
-		os.Remove(dir)
-	})
-	return dir
-}
-
-func freeBytes(t *testing.T, dir string) int64 {
-	t.Helper()
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(dir, &st); err != nil {
-		t.Fatal(err)
-	}
-	return int64(st.Bavail) * int64(st.Bsize)
-}
-
-// fill writes a file until the filesystem has at most leave bytes free
-// (leave 0: until ENOSPC) and returns how much it wrote.
-func fill(t *testing.T, path string, leave int64) int64 {
-	t.Helper()
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	buf := make([]byte, 64<<10)
-	var n int64
-	for {
-		want := int64(len(buf))
-		if leave > 0 {
-			want = min(want, freeBytes(t, filepath.Dir(path))-leave)
-			if want <= 0 {
-				return n
-			}
-		}
-		w, err := f.Write(buf[:want])
-		n += int64(w)
-		if errors.Is(err, syscall.ENOSPC) {
-			return n
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
 // TestFullDisk, on a real 24 MiB tmpfs: a disk too full for a load fails
 // it with insufficientStorage before a byte is requested or written; a
 // disk that fills up in the middle of a download (another file takes the
@@ -695,7 +635,7 @@ func fill(t *testing.T, path string, leave int64) int64 {
 // back, the load succeeds.
 func TestFullDisk(t *testing.T) {
 	t.Parallel()
-	mnt := mountTmpfs(t, 24<<20)
+	mnt := testkit.MountTmpfs(t, 24<<20)
 	cached := newAvatar(t, "cached", 2<<20, 64<<10)
 	big := newAvatar(t, "big", 4<<20)
 	bigger := newAvatar(t, "bigger", 8<<20)
@@ -736,8 +676,8 @@ func TestFullDisk(t *testing.T) {
 
 	// Too full from the start: 1 MiB free, the cached avatar (evictable,
 	// 2 MiB) would not make room for 4 MiB either.
-	fill(t, filler, 1<<20)
-	t.Logf("filled to %d bytes free", freeBytes(t, mnt))
+	testkit.Fill(t, filler, 1<<20)
+	t.Logf("filled to %d bytes free", testkit.FreeBytes(t, mnt))
 	insufficient("disk too full", "big")
 	if n := o.BlobGets(big.Assets[0].SHA256); n != 0 {
 		t.Errorf("disk too full: the blob was requested %d times, want none", n)
@@ -760,7 +700,7 @@ func TestFullDisk(t *testing.T) {
 		t.Fatalf("the download did not start within %v", waitLimit)
 	}
 	waitFor(t, "the partial file to hold bytes", func() bool { return len(ingestFiles(t, e.State)) > 0 })
-	n := fill(t, filler, 0)
+	n := testkit.Fill(t, filler, 0)
 	t.Logf("mid-download: another file took %d bytes until ENOSPC", n)
 	h.Free()
 	var evs []apitype.Event

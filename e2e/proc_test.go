@@ -1,13 +1,11 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"testing"
 	"time"
 
@@ -149,20 +147,7 @@ func (e *env) mustLoad(c *http.Client, id string) *apitype.Avatar {
 // checkFiles requires every asset of got to be the bytes of want.
 func checkFiles(t *testing.T, want *avatar, got *apitype.Avatar) {
 	t.Helper()
-	if got.AvatarID != want.ID || len(got.Assets) != len(want.Assets) {
-		t.Fatalf("avatar %+v, want %s with %d assets", got, want.ID, len(want.Assets))
-	}
-	byPath := map[string]asset{}
-	for _, x := range want.Assets {
-		byPath[x.Path] = x
-	}
-	for _, a := range got.Assets {
-		b, err := os.ReadFile(a.LocalPath)
-		if err != nil {
-			t.Fatalf("asset %s: %v", a.Path, err)
-		}
-		if w := byPath[a.Path]; !bytes.Equal(b, w.Data) || a.SHA256 != w.SHA256 {
-			t.Fatalf("asset %s: %d bytes at %s do not match the origin's", a.Path, len(b), a.LocalPath)
-		}
+	if err := testkit.CheckFiles(want, got); err != nil {
+		t.Fatal(err)
 	}
 }

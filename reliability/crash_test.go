@@ -194,26 +194,12 @@ func (e *env) checkReady(t *testing.T, o *binOrigin, round int) []string {
 	return ready
 }
 
-// checkFiles requires every asset of got to hold the bytes of want.
+// checkFiles requires every asset of got to hold the bytes of want; it
+// reports and goes on.
 func checkFiles(t *testing.T, want *avatar, got *apitype.Avatar) {
 	t.Helper()
-	if want == nil || got.AvatarID != want.ID || len(got.Assets) != len(want.Assets) {
-		t.Errorf("avatar %s with %d assets does not match the origin's", got.AvatarID, len(got.Assets))
-		return
-	}
-	byPath := map[string]file{}
-	for _, f := range want.Assets {
-		byPath[f.Path] = f
-	}
-	for _, a := range got.Assets {
-		b, err := os.ReadFile(a.LocalPath)
-		if err != nil {
-			t.Errorf("%s %s: %v", got.AvatarID, a.Path, err)
-			continue
-		}
-		if w := byPath[a.Path]; testkit.Sum(b) != w.SHA256 || a.SHA256 != w.SHA256 {
-			t.Errorf("%s %s: %d bytes at %s are not the origin's", got.AvatarID, a.Path, len(b), a.LocalPath)
-		}
+	if err := testkit.CheckFiles(want, got); err != nil {
+		t.Error(err)
 	}
 }
 

@@ -2,7 +2,6 @@ package reliability
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -73,7 +72,7 @@ func TestDiskFull(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	filler := filepath.Join(disk, "filler")
-	filled := fill(t, filler)
+	filled := testkit.Fill(t, filler, 0)
 	r := <-done
 	if r.err != nil {
 		t.Fatalf("load big: %v", r.err)
@@ -107,28 +106,6 @@ func TestDiskFull(t *testing.T) {
 	p.Stop()
 	diskTable.add(t, fmt.Sprintf("store.dir on a 12 MiB tmpfs; a 3 MiB avatar cached; while a 4 MiB one downloads a file fills the disk (%.1f MiB written until ENOSPC); SIGKILL and restart on the full disk; the file removed", float64(filled)/(1<<20)),
 		fmt.Sprintf("the download ends %s; the cached avatar stays ready and verifies, also after the restart on the full disk; with space back the 4 MiB avatar loads with the origin's bytes", first))
-}
-
-// fill writes to path until the disk is full and returns the bytes written.
-func fill(t *testing.T, path string) int64 {
-	t.Helper()
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	buf := make([]byte, 64<<10)
-	var n int64
-	for {
-		w, err := f.Write(buf)
-		n += int64(w)
-		if errors.Is(err, syscall.ENOSPC) {
-			return n
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
 }
 
 // mustReady requires GET /v1/avatars/{id} to answer the ready avatar with

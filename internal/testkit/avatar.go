@@ -1,12 +1,17 @@
 package testkit
 
 import (
+	"bytes"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	mrand "math/rand/v2"
+	"os"
 	"testing"
+
+	"github.com/assetd/assetd/apitype"
 )
 
 // Asset is one file of a test avatar.
@@ -65,4 +70,32 @@ func newAvatar(id string, sizes []int, fill func([]byte)) *Avatar {
 		a.Assets = append(a.Assets, Asset{Path: fmt.Sprintf("part%d.bin", i), Data: b, SHA256: Sum(b)})
 	}
 	return a
+}
+
+// CheckFiles reports every way got (an avatar the daemon answered) differs
+// from want: another ID, another number of assets, an asset file that
+// cannot be read or does not hold want's bytes. nil when they match.
+func CheckFiles(want *Avatar, got *apitype.Avatar) error {
+	if want == nil {
+		return fmt.Errorf("avatar %s: the origin never served it", got.AvatarID)
+	}
+	if got.AvatarID != want.ID || len(got.Assets) != len(want.Assets) {
+		return fmt.Errorf("avatar %s with %d assets, want %s with %d", got.AvatarID, len(got.Assets), want.ID, len(want.Assets))
+	}
+	byPath := map[string]Asset{}
+	for _, x := range want.Assets {
+		byPath[x.Path] = x
+	}
+	var errs []error
+	for _, a := range got.Assets {
+		b, err := os.ReadFile(a.LocalPath)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s %s: %w", got.AvatarID, a.Path, err))
+			continue
+		}
+		if w, ok := byPath[a.Path]; !ok || !bytes.Equal(b, w.Data) || a.SHA256 != w.SHA256 {
+			errs = append(errs, fmt.Errorf("%s %s: %d bytes at %s are not the origin's", got.AvatarID, a.Path, len(b), a.LocalPath))
+		}
+	}
+	return errors.Join(errs...)
 }
