@@ -27,60 +27,32 @@ type storeConf struct {
 	scrub    string // store.scrub_interval; the default when ""
 }
 
-// writeConfigWith writes the env's configuration (as writeConfig does) with
-// the [store] settings of sc.
+// writeConfigWith writes the env's configuration with the settings of sc.
 func (e *env) writeConfigWith(sc storeConf) {
 	e.t.Helper()
 	e.Write(e.Config, e.configText(sc))
 }
 
 func (e *env) configText(sc storeConf) string {
-	level := e.level
-	if level == "" {
-		level = "debug"
+	store := ""
+	if sc.noHeal {
+		store = "self_heal = false\n"
 	}
-	preload, err := json.Marshal(e.preload)
-	if err != nil || e.preload == nil {
-		preload = []byte("[]")
-	}
-	if sc.maxBytes == "" {
-		sc.maxBytes = "1GiB"
-	}
-	if sc.reserve == "" {
-		sc.reserve = "0"
-	}
-	scrub := ""
 	if sc.scrub != "" {
-		scrub = fmt.Sprintf("scrub_interval = %q\n", sc.scrub)
+		store += fmt.Sprintf("scrub_interval = %q\n", sc.scrub)
 	}
-	return fmt.Sprintf(`# e2e duties
-[origin]
-url = %q
-app_id = "e2e-app"
-session_token_file = %q
-
-[fetch]
-retry_wait_min = "10ms"
-retry_wait_max = "200ms"
-max_retries = 2
-%s
-
-[store]
-dir = %q
-max_bytes = %q
-reserve_bytes = %q
-self_heal = %t
-%s
-[api]
-socket = %q
-
-[preload]
-avatars = %s
-%s
-
-[log]
-level = %q
-`, e.origin.Srv.URL, e.Token, sc.extra, e.State, sc.maxBytes, sc.reserve, !sc.noHeal, scrub, e.Sock, preload, sc.refresh, level)
+	return e.ConfigText(testkit.Config{
+		OriginURL:    e.origin.Srv.URL,
+		AppID:        "e2e-app",
+		MaxRetries:   2,
+		MaxBytes:     sc.maxBytes,
+		Reserve:      sc.reserve,
+		Level:        e.level,
+		Preload:      e.preload,
+		Fetch:        sc.extra,
+		Store:        store,
+		PreloadExtra: sc.refresh,
+	})
 }
 
 // events is a subscription to /v1/events.

@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"testing"
@@ -41,41 +40,7 @@ func newEnv(t *testing.T, o *origin) *env {
 // appended to the [fetch] section.
 func (e *env) writeConfig(extraFetch string) {
 	e.t.Helper()
-	level := e.level
-	if level == "" {
-		level = "debug"
-	}
-	preload, err := json.Marshal(e.preload)
-	if err != nil || e.preload == nil {
-		preload = []byte("[]")
-	}
-	cfg := fmt.Sprintf(`# e2e
-[origin]
-url = %q
-app_id = "e2e-app"
-session_token_file = %q
-
-[fetch]
-retry_wait_min = "10ms"
-retry_wait_max = "200ms"
-max_retries = 2
-%s
-
-[store]
-dir = %q
-max_bytes = "1GiB"
-reserve_bytes = 0
-
-[api]
-socket = %q
-
-[preload]
-avatars = %s
-
-[log]
-level = %q
-`, e.origin.Srv.URL, e.Token, extraFetch, e.State, e.Sock, preload, level)
-	e.Write(e.Config, cfg)
+	e.writeConfigWith(storeConf{extra: extraFetch})
 }
 
 // do sends a request to the daemon and decodes a JSON answer into out

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/assetd/assetd/internal/testkit"
 )
@@ -16,6 +17,9 @@ var (
 
 // bin is the assetd binary under test, built once.
 var bin string
+
+// waitLimit bounds every wait on the daemon.
+const waitLimit = 60 * time.Second
 
 func TestMain(m *testing.M) {
 	flag.Parse()

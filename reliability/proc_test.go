@@ -2,22 +2,13 @@ package reliability
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"testing"
-	"time"
 
 	"github.com/assetd/assetd/apitype"
 	"github.com/assetd/assetd/internal/testkit"
 )
-
-// waitLimit bounds every wait on the daemon.
-const waitLimit = 60 * time.Second
-
-// proc is a running assetd process.
-type proc = testkit.Proc
 
 // env is one daemon's world (testkit.Env) with the TOML its config adds.
 type env struct {
@@ -38,38 +29,15 @@ func newEnv(t *testing.T, url string) *env {
 
 func (e *env) writeConfig() {
 	e.t.Helper()
-	preload, _ := json.Marshal(e.preload)
-	if e.preload == nil {
-		preload = []byte("[]")
-	}
-	cfg := fmt.Sprintf(`[origin]
-url = %q
-app_id = "reliability"
-session_token_file = %q
-%s
-
-[fetch]
-retry_wait_min = "10ms"
-retry_wait_max = "200ms"
-max_retries = 3
-%s
-
-[store]
-dir = %q
-max_bytes = "1GiB"
-reserve_bytes = 0
-
-[api]
-socket = %q
-%s
-
-[preload]
-avatars = %s
-
-[log]
-level = "debug"
-`, e.url, e.Token, e.origin, e.fetch, e.State, e.Sock, e.api, preload)
-	e.Write(e.Config, cfg)
+	e.WriteConfig(testkit.Config{
+		OriginURL:  e.url,
+		AppID:      "reliability",
+		MaxRetries: 3,
+		Preload:    e.preload,
+		Origin:     e.origin,
+		Fetch:      e.fetch,
+		API:        e.api,
+	})
 }
 
 // load streams POST /v1/avatars/{id}/load and returns the last event.

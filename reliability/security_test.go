@@ -772,7 +772,7 @@ func TestBadTokenSecrecy(t *testing.T) {
 
 // exitedOrHealthy waits until p exits ("serve exited with CODE") or
 // answers /v1/health ("serve kept running without it").
-func (e *env) exitedOrHealthy(p *proc) string {
+func (e *env) exitedOrHealthy(p *testkit.Proc) string {
 	e.t.Helper()
 	c := e.Client()
 	defer c.CloseIdleConnections()
