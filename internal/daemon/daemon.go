@@ -73,7 +73,8 @@ type daemon struct {
 	preload *duty.Preloader
 	hup     <-chan os.Signal
 
-	tokenProblem string // the last token-file problem logged; see readToken
+	tokenProblem string     // the last token-file problem logged; see readToken
+	tokenRead    *tokenRead // the last token file read; see readToken
 
 	swapMu sync.Mutex // serialises swapFetcher
 	mu     sync.Mutex // guards cfg and fc

@@ -105,11 +105,17 @@ func (d *daemon) closeFetcher() {
 	}
 }
 
+// tokenRead is the path and content of the token file at its last read.
+type tokenRead struct{ path, value string }
+
 // readToken installs the token from cfg's token file or the systemd
-// credential, and reports whether it changed. With no token file the token
-// stays as it is (set by PUT /v1/session, or none); a file that cannot be
-// read leaves it as it was too, with a warning (once for the same problem).
-// Only Run, before serving, and the control goroutine call it.
+// credential, and reports whether it changed. The file's token is installed
+// only when the path or the content differs from the last read: a reload
+// must not undo a token set by PUT /v1/session with the unchanged (often
+// empty, under the shipped unit's SetCredential=) file. With no token file
+// the token stays as it is (set by PUT /v1/session, or none); a file that
+// cannot be read leaves it as it was too, with a warning (once for the same
+// problem). Only Run, before serving, and the control goroutine call it.
 func (d *daemon) readToken(cfg *config.Config) (changed bool) {
 	if cfg.TokenFile(d.opts.getenv) == "" {
 		return false
@@ -126,6 +132,11 @@ func (d *daemon) readToken(cfg *config.Config) (changed bool) {
 		d.log.Warn(t.Warning, "token", t)
 	}
 	d.tokenProblem = t.Warning
+	read := &tokenRead{path: t.Path, value: t.Value}
+	if d.tokenRead != nil && *d.tokenRead == *read {
+		return false
+	}
+	d.tokenRead = read
 	changed = d.sess.setToken(t.Value)
 	if changed {
 		d.log.Info("session token read", "token", t)
