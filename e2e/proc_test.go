@@ -15,9 +15,6 @@ import (
 // waitLimit bounds every wait in these tests.
 const waitLimit = 20 * time.Second
 
-// proc is a running `assetd serve`.
-type proc = testkit.Proc
-
 // env is one daemon's world (testkit.Env) with the origin it fetches from
 // and the settings its config carries.
 type env struct {

@@ -108,27 +108,13 @@ func (r *loadResult) summary() string {
 		total, len(r.failures), strings.Join(parts, ", "), r.downloads)
 }
 
-// socketClient is an HTTP client of a Unix socket.
-func socketClient(sock string, conns int) *http.Client {
-	return &http.Client{
-		Timeout: waitLimit,
-		Transport: &http.Transport{
-			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-				var d net.Dialer
-				return d.DialContext(ctx, "unix", sock)
-			},
-			MaxIdleConnsPerHost: conns,
-		},
-	}
-}
-
 // runLoad runs shape.clients clients of sock for shape.length, each
 // cycling through get, ls, stats and a streamed load, while one more
 // goroutine keeps downloading new avatars. Every request must succeed.
 func runLoad(t *testing.T, sock string, shape loadShape) *loadResult {
 	t.Helper()
 	e := &env{Env: &testkit.Env{T: t, Sock: sock, Limit: waitLimit}, t: t}
-	c := socketClient(sock, shape.clients+8)
+	c := testkit.SocketClient(sock, waitLimit, shape.clients+8)
 	defer c.CloseIdleConnections()
 
 	// The hot avatars are cached first.
@@ -159,7 +145,7 @@ func runLoad(t *testing.T, sock string, shape loadShape) *loadResult {
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp, err := socketClient(sock, 1).Do(req)
+		resp, err := testkit.SocketClient(sock, waitLimit, 1).Do(req)
 		if err != nil {
 			t.Fatalf("a stalled subscriber: %v", err)
 		}
@@ -301,7 +287,7 @@ func TestLoad(t *testing.T) {
 	pid := p.Pid()
 
 	// Warm up, then take the baseline.
-	warm := socketClient(e.Sock, 4)
+	warm := testkit.SocketClient(e.Sock, waitLimit, 4)
 	var h apitype.Health
 	if err := expect200(testkit.Do(warm, "GET", "/v1/health", nil, &h)); err != nil {
 		t.Fatal(err)

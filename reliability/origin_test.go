@@ -6,7 +6,6 @@ import "github.com/assetd/assetd/internal/testkit"
 type (
 	binOrigin = testkit.Origin
 	avatar    = testkit.Avatar
-	file      = testkit.Asset
 )
 
 // newAvatar makes an avatar of pseudo-random files of the given sizes.

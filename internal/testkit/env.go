@@ -115,10 +115,11 @@ func (e *Env) WaitHealthy(p *Proc) {
 }
 
 // Client is an HTTP client of the env's socket.
-func (e *Env) Client() *http.Client { return SocketClient(e.Sock, e.Limit) }
+func (e *Env) Client() *http.Client { return SocketClient(e.Sock, e.Limit, 256) }
 
-// SocketClient is an HTTP client of a Unix socket.
-func SocketClient(sock string, timeout time.Duration) *http.Client {
+// SocketClient is an HTTP client of a Unix socket that keeps up to conns
+// idle connections.
+func SocketClient(sock string, timeout time.Duration, conns int) *http.Client {
 	return &http.Client{
 		Timeout: timeout,
 		Transport: &http.Transport{
@@ -126,7 +127,7 @@ func SocketClient(sock string, timeout time.Duration) *http.Client {
 				var d net.Dialer
 				return d.DialContext(ctx, "unix", sock)
 			},
-			MaxIdleConnsPerHost: 256,
+			MaxIdleConnsPerHost: conns,
 		},
 	}
 }
