@@ -3,11 +3,12 @@
 // once per test binary (Main), runs `assetd serve` as a child process on a
 // short temp dir with its own socket, state dir and config (Env, Proc),
 // stops it with SIGTERM or SIGKILL, reads a process's figures from /proc
-// (Status, FDCount, UnixFDs), and serves avatars of random bytes from an
-// httptest origin that speaks spec/origin-protocol.md and counts what it
-// answers (Origin, Avatar).
+// (Status, FDCount, UnixFDs), fills a small tmpfs (MountTmpfs, Fill), and
+// serves avatars of random bytes from an httptest origin that speaks
+// spec/origin-protocol.md and counts what it answers (Origin, Avatar,
+// CheckFiles).
 //
 // It is for tests only: no production code may import it. It imports no
-// production package beyond apitype; the daemon under test is the binary,
-// never linked in.
+// production package beyond apitype (and errs, which apitype uses); the
+// daemon under test is the binary, never linked in.
 package testkit
