@@ -112,7 +112,8 @@ func (d *daemon) tokenFileChanged() {
 // deleted, renamed away or rewritten behind the daemon's back marks its
 // avatars damaged (the manager's Verify does that, announces it and, with
 // store.self_heal, fetches the files again). The daemon's own commits
-// (create, chmod) and collections (blobs no avatar uses) are ignored.
+// (create, chmod), collections (blobs no avatar uses) and removals of
+// damaged blobs (no longer committed) are ignored.
 func (d *daemon) watchBlobs(ctx context.Context) {
 	root := filepath.Join(d.store.Dir(), "blobs")
 	w, err := watch.NewTree(root, func(ev watch.Event) { d.blobChanged(ctx, ev) }, watch.Options{Logger: d.log.With("component", "watch")})
@@ -143,6 +144,12 @@ func (d *daemon) blobChanged(ctx context.Context, ev watch.Event) {
 	suspect := false
 	switch {
 	case ev.Op&(watch.Remove|watch.Rename) != 0:
+		// The index drops a blob before the store deletes its file (a
+		// damaged blob Verify removed, or one collected): only a blob
+		// still committed went behind the daemon's back.
+		if !d.store.HasBlob(digest) {
+			return
+		}
 		for _, id := range ids {
 			suspect = suspect || len(d.store.CheckAvatar(id)) > 0
 		}
