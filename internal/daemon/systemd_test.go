@@ -85,10 +85,31 @@ func TestWatchdog(t *testing.T) {
 	wait()
 }
 
+// With the watchdog off (no WATCHDOG_USEC, or one meant for another
+// process) nothing pings: a marker sent after watchdog's goroutine, had it
+// started, would have to stop, is the next message after READY.
 func TestWatchdogOff(t *testing.T) {
-	t.Setenv("NOTIFY_SOCKET", "")
-	t.Setenv("WATCHDOG_USEC", "")
-	n := newNotifier(slog.New(slog.DiscardHandler))
-	n.ready("x") // no systemd: a no-op
-	n.watchdog(context.Background())()
+	for _, tc := range []struct{ name, usec, pid string }{
+		{"unset", "", ""},
+		{"another process", "20000", "1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			msgs := notifySocket(t)
+			t.Setenv("WATCHDOG_USEC", tc.usec)
+			t.Setenv("WATCHDOG_PID", tc.pid)
+			n := newNotifier(slog.New(slog.DiscardHandler))
+			n.ready("x")
+			if m := next(t, msgs); !strings.HasPrefix(m, "READY=1") {
+				t.Fatalf("first message %q, want READY=1", m)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			wait := n.watchdog(ctx)
+			cancel()
+			wait()
+			n.status("marker")
+			if m := next(t, msgs); m != "STATUS=marker" {
+				t.Errorf("with the watchdog off, got %q before the marker", m)
+			}
+		})
+	}
 }
