@@ -125,7 +125,7 @@ func Run(ctx context.Context, cfg *config.Config, o Options) (err error) {
 		}
 	}()
 
-	d.fc, err = d.newFetcher(cfg)
+	d.fc, err = d.newFetcher(cfg, nil)
 	if err != nil {
 		return err
 	}

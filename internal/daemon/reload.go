@@ -42,12 +42,21 @@ func (d *daemon) fetchConfig(cfg *config.Config) (fetch.Config, error) {
 	}, nil
 }
 
-func (d *daemon) newFetcher(cfg *config.Config) (*fetch.Client, error) {
+// newFetcher builds the fetch client for cfg: the successor of prev when
+// there is one, so that downloads started before a reload and after it are
+// under one concurrency cap, one interactive-first queue and one bandwidth
+// limit, and their counters add up (see fetch.Client.Stats).
+func (d *daemon) newFetcher(cfg *config.Config, prev *fetch.Client) (*fetch.Client, error) {
 	fc, err := d.fetchConfig(cfg)
 	if err != nil {
 		return nil, err
 	}
-	c, err := fetch.New(fc)
+	var c *fetch.Client
+	if prev != nil {
+		c, err = prev.Successor(fc)
+	} else {
+		c, err = fetch.New(fc)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("origin: %w", err)
 	}
@@ -59,7 +68,8 @@ func (d *daemon) newFetcher(cfg *config.Config) (*fetch.Client, error) {
 // in force. Swaps are serialised, so that a reload and a PUT /v1/session
 // racing each other cannot leave a client of the older configuration in
 // place. Loads in flight finish with the old client, whose idle connections
-// are closed. A cfg whose [origin] and [fetch] are those in force keeps the
+// are closed; the new client is its successor, sharing its download gate
+// and limits. A cfg whose [origin] and [fetch] are those in force keeps the
 // client: its download queue (interactive loads before preloads), its
 // concurrency cap and its rate limits go on across reloads that change
 // other things, such as the preload list.
@@ -73,11 +83,12 @@ func (d *daemon) swapFetcher(cfg *config.Config) (old *config.Config, err error)
 		d.mu.Unlock()
 		return old, nil
 	}
+	prev := d.fc
 	d.mu.Unlock()
 	if cfg == nil {
 		cfg = old
 	}
-	fc, err := d.newFetcher(cfg)
+	fc, err := d.newFetcher(cfg, prev)
 	if err != nil {
 		return old, err
 	}

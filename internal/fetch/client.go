@@ -76,30 +76,42 @@ type Client struct {
 	localOrigin bool
 	log         *slog.Logger
 	http        *http.Client
-	hosts       *hostLimiters
-	bw          *bandwidth // nil = unlimited
-	gate        *gate
-	bufs        sync.Pool // *[]byte of copyBufferSize
+	hosts       *hostLimiters  // shared with a successor whose request limits are the same
+	bw          *bandwidthSlot // shared with successors
+	gate        *gate          // shared with successors
+	bufs        sync.Pool      // *[]byte of copyBufferSize
 
-	requests, retries, bytes atomic.Uint64
+	ctr       *counters
+	succeeded atomic.Bool
 }
 
-// Stats are a Client's counters since New: HTTP requests sent (every
-// attempt and redirect hop), retries (of a request, and re-downloads after
-// a mismatch) and blob bytes received.
+// Stats are a Client's counters: HTTP requests sent (every attempt and
+// redirect hop), retries (of a request, and re-downloads after a mismatch)
+// and blob bytes received.
 type Stats struct{ Requests, Retries, BytesDownloaded uint64 }
 
 // New validates cfg and returns a Client. BaseURL and Mirrors must be
 // https, or http to a loopback host unless AllowInsecure. An empty BaseURL
 // is allowed: every load then fails with reason noOrigin.
 func New(cfg Config) (*Client, error) {
+	c, err := newUnshared(cfg)
+	if err != nil {
+		return nil, err
+	}
+	c.hosts = newHostLimiters(c.cfg.RequestsPerSecond, c.cfg.Burst)
+	c.bw = newBandwidthSlot(c.cfg.BytesPerSecond)
+	c.gate = newGate(c.cfg.Concurrency)
+	c.ctr = new(counters)
+	return c, nil
+}
+
+// newUnshared validates cfg and builds a Client without the parts a
+// successor takes over (limiters, gate, counters).
+func newUnshared(cfg Config) (*Client, error) {
 	cfg = withDefaults(cfg)
 	c := &Client{
-		cfg:   cfg,
-		log:   cfg.Logger.With("component", "fetch"),
-		hosts: newHostLimiters(cfg.RequestsPerSecond, cfg.Burst),
-		bw:    newBandwidth(cfg.BytesPerSecond),
-		gate:  newGate(cfg.Concurrency),
+		cfg: cfg,
+		log: cfg.Logger.With("component", "fetch"),
 	}
 	c.bufs.New = func() any { b := make([]byte, copyBufferSize); return &b }
 	for i, s := range append([]string{cfg.BaseURL}, cfg.Mirrors...) {
@@ -169,11 +181,6 @@ func withDefaults(cfg Config) Config {
 
 // Close closes idle connections. The Client stays usable.
 func (c *Client) Close() { c.http.CloseIdleConnections() }
-
-// Stats returns the counters.
-func (c *Client) Stats() Stats {
-	return Stats{Requests: c.requests.Load(), Retries: c.retries.Load(), BytesDownloaded: c.bytes.Load()}
-}
 
 func (c *Client) parseBase(s string) (*url.URL, error) {
 	bad := func(format string, args ...any) error {

@@ -23,7 +23,7 @@ func (c *Client) copyBody(t target, body io.Reader, a manifest.Asset, sink Sink,
 				wn, werr := sink.Write(p[:w])
 				if wn > 0 {
 					remaining -= int64(wn)
-					c.bytes.Add(uint64(wn))
+					c.ctr.bytes.Add(uint64(wn))
 					progress(int64(wn))
 				}
 				if werr == nil && wn < w {

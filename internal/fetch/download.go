@@ -77,7 +77,7 @@ func (c *Client) Download(ctx context.Context, b Blob, sink Sink, progress func(
 		}
 		c.log.Warn("downloaded asset does not match its manifest; downloading it again",
 			"avatar", b.AvatarID, "asset", a.Path, "err", err)
-		c.retries.Add(1)
+		c.ctr.retries.Add(1)
 		if err := truncate(t, sink, progress); err != nil {
 			return err
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -88,15 +89,62 @@ func (b *bandwidth) wait(ctx context.Context, n int) (waited bool, err error) {
 	return waited, nil
 }
 
+// bandwidthSlot holds the bandwidth limiter that a Client and its
+// successors share: a new limit replaces the limiter, and downloads in
+// flight move to it at their next read.
+type bandwidthSlot struct {
+	mu        sync.Mutex
+	perSecond int64
+	cur       atomic.Pointer[bandwidth] // nil = unlimited
+}
+
+func newBandwidthSlot(perSecond int64) *bandwidthSlot {
+	s := &bandwidthSlot{perSecond: perSecond}
+	s.cur.Store(newBandwidth(perSecond))
+	return s
+}
+
+// set installs a limit of perSecond bytes a second; an unchanged limit
+// keeps the limiter and what its budget holds.
+func (s *bandwidthSlot) set(perSecond int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if perSecond == s.perSecond || (perSecond <= 0 && s.perSecond <= 0) {
+		return
+	}
+	s.perSecond = perSecond
+	s.cur.Store(newBandwidth(perSecond))
+}
+
+// limiter is the bandwidth limiter in force, nil when unlimited.
+func (s *bandwidthSlot) limiter() *bandwidth {
+	if s == nil {
+		return nil
+	}
+	return s.cur.Load()
+}
+
 // gate caps the blob downloads running at once. Interactive waiters go
-// before background ones; each class is served in arrival order.
+// before background ones; each class is served in arrival order. A Client
+// and its successors share one gate, resized to the newest Concurrency.
 type gate struct {
 	mu     sync.Mutex
-	free   int
+	size   int
+	free   int // < 0 after a shrink, until enough downloads end
 	fg, bg []chan struct{}
 }
 
-func newGate(n int) *gate { return &gate{free: n} }
+func newGate(n int) *gate { return &gate{size: n, free: n} }
+
+// resize sets the cap to n. Downloads running stay; when n is smaller,
+// none starts until fewer than n run.
+func (g *gate) resize(n int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.free += n - g.size
+	g.size = n
+	g.grant()
+}
 
 func (g *gate) acquire(ctx context.Context, background bool) error {
 	if err := ctx.Err(); err != nil {
@@ -136,12 +184,22 @@ func (g *gate) acquire(ctx context.Context, background bool) error {
 func (g *gate) release() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	for _, q := range []*[]chan struct{}{&g.fg, &g.bg} {
-		if len(*q) > 0 {
-			close((*q)[0])
-			*q = (*q)[1:]
+	g.free++
+	g.grant()
+}
+
+// grant hands free slots to waiters, interactive ones first. g.mu is held.
+func (g *gate) grant() {
+	for g.free > 0 {
+		q := &g.fg
+		if len(*q) == 0 {
+			q = &g.bg
+		}
+		if len(*q) == 0 {
 			return
 		}
+		close((*q)[0])
+		*q = (*q)[1:]
+		g.free--
 	}
-	g.free++
 }

@@ -117,7 +117,7 @@ func retryAfter(resp *http.Response) (time.Duration, bool) {
 
 func (c *Client) countRetry(_ retryablehttp.Logger, _ *http.Request, attempt int) {
 	if attempt > 0 {
-		c.retries.Add(1)
+		c.ctr.retries.Add(1)
 	}
 }
 

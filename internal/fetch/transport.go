@@ -49,7 +49,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			return nil, err
 		}
 	}
-	c.requests.Add(1)
+	c.ctr.requests.Add(1)
 	actx, cancel := context.WithCancelCause(ctx)
 	r := req.Clone(actx)
 	c.setHeaders(r)
@@ -65,7 +65,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	m.headers()
-	var bw *bandwidth
+	var bw *bandwidthSlot
 	if blob != nil {
 		bw = c.bw
 	}
@@ -98,7 +98,7 @@ func (c *Client) setHeaders(r *http.Request) {
 type body struct {
 	rc     io.ReadCloser
 	m      *monitor
-	bw     *bandwidth
+	bw     *bandwidthSlot // nil for a manifest
 	ctx    context.Context
 	cancel context.CancelCauseFunc
 }
@@ -107,9 +107,9 @@ func (b *body) Read(p []byte) (int, error) {
 	n, err := b.rc.Read(p)
 	if n > 0 {
 		b.m.progress(n)
-		if b.bw != nil {
+		if bw := b.bw.limiter(); bw != nil {
 			b.m.pause(true)
-			waited, werr := b.bw.wait(b.ctx, n)
+			waited, werr := bw.wait(b.ctx, n)
 			b.m.resume(waited)
 			if err == nil {
 				err = werr
