@@ -1,7 +1,6 @@
 package reliability
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -567,42 +566,8 @@ func keygen(t *testing.T, prefix string) string {
 	return strings.TrimSpace(string(pub))
 }
 
-// startOrigin runs `assetd origin --root root` on a free port and returns
-// its URL.
 func startOrigin(t *testing.T, root string) string {
-	t.Helper()
-	cmd := exec.Command(bin, "origin", "--root", root, "--listen", "127.0.0.1:0")
-	cmd.Env = testkit.CleanEnv()
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var logs testkit.LogBuf
-	cmd.Stderr = &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		cmd.Wait()
-	})
-	lines := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if u, ok := strings.CutPrefix(sc.Text(), "listening on "); ok {
-				lines <- u
-			}
-		}
-		io.Copy(io.Discard, stdout)
-	}()
-	select {
-	case u := <-lines:
-		return u
-	case <-time.After(waitLimit):
-		t.Fatalf("assetd origin printed no address; stderr:\n%s", logs.String())
-		return ""
-	}
+	return testkit.StartOriginCmd(t, root, waitLimit)
 }
 
 // TestImportConfusedDeputy: `assetd import` makes the daemon read DIR
