@@ -11,7 +11,9 @@ import (
 )
 
 // A reload that changes [fetch] makes the new fetch client the old one's
-// successor: one download gate and bandwidth limit for both.
+// successor (one download gate and bandwidth limit for both), and a
+// request the old client makes afterwards, for a load still running, is
+// counted in the manager's totals.
 func TestReloadSucceedsTheFetchClient(t *testing.T) {
 	srv := testOrigin(t, "")
 	defer srv.Close()
@@ -51,5 +53,11 @@ func TestReloadSucceedsTheFetchClient(t *testing.T) {
 	if extra, err := old.Successor(fc); err == nil {
 		extra.Close()
 		t.Fatal("the reloaded client is not the old one's successor")
+	}
+	if _, err := old.Manifest(ctx, "solo", ""); err != nil { // a load still running on the old client
+		t.Fatal(err)
+	}
+	if got := d.mgr.Metrics().Requests; got != 2 {
+		t.Errorf("the manager counts %d requests, the origin saw 2", got)
 	}
 }

@@ -81,13 +81,17 @@ type Client struct {
 	gate        *gate          // shared with successors
 	bufs        sync.Pool      // *[]byte of copyBufferSize
 
+	// ctr counts for this Client and every Client of its succession;
+	// see Stats.
 	ctr       *counters
+	base      Stats                 // ctr when this Client took over
+	frozen    atomic.Pointer[Stats] // set when a successor took over
 	succeeded atomic.Bool
 }
 
 // Stats are a Client's counters: HTTP requests sent (every attempt and
 // redirect hop), retries (of a request, and re-downloads after a mismatch)
-// and blob bytes received.
+// and blob bytes received. See (*Client).Stats for which Client's.
 type Stats struct{ Requests, Retries, BytesDownloaded uint64 }
 
 // New validates cfg and returns a Client. BaseURL and Mirrors must be

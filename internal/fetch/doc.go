@@ -25,6 +25,9 @@
 //	              checks with bounded re-downloads; copy.go streams bodies
 //	              with read-ahead; urls.go picks blob URLs
 //	errors.go     the protocol's error table, redirects' rules
+//	successor.go  a reload's new Client takes over the old one's download
+//	              cap, queue, limiters and counters (Client.Successor), so
+//	              downloads before and after a reload share them
 //
 // fetch knows nothing of the store: a download writes to a Sink (the
 // store's ingest writer implements it), which hashes what it is given;

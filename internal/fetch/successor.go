@@ -5,15 +5,32 @@ import (
 	"sync/atomic"
 )
 
-// counters are a Client's request, retry and byte counts.
+// counters are shared by a Client and its successors: a request the old
+// Client makes for a download still running after a reload counts too.
 type counters struct{ requests, retries, bytes atomic.Uint64 }
 
 func (c *counters) load() Stats {
 	return Stats{Requests: c.requests.Load(), Retries: c.retries.Load(), BytesDownloaded: c.bytes.Load()}
 }
 
-// Stats returns the Client's counters since it was made.
-func (c *Client) Stats() Stats { return c.ctr.load() }
+func (s Stats) minus(o Stats) Stats {
+	return Stats{Requests: s.Requests - o.Requests, Retries: s.Retries - o.Retries, BytesDownloaded: s.BytesDownloaded - o.BytesDownloaded}
+}
+
+// Stats returns this Client's share of its succession's counters: what was
+// counted from the moment it was made (by New or Successor) until its
+// successor took over, or until now while it has none. What an old Client
+// does after the hand-over (its downloads still running) is its
+// successor's share. The shares of a succession are disjoint and add up to
+// every request, retry and byte counted, so the sum of each replaced
+// Client's final Stats and the newest Client's Stats is the exact total,
+// however late the old Clients' Stats are read.
+func (c *Client) Stats() Stats {
+	if f := c.frozen.Load(); f != nil {
+		return *f
+	}
+	return c.ctr.load().minus(c.base)
+}
 
 // Successor returns a Client for cfg that takes c's place (a reloaded
 // configuration), sharing with c, so that downloads started on either are
@@ -23,7 +40,8 @@ func (c *Client) Stats() Stats { return c.ctr.load() }
 //   - the bandwidth limiter, replaced for all of them when cfg's
 //     BytesPerSecond differs;
 //   - the per-host request limiters, when cfg's RequestsPerSecond and Burst
-//     are c's.
+//     are c's;
+//   - the counters; see Stats.
 //
 // c stays usable for the downloads it runs. A Client has at most one
 // successor; an invalid cfg is an error and changes nothing.
@@ -43,6 +61,10 @@ func (c *Client) Successor(cfg Config) (*Client, error) {
 	n.bw.set(n.cfg.BytesPerSecond)
 	n.gate = c.gate
 	n.gate.resize(n.cfg.Concurrency)
-	n.ctr = new(counters)
+	n.ctr = c.ctr
+	at := c.ctr.load()
+	n.base = at
+	mine := at.minus(c.base)
+	c.frozen.Store(&mine)
 	return n, nil
 }

@@ -102,3 +102,48 @@ func TestSuccessorShrinksTheCap(t *testing.T) {
 		t.Errorf("free=%d, want 1", g.free)
 	}
 }
+
+// TestSuccessorCounters: requests the old Client makes after the hand-over
+// are its successor's share; the old Client's final Stats plus the
+// successor's are every request.
+func TestSuccessorCounters(t *testing.T) {
+	o := newOrigin(t)
+	o.mux.HandleFunc("/v1/avatars/rohan/manifest", func(w http.ResponseWriter, _ *http.Request) {
+		w.Write(manifestDoc("rohan"))
+	})
+	cfg := testConfig(o.URL)
+	old := newClient(t, cfg)
+	manifest := func(c *Client) {
+		if _, err := c.Manifest(ctxT(t), "rohan", ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	manifest(old)
+	succ, err := old.Successor(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := old.Successor(cfg); err == nil {
+		t.Error("a second successor of one client")
+	}
+	manifest(old) // a load still running on the old client
+	manifest(succ)
+	if got := old.Stats().Requests; got != 1 {
+		t.Errorf("old client: %d requests, want the 1 before the hand-over", got)
+	}
+	if got := succ.Stats().Requests; got != 2 {
+		t.Errorf("successor: %d requests, want 2", got)
+	}
+	if sum := old.Stats().Requests + succ.Stats().Requests; sum != uint64(o.total()) {
+		t.Errorf("Stats add up to %d requests, the origin saw %d", sum, o.total())
+	}
+	bad := cfg
+	bad.BaseURL = "ftp://x"
+	if _, err := succ.Successor(bad); err != nil {
+		if _, err := succ.Successor(cfg); err != nil {
+			t.Errorf("an invalid configuration used up the succession: %v", err)
+		}
+	} else {
+		t.Error("an invalid configuration was accepted")
+	}
+}
