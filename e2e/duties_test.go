@@ -324,6 +324,14 @@ func TestUnchangedRefreshIs304(t *testing.T) {
 		code, _ := e.do(c, "GET", "/v1/avatars/rohan", nil, &av)
 		return code == 200 && av.Pinned && av.State == apitype.StateReady
 	})
+	// The 304 is counted when the origin sends it, before the preload's
+	// load ends; a load started before then joins it (rightly) and asks
+	// nothing. Wait for the preload to be over.
+	waitFor(t, "the preload's load to end", func() bool {
+		var l apitype.List
+		code, _ := e.do(c, "GET", "/v1/avatars", nil, &l)
+		return code == 200 && len(l.Loads) == 0
+	})
 	// An interactive load revalidates too.
 	checkFiles(t, a, e.mustLoad(c, "rohan"))
 	cond, nm := o.counts("rohan")
