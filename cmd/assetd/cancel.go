@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strings"
 
@@ -20,38 +21,20 @@ func newCancelCmd(g *globals) *cobra.Command {
 waits for them gets a failed event with the code cancelled. What was already
 downloaded stays on disk, so loading again resumes. An avatar with no load
 in flight is not an error.`,
-		Args: usageArgs(func(cmd *cobra.Command, args []string) error {
-			if all == (len(args) > 0) {
-				return fmt.Errorf("name avatar IDs or --all, not both and not neither")
-			}
-			return nil
-		}),
+		Args: idsOrAll(&all),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c := dial(g)
 			defer c.CloseIdleConnections()
-			var cancelled []string
-			var failures []error
-			if all {
-				got, err := c.CancelAll(cmd.Context())
-				if err != nil {
-					return fail(cmd, err)
-				}
-				cancelled = got
-			}
-			for _, id := range dedupe(args) {
-				got, err := c.CancelLoad(cmd.Context(), id)
-				if err != nil {
-					if !perAvatar(err) {
-						return fail(cmd, err)
+			cancelled, failures, err := eachOrAll(cmd, all, args, c.CancelAll,
+				func(ctx context.Context, id string) ([]string, error) {
+					got, err := c.CancelLoad(ctx, id)
+					if err == nil && len(got) == 0 && !g.json {
+						fmt.Fprintf(cmd.ErrOrStderr(), "%s: no load in flight\n", id)
 					}
-					fmt.Fprintln(cmd.ErrOrStderr(), describe(avatarError(id, err)))
-					failures = append(failures, err)
-					continue
-				}
-				if len(got) == 0 && !g.json {
-					fmt.Fprintf(cmd.ErrOrStderr(), "%s: no load in flight\n", id)
-				}
-				cancelled = append(cancelled, got...)
+					return got, err
+				})
+			if err != nil {
+				return err
 			}
 			switch {
 			case g.json:

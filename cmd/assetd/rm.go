@@ -21,35 +21,13 @@ func newRmCmd(g *globals) *cobra.Command {
 another cached avatar still uses stay on disk. A load of the avatar in
 flight is cancelled first. Pinned avatars are removed too: rm is an
 explicit request.`,
-		Args: usageArgs(func(cmd *cobra.Command, args []string) error {
-			if all == (len(args) > 0) {
-				return fmt.Errorf("name avatar IDs or --all, not both and not neither")
-			}
-			return nil
-		}),
+		Args: idsOrAll(&all),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c := dial(g)
 			defer c.CloseIdleConnections()
-			var removed []string
-			var failures []error
-			if all {
-				got, err := c.ClearAll(cmd.Context())
-				if err != nil {
-					return fail(cmd, err)
-				}
-				removed = got
-			}
-			for _, id := range dedupe(args) {
-				got, err := c.Clear(cmd.Context(), id)
-				if err != nil {
-					if !perAvatar(err) {
-						return fail(cmd, err)
-					}
-					fmt.Fprintln(cmd.ErrOrStderr(), describe(avatarError(id, err)))
-					failures = append(failures, err)
-					continue
-				}
-				removed = append(removed, got...)
+			removed, failures, err := eachOrAll(cmd, all, args, c.ClearAll, c.Clear)
+			if err != nil {
+				return err
 			}
 			if g.json {
 				if err := printJSON(cmd, apitype.Removed{Removed: nonNilStrings(removed)}); err != nil {
