@@ -79,11 +79,11 @@ func printPublishResult(cmd *cobra.Command, out string, res *publish.Result) {
 			signed = "signed " + a.KeyID
 		}
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\tmanifest %s (%s)\t%s\n",
-			a.ID, a.Version, publishCount(a.Assets, "asset"), publishSize(a.Size), a.Manifest, signed, publishCount(a.BlobsAdded, "new blob"))
+			a.ID, a.Version, publishCount(a.Assets, "asset"), humanBytes(a.Size), a.Manifest, signed, publishCount(a.BlobsAdded, "new blob"))
 	}
 	w.Flush()
 	fmt.Fprintf(cmd.OutOrStdout(), "published %s to %s: %s added (%s), %d already there\n",
-		publishCount(len(res.Avatars), "avatar"), out, publishCount(res.BlobsAdded, "blob"), publishSize(res.BytesAdded), res.BlobsPresent)
+		publishCount(len(res.Avatars), "avatar"), out, publishCount(res.BlobsAdded, "blob"), humanBytes(res.BytesAdded), res.BlobsPresent)
 	if len(res.Skipped) > 0 {
 		fmt.Fprintf(cmd.OutOrStdout(), "skipped (not avatar folders): %s\n", strings.Join(res.Skipped, ", "))
 	}
@@ -94,18 +94,4 @@ func publishCount(n int, noun string) string {
 		return "1 " + noun
 	}
 	return fmt.Sprintf("%d %ss", n, noun)
-}
-
-// publishSize prints a byte count in binary units.
-func publishSize(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

@@ -24,7 +24,7 @@ func newSamplesCmd(_ *globals) *cobra.Command {
 				return err
 			}
 			for _, a := range avatars {
-				fmt.Fprintf(cmd.OutOrStdout(), "%s: %d files, %s\n", a.ID, len(a.Files), publishSize(a.Size()))
+				fmt.Fprintf(cmd.OutOrStdout(), "%s: %d files, %s\n", a.ID, len(a.Files), humanBytes(a.Size()))
 			}
 			return nil
 		},

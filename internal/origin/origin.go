@@ -195,6 +195,21 @@ func (s *Server) authorized(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
+// openOr404 opens a file of the tree; a missing one is answered by
+// unknown, any other failure as an internal error.
+func (s *Server) openOr404(w http.ResponseWriter, rel string, unknown func()) (*os.File, os.FileInfo, bool) {
+	f, fi, err := s.open(rel)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		unknown()
+		return nil, nil, false
+	case err != nil:
+		s.internal(w, err)
+		return nil, nil, false
+	}
+	return f, fi, true
+}
+
 func (s *Server) serveManifest(w http.ResponseWriter, r *http.Request, id string) {
 	unknown := func() {
 		writeError(w, http.StatusNotFound, errs.AvatarIDUnrecognized, fmt.Sprintf("no avatar %q on this origin", truncate(id)))
@@ -203,13 +218,8 @@ func (s *Server) serveManifest(w http.ResponseWriter, r *http.Request, id string
 		unknown()
 		return
 	}
-	f, fi, err := s.open(publish.ManifestPath(id))
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			unknown()
-		} else {
-			s.internal(w, err)
-		}
+	f, fi, ok := s.openOr404(w, publish.ManifestPath(id), unknown)
+	if !ok {
 		return
 	}
 	defer f.Close()
@@ -238,13 +248,8 @@ func (s *Server) serveBlob(w http.ResponseWriter, r *http.Request, digest string
 		unknown()
 		return
 	}
-	f, fi, err := s.open(publish.BlobPath(digest))
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			unknown()
-		} else {
-			s.internal(w, err)
-		}
+	f, fi, ok := s.openOr404(w, publish.BlobPath(digest), unknown)
+	if !ok {
 		return
 	}
 	defer f.Close()
