@@ -67,6 +67,12 @@ const (
 	EventState     = "state" // /v1/events only: an avatar changed state
 )
 
+// Waiting values of a progress event: why a load makes no progress now.
+const (
+	WaitingQueued   = "queued"   // waiting for a download slot or behind a cap on loads
+	WaitingRetrying = "retrying" // a request failed; the next attempt waits for its backoff
+)
+
 // Event is one line of an NDJSON progress stream or of /v1/events.
 type Event struct {
 	Type       string  `json:"type"`
@@ -77,6 +83,21 @@ type Event struct {
 	BytesTotal int64   `json:"bytesTotal"`
 	Avatar     *Avatar `json:"avatar,omitempty"` // completed events
 	Error      *Error  `json:"error,omitempty"`  // failed events, and state events that carry one
+
+	// Progress events. BytesReceived counts the bytes this load has read
+	// from the network (not what the cache or a resumed partial held):
+	// the base of a speed. Waiting is "" while the load moves, else a
+	// Waiting value; while retrying, Attempt of MaxAttempts is the attempt
+	// to come and LastError says, in a few words, why the last one failed.
+	BytesReceived int64  `json:"bytesReceived,omitempty"`
+	Waiting       string `json:"waiting,omitempty"`
+	Attempt       int    `json:"attempt,omitempty"`
+	MaxAttempts   int    `json:"maxAttempts,omitempty"`
+	LastError     string `json:"lastError,omitempty"`
+
+	// Completed events: the avatar was already cached and current, and
+	// nothing was downloaded.
+	FromCache bool `json:"fromCache,omitempty"`
 }
 
 // List answers GET /v1/avatars.
