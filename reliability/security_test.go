@@ -62,10 +62,11 @@ func TestSocketMode(t *testing.T) {
 
 // TestPeerCredentials: a client running as another uid reaches the socket
 // (opened to 0666 by the test) and is refused by the peer-credential check, unless
-// api.allowed_uids names it.
+// api.allowed_uids names it. The overflow uid 65534 (what every unmapped
+// user appears as) is refused by the config, so the test uses 4242.
 func TestPeerCredentials(t *testing.T) {
 	if os.Geteuid() != 0 {
-		secTable.add(t, "a client as uid 65534", "skipped: needs root to run a child as another uid")
+		secTable.add(t, "a client as uid 4242", "skipped: needs root to run a child as another uid")
 		t.Skip("needs root to run a client as another uid (SysProcAttr.Credential)")
 	}
 	// The other uid must be able to run the binary and reach the socket.
@@ -74,14 +75,14 @@ func TestPeerCredentials(t *testing.T) {
 	}
 	a := newAvatar("rohan", 1, 4<<10)
 	o := newBinOrigin(t, a)
-	const nobody = 65534
+	const other = 4242
 	run := func(allowed bool) (string, int) {
 		e := newEnv(t, o.Srv.URL)
 		if err := os.Chmod(e.Dir, 0o755); err != nil {
 			t.Fatal(err)
 		}
 		if allowed {
-			e.api = fmt.Sprintf("allowed_uids = [%d]", nobody)
+			e.api = fmt.Sprintf("allowed_uids = [%d]", other)
 		}
 		e.writeConfig()
 		p := e.Start()
@@ -93,7 +94,7 @@ func TestPeerCredentials(t *testing.T) {
 		}
 		cmd := exec.Command(bin, "--socket", e.Sock, "--json", "stats")
 		cmd.Env = testkit.CleanEnv()
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: other, Gid: other}}
 		out, err := cmd.CombinedOutput()
 		code := 0
 		var ee *exec.ExitError
@@ -104,17 +105,27 @@ func TestPeerCredentials(t *testing.T) {
 		}
 		return string(out), code
 	}
+	// The overflow uid cannot be admitted: serve refuses the config.
+	over := newEnv(t, o.Srv.URL)
+	over.api = "allowed_uids = [65534]"
+	over.writeConfig()
+	po := over.Spawn()
+	overflow := over.exitedOrHealthy(po)
+	const overMsg = "65534 is the overflow user ID"
+	if !strings.Contains(overflow, "serve exited") || !strings.Contains(po.Stderr.String(), overMsg) {
+		t.Errorf("allowed_uids = [65534]: %s; want serve to exit naming %q\n%s", overflow, overMsg, po.Stderr.String())
+	}
 	out, code := run(false)
 	if code == 0 || !strings.Contains(out, "forbidden") && !strings.Contains(out, "not allowed") {
-		t.Errorf("a client as uid %d: exit %d, output %q; want a refusal (forbidden)", nobody, code, out)
+		t.Errorf("a client as uid %d: exit %d, output %q; want a refusal (forbidden)", other, code, out)
 	}
 	refused := fmt.Sprintf("exit %d: %s", code, strings.TrimSpace(firstLine(out)))
 	out, code = run(true)
 	if code != 0 {
-		t.Errorf("a client as uid %d listed in allowed_uids: exit %d, output %q", nobody, code, out)
+		t.Errorf("a client as uid %d listed in allowed_uids: exit %d, output %q", other, code, out)
 	}
-	secTable.add(t, "`assetd stats` as uid 65534 (SysProcAttr.Credential) on the socket chmod-ed to 0666 by the test (the config refuses socket_mode 0666); then with allowed_uids = [65534]",
-		fmt.Sprintf("refused by SO_PEERCRED (%s); admitted when listed (exit %d)", refused, code))
+	secTable.add(t, "`assetd stats` as uid 4242 (SysProcAttr.Credential) on the socket chmod-ed to 0666 by the test (the config refuses socket_mode 0666); then with allowed_uids = [4242]; `assetd serve` with allowed_uids = [65534]",
+		fmt.Sprintf("refused by SO_PEERCRED (%s); admitted when listed (exit %d); overflow uid refused by the config (%s)", refused, code, overflow))
 }
 
 func firstLine(s string) string { l, _, _ := strings.Cut(s, "\n"); return l }
@@ -572,12 +583,12 @@ func startOrigin(t *testing.T, root string) string {
 
 // TestImportConfusedDeputy: `assetd import` makes the daemon read DIR
 // itself. A caller must not use that to read files it could not read:
-// here a client running as uid 65534 (admitted by allowed_uids) imports a
+// here a client running as uid 4242 (admitted by allowed_uids) imports a
 // root-only directory of the daemon's (root) and then reads the copy
 // through the avatar's localPath. Under systemd the same path reads
 // $CREDENTIALS_DIRECTORY/session-token into the cache.
 func TestImportConfusedDeputy(t *testing.T) {
-	const what = "`assetd import` as uid 65534 (in allowed_uids) of a root-only directory (0700, file 0600), then reading the avatar's localPath as uid 65534"
+	const what = "`assetd import` as uid 4242 (in allowed_uids) of a root-only directory (0700, file 0600), then reading the avatar's localPath as uid 4242"
 	if os.Geteuid() != 0 {
 		secTable.add(t, what, "skipped: needs root")
 		t.Skip("needs root to run a client as another uid")
@@ -585,7 +596,7 @@ func TestImportConfusedDeputy(t *testing.T) {
 	if err := os.Chmod(filepath.Dir(bin), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	const nobody = 65534
+	const nobody = 4242
 	o := newBinOrigin(t)
 	e := newEnv(t, o.Srv.URL)
 	if err := os.Chmod(e.Dir, 0o755); err != nil {
@@ -626,7 +637,7 @@ func TestImportConfusedDeputy(t *testing.T) {
 	direct := exec.Command("cat", filepath.Join(secret, "session-token"))
 	direct.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
 	if err := direct.Run(); err == nil {
-		t.Fatal("uid 65534 can read the secret directly: the test proves nothing")
+		t.Fatal("uid 4242 can read the secret directly: the test proves nothing")
 	}
 	out, code := asNobody("--socket", e.Sock, "--json", "import", "leak", secret)
 	problem := ""

@@ -12,13 +12,13 @@ import (
 	"github.com/assetd/assetd/internal/api"
 )
 
-// TestPeerCredentials runs a client as uid 65534 (a re-exec of this test
-// binary) against servers that refuse or admit it.
+// TestPeerCredentials runs a client as uid 4242 (a re-exec of this test
+// binary; not the overflow uid 65534, which the config refuses) against servers that refuse or admit it.
 func TestPeerCredentials(t *testing.T) {
 	if os.Getuid() != 0 {
 		t.Skip("skipped: running a client under another uid needs root")
 	}
-	// nobody must reach the binary and the socket: a world-readable dir.
+	// uid 4242 must reach the binary and the socket: a world-readable dir.
 	dir, err := os.MkdirTemp("", "assetd-api-peer-")
 	if err != nil {
 		t.Fatal(err)
@@ -36,10 +36,10 @@ func TestPeerCredentials(t *testing.T) {
 		want   string
 	}{
 		{"refused", api.Options{AllowedUIDs: []int{1234}, AllowedGIDs: []int{4321}}, nil, "403 forbidden"},
-		{"allowed uid", api.Options{AllowedUIDs: []int{65534}}, nil, "200 "},
-		{"allowed gid", api.Options{AllowedGIDs: []int{65534}}, nil, "200 "},
-		{"allowed supplementary group", api.Options{AllowedGIDs: []int{4242}}, []uint32{4242}, "200 "},
-		{"other supplementary group", api.Options{AllowedGIDs: []int{4242}}, []uint32{4343}, "403 forbidden"},
+		{"allowed uid", api.Options{AllowedUIDs: []int{4242}}, nil, "200 "},
+		{"allowed gid", api.Options{AllowedGIDs: []int{4242}}, nil, "200 "},
+		{"allowed supplementary group", api.Options{AllowedGIDs: []int{4343}}, []uint32{4343}, "200 "},
+		{"other supplementary group", api.Options{AllowedGIDs: []int{4343}}, []uint32{4444}, "403 forbidden"},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -54,7 +54,7 @@ func TestPeerCredentials(t *testing.T) {
 			cmd := exec.Command(bin, "-test.run=^$")
 			cmd.Dir = dir
 			cmd.Env = []string{childEnv + "=" + ts.sock}
-			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534, Groups: tt.groups}}
+			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 4242, Gid: 4242, Groups: tt.groups}}
 			out, err := cmd.CombinedOutput()
 			if err != nil {
 				t.Fatalf("child: %v\n%s", err, out)

@@ -186,6 +186,8 @@ func TestErrorsNameFileLineKey(t *testing.T) {
 		{"0777", "[api]\nsocket_mode = \"0777\"\n", "f.toml:2: key api.socket_mode: 0777 lets every user connect: the socket must not be world-writable"},
 		{"not octal", "[api]\nsocket_mode = \"0680\"\n", `f.toml:2: key api.socket_mode: "0680" is not an octal mode like "0660"`},
 		{"uid", "[api]\nallowed_uids = [-1]\n", "f.toml:2: key api.allowed_uids: must be an array of non-negative integers (negative integer value -1 cannot be stored in uint32)"},
+		{"overflow uid", "[api]\nallowed_uids = [1000, 65534]\n", "f.toml:2: key api.allowed_uids: 65534 is the overflow user ID (nobody), which every user unmapped in a user namespace appears as: admitting it would admit them all; run the client as a user of its own"},
+		{"overflow gid", "[api]\nallowed_gids = [65534]\n", "f.toml:2: key api.allowed_gids: 65534 is the overflow group ID (nogroup), which every group unmapped in a user namespace appears as: admitting it would admit them all; use a group of its own"},
 		{"relative socket", "[api]\nsocket = \"x.sock\"\n", `f.toml:2: key api.socket: must be an absolute path, not "x.sock"`},
 		{"long socket", "[api]\nsocket = \"/" + strings.Repeat("s", 120) + "\"\n", "f.toml:2: key api.socket: must be at most 107 bytes (the limit of a Unix socket path)"},
 		{"plain http", "[origin]\nurl = \"http://example.com\"\n", `f.toml:2: key origin.url: "http://example.com" is plain http to a host that is not loopback; use https or set origin.allow_insecure`},

@@ -184,16 +184,28 @@ func (a *API) check(c *checker) {
 		c.bad("api.socket_group", "%q is not a group name or number", truncate(g))
 	}
 	for _, id := range a.AllowedUIDs {
-		if id == math.MaxUint32 {
+		switch id {
+		case math.MaxUint32:
 			c.bad("api.allowed_uids", "%d is not a user ID", id)
+		case OverflowID:
+			c.bad("api.allowed_uids", "%d is the overflow user ID (nobody), which every user unmapped in a user namespace appears as: admitting it would admit them all; run the client as a user of its own", id)
 		}
 	}
 	for _, id := range a.AllowedGIDs {
-		if id == math.MaxUint32 {
+		switch id {
+		case math.MaxUint32:
 			c.bad("api.allowed_gids", "%d is not a group ID", id)
+		case OverflowID:
+			c.bad("api.allowed_gids", "%d is the overflow group ID (nogroup), which every group unmapped in a user namespace appears as: admitting it would admit them all; use a group of its own", id)
 		}
 	}
 }
+
+// OverflowID is the uid and gid the kernel reports for an identity that has
+// no mapping in the reader's user namespace (/proc/sys/kernel/overflowuid):
+// a container's users, NFS squashed files. Allowing it would allow every one
+// of them, so the config refuses it.
+const OverflowID = 65534
 
 func (p *Preload) check(c *checker) {
 	seen := map[string]bool{}
