@@ -48,6 +48,7 @@ type Fetch struct {
 	StallMinBytesPerSecond Size     `toml:"stall_min_bytes_per_second"`
 	MaxAssetBytes          Size     `toml:"max_asset_bytes"`
 	MaxHashRetries         int      `toml:"max_hash_retries"`
+	AllowLocalTargets      bool     `toml:"allow_local_targets"`
 }
 
 // Store is [store]: the cache on disk.
@@ -111,6 +112,7 @@ func Default() *Config {
 			StallMinBytesPerSecond: 1024,
 			MaxAssetBytes:          4 << 30,
 			MaxHashRetries:         2,
+			AllowLocalTargets:      false,
 		},
 		Store: Store{
 			Dir:           "/var/lib/assetd",

@@ -24,6 +24,7 @@ func (d *daemon) fetchConfig(cfg *config.Config) (fetch.Config, error) {
 		AppID:                  d.sess.appIDOr(cfg.Origin.AppID),
 		Token:                  d.sess.Token,
 		AllowInsecure:          cfg.Origin.AllowInsecure,
+		AllowLocalTargets:      f.AllowLocalTargets,
 		TrustedKeys:            keys,
 		RequestsPerSecond:      f.RequestsPerSecond,
 		Burst:                  f.Burst,

@@ -45,7 +45,10 @@ type Config struct {
 	AppID         string        // sent as X-App-ID to the origin and its mirrors only
 	Token         func() string // current session token, "" for none; read per request
 	AllowInsecure bool          // plain http to non-loopback hosts
-	TrustedKeys   []ed25519.PublicKey
+	// AllowLocalTargets lets URLs the origin names reach loopback and
+	// link-local addresses (fetch.allow_local_targets); see local.go.
+	AllowLocalTargets bool
+	TrustedKeys       []ed25519.PublicKey
 
 	RequestsPerSecond float64 // per host, every attempt; <= 0 = unlimited
 	Burst             int     // < 1 = 1
@@ -63,6 +66,13 @@ type Config struct {
 	UserAgent              string            // "" = version.UserAgent()
 	Logger                 *slog.Logger      // nil = discard
 	Transport              http.RoundTripper // nil = a cleanhttp pooled transport honouring HTTP(S)_PROXY/NO_PROXY
+	// Proxy and Resolver configure the Client's own transport (Transport
+	// nil): the proxy of a request (nil = HTTP(S)_PROXY/NO_PROXY from the
+	// environment) and the resolver of its dialer and of the local-target
+	// check through a proxy (nil = net.DefaultResolver). A Transport given
+	// above dials as it likes: only the URL checks apply to it.
+	Proxy    func(*http.Request) (*url.URL, error)
+	Resolver *net.Resolver
 }
 
 // Client fetches manifests and blobs from one origin and its mirrors. It is
@@ -74,6 +84,7 @@ type Client struct {
 	// localOrigin: a base URL is on this machine, so URLs the origin names
 	// may be too.
 	localOrigin bool
+	proxy       func(*http.Request) (*url.URL, error) // nil = unknown or none
 	log         *slog.Logger
 	http        *http.Client
 	hosts       *hostLimiters  // shared with a successor whose request limits are the same
@@ -132,9 +143,16 @@ func newUnshared(cfg Config) (*Client, error) {
 	rt := cfg.Transport
 	if rt == nil {
 		t := cleanhttp.DefaultPooledTransport()
+		if cfg.Proxy != nil {
+			t.Proxy = cfg.Proxy
+		}
+		t.DialContext = newDialer(cfg.Resolver).DialContext
 		t.ReadBufferSize = 64 << 10
 		t.MaxIdleConnsPerHost = max(t.MaxIdleConnsPerHost, cfg.Concurrency+2)
 		rt = t
+	}
+	if t, ok := rt.(*http.Transport); ok {
+		c.proxy = t.Proxy
 	}
 	c.http = &http.Client{Transport: &transport{c: c, base: rt}, CheckRedirect: c.checkRedirect}
 	return c, nil
@@ -224,9 +242,17 @@ func (c *Client) secure(u *url.URL) bool {
 // reachable reports whether a URL that an origin named (an asset url or a
 // redirect) may be fetched: it must be secure, and it may point at this
 // machine only when the configured origin does too, so that a remote
-// origin or CDN cannot steer the daemon to local services.
+// origin or CDN cannot steer the daemon to local services. This checks
+// what the URL spells; the dialer checks where it leads (local.go).
 func (c *Client) reachable(u *url.URL) bool {
-	return c.secure(u) && u.User == nil && (!loopback(u.Hostname()) || c.localOrigin)
+	if !c.secure(u) || u.User != nil {
+		return false
+	}
+	p, host := c.policy(u), u.Hostname()
+	if a, ok := literalIP(host); ok {
+		return !p.refused(a)
+	}
+	return p != refuseLocal || !localName(host)
 }
 
 func loopback(host string) bool {

@@ -103,7 +103,7 @@ func (t target) network(err error) *errs.Error {
 	switch {
 	case errors.Is(err, errTooManyRedirects):
 		reason, transient = errs.ReasonTooManyRedirects, false
-	case errors.Is(err, errInsecureRedirect):
+	case errors.Is(err, errInsecureRedirect), errors.Is(err, errLocalTarget):
 		reason, transient = errs.ReasonInsecure, false
 	case errors.Is(err, errStalled):
 		reason = errs.ReasonStalled

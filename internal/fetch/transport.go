@@ -42,7 +42,10 @@ type transport struct {
 
 func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	c := t.c
-	ctx := req.Context()
+	ctx, err := c.guard(req)
+	if err != nil {
+		return nil, err
+	}
 	blob, _ := ctx.Value(blobKey).(*blobRequest)
 	if blob == nil || blob.firstDone.Swap(true) {
 		if err := c.hosts.wait(ctx, req.URL.Host); err != nil {
