@@ -45,7 +45,7 @@ func TestGet(t *testing.T) {
 	}
 
 	_, errOut, code := cli(t, t.Context(), "", "get", "nobody", "--socket", f.sock)
-	if code != 1 || errOut != "nobody: avatarAssetMissing: Avatar asset is missing locally. (Re-download with AvatarManager.load().) [reason notCached]\n" {
+	if code != 1 || errOut != "nobody: avatarAssetMissing: Avatar asset is missing locally. (run: assetd preload nobody) [reason notCached]\n" {
 		t.Errorf("not cached: exit %d, stderr %q", code, errOut)
 	}
 }
@@ -281,7 +281,7 @@ func TestEvents(t *testing.T) {
 	want := `rohan: downloading 0% (0 B of 9.5 MiB)
 rohan: downloading 30% (2.9 MiB of 9.5 MiB)
 rohan: completed, version 2026-11-01.3, 9.5 MiB
-maya: damaged (maya: avatarAssetMissing: a file is gone (Re-download with AvatarManager.load().) [reason damaged])
+maya: damaged (maya: avatarAssetMissing: a file is gone (run: assetd preload maya to fetch the damaged files again) [reason damaged])
 `
 	if code != 0 || out != want {
 		t.Errorf("exit %d:\n%s\nwant:\n%s", code, out, want)
@@ -334,12 +334,12 @@ func TestDescribe(t *testing.T) {
 		want string
 	}{
 		{&errs.Error{Code: errs.AvatarIDUnrecognized, AvatarID: "rohan"},
-			"rohan: avatarIDUnrecognized: Avatar ID not found. (Check the avatar ID exists and is published.)"},
+			`rohan: avatarIDUnrecognized: Avatar ID not found. (the origin has no avatar "rohan": check the ID, or publish it)`},
 		{&errs.Error{Code: errs.BadRequest, Message: "keep=N is required"},
 			"badRequest: keep=N is required (Fix the request; see docs/api.md.)"},
 		{&errs.Error{Code: errs.DaemonNotRunning, Message: "assetd is not running at /x"}, "assetd is not running at /x"},
 		{&errs.Error{Code: errs.ServerError, AvatarID: "a", Message: "boom", ServerCode: "E42", HTTPStatus: 500},
-			"a: serverError: boom (Check the error message for details.) [HTTP 500, server code E42]"},
+			"a: serverError: boom (retry later; the origin's message says what failed) [HTTP 500, server code E42]"},
 	} {
 		if got := describe(tc.e); got != tc.want {
 			t.Errorf("describe(%+v)\n got %q\nwant %q", tc.e, got, tc.want)

@@ -56,7 +56,7 @@ func fail(cmd *cobra.Command, err error) error {
 // describe is one line for people: who, the code, what happened, what to
 // do, and the details an operator needs to look further:
 //
-//	rohan: avatarIDUnrecognized: Avatar ID not found. (Check the avatar ID exists and is published.)
+//	nobody: avatarAssetMissing: avatar nobody is not cached (run: assetd preload nobody) [reason notCached]
 func describe(e *errs.Error) string {
 	switch {
 	case e.Code == errs.DaemonNotRunning && strings.HasPrefix(e.Message, "assetd is not running"):
@@ -77,8 +77,8 @@ func describe(e *errs.Error) string {
 	if e.Err != nil && !strings.Contains(msg, e.Err.Error()) && e.Code == errs.DaemonNotRunning {
 		b.WriteString(": " + e.Err.Error())
 	}
-	if r := e.Recovery(); r != "" {
-		b.WriteString(" (" + r + ")")
+	if h := hint(e); h != "" {
+		b.WriteString(" (" + h + ")")
 	}
 	var details []string
 	if e.Reason != "" {
@@ -97,6 +97,15 @@ func describe(e *errs.Error) string {
 		b.WriteString(" [" + strings.Join(details, ", ") + "]")
 	}
 	return b.String()
+}
+
+// hint is what to do next in assetd's terms: the daemon's hint, else one
+// chosen here from the reason and code, else the code's recovery text.
+func hint(e *errs.Error) string {
+	if h := (errs.Facts{}).Hint(e); h != "" {
+		return h
+	}
+	return e.Recovery()
 }
 
 // interrupted reports whether err is this command being interrupted
@@ -152,18 +161,7 @@ func isTerminal(w io.Writer) bool {
 }
 
 // humanBytes prints a byte count in binary units: 7.3 MiB.
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
+func humanBytes(n int64) string { return errs.HumanBytes(n) }
 
 // ago prints how long ago t was, coarsely: "3m ago", "never".
 func ago(t, now time.Time) string {

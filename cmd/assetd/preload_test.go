@@ -107,11 +107,11 @@ func TestPreloadExitCodes(t *testing.T) {
 	}{
 		{"ok", []string{"rohan"}, 0, nil},
 		{"avatar error", []string{"rohan", "ghost"}, 1, []string{
-			"ghost: avatarIDUnrecognized: Avatar ID not found. (Check the avatar ID exists and is published.)"}},
+			`ghost: avatarIDUnrecognized: Avatar ID not found. (the origin has no avatar "ghost": check the ID, or publish it)`}},
 		{"account error wins", []string{"ghost", "expired", "rohan"}, 4, []string{
-			"expired: sessionTokenExpired: Session token has expired. (Request a new token from your server.) [HTTP 401]"}},
+			"expired: sessionTokenExpired: Session token has expired. (give assetd a new token: assetd session set --token-file FILE, or rewrite origin.session_token_file) [HTTP 401]"}},
 		{"details", []string{"broken"}, 1, []string{
-			"broken: failedToDownloadAvatarAssets: Failed to download avatar assets. (Check network connectivity and retry.) [reason hashMismatch, asset model.splat, HTTP 503]"}},
+			"broken: failedToDownloadAvatarAssets: Failed to download avatar assets. (run: assetd preload broken; if it recurs, the origin serves bytes that differ from its manifest: republish the avatar (assetd publish)) [reason hashMismatch, asset model.splat, HTTP 503]"}},
 		{"cancelled by someone else", []string{"stopped"}, 130, []string{
 			"stopped: cancelled: cancelled (Load the avatar again if it is still needed.)"}},
 		{"no IDs", nil, 2, nil},
@@ -197,7 +197,7 @@ func TestBarView(t *testing.T) {
 	if s := out.String(); !strings.Contains(s, "✓ completed") || !strings.Contains(s, "✗ avatarIDUnrecognized") {
 		t.Errorf("bars:\n%s", s)
 	}
-	if want := "ghost: avatarIDUnrecognized: Avatar ID not found. (Check the avatar ID exists and is published.)\n"; errOut.String() != want {
+	if want := "ghost: avatarIDUnrecognized: Avatar ID not found. (the origin has no avatar \"ghost\": check the ID, or publish it)\n"; errOut.String() != want {
 		t.Errorf("errors under the bars: %q", errOut.String())
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/assetd/assetd/apitype"
+	"github.com/assetd/assetd/internal/errs"
 	"github.com/assetd/assetd/internal/version"
 )
 
@@ -72,6 +73,10 @@ type Options struct {
 	// app ID). PUT /v1/session calls it, then Manager.RetryAuthFailed.
 	// nil answers PUT /v1/session with internalError.
 	SetSession func(token, appID string) error
+
+	// Facts are what error hints name (the configuration file in use,
+	// origin.url); nil = none known.
+	Facts func() errs.Facts
 }
 
 // Limits of the server.

@@ -75,7 +75,8 @@ func TestLoadFailed(t *testing.T) {
 	_, err := ts.c.Load(testCtx(t), "rohan", client.LoadOptions{}, func(ev apitype.Event) { last = ev })
 	e := wantCode(t, err, errs.FailedToDownloadAvatarAssets)
 	want := &errs.Error{Code: errs.FailedToDownloadAvatarAssets, Phase: errs.PhaseVerify, Reason: errs.ReasonHashMismatch,
-		Transient: true, HTTPStatus: 503, Asset: "model.splat", Message: "bad bytes", AvatarID: "rohan"}
+		Transient: true, HTTPStatus: 503, Asset: "model.splat", Message: "bad bytes", AvatarID: "rohan",
+		Hint: "run: assetd preload rohan; if it recurs, the origin serves bytes that differ from its manifest: republish the avatar (assetd publish)"}
 	if diff := cmp.Diff(want, e); diff != "" {
 		t.Errorf("error (-want +got):\n%s", diff)
 	}
@@ -314,5 +315,52 @@ func TestLoadSlowReader(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(string(body)), "\n")
 	if len(lines) >= events || !strings.HasPrefix(lines[len(lines)-1], `{"type":"completed"`) {
 		t.Errorf("%d lines, last %s", len(lines), lines[len(lines)-1])
+	}
+}
+
+// TestErrorHint: the error body keeps the SDK's recovery text and adds a
+// hint chosen by the reason and filled with the daemon's facts, in plain
+// answers, in a load's failed event and on /v1/events.
+func TestErrorHint(t *testing.T) {
+	noOrigin := &errs.Error{Code: errs.FailedToFetchAvatarMetadata, Phase: errs.PhaseMetadata,
+		Reason: errs.ReasonNoOrigin, Message: "no origin is configured"}
+	fm := &fakeManager{
+		LoadFn: func(ctx context.Context, id string, o api.LoadOptions) (*apitype.Avatar, error) {
+			return nil, noOrigin.WithAvatar(id)
+		},
+		RetrieveFn: func(id string) (*apitype.Avatar, error) {
+			return nil, &errs.Error{Code: errs.AvatarAssetMissing, Phase: errs.PhaseLocal, Reason: errs.ReasonNotCached, AvatarID: id}
+		},
+	}
+	facts := func() errs.Facts { return errs.Facts{ConfigPath: "/etc/assetd/assetd.toml"} }
+	ts := start(t, fm, api.Options{Facts: facts})
+	var last apitype.Event
+	_, err := ts.c.Load(testCtx(t), "rohan", client.LoadOptions{}, func(ev apitype.Event) { last = ev })
+	e := wantCode(t, err, errs.FailedToFetchAvatarMetadata)
+	const want = "set origin.url in /etc/assetd/assetd.toml"
+	if e.Hint != want || last.Error == nil || last.Error.Hint != want {
+		t.Errorf("hint = %q, event %+v", e.Hint, last.Error)
+	}
+	if last.Error.Recovery != "Check network connectivity and retry." {
+		t.Errorf("recovery changed: %q", last.Error.Recovery)
+	}
+	_, err = ts.c.Get(testCtx(t), "nobody")
+	if e := wantCode(t, err, errs.AvatarAssetMissing); e.Hint != "run: assetd preload nobody" {
+		t.Errorf("get hint = %q", e.Hint)
+	}
+
+	shared := noOrigin.WithAvatar("aria").Body()
+	events := make(chan apitype.Event, 1)
+	events <- apitype.Event{Type: apitype.EventState, AvatarID: "aria", State: apitype.StateFailed, Error: &shared}
+	fm.SubscribeFn = func() (<-chan apitype.Event, func()) { return events, func() {} }
+	ctx, cancel := context.WithCancel(testCtx(t))
+	defer cancel()
+	var got *apitype.Error
+	ts.c.Events(ctx, func(ev apitype.Event) { got = ev.Error; cancel() })
+	if got == nil || got.Hint != want {
+		t.Errorf("event error %+v", got)
+	}
+	if shared.Hint != "" {
+		t.Error("the manager's shared event body was changed")
 	}
 }

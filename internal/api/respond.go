@@ -69,7 +69,33 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	} else {
 		s.log.Debug("api: request refused", "method", r.Method, "path", r.URL.Path, "code", e.Code, "msg", e.Message)
 	}
-	s.writeJSON(w, status, errs.Envelope{Error: e.Body()})
+	s.writeJSON(w, status, errs.Envelope{Error: s.body(e)})
+}
+
+// body is the wire form of e with its hint filled in from the daemon's
+// facts.
+func (s *Server) body(e *errs.Error) errs.Body {
+	b := e.Body()
+	b.Hint = s.facts().Hint(e)
+	return b
+}
+
+// withHint returns b with its hint filled in; b itself is not changed,
+// since an event's body is shared by every subscriber.
+func (s *Server) withHint(b *errs.Body) *errs.Body {
+	if b == nil || b.Hint != "" {
+		return b
+	}
+	c := *b
+	c.Hint = s.facts().Hint(b.Err())
+	return &c
+}
+
+func (s *Server) facts() errs.Facts {
+	if s.opts.Facts == nil {
+		return errs.Facts{}
+	}
+	return s.opts.Facts()
 }
 
 func localErr(code errs.Code, format string, args ...any) *errs.Error {

@@ -74,19 +74,19 @@ func (s *Server) streamLoad(w http.ResponseWriter, r *http.Request, id string, o
 		case res := <-done:
 			st.write(q.take(true))
 			if !st.ended {
-				st.write([]apitype.Event{final(id, res)})
+				st.write([]apitype.Event{s.final(id, res)})
 			}
 			return
 		}
 	}
 }
 
-func final(id string, res loadResult) apitype.Event {
+func (s *Server) final(id string, res loadResult) apitype.Event {
 	if res.err == nil && res.av == nil {
 		res.err = errors.New("the manager returned neither an avatar nor an error")
 	}
 	if res.err != nil {
-		body := errs.From(res.err).WithAvatar(id).Body()
+		body := s.body(errs.From(res.err).WithAvatar(id))
 		return apitype.Event{Type: apitype.EventFailed, AvatarID: id, State: apitype.StateFailed, Error: &body}
 	}
 	return apitype.Event{Type: apitype.EventCompleted, AvatarID: id, State: apitype.StateCompleted,
@@ -126,6 +126,7 @@ type stream struct {
 	events bool  // /v1/events: no terminal event ends it
 	ended  bool  // a completed or failed event was written
 	err    error // the first write error: the caller is gone
+	hint   func(*errs.Body) *errs.Body
 }
 
 func (s *Server) startStream(w http.ResponseWriter) *stream {
@@ -134,7 +135,7 @@ func (s *Server) startStream(w http.ResponseWriter) *stream {
 	h["Cache-Control"] = []string{"no-store"}
 	h["X-Content-Type-Options"] = []string{"nosniff"}
 	w.WriteHeader(http.StatusOK)
-	st := &stream{w: w, rc: http.NewResponseController(w), enc: json.NewEncoder(w)}
+	st := &stream{w: w, rc: http.NewResponseController(w), enc: json.NewEncoder(w), hint: s.withHint}
 	st.err = st.rc.Flush()
 	return st
 }
@@ -154,6 +155,7 @@ func (st *stream) write(evs []apitype.Event) {
 		if st.err != nil || st.ended {
 			return
 		}
+		evs[i].Error = st.hint(evs[i].Error)
 		st.err = st.enc.Encode(&evs[i])
 		if !st.events && (evs[i].Type == apitype.EventCompleted || evs[i].Type == apitype.EventFailed) {
 			st.ended = true

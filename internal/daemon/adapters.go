@@ -2,11 +2,14 @@ package daemon
 
 import (
 	"context"
+	"net/url"
+	"path/filepath"
 
 	"github.com/assetd/assetd/apitype"
 	"github.com/assetd/assetd/internal/api"
 	"github.com/assetd/assetd/internal/config"
 	"github.com/assetd/assetd/internal/duty"
+	"github.com/assetd/assetd/internal/errs"
 	"github.com/assetd/assetd/internal/manager"
 )
 
@@ -44,7 +47,26 @@ func (d *daemon) apiOptions(cfg *config.Config) api.Options {
 		AllowedGIDs: ints(cfg.API.AllowedGIDs),
 		Metrics:     func() api.Metrics { return api.Metrics(d.mgr.Metrics()) },
 		SetSession:  d.setSession,
+		Facts:       d.facts,
 	}
+}
+
+// facts are what error hints name: the configuration file in use and
+// origin.url as they are now (a reload may change either).
+func (d *daemon) facts() errs.Facts {
+	d.mu.Lock()
+	origin := d.cfg.Origin.URL
+	d.mu.Unlock()
+	f := errs.Facts{ConfigPath: d.opts.ConfigPath}
+	if f.ConfigPath != "" {
+		if abs, err := filepath.Abs(f.ConfigPath); err == nil {
+			f.ConfigPath = abs
+		}
+	}
+	if u, err := url.Parse(origin); err == nil && origin != "" {
+		f.OriginURL = u.Redacted()
+	}
+	return f
 }
 
 func ints(u []uint32) []int {

@@ -50,6 +50,7 @@ type Error struct {
 	HTTPStatus int    // the origin's status, when one answered
 	ServerCode string // the code in the origin's JSON error body
 	Asset      string // the asset path, for download and verify failures
+	Hint       string // the next step in command-line terms; "" = Facts.Hint chooses
 	Err        error  // the cause, for logs and errors.Is; not sent to clients
 }
 

@@ -15,6 +15,10 @@ type Body struct {
 	HTTPStatus int    `json:"httpStatus,omitempty"`
 	ServerCode string `json:"serverCode,omitempty"`
 	Asset      string `json:"asset,omitempty"`
+	// Hint is the next step in assetd's own terms (a command to run, a
+	// setting to change), chosen by the reason and filled with the
+	// daemon's configuration; Recovery stays the SDK table's text.
+	Hint string `json:"hint,omitempty"`
 }
 
 // Envelope is the body of every non-2xx answer of the local API.
@@ -35,6 +39,7 @@ func (e *Error) Body() Body {
 		HTTPStatus: e.HTTPStatus,
 		ServerCode: e.ServerCode,
 		Asset:      e.Asset,
+		Hint:       e.Hint,
 	}
 }
 
@@ -50,6 +55,7 @@ func (b Body) Err() *Error {
 		HTTPStatus: b.HTTPStatus,
 		ServerCode: b.ServerCode,
 		Asset:      b.Asset,
+		Hint:       b.Hint,
 	}
 }
 

@@ -3,6 +3,7 @@ package store
 import (
 	"fmt"
 	"sort"
+	"strings"
 
 	"golang.org/x/sys/unix"
 
@@ -89,10 +90,7 @@ func (s *Store) EnsureSpaceKeeping(need int64, keep ...string) (evicted []string
 		evicted = append(evicted, e.a.ID)
 	}
 	if !enough(freed) {
-		return nil, &errs.Error{Code: errs.FailedToDownloadAvatarAssets, Phase: errs.PhaseStore,
-			Reason: errs.ReasonInsufficientStorage, Message: fmt.Sprintf(
-				"store: %d bytes needed; the cache holds %d of a %d-byte quota and the disk has %d free above the %d-byte reserve, even after evicting every unpinned avatar",
-				need, used, quota, max(avail, 0), reserve)}
+		return nil, noRoom(need, used-freed, quota, avail+freed, reserve, s.dir)
 	}
 	if err := s.apply(c); err != nil {
 		return nil, err
@@ -215,4 +213,26 @@ func (s *Store) Stats() Stats {
 		st.FreeBytes = free
 	}
 	return st
+}
+
+// noRoom says which limit an avatar does not fit under, even after every
+// eviction: the quota (store.max_bytes), the disk above the reserve
+// (store.reserve_bytes), or both, in human sizes, with the setting to
+// change in the hint.
+func noRoom(need, used, quota, avail, reserve int64, dir string) *errs.Error {
+	h := errs.HumanBytes
+	var why, hint []string
+	if quota > 0 && used+need > quota {
+		why = append(why, fmt.Sprintf("the cache would hold %s of its %s quota (store.max_bytes)", h(used+need), h(quota)))
+		hint = append(hint, fmt.Sprintf("raise store.max_bytes (now %s; this avatar needs %s)", h(quota), h(need)))
+	}
+	if avail < need {
+		why = append(why, fmt.Sprintf("the disk has %s free above the %s reserve (store.reserve_bytes)", h(max(avail, 0)), h(reserve)))
+		hint = append(hint, fmt.Sprintf("free space on the disk of %s, or lower store.reserve_bytes (now %s)", dir, h(reserve)))
+	}
+	return &errs.Error{Code: errs.FailedToDownloadAvatarAssets, Phase: errs.PhaseStore,
+		Reason: errs.ReasonInsufficientStorage,
+		Message: fmt.Sprintf("store: %s more needed, but %s, even after evicting every unpinned avatar",
+			h(need), strings.Join(why, " and ")),
+		Hint: strings.Join(hint, "; ")}
 }

@@ -1,0 +1,139 @@
+package errs
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Reasons that tell a wrong origin.url from a wrong avatar ID (issue 14).
+const (
+	// ReasonPlainNotFound: the manifest request got a 404 without the
+	// origin's JSON error body (a plain web server, a wrong path prefix).
+	// The code stays avatarIDUnrecognized, as the protocol's table says.
+	ReasonPlainNotFound = "plainNotFound"
+	// ReasonHTMLAnswer: the manifest request got a web page (a captive
+	// portal, a login page) instead of a manifest.
+	ReasonHTMLAnswer = "htmlAnswer"
+)
+
+// Facts are what the daemon knows that a hint names: the configuration in
+// use. The zero value is a command line that knows nothing of the daemon.
+type Facts struct {
+	ConfigPath string // the configuration file in use; "" = the built-in defaults
+	OriginURL  string // origin.url, redacted; "" = none
+}
+
+// configIn names where a setting is changed.
+func (f Facts) configIn() string {
+	if f.ConfigPath == "" {
+		return "a configuration file passed to assetd serve --config"
+	}
+	return f.ConfigPath
+}
+
+func (f Facts) origin() string {
+	if f.OriginURL == "" {
+		return "origin.url"
+	}
+	return "origin.url (" + f.OriginURL + ")"
+}
+
+// Hint is the next step for e in command-line terms: e.Hint when the place
+// that built e set one (it knew more), else one chosen by e's reason, then
+// by its code, and filled with f. "" when there is nothing better than the
+// code's recovery text. Unlike Recovery, which is the SDK table's text for
+// the code, a hint follows the cause.
+func (f Facts) Hint(e *Error) string {
+	if e == nil {
+		return ""
+	}
+	if e.Hint != "" {
+		return e.Hint
+	}
+	if h := f.byReason(e); h != "" {
+		return h
+	}
+	return f.byCode(e)
+}
+
+func (f Facts) byReason(e *Error) string {
+	id := e.AvatarID
+	if id == "" {
+		id = "ID"
+	}
+	switch e.Reason {
+	case ReasonNoOrigin:
+		return "set origin.url in " + f.configIn()
+	case ReasonInvalidID:
+		return "an avatar ID is 1 to 128 of A-Z a-z 0-9 . _ - and does not start with a dot"
+	case ReasonNotCached:
+		return "run: assetd preload " + id
+	case ReasonDamaged:
+		return "run: assetd preload " + id + " to fetch the damaged files again"
+	case ReasonSizeMismatch, ReasonHashMismatch:
+		return "run: assetd preload " + id + "; if it recurs, the origin serves bytes that differ from its manifest: republish the avatar (assetd publish)"
+	case ReasonInsufficientStorage:
+		return "free disk space, or raise store.max_bytes or lower store.reserve_bytes in " + f.configIn()
+	case ReasonBadSignature:
+		return "sign the manifest with a key in origin.trusted_keys (assetd publish --sign), or add its key to origin.trusted_keys in " + f.configIn()
+	case "untrusted":
+		return "add the key to origin.trusted_keys in " + f.configIn()
+	case ReasonInsecure:
+		return "use https:// in " + f.origin() + ", or http:// to a loopback host; origin.allow_insecure in " + f.configIn() + " is for test rigs"
+	case ReasonNetwork, ReasonTimeout, ReasonStalled:
+		return "check that " + f.origin() + " is reachable from this machine, then retry"
+	case ReasonTooManyRedirects:
+		return "check " + f.origin() + ": it redirects too often"
+	case ReasonRetryAfterTooLong:
+		return "the origin asked to wait longer than fetch.retry_wait_max: retry later"
+	case ReasonInvalidManifest:
+		return "the origin serves a manifest assetd refuses: republish the avatar (assetd publish), and check " + f.origin()
+	case ReasonPlainNotFound:
+		return "check " + f.origin() + " in " + f.configIn() + ": it must be the root of an origin tree, that serves /v1/avatars/{id}/manifest"
+	case ReasonHTMLAnswer:
+		return "log in to the network if a captive portal is in the way, or fix " + f.origin() + " in " + f.configIn()
+	case "http404":
+		return "the origin lacks a file its manifest names: publish the avatar again (assetd publish)"
+	}
+	if strings.HasPrefix(e.Reason, "http5") {
+		return "the origin failed; retry later, or check " + f.origin()
+	}
+	return ""
+}
+
+func (f Facts) byCode(e *Error) string {
+	switch e.Code {
+	case AvatarIDUnrecognized:
+		return fmt.Sprintf("the origin has no avatar %q: check the ID, or publish it", e.AvatarID)
+	case AvatarAssetMissing:
+		if e.AvatarID != "" {
+			return "run: assetd preload " + e.AvatarID
+		}
+	case SessionTokenInvalid, SessionTokenExpired:
+		return "give assetd a new token: assetd session set --token-file FILE, or rewrite origin.session_token_file"
+	case AppIDUnrecognized:
+		return "check origin.app_id in " + f.configIn()
+	case SessionTimeout, ConcurrentLimitExceeded:
+		return "retry later"
+	case FailedToFetchAvatarMetadata, FailedToDownloadAvatarAssets:
+		return "check that " + f.origin() + " is reachable from this machine, then retry"
+	case ServerError:
+		return "retry later; the origin's message says what failed"
+	}
+	return ""
+}
+
+// HumanBytes prints a byte count as messages and hints do, in binary
+// units: "812 B", "8.6 MiB".
+func HumanBytes(n int64) string {
+	const unit = 1024
+	if n < unit && n > -unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit || m <= -unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}

@@ -1,0 +1,49 @@
+package errs
+
+import (
+	"encoding/json"
+	"testing"
+)
+
+func TestHintFollowsTheReason(t *testing.T) {
+	f := Facts{ConfigPath: "/etc/assetd/assetd.toml", OriginURL: "https://cdn.example/v1"}
+	tests := []struct {
+		e    *Error
+		want string
+	}{
+		{&Error{Code: FailedToFetchAvatarMetadata, Reason: ReasonNoOrigin}, "set origin.url in /etc/assetd/assetd.toml"},
+		{&Error{Code: AvatarAssetMissing, Reason: ReasonNotCached, AvatarID: "nobody"}, "run: assetd preload nobody"},
+		{&Error{Code: FailedToDownloadAvatarAssets, Reason: ReasonInsufficientStorage, Hint: "raise store.max_bytes (now 5.0 MiB; this avatar needs 8.6 MiB)"},
+			"raise store.max_bytes (now 5.0 MiB; this avatar needs 8.6 MiB)"},
+		{&Error{Code: FailedToFetchAvatarMetadata, Reason: "untrusted"}, "add the key to origin.trusted_keys in /etc/assetd/assetd.toml"},
+		{&Error{Code: AvatarIDUnrecognized, Reason: ReasonPlainNotFound},
+			"check origin.url (https://cdn.example/v1) in /etc/assetd/assetd.toml: it must be the root of an origin tree, that serves /v1/avatars/{id}/manifest"},
+		{&Error{Code: FailedToFetchAvatarMetadata, Reason: ReasonNetwork}, "check that origin.url (https://cdn.example/v1) is reachable from this machine, then retry"},
+		{&Error{Code: Forbidden}, ""},
+	}
+	for _, tt := range tests {
+		if got := f.Hint(tt.e); got != tt.want {
+			t.Errorf("%s/%s: hint %q, want %q", tt.e.Code, tt.e.Reason, got, tt.want)
+		}
+	}
+	if got := (Facts{}).Hint(&Error{Code: FailedToFetchAvatarMetadata, Reason: ReasonNoOrigin}); got != "set origin.url in a configuration file passed to assetd serve --config" {
+		t.Errorf("no config file: %q", got)
+	}
+}
+
+func TestHintOnTheWire(t *testing.T) {
+	e := &Error{Code: AvatarAssetMissing, Reason: ReasonNotCached, Hint: "run: assetd preload x"}
+	b, _ := json.Marshal(e)
+	var back Error
+	if err := json.Unmarshal(b, &back); err != nil || back.Hint != e.Hint || back.Recovery() != "Re-download with AvatarManager.load()." {
+		t.Errorf("%s -> %+v, %v", b, back, err)
+	}
+}
+
+func TestHumanBytes(t *testing.T) {
+	for n, want := range map[int64]string{0: "0 B", 1023: "1023 B", 1024: "1.0 KiB", 5 << 20: "5.0 MiB", 9000000: "8.6 MiB", 256 << 20: "256.0 MiB"} {
+		if got := HumanBytes(n); got != want {
+			t.Errorf("HumanBytes(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
