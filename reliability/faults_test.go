@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -26,6 +28,7 @@ import (
 	"github.com/assetd/assetd/internal/errs"
 	"github.com/assetd/assetd/internal/fetch"
 	"github.com/assetd/assetd/internal/manager"
+	"github.com/assetd/assetd/internal/manifest"
 	"github.com/assetd/assetd/internal/store"
 	"github.com/assetd/assetd/internal/testkit"
 )
@@ -228,6 +231,30 @@ func manyAssets(n int) []byte {
 		fmt.Fprintf(&b, `{"path":"%x","size":0,"sha256":"%x"}`, i, empty)
 	}
 	return manifestDoc(b.String())
+}
+
+// faultKey signs the manifests of the signature rows.
+var faultKey = func() (k struct {
+	pub  ed25519.PublicKey
+	priv ed25519.PrivateKey
+}) {
+	k.pub, k.priv, _ = ed25519.GenerateKey(rand.Reader)
+	return k
+}()
+
+// duplicateAssets is goodManifest signed by faultKey, with a hostile
+// "assets" member put before the signed one: its one asset is the same
+// file at a url on the origin's blob path that the signer never wrote.
+// A reader that keeps the first copy's url and a verifier that reads the
+// last copy would both be satisfied.
+func duplicateAssets() []byte {
+	signed, err := manifest.Sign(goodManifest(), "k1", faultKey.priv)
+	if err != nil {
+		panic(err)
+	}
+	evil := fmt.Sprintf(`{"assets":[{"path":%q,"size":%d,"sha256":%q,"url":"/v1/blobs/sha256/%s/unsigned"}],`,
+		faultPath, blobSize, blobSum, blobSum)
+	return append([]byte(evil), signed[1:]...)
 }
 
 func serveJSON(doc []byte) func(http.ResponseWriter, *http.Request, int) {
@@ -466,6 +493,10 @@ func faultRows() []faultRow {
 				http.Redirect(w, r, "file:///etc/passwd", http.StatusFound)
 			},
 			want: want{code: errs.FailedToDownloadAvatarAssets, reason: errs.ReasonInsecure, manifests: 1, blobs: 1}},
+		{name: "signed-duplicate-assets", fault: `trusted_keys set; the signed manifest with a second "assets" member (its url the signer never wrote) placed before the signed one`,
+			cfg:      func(c *fetch.Config) { c.TrustedKeys = []ed25519.PublicKey{faultKey.pub} },
+			manifest: serveJSON(duplicateAssets()),
+			want:     want{code: errs.FailedToFetchAvatarMetadata, reason: errs.ReasonInvalidManifest, manifests: 1}},
 		{name: "stops-answering", fault: "blob sends 32 KiB then nothing, connection open (attempt_timeout 1s)",
 			cfg: func(c *fetch.Config) {
 				c.AttemptTimeout = time.Second

@@ -79,12 +79,12 @@ func TestKeygenPublishSigned(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := manifest.Parse(raw, "rohan", 0)
+	doc, err := manifest.Decode(raw, "rohan", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := manifest.Verify(m, raw, []ed25519.PublicKey{pub}); err != nil || m.Version != "3" {
-		t.Errorf("version %q, verify: %v", m.Version, err)
+	if err := doc.Verify([]ed25519.PublicKey{pub}); err != nil || doc.Manifest.Version != "3" {
+		t.Errorf("version %q, verify: %v", doc.Manifest.Version, err)
 	}
 
 	text, code = pubExecute(t, ctx, "--json", "publish", src, out, "--sign", filepath.Join(dir, "k.key"))

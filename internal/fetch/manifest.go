@@ -29,7 +29,7 @@ type ManifestResult struct {
 	URL         string        // the manifest URL that answered (resolves relative asset URLs)
 }
 
-// Manifest fetches and validates (manifest.Parse + manifest.Verify with
+// Manifest fetches and validates (manifest.Decode + Document.Verify with
 // TrustedKeys) the manifest of avatarID, from BaseURL and then, after a
 // transient failure, from each mirror in turn. A non-empty etag is sent as
 // If-None-Match; a 304 answer is NotModified.
@@ -125,7 +125,7 @@ func (c *Client) readManifest(t target, resp *http.Response) (*ManifestResult, e
 	if len(raw) > manifest.MaxManifestBytes {
 		return nil, t.err(t.fail(), errs.ReasonInvalidManifest, false, "manifest is larger than %d bytes", manifest.MaxManifestBytes)
 	}
-	m, err := manifest.Parse(raw, t.avatarID, c.cfg.MaxAssetBytes)
+	doc, err := manifest.Decode(raw, t.avatarID, c.cfg.MaxAssetBytes)
 	if err != nil {
 		e := errs.From(err)
 		var syntax *json.SyntaxError
@@ -137,10 +137,10 @@ func (c *Client) readManifest(t target, resp *http.Response) (*ManifestResult, e
 		}
 		return nil, e
 	}
-	if err := manifest.Verify(m, raw, c.cfg.TrustedKeys); err != nil {
+	if err := doc.Verify(c.cfg.TrustedKeys); err != nil {
 		return nil, err
 	}
-	return &ManifestResult{Manifest: m, Raw: raw, ETag: resp.Header.Get("ETag"),
+	return &ManifestResult{Manifest: doc.Manifest, Raw: raw, ETag: resp.Header.Get("ETag"),
 		MaxAge: maxAge(resp.Header), URL: resp.Request.URL.String()}, nil
 }
 

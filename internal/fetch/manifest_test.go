@@ -193,6 +193,45 @@ func TestSignedManifest(t *testing.T) {
 	}
 }
 
+// TestSignedManifestDuplicateKey: a signed manifest with a second
+// "assets" member placed before the signed one is refused: the signature
+// covers one document, and what the load uses must be that document.
+// Before the fix it verified (the signed bytes were decoded last key wins)
+// while Parse kept the first copy's url, one the signer never wrote.
+func TestSignedManifestDuplicateKey(t *testing.T) {
+	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
+	signed, err := manifest.Sign(manifestDoc("rohan", manifest.Asset{Path: "a", Size: 1, SHA256: hexA}), "k1", priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evil := `"assets":[{"path":"a","size":1,"sha256":"` + hexA + `","url":"http://evil.example/a"}],`
+	attacks := map[string][]byte{
+		"assets before":   []byte("{" + evil + string(signed[1:])),
+		"assets after":    []byte(strings.TrimSuffix(string(signed), "}") + "," + strings.TrimSuffix(evil, ",") + "}"),
+		"nested asset":    []byte(strings.Replace(string(signed), `"path":"a"`, `"url":"http://evil.example/a","path":"a","url":null`, 1)),
+		"signature twice": []byte(strings.Replace(string(signed), `"signature":`, `"signature":{"ed25519":"x"},"signature":`, 1)),
+	}
+	for name, doc := range attacks {
+		t.Run(name, func(t *testing.T) {
+			o := newOrigin(t)
+			o.mux.HandleFunc("/v1/avatars/rohan/manifest", func(w http.ResponseWriter, _ *http.Request) { w.Write(doc) })
+			cfg := testConfig(o.URL)
+			cfg.TrustedKeys = []ed25519.PublicKey{pub}
+			c := newClient(t, cfg)
+			res, err := c.Manifest(ctxT(t), "rohan", "")
+			if err == nil {
+				t.Fatalf("accepted; assets %+v", res.Manifest.Assets)
+			}
+			if !errors.Is(err, &errs.Error{Code: errs.FailedToFetchAvatarMetadata, Reason: errs.ReasonInvalidManifest}) || errs.IsTransient(err) {
+				t.Fatalf("err = %v, want a final invalidManifest", err)
+			}
+			if !strings.Contains(err.Error(), "twice") {
+				t.Errorf("err = %v, want it to name the repeated member", err)
+			}
+		})
+	}
+}
+
 func TestRedirects(t *testing.T) {
 	o := newOrigin(t)
 	o.mux.HandleFunc("/v1/avatars/loop/manifest", func(w http.ResponseWriter, r *http.Request) {

@@ -13,11 +13,11 @@ import (
 // Canonical returns the RFC 8785 (JCS) form of a JSON document: object keys
 // sorted by UTF-16 code units, no whitespace, minimal string escaping and
 // ECMAScript number formatting.
+// A document with a member name twice in one object is refused (RFC 8785
+// is defined over I-JSON, which has none).
 func Canonical(doc []byte) ([]byte, error) {
-	dec := json.NewDecoder(bytes.NewReader(doc))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
+	v, err := decodeTree(doc)
+	if err != nil {
 		return nil, err
 	}
 	var b bytes.Buffer

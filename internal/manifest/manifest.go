@@ -3,14 +3,18 @@
 // passes before anything trusts it, the rules for avatar IDs and asset
 // paths, and the ed25519 signature over its canonical (RFC 8785) form.
 //
+// A document is decoded once (Decode): the Manifest and the bytes its
+// signature covers are both made from that one reading, and a document
+// that JSON readers could read differently (a member name twice at any
+// depth) is refused, so what is verified is what is used.
+//
 // It imports only errs and the standard library, so that fetch, store,
 // manager and publish can all share one definition.
 package manifest
 
 import (
-	"bytes"
 	"encoding/hex"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -62,22 +66,55 @@ func (m *Manifest) TotalSize() int64 {
 	return n
 }
 
-// Parse decodes and validates a manifest for the avatar wantID. Unknown
-// fields are ignored. Every failure is failedToFetchAvatarMetadata with
-// reason invalidManifest. maxAssetBytes <= 0 means DefaultMaxAssetBytes.
+// Parse decodes and validates a manifest for the avatar wantID: Decode
+// without the signature. Every failure is failedToFetchAvatarMetadata
+// with reason invalidManifest. maxAssetBytes <= 0 means
+// DefaultMaxAssetBytes.
 func Parse(data []byte, wantID string, maxAssetBytes int64) (*Manifest, error) {
+	d, err := Decode(data, wantID, maxAssetBytes)
+	if err != nil {
+		return nil, err
+	}
+	return d.Manifest, nil
+}
+
+// Document is a manifest document decoded once: the Manifest it holds and
+// the bytes its signature covers, both made from the same reading of it.
+type Document struct {
+	Manifest *Manifest
+	signed   []byte // the canonical form without "signature"; nil if unsigned
+	signErr  error  // why signed could not be made
+}
+
+// Decode decodes and validates the manifest document data of the avatar
+// wantID. Members this version does not know are ignored but stay under
+// the signature. A document that JSON readers could read differently is
+// refused: a member name twice in one object at any depth, an integer
+// beyond ±2^53, nesting deeper than 32 levels, data after the object.
+// Every failure is failedToFetchAvatarMetadata with reason
+// invalidManifest. maxAssetBytes <= 0 means DefaultMaxAssetBytes.
+func Decode(data []byte, wantID string, maxAssetBytes int64) (*Document, error) {
 	if len(data) > MaxManifestBytes {
 		return nil, invalid(wantID, "manifest is %d bytes, more than %d", len(data), MaxManifestBytes)
 	}
-	var m Manifest
-	dec := json.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(&m); err != nil {
+	tree, err := decodeTree(data)
+	if err != nil {
+		var dup *DuplicateNameError
+		switch {
+		case errors.As(err, &dup):
+			e := invalid(wantID, "manifest is ambiguous: %v", err)
+			e.Err = err
+			return nil, e
+		case err == errTrailing:
+			return nil, invalid(wantID, "manifest has data after its JSON object")
+		}
 		e := invalid(wantID, "manifest is not valid JSON: %v", err)
 		e.Err = err
 		return nil, e
 	}
-	if dec.More() {
-		return nil, invalid(wantID, "manifest has data after its JSON object")
+	m, err := fromTree(tree)
+	if err != nil {
+		return nil, invalid(wantID, "manifest: %v", err)
 	}
 	if m.AvatarID != wantID {
 		return nil, invalid(wantID, "manifest is for avatar %q, not %q", truncate(m.AvatarID), wantID)
@@ -85,7 +122,11 @@ func Parse(data []byte, wantID string, maxAssetBytes int64) (*Manifest, error) {
 	if err := m.Validate(maxAssetBytes); err != nil {
 		return nil, err
 	}
-	return &m, nil
+	d := &Document{Manifest: m}
+	if m.Signature != nil {
+		d.signed, d.signErr = signedForm(tree.(map[string]any))
+	}
+	return d, nil
 }
 
 // Validate checks every rule of the origin protocol.

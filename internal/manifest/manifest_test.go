@@ -118,8 +118,8 @@ func TestSignVerify(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	parse := func(b []byte) *Manifest {
-		m, err := Parse(b, "rohan", 0)
+	parse := func(b []byte) *Document {
+		m, err := Decode(b, "rohan", 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -127,27 +127,90 @@ func TestSignVerify(t *testing.T) {
 	}
 	badSig := &errs.Error{Code: errs.FailedToFetchAvatarMetadata, Reason: errs.ReasonBadSignature}
 
-	if err := Verify(parse(signed), signed, []ed25519.PublicKey{otherPub, pub}); err != nil {
+	if err := parse(signed).Verify([]ed25519.PublicKey{otherPub, pub}); err != nil {
 		t.Errorf("signed manifest: %v", err)
 	}
 	// Reformatting does not break the signature: it covers the canonical form.
 	var pretty map[string]any
 	_ = json.Unmarshal(signed, &pretty)
 	reformatted, _ := json.MarshalIndent(pretty, "", "  ")
-	if err := Verify(parse(reformatted), reformatted, []ed25519.PublicKey{pub}); err != nil {
+	if err := parse(reformatted).Verify([]ed25519.PublicKey{pub}); err != nil {
 		t.Errorf("reformatted manifest: %v", err)
 	}
 	tampered := []byte(strings.Replace(string(signed), `"size":1`, `"size":2`, 1))
-	if err := Verify(parse(tampered), tampered, []ed25519.PublicKey{pub}); !errors.Is(err, badSig) {
+	if err := parse(tampered).Verify([]ed25519.PublicKey{pub}); !errors.Is(err, badSig) {
 		t.Errorf("tampered: %v", err)
 	}
-	if err := Verify(parse(signed), signed, []ed25519.PublicKey{otherPub}); !errors.Is(err, badSig) {
+	if err := parse(signed).Verify([]ed25519.PublicKey{otherPub}); !errors.Is(err, badSig) {
 		t.Errorf("wrong key: %v", err)
 	}
-	if err := Verify(parse(raw), raw, []ed25519.PublicKey{pub}); !errors.Is(err, badSig) {
+	if err := parse(raw).Verify([]ed25519.PublicKey{pub}); !errors.Is(err, badSig) {
 		t.Errorf("unsigned: %v", err)
 	}
-	if err := Verify(parse(raw), raw, nil); err != nil {
+	if err := parse(raw).Verify(nil); err != nil {
 		t.Errorf("no trusted keys: %v", err)
+	}
+}
+
+// TestDecodeRefusesAmbiguousDocuments: a document two JSON readers could
+// read differently is refused, at every depth, whatever is signed.
+func TestDecodeRefusesAmbiguousDocuments(t *testing.T) {
+	asset := `{"path":"a","size":1,"sha256":"` + hexA + `"}`
+	tests := map[string]string{
+		"assets twice":          `{"assets":[],"schema":1,"avatarId":"rohan","version":"1","assets":[` + asset + `]}`,
+		"escaped name twice":    `{"schema":1,"avatarId":"rohan","version":"1","assets":[` + asset + `],"\u0061ssets":[]}`,
+		"schema twice":          `{"schema":2,"schema":1,"avatarId":"rohan","version":"1","assets":[]}`,
+		"url twice in an asset": `{"schema":1,"avatarId":"rohan","version":"1","assets":[{"url":"http://x/","path":"a","size":1,"sha256":"` + hexA + `","url":null}]}`,
+		"signature twice":       `{"schema":1,"avatarId":"rohan","version":"1","assets":[],"signature":{"ed25519":"a"},"signature":{"ed25519":"b"}}`,
+		"deep in an extension":  `{"schema":1,"avatarId":"rohan","version":"1","assets":[],"x":[{"y":{"z":1,"z":2}}]}`,
+		"size beyond 2^53":      `{"schema":1,"avatarId":"rohan","version":"1","assets":[{"path":"a","size":9007199254740993,"sha256":"` + hexA + `"}]}`,
+		"size as a fraction":    `{"schema":1,"avatarId":"rohan","version":"1","assets":[{"path":"a","size":1.0,"sha256":"` + hexA + `"}]}`,
+		"nested 40 deep":        `{"schema":1,"avatarId":"rohan","version":"1","assets":[],"x":` + strings.Repeat("[", 40) + strings.Repeat("]", 40) + `}`,
+		"asset not an object":   `{"schema":1,"avatarId":"rohan","version":"1","assets":["a"]}`,
+		"path not a string":     `{"schema":1,"avatarId":"rohan","version":"1","assets":[{"path":1,"size":1,"sha256":"` + hexA + `"}]}`,
+	}
+	for name, doc := range tests {
+		t.Run(name, func(t *testing.T) {
+			_, err := Decode([]byte(doc), "rohan", 0)
+			if !errors.Is(err, &errs.Error{Code: errs.FailedToFetchAvatarMetadata, Reason: errs.ReasonInvalidManifest}) {
+				t.Fatalf("Decode = %v, want invalidManifest", err)
+			}
+		})
+	}
+	// Names differ from the protocol's only by case: not the protocol's
+	// members, ignored, and covered by the signature like any other.
+	m, err := Parse([]byte(`{"schema":1,"avatarId":"rohan","version":"1","assets":[],"Assets":[`+asset+`],"AvatarID":"mei"}`), "rohan", 0)
+	if err != nil || len(m.Assets) != 0 {
+		t.Fatalf("Parse = %+v, %v; want no assets", m, err)
+	}
+	if _, err := Canonical([]byte(`{"a":1,"a":2}`)); err == nil {
+		t.Errorf("Canonical accepted a name twice")
+	}
+}
+
+// TestSignedDuplicateAssets is the attack of issue 12: a copy of the
+// signed document with a hostile "assets" member placed before the signed
+// one. It must not verify and be used; it must not even decode.
+func TestSignedDuplicateAssets(t *testing.T) {
+	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
+	signed, err := Sign(doc(`{"path":"a","size":1,"sha256":"`+hexA+`"}`), "k1", priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evil := []byte(`{"assets":[{"path":"a","size":1,"sha256":"` + hexA + `","url":"http://evil.example/a"}],` + string(signed[1:]))
+	d, err := Decode(evil, "rohan", 0)
+	if err == nil {
+		err = d.Verify([]ed25519.PublicKey{pub})
+		t.Fatalf("decoded, verify = %v, assets %+v", err, d.Manifest.Assets)
+	}
+	var dup *DuplicateNameError
+	if !errors.As(err, &dup) || dup.Name != "assets" {
+		t.Fatalf("err = %v, want a DuplicateNameError for assets", err)
+	}
+	if _, err := SignedBytes(evil); err == nil {
+		t.Errorf("SignedBytes accepted the document")
+	}
+	if _, err := Sign(evil, "k1", priv); err == nil {
+		t.Errorf("Sign accepted the document")
 	}
 }

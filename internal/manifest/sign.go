@@ -4,8 +4,9 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"encoding/base64"
-	"encoding/json"
+	"errors"
 	"fmt"
+	"maps"
 
 	"github.com/assetd/assetd/internal/errs"
 )
@@ -13,53 +14,72 @@ import (
 // SignedBytes returns the bytes a manifest's signature covers: the JCS form
 // of the manifest object as received, with its "signature" member removed.
 // Working from the raw document keeps fields this version does not know
-// under the signature.
+// under the signature. A document with a member name twice is refused.
 func SignedBytes(raw []byte) ([]byte, error) {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var obj map[string]any
-	if err := dec.Decode(&obj); err != nil {
-		return nil, err
-	}
-	delete(obj, "signature")
-	doc, err := json.Marshal(obj)
+	obj, err := decodeObject(raw)
 	if err != nil {
 		return nil, err
 	}
-	return Canonical(doc)
+	return signedForm(obj)
+}
+
+// signedForm is the canonical form of the document obj without its
+// "signature" member. It does not change obj.
+func signedForm(obj map[string]any) ([]byte, error) {
+	if _, ok := obj["signature"]; ok {
+		obj = maps.Clone(obj)
+		delete(obj, "signature")
+	}
+	var b bytes.Buffer
+	if err := writeCanonical(&b, obj); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+func decodeObject(raw []byte) (map[string]any, error) {
+	tree, err := decodeTree(raw)
+	if err != nil {
+		return nil, err
+	}
+	obj, ok := tree.(map[string]any)
+	if !ok {
+		return nil, errors.New("the document is not a JSON object")
+	}
+	return obj, nil
 }
 
 // Sign signs the manifest document raw with priv and returns the document
 // with its signature member set, in canonical form.
 func Sign(raw []byte, keyID string, priv ed25519.PrivateKey) ([]byte, error) {
-	msg, err := SignedBytes(raw)
+	obj, err := decodeObject(raw)
 	if err != nil {
 		return nil, err
 	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var obj map[string]any
-	if err := dec.Decode(&obj); err != nil {
+	msg, err := signedForm(obj)
+	if err != nil {
 		return nil, err
 	}
 	obj["signature"] = map[string]any{
 		"keyId":   keyID,
 		"ed25519": base64.StdEncoding.EncodeToString(ed25519.Sign(priv, msg)),
 	}
-	doc, err := json.Marshal(obj)
-	if err != nil {
+	var b bytes.Buffer
+	if err := writeCanonical(&b, obj); err != nil {
 		return nil, err
 	}
-	return Canonical(doc)
+	return b.Bytes(), nil
 }
 
-// Verify checks the signature of the parsed manifest m, whose document as
-// received is raw, against keys. With no keys every manifest passes. The
-// error is failedToFetchAvatarMetadata with reason badSignature.
-func Verify(m *Manifest, raw []byte, keys []ed25519.PublicKey) error {
+// Verify checks the document's signature against keys: the signature must
+// be one of a key of keys over exactly the document Decode built the
+// Manifest from. With no keys every document passes. The error is
+// failedToFetchAvatarMetadata with reason badSignature.
+func (d *Document) Verify(keys []ed25519.PublicKey) error {
 	if len(keys) == 0 {
 		return nil
 	}
+	m := d.Manifest
 	bad := func(format string, args ...any) error {
 		return &errs.Error{Code: errs.FailedToFetchAvatarMetadata, Phase: errs.PhaseMetadata,
 			AvatarID: m.AvatarID, Reason: errs.ReasonBadSignature, Message: fmt.Sprintf(format, args...)}
@@ -71,12 +91,11 @@ func Verify(m *Manifest, raw []byte, keys []ed25519.PublicKey) error {
 	if err != nil || len(sig) != ed25519.SignatureSize {
 		return bad("manifest signature is not a base64 ed25519 signature")
 	}
-	msg, err := SignedBytes(raw)
-	if err != nil {
-		return bad("manifest cannot be canonicalized: %v", err)
+	if d.signErr != nil || d.signed == nil {
+		return bad("manifest cannot be canonicalized: %v", d.signErr)
 	}
 	for _, k := range keys {
-		if ed25519.Verify(k, msg, sig) {
+		if ed25519.Verify(k, d.signed, sig) {
 			return nil
 		}
 	}

@@ -368,12 +368,12 @@ func buildManifest(a *avatar, key ed25519.PrivateKey) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("avatar %s: %w", a.id, err)
 	}
-	parsed, err := manifest.Parse(doc, a.id, 0)
+	parsed, err := manifest.Decode(doc, a.id, 0)
 	if err != nil {
 		return nil, fmt.Errorf("avatar %s: %s", a.id, plain(err))
 	}
 	if key != nil {
-		if err := manifest.Verify(parsed, doc, []ed25519.PublicKey{key.Public().(ed25519.PublicKey)}); err != nil {
+		if err := parsed.Verify([]ed25519.PublicKey{key.Public().(ed25519.PublicKey)}); err != nil {
 			return nil, fmt.Errorf("avatar %s: %s", a.id, plain(err))
 		}
 	}

@@ -288,20 +288,24 @@ func TestSignedManifestsVerify(t *testing.T) {
 	if m.Signature == nil || m.Signature.KeyID != kp.KeyID {
 		t.Fatalf("signature %+v, want keyId %s", m.Signature, kp.KeyID)
 	}
-	if err := manifest.Verify(m, raw, []ed25519.PublicKey{pub}); err != nil {
+	doc, err := manifest.Decode(raw, "rohan", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := doc.Verify([]ed25519.PublicKey{pub}); err != nil {
 		t.Errorf("signed manifest does not verify: %v", err)
 	}
 
 	tampered := []byte(strings.Replace(string(raw), `"version":"1"`, `"version":"2"`, 1))
-	tm, err := manifest.Parse(tampered, "rohan", 0)
+	tm, err := manifest.Decode(tampered, "rohan", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := manifest.Verify(tm, tampered, []ed25519.PublicKey{pub}); !isBadSignature(err) {
+	if err := tm.Verify([]ed25519.PublicKey{pub}); !isBadSignature(err) {
 		t.Errorf("tampered manifest: %v, want badSignature", err)
 	}
 	other, _, _ := ed25519.GenerateKey(rand.Reader)
-	if err := manifest.Verify(m, raw, []ed25519.PublicKey{other}); !isBadSignature(err) {
+	if err := doc.Verify([]ed25519.PublicKey{other}); !isBadSignature(err) {
 		t.Errorf("wrong key: %v, want badSignature", err)
 	}
 
