@@ -13,8 +13,9 @@ import (
 // the signature covers (the tree's canonical form) and the Manifest the
 // caller uses are built from that one tree. A document that two JSON
 // readers could read differently is refused: a name twice in one object
-// (at any depth), nesting deeper than maxDepth, an integer a float64
-// cannot hold exactly, anything after the value.
+// (at any depth), nesting deeper than maxDepth, a number beyond a float64
+// (the canonical form cannot write it), an integer member a float64 cannot
+// hold exactly, anything after the value.
 
 // maxDepth bounds the nesting of a manifest document: the protocol needs
 // three levels (document, assets, asset); extensions get some room.
@@ -67,6 +68,11 @@ func decodeValue(dec *json.Decoder, path string, depth int) (any, error) {
 	}
 	d, ok := tok.(json.Delim)
 	if !ok {
+		if num, ok := tok.(json.Number); ok {
+			if _, err := strconv.ParseFloat(string(num), 64); err != nil {
+				return nil, fmt.Errorf("number %s at %s is beyond a float64", truncate(string(num)), path)
+			}
+		}
 		return tok, nil // string, json.Number, bool or nil
 	}
 	if depth >= maxDepth {

@@ -166,6 +166,7 @@ func TestDecodeRefusesAmbiguousDocuments(t *testing.T) {
 		"size beyond 2^53":      `{"schema":1,"avatarId":"rohan","version":"1","assets":[{"path":"a","size":9007199254740993,"sha256":"` + hexA + `"}]}`,
 		"size as a fraction":    `{"schema":1,"avatarId":"rohan","version":"1","assets":[{"path":"a","size":1.0,"sha256":"` + hexA + `"}]}`,
 		"nested 40 deep":        `{"schema":1,"avatarId":"rohan","version":"1","assets":[],"x":` + strings.Repeat("[", 40) + strings.Repeat("]", 40) + `}`,
+		"number beyond float64": `{"schema":1,"avatarId":"rohan","version":"1","assets":[],"x":1e400}`,
 		"asset not an object":   `{"schema":1,"avatarId":"rohan","version":"1","assets":["a"]}`,
 		"path not a string":     `{"schema":1,"avatarId":"rohan","version":"1","assets":[{"path":1,"size":1,"sha256":"` + hexA + `"}]}`,
 	}
