@@ -20,7 +20,7 @@ DIST_ENV    := CGO_ENABLED=0 GOOS=linux GOAMD64=v1 GOARM64=v8.0 GOFLAGS=
 DIST_BUILD  := $(GO) build -trimpath -buildvcs=false -ldflags '$(DIST_LDFLAGS)'
 FUZZSMOKE   ?= 3s
 
-.PHONY: all build test lint vet fmt-check race bench bench-go bench-tools demo install clean fuzz fuzz-smoke tools reliability dist deb package-test
+.PHONY: all build test lint vet fmt-check race bench bench-go bench-tools demo install clean fuzz fuzz-smoke tools reliability dist deb package-test clients-tools clients-test clients-test-python clients-dist
 
 all: build
 
@@ -30,7 +30,7 @@ build:
 # The tests run the real binary, systemd-analyze and curl; tools installs
 # what a fresh Debian machine lacks (as root, through apt) and is a no-op
 # where they are present.
-test: tools fmt-check vet lint race fuzz-smoke
+test: tools fmt-check vet lint race fuzz-smoke clients-test
 
 tools:
 	@missing=""; \
@@ -150,3 +150,40 @@ deb: dist
 # The slow packaging test: builds dist twice, the packages, installs one.
 package-test:
 	ASSETD_PACKAGING_TEST=1 $(GO) test -count=1 -timeout 40m -v -run . ./packaging/
+
+# The Python and Node clients (clients/), tested against the real daemon
+# built here and a real `assetd origin`. Their tools come from Debian
+# (Debian's /usr/bin/python3, whose pytest is python3-pytest; PyPI is not
+# used). Under CI (CI=true, as CI sets it) a suite that cannot run or skips
+# a test fails; elsewhere it says so and is skipped.
+PYTHON3     ?= /usr/bin/python3
+CLIENTS_DEBS := python3-pytest python3-setuptools python3-build python3-venv nodejs npm
+
+clients-tools:
+	@missing=""; \
+	$(PYTHON3) -c 'import pytest' 2>/dev/null || missing="$$missing python3-pytest"; \
+	$(PYTHON3) -c 'import setuptools' 2>/dev/null || missing="$$missing python3-setuptools"; \
+	$(PYTHON3) -c 'import build' 2>/dev/null || missing="$$missing python3-build"; \
+	$(PYTHON3) -c 'import venv, ensurepip' 2>/dev/null || missing="$$missing python3-venv"; \
+	command -v node >/dev/null || missing="$$missing nodejs"; \
+	command -v npm >/dev/null || missing="$$missing npm"; \
+	if [ -n "$$missing" ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing$$missing"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing) >/dev/null || \
+			echo "could not install$$missing"; \
+	fi
+
+# clients-skip NAME: a suite that cannot run fails under CI, else says so.
+clients-skip = { echo "$(1): SKIPPED ($(2))"; [ "$$CI" != true ] || { echo "CI=true: a skipped suite is a failure"; exit 1; }; }
+
+clients-test: clients-test-python
+
+clients-test-python: build clients-tools
+	@if ! $(PYTHON3) -c 'import pytest' 2>/dev/null; then \
+		$(call clients-skip,python client,no pytest for $(PYTHON3)); exit 0; \
+	fi; \
+	out=$(CURDIR)/$(BIN)/clients-pytest.txt; \
+	cd clients/python && ASSETD_BIN=$(CURDIR)/$(BIN)/assetd $(PYTHON3) -m pytest -q -rs -p no:cacheprovider >$$out 2>&1; rc=$$?; \
+	if [ $$rc -ne 0 ]; then cat $$out; exit $$rc; fi; \
+	echo "python client (pytest): $$(tail -n 1 $$out)"; \
+	if grep -q ' skipped' $$out; then $(call clients-skip,python client,tests skipped); fi
