@@ -19,7 +19,10 @@
 // downloading an older version's blobs). Every file is written to a
 // temporary name, fsynced and renamed, and blobs go in before the
 // manifests that name them, so a reader never sees a manifest whose blobs
-// are missing nor a half-written file.
+// are missing nor a half-written file. A changed manifest gets an mtime in
+// a later whole second than the one it replaces: static servers derive
+// their validators from mtime seconds and size (nginx's ETag), and a
+// republished manifest usually keeps its size.
 //
 // SRC is read through an os.Root: a symlink may point to a file elsewhere
 // in SRC, but one that leads outside SRC (or is absolute), a symlinked

@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/assetd/assetd/internal/errs"
 	"github.com/assetd/assetd/internal/manifest"
@@ -388,7 +389,7 @@ func putBlob(ctx context.Context, root *os.Root, f source, out string) (added bo
 	if fi, err := os.Stat(dst); err == nil && fi.Mode().IsRegular() && fi.Size() == f.asset.Size {
 		return false, nil
 	}
-	err = writeAtomic(dst, 0o644, func(w io.Writer) error {
+	err = writeAtomic(dst, 0o644, func(w *os.File) error {
 		size, digest, err := hashFile(ctx, root, f.name, w)
 		if err != nil {
 			return err
@@ -411,18 +412,44 @@ func putManifest(out string, a *avatar, log *slog.Logger) (string, error) {
 		return "", err
 	}
 	state := ManifestAdded
+	var mtime time.Time
 	if err == nil {
 		state = ManifestUpdated
 		if prev, perr := manifest.Parse(old, a.id, 0); perr == nil && prev.Version == a.version && !sameAssets(prev.Assets, a.files) {
 			log.Warn("avatar's files changed but its version did not; caches see the change through the manifest's ETag",
 				"avatar", a.id, "version", a.version)
 		}
+		fi, err := os.Stat(dst)
+		if err != nil {
+			return "", err
+		}
+		mtime = nextMtime(fi.ModTime(), time.Now())
 	}
-	err = writeAtomic(dst, 0o644, func(w io.Writer) error {
-		_, err := w.Write(a.doc)
-		return err
+	err = writeAtomic(dst, 0o644, func(f *os.File) error {
+		if _, err := f.Write(a.doc); err != nil {
+			return err
+		}
+		if mtime.IsZero() {
+			return nil
+		}
+		return os.Chtimes(f.Name(), mtime, mtime)
 	})
 	return state, err
+}
+
+// nextMtime is the mtime of a changed manifest that replaces one of mtime
+// old: now, but always in a later whole second than old. Static servers
+// derive their validators from the mtime in seconds and the size (nginx's
+// ETag "<mtime hex>-<size hex>" and Last-Modified), and a changed
+// manifest usually keeps its size (a new sha256 has as many digits), so
+// a republish within the same second would otherwise be answered 304
+// forever. Several republishes within one second push the mtime a few
+// seconds ahead of the clock, which is harmless.
+func nextMtime(old, now time.Time) time.Time {
+	if floor := old.Truncate(time.Second).Add(time.Second); now.Before(floor) {
+		return floor
+	}
+	return now
 }
 
 func sameAssets(prev []manifest.Asset, files []source) bool {
@@ -440,7 +467,7 @@ func sameAssets(prev []manifest.Asset, files []source) bool {
 // writeAtomic writes dst through a temporary file in its folder: fill,
 // fsync, chmod, rename, fsync the folder. A crash leaves the old file or
 // the new one, never a torn one.
-func writeAtomic(dst string, mode os.FileMode, fill func(io.Writer) error) (err error) {
+func writeAtomic(dst string, mode os.FileMode, fill func(*os.File) error) (err error) {
 	dir := filepath.Dir(dst)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -372,5 +373,45 @@ func TestReadPEMPrivateKey(t *testing.T) {
 	}
 	if !got.Equal(priv) {
 		t.Error("PEM key read back differs")
+	}
+}
+
+// A changed manifest gets an mtime in a later whole second than the one it
+// replaces, even when the clock has not moved past it (a republish within
+// the same second, or an old mtime ahead of the clock): static servers'
+// validators (nginx's ETag, Last-Modified) are mtime seconds and size.
+// An unchanged manifest keeps its mtime.
+func TestChangedManifestMovesMtime(t *testing.T) {
+	dir := t.TempDir()
+	src, out := filepath.Join(dir, "src"), filepath.Join(dir, "out")
+	tree(t, src, map[string]string{"kiosk/VERSION": "1", "kiosk/a.bin": "aaaa"})
+	ctx := context.Background()
+	if _, err := Publish(ctx, src, out, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	mf := filepath.Join(out, filepath.FromSlash(ManifestPath("kiosk")))
+	ahead := time.Now().Add(time.Hour).Truncate(time.Second).Add(300 * time.Millisecond)
+	if err := os.Chtimes(mf, ahead, ahead); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Publish(ctx, src, out, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(mf); err != nil || !fi.ModTime().Equal(ahead) {
+		t.Fatalf("unchanged manifest: mtime %v (%v), want %v kept", fi.ModTime(), err, ahead)
+	}
+	tree(t, src, map[string]string{"kiosk/a.bin": "bbbb"})
+	if _, err := Publish(ctx, src, out, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(mf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := ahead.Truncate(time.Second).Add(time.Second); !fi.ModTime().Equal(want) {
+		t.Errorf("changed manifest: mtime %v, want %v (the old one's next second)", fi.ModTime(), want)
+	}
+	if now := time.Now(); !nextMtime(now.Add(-2*time.Second), now).Equal(now) {
+		t.Error("a manifest older than a second is not stamped now")
 	}
 }
