@@ -47,6 +47,7 @@ func eventPrinter(cmd *cobra.Command, g *globals) func(apitype.Event) {
 	return func(ev apitype.Event) {
 		switch ev.Type {
 		case apitype.EventCompleted:
+			v.event(ev) // whether it was cached
 			av := ev.Avatar
 			if av == nil {
 				av = &apitype.Avatar{AvatarID: ev.AvatarID}

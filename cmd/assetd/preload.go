@@ -25,10 +25,13 @@ func newPreloadCmd(g *globals) *cobra.Command {
 until each is cached and verified. An avatar already cached and fresh is
 ready at once; a load already in flight is joined, not repeated.
 
-On a terminal it draws a progress bar per avatar (bytes, rate, time left);
-otherwise it prints a line per avatar every tenth of the way; with --json it
-prints every event of the loads as one JSON object a line (NDJSON), each
-avatar ending with a "completed" or "failed" event.
+On a terminal it draws a progress bar per avatar (bytes, the speed of the
+last 5 seconds, time left) and a total bar for several; otherwise it prints
+a line per avatar every tenth of the way and a total line. While a load
+waits it says for what: "queued" (for a download slot) or "retrying (2/6):
+connection refused". An avatar cached and current says "already cached".
+With --json it prints every event of the loads as one JSON object a line
+(NDJSON), each avatar ending with a "completed" or "failed" event.
 
 Ctrl-C stops waiting; the daemon keeps loading (see 'assetd ls') unless
 --cancel-on-interrupt is given. The exit code is that of the worst failure:
@@ -86,7 +89,9 @@ func preloadView(cmd *cobra.Command, g *globals, ids []string) progressView {
 	case isTerminal(out):
 		return newBarView(out, errOut, ids)
 	}
-	return newPlainView(out, errOut)
+	v := newPlainView(out, errOut)
+	v.several = len(ids) > 1
+	return v
 }
 
 // afterInterrupt cancels the loads that were still running when asked

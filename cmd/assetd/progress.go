@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -36,37 +37,112 @@ func fraction(ev apitype.Event) float64 {
 	return min(max(f, 0), 1)
 }
 
-func completedLine(av *apitype.Avatar) string {
-	return fmt.Sprintf("%s: completed, version %s, %s", av.AvatarID, av.Version, humanBytes(av.SizeBytes))
+func completedLine(av *apitype.Avatar, fromCache bool) string {
+	what := "completed"
+	if fromCache {
+		what = "already cached"
+	}
+	line := fmt.Sprintf("%s: %s, version %s, %s", av.AvatarID, what, av.Version, humanBytes(av.SizeBytes))
+	if av.State == apitype.StateStale {
+		line += " (stale: the origin could not be reached)"
+	}
+	return line
 }
 
-// plainView prints a line per event for logs and pipes: the first event
-// of each avatar and then one a tenth of the way, so that a log stays
-// readable however many events the daemon sends.
+// totals sums up the loads of several avatars for the last line.
+type totals struct {
+	avatars, completed, cached, failed int
+	received                           int64
+	start                              time.Time
+}
+
+func (t *totals) add(tr *tracker, err error) {
+	t.avatars++
+	switch {
+	case err != nil:
+		t.failed++
+	case tr.fromCache:
+		t.cached++
+		fallthrough
+	default:
+		t.completed++
+	}
+	t.received += tr.last.BytesReceived
+}
+
+// line is "total: 3 of 4 avatars completed (1 already cached), 1 failed;
+// 21.3 MiB downloaded in 12s".
+func (t *totals) line(now time.Time) string {
+	s := fmt.Sprintf("total: %d of %d avatars completed", t.completed, t.avatars)
+	if t.cached > 0 {
+		s += fmt.Sprintf(" (%d already cached)", t.cached)
+	}
+	if t.failed > 0 {
+		s += fmt.Sprintf(", %d failed", t.failed)
+	}
+	return s + fmt.Sprintf("; %s downloaded in %s", humanBytes(t.received), now.Sub(t.start).Round(100*time.Millisecond))
+}
+
+// plainView prints a line per event for logs and pipes: what each load
+// waits for when that changes, then a line a tenth of the way, so that a
+// log stays readable however many events the daemon sends. Nothing is
+// printed for a load until its manifest is in or it waits: an avatar
+// already cached prints only its end.
 type plainView struct {
 	out, errOut io.Writer
+	now         func() time.Time
+	several     bool // print a total line
 
-	mu    sync.Mutex
-	shown map[string]int // the last tenth printed, per avatar
+	mu     sync.Mutex
+	shown  map[string]int    // the last tenth printed, per avatar
+	said   map[string]string // the last waiting text printed, per avatar
+	tracks map[string]*tracker
+	sum    totals
 }
 
 func newPlainView(out, errOut io.Writer) *plainView {
-	return &plainView{out: out, errOut: errOut, shown: map[string]int{}}
+	return &plainView{out: out, errOut: errOut, now: time.Now, shown: map[string]int{}, said: map[string]string{},
+		tracks: map[string]*tracker{}, sum: totals{start: time.Now()}}
+}
+
+func (v *plainView) track(id string) *tracker {
+	t := v.tracks[id]
+	if t == nil {
+		t = &tracker{}
+		v.tracks[id] = t
+	}
+	return t
 }
 
 func (v *plainView) event(ev apitype.Event) {
-	if ev.Type != apitype.EventProgress && ev.Type != apitype.EventState {
-		return // done prints the end
-	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if ev.Type == apitype.EventState {
+	tr := v.track(ev.AvatarID)
+	tr.update(ev, v.now())
+	switch ev.Type {
+	case apitype.EventState:
 		line := fmt.Sprintf("%s: %s", ev.AvatarID, ev.State)
 		if ev.Error != nil {
 			line += " (" + describe(ev.Error.Err().WithAvatar(ev.AvatarID)) + ")"
 		}
 		fmt.Fprintln(v.out, line)
 		return
+	case apitype.EventProgress:
+	default:
+		return // done prints the end
+	}
+	// Once bytes flow, a download of the load waiting for the slot
+	// another's takes is not news: only retries are.
+	moving := ev.BytesReceived > 0
+	if w := waiting(ev); w != v.said[ev.AvatarID] && !(moving && ev.Waiting == apitype.WaitingQueued) {
+		v.said[ev.AvatarID] = w
+		if w != "" {
+			fmt.Fprintf(v.out, "%s: %s\n", ev.AvatarID, w)
+			return
+		}
+	}
+	if ev.Waiting != "" || ev.BytesTotal <= 0 {
+		return // the manifest is not in yet
 	}
 	f := fraction(ev)
 	tenth := int(f * 10)
@@ -74,29 +150,37 @@ func (v *plainView) event(ev apitype.Event) {
 		return
 	}
 	v.shown[ev.AvatarID] = tenth
-	if ev.BytesTotal <= 0 && ev.BytesDone <= 0 {
-		fmt.Fprintf(v.out, "%s: %s\n", ev.AvatarID, ev.State) // the manifest is not in yet
-		return
-	}
-	fmt.Fprintf(v.out, "%s: %s %d%% (%s of %s)\n", ev.AvatarID, ev.State, int(f*100),
+	line := fmt.Sprintf("%s: %s %d%% (%s of %s", ev.AvatarID, ev.State, int(f*100),
 		humanBytes(ev.BytesDone), humanBytes(ev.BytesTotal))
+	if r := tr.rateText(v.now(), ", "); r != "" {
+		line += ", " + r
+	}
+	fmt.Fprintln(v.out, line+")")
 }
 
 func (v *plainView) done(id string, av *apitype.Avatar, err error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	tr := v.track(id)
 	delete(v.shown, id)
+	delete(v.said, id)
+	delete(v.tracks, id)
+	v.sum.add(tr, err)
 	switch {
 	case interrupted(err):
 		fmt.Fprintf(v.errOut, "%s: interrupted\n", id)
 	case err != nil:
 		fmt.Fprintln(v.errOut, describe(avatarError(id, err)))
 	default:
-		fmt.Fprintln(v.out, completedLine(av))
+		fmt.Fprintln(v.out, completedLine(av, tr.fromCache))
 	}
 }
 
-func (v *plainView) finish() {}
+func (v *plainView) finish() {
+	if v.several {
+		fmt.Fprintln(v.out, v.sum.line(v.now()))
+	}
+}
 
 // jsonView prints every event as one line of JSON (NDJSON), and makes
 // sure each avatar ends with a completed or failed line even when its
@@ -132,25 +216,30 @@ func (v *jsonView) done(id string, av *apitype.Avatar, err error) {
 
 func (v *jsonView) finish() {}
 
-// barView draws a progress bar per avatar on a terminal, with bytes, rate
-// and time left; a bar ends with ✓ completed or ✗ and the error code. The
-// whole errors follow under the bars once every load has ended.
+// barView draws a progress bar per avatar on a terminal, with bytes,
+// speed (over the last seconds) and time left, or what the load waits
+// for; a bar ends with ✓ completed, ✓ already cached, or ✗ and the error
+// code. With several avatars a total bar follows. The whole errors follow
+// under the bars once every load has ended.
 type barView struct {
 	p      *mpb.Progress
 	bars   map[string]*avatarBar // fixed once built
+	total  *avatarBar            // nil for one avatar
 	errOut io.Writer
+	now    func() time.Time
 
 	mu     sync.Mutex
 	failed []string
+	sum    totals
 }
 
 type avatarBar struct {
 	bar   *mpb.Bar
 	final atomic.Pointer[string] // what the bar ends with
+	now   func() time.Time
 
-	mu         sync.Mutex // the rate's base, set by the first event
-	start      time.Time
-	startBytes int64
+	mu sync.Mutex
+	tr tracker
 }
 
 func newBarView(out, errOut io.Writer, ids []string, opts ...mpb.ContainerOption) *barView {
@@ -159,64 +248,106 @@ func newBarView(out, errOut io.Writer, ids []string, opts ...mpb.ContainerOption
 		p:      mpb.New(opts...),
 		bars:   make(map[string]*avatarBar, len(ids)),
 		errOut: errOut,
+		now:    time.Now,
+		sum:    totals{start: time.Now()},
 	}
-	width := 0
+	width := len("total")
 	for _, id := range ids {
 		width = max(width, len(id))
 	}
-	for _, id := range ids {
-		ab := &avatarBar{}
+	add := func(name string) *avatarBar {
+		ab := &avatarBar{now: func() time.Time { return v.now() }}
 		ab.bar = v.p.AddBar(0,
-			mpb.PrependDecorators(decor.Name(id, decor.WC{W: width + 1, C: decor.DindentRight})),
+			mpb.PrependDecorators(decor.Name(name, decor.WC{W: width + 1, C: decor.DindentRight})),
 			mpb.AppendDecorators(decor.Any(ab.status, decor.WC{W: 1, C: decor.DextraSpace})),
 			mpb.BarWidth(30),
 		)
-		v.bars[id] = ab
+		return ab
+	}
+	for _, id := range ids {
+		v.bars[id] = add(id)
+	}
+	if len(ids) > 1 {
+		v.total = add("total")
 	}
 	return v
 }
 
-// status is the text after the bar: bytes, rate and time left while it
-// runs, its end once it has ended.
+// status is the text after the bar: bytes, speed and time left while it
+// runs, or what it waits for; its end once it has ended.
 func (ab *avatarBar) status(s decor.Statistics) string {
 	if f := ab.final.Load(); f != nil {
 		return *f
 	}
 	ab.mu.Lock()
-	start, base := ab.start, ab.startBytes
-	ab.mu.Unlock()
-	if start.IsZero() || s.Total <= 0 {
-		return "waiting"
+	defer ab.mu.Unlock()
+	if w := waiting(ab.tr.last); w != "" {
+		return w
+	}
+	if s.Total <= 0 {
+		return "starting"
 	}
 	pct := 100 * float64(s.Current) / float64(s.Total)
 	line := fmt.Sprintf("%3.0f%%  %s / %s", pct, humanBytes(s.Current), humanBytes(s.Total))
-	elapsed := time.Since(start).Seconds()
-	if got := s.Current - base; elapsed > 0.5 && got > 0 {
-		rate := float64(got) / elapsed
-		left := time.Duration(float64(s.Total-s.Current) / rate * float64(time.Second))
-		line += fmt.Sprintf("  %s/s  ETA %s", humanBytes(int64(rate)), left.Round(time.Second))
+	if r := ab.tr.rateText(ab.now(), "  "); r != "" {
+		line += "  " + r
 	}
 	return line
 }
 
 func (v *barView) event(ev apitype.Event) {
 	ab := v.bars[ev.AvatarID]
-	if ab == nil || ev.Type != apitype.EventProgress {
+	if ab == nil {
 		return
 	}
 	ab.mu.Lock()
-	if ab.start.IsZero() {
-		ab.start, ab.startBytes = time.Now(), ev.BytesDone
-	}
+	ab.tr.update(ev, v.now())
 	ab.mu.Unlock()
+	if ev.Type != apitype.EventProgress {
+		return
+	}
 	if ev.BytesTotal > 0 {
 		ab.bar.SetTotal(ev.BytesTotal, false)
 	}
 	ab.bar.SetCurrent(ev.BytesDone)
+	v.updateTotal()
+}
+
+// updateTotal sums the avatars' bars into the total bar.
+func (v *barView) updateTotal() {
+	if v.total == nil {
+		return
+	}
+	var sum apitype.Event
+	for _, ab := range v.bars {
+		ab.mu.Lock()
+		sum.BytesDone += ab.tr.last.BytesDone
+		sum.BytesTotal += ab.tr.last.BytesTotal
+		sum.BytesReceived += ab.tr.last.BytesReceived
+		ab.mu.Unlock()
+	}
+	sum.Type = apitype.EventProgress
+	v.total.mu.Lock()
+	if sum.BytesReceived > 0 { // the speed starts with the first byte
+		v.total.tr.update(sum, v.now())
+	} else {
+		v.total.tr.last = sum
+	}
+	v.total.mu.Unlock()
+	if sum.BytesTotal > 0 {
+		v.total.bar.SetTotal(sum.BytesTotal, false)
+	}
+	v.total.bar.SetCurrent(sum.BytesDone)
 }
 
 func (v *barView) done(id string, av *apitype.Avatar, err error) {
 	ab := v.bars[id]
+	ab.mu.Lock()
+	fromCache := ab.tr.fromCache
+	v.mu.Lock()
+	v.sum.add(&ab.tr, err)
+	v.mu.Unlock()
+	ab.mu.Unlock()
 	if err != nil {
 		e := avatarError(id, err)
 		msg := "✗ " + string(e.Code)
@@ -233,12 +364,33 @@ func (v *barView) done(id string, av *apitype.Avatar, err error) {
 		v.mu.Unlock()
 		return
 	}
-	msg := fmt.Sprintf("✓ completed  %s  version %s", humanBytes(av.SizeBytes), av.Version)
+	what := "completed"
+	if fromCache {
+		what = "already cached"
+	}
+	msg := fmt.Sprintf("✓ %s  %s  version %s", what, humanBytes(av.SizeBytes), av.Version)
+	if av.State == apitype.StateStale {
+		msg += "  (stale)"
+	}
 	ab.final.Store(&msg)
 	ab.bar.SetTotal(av.SizeBytes, true)
 }
 
 func (v *barView) finish() {
+	if v.total != nil {
+		v.mu.Lock()
+		msg := v.sum.line(v.now())
+		v.mu.Unlock()
+		msg = strings.TrimPrefix(msg, "total: ")
+		v.total.final.Store(&msg)
+		if v.sum.failed > 0 {
+			v.total.bar.Abort(false)
+		} else {
+			n := max(v.total.bar.Current(), 1) // all cached: nothing moved, full anyway
+			v.total.bar.SetCurrent(n)
+			v.total.bar.SetTotal(n, true)
+		}
+	}
 	v.p.Wait()
 	for _, line := range v.failed {
 		fmt.Fprintln(v.errOut, line)

@@ -146,7 +146,7 @@ func (c *Client) fillFrom(ctx context.Context, t target, u string, a manifest.As
 		defer closeBody(resp)
 		return c.receive(t, resp, a, sink, progress)
 	})
-	resp, err := c.retryClient(func(r *http.Request) error {
+	resp, err := c.retryClient(ctx, func(r *http.Request) error {
 		setRange(r.Header, sink.Size())
 		return nil
 	}).Do(req)

@@ -163,6 +163,9 @@ func (g *gate) acquire(ctx context.Context, background bool) error {
 	}
 	*q = append(*q, ch)
 	g.mu.Unlock()
+	tr := traceOf(ctx)
+	tr.queued(true)
+	defer tr.queued(false)
 
 	select {
 	case <-ch:

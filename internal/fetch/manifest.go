@@ -92,7 +92,7 @@ func (c *Client) manifestFrom(ctx context.Context, t target, u, etag string) (*M
 		}
 		return &stop{t.status(resp, c.cfg.RetryWaitMax)}
 	})
-	resp, err := c.retryClient(nil).Do(req)
+	resp, err := c.retryClient(ctx, nil).Do(req)
 	if err := c.finish(ctx, t, resp, handled, err); err != nil {
 		return nil, err
 	}

@@ -23,17 +23,34 @@ type stop struct{ err error }
 func (s *stop) Error() string { return s.err.Error() }
 func (s *stop) Unwrap() error { return s.err }
 
-// retryClient returns the retry layer for one request. prepare, if not
-// nil, updates the request before each retry (the Range of a resume).
-func (c *Client) retryClient(prepare retryablehttp.PrepareRetry) *retryablehttp.Client {
+// retryClient returns the retry layer for one request made with ctx.
+// prepare, if not nil, updates the request before each retry (the Range of
+// a resume). A Trace in ctx hears of each retry before its wait.
+func (c *Client) retryClient(ctx context.Context, prepare retryablehttp.PrepareRetry) *retryablehttp.Client {
+	check, backoff := c.checkRetry, retryablehttp.Backoff(c.backoff)
+	if tr := traceOf(ctx); tr != nil {
+		var last string // why the attempt that is retried failed
+		check = func(ctx context.Context, resp *http.Response, err error) (bool, error) {
+			retry, cerr := c.checkRetry(ctx, resp, err)
+			if retry {
+				last = cause(resp, err)
+			}
+			return retry, cerr
+		}
+		// Called only when a retry follows; i is the failed attempt's index.
+		backoff = func(lo, hi time.Duration, i int, resp *http.Response) time.Duration {
+			tr.retrying(i+2, c.cfg.MaxRetries+1, last)
+			return c.backoff(lo, hi, i, resp)
+		}
+	}
 	return &retryablehttp.Client{
 		HTTPClient:     c.http,
 		Logger:         leveled{c.log},
 		RetryWaitMin:   c.cfg.RetryWaitMin,
 		RetryWaitMax:   c.cfg.RetryWaitMax,
 		RetryMax:       c.cfg.MaxRetries,
-		CheckRetry:     c.checkRetry,
-		Backoff:        c.backoff,
+		CheckRetry:     check,
+		Backoff:        backoff,
 		ErrorHandler:   retryablehttp.PassthroughErrorHandler,
 		RequestLogHook: c.countRetry,
 		PrepareRetry:   prepare,

@@ -52,7 +52,10 @@ type load struct {
 	total      int64
 	permille   int
 	cancelled  bool
-	committing bool // past the point of no return: Put has begun
+	committing bool  // past the point of no return: Put has begun
+	received   int64 // bytes read from the network
+	wait       loadWait
+	fromCache  bool // the cached version was current: nothing to download
 
 	before string // state and version when the load began, "" if not cached
 	stale  error  // why the cached avatar was served stale; read after finished
@@ -84,7 +87,9 @@ func (m *Manager) load(ctx context.Context, id string, o LoadOptions, revalidate
 		if a := m.freshCached(id, o.Pin); a != nil {
 			m.countResult(nil)
 			if o.Progress != nil {
-				o.Progress(completedEvent(a))
+				ev := completedEvent(a)
+				ev.FromCache = true
+				o.Progress(ev)
 			}
 			return a, nil, nil
 		}
@@ -285,6 +290,7 @@ func (l *load) commit() bool {
 func (l *load) setBytes(m *Manager, done, total int64) {
 	l.mu.Lock()
 	l.done, l.total = done, total
+	l.wait.retry = waitFields{} // the manifest is in
 	l.emitLocked(m, true)
 	l.mu.Unlock()
 }
@@ -301,12 +307,13 @@ func (l *load) add(m *Manager, delta int64) {
 }
 
 // emitLocked sends a progress event when the fraction has grown by a
-// permille (or force). Fractions and bytes never go backwards.
+// permille, what the load waits for has changed, or force. Fractions and
+// bytes never go backwards.
 func (l *load) emitLocked(m *Manager, force bool) {
-	if l.total <= 0 {
-		if !force {
-			return
-		}
+	ws := l.wait.fields()
+	changed := ws != waitFieldsOf(l.last)
+	if l.total <= 0 && !force && !changed {
+		return
 	}
 	frac := 0.0
 	if l.total > 0 {
@@ -314,7 +321,7 @@ func (l *load) emitLocked(m *Manager, force bool) {
 	}
 	frac = min(max(frac, l.last.Progress, 0), 1)
 	pm := int(frac * 1000)
-	if !force && pm <= l.permille {
+	if !force && !changed && pm <= l.permille {
 		return
 	}
 	l.permille = pm
@@ -323,7 +330,8 @@ func (l *load) emitLocked(m *Manager, force bool) {
 		done = max(done, l.last.BytesDone)
 	}
 	ev := apitype.Event{Type: apitype.EventProgress, AvatarID: l.id, State: apitype.StateDownloading,
-		Progress: frac, BytesDone: done, BytesTotal: l.total}
+		Progress: frac, BytesDone: done, BytesTotal: l.total, BytesReceived: l.received}
+	ws.set(&ev)
 	l.last = ev
 	for w := range l.waiters {
 		w.push(ev)
@@ -371,6 +379,7 @@ func (m *Manager) finish(l *load, a *apitype.Avatar, e *errs.Error) {
 	if e == nil {
 		l.result = a
 		ev = completedEvent(a)
+		ev.FromCache = l.fromCache
 	} else {
 		l.err = e
 		ev = failedEvent(l.id, e, l.last.BytesDone, l.last.BytesTotal, l.last.Progress)
@@ -400,6 +409,7 @@ func (m *Manager) finish(l *load, a *apitype.Avatar, e *errs.Error) {
 // and makes the new version current.
 func (m *Manager) doLoad(l *load) (*apitype.Avatar, error) {
 	ctx, id := l.ctx, l.id
+	ctx = fetch.WithTrace(ctx, l.trace(m))
 	f := m.fetcher.Load()
 	if f == nil {
 		return nil, &errs.Error{Code: errs.FailedToFetchAvatarMetadata, Phase: errs.PhaseMetadata,
@@ -408,6 +418,7 @@ func (m *Manager) doLoad(l *load) (*apitype.Avatar, error) {
 	// A refresh asks the origin (conditionally) whatever the max-age.
 	if !l.revalidate.Load() {
 		if a := m.freshCached(id, l.pin.Load()); a != nil {
+			l.setFromCache()
 			return a, nil // another load refreshed it meanwhile
 		}
 	}
@@ -430,6 +441,7 @@ func (m *Manager) doLoad(l *load) (*apitype.Avatar, error) {
 		if ctx.Err() == nil && usable && errs.IsTransient(err) {
 			if a := m.serveStale(id, cached, l.pin.Load(), err); a != nil {
 				l.stale = err
+				l.setFromCache()
 				return a, nil
 			}
 		}
@@ -454,6 +466,7 @@ func (m *Manager) doLoad(l *load) (*apitype.Avatar, error) {
 			if err := m.st.Revalidated(id, target.ETag, res.MaxAge, now); err != nil {
 				return nil, storeErr(id, "", err)
 			}
+			l.setFromCache()
 			return m.current(id, l.pin.Load())
 		}
 	} else {
@@ -476,6 +489,7 @@ func (m *Manager) doLoad(l *load) (*apitype.Avatar, error) {
 		if ctx.Err() == nil && usable && errs.IsTransient(err) {
 			if a := m.serveStale(id, cached, l.pin.Load(), err); a != nil {
 				l.stale = err
+				l.setFromCache()
 				return a, nil // the new version could not be had: keep the old one
 			}
 		}
@@ -634,10 +648,12 @@ func (m *Manager) fetchBlob(ctx context.Context, f *fetch.Client, l *load, targe
 	}
 	settle(wr.Size())
 	b := fetch.Blob{AvatarID: l.id, Asset: a, ManifestURL: target.ManifestURL, Background: l.background.Load()}
+	l.downloading(m, 1)
 	err = f.Download(ctx, b, wr, func(delta int64) {
 		credit.Add(delta)
-		l.add(m, w.uses*delta)
+		l.receive(m, w.uses*delta, delta)
 	})
+	l.downloading(m, -1)
 	if err != nil {
 		var e *errs.Error
 		if errors.As(err, &e) && (e.Reason == errs.ReasonInsufficientStorage ||

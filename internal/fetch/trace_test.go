@@ -1,0 +1,107 @@
+package fetch
+
+import (
+	"net"
+	"net/http"
+	"runtime"
+	"slices"
+	"sync"
+	"testing"
+)
+
+type traced struct {
+	mu      sync.Mutex
+	retries []string
+	queued  []bool
+}
+
+func (r *traced) trace() *Trace {
+	return &Trace{
+		Queued: func(q bool) { r.mu.Lock(); r.queued = append(r.queued, q); r.mu.Unlock() },
+		Retrying: func(attempt, max int, cause string) {
+			r.mu.Lock()
+			r.retries = append(r.retries, string(rune('0'+attempt))+"/"+string(rune('0'+max))+" "+cause)
+			r.mu.Unlock()
+		},
+	}
+}
+
+// TestTraceRetrying: each retry is reported before its wait, with the
+// attempt to come, the most there are, and why the last one failed.
+func TestTraceRetrying(t *testing.T) {
+	o := newOrigin(t)
+	fails := 2
+	o.mux.HandleFunc("/v1/avatars/rohan/manifest", func(w http.ResponseWriter, r *http.Request) {
+		o.mu.Lock()
+		fail := o.counts[r.URL.Path] <= fails
+		o.mu.Unlock()
+		if fail {
+			http.Error(w, "busy", http.StatusServiceUnavailable)
+			return
+		}
+		w.Write(manifestDoc("rohan"))
+	})
+	cfg := testConfig(o.URL)
+	cfg.MaxRetries = 4
+	c := newClient(t, cfg)
+	var rec traced
+	if _, err := c.Manifest(WithTrace(ctxT(t), rec.trace()), "rohan", ""); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"2/5 HTTP 503 Service Unavailable", "3/5 HTTP 503 Service Unavailable"}
+	if !slices.Equal(rec.retries, want) {
+		t.Errorf("retries %q, want %q", rec.retries, want)
+	}
+
+	// Nothing listens: the system's words.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := "http://" + ln.Addr().String()
+	ln.Close()
+	c = newClient(t, testConfig(dead))
+	rec = traced{}
+	if _, err := c.Manifest(WithTrace(ctxT(t), rec.trace()), "rohan", ""); err == nil {
+		t.Fatal("a closed port answered")
+	}
+	want = []string{"2/3 connection refused", "3/3 connection refused"}
+	if !slices.Equal(rec.retries, want) {
+		t.Errorf("retries %q, want %q", rec.retries, want)
+	}
+}
+
+// TestTraceQueued: a download waiting for a slot says so, and says when
+// it has one.
+func TestTraceQueued(t *testing.T) {
+	g := newGate(1)
+	ctx := ctxT(t)
+	if err := g.acquire(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	var rec traced
+	got := make(chan error)
+	go func() { got <- g.acquire(WithTrace(ctx, rec.trace()), true) }()
+	for {
+		rec.mu.Lock()
+		n := len(rec.queued)
+		rec.mu.Unlock()
+		if n > 0 {
+			break
+		}
+		select {
+		case err := <-got:
+			t.Fatalf("acquired a full gate: %v", err)
+		default:
+		}
+		runtime.Gosched()
+	}
+	g.release()
+	if err := <-got; err != nil {
+		t.Fatal(err)
+	}
+	g.release()
+	if !slices.Equal(rec.queued, []bool{true, false}) {
+		t.Errorf("queued reports %v, want [true false]", rec.queued)
+	}
+}
