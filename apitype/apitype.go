@@ -57,6 +57,7 @@ type Load struct {
 	BytesDone  int64   `json:"bytesDone"`
 	BytesTotal int64   `json:"bytesTotal"`
 	Background bool    `json:"background,omitempty"`
+	Waiting    string  `json:"waiting,omitempty"` // a Waiting value, "" while it moves
 }
 
 // Event types.

@@ -25,8 +25,8 @@ func (m managerAPI) Load(ctx context.Context, id string, o api.LoadOptions) (*ap
 	return m.Manager.Load(ctx, id, manager.LoadOptions(o))
 }
 
-func (m managerAPI) Start(id string, o api.LoadOptions) (apitype.Load, *apitype.Avatar, error) {
-	return m.Manager.Start(id, manager.LoadOptions(o))
+func (m managerAPI) Start(ctx context.Context, id string, o api.LoadOptions) (apitype.Load, *apitype.Avatar, error) {
+	return m.Manager.Start(ctx, id, manager.LoadOptions(o))
 }
 
 // BenchmarkSocketGet is a cached GET /v1/avatars/{id} through the whole

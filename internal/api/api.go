@@ -19,7 +19,7 @@ import (
 // package's LoadOptions.
 type Manager interface {
 	Load(ctx context.Context, id string, o LoadOptions) (*apitype.Avatar, error)
-	Start(id string, o LoadOptions) (load apitype.Load, cached *apitype.Avatar, err error)
+	Start(ctx context.Context, id string, o LoadOptions) (load apitype.Load, cached *apitype.Avatar, err error)
 	Retrieve(id string) (*apitype.Avatar, error)
 	Import(ctx context.Context, id, dir, version string) (*apitype.Avatar, error)
 	CancelLoading(id string) bool

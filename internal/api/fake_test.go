@@ -67,7 +67,7 @@ func (f *fakeManager) Load(ctx context.Context, id string, o api.LoadOptions) (*
 	return nil, notCached(id)
 }
 
-func (f *fakeManager) Start(id string, o api.LoadOptions) (apitype.Load, *apitype.Avatar, error) {
+func (f *fakeManager) Start(_ context.Context, id string, o api.LoadOptions) (apitype.Load, *apitype.Avatar, error) {
 	f.record("Start")
 	if f.StartFn != nil {
 		return f.StartFn(id, o)

@@ -33,7 +33,7 @@ func (s *Server) load(w http.ResponseWriter, r *http.Request, id string) {
 		return
 	}
 	if !wait {
-		load, cached, err := s.m.Start(id, o)
+		load, cached, err := s.m.Start(r.Context(), id, o)
 		switch {
 		case err != nil:
 			s.writeError(w, r, err)

@@ -67,6 +67,12 @@ type API struct {
 	SocketGroup string   `toml:"socket_group"`
 	AllowedUIDs []uint32 `toml:"allowed_uids"`
 	AllowedGIDs []uint32 `toml:"allowed_gids"`
+
+	MaxLoads             int `toml:"max_loads"`
+	MaxLoadsPerUID       int `toml:"max_loads_per_uid"`
+	MaxConnections       int `toml:"max_connections"` // 0 = derived from RLIMIT_NOFILE
+	MaxConnectionsPerUID int `toml:"max_connections_per_uid"`
+	MaxSubscribersPerUID int `toml:"max_subscribers_per_uid"`
 }
 
 // Preload is [preload]: avatars kept pinned and fresh.
@@ -122,8 +128,13 @@ func Default() *Config {
 			ScrubInterval: Duration(168 * 3600e9),
 		},
 		API: API{
-			Socket:     "/run/assetd/assetd.sock",
-			SocketMode: 0o660,
+			Socket:               "/run/assetd/assetd.sock",
+			SocketMode:           0o660,
+			MaxLoads:             64,
+			MaxLoadsPerUID:       32,
+			MaxConnections:       0,
+			MaxConnectionsPerUID: 256,
+			MaxSubscribersPerUID: 64,
 		},
 		Preload: Preload{
 			RefreshInterval: Duration(6 * 3600e9),

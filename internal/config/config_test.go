@@ -188,6 +188,11 @@ func TestErrorsNameFileLineKey(t *testing.T) {
 		{"uid", "[api]\nallowed_uids = [-1]\n", "f.toml:2: key api.allowed_uids: must be an array of non-negative integers (negative integer value -1 cannot be stored in uint32)"},
 		{"overflow uid", "[api]\nallowed_uids = [1000, 65534]\n", "f.toml:2: key api.allowed_uids: 65534 is the overflow user ID (nobody), which every user unmapped in a user namespace appears as: admitting it would admit them all; run the client as a user of its own"},
 		{"overflow gid", "[api]\nallowed_gids = [65534]\n", "f.toml:2: key api.allowed_gids: 65534 is the overflow group ID (nogroup), which every group unmapped in a user namespace appears as: admitting it would admit them all; use a group of its own"},
+		{"max loads", "[api]\nmax_loads = 0\n", "f.toml:2: key api.max_loads: must be between 1 and 4096, not 0"},
+		{"per-uid loads over total", "[api]\nmax_loads = 8\nmax_loads_per_uid = 9\n", "f.toml:3: key api.max_loads_per_uid: must be between 1 and 8, not 9"},
+		{"few connections", "[api]\nmax_connections = 3\n", "f.toml:2: key api.max_connections: must be between 16 and 1048576, not 3"},
+		{"per-uid connections", "[api]\nmax_connections_per_uid = 0\n", "f.toml:2: key api.max_connections_per_uid: must be between 1 and 1048576, not 0"},
+		{"subscribers", "[api]\nmax_subscribers_per_uid = 300\n", "f.toml:2: key api.max_subscribers_per_uid: must be between 1 and 256, not 300"},
 		{"relative socket", "[api]\nsocket = \"x.sock\"\n", `f.toml:2: key api.socket: must be an absolute path, not "x.sock"`},
 		{"long socket", "[api]\nsocket = \"/" + strings.Repeat("s", 120) + "\"\n", "f.toml:2: key api.socket: must be at most 107 bytes (the limit of a Unix socket path)"},
 		{"plain http", "[origin]\nurl = \"http://example.com\"\n", `f.toml:2: key origin.url: "http://example.com" is plain http to a host that is not loopback; use https or set origin.allow_insecure`},
@@ -273,7 +278,8 @@ format = "json"
 	want.Fetch.MaxAssetBytes = 1 << 30
 	want.Store.ScrubInterval = 0
 	want.Store.MaxBytes = 0
-	want.API = API{Socket: want.API.Socket, SocketMode: 0o640, SocketGroup: "video", AllowedUIDs: []uint32{1000, 1001}, AllowedGIDs: []uint32{44}}
+	want.API.SocketMode, want.API.SocketGroup = 0o640, "video"
+	want.API.AllowedUIDs, want.API.AllowedGIDs = []uint32{1000, 1001}, []uint32{44}
 	want.Preload.Avatars = []string{"a", "b.c_d-e"}
 	want.Preload.RefreshInterval = 0
 	want.Log = Log{Level: "debug", Format: "json"}

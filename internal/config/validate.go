@@ -18,6 +18,9 @@ import (
 // (concurrency = 10000) or a daemon that never retries.
 const (
 	MaxConcurrency    = 64
+	MaxLoads          = 4096
+	MaxConnections    = 1 << 20
+	MinConnections    = 16
 	MaxRetries        = 20
 	MaxHashRetries    = 10
 	MaxBurst          = 10000
@@ -183,6 +186,13 @@ func (a *API) check(c *checker) {
 	if g := a.SocketGroup; g != "" && (len(g) > 64 || strings.ContainsAny(g, ":/\x00") || !printable(g) || strings.ContainsFunc(g, unicode.IsSpace)) {
 		c.bad("api.socket_group", "%q is not a group name or number", truncate(g))
 	}
+	c.intRange("api.max_loads", a.MaxLoads, 1, MaxLoads)
+	c.intRange("api.max_loads_per_uid", a.MaxLoadsPerUID, 1, within(a.MaxLoads, 1, MaxLoads))
+	if a.MaxConnections != 0 {
+		c.intRange("api.max_connections", a.MaxConnections, MinConnections, MaxConnections)
+	}
+	c.intRange("api.max_connections_per_uid", a.MaxConnectionsPerUID, 1, MaxConnections)
+	c.intRange("api.max_subscribers_per_uid", a.MaxSubscribersPerUID, 1, within(a.MaxConnectionsPerUID, 1, MaxConnections))
 	for _, id := range a.AllowedUIDs {
 		switch id {
 		case math.MaxUint32:
@@ -206,6 +216,16 @@ func (a *API) check(c *checker) {
 // a container's users, NFS squashed files. Allowing it would allow every one
 // of them, so the config refuses it.
 const OverflowID = 65534
+
+// within is v when it is in [lo, hi], else hi: the bound a key's value
+// sets for another key, or the other key's own bound when the value is
+// wrong itself (and reported as such).
+func within(v, lo, hi int) int {
+	if v < lo || v > hi {
+		return hi
+	}
+	return v
+}
 
 func (p *Preload) check(c *checker) {
 	seen := map[string]bool{}

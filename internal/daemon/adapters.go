@@ -27,8 +27,8 @@ func (m managerAPI) Load(ctx context.Context, id string, o api.LoadOptions) (*ap
 	return m.Manager.Load(ctx, id, manager.LoadOptions(o))
 }
 
-func (m managerAPI) Start(id string, o api.LoadOptions) (apitype.Load, *apitype.Avatar, error) {
-	return m.Manager.Start(id, manager.LoadOptions(o))
+func (m managerAPI) Start(ctx context.Context, id string, o api.LoadOptions) (apitype.Load, *apitype.Avatar, error) {
+	return m.Manager.Start(ctx, id, manager.LoadOptions(o))
 }
 
 // scrubber is duty.Verifier over the manager, whose Verify also reports

@@ -130,9 +130,11 @@ func Run(ctx context.Context, cfg *config.Config, o Options) (err error) {
 		return err
 	}
 	d.mgr = manager.New(d.store, d.fc, manager.Options{
-		Logger:        d.log.With("component", "manager"),
-		SelfHeal:      cfg.Store.SelfHeal,
-		MaxAssetBytes: int64(cfg.Fetch.MaxAssetBytes),
+		Logger:         d.log.With("component", "manager"),
+		SelfHeal:       cfg.Store.SelfHeal,
+		MaxAssetBytes:  int64(cfg.Fetch.MaxAssetBytes),
+		MaxLoads:       cfg.API.MaxLoads,
+		MaxLoadsPerUID: cfg.API.MaxLoadsPerUID,
 	})
 	srv := api.New(managerAPI{d.mgr}, d.apiOptions(cfg))
 	return d.serve(ctx, cfg, srv, ln)

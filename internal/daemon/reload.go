@@ -172,7 +172,7 @@ func (d *daemon) setSession(token, appID string) error {
 
 // reload re-reads the configuration file. A bad file is logged with its
 // error and changes nothing; a good one applies at once what can change
-// while serving (origin and fetch limits, the store's quota and reserve,
+// while serving (origin and fetch limits, the caps on loads, the store's quota and reserve,
 // token file, log level, preload list) and warns about what needs a
 // restart.
 func (d *daemon) reload(why string) {
@@ -198,6 +198,7 @@ func (d *daemon) apply(cfg *config.Config) error {
 		return err
 	}
 	d.level.Set(cfg.Log.SlogLevel())
+	d.mgr.SetLoadLimits(cfg.API.MaxLoads, cfg.API.MaxLoadsPerUID)
 	if d.store != nil {
 		d.store.SetLimits(int64(cfg.Store.MaxBytes), int64(cfg.Store.ReserveBytes))
 	}

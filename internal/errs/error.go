@@ -36,6 +36,7 @@ const (
 	ReasonNetwork             = "network"
 	ReasonTimeout             = "timeout"
 	ReasonRetryAfterTooLong   = "retryAfterTooLong"
+	ReasonTooManyLoads        = "tooManyLoads" // a caller's queue of loads is full
 )
 
 // Error is a failure with a client code. The zero value is not useful;

@@ -18,7 +18,10 @@
 //	              whose body stops or trickles (the stall watchdog)
 //	limit.go      the per-host request limiter, the bandwidth limiter shared
 //	              by all blob bodies, and the download cap that lets
-//	              interactive downloads pass queued background ones
+//	              interactive downloads pass queued background ones; the
+//	              limiter and the cap queue waiters round-robin across the
+//	              callers they work for (caller.FromContext), and a waiter
+//	              that gives up charges nothing
 //	manifest.go   bounded, decompressed, parsed, verified manifests; ETag
 //	              revalidation; Cache-Control max-age; mirror failover
 //	download.go   resume with Range, 200/206/416 handling, size and sha256
@@ -32,6 +35,6 @@
 // fetch knows nothing of the store: a download writes to a Sink (the
 // store's ingest writer implements it), which hashes what it is given;
 // fetch only compares Sink.Digest with the manifest at the end, and the
-// caller commits. fetch imports errs, manifest and version, never store,
-// manager or api.
+// caller commits. fetch imports caller, errs, fair, manifest and version,
+// never store, manager or api.
 package fetch

@@ -2,21 +2,40 @@ package fetch
 
 import (
 	"context"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/assetd/assetd/internal/caller"
+	"github.com/assetd/assetd/internal/fair"
 )
 
 // hostLimiters holds one request limiter per host; nil means unlimited.
+// Requests that must wait queue fairly (package fair): round-robin across
+// the callers they are made for (caller.FromContext; the daemon's own work
+// is one more owner), so one caller's thousand queued requests delay
+// another's next one by a turn, not by a thousand. Only the queue's head
+// holds a reservation at the limiter, so a request that gives up (its load
+// was cancelled) gives its place back and charges nothing; had every
+// waiter reserved a token, as rate.Limiter.Wait does, cancelling them
+// would leave their tokens spent, for minutes after a flood.
 type hostLimiters struct {
 	limit rate.Limit
 	burst int
 
 	mu sync.Mutex
-	m  map[string]*rate.Limiter
+	m  map[string]*hostLimiter
+}
+
+// hostLimiter is one host's limiter and queue; hostLimiters.mu guards it.
+type hostLimiter struct {
+	lim     *rate.Limiter
+	q       *fair.Queue[int64, chan struct{}]
+	pending *rate.Reservation // the head's reservation, nil when none
+	timer   *time.Timer       // fires when pending is due
+	gen     uint64            // tells a stopped timer's late call from the current one's
 }
 
 // maxHostLimiters bounds the per-host limiters a Client keeps.
@@ -26,7 +45,16 @@ func newHostLimiters(perSecond float64, burst int) *hostLimiters {
 	if perSecond <= 0 {
 		return nil
 	}
-	return &hostLimiters{limit: rate.Limit(perSecond), burst: burst, m: map[string]*rate.Limiter{}}
+	return &hostLimiters{limit: rate.Limit(perSecond), burst: burst, m: map[string]*hostLimiter{}}
+}
+
+// ownerOf is the key requests made for ctx's caller queue under: its uid,
+// or -1 for the daemon's own work.
+func ownerOf(ctx context.Context) int64 {
+	if id, ok := caller.FromContext(ctx); ok {
+		return int64(id.UID)
+	}
+	return -1
 }
 
 // wait blocks until host may get one more request.
@@ -34,23 +62,96 @@ func (h *hostLimiters) wait(ctx context.Context, host string) error {
 	if h == nil {
 		return ctx.Err()
 	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	h.mu.Lock()
+	l := h.get(host)
+	if l.q.Len() == 0 && l.pending == nil && l.lim.Allow() {
+		h.mu.Unlock()
+		return nil
+	}
+	owner, ch := ownerOf(ctx), make(chan struct{})
+	l.q.Push(owner, false, ch)
+	h.scheduleLocked(l)
+	h.mu.Unlock()
+
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		h.mu.Lock()
+		if l.q.Remove(owner, false, ch) && l.q.Len() == 0 {
+			h.unscheduleLocked(l)
+		}
+		h.mu.Unlock()
+		return ctx.Err()
+	}
+}
+
+// get returns host's limiter, creating it. h.mu is held.
+func (h *hostLimiters) get(host string) *hostLimiter {
 	l := h.m[host]
-	if l == nil {
-		if len(h.m) >= maxHostLimiters {
-			// Manifests name hosts: keep the map bounded. Dropping the
-			// full limiters only forgives hosts at rest.
-			for k, v := range h.m {
-				if v.Tokens() >= float64(h.burst) {
-					delete(h.m, k)
-				}
+	if l != nil {
+		return l
+	}
+	if len(h.m) >= maxHostLimiters {
+		// Manifests name hosts: keep the map bounded. Dropping the
+		// full, idle limiters only forgives hosts at rest.
+		for k, v := range h.m {
+			if v.q.Len() == 0 && v.pending == nil && v.lim.Tokens() >= float64(h.burst) {
+				delete(h.m, k)
 			}
 		}
-		l = rate.NewLimiter(h.limit, h.burst)
-		h.m[host] = l
 	}
-	h.mu.Unlock()
-	return l.Wait(ctx)
+	l = &hostLimiter{lim: rate.NewLimiter(h.limit, h.burst), q: fair.New[int64, chan struct{}]()}
+	h.m[host] = l
+	return l
+}
+
+// scheduleLocked lets queued requests through while the limiter has
+// tokens, then reserves the next token for the queue's head and sets a
+// timer for it. h.mu is held.
+func (h *hostLimiters) scheduleLocked(l *hostLimiter) {
+	for l.pending == nil && l.q.Len() > 0 {
+		r := l.lim.Reserve()
+		if d := r.Delay(); d > 0 {
+			l.pending = r
+			l.gen++
+			gen := l.gen
+			l.timer = time.AfterFunc(d, func() { h.fire(l, gen) })
+			return
+		}
+		_, ch, _ := l.q.Pop(nil)
+		close(ch)
+	}
+}
+
+// fire hands the due reservation to the queue's head.
+func (h *hostLimiters) fire(l *hostLimiter, gen uint64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if l.gen != gen || l.pending == nil {
+		return
+	}
+	l.pending, l.timer = nil, nil
+	if _, ch, ok := l.q.Pop(nil); ok {
+		close(ch)
+	}
+	h.scheduleLocked(l)
+}
+
+// unscheduleLocked gives back the head's reservation when nobody waits
+// any more. h.mu is held.
+func (h *hostLimiters) unscheduleLocked(l *hostLimiter) {
+	if l.pending == nil {
+		return
+	}
+	if l.timer.Stop() {
+		l.pending.Cancel()
+	}
+	l.pending, l.timer = nil, nil
+	l.gen++
 }
 
 // bandwidth caps the bytes a second of all blob bodies of a Client; nil
@@ -125,16 +226,18 @@ func (s *bandwidthSlot) limiter() *bandwidth {
 }
 
 // gate caps the blob downloads running at once. Interactive waiters go
-// before background ones; each class is served in arrival order. A Client
-// and its successors share one gate, resized to the newest Concurrency.
+// before background ones; within each class, waiters are served
+// round-robin across the callers they download for (package fair). A
+// Client and its successors share one gate, resized to the newest
+// Concurrency.
 type gate struct {
-	mu     sync.Mutex
-	size   int
-	free   int // < 0 after a shrink, until enough downloads end
-	fg, bg []chan struct{}
+	mu   sync.Mutex
+	size int
+	free int // < 0 after a shrink, until enough downloads end
+	q    *fair.Queue[int64, chan struct{}]
 }
 
-func newGate(n int) *gate { return &gate{size: n, free: n} }
+func newGate(n int) *gate { return &gate{size: n, free: n, q: fair.New[int64, chan struct{}]()} }
 
 // resize sets the cap to n. Downloads running stay; when n is smaller,
 // none starts until fewer than n run.
@@ -151,17 +254,13 @@ func (g *gate) acquire(ctx context.Context, background bool) error {
 		return err
 	}
 	g.mu.Lock()
-	if g.free > 0 && len(g.fg) == 0 && (!background || len(g.bg) == 0) {
+	if g.free > 0 && g.q.Len() == 0 {
 		g.free--
 		g.mu.Unlock()
 		return nil
 	}
-	ch := make(chan struct{})
-	q := &g.fg
-	if background {
-		q = &g.bg
-	}
-	*q = append(*q, ch)
+	owner, ch := ownerOf(ctx), make(chan struct{})
+	g.q.Push(owner, background, ch)
 	g.mu.Unlock()
 	tr := traceOf(ctx)
 	tr.queued(true)
@@ -172,8 +271,7 @@ func (g *gate) acquire(ctx context.Context, background bool) error {
 		return nil
 	case <-ctx.Done():
 		g.mu.Lock()
-		if i := slices.Index(*q, ch); i >= 0 {
-			*q = slices.Delete(*q, i, i+1)
+		if g.q.Remove(owner, background, ch) {
 			g.mu.Unlock()
 			return ctx.Err()
 		}
@@ -194,15 +292,11 @@ func (g *gate) release() {
 // grant hands free slots to waiters, interactive ones first. g.mu is held.
 func (g *gate) grant() {
 	for g.free > 0 {
-		q := &g.fg
-		if len(*q) == 0 {
-			q = &g.bg
-		}
-		if len(*q) == 0 {
+		_, ch, ok := g.q.Pop(nil)
+		if !ok {
 			return
 		}
-		close((*q)[0])
-		*q = (*q)[1:]
+		close(ch)
 		g.free--
 	}
 }

@@ -5,11 +5,14 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/assetd/assetd/internal/caller"
 )
 
 // TestRequestRate: N requests at r/s with burst b take at least (N-b)/r.
@@ -138,8 +141,8 @@ func TestGatePriority(t *testing.T) {
 	if got := strings.Join(order, " "); got != "fg1 fg2 bg1 bg2" {
 		t.Errorf("order %s", got)
 	}
-	if g.free != 1 || len(g.fg)+len(g.bg) != 0 {
-		t.Errorf("gate left with free=%d fg=%d bg=%d", g.free, len(g.fg), len(g.bg))
+	if g.free != 1 || g.q.Len() != 0 {
+		t.Errorf("gate left with free=%d queued=%d", g.free, g.q.Len())
 	}
 }
 
@@ -148,7 +151,7 @@ func waitQueued(t *testing.T, g *gate, n int) {
 	t.Helper()
 	for i := 0; i < 5000; i++ {
 		g.mu.Lock()
-		q := len(g.fg) + len(g.bg)
+		q := g.q.Len()
 		g.mu.Unlock()
 		if q == n {
 			return
@@ -156,6 +159,138 @@ func waitQueued(t *testing.T, g *gate, n int) {
 		time.Sleep(time.Millisecond)
 	}
 	t.Fatalf("%d waiters never queued", n)
+}
+
+// TestGateFairAcrossCallers: at the cap, a caller's download waits at
+// most one turn behind another caller's many queued ones.
+func TestGateFairAcrossCallers(t *testing.T) {
+	g := newGate(1)
+	if err := g.acquire(context.Background(), false); err != nil {
+		t.Fatal(err)
+	}
+	flood := caller.NewContext(context.Background(), caller.ID{UID: 4242})
+	var mu sync.Mutex
+	var order []string
+	var wg sync.WaitGroup
+	start := func(ctx context.Context, name string, queued int) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := g.acquire(ctx, false); err != nil {
+				t.Error(err)
+				return
+			}
+			mu.Lock()
+			order = append(order, name)
+			mu.Unlock()
+			g.release()
+		}()
+		waitQueued(t, g, queued)
+	}
+	for i := range 10 {
+		start(flood, "flood", i+1)
+	}
+	start(caller.NewContext(context.Background(), caller.ID{UID: 0}), "root", 11)
+	g.release()
+	wg.Wait()
+	if i := slices.Index(order, "root"); i > 1 {
+		t.Errorf("root's download went %dth, behind %d of the flood's: %v", i+1, i, order)
+	}
+}
+
+// TestHostLimiterCancelGivesBack: requests queued at a host's limiter and
+// then cancelled (a DELETE /v1/loads after a flood) charge nothing: the
+// limiter's budget is what it would be had they never come.
+func TestHostLimiterCancelGivesBack(t *testing.T) {
+	h := newHostLimiters(1, 1)
+	ctx := context.Background()
+	if err := h.wait(ctx, "o"); err != nil { // the burst
+		t.Fatal(err)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	const n = 50
+	errc := make(chan error, n)
+	for range n {
+		go func() { errc <- h.wait(cctx, "o") }()
+	}
+	waitHostQueued(t, h, "o", n)
+	cancel()
+	for range n {
+		if err := <-errc; err == nil {
+			t.Error("a cancelled wait succeeded")
+		}
+	}
+	h.mu.Lock()
+	tokens := h.m["o"].lim.Tokens()
+	h.mu.Unlock()
+	// Without the queued requests, the budget is between 0 and 1 token
+	// (refilling at 1/s since the burst was taken); each request left
+	// charged would take one more.
+	if tokens < -1 {
+		t.Errorf("the limiter holds %.1f tokens after %d cancelled requests: they stayed charged", tokens, n)
+	}
+}
+
+// TestHostLimiterFairAcrossCallers: one caller's queued requests do not
+// delay another's at a host's limiter by more than a turn.
+func TestHostLimiterFairAcrossCallers(t *testing.T) {
+	h := newHostLimiters(100, 1)
+	if err := h.wait(context.Background(), "o"); err != nil {
+		t.Fatal(err)
+	}
+	flood := caller.NewContext(context.Background(), caller.ID{UID: 4242})
+	var mu sync.Mutex
+	var order []string
+	var wg sync.WaitGroup
+	run := func(ctx context.Context, name string) {
+		defer wg.Done()
+		if err := h.wait(ctx, "o"); err != nil {
+			t.Error(err)
+			return
+		}
+		mu.Lock()
+		order = append(order, name)
+		mu.Unlock()
+	}
+	// Hold the queue (a reservation without a timer) so that all arrive
+	// before any is served.
+	h.mu.Lock()
+	l := h.m["o"]
+	l.pending = l.lim.Reserve()
+	h.mu.Unlock()
+	for i := range 20 {
+		wg.Add(1)
+		go run(flood, "flood")
+		waitHostQueued(t, h, "o", i+1)
+	}
+	wg.Add(1)
+	go run(caller.NewContext(context.Background(), caller.ID{UID: 0}), "root")
+	waitHostQueued(t, h, "o", 21)
+	h.mu.Lock()
+	l.pending, l.timer = nil, nil
+	h.scheduleLocked(l)
+	h.mu.Unlock()
+	wg.Wait()
+	if i := slices.Index(order, "root"); i > 1 {
+		t.Errorf("root's request went %dth, behind %d of the flood's", i+1, i)
+	}
+}
+
+func waitHostQueued(t *testing.T, h *hostLimiters, host string, n int) {
+	t.Helper()
+	for range 5000 {
+		h.mu.Lock()
+		q := 0
+		if l := h.m[host]; l != nil {
+			q = l.q.Len()
+		}
+		h.mu.Unlock()
+		if q == n {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+	t.Fatalf("%d requests never queued", n)
 }
 
 // TestConcurrencyCap: no more than Concurrency downloads reach the origin.

@@ -63,7 +63,7 @@ func TestSuccessorSharesTheCap(t *testing.T) {
 		close(release)
 		wg.Wait()
 		succ.gate.mu.Lock()
-		if succ.gate.free != next || len(succ.gate.fg)+len(succ.gate.bg) != 0 {
+		if succ.gate.free != next || succ.gate.q.Len() != 0 {
 			t.Errorf("cap %d: gate left with free=%d", next, succ.gate.free)
 		}
 		succ.gate.mu.Unlock()
@@ -90,7 +90,7 @@ func TestSuccessorShrinksTheCap(t *testing.T) {
 	waitQueued(t, g, 1)
 	g.release()
 	g.mu.Lock()
-	queued := len(g.fg)
+	queued := g.q.Len()
 	g.mu.Unlock()
 	if queued != 1 {
 		t.Fatal("a waiter started with as many downloads running as the new cap")

@@ -176,7 +176,7 @@ func (m *Manager) announceDamaged(id string, paths []string) bool {
 	if !m.opts.SelfHeal {
 		return false
 	}
-	_, err := m.join(id, LoadOptions{Background: true}, nil)
+	_, err := m.join(id, LoadOptions{Background: true})
 	return err == nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/assetd/assetd/apitype"
+	"github.com/assetd/assetd/internal/caller"
 	"github.com/assetd/assetd/internal/errs"
 	"github.com/assetd/assetd/internal/fetch"
 	"github.com/assetd/assetd/internal/manifest"
@@ -39,6 +40,11 @@ type LoadOptions struct {
 // load is one shared load of an avatar, run by a goroutine the Manager owns.
 type load struct {
 	id         string
+	owner      int64         // the uid of the caller that started it, or daemonOwner
+	admitted   chan struct{} // closed when it may run
+	queued     bool          // waiting for a slot; guarded by Manager.mu
+	queuedBG   bool          // the queue's class it waits in; guarded by Manager.mu
+	running    bool          // holds a slot; guarded by Manager.mu
 	ctx        context.Context
 	cancel     context.CancelCauseFunc
 	background atomic.Bool
@@ -95,7 +101,7 @@ func (m *Manager) load(ctx context.Context, id string, o LoadOptions, revalidate
 		}
 	}
 	w := newWaiter()
-	l, err := m.joinLoad(id, o, w, revalidate)
+	l, err := m.joinLoad(ownerOf(ctx), id, o, w, revalidate)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -129,8 +135,9 @@ func (m *Manager) load(ctx context.Context, id string, o LoadOptions, revalidate
 
 // Start starts the load of id, or joins the one in flight, without
 // waiting (?wait=false). When the avatar is cached, intact and fresh, it
-// returns it as cached and starts nothing.
-func (m *Manager) Start(id string, o LoadOptions) (load apitype.Load, cached *apitype.Avatar, err error) {
+// returns it as cached and starts nothing. ctx only names the caller
+// (caller.FromContext), whose caps the load counts in.
+func (m *Manager) Start(ctx context.Context, id string, o LoadOptions) (load apitype.Load, cached *apitype.Avatar, err error) {
 	if err := validateID(id); err != nil {
 		return apitype.Load{}, nil, err
 	}
@@ -138,7 +145,7 @@ func (m *Manager) Start(id string, o LoadOptions) (load apitype.Load, cached *ap
 		m.countResult(nil)
 		return apitype.Load{}, a, nil
 	}
-	l, err := m.join(id, o, nil)
+	l, err := m.joinLoad(ownerOf(ctx), id, o, nil, false)
 	if err != nil {
 		return apitype.Load{}, nil, err
 	}
@@ -192,15 +199,17 @@ func (m *Manager) freshCached(id string, pin bool) *apitype.Avatar {
 	return out
 }
 
-// join returns the load of id in flight, starting one if there is none,
-// and adds w (if any) to its waiters.
-func (m *Manager) join(id string, o LoadOptions, w *waiter) (*load, error) {
-	return m.joinLoad(id, o, w, false)
+// join returns the daemon's own load of id in flight, starting one if
+// there is none.
+func (m *Manager) join(id string, o LoadOptions) (*load, error) {
+	return m.joinLoad(daemonOwner, id, o, nil, false)
 }
 
-// joinLoad is join that, with revalidate, makes the load ask the origin
+// joinLoad returns the load of id in flight, starting one for owner if
+// there is none (which waits its turn under the caps on loads), and adds w
+// (if any) to its waiters. With revalidate, a new load asks the origin
 // even when the cached avatar is fresh by its max-age.
-func (m *Manager) joinLoad(id string, o LoadOptions, w *waiter, revalidate bool) (*load, error) {
+func (m *Manager) joinLoad(owner int64, id string, o LoadOptions, w *waiter, revalidate bool) (*load, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
@@ -208,9 +217,16 @@ func (m *Manager) joinLoad(id string, o LoadOptions, w *waiter, revalidate bool)
 	}
 	l := m.loads[id]
 	if l == nil {
-		ctx, cancel := context.WithCancelCause(m.ctx)
+		ctx := m.ctx
+		if owner != daemonOwner {
+			// fetch queues this load's requests as its owner's.
+			ctx = caller.NewContext(ctx, caller.ID{UID: uint32(owner)})
+		}
+		ctx, cancel := context.WithCancelCause(ctx)
 		l = &load{
 			id:       id,
+			owner:    owner,
+			admitted: make(chan struct{}),
 			ctx:      ctx,
 			cancel:   cancel,
 			waiters:  map[*waiter]struct{}{},
@@ -219,6 +235,13 @@ func (m *Manager) joinLoad(id string, o LoadOptions, w *waiter, revalidate bool)
 		}
 		l.background.Store(o.Background)
 		l.revalidate.Store(revalidate)
+		if err := m.admitLocked(l); err != nil {
+			cancel(nil)
+			return nil, err
+		}
+		if l.queued {
+			m.subs.send(l.last)
+		}
 		m.loads[id] = l
 		m.wg.Add(1)
 		go func() {
@@ -228,6 +251,7 @@ func (m *Manager) joinLoad(id string, o LoadOptions, w *waiter, revalidate bool)
 	} else {
 		if !o.Background {
 			l.background.Store(false)
+			m.toInteractiveLocked(l)
 		}
 	}
 	if o.Pin {
@@ -252,7 +276,8 @@ func (l *load) snapshot() apitype.Load {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return apitype.Load{AvatarID: l.id, State: apitype.StateDownloading, Progress: l.last.Progress,
-		BytesDone: l.last.BytesDone, BytesTotal: l.last.BytesTotal, Background: l.background.Load()}
+		BytesDone: l.last.BytesDone, BytesTotal: l.last.BytesTotal, Background: l.background.Load(),
+		Waiting: l.last.Waiting}
 }
 
 func (l *load) outcome() (*apitype.Avatar, error) {
@@ -341,7 +366,11 @@ func (l *load) emitLocked(m *Manager, force bool) {
 
 // run is the goroutine of one load.
 func (m *Manager) run(l *load) {
-	a, err := m.doLoad(l)
+	var a *apitype.Avatar
+	err := m.waitTurn(l)
+	if err == nil {
+		a, err = m.doLoad(l)
+	}
 	var e *errs.Error
 	if err != nil {
 		if context.Cause(l.ctx) != nil {
@@ -359,12 +388,13 @@ func (m *Manager) finish(l *load, a *apitype.Avatar, e *errs.Error) {
 	if m.loads[l.id] == l {
 		delete(m.loads, l.id)
 	}
+	m.releaseLocked(l)
 	switch {
 	case e == nil:
 		delete(m.authFailed, l.id)
 		m.results["ok"]++
 	case e.Code == errs.SessionTokenExpired || e.Code == errs.SessionTokenInvalid:
-		m.authFailed[l.id] = LoadOptions{Background: l.background.Load(), Pin: l.pin.Load()}
+		m.authFailed[l.id] = authRetry{LoadOptions{Background: l.background.Load(), Pin: l.pin.Load()}, l.owner}
 		m.results[string(e.Code)]++
 	case e.Code == errs.Cancelled:
 		m.results[string(e.Code)]++
@@ -770,11 +800,17 @@ func (m *Manager) cancelAndWait(ctx context.Context, ids []string) error {
 func (m *Manager) RetryAuthFailed() {
 	m.mu.Lock()
 	pending := m.authFailed
-	m.authFailed = map[string]LoadOptions{}
+	m.authFailed = map[string]authRetry{}
 	m.mu.Unlock()
-	for id, o := range pending {
-		if _, err := m.join(id, o, nil); err != nil {
-			return
+	for id, r := range pending {
+		if _, err := m.joinLoad(r.owner, id, r.o, nil, false); err != nil && errs.CodeOf(err) == errs.Cancelled {
+			return // closed
 		}
 	}
+}
+
+// authRetry is a load that failed on auth, to start again for its owner.
+type authRetry struct {
+	o     LoadOptions
+	owner int64
 }

@@ -26,6 +26,9 @@ type Options struct {
 	// SubscriberBuffer is the events a subscriber may fall behind by before
 	// it loses some; 0 = 256.
 	SubscriberBuffer int
+	// MaxLoads and MaxLoadsPerUID cap the distinct loads running at once,
+	// in all and per caller's uid; 0 = DefaultMaxLoads, DefaultMaxLoadsPerUID.
+	MaxLoads, MaxLoadsPerUID int
 }
 
 // Manager is the AvatarManager of the whole device. Its methods are safe
@@ -46,8 +49,9 @@ type Manager struct {
 	mu         sync.Mutex
 	closed     bool
 	loads      map[string]*load
-	authFailed map[string]LoadOptions // loads that failed on auth, to retry with a new token
-	results    map[string]uint64      // loads by result: "ok" or the error code
+	adm        admission
+	authFailed map[string]authRetry // loads that failed on auth, to retry with a new token
+	results    map[string]uint64    // loads by result: "ok" or the error code
 
 	views viewCache
 	subs  subscribers
@@ -85,10 +89,11 @@ func New(st *store.Store, f *fetch.Client, opts Options) *Manager {
 		ctx:        ctx,
 		cancel:     cancel,
 		loads:      map[string]*load{},
-		authFailed: map[string]LoadOptions{},
+		authFailed: map[string]authRetry{},
 		results:    map[string]uint64{},
 	}
 	m.views.init()
+	m.adm.init(opts.MaxLoads, opts.MaxLoadsPerUID)
 	m.subs.init(opts.SubscriberBuffer)
 	m.fetcher.Store(f)
 	return m

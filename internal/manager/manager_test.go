@@ -420,7 +420,7 @@ func TestCancelAll(t *testing.T) {
 	e.o.with(func(o *origin) { o.gate = gate })
 	for _, id := range []string{"a", "b"} {
 		e.o.set(id, "v1", files3(id))
-		if _, cached, err := e.m.Start(id, LoadOptions{Background: true}); err != nil || cached != nil {
+		if _, cached, err := e.m.Start(context.Background(), id, LoadOptions{Background: true}); err != nil || cached != nil {
 			t.Fatalf("Start(%s): %v %v", id, cached, err)
 		}
 	}
@@ -822,7 +822,7 @@ func TestInteractiveJoinerPromotesABackgroundLoad(t *testing.T) {
 	gate := make(chan struct{})
 	e.o.with(func(o *origin) { o.gate = gate })
 	e.o.set("a", "v1", files3("a"))
-	l, _, err := e.m.Start("a", LoadOptions{Background: true})
+	l, _, err := e.m.Start(context.Background(), "a", LoadOptions{Background: true})
 	if err != nil || !l.Background || l.State != apitype.StateDownloading || l.AvatarID != "a" {
 		t.Fatalf("Start = %+v, %v", l, err)
 	}
@@ -849,7 +849,7 @@ func TestInteractiveJoinerPromotesABackgroundLoad(t *testing.T) {
 	// Cached and fresh: Start answers with the avatar.
 	e.o.with(func(o *origin) { o.maxAge = 60 })
 	mustLoad(t, e.m, "a", LoadOptions{})
-	if _, cached, err := e.m.Start("a", LoadOptions{}); err != nil || cached == nil {
+	if _, cached, err := e.m.Start(context.Background(), "a", LoadOptions{}); err != nil || cached == nil {
 		t.Errorf("Start of a fresh avatar: %v %v", cached, err)
 	}
 }

@@ -74,7 +74,7 @@ func TestStress(t *testing.T) {
 					_, err := e.m.Verify(context.Background(), id)
 					check(id, err)
 				case 7:
-					_, _, err := e.m.Start(id, LoadOptions{})
+					_, _, err := e.m.Start(context.Background(), id, LoadOptions{})
 					check(id, err)
 				case 8:
 					check(id, e.m.SetPinned(id, false))

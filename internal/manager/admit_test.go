@@ -1,0 +1,200 @@
+package manager
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/assetd/assetd/apitype"
+	"github.com/assetd/assetd/internal/caller"
+	"github.com/assetd/assetd/internal/errs"
+	"github.com/assetd/assetd/internal/store"
+)
+
+func asUID(uid uint32) context.Context {
+	return caller.NewContext(context.Background(), caller.ID{UID: uid})
+}
+
+// waitFor polls cond (a condition, not a time) for up to 20 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+func loadOf(m *Manager, id string) (apitype.Load, bool) {
+	for _, l := range m.List().Loads {
+		if l.AvatarID == id {
+			return l, true
+		}
+	}
+	return apitype.Load{}, false
+}
+
+// TestLoadCaps: distinct loads beyond a caller's cap or the total cap wait
+// their turn (reported as queued), interactive before background; the
+// daemon's own loads count only in the total; a queued load that is
+// cancelled ends at once.
+func TestLoadCaps(t *testing.T) {
+	e := newEnv(t, store.Options{}, Options{MaxLoads: 3, MaxLoadsPerUID: 2})
+	hold := make(chan struct{})
+	e.o.with(func(o *origin) { o.gate = hold })
+	for _, id := range []string{"a0", "a1", "a2", "a3", "r0", "d0"} {
+		e.o.set(id, "v1", files3(id))
+	}
+	for _, id := range []string{"a0", "a1", "a2", "a3"} {
+		if _, _, err := e.m.Start(asUID(4242), id, LoadOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "a0 and a1 to ask the origin", func() bool {
+		return e.o.manifestCount("a0") == 1 && e.o.manifestCount("a1") == 1
+	})
+	for _, id := range []string{"a2", "a3"} {
+		l, ok := loadOf(e.m, id)
+		if !ok || l.Waiting != apitype.WaitingQueued {
+			t.Errorf("%s beyond uid 4242's cap of 2: %+v, want queued", id, l)
+		}
+	}
+	// Joining a queued load costs nothing and is queued too.
+	if l, _, err := e.m.Start(asUID(4242), "a3", LoadOptions{}); err != nil || l.Waiting != apitype.WaitingQueued {
+		t.Errorf("joining a3: %+v %v", l, err)
+	}
+
+	// Another caller is under its own cap: root's load runs at once.
+	rec := &recorder{}
+	rootDone := make(chan error, 1)
+	go func() {
+		_, err := e.m.Load(asUID(0), "r0", LoadOptions{Progress: rec.add})
+		rootDone <- err
+	}()
+	waitFor(t, "root's load to ask the origin", func() bool { return e.o.manifestCount("r0") == 1 })
+
+	// The total (3) is reached: the daemon's preload waits, in the
+	// background class.
+	preloadDone := make(chan error, 1)
+	go func() { preloadDone <- e.m.Preload(context.Background(), "d0") }()
+	waitFor(t, "d0 to queue", func() bool { _, ok := loadOf(e.m, "d0"); return ok })
+	if l, _ := loadOf(e.m, "d0"); l.Waiting != apitype.WaitingQueued {
+		t.Errorf("d0 beyond the total cap: %+v", l)
+	}
+
+	// A slot frees: the interactive a2 goes before the background d0.
+	if !e.m.CancelLoading("a0") {
+		t.Fatal("a0 not cancelled")
+	}
+	waitFor(t, "a2 to start", func() bool { return e.o.manifestCount("a2") == 1 })
+	if n := e.o.manifestCount("d0"); n != 0 {
+		t.Errorf("the background d0 started before the interactive a2")
+	}
+	if n := e.o.manifestCount("a3"); n != 0 {
+		t.Errorf("a3 started beyond uid 4242's cap")
+	}
+
+	// Cancelling a queued load ends it without it ever asking the origin.
+	if !e.m.CancelLoading("a3") {
+		t.Fatal("a3 not cancelled")
+	}
+	waitFor(t, "a3 to end", func() bool { _, ok := loadOf(e.m, "a3"); return !ok })
+
+	close(hold)
+	if err := <-rootDone; err != nil {
+		t.Fatalf("root's load: %v", err)
+	}
+	if err := <-preloadDone; err != nil {
+		t.Fatalf("the preload: %v", err)
+	}
+	if n := e.o.manifestCount("a3"); n != 0 {
+		t.Errorf("the cancelled a3 asked the origin %d times", n)
+	}
+	waitIdle(t, e.m)
+}
+
+// waitIdle waits until no load holds or waits for a slot.
+func waitIdle(t *testing.T, m *Manager) {
+	t.Helper()
+	waitFor(t, "every load to give back its slot", func() bool {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		return m.adm.running == 0 && m.adm.queue.Len() == 0 && len(m.adm.byOwner) == 0
+	})
+}
+
+// TestQueuedLoadEvents: a caller of a queued load is told it is queued,
+// then that it moves.
+func TestQueuedLoadEvents(t *testing.T) {
+	e := newEnv(t, store.Options{}, Options{MaxLoads: 1, MaxLoadsPerUID: 1})
+	hold := make(chan struct{})
+	e.o.with(func(o *origin) { o.gate = hold })
+	e.o.set("first", "v1", files3("first"))
+	e.o.set("second", "v1", files3("second"))
+	if _, _, err := e.m.Start(asUID(1000), "first", LoadOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	rec := &recorder{}
+	done := make(chan error, 1)
+	go func() {
+		_, err := e.m.Load(asUID(1000), "second", LoadOptions{Progress: rec.add})
+		done <- err
+	}()
+	waitFor(t, "the queued event", func() bool { return len(rec.events()) > 0 })
+	if ev := rec.events()[0]; ev.Type != apitype.EventProgress || ev.Waiting != apitype.WaitingQueued {
+		t.Errorf("first event of a queued load: %+v", ev)
+	}
+	close(hold)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	evs := rec.events()
+	if len(evs) < 3 || evs[1].Waiting != "" || evs[len(evs)-1].Type != apitype.EventCompleted {
+		t.Errorf("events %+v: want queued, then moving, then completed", evs)
+	}
+}
+
+// TestTooManyLoadsRefused: only a caller's queue beyond MaxQueuedPerCaller
+// is refused, with concurrentLimitExceeded (tooManyLoads); other callers
+// and loads already in flight are not.
+func TestTooManyLoadsRefused(t *testing.T) {
+	e := newEnv(t, store.Options{}, Options{MaxLoads: 1, MaxLoadsPerUID: 1})
+	hold := make(chan struct{})
+	e.o.with(func(o *origin) { o.gate = hold })
+	e.o.set("running", "v1", files3("running"))
+	if _, _, err := e.m.Start(asUID(4242), "running", LoadOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range MaxQueuedPerCaller {
+		if _, _, err := e.m.Start(asUID(4242), fmt.Sprintf("q%d", i), LoadOptions{}); err != nil {
+			t.Fatalf("queued load %d: %v", i, err)
+		}
+	}
+	_, _, err := e.m.Start(asUID(4242), "one-more", LoadOptions{})
+	var ee *errs.Error
+	if !errors.As(err, &ee) || ee.Code != errs.ConcurrentLimitExceeded || ee.Reason != errs.ReasonTooManyLoads || ee.AvatarID != "one-more" {
+		t.Fatalf("load past the queue: %v", err)
+	}
+	if errs.HTTPStatus(err) != 429 || errs.ExitCode(err) != errs.ExitAvatar {
+		t.Errorf("status %d exit %d", errs.HTTPStatus(err), errs.ExitCode(err))
+	}
+	if _, ok := loadOf(e.m, "one-more"); ok {
+		t.Error("the refused load is listed")
+	}
+	// Joining a load in flight is free; another caller still queues.
+	if _, _, err := e.m.Start(asUID(4242), "q7", LoadOptions{}); err != nil {
+		t.Errorf("joining a queued load: %v", err)
+	}
+	if _, _, err := e.m.Start(asUID(0), "root", LoadOptions{}); err != nil {
+		t.Errorf("root's load: %v", err)
+	}
+	if n := len(e.m.CancelAll()); n != MaxQueuedPerCaller+2 {
+		t.Errorf("cancelled %d loads", n)
+	}
+	close(hold)
+	waitIdle(t, e.m)
+}
