@@ -1,6 +1,10 @@
 package e2e
 
 import (
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -42,5 +46,76 @@ func TestHintsFollowTheCause(t *testing.T) {
 	}
 	if strings.Contains(errOut, "Check network connectivity") {
 		t.Errorf("preload over the quota blames the network:\n%s", errOut)
+	}
+}
+
+// TestWrongOriginURLIsNotAWrongID (issue 14 item 3): a 404 without an
+// origin's error body (a plain web server, a wrong path prefix) and an
+// HTML page (a captive portal) name the URL asked and origin.url, and the
+// hint points at origin.url, not at the avatar ID.
+func TestWrongOriginURLIsNotAWrongID(t *testing.T) {
+	t.Parallel()
+	src, site := filepath.Join(testkit.ShortDir(t), "src"), filepath.Join(testkit.ShortDir(t), "site")
+	writeRandom(t, filepath.Join(src, "aria", "model.bin"), 4<<10)
+	if err := os.WriteFile(filepath.Join(src, "aria", "VERSION"), []byte("1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	publish(t, src, site)
+	originURL := testkit.StartOriginCmd(t, site, waitLimit)
+	static := httptest.NewServer(http.FileServer(http.Dir(t.TempDir()))) // a plain web server
+	t.Cleanup(static.Close)
+	portal := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Write([]byte("<!DOCTYPE html><html><body>Log in to the hotel Wi-Fi</body></html>"))
+	}))
+	t.Cleanup(portal.Close)
+
+	for _, tt := range []struct {
+		name, url string
+		want      []string
+	}{
+		{"plain web server", static.URL, []string{
+			"avatarIDUnrecognized: manifest: GET " + static.URL + "/v1/avatars/aria/manifest answered 404 Not Found without an origin's error body",
+			"origin.url (" + static.URL + ") is not the root of an origin tree",
+			"(check origin.url (" + static.URL + ") in ",
+			"[reason plainNotFound, HTTP 404]",
+		}},
+		{"wrong path prefix", originURL + "/v1", []string{
+			"GET " + originURL + "/v1/v1/avatars/aria/manifest answered 404 Not Found with code \"notFound\", not avatarIDUnrecognized",
+			"origin.url (" + originURL + "/v1)",
+			"it must be the root of an origin tree",
+		}},
+		{"captive portal", portal.URL, []string{
+			"failedToFetchAvatarMetadata: manifest: GET " + portal.URL + "/v1/avatars/aria/manifest answered an HTML page (200 OK text/html; charset=utf-8), not a manifest: a captive portal or a login page may be in the way",
+			"(log in to the network if a captive portal is in the way, or fix origin.url (" + portal.URL + ") in ",
+			"[reason htmlAnswer, HTTP 200]",
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			e := testkit.NewEnv(t, waitLimit)
+			e.Write(e.Config, e.ConfigText(testkit.Config{OriginURL: tt.url}))
+			p := e.Start()
+			defer p.Stop()
+			_, errOut, code := e.CLI("preload", "aria")
+			if code != 1 {
+				t.Errorf("exit %d, want 1", code)
+			}
+			for _, want := range tt.want {
+				if !strings.Contains(errOut, want) {
+					t.Errorf("stderr lacks %q:\n%s", want, errOut)
+				}
+			}
+			if strings.Contains(errOut, "Check the avatar ID exists") {
+				t.Errorf("blames the avatar ID:\n%s", errOut)
+			}
+		})
+	}
+	// The origin's own answer for an avatar it lacks is still avatarIDUnrecognized, about the ID.
+	e := testkit.NewEnv(t, waitLimit)
+	e.Write(e.Config, e.ConfigText(testkit.Config{OriginURL: originURL}))
+	p := e.Start()
+	defer p.Stop()
+	if _, errOut, _ := e.CLI("preload", "ghost"); !strings.Contains(errOut, `(the origin has no avatar "ghost": check the ID, or publish it) [HTTP 404, server code avatarIDUnrecognized]`) {
+		t.Errorf("an unknown avatar on a real origin:\n%s", errOut)
 	}
 }

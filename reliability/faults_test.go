@@ -479,12 +479,12 @@ func faultRows() []faultRow {
 				}
 			},
 			want: want{manifests: 1, blobs: 3}},
-		{name: "captive-portal", fault: "manifest answered 200 with an HTML login page (a captive portal): an unparsable body, retried",
+		{name: "captive-portal", fault: "manifest answered 200 with an HTML login page (a captive portal): named as an HTML page with its URL, retried",
 			manifest: func(w http.ResponseWriter, _ *http.Request, _ int) {
 				w.Header().Set("Content-Type", "text/html")
 				io.WriteString(w, "<html><body>Please log in to the Wi-Fi</body></html>")
 			},
-			want: want{code: errs.FailedToFetchAvatarMetadata, reason: errs.ReasonInvalidManifest, transient: true, manifests: faultRetries + 1}},
+			want: want{code: errs.FailedToFetchAvatarMetadata, reason: errs.ReasonHTMLAnswer, transient: true, manifests: faultRetries + 1}},
 		{name: "304-unasked", fault: "manifest answered 304 Not Modified to a request without If-None-Match",
 			manifest: func(w http.ResponseWriter, _ *http.Request, _ int) { w.WriteHeader(http.StatusNotModified) },
 			want:     want{code: errs.FailedToFetchAvatarMetadata, reason: "http304", manifests: 1}},

@@ -16,8 +16,8 @@ func TestHintFollowsTheReason(t *testing.T) {
 		{&Error{Code: FailedToDownloadAvatarAssets, Reason: ReasonInsufficientStorage, Hint: "raise store.max_bytes (now 5.0 MiB; this avatar needs 8.6 MiB)"},
 			"raise store.max_bytes (now 5.0 MiB; this avatar needs 8.6 MiB)"},
 		{&Error{Code: FailedToFetchAvatarMetadata, Reason: "untrusted"}, "add the key to origin.trusted_keys in /etc/assetd/assetd.toml"},
-		{&Error{Code: AvatarIDUnrecognized, Reason: ReasonPlainNotFound},
-			"check origin.url (https://cdn.example/v1) in /etc/assetd/assetd.toml: it must be the root of an origin tree, that serves /v1/avatars/{id}/manifest"},
+		{&Error{Code: AvatarIDUnrecognized, Reason: ReasonPlainNotFound, AvatarID: "aria"},
+			"check origin.url (https://cdn.example/v1) in /etc/assetd/assetd.toml: it must be the root of an origin tree, that serves /v1/avatars/{id}/manifest; or publish aria there"},
 		{&Error{Code: FailedToFetchAvatarMetadata, Reason: ReasonNetwork}, "check that origin.url (https://cdn.example/v1) is reachable from this machine, then retry"},
 		{&Error{Code: Forbidden}, ""},
 	}

@@ -47,6 +47,7 @@ type target struct {
 	avatarID string
 	asset    string
 	token    func() string
+	base     string // the origin's base URL (origin.url or a mirror), redacted
 }
 
 func (t target) fail() errs.Code {
@@ -181,8 +182,12 @@ func (t target) status(resp *http.Response, retryWaitMax time.Duration) *errs.Er
 		}
 	case st == http.StatusNotFound && t.kind == kindManifest:
 		code = errs.AvatarIDUnrecognized
-		if server == errs.AppIDUnrecognized {
+		switch server {
+		case errs.AppIDUnrecognized:
 			code = server
+		case errs.AvatarIDUnrecognized:
+		default:
+			return t.plainNotFound(resp, body)
 		}
 	case st == http.StatusRequestTimeout:
 		code, transient = errs.SessionTimeout, true
@@ -205,4 +210,48 @@ func (t target) status(resp *http.Response, retryWaitMax time.Duration) *errs.Er
 	e := t.err(code, reason, transient, "%s", msg)
 	e.HTTPStatus, e.ServerCode = st, body.Code
 	return e
+}
+
+// plainNotFound is a manifest's 404 that does not say avatarIDUnrecognized
+// in an origin's JSON body: a plain web server or a wrong path prefix in
+// origin.url answers so as well as an origin without the avatar. The code
+// stays the protocol's; the message names both URLs, and the reason lets
+// the hint point at origin.url.
+func (t target) plainNotFound(resp *http.Response, body serverBody) *errs.Error {
+	without := "without an origin's error body"
+	if body.Code != "" {
+		without = fmt.Sprintf("with code %q, not avatarIDUnrecognized", body.Code)
+	}
+	e := t.err(errs.AvatarIDUnrecognized, errs.ReasonPlainNotFound, false,
+		"manifest: GET %s answered %s %s: either the avatar is not published there, or origin.url (%s) is not the root of an origin tree (a plain web server, a wrong path prefix such as .../v1)",
+		requestURL(resp), resp.Status, without, t.base)
+	e.HTTPStatus, e.ServerCode = resp.StatusCode, body.Code
+	return e
+}
+
+// html reports whether a manifest answer is a web page: a captive
+// portal, a login page, a web site at origin.url.
+func html(resp *http.Response, raw []byte) bool {
+	ct := strings.ToLower(resp.Header.Get("Content-Type"))
+	if strings.HasPrefix(ct, "text/html") || strings.HasPrefix(ct, "application/xhtml") {
+		return true
+	}
+	head := strings.ToLower(strings.TrimSpace(string(raw[:min(len(raw), 512)])))
+	return strings.HasPrefix(head, "<!doctype html") || strings.HasPrefix(head, "<html")
+}
+
+// htmlAnswer is a web page where a manifest was asked for.
+func (t target) htmlAnswer(resp *http.Response) *errs.Error {
+	e := t.err(t.fail(), errs.ReasonHTMLAnswer, true,
+		"manifest: GET %s answered an HTML page (%s %s), not a manifest: a captive portal or a login page may be in the way, or origin.url (%s) is a web site, not an origin",
+		requestURL(resp), resp.Status, resp.Header.Get("Content-Type"), t.base)
+	e.HTTPStatus = resp.StatusCode
+	return e
+}
+
+func requestURL(resp *http.Response) string {
+	if resp.Request == nil || resp.Request.URL == nil {
+		return "(unknown URL)"
+	}
+	return resp.Request.URL.Redacted()
 }

@@ -65,7 +65,9 @@ func TestErrorTable(t *testing.T) {
 		{"402", false, status(402, ""), errs.InsufficientBalance, "", false, 1, 402, ""},
 		{"403", false, status(403, ""), errs.AppIDUnrecognized, "", false, 1, 403, ""},
 		{"403 body sessionTokenInvalid", false, status(403, `{"code":"sessionTokenInvalid"}`), errs.SessionTokenInvalid, "", false, 1, 403, "sessionTokenInvalid"},
-		{"404 manifest", false, status(404, ""), errs.AvatarIDUnrecognized, "", false, 1, 404, ""},
+		{"404 manifest", false, status(404, ""), errs.AvatarIDUnrecognized, errs.ReasonPlainNotFound, false, 1, 404, ""},
+		{"404 manifest body avatarIDUnrecognized", false, status(404, `{"code":"avatarIDUnrecognized"}`), errs.AvatarIDUnrecognized, "", false, 1, 404, "avatarIDUnrecognized"},
+		{"404 manifest body notFound", false, status(404, `{"code":"notFound"}`), errs.AvatarIDUnrecognized, errs.ReasonPlainNotFound, false, 1, 404, "notFound"},
 		{"404 manifest body appIDUnrecognized", false, status(404, `{"code":"appIDUnrecognized"}`), errs.AppIDUnrecognized, "", false, 1, 404, "appIDUnrecognized"},
 		{"404 blob", true, status(404, ""), errs.FailedToDownloadAvatarAssets, "http404", false, 1, 404, ""},
 		{"401 blob", true, status(401, ""), errs.SessionTokenExpired, "", false, 1, 401, ""},
@@ -80,7 +82,8 @@ func TestErrorTable(t *testing.T) {
 		{"connection reset blob", true, hangUp, errs.FailedToDownloadAvatarAssets, errs.ReasonNetwork, true, all, 0, ""},
 		{"truncated manifest", false, truncated, errs.FailedToFetchAvatarMetadata, errs.ReasonNetwork, true, all, 0, ""},
 		{"truncated blob", true, truncated, errs.FailedToDownloadAvatarAssets, errs.ReasonNetwork, true, all, 0, ""},
-		{"unparsable manifest", false, status(200, "<html>portal</html>"), errs.FailedToFetchAvatarMetadata, errs.ReasonInvalidManifest, true, all, 0, ""},
+		{"unparsable manifest", false, status(200, "{portal"), errs.FailedToFetchAvatarMetadata, errs.ReasonInvalidManifest, true, all, 0, ""},
+		{"html manifest", false, status(200, "<html>portal</html>"), errs.FailedToFetchAvatarMetadata, errs.ReasonHTMLAnswer, true, all, 200, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

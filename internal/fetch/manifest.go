@@ -46,6 +46,7 @@ func (c *Client) Manifest(ctx context.Context, avatarID, etag string) (*Manifest
 	var err error
 	for i, base := range c.bases {
 		var res *ManifestResult
+		t.base = base.Redacted()
 		res, err = c.manifestFrom(ctx, t, manifestURL(base, avatarID), etag)
 		if err == nil {
 			return res, nil
@@ -124,6 +125,9 @@ func (c *Client) readManifest(t target, resp *http.Response) (*ManifestResult, e
 	}
 	if len(raw) > manifest.MaxManifestBytes {
 		return nil, t.err(t.fail(), errs.ReasonInvalidManifest, false, "manifest is larger than %d bytes", manifest.MaxManifestBytes)
+	}
+	if html(resp, raw) {
+		return nil, t.htmlAnswer(resp)
 	}
 	doc, err := manifest.Decode(raw, t.avatarID, c.cfg.MaxAssetBytes)
 	if err != nil {
