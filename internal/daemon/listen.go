@@ -86,30 +86,66 @@ func (l *socketListener) Close() error {
 	return err
 }
 
-// release closes the listener and releases the lock.
+// release closes the listener, then removes the lock file and releases
+// the lock, in that order: see lockSocket.
 func (l *socketListener) release() {
 	l.Close()
 	if l.lock != nil {
-		l.lock.Close()
+		unlockSocket(l.lock)
 	}
 }
 
-// lockSocket takes an exclusive flock beside the socket, so that two daemons
+// lockSocket takes an exclusive flock on path+".lock", so that two daemons
 // starting at once cannot both decide the socket is stale and replace each
-// other's. The lock file stays; removing it would reopen that race.
+// other's. A daemon that stops cleanly removes the lock file while it still
+// holds the lock (unlockSocket), so no file stays behind. That reopens a
+// race unless the winner checks what it won: a starter that opened the old
+// file before it was removed gets the lock on an inode no longer at the
+// path, while another starter creates and locks a new file there. So after
+// flock the path must still name the locked inode; when it does not, the
+// lock is worthless and is taken again on the file now at the path. While
+// a daemon holds the lock the file cannot be removed by anyone else playing
+// by these rules (only the holder removes it), so the check cannot pass
+// for two at once. A start refused because the lock is held leaves the
+// holder's file alone.
 func lockSocket(path string) (*os.File, error) {
-	f, err := os.OpenFile(path+".lock", os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("socket lock: %w", err)
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		f.Close()
-		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, &InUseError{Socket: path}
+	const attempts = 10 // each lost round means another daemon came and went
+	for range attempts {
+		f, err := os.OpenFile(path+".lock", os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("socket lock: %w", err)
 		}
-		return nil, fmt.Errorf("socket lock: %w", err)
+		lockOpened()
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+			f.Close()
+			if errors.Is(err, syscall.EWOULDBLOCK) {
+				return nil, &InUseError{Socket: path}
+			}
+			return nil, fmt.Errorf("socket lock: %w", err)
+		}
+		held, err := f.Stat()
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("socket lock: %w", err)
+		}
+		if now, err := os.Stat(f.Name()); err == nil && os.SameFile(held, now) {
+			return f, nil
+		}
+		f.Close() // removed (or replaced) by its last holder: try again
 	}
-	return f, nil
+	return nil, fmt.Errorf("socket lock %s.lock: still changing after %d attempts", path, attempts)
+}
+
+// lockOpened is a seam for the test of the race above: it runs between
+// opening the lock file and locking it.
+var lockOpened = func() {}
+
+// unlockSocket removes the lock file, still holding its lock, then
+// releases it. A starter that opened the old file and locks it now finds
+// the path gone, or naming a newer file, and starts over (lockSocket).
+func unlockSocket(f *os.File) {
+	os.Remove(f.Name())
+	f.Close()
 }
 
 // inherited returns the Unix listener systemd passed by socket activation,
@@ -159,7 +195,7 @@ func listen(ctx context.Context, o SocketOptions) (*socketListener, error) {
 	}
 	sl, err := create(ctx, o)
 	if err != nil {
-		lock.Close()
+		unlockSocket(lock)
 		return nil, err
 	}
 	sl.lock = lock

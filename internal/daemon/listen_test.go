@@ -163,3 +163,67 @@ func TestListenRefusesNonSocket(t *testing.T) {
 		t.Errorf("the file was touched: %q, %v", b, err)
 	}
 }
+
+// TestLockFileRemovedAtCleanStop: a clean stop leaves no .lock file; a start
+// refused while a daemon serves leaves that daemon's lock file and lock.
+func TestLockFileRemovedAtCleanStop(t *testing.T) {
+	path := filepath.Join(shortDir(t), "a.sock")
+	first, err := listen(context.Background(), SocketOptions{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path + ".lock"); err != nil {
+		t.Fatalf("no lock file while serving: %v", err)
+	}
+	if _, err := listen(context.Background(), SocketOptions{Path: path}); !errors.Is(err, ErrInUse) {
+		t.Fatalf("second listen: %v, want ErrInUse", err)
+	}
+	if _, err := os.Stat(path + ".lock"); err != nil {
+		t.Fatalf("a refused start removed the lock file: %v", err)
+	}
+	if _, err := listen(context.Background(), SocketOptions{Path: path}); !errors.Is(err, ErrInUse) {
+		t.Fatalf("third listen: %v, want ErrInUse (the first daemon's lock must hold)", err)
+	}
+	first.release()
+	for _, p := range []string{path, path + ".lock"} {
+		if _, err := os.Lstat(p); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s after a clean stop: %v, want it removed", filepath.Base(p), err)
+		}
+	}
+}
+
+// TestLockOnRemovedFileIsRetaken: a starter that opened the lock file
+// just before its holder removed it and let go locks a file no longer at the
+// path; lockSocket must not count that as the lock, or it and a later
+// starter (which makes a new file) could both hold one.
+func TestLockOnRemovedFileIsRetaken(t *testing.T) {
+	path := filepath.Join(shortDir(t), "a.sock")
+	first, err := lockSocket(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := 0
+	lockOpened = func() {
+		calls++
+		if calls == 1 {
+			unlockSocket(first) // the holder stops between our open and flock
+		}
+	}
+	defer func() { lockOpened = func() {} }()
+	second, err := lockSocket(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlockSocket(second)
+	held, err := second.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	now, err := os.Stat(path + ".lock")
+	if err != nil || !os.SameFile(held, now) {
+		t.Fatalf("the lock held is not on the file at the path (%v): another starter could lock that one too", err)
+	}
+	if calls != 2 {
+		t.Errorf("lockSocket opened the file %d times, want 2 (one retry)", calls)
+	}
+}
