@@ -5,7 +5,6 @@ import (
 	"slices"
 	"sort"
 	"sync"
-	"time"
 
 	"github.com/assetd/assetd/apitype"
 	"github.com/assetd/assetd/internal/errs"
@@ -83,15 +82,12 @@ func (m *Manager) toAPI(a *store.Avatar) *apitype.Avatar {
 	}
 }
 
-// retrieveCheckAge is how long Retrieve trusts a check that found every
-// file of the avatar in place: a file gone for longer is reported. The
-// daemon's blob watcher and Verify find a removal at once.
-const retrieveCheckAge = time.Second
-
 // Retrieve returns the cached avatar id with each file's local path,
 // without any request. It fails with avatarAssetMissing: reason notCached
 // (404) when id is not cached, reason damaged (409) when one of its files
-// is missing, has the wrong size or failed a verify. It never downloads:
+// is missing, is not a regular file, has the wrong size or failed a
+// verify. Every call stats every file (one fstatat each): a file
+// truncated in place a moment ago is found. It never downloads:
 // files it finds missing are recorded (state damaged, a state event);
 // dropping them and healing are left to Verify, the scrub and the blob
 // watcher, and to the next load.
@@ -106,7 +102,7 @@ func (m *Manager) Retrieve(id string) (*apitype.Avatar, error) {
 	if a.State == store.StateDamaged {
 		return nil, damagedErr(id, a.Damaged)
 	}
-	if bad := m.st.CheckAvatarWithin(id, retrieveCheckAge); len(bad) > 0 {
+	if bad := m.st.CheckAvatar(id); len(bad) > 0 {
 		if marked, err := m.st.MarkDamaged(id, a.Version, bad); err != nil {
 			m.log.Warn("could not record damage", "avatar", id, "err", err)
 		} else if marked {

@@ -3,7 +3,10 @@ package manager
 import (
 	"errors"
 	"os"
+	"path/filepath"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/assetd/assetd/apitype"
 	"github.com/assetd/assetd/internal/errs"
@@ -57,4 +60,51 @@ func TestRetrieveNeverDownloads(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkFiles(t, a, files)
+}
+
+// TestRetrieveTruncatedInPlace: a file truncated in place right after a
+// Retrieve that found it whole (the blobs directory unchanged) fails the
+// very next Retrieve with 409 damaged; before, a check under a second old
+// was trusted and the short file was served as ready.
+func TestRetrieveTruncatedInPlace(t *testing.T) {
+	e := newEnv(t, store.Options{}, Options{})
+	files := files3("rohan")
+	e.o.set("rohan", "v1", files)
+	mustLoad(t, e.m, "rohan", LoadOptions{})
+	victim := e.st.BlobPath(digestOf(files["model.splat"]))
+	// Let the blobs directory's times settle (a check that might trust
+	// them would), then find the avatar whole.
+	settled(t, filepath.Dir(victim))
+	if _, err := e.m.Retrieve("rohan"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(victim, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(victim, int64(len(files["model.splat"]))/2); err != nil {
+		t.Fatal(err)
+	}
+	a, err := e.m.Retrieve("rohan")
+	if !errors.Is(err, &errs.Error{Code: errs.AvatarAssetMissing, Reason: errs.ReasonDamaged}) || errs.HTTPStatus(err) != 409 {
+		t.Fatalf("Retrieve = %+v, %v; want 409 damaged", a, err)
+	}
+	if e := errs.From(err); e.Asset != "model.splat" {
+		t.Errorf("asset %q, want model.splat", e.Asset)
+	}
+}
+
+// settled waits until dir's change time is 100ms in the past (by the
+// file-time clock, which may lag the wall clock by a tick).
+func settled(t *testing.T, dir string) {
+	t.Helper()
+	for {
+		var st syscall.Stat_t
+		if err := syscall.Stat(dir, &st); err != nil {
+			t.Fatal(err)
+		}
+		if time.Since(time.Unix(st.Ctim.Unix())) > 100*time.Millisecond {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }

@@ -59,7 +59,6 @@ type Store struct {
 	opts      Options
 	log       *slog.Logger
 	now       func() time.Time
-	wall      func() time.Time // the real clock, to compare with file times
 	freeSpace func(string) (int64, error)
 
 	db      *bolt.DB
@@ -97,11 +96,9 @@ type entry struct {
 	sizes    []int64  // their sizes
 	lastUsed atomic.Int64
 	dirty    atomic.Bool
-	checked  atomic.Pointer[checkMark] // the last check that found every blob in place
 }
 
-// with is an entry of the same version as e holding a; the earlier check
-// is forgotten.
+// with is an entry of the same version as e holding a.
 func (e *entry) with(a Avatar) *entry {
 	return &entry{a: a, digests: e.digests, sizes: e.sizes}
 }
@@ -123,7 +120,6 @@ func Open(dir string, opts Options) (*Store, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
-	s.wall = time.Now
 	if s.freeSpace == nil {
 		s.freeSpace = statfsFree
 	}

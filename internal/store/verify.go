@@ -9,7 +9,6 @@ import (
 	"io"
 	"os"
 	"slices"
-	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -80,8 +79,9 @@ func (s *Store) VerifyBlob(ctx context.Context, digest string) error {
 	return nil
 }
 
-// CheckAvatar is the cheap check: it stats each blob of avatar id (one
-// fstatat relative to the open blobs directory per distinct blob) and
+// CheckAvatar is the cheap check, made on every Retrieve: it stats each
+// blob of avatar id (one fstatat relative to the open blobs directory per
+// distinct blob) and
 // returns the asset paths whose blob is missing, not committed, not a
 // regular file or of the wrong size. It changes nothing; SetState or
 // MarkDamaged records the result.
@@ -95,82 +95,33 @@ func (s *Store) CheckAvatar(id string) (damaged []string) {
 	return s.check(e)
 }
 
-// CheckAvatarWithin is CheckAvatar that trusts an earlier check of the
-// same version that found every blob in place, when it is less than
-// maxAge old and the blobs directory has not changed since (no file
-// created, removed or renamed there: one fstat of the directory instead
-// of one per blob). A blob missing for longer than maxAge is reported
-// whatever the directory says. Every change of the avatar (a Put,
-// RemoveBlob, MarkDamaged) forgets the earlier check.
-func (s *Store) CheckAvatarWithin(id string, maxAge time.Duration) (damaged []string) {
-	s.mu.RLock()
-	e := s.avatars[id]
-	s.mu.RUnlock()
-	if e == nil {
-		return nil
+// check stats e's blobs: the committed marks under one read lock, then
+// one fstatat per distinct blob. Nothing is trusted from an earlier
+// check: a file truncated or replaced in place leaves the directory as it
+// was, so only its own stat tells.
+func (s *Store) check(e *entry) (damaged []string) {
+	var bad []bool // by index into e.digests, allocated at the first bad one
+	mark := func(i int) {
+		if bad == nil {
+			bad = make([]bool, len(e.digests))
+		}
+		bad[i] = true
 	}
-	if mk := e.checked.Load(); mk != nil {
-		now := s.now().UnixNano()
-		if now >= mk.at && now-mk.at < int64(maxAge) {
-			if dir, ok := s.dirStamp(); ok && dir == mk.dir {
-				return nil
-			}
+	s.mu.RLock()
+	for i, d := range e.digests {
+		if r, ok := s.blobs[d]; !ok || !r.isCommitted() {
+			mark(i)
 		}
 	}
-	return s.check(e)
-}
-
-// checkMark records a check that found every blob of an entry in place:
-// when (the store's clock), and the blobs directory's stamp before it.
-type checkMark struct {
-	at  int64
-	dir stamp
-}
-
-// stamp is a directory's change and modification times: any entry
-// created, removed or renamed in it moves them.
-type stamp struct{ ctime, mtime unix.Timespec }
-
-// racyGrace is how far the kernel's file-time clock may lag the wall
-// clock (a coarse clock tick). A directory stamp this recent is not
-// trusted: a change in the same tick could leave it as it was (git's
-// "racy clean" entries).
-const racyGrace = 20 * time.Millisecond
-
-// dirStamp is the blobs directory's stamp; ok is false when it cannot be
-// read or is too recent to tell later changes apart.
-func (s *Store) dirStamp() (st stamp, ok bool) {
-	var fs unix.Stat_t
-	if err := unix.Fstat(s.blobFD, &fs); err != nil {
-		return stamp{}, false
-	}
-	st = stamp{fs.Ctim, fs.Mtim}
-	if s.wall().Add(-racyGrace).UnixNano() <= max(fs.Ctim.Nano(), fs.Mtim.Nano()) {
-		return st, false
-	}
-	return st, true
-}
-
-// check stats e's blobs and records a check that found them all in place.
-func (s *Store) check(e *entry) (damaged []string) {
-	start := s.now().UnixNano()
-	dir, stable := s.dirStamp()
-	var bad []bool // by index into e.digests, allocated at the first bad one
+	s.mu.RUnlock()
 	for i, d := range e.digests {
-		if !s.committed(d) || !s.statOK(d, e.sizes[i]) {
-			if bad == nil {
-				bad = make([]bool, len(e.digests))
-			}
-			bad[i] = true
+		if (bad == nil || !bad[i]) && !s.statOK(d, e.sizes[i]) {
+			mark(i)
 		}
 	}
 	if bad == nil {
-		if stable {
-			e.checked.Store(&checkMark{at: start, dir: dir})
-		}
 		return nil
 	}
-	e.checked.Store(nil)
 	for _, as := range e.a.Manifest.Assets {
 		if i := slices.Index(e.digests, as.SHA256); i >= 0 && bad[i] {
 			damaged = append(damaged, as.Path)
