@@ -130,13 +130,6 @@ func (s *Store) check(e *entry) (damaged []string) {
 	return damaged
 }
 
-func (s *Store) committed(d string) bool {
-	s.mu.RLock()
-	r, ok := s.blobs[d]
-	s.mu.RUnlock()
-	return ok && r.isCommitted()
-}
-
 // statOK reports whether blobs/sha256/d is a regular file of size bytes.
 func (s *Store) statOK(d string, size int64) bool {
 	var st unix.Stat_t
