@@ -53,6 +53,9 @@ type Manager struct {
 	authFailed map[string]authRetry // loads that failed on auth, to retry with a new token
 	results    map[string]uint64    // loads by result: "ok" or the error code
 
+	verifies  map[string]*verifyRun // by avatar ID; guarded by mu
+	verifySem chan struct{}         // a token per verification running
+
 	views viewCache
 	subs  subscribers
 
@@ -91,6 +94,8 @@ func New(st *store.Store, f *fetch.Client, opts Options) *Manager {
 		loads:      map[string]*load{},
 		authFailed: map[string]authRetry{},
 		results:    map[string]uint64{},
+		verifies:   map[string]*verifyRun{},
+		verifySem:  make(chan struct{}, verifiesAtOnce),
 	}
 	m.views.init()
 	m.adm.init(opts.MaxLoads, opts.MaxLoadsPerUID)

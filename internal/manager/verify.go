@@ -3,6 +3,7 @@ package manager
 import (
 	"context"
 	"errors"
+	"slices"
 
 	"github.com/assetd/assetd/apitype"
 	"github.com/assetd/assetd/internal/errs"
@@ -13,16 +14,94 @@ import (
 // changed while it was being verified; then it answers the current state.
 const verifyRounds = 3
 
+// verifiesAtOnce bounds the avatars verified at once: each run reads and
+// hashes every byte of an avatar, so more would only share the disk.
+const verifiesAtOnce = 2
+
+// verifyRun is one verification of an avatar, shared by every caller that
+// asks for it while it runs. Its fields but done and the result are
+// guarded by Manager.mu.
+type verifyRun struct {
+	callers int
+	cancel  context.CancelFunc
+	done    chan struct{}
+	res     apitype.VerifyResult // set before done is closed
+	err     error
+}
+
 // Verify re-hashes the files of the cached avatar id on disk. A damaged
 // file is removed from the store; every avatar that used it becomes
 // damaged (with a state event) and, with SelfHeal, is re-fetched in the
 // background. A blob that left the store while it was verified (a load
 // replaced the version, a Clear) is no damage: Verify starts over on the
-// current version.
+// current version. Callers asking while a verification of id runs share
+// it; at most verifiesAtOnce avatars are verified at once, the rest wait.
+// ctx ends this caller's wait; the run stops when no caller is left.
 func (m *Manager) Verify(ctx context.Context, id string) (apitype.VerifyResult, error) {
 	if err := validateID(id); err != nil {
 		return apitype.VerifyResult{}, err
 	}
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return apitype.VerifyResult{}, cancelledErr(id)
+	}
+	r := m.verifies[id]
+	if r == nil {
+		rctx, cancel := context.WithCancel(m.ctx)
+		r = &verifyRun{cancel: cancel, done: make(chan struct{})}
+		m.verifies[id] = r
+		m.wg.Add(1)
+		go func() {
+			defer m.wg.Done()
+			defer cancel()
+			res, err := m.verifyTurn(rctx, id)
+			m.mu.Lock()
+			if m.verifies[id] == r {
+				delete(m.verifies, id)
+			}
+			m.mu.Unlock()
+			r.res, r.err = res, err
+			close(r.done)
+		}()
+	}
+	r.callers++
+	m.mu.Unlock()
+
+	select {
+	case <-r.done:
+		res := r.res
+		res.Damaged = slices.Clone(res.Damaged)
+		return res, r.err
+	case <-ctx.Done():
+		m.mu.Lock()
+		if r.callers--; r.callers == 0 {
+			r.cancel()
+			if m.verifies[id] == r {
+				delete(m.verifies, id) // the next caller starts afresh
+			}
+		}
+		m.mu.Unlock()
+		e := cancelledErr(id)
+		e.Err = ctx.Err()
+		return apitype.VerifyResult{}, e
+	}
+}
+
+// verifyTurn waits for one of the verifiesAtOnce turns and verifies id.
+func (m *Manager) verifyTurn(ctx context.Context, id string) (apitype.VerifyResult, error) {
+	select {
+	case m.verifySem <- struct{}{}:
+		defer func() { <-m.verifySem }()
+	case <-ctx.Done():
+		e := cancelledErr(id)
+		e.Err = ctx.Err()
+		return apitype.VerifyResult{}, e
+	}
+	return m.verify(ctx, id)
+}
+
+func (m *Manager) verify(ctx context.Context, id string) (apitype.VerifyResult, error) {
 	for round := 1; ; round++ {
 		a, ok := m.st.Get(id)
 		if !ok || a.Manifest == nil {
