@@ -11,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/assetd/assetd/internal/errs"
 )
@@ -137,20 +139,66 @@ type serverBody struct {
 	Message string `json:"message"`
 }
 
-func readServerBody(resp *http.Response) (serverBody, bool) {
+// Bounds of the origin's text in an error (after redaction).
+const (
+	maxServerMessage = 512
+	maxServerCode    = 64
+)
+
+// readServerBody reads the origin's JSON error body. Its text is the
+// origin's, which may echo what it was sent: the token is redacted from
+// each field before anything is cut (a cut through an echo would leave a
+// prefix the redaction no longer finds), control characters are blanked
+// (the CLI prints the message), and the code is cut to maxServerCode
+// characters of [A-Za-z0-9._-].
+func readServerBody(resp *http.Response, redact func(string) string) (serverBody, bool) {
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, errorBodyLimit))
 	var b serverBody
 	if json.Unmarshal(data, &b) != nil || b.Code == "" && b.Message == "" {
 		return serverBody{}, false
 	}
-	const maxText = 512
-	if len(b.Message) > maxText {
-		b.Message = b.Message[:maxText] + "..."
-	}
-	if len(b.Code) > 64 {
-		b.Code = b.Code[:64]
-	}
+	b.Code = sanitizeCode(redact(b.Code))
+	b.Message = clip(printable(redact(b.Message)), maxServerMessage)
 	return b, true
+}
+
+// sanitizeCode maps every character outside [A-Za-z0-9._-] to '_' and
+// keeps at most maxServerCode of them.
+func sanitizeCode(s string) string {
+	b := make([]byte, 0, min(len(s), maxServerCode))
+	for _, r := range s {
+		if len(b) == maxServerCode {
+			break
+		}
+		switch {
+		case 'a' <= r && r <= 'z', 'A' <= r && r <= 'Z', '0' <= r && r <= '9', r == '.', r == '_', r == '-':
+			b = append(b, byte(r))
+		default:
+			b = append(b, '_')
+		}
+	}
+	return string(b)
+}
+
+// printable blanks control characters (escape sequences, newlines).
+func printable(s string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, s)
+}
+
+// clip cuts s to at most n bytes on a rune boundary, marking the cut.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "..."
 }
 
 func accountCode(c errs.Code) bool { return c.Known() && c.Class() == errs.ClassAccount }
@@ -160,7 +208,7 @@ func accountCode(c errs.Code) bool { return c.Known() && c.Class() == errs.Class
 // 429 whose Retry-After is longer than retryWaitMax has reason
 // retryAfterTooLong.
 func (t target) status(resp *http.Response, retryWaitMax time.Duration) *errs.Error {
-	body, isJSON := readServerBody(resp)
+	body, isJSON := readServerBody(resp, t.redact)
 	st := resp.StatusCode
 	server := errs.Code(body.Code)
 	var code errs.Code

@@ -2,8 +2,13 @@ package fetch
 
 import (
 	"bufio"
+	"bytes"
+	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/http"
+	"strings"
+	"sync"
 	"testing"
 
 	"github.com/assetd/assetd/internal/errs"
@@ -158,5 +163,55 @@ func TestErrorBodyIsBounded(t *testing.T) {
 	_, err := c.Manifest(ctxT(t), "rohan", "")
 	if errs.CodeOf(err) != errs.AvatarIDUnrecognized {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// An origin that echoes the token it was sent, as its error code and at
+// the end of a message longer than the message's bound, gets no 8 bytes
+// of the token (not even a prefix left by a cut) into the error, its
+// serverCode or the log; an origin's code is bounded to 64 characters of
+// [A-Za-z0-9._-], its message loses control characters.
+func TestOriginEchoOfTokenRedacted(t *testing.T) {
+	const tok = "SeCrEt-7f3a9c0b1d2e4f5a6b7c8d9e0f1a2b3c4d5e"
+	for _, tt := range []struct {
+		name, code, message, wantCode string
+	}{
+		{"token as code", tok, "expired", "_redacted_"},
+		{"token straddles the code's bound", strings.Repeat("c", 60) + tok, "expired", strings.Repeat("c", 60) + "_red"},
+		{"token straddles the message's bound", "sessionTokenExpired", strings.Repeat("m", maxServerMessage-20) + "Bearer " + tok, "sessionTokenExpired"},
+		{"long code, control characters", strings.Repeat("x", 100), "a\x1b[31mred\nline", strings.Repeat("x", maxServerCode)},
+		{"code with odd characters", "bad code/\u00e9\x00", "m", "bad_code___"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			o := newOrigin(t)
+			body, _ := json.Marshal(map[string]string{"code": tt.code, "message": tt.message})
+			o.mux.HandleFunc("/v1/avatars/rohan/manifest", status(401, string(body)))
+			var logs bytes.Buffer
+			var mu sync.Mutex
+			cfg := testConfig(o.URL)
+			cfg.Token = func() string { return tok }
+			cfg.Logger = slog.New(slog.NewTextHandler(lockedWriter{&mu, &logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+			c := newClient(t, cfg)
+			_, err := c.Manifest(ctxT(t), "rohan", "")
+			e := errs.From(err)
+			if e == nil || e.Code != errs.SessionTokenExpired {
+				t.Fatalf("err = %v", err)
+			}
+			if e.ServerCode != tt.wantCode {
+				t.Errorf("serverCode = %q, want %q", e.ServerCode, tt.wantCode)
+			}
+			raw, _ := json.Marshal(e.Body())
+			mu.Lock()
+			all := string(raw) + e.Error() + logs.String()
+			mu.Unlock()
+			for i := 0; i+8 <= len(tok); i++ {
+				if strings.Contains(all, tok[i:i+8]) {
+					t.Fatalf("%q of the token is in the error or the log:\n%s", tok[i:i+8], all)
+				}
+			}
+			if strings.ContainsAny(e.Message, "\x1b\n\x00") {
+				t.Errorf("control characters in the message: %q", e.Message)
+			}
+		})
 	}
 }

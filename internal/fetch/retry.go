@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -45,7 +46,7 @@ func (c *Client) retryClient(ctx context.Context, prepare retryablehttp.PrepareR
 	}
 	return &retryablehttp.Client{
 		HTTPClient:     c.http,
-		Logger:         leveled{c.log},
+		Logger:         leveled{c.log, c.cfg.Token},
 		RetryWaitMin:   c.cfg.RetryWaitMin,
 		RetryWaitMax:   c.cfg.RetryWaitMax,
 		RetryMax:       c.cfg.MaxRetries,
@@ -140,12 +141,35 @@ func (c *Client) countRetry(_ retryablehttp.Logger, _ *http.Request, attempt int
 
 // leveled adapts slog to retryablehttp.LeveledLogger. The library logs
 // each failed attempt as an error; the caller reports the final failure,
-// so those are warnings here. Nothing it logs carries a header.
-type leveled struct{ l *slog.Logger }
+// so those are warnings here. Nothing it logs carries a header, but its
+// errors and URLs may carry what an origin sent (a redirect's Location):
+// the token is redacted from every value.
+type leveled struct {
+	l     *slog.Logger
+	token func() string
+}
 
-func (a leveled) Error(msg string, kv ...any) { a.l.Warn(msg, kv...) }
-func (a leveled) Warn(msg string, kv ...any)  { a.l.Warn(msg, kv...) }
-func (a leveled) Info(msg string, kv ...any)  { a.l.Info(msg, kv...) }
-func (a leveled) Debug(msg string, kv ...any) { a.l.Debug(msg, kv...) }
+func (a leveled) Error(msg string, kv ...any) { a.l.Warn(msg, a.redact(kv)...) }
+func (a leveled) Warn(msg string, kv ...any)  { a.l.Warn(msg, a.redact(kv)...) }
+func (a leveled) Info(msg string, kv ...any)  { a.l.Info(msg, a.redact(kv)...) }
+func (a leveled) Debug(msg string, kv ...any) { a.l.Debug(msg, a.redact(kv)...) }
+
+func (a leveled) redact(kv []any) []any {
+	t := target{token: a.token}
+	out := make([]any, len(kv))
+	for i, v := range kv {
+		switch v := v.(type) {
+		case string:
+			out[i] = t.redact(v)
+		case error:
+			out[i] = t.redact(v.Error())
+		case *url.URL:
+			out[i] = t.redact(v.Redacted())
+		default:
+			out[i] = v
+		}
+	}
+	return out
+}
 
 var _ retryablehttp.LeveledLogger = leveled{}
