@@ -6,7 +6,8 @@
 //	                                 Cache-Control: public, max-age=31536000, immutable
 //
 // Both answer HEAD, Range (206, 416), If-None-Match (304) and If-Range
-// through http.ServeContent. Errors carry the protocol's JSON body
+// through http.ServeContent; a Range of more than MaxRanges ranges is
+// answered 200 with the whole body. Errors carry the protocol's JSON body
 // {"code": ..., "message": ...}: an unknown or malformed avatar ID is 404
 // avatarIDUnrecognized, an unknown blob 404 failedToDownloadAvatarAssets.
 //

@@ -1,6 +1,7 @@
 package origin
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -349,5 +350,44 @@ func TestReadList(t *testing.T) {
 	}
 	if _, err := ReadList(empty); err == nil {
 		t.Error("an empty list was accepted")
+	}
+}
+
+// TestRangeCap: a Range of more than MaxRanges ranges is answered 200 with
+// the whole blob, not a multipart answer many times the blob's size; up
+// to MaxRanges are served as asked.
+func TestRangeCap(t *testing.T) {
+	base := t.TempDir()
+	data := bytes.Repeat([]byte("0123456789abcdef"), 4096) // 64 KiB
+	if err := os.MkdirAll(filepath.Join(base, "src", "big"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(base, "src", "big", "a.bin"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	root := filepath.Join(base, "out")
+	if _, err := publish.Publish(context.Background(), filepath.Join(base, "src"), root, publish.Options{Version: "1"}); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(data)
+	ts := start(t, Options{Root: root})
+	path := "/v1/blobs/sha256/" + hex.EncodeToString(sum[:])
+	ranges := func(n int) string { return "bytes=" + strings.TrimSuffix(strings.Repeat("0-0,", n), ",") }
+
+	a := get(t, ts, "GET", path, map[string]string{"Range": ranges(15000)})
+	if a.status != 200 || a.body != string(data) {
+		t.Errorf("15000 ranges: status %d, %d bytes; want 200 and the blob's %d", a.status, len(a.body), len(data))
+	}
+	a = get(t, ts, "GET", path, map[string]string{"Range": ranges(MaxRanges + 1)})
+	if a.status != 200 || len(a.body) != len(data) {
+		t.Errorf("%d ranges: status %d, %d bytes; want 200 and the whole blob", MaxRanges+1, a.status, len(a.body))
+	}
+	a = get(t, ts, "GET", path, map[string]string{"Range": "bytes=0-0,2-2,4-4"})
+	if a.status != 206 || !strings.HasPrefix(a.header.Get("Content-Type"), "multipart/byteranges") {
+		t.Errorf("3 ranges: status %d %s, want 206 multipart", a.status, a.header.Get("Content-Type"))
+	}
+	a = get(t, ts, "GET", path, map[string]string{"Range": ranges(MaxRanges)})
+	if a.status != 206 {
+		t.Errorf("%d ranges: status %d, want 206", MaxRanges, a.status)
 	}
 }
