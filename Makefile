@@ -20,7 +20,7 @@ DIST_ENV    := CGO_ENABLED=0 GOOS=linux GOAMD64=v1 GOARM64=v8.0 GOFLAGS=
 DIST_BUILD  := $(GO) build -trimpath -buildvcs=false -ldflags '$(DIST_LDFLAGS)'
 FUZZSMOKE   ?= 3s
 
-.PHONY: all build test lint vet fmt-check race bench bench-go bench-tools demo install clean fuzz fuzz-smoke tools reliability dist deb package-test clients-tools clients-test clients-test-python clients-dist
+.PHONY: all build test lint vet fmt-check race bench bench-go bench-tools demo install clean fuzz fuzz-smoke tools reliability dist deb package-test clients-tools clients-test clients-test-python clients-test-node clients-dist
 
 all: build
 
@@ -178,7 +178,7 @@ clients-tools:
 # clients-skip NAME: a suite that cannot run fails under CI, else says so.
 clients-skip = { echo "$(1): SKIPPED ($(2))"; [ "$$CI" != true ] || { echo "CI=true: a skipped suite is a failure"; exit 1; }; }
 
-clients-test: clients-test-python
+clients-test: clients-test-python clients-test-node
 
 clients-test-python: build clients-tools
 	@if ! $(PYTHON3) -c 'import pytest' 2>/dev/null; then \
@@ -189,3 +189,14 @@ clients-test-python: build clients-tools
 	if [ $$rc -ne 0 ]; then cat $$out; exit $$rc; fi; \
 	echo "python client (pytest): $$(tail -n 1 $$out)"; \
 	if grep -q ' skipped' $$out; then $(call clients-skip,python client,tests skipped); fi
+
+clients-test-node: build clients-tools
+	@if ! command -v node >/dev/null || ! command -v npm >/dev/null; then \
+		$(call clients-skip,node client,no node or npm); exit 0; \
+	fi; \
+	out=$(CURDIR)/$(BIN)/clients-node-test.txt; \
+	cd clients/node && { npm ci --no-audit --no-fund --loglevel=error && \
+		ASSETD_BIN=$(CURDIR)/$(BIN)/assetd npm test --silent; } >$$out 2>&1; rc=$$?; \
+	if [ $$rc -ne 0 ]; then cat $$out; exit $$rc; fi; \
+	echo "node client (node --test): $$(grep -E '^# (tests|pass|fail|cancelled|skipped|todo) ' $$out | sed 's/^# //' | paste -sd, - | sed 's/,/, /g')"; \
+	if ! grep -qE '^# skipped 0$$' $$out || ! grep -qE '^# todo 0$$' $$out; then $(call clients-skip,node client,tests skipped); fi
