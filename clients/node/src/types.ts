@@ -39,6 +39,8 @@ export interface Load {
   bytesDone: number;
   bytesTotal: number;
   background?: boolean;
+  /** queued or retrying while it waits; absent while it moves */
+  waiting?: 'queued' | 'retrying' | string;
 }
 
 export type EventType = 'progress' | 'completed' | 'failed' | 'state';
@@ -126,7 +128,7 @@ export function decodeAvatar(o: Obj): Avatar {
 }
 
 export function decodeLoad(o: Obj): Load {
-  return pick<Load>(o, LOAD, ['background']);
+  return pick<Load>(o, LOAD, ['background', 'waiting']);
 }
 
 export function decodeEvent(o: Obj): AvatarEvent {

@@ -113,7 +113,7 @@ class Avatar:
 
 @dataclass(frozen=True)
 class Load:
-    """A load in flight."""
+    """A load in flight; waiting is None while it moves, else "queued" or "retrying"."""
 
     avatar_id: str
     state: str
@@ -121,17 +121,18 @@ class Load:
     bytes_done: int
     bytes_total: int
     background: bool = False
+    waiting: Optional[str] = None
 
     @classmethod
     def from_json(cls, d: JSON) -> "Load":
         return cls(avatar_id=d["avatarId"], state=d.get("state", ""), progress=d.get("progress", 0),
                    bytes_done=d.get("bytesDone", 0), bytes_total=d.get("bytesTotal", 0),
-                   background=d.get("background", False))
+                   background=d.get("background", False), waiting=d.get("waiting"))
 
     def to_json(self) -> JSON:
         return _drop_none({"avatarId": self.avatar_id, "state": self.state, "progress": self.progress,
                            "bytesDone": self.bytes_done, "bytesTotal": self.bytes_total,
-                           "background": self.background or None})
+                           "background": self.background or None, "waiting": self.waiting})
 
 
 @dataclass(frozen=True)
