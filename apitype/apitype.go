@@ -119,6 +119,15 @@ type Stats struct {
 	LoadsInFlight int   `json:"loadsInFlight"`
 	ReserveBytes  int64 `json:"reserveBytes"`
 	FreeBytes     int64 `json:"freeBytes"` // free space on the store's filesystem
+
+	// Bytes the store holds that no cached avatar uses; gc and rm --all
+	// remove them. Unused blobs (committed by a load that failed halfway,
+	// kept an hour for its retry) are part of TotalSize and Blobs; partial
+	// downloads (kept a day for resume) are not.
+	UnusedBlobs  int   `json:"unusedBlobs"`
+	UnusedBytes  int64 `json:"unusedBytes"`
+	Partials     int   `json:"partials"`
+	PartialBytes int64 `json:"partialBytes"`
 }
 
 // Size answers GET /v1/avatars/{id}/size.

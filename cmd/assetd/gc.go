@@ -15,7 +15,9 @@ func newGcCmd(g *globals) *cobra.Command {
 		Short: "Keep the N most recently used avatars, remove the rest",
 		Long: `gc keeps the N avatars apps used most recently and removes the others from
 the cache (the SDKs' clearLRU). Pinned avatars always stay and do not count
-towards N. The daemon also evicts by itself when store.max_bytes is reached.`,
+towards N. It also removes, whatever their age, the partial downloads no
+load is using and the files no avatar uses (see 'assetd stats'). The daemon
+also evicts by itself when store.max_bytes is reached.`,
 		Example: `  assetd gc --keep 10
   assetd gc --keep 0    # everything not pinned`,
 		Args: usageArgs(noArgs),

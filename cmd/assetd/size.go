@@ -16,9 +16,10 @@ func newSizeCmd(g *globals) *cobra.Command {
 		Use:   "size [ID]",
 		Short: "Show the bytes one avatar, or the whole cache, takes",
 		Long: `size prints the bytes a cached avatar takes (the sum of its files), or with
-no ID the bytes of the whole cache (files shared by several avatars count
-once): the SDKs' getCacheSize and getAllCacheSize. --bytes prints the exact
-number alone; --json prints {"bytes":N}.`,
+no ID the bytes the whole cache takes on disk: every file once (files
+shared by several avatars count once), and the partial downloads kept for
+resume, shown apart. --bytes prints the exact number alone; --json prints
+{"bytes":N}. ('assetd stats' has the details.)`,
 		Example: `  assetd size rohan
   assetd size --bytes`,
 		Args: usageArgs(cobra.MaximumNArgs(1)),
@@ -27,12 +28,12 @@ number alone; --json prints {"bytes":N}.`,
 			defer c.CloseIdleConnections()
 			var n int64
 			var err error
+			var st apitype.Stats
 			if len(args) == 1 {
 				n, err = c.Size(cmd.Context(), args[0])
 			} else {
-				var st apitype.Stats
 				st, err = c.Stats(cmd.Context())
-				n = st.TotalSize
+				n = st.TotalSize + st.PartialBytes
 			}
 			if err != nil {
 				return fail(cmd, err)
@@ -42,6 +43,9 @@ number alone; --json prints {"bytes":N}.`,
 				return printJSON(cmd, apitype.Size{Bytes: n})
 			case raw:
 				fmt.Fprintln(cmd.OutOrStdout(), n)
+			case st.PartialBytes > 0:
+				fmt.Fprintf(cmd.OutOrStdout(), "%s (%s of files, %s of partial downloads)\n",
+					humanBytes(n), humanBytes(st.TotalSize), humanBytes(st.PartialBytes))
 			default:
 				fmt.Fprintln(cmd.OutOrStdout(), humanBytes(n))
 			}

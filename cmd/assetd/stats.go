@@ -17,8 +17,13 @@ func newStatsCmd(g *globals) *cobra.Command {
 		Short: "Show the cache's figures",
 		Long: `stats shows how many avatars are cached (pinned, stale, damaged), the bytes
 they take on disk (files shared by several avatars count once) against
-store.max_bytes, the loads in flight, and the free space of the store's
-filesystem. --json prints the daemon's answer, sizes in bytes.`,
+store.max_bytes, the files no avatar uses (left by a load that failed
+halfway, kept an hour for its retry) and the partial downloads (kept a day
+for the next load to resume; neither counts towards the quota's avatars
+but both take disk), the loads in flight, and the free space of the
+store's filesystem. 'assetd gc' and 'assetd rm --all' remove the unused
+files and the partial downloads no load is using. --json prints the
+daemon's answer, sizes in bytes.`,
 		Args: usageArgs(noArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c := dial(g)
@@ -46,6 +51,15 @@ func printStats(cmd *cobra.Command, st apitype.Stats) {
 		size += " (no quota)"
 	}
 	fmt.Fprintf(w, "size\t%s in %s\n", size, plural(st.Blobs, "file"))
+	unused, partial := "none", "none"
+	if st.UnusedBlobs > 0 {
+		unused = fmt.Sprintf("%s in %s no avatar uses (gc removes them)", humanBytes(st.UnusedBytes), plural(st.UnusedBlobs, "file"))
+	}
+	if st.Partials > 0 {
+		partial = fmt.Sprintf("%s in %s kept for resume (gc removes them)", humanBytes(st.PartialBytes), plural(st.Partials, "download"))
+	}
+	fmt.Fprintf(w, "unused\t%s\n", unused)
+	fmt.Fprintf(w, "partial\t%s\n", partial)
 	fmt.Fprintf(w, "loading\t%d\n", st.LoadsInFlight)
 	fmt.Fprintf(w, "free disk\t%s (%s kept free)\n", humanBytes(st.FreeBytes), humanBytes(st.ReserveBytes))
 	w.Flush()

@@ -220,6 +220,10 @@ func (m *Manager) ClearAll() ([]string, error) {
 	if err != nil {
 		return nil, storeErr("", "", err)
 	}
+	m.logRemoved("removed every avatar", ids)
+	if err := m.sweep(); err != nil {
+		return ids, err
+	}
 	return ids, nil
 }
 
@@ -235,6 +239,10 @@ func (m *Manager) ClearLRU(keep int) ([]string, error) {
 	}
 	if err != nil {
 		return removed, storeErr("", "", err)
+	}
+	m.logRemoved("removed the least recently used avatars", removed)
+	if err := m.sweep(); err != nil {
+		return removed, err
 	}
 	if removed == nil {
 		removed = []string{}
@@ -269,7 +277,7 @@ func (m *Manager) Cached() map[string]int64 {
 
 // Stats describes the cache and the loads in flight.
 func (m *Manager) Stats() apitype.Stats {
-	s := m.st.Stats()
+	s, l := m.st.Stats(), m.st.Leftovers()
 	m.mu.Lock()
 	n := len(m.loads)
 	m.mu.Unlock()
@@ -284,6 +292,10 @@ func (m *Manager) Stats() apitype.Stats {
 		LoadsInFlight: n,
 		ReserveBytes:  s.ReserveBytes,
 		FreeBytes:     s.FreeBytes,
+		UnusedBlobs:   l.Unused,
+		UnusedBytes:   l.UnusedBytes,
+		Partials:      l.Partials,
+		PartialBytes:  l.PartialBytes,
 	}
 }
 
@@ -338,4 +350,25 @@ func (m *Manager) Unpin(id string) error {
 		return nil
 	}
 	return err
+}
+
+// sweep removes the partial downloads no load is using and the blobs no
+// avatar uses and no load has leased: gc and rm --all leave no leftovers.
+func (m *Manager) sweep() error {
+	l, err := m.st.Sweep()
+	if l.Partials+l.Unused > 0 {
+		m.log.Info("removed partial downloads and unused files", "partials", l.Partials,
+			"partial_bytes", l.PartialBytes, "unused_files", l.Unused, "unused_bytes", l.UnusedBytes)
+	}
+	if err != nil {
+		return storeErr("", "", err)
+	}
+	return nil
+}
+
+// logRemoved logs the avatars an operation removed, if any.
+func (m *Manager) logRemoved(msg string, ids []string) {
+	if len(ids) > 0 {
+		m.log.Info(msg, "avatars", ids)
+	}
 }
