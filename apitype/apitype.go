@@ -147,12 +147,6 @@ type Session struct {
 	AppID        string `json:"appId,omitempty"`
 }
 
-// Import is the body of POST /v1/avatars/{id}/import.
-type Import struct {
-	Dir     string `json:"dir"`               // absolute; the caller must own it and its files
-	Version string `json:"version,omitempty"` // "" = derived from the files
-}
-
 // VerifyResult answers POST /v1/avatars/{id}/verify.
 type VerifyResult struct {
 	AvatarID string   `json:"avatarId"`

@@ -29,6 +29,10 @@ func (m managerAPI) Start(ctx context.Context, id string, o api.LoadOptions) (ap
 	return m.Manager.Start(ctx, id, manager.LoadOptions(o))
 }
 
+func (m managerAPI) Import(ctx context.Context, id string, r io.Reader, o api.ImportOptions) (*apitype.Avatar, error) {
+	return m.Manager.Import(ctx, id, r, manager.ImportOptions(o))
+}
+
 // BenchmarkSocketGet is a cached GET /v1/avatars/{id} through the whole
 // daemon stack in process (api.Server on a Unix socket, the real manager
 // and store), from 32 goroutines over 32 keep-alive connections: the

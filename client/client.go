@@ -84,6 +84,19 @@ func (c *Client) CloseIdleConnections() { c.hc.CloseIdleConnections() }
 // path is the request target, such as "/v1/health". The caller closes the
 // body. It serves callers of routes this package has no method for.
 func (c *Client) Do(ctx context.Context, method, path string, body io.Reader, header http.Header) (*http.Response, error) {
+	req, err := c.newRequest(ctx, method, path, body, header)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return nil, c.transportErr(ctx, err)
+	}
+	return resp, nil
+}
+
+// newRequest builds a request of the target path, sent as it is.
+func (c *Client) newRequest(ctx context.Context, method, path string, body io.Reader, header http.Header) (*http.Request, error) {
 	req, err := http.NewRequestWithContext(ctx, method, "http://assetd", body)
 	if err != nil {
 		return nil, err
@@ -101,11 +114,7 @@ func (c *Client) Do(ctx context.Context, method, path string, body io.Reader, he
 	if h := header.Get("Host"); h != "" {
 		req.Host = h
 	}
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return nil, c.transportErr(ctx, err)
-	}
-	return resp, nil
+	return req, nil
 }
 
 func indexByte(s string, b byte) int {
@@ -285,17 +294,6 @@ func (c *Client) Verify(ctx context.Context, id string) (apitype.VerifyResult, e
 // configured one); loads that failed on auth are retried.
 func (c *Client) SetSession(ctx context.Context, token, appID string) error {
 	return c.call(ctx, http.MethodPut, "/v1/session", apitype.Session{SessionToken: token, AppID: appID}, nil)
-}
-
-// Import caches an avatar from files in dir (an absolute path the daemon
-// can read); version "" lets the daemon derive one.
-func (c *Client) Import(ctx context.Context, id, dir, version string) (*apitype.Avatar, error) {
-	body := apitype.Import{Dir: dir, Version: version}
-	var av apitype.Avatar
-	if err := c.call(ctx, http.MethodPost, avatarPath(id, "/import"), body, &av); err != nil {
-		return nil, err
-	}
-	return &av, nil
 }
 
 // SetPinned pins an avatar (never evicted) or unpins it.

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/assetd/assetd/apitype"
+	"github.com/assetd/assetd/client"
 	"github.com/assetd/assetd/internal/testkit"
 )
 
@@ -139,12 +140,15 @@ func TestRoutes(t *testing.T) {
 		}
 		local.Assets = append(local.Assets, asset{Path: f.path, Data: []byte(f.text), SHA256: testkit.Sum([]byte(f.text))})
 	}
-	body, err := json.Marshal(map[string]string{"dir": src})
+	// The client streams the files; the old {"dir": ...} body is refused.
+	e.mustErr(c, "POST", "/v1/avatars/local/import", strings.NewReader(`{"dir":"`+src+`"}`), 400, "badRequest")
+	cl := client.New(e.Sock)
+	imported, err := cl.Import(t.Context(), "local", src, client.ImportOptions{})
+	cl.CloseIdleConnections()
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.must(c, "POST", "/v1/avatars/local/import", strings.NewReader(string(body)), 200, &av)
-	checkFiles(t, local, &av)
+	checkFiles(t, local, imported)
 
 	var rm apitype.Removed
 	e.must(c, "DELETE", "/v1/avatars/mei", nil, 200, &rm)

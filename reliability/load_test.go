@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"hash/fnv"
+	"io"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -364,6 +365,10 @@ func (m managerAPI) Load(ctx context.Context, id string, o api.LoadOptions) (*ap
 
 func (m managerAPI) Start(ctx context.Context, id string, o api.LoadOptions) (apitype.Load, *apitype.Avatar, error) {
 	return m.Manager.Start(ctx, id, manager.LoadOptions(o))
+}
+
+func (m managerAPI) Import(ctx context.Context, id string, r io.Reader, o api.ImportOptions) (*apitype.Avatar, error) {
+	return m.Manager.Import(ctx, id, r, manager.ImportOptions(o))
 }
 
 // TestLoadInProcess is the same load against api + manager + store +

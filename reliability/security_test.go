@@ -581,14 +581,17 @@ func startOrigin(t *testing.T, root string) string {
 	return testkit.StartOriginCmd(t, root, waitLimit)
 }
 
-// TestImportConfusedDeputy: `assetd import` makes the daemon read DIR
-// itself. A caller must not use that to read files it could not read:
-// here a client running as uid 4242 (admitted by allowed_uids) imports a
-// root-only directory of the daemon's (root) and then reads the copy
-// through the avatar's localPath. Under systemd the same path reads
-// $CREDENTIALS_DIRECTORY/session-token into the cache.
+// TestImportConfusedDeputy: `assetd import` must not let a caller have
+// the daemon read what the caller could not. The client reads the files
+// with its own rights and streams them; the daemon opens no path of the
+// caller's. Here a client running as uid 4242 (admitted by allowed_uids)
+// tries a root-only directory (0700, file 0600) and a folder of its own
+// holding another user's 0600 file: both fail on the client's side, and
+// nothing is stored. Its own folder, with a 0600 file of its own, imports,
+// and the copies are 0440 with the daemon's group: uid 4242, not in that
+// group, cannot read them back, nor can any other user outside it.
 func TestImportConfusedDeputy(t *testing.T) {
-	const what = "`assetd import` as uid 4242 (in allowed_uids) of a root-only directory (0700, file 0600), then reading the avatar's localPath as uid 4242"
+	const what = "`assetd import` as uid 4242 (in allowed_uids) of a root-only directory (0700, file 0600); of its own folder holding root's 0600 file; of its own folder with its own 0600 file, then reading the copies as uid 4242"
 	if os.Geteuid() != 0 {
 		secTable.add(t, what, "skipped: needs root")
 		t.Skip("needs root to run a client as another uid")
@@ -596,31 +599,51 @@ func TestImportConfusedDeputy(t *testing.T) {
 	if err := os.Chmod(filepath.Dir(bin), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	const nobody = 4242
+	const other = 4242
 	o := newBinOrigin(t)
 	e := newEnv(t, o.Srv.URL)
 	if err := os.Chmod(e.Dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	secret := filepath.Join(e.Dir, "secret")
+	mkdir := func(name string, mode os.FileMode, uid int) string {
+		p := filepath.Join(e.Dir, name)
+		if err := os.Mkdir(p, mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chown(p, uid, uid); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	write := func(p, data string, uid int) {
+		if err := os.WriteFile(p, []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chown(p, uid, uid); err != nil {
+			t.Fatal(err)
+		}
+	}
 	marker := "root-only-" + randHex(8)
-	if err := os.Mkdir(secret, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(secret, "session-token"), []byte(marker), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	e.api = fmt.Sprintf("allowed_uids = [%d]", nobody)
+	secret := mkdir("secret", 0o700, 0)
+	write(filepath.Join(secret, "session-token"), marker, 0)
+	mixed := mkdir("mixed", 0o755, other)
+	write(filepath.Join(mixed, "mine.bin"), "mine", other)
+	write(filepath.Join(mixed, "roots.bin"), marker, 0)
+	mine := mkdir("mine", 0o700, other)
+	own := "own-private-" + randHex(8)
+	write(filepath.Join(mine, "private.bin"), own, other)
+
+	e.api = fmt.Sprintf("allowed_uids = [%d]", other)
 	e.writeConfig()
 	p := e.Start()
 	defer p.Stop()
 	if err := os.Chmod(e.Sock, 0o666); err != nil {
 		t.Fatal(err)
 	}
-	asNobody := func(args ...string) (string, int) {
+	asOther := func(args ...string) (string, int) {
 		cmd := exec.Command(bin, args...)
 		cmd.Env = testkit.CleanEnv()
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: other, Gid: other}}
 		out, err := cmd.CombinedOutput()
 		var ee *exec.ExitError
 		if errors.As(err, &ee) {
@@ -631,36 +654,50 @@ func TestImportConfusedDeputy(t *testing.T) {
 		}
 		return string(out), 0
 	}
-	if out, code := asNobody("--socket", e.Sock, "version"); code != 0 {
-		t.Fatalf("the client cannot run as uid %d: %s", nobody, out)
+	if out, code := asOther("--socket", e.Sock, "version"); code != 0 {
+		t.Fatalf("the client cannot run as uid %d: %s", other, out)
 	}
-	direct := exec.Command("cat", filepath.Join(secret, "session-token"))
-	direct.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
-	if err := direct.Run(); err == nil {
-		t.Fatal("uid 4242 can read the secret directly: the test proves nothing")
-	}
-	out, code := asNobody("--socket", e.Sock, "--json", "import", "leak", secret)
-	problem := ""
-	result := fmt.Sprintf("import refused (exit %d: %s)", code, strings.TrimSpace(firstLine(out)))
-	if code == 0 {
-		var av apitype.Avatar
-		if err := json.Unmarshal([]byte(out), &av); err != nil || len(av.Assets) != 1 {
-			t.Fatalf("import answer %q: %v", out, err)
+	var problems, results []string
+	refused := func(id, dir, unreadable string) {
+		out, code := asOther("--socket", e.Sock, "import", id, dir)
+		line := strings.TrimSpace(firstLine(out))
+		results = append(results, fmt.Sprintf("%s: exit %d: %s", filepath.Base(dir), code, line))
+		if code != 2 || !strings.Contains(out, "cannot read "+unreadable) || !strings.Contains(out, "permission denied") {
+			problems = append(problems, fmt.Sprintf("import of %s as uid %d: exit %d, %q; want exit 2 naming %s (permission denied)", dir, other, code, out, unreadable))
 		}
-		cat := exec.Command("cat", av.Assets[0].LocalPath)
-		cat.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
-		got, err := cat.CombinedOutput()
-		switch {
-		case err == nil && string(got) == marker:
-			problem = fmt.Sprintf("uid %d imported %s (mode 0700, root's) and read the root-only file's bytes at %s", nobody, secret, av.Assets[0].LocalPath)
-		default:
-			problem = fmt.Sprintf("uid %d imported %s (mode 0700, root's): the daemon copied a root-only file into the cache (the copy was not readable to it: %v)", nobody, secret, err)
-		}
-		result = problem
 	}
-	secTable.add(t, what, result)
-	if problem != "" {
-		t.Error(problem)
+	refused("leak", secret, secret)
+	refused("mixed", mixed, filepath.Join(mixed, "roots.bin"))
+	c := e.Client()
+	defer c.CloseIdleConnections()
+	var list apitype.List
+	if code, err := testkit.Do(c, "GET", "/v1/avatars", nil, &list); code != 200 || err != nil || len(list.Avatars) != 0 {
+		problems = append(problems, fmt.Sprintf("after the refused imports the cache lists %d avatars (%d, %v)", len(list.Avatars), code, err))
+	}
+
+	out, code := asOther("--socket", e.Sock, "--json", "import", "mine", mine)
+	var av apitype.Avatar
+	if code != 0 || json.Unmarshal([]byte(out), &av) != nil || len(av.Assets) != 1 {
+		t.Fatalf("import of its own folder as uid %d: exit %d, %s", other, code, out)
+	}
+	lp := av.Assets[0].LocalPath
+	fi, err := os.Stat(lp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gid := fi.Sys().(*syscall.Stat_t).Gid
+	if fi.Mode().Perm() != 0o440 || gid != uint32(os.Getegid()) {
+		problems = append(problems, fmt.Sprintf("imported blob %s is %v, group %d; want 0440, the daemon's group %d", lp, fi.Mode().Perm(), gid, os.Getegid()))
+	}
+	cat := exec.Command("cat", lp)
+	cat.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: other, Gid: other}}
+	if got, err := cat.Output(); err == nil {
+		problems = append(problems, fmt.Sprintf("uid %d, outside the daemon's group, read the imported copy (%q)", other, got))
+	}
+	results = append(results, fmt.Sprintf("mine: exit 0; the copy is %v, group %d (the daemon's), unreadable to uid %d", fi.Mode().Perm(), gid, other))
+	secTable.add(t, what, strings.Join(results, "; "))
+	for _, p := range problems {
+		t.Error(p)
 	}
 }
 

@@ -240,18 +240,30 @@ free disk  12.0 GiB (256.0 MiB kept free)
 	}
 
 	dir := t.TempDir()
+	pubWriteTree(t, dir, map[string]string{"a": "A", "sub/b": "BB"})
 	out, _, code = cli(t, t.Context(), "", "import", "rohan", dir, "--version", "v7", "--socket", f.sock)
 	if code != 0 || out != "imported rohan, version v7, 2 files, 2.0 KiB\n" {
 		t.Errorf("import: exit %d, %q", code, out)
 	}
+	// The command streams the files it read; a relative DIR works the same.
+	wantImports := [][]string{{"v7", "a=A", "sub/b=BB"}}
 	rel, err := filepath.Rel(mustGetwd(t), dir)
 	if err == nil {
 		cli(t, t.Context(), "", "import", "rohan", rel, "--socket", f.sock)
-		f.mu.Lock()
-		if len(f.imports) != 2 || f.imports[1] != dir {
-			t.Errorf("a relative DIR reached the daemon as %q, want %q", f.imports, dir)
+		wantImports = append(wantImports, []string{"", "a=A", "sub/b=BB"})
+	}
+	f.mu.Lock()
+	if diff := cmp.Diff(wantImports, f.imports); diff != "" {
+		t.Errorf("the daemon got (-want +got):\n%s", diff)
+	}
+	f.mu.Unlock()
+	// A file this user cannot read fails here, before anything is sent.
+	if os.Geteuid() != 0 {
+		os.WriteFile(filepath.Join(dir, "private"), []byte("p"), 0o200)
+		_, errOut, code := cli(t, t.Context(), "", "import", "rohan", dir, "--socket", f.sock)
+		if code != 2 || !strings.Contains(errOut, "cannot read "+filepath.Join(dir, "private")) {
+			t.Errorf("import of an unreadable file: exit %d, %q", code, errOut)
 		}
-		f.mu.Unlock()
 	}
 
 	out, _, code = cli(t, t.Context(), "", "version", "--json")

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -37,7 +39,7 @@ type fakeAPI struct {
 	verify   map[string]apitype.VerifyResult // POST .../verify
 	events   []apitype.Event                 // GET /v1/events, then the stream ends
 	sessions []apitype.Session
-	imports  []string // the dirs asked for
+	imports  [][]string // per import: the version, the query's force, then "path=content" of each tar entry
 	stats    apitype.Stats
 
 	started chan string // a hanging stream has sent its events
@@ -177,12 +179,30 @@ func (f *fakeAPI) mux() http.Handler {
 		w.WriteHeader(http.StatusNoContent)
 	})
 	m.HandleFunc("POST /v1/avatars/{id}/import", func(w http.ResponseWriter, r *http.Request) {
-		var body struct{ Dir, Version string }
-		json.NewDecoder(r.Body).Decode(&body)
+		// As the daemon: a tar stream of known length, never a path.
+		if r.Header.Get("Content-Type") != "application/x-tar" || r.ContentLength < 0 {
+			fakeError(w, &errs.Error{Code: errs.BadRequest, Message: "the body must be a tar stream with a Content-Length"})
+			return
+		}
+		version := r.URL.Query().Get("version")
+		got := []string{version}
+		tr := tar.NewReader(r.Body)
+		for {
+			h, err := tr.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil || h.Typeflag != tar.TypeReg {
+				fakeError(w, &errs.Error{Code: errs.BadRequest, Message: fmt.Sprintf("bad tar stream: %v", err)})
+				return
+			}
+			b, _ := io.ReadAll(tr)
+			got = append(got, h.Name+"="+string(b))
+		}
 		f.mu.Lock()
-		f.imports = append(f.imports, body.Dir)
+		f.imports = append(f.imports, got)
 		f.mu.Unlock()
-		fakeJSON(w, 200, apitype.Avatar{AvatarID: r.PathValue("id"), Version: body.Version, State: apitype.StateReady,
+		fakeJSON(w, 200, apitype.Avatar{AvatarID: r.PathValue("id"), Version: version, State: apitype.StateReady,
 			SizeBytes: 2048, Source: "import", Assets: []apitype.Asset{{Path: "a"}, {Path: "b"}}})
 	})
 	pin := func(w http.ResponseWriter, r *http.Request) {

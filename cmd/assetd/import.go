@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 
 	"github.com/spf13/cobra"
+
+	"github.com/assetd/assetd/client"
 )
 
 func init() { register(newImportCmd) }
@@ -16,9 +18,11 @@ func newImportCmd(g *globals) *cobra.Command {
 		Short: "Cache an avatar from files on this machine",
 		Long: `import caches the files under DIR as the avatar ID, as the SDKs' derive()
 builds an avatar from local files: every regular file is an asset, named by
-its path under DIR. The daemon reads DIR itself, so it must be able to; the
-files are copied into the cache. --version names the version (default: one
-derived from the files' content).`,
+its path under DIR. This command reads the files, with your rights, and
+streams them to the daemon, which never opens DIR itself; a file you cannot
+read fails the import before anything is sent. The copies in the cache are
+readable by root, the daemon's user and its group only. --version names the
+version (default: one derived from the files' content).`,
 		Example: `  assetd import rohan ./avatars/rohan --version 2026-11-01.3`,
 		Args:    usageArgs(cobra.ExactArgs(2)),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -28,7 +32,7 @@ derived from the files' content).`,
 			}
 			c := dial(g)
 			defer c.CloseIdleConnections()
-			av, err := c.Import(cmd.Context(), args[0], dir, version)
+			av, err := c.Import(cmd.Context(), args[0], dir, client.ImportOptions{Version: version})
 			if err != nil {
 				return fail(cmd, err)
 			}

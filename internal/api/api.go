@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -21,7 +22,7 @@ type Manager interface {
 	Load(ctx context.Context, id string, o LoadOptions) (*apitype.Avatar, error)
 	Start(ctx context.Context, id string, o LoadOptions) (load apitype.Load, cached *apitype.Avatar, err error)
 	Retrieve(id string) (*apitype.Avatar, error)
-	Import(ctx context.Context, id, dir, version string) (*apitype.Avatar, error)
+	Import(ctx context.Context, id string, tarStream io.Reader, o ImportOptions) (*apitype.Avatar, error)
 	CancelLoading(id string) bool
 	CancelAll() []string
 	Clear(id string) error
@@ -42,6 +43,12 @@ type LoadOptions struct {
 	Progress   func(apitype.Event) // every event of this load, in order; must not block
 	Background bool
 	Pin        bool
+}
+
+// ImportOptions mirrors manager.ImportOptions field for field.
+type ImportOptions struct {
+	Size    int64  // the tar stream's length (Content-Length)
+	Version string // "" = derived by the manager
 }
 
 // Metrics are the counters GET /metrics exposes. It mirrors

@@ -1,10 +1,14 @@
 package api_test
 
 import (
+	"archive/tar"
+	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -150,15 +154,27 @@ func TestClearAndCancel(t *testing.T) {
 
 func TestSizeVerifyPinImport(t *testing.T) {
 	var pinned []bool
-	var imported [3]string
+	var imported []string // id, version, then the stream's entries
 	fm := &fakeManager{
 		CacheSizeFn: func(id string) (int64, error) { return 42, nil },
 		VerifyFn: func(_ context.Context, id string) (apitype.VerifyResult, error) {
 			return apitype.VerifyResult{AvatarID: id, State: apitype.StateDamaged, Checked: 2, Damaged: []string{"voice.bin"}, Healing: true}, nil
 		},
 		SetPinnedFn: func(id string, p bool) error { pinned = append(pinned, p); return nil },
-		ImportFn: func(_ context.Context, id, dir, version string) (*apitype.Avatar, error) {
-			imported = [3]string{id, dir, version}
+		ImportFn: func(_ context.Context, id string, r io.Reader, o api.ImportOptions) (*apitype.Avatar, error) {
+			imported = []string{id, o.Version}
+			tr := tar.NewReader(r)
+			for {
+				h, err := tr.Next()
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					return nil, errs.New(errs.BadRequest, errs.PhaseLocal, "%v", err)
+				}
+				b, _ := io.ReadAll(tr)
+				imported = append(imported, h.Name+"="+string(b))
+			}
 			return sampleAvatar(id), nil
 		},
 	}
@@ -180,11 +196,27 @@ func TestSizeVerifyPinImport(t *testing.T) {
 	if !slices.Equal(pinned, []bool{true, false}) {
 		t.Errorf("pinned = %v", pinned)
 	}
-	av, err := ts.c.Import(ctx, "mine", "/srv/avatars/mine", "v1")
-	if err != nil || av.AvatarID != "mine" || imported != [3]string{"mine", "/srv/avatars/mine", "v1"} {
-		t.Errorf("Import = %+v, %v, saw %q", av, err, imported)
+	// The client reads the folder and streams it: the daemon sees bytes,
+	// never a path.
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "sub"), 0o755)
+	os.WriteFile(filepath.Join(dir, "a.bin"), []byte("A"), 0o644)
+	os.WriteFile(filepath.Join(dir, "sub", "b.bin"), []byte("BB"), 0o644)
+	av, err := ts.c.Import(ctx, "mine", dir, client.ImportOptions{Version: "v1"})
+	if want := []string{"mine", "v1", "a.bin=A", "sub/b.bin=BB"}; err != nil || av.AvatarID != "mine" || !slices.Equal(imported, want) {
+		t.Errorf("Import = %+v, %v, saw %q, want %q", av, err, imported, want)
 	}
-	wantCode(t, errOnly(ts.c.Import(ctx, "mine", "relative/dir", "")), errs.BadRequest)
+	wantCode(t, errOnly(ts.c.Import(ctx, "mine", filepath.Join(dir, "nope"), client.ImportOptions{})), errs.BadRequest)
+	// A stream over the 64 KiB body limit: this route alone takes it.
+	big := bytes.Repeat([]byte{7}, 1<<20)
+	var tb bytes.Buffer
+	tw := tar.NewWriter(&tb)
+	tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: "big.bin", Size: int64(len(big)), Mode: 0o644})
+	tw.Write(big)
+	tw.Close()
+	if _, err := ts.c.ImportTar(ctx, "mine", bytes.NewReader(tb.Bytes()), int64(tb.Len()), client.ImportOptions{}); err != nil || len(imported) != 3 || len(imported[2]) != len("big.bin=")+len(big) {
+		t.Errorf("ImportTar of 1 MiB: %v", err)
+	}
 
 	fm.CacheSizeFn, fm.VerifyFn, fm.SetPinnedFn = nil, nil, nil
 	wantCode(t, errOnly(ts.c.Size(ctx, "nobody")), errs.AvatarAssetMissing)

@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"archive/tar"
 	"bufio"
 	"context"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -124,13 +126,34 @@ func runCurl(t *testing.T, curl, sock string, c curlCmd) int {
 		args = append(args, strings.ReplaceAll(a, "$SOCK", sock))
 	}
 	args = append(args, "-s", "-o", os.DevNull, "-w", "%{http_code}")
-	out, err := exec.CommandContext(ctx, curl, args...).Output()
+	cmd := exec.CommandContext(ctx, curl, args...)
+	cmd.Dir = t.TempDir()
+	for name, body := range docFiles {
+		if err := os.WriteFile(filepath.Join(cmd.Dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, err := cmd.Output()
 	if err != nil {
 		t.Errorf("curl %q: %v", args, err)
 		return 0
 	}
 	n, _ := strconv.Atoi(strings.TrimSpace(string(out)))
 	return n
+}
+
+// docFiles are the files the examples send with --data-binary @FILE.
+var docFiles = map[string]string{"rohan.tar": docTar()}
+
+func docTar() string {
+	var b strings.Builder
+	tw := tar.NewWriter(&b)
+	for _, f := range []struct{ name, data string }{{"./model.splat", "splat"}, {"./anim/talk.bin", "talk"}} {
+		tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: f.name, Size: int64(len(f.data)), Mode: 0o644})
+		tw.Write([]byte(f.data))
+	}
+	tw.Close()
+	return b.String()
 }
 
 // docsManager answers as the examples say: rohan is cached and loads;
@@ -156,7 +179,12 @@ func docsManager() *fakeManager {
 		return apitype.VerifyResult{AvatarID: id, State: apitype.StateReady, Checked: 2}, nil
 	}
 	fm.SetPinnedFn = func(string, bool) error { return nil }
-	fm.ImportFn = func(_ context.Context, id, _, _ string) (*apitype.Avatar, error) { return sampleAvatar(id), nil }
+	fm.ImportFn = func(_ context.Context, id string, r io.Reader, _ api.ImportOptions) (*apitype.Avatar, error) {
+		if _, err := io.Copy(io.Discard, r); err != nil {
+			return nil, err
+		}
+		return sampleAvatar(id), nil
+	}
 	fm.SubscribeFn = func() (<-chan apitype.Event, func()) {
 		ch := make(chan apitype.Event, 2)
 		ch <- progress("rohan", 1, 2)
@@ -224,6 +252,16 @@ func parseCurl(line string) (curlCmd, error) {
 		case "-d", "--data", "--data-raw":
 			c.body, err = arg()
 			c.hasBody = true
+		case "--data-binary":
+			// @FILE: a file the test writes (docFiles) in curl's directory.
+			if v, err = arg(); err == nil {
+				name, _ := strings.CutPrefix(v, "@")
+				var ok bool
+				if c.body, ok = docFiles[name]; !ok {
+					return c, fmt.Errorf("--data-binary %q: docFiles has no such file", v)
+				}
+				c.hasBody = true
+			}
 		case "-H", "--header":
 			if v, err = arg(); err == nil {
 				k, hv, ok := strings.Cut(v, ":")

@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"context"
+	"io"
 	"sync"
 
 	"github.com/assetd/assetd/apitype"
@@ -19,7 +20,7 @@ type fakeManager struct {
 	LoadFn            func(ctx context.Context, id string, o api.LoadOptions) (*apitype.Avatar, error)
 	StartFn           func(id string, o api.LoadOptions) (apitype.Load, *apitype.Avatar, error)
 	RetrieveFn        func(id string) (*apitype.Avatar, error)
-	ImportFn          func(ctx context.Context, id, dir, version string) (*apitype.Avatar, error)
+	ImportFn          func(ctx context.Context, id string, r io.Reader, o api.ImportOptions) (*apitype.Avatar, error)
 	CancelLoadingFn   func(id string) bool
 	CancelAllFn       func() []string
 	ClearFn           func(id string) error
@@ -83,10 +84,10 @@ func (f *fakeManager) Retrieve(id string) (*apitype.Avatar, error) {
 	return nil, notCached(id)
 }
 
-func (f *fakeManager) Import(ctx context.Context, id, dir, version string) (*apitype.Avatar, error) {
+func (f *fakeManager) Import(ctx context.Context, id string, r io.Reader, o api.ImportOptions) (*apitype.Avatar, error) {
 	f.record("Import")
 	if f.ImportFn != nil {
-		return f.ImportFn(ctx, id, dir, version)
+		return f.ImportFn(ctx, id, r, o)
 	}
 	return nil, notCached(id)
 }

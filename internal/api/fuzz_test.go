@@ -37,7 +37,7 @@ func FuzzRequest(f *testing.F) {
 		{"GET", "/v1/cache/stats", "", ""},
 		{"POST", "/v1/avatars/rohan/verify", "", ""},
 		{"PUT", "/v1/session", "Content-Type: application/json", `{"sessionToken":"t","appId":"a"}`},
-		{"POST", "/v1/avatars/rohan/import", "Content-Type: application/json", `{"dir":"/tmp/x","version":"1"}`},
+		{"POST", "/v1/avatars/rohan/import?version=1", "Content-Type: application/x-tar", "ok.bin\x00"},
 		{"PUT", "/v1/avatars/rohan/pin", "", ""},
 		{"GET", "/v1/events", "", ""},
 		{"GET", "/metrics", "", ""},

@@ -5,9 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"net/url"
-	"path/filepath"
 	"strconv"
 
 	"github.com/assetd/assetd/apitype"
@@ -143,23 +143,35 @@ func (s *Server) session(w http.ResponseWriter, r *http.Request, _ string) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// importAvatar reads a tar stream of the caller's files (docs/api.md):
+// the one route whose body may exceed MaxBodyBytes. Its length must be
+// known, so that the manager checks it against the quota before a byte is
+// stored; the manager bounds each entry and their number.
 func (s *Server) importAvatar(w http.ResponseWriter, r *http.Request, id string) {
-	var body apitype.Import
-	if err := decodeBody(r, &body); err != nil {
+	q, err := query(r)
+	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	if !filepath.IsAbs(body.Dir) {
-		s.writeError(w, r, badRequest("dir must be an absolute path, not %q", truncate(body.Dir)))
+	o := ImportOptions{Size: r.ContentLength, Version: q.Get("version")}
+	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct != tarType {
+		s.writeError(w, r, badRequest("the body must be a tar stream (Content-Type: %s), not %q", tarType, truncate(r.Header.Get("Content-Type"))))
 		return
 	}
-	av, err := s.m.Import(r.Context(), id, filepath.Clean(body.Dir), body.Version)
+	if o.Size < 0 {
+		w.Header().Set("Connection", "close")
+		s.writeError(w, r, badRequest("an import needs a Content-Length: the quota is checked before anything is stored (curl: --data-binary @FILE, not -T)"))
+		return
+	}
+	av, err := s.m.Import(r.Context(), id, r.Body, o)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
 	s.writeAvatar(w, http.StatusOK, av)
 }
+
+const tarType = "application/x-tar"
 
 func (s *Server) pin(w http.ResponseWriter, r *http.Request, id string) { s.setPinned(w, r, id, true) }
 func (s *Server) unpin(w http.ResponseWriter, r *http.Request, id string) {

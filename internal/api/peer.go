@@ -30,7 +30,7 @@ func (s *Server) connContext(ctx context.Context, c net.Conn) context.Context {
 		s.log.Warn("api: caller refused", "uid", p.uid, "pid", p.pid, "why", p.why)
 	}
 	if p.known {
-		// Work done for this caller (an import) is done with its rights.
+		// Who asked, for what is decided per caller.
 		ctx = caller.NewContext(ctx, caller.ID{UID: p.uid, GID: p.gid, PID: p.pid})
 	}
 	return context.WithValue(ctx, peerKey{}, p)

@@ -15,6 +15,9 @@ type handler func(s *Server, w http.ResponseWriter, r *http.Request, id string)
 type method struct {
 	name string
 	h    handler
+	// stream: the handler reads a body of any length and bounds it
+	// itself (an import's tar stream), exempt from MaxBodyBytes.
+	stream bool
 }
 
 type route struct {
@@ -35,10 +38,13 @@ func newRoute(path string, ms ...method) route {
 	return rt
 }
 
-func get(h handler) method  { return method{http.MethodGet, h} }
-func post(h handler) method { return method{http.MethodPost, h} }
-func put(h handler) method  { return method{http.MethodPut, h} }
-func del(h handler) method  { return method{http.MethodDelete, h} }
+func get(h handler) method  { return method{name: http.MethodGet, h: h} }
+func post(h handler) method { return method{name: http.MethodPost, h: h} }
+func put(h handler) method  { return method{name: http.MethodPut, h: h} }
+func del(h handler) method  { return method{name: http.MethodDelete, h: h} }
+
+// postStream is post for a handler that bounds its body itself.
+func postStream(h handler) method { return method{name: http.MethodPost, h: h, stream: true} }
 
 // routes is the whole API (docs/api.md). Routing is by hand, segment by
 // segment: http.ServeMux would clean paths and redirect, and the spec wants
@@ -49,7 +55,7 @@ var routes = []route{
 	newRoute("/v1/avatars", get((*Server).list), del((*Server).clearAll)),
 	newRoute("/v1/avatars/{id}/size", get((*Server).size)),
 	newRoute("/v1/avatars/{id}/verify", post((*Server).verify)),
-	newRoute("/v1/avatars/{id}/import", post((*Server).importAvatar)),
+	newRoute("/v1/avatars/{id}/import", postStream((*Server).importAvatar)),
 	newRoute("/v1/avatars/{id}/pin", put((*Server).pin), del((*Server).unpin)),
 	newRoute("/v1/health", get((*Server).health)),
 	newRoute("/v1/loads", del((*Server).cancelAll)),
@@ -69,12 +75,12 @@ func (s *Server) serveHTTP(w http.ResponseWriter, req *http.Request) {
 		s.writeError(w, req, err)
 		return
 	}
-	if req.ContentLength > MaxBodyBytes {
+	rt, id := match(req.URL.Path)
+	if req.ContentLength > MaxBodyBytes && !rt.streams(req.Method) {
 		w.Header().Set("Connection", "close")
 		s.writeError(w, req, localErr(errs.PayloadTooLarge, "the body is %d bytes; the limit is %d", req.ContentLength, MaxBodyBytes))
 		return
 	}
-	rt, id := match(req.URL.Path)
 	if rt == nil {
 		s.writeError(w, req, localErr(errs.NotFound, "no route %s", req.URL.Path))
 		return
@@ -87,7 +93,9 @@ func (s *Server) serveHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 	for _, m := range rt.methods {
 		if m.name == req.Method {
-			req.Body = http.MaxBytesReader(w, req.Body, MaxBodyBytes)
+			if !m.stream {
+				req.Body = http.MaxBytesReader(w, req.Body, MaxBodyBytes)
+			}
 			m.h(s, w, req, id)
 			return
 		}
@@ -176,6 +184,20 @@ next:
 		return rt, id
 	}
 	return nil, ""
+}
+
+// streams reports whether rt's handler of method bounds its body itself;
+// false for a nil route.
+func (rt *route) streams(method string) bool {
+	if rt == nil {
+		return false
+	}
+	for _, m := range rt.methods {
+		if m.name == method {
+			return m.stream
+		}
+	}
+	return false
 }
 
 func (rt *route) hasID() bool {

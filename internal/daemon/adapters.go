@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"io"
 	"net/url"
 	"path/filepath"
 
@@ -14,7 +15,7 @@ import (
 )
 
 // managerAPI is api.Manager over the manager: the same methods, except that
-// Load and Start take api's LoadOptions.
+// Load, Start and Import take api's options.
 type managerAPI struct{ *manager.Manager }
 
 var (
@@ -29,6 +30,10 @@ func (m managerAPI) Load(ctx context.Context, id string, o api.LoadOptions) (*ap
 
 func (m managerAPI) Start(ctx context.Context, id string, o api.LoadOptions) (apitype.Load, *apitype.Avatar, error) {
 	return m.Manager.Start(ctx, id, manager.LoadOptions(o))
+}
+
+func (m managerAPI) Import(ctx context.Context, id string, r io.Reader, o api.ImportOptions) (*apitype.Avatar, error) {
+	return m.Manager.Import(ctx, id, r, manager.ImportOptions(o))
 }
 
 // scrubber is duty.Verifier over the manager, whose Verify also reports

@@ -1,6 +1,7 @@
 package manager
 
 import (
+	"archive/tar"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -8,60 +9,57 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
-	"os"
 	"sort"
-	"syscall"
+	"strings"
 
 	"github.com/assetd/assetd/apitype"
-	"github.com/assetd/assetd/internal/caller"
 	"github.com/assetd/assetd/internal/errs"
 	"github.com/assetd/assetd/internal/manifest"
 	"github.com/assetd/assetd/internal/store"
 )
 
-// Import makes an avatar of the files already on the device under dir (the
-// SDKs' derive): every regular file below dir becomes an asset named by its
-// '/'-separated path relative to dir. Symbolic links are followed only
-// within dir (a link to a directory is skipped); a link out of dir, a
-// device, FIFO or socket, an invalid path or a file over the size limit
-// rejects the whole tree. version "" means "local-" and a short hash of the
-// manifest. The avatar's source is "import"; Load serves it from the cache
-// without asking the origin while its files are intact.
+// ImportOptions tune Import.
+type ImportOptions struct {
+	// Size is the length of the tar stream in bytes (the request's
+	// Content-Length): checked against the quota and the disk before a
+	// byte is read.
+	Size    int64
+	Version string // "" = "local-" and a short hash of the manifest
+}
+
+// maxImportEntries bounds the entries of an import's tar stream: the
+// files, and as many directories.
+const maxImportEntries = 2 * manifest.MaxAssets
+
+// Import makes an avatar of the files a caller sends as a tar stream (the
+// SDKs' derive): every regular file of the stream becomes an asset named
+// by its path in the stream (a leading "./" dropped). Directory entries
+// are allowed and ignored; links, devices and any other kind of entry,
+// an invalid or repeated path, or a file over the size limit reject the
+// whole stream. The daemon never opens a path of the caller's: the client
+// reads the files with its own rights and sends their bytes.
 //
-// The files are read with the rights of the caller that ctx names
-// (caller.FromContext), not the daemon's: a caller other than root or the
-// daemon's own user may import only a folder and files it owns, so that
-// nobody can have the daemon copy out a file it could not read itself (the
-// session token, the daemon's state).
-func (m *Manager) Import(ctx context.Context, id, dir, version string) (*apitype.Avatar, error) {
+// Blobs that only an import brought are committed private (store.
+// ModePrivate: root, the daemon and its group may read them). The
+// avatar's source is "import"; Load serves it from the cache without
+// asking the origin while its files are intact.
+func (m *Manager) Import(ctx context.Context, id string, r io.Reader, o ImportOptions) (*apitype.Avatar, error) {
 	if err := validateID(id); err != nil {
 		return nil, err
 	}
-	root, err := os.OpenRoot(dir)
-	if err != nil {
-		return nil, importErr(id, "", "cannot open %s: %v", dir, err)
+	if o.Size < 0 {
+		return nil, importErr(id, "", "the length of the tar stream must be known")
 	}
-	defer root.Close()
-	ctx = withOwnerCheck(ctx)
-	if err := checkOwner(ctx, id, root, "."); err != nil {
+	if err := m.st.CheckRoom(o.Size); err != nil {
+		return nil, storeErr(id, "", err)
+	}
+	in := &importStream{m: m, id: id, spools: map[string]*store.Spool{}}
+	defer in.removeSpools()
+	if err := in.read(ctx, r); err != nil {
 		return nil, err
 	}
-
-	paths, err := listTree(id, root)
-	if err != nil {
-		return nil, err
-	}
-	assets := make([]manifest.Asset, 0, len(paths))
-	for _, p := range paths {
-		a, err := m.hashFile(ctx, id, root, p)
-		if err != nil {
-			return nil, err
-		}
-		assets = append(assets, a)
-	}
-	mf := &manifest.Manifest{Schema: manifest.SchemaVersion, AvatarID: id, Version: version, Assets: assets}
-	if version == "" {
+	mf := &manifest.Manifest{Schema: manifest.SchemaVersion, AvatarID: id, Version: o.Version, Assets: in.assets}
+	if mf.Version == "" {
 		sum, err := json.Marshal(mf.Assets)
 		if err != nil {
 			return nil, avatarErr(id, err)
@@ -83,12 +81,10 @@ func (m *Manager) Import(ctx context.Context, id, dir, version string) (*apitype
 	lease := m.st.Lease(digestsOf(mf)...)
 	defer lease.Release()
 	var need int64
-	seen := map[string]bool{}
-	for _, a := range assets {
-		if !seen[a.SHA256] && !m.st.HasBlob(a.SHA256) {
-			need += a.Size
+	for d, sp := range in.spools {
+		if !m.st.HasBlob(d) {
+			need += sp.Size()
 		}
-		seen[a.SHA256] = true
 	}
 	if need > 0 {
 		evicted, err := m.st.EnsureSpaceKeeping(need, id)
@@ -99,14 +95,10 @@ func (m *Manager) Import(ctx context.Context, id, dir, version string) (*apitype
 			return nil, storeErr(id, "", err)
 		}
 	}
-	clear(seen)
-	for _, a := range assets {
-		if seen[a.SHA256] {
-			continue
-		}
-		seen[a.SHA256] = true
-		if err := m.ingestFile(ctx, id, root, a); err != nil {
-			return nil, err
+	for d, sp := range in.spools {
+		delete(in.spools, d)
+		if err := m.st.CommitSpool(ctx, sp, true); err != nil {
+			return nil, storeErr(id, "", err)
 		}
 	}
 
@@ -127,178 +119,127 @@ func (m *Manager) Import(ctx context.Context, id, dir, version string) (*apitype
 	return m.current(id, false)
 }
 
-// listTree returns the files under root, sorted, with their paths checked.
-func listTree(id string, root *os.Root) ([]string, error) {
-	var paths []string
-	err := fs.WalkDir(root.FS(), ".", func(p string, d fs.DirEntry, err error) error {
+// importStream is one import's tar stream being read into spools.
+type importStream struct {
+	m      *Manager
+	id     string
+	assets []manifest.Asset
+	spools map[string]*store.Spool // by digest: one per distinct file content
+}
+
+func (in *importStream) removeSpools() {
+	for _, sp := range in.spools {
+		_ = sp.Remove()
+	}
+}
+
+// read spools every file of the stream and lists its assets, sorted.
+func (in *importStream) read(ctx context.Context, r io.Reader) error {
+	id := in.id
+	tr := tar.NewReader(ctxReader{ctx, r})
+	seen := map[string]bool{}
+	for entries := 0; ; entries++ {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
 		if err != nil {
-			return importErr(id, p, "cannot read %s: %v", p, err)
+			return in.readErr(ctx, "", fmt.Errorf("not a valid tar stream: %w", err))
 		}
-		if p == "." {
-			return nil
+		if entries >= maxImportEntries {
+			return importErr(id, "", "more than %d entries in the tar stream", maxImportEntries)
 		}
-		mode := d.Type()
-		if mode&fs.ModeSymlink != 0 {
-			fi, err := root.Stat(p) // follows the link, but never out of root
-			if err != nil {
-				return importErr(id, p, "symbolic link %s leads out of the folder or nowhere", p)
+		name := strings.TrimPrefix(hdr.Name, "./")
+		if hdr.Typeflag == tar.TypeDir {
+			name = strings.TrimSuffix(name, "/")
+			if name == "" || name == "." {
+				continue
 			}
-			if fi.IsDir() {
-				return nil // not followed: it could loop
+			if err := manifest.ValidatePath(name); err != nil {
+				return importErr(id, name, "%v", err)
 			}
-			mode = fi.Mode().Type()
+			continue
 		}
-		switch {
-		case mode.IsDir():
-			return nil
-		case !mode.IsRegular():
-			return importErr(id, p, "%s is not a regular file", p)
+		if err := manifest.ValidatePath(name); err != nil {
+			return importErr(id, name, "%v", err)
 		}
-		if err := manifest.ValidatePath(p); err != nil {
-			return importErr(id, p, "%v", err)
+		if hdr.Typeflag != tar.TypeReg {
+			return importErr(id, name, "%s is %s; only regular files are imported", name, entryKind(hdr.Typeflag))
 		}
-		if len(paths) >= manifest.MaxAssets {
+		if seen[name] {
+			return importErr(id, name, "%s appears twice in the tar stream", name)
+		}
+		seen[name] = true
+		if hdr.Size > in.m.opts.MaxAssetBytes {
+			return importErr(id, name, "%s is %d bytes, more than fetch.max_asset_bytes (%d)", name, hdr.Size, in.m.opts.MaxAssetBytes)
+		}
+		if len(in.assets) >= manifest.MaxAssets {
 			return importErr(id, "", "more than %d files", manifest.MaxAssets)
 		}
-		paths = append(paths, p)
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	if len(paths) == 0 {
-		return nil, importErr(id, "", "the folder has no files")
-	}
-	sort.Strings(paths)
-	return paths, nil
-}
-
-// hashFile measures and hashes one file.
-func (m *Manager) hashFile(ctx context.Context, id string, root *os.Root, p string) (manifest.Asset, error) {
-	f, err := openRegular(ctx, root, p)
-	if err != nil {
-		return manifest.Asset{}, openErr(id, p, err)
-	}
-	defer f.Close()
-	h := sha256.New()
-	n, err := io.Copy(h, io.LimitReader(ctxReader{ctx, f}, m.opts.MaxAssetBytes+1))
-	if err != nil {
-		return manifest.Asset{}, readErr(ctx, id, p, err)
-	}
-	if n > m.opts.MaxAssetBytes {
-		return manifest.Asset{}, importErr(id, p, "%s is larger than %d bytes", p, m.opts.MaxAssetBytes)
-	}
-	return manifest.Asset{Path: p, Size: n, SHA256: hex.EncodeToString(h.Sum(nil))}, nil
-}
-
-// ingestFile copies one file into the store and commits it; the store
-// checks its size and hash again, so a file changed meanwhile fails.
-func (m *Manager) ingestFile(ctx context.Context, id string, root *os.Root, a manifest.Asset) error {
-	if m.st.HasBlob(a.SHA256) {
-		return nil
-	}
-	w, err := m.st.Ingest(ctx, a.SHA256, a.Size)
-	if err != nil {
-		return storeErr(id, a.Path, err)
-	}
-	if m.st.HasBlob(a.SHA256) {
-		_ = w.Abort()
-		return nil
-	}
-	fail := func(err error) error {
-		_ = w.Abort()
-		return err
-	}
-	if w.Size() > 0 {
-		if err := w.Truncate(); err != nil {
-			return fail(storeErr(id, a.Path, err))
+		a, err := in.spool(ctx, tr, name, hdr.Size)
+		if err != nil {
+			return err
 		}
+		in.assets = append(in.assets, a)
 	}
-	f, err := openRegular(ctx, root, a.Path)
-	if err != nil {
-		return fail(openErr(id, a.Path, err))
+	if len(in.assets) == 0 {
+		return importErr(id, "", "the tar stream has no files")
 	}
-	defer f.Close()
-	if _, err := io.Copy(w, io.LimitReader(ctxReader{ctx, f}, a.Size+1)); err != nil {
-		return fail(readErr(ctx, id, a.Path, err))
-	}
-	if err := w.Commit(); err != nil {
-		return fail(storeErr(id, a.Path, err))
-	}
+	sort.Slice(in.assets, func(i, j int) bool { return in.assets[i].Path < in.assets[j].Path })
 	return nil
 }
 
-func openRegular(ctx context.Context, root *os.Root, p string) (*os.File, error) {
-	// O_NONBLOCK: a file swapped for a FIFO after the walk must not hang us.
-	f, err := root.OpenFile(p, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+// spool writes one file to a spool and keeps it, unless a spool of the
+// same content is kept already.
+func (in *importStream) spool(ctx context.Context, r io.Reader, name string, size int64) (manifest.Asset, error) {
+	sp, err := in.m.st.Spool(size)
 	if err != nil {
-		return nil, err
+		return manifest.Asset{}, storeErr(in.id, name, err)
 	}
-	fi, err := f.Stat()
+	n, err := io.Copy(sp, r)
+	if err == nil && n != size {
+		err = fmt.Errorf("%s: %d bytes of %d", name, n, size)
+	}
 	if err != nil {
-		f.Close()
-		return nil, err
+		_ = sp.Remove()
+		return manifest.Asset{}, in.readErr(ctx, name, err)
 	}
-	if !fi.Mode().IsRegular() {
-		f.Close()
-		return nil, fmt.Errorf("%s is not a regular file", p)
+	d := sp.Digest()
+	if _, ok := in.spools[d]; ok {
+		if err := sp.Remove(); err != nil {
+			return manifest.Asset{}, storeErr(in.id, name, err)
+		}
+	} else {
+		in.spools[d] = sp
 	}
-	// Checked on the open file, so that a swap after the walk cannot pass.
-	if err := ownedByCaller(ctx, fi); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("%s: %w", p, err)
-	}
-	return f, nil
+	return manifest.Asset{Path: name, Size: size, SHA256: d}, nil
 }
 
-type ownerKey struct{}
-
-// withOwnerCheck marks ctx when its caller must own what it imports: a
-// caller that is neither root nor the daemon's own user.
-func withOwnerCheck(ctx context.Context) context.Context {
-	id, ok := caller.FromContext(ctx)
-	if !ok || id.UID == 0 || id.UID == uint32(os.Getuid()) {
-		return ctx
+func (in *importStream) readErr(ctx context.Context, name string, err error) error {
+	if ctx.Err() != nil || errors.Is(err, context.Canceled) {
+		e := cancelledErr(in.id)
+		e.Err = err
+		return e
 	}
-	return context.WithValue(ctx, ownerKey{}, id.UID)
+	var e *errs.Error
+	if errors.As(err, &e) {
+		return avatarErr(in.id, e)
+	}
+	return importErr(in.id, name, "%v", err)
 }
 
-// errNotOwner refuses a file the caller does not own.
-var errNotOwner = errors.New("not owned by the calling user")
-
-func ownedByCaller(ctx context.Context, fi fs.FileInfo) error {
-	uid, ok := ctx.Value(ownerKey{}).(uint32)
-	if !ok {
-		return nil
+func entryKind(t byte) string {
+	switch t {
+	case tar.TypeSymlink:
+		return "a symbolic link"
+	case tar.TypeLink:
+		return "a hard link"
+	case tar.TypeChar, tar.TypeBlock:
+		return "a device"
+	case tar.TypeFifo:
+		return "a named pipe"
 	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok || st.Uid != uid {
-		return errNotOwner
-	}
-	return nil
-}
-
-// openErr is the error for a file that could not be opened: forbidden for
-// a file the caller does not own, a bad request otherwise.
-func openErr(id, p string, err error) error {
-	if errors.Is(err, errNotOwner) {
-		return &errs.Error{Code: errs.Forbidden, Phase: errs.PhaseLocal, AvatarID: id, Asset: p,
-			Message: "import reads files with the caller's rights: " + err.Error()}
-	}
-	return importErr(id, p, "%v", err)
-}
-
-// checkOwner refuses a folder the caller does not own.
-func checkOwner(ctx context.Context, id string, root *os.Root, p string) error {
-	fi, err := root.Stat(p)
-	if err != nil {
-		return importErr(id, "", "cannot read the folder: %v", err)
-	}
-	if err := ownedByCaller(ctx, fi); err != nil {
-		return &errs.Error{Code: errs.Forbidden, Phase: errs.PhaseLocal, AvatarID: id,
-			Message: "import reads files with the caller's rights: the folder is " + err.Error()}
-	}
-	return nil
+	return fmt.Sprintf("an entry of type %q", t)
 }
 
 type ctxReader struct {
@@ -313,20 +254,7 @@ func (c ctxReader) Read(p []byte) (int, error) {
 	return c.r.Read(p)
 }
 
-func readErr(ctx context.Context, id, p string, err error) error {
-	if ctx.Err() != nil || errors.Is(err, context.Canceled) {
-		e := cancelledErr(id)
-		e.Err = err
-		return e
-	}
-	var e *errs.Error
-	if errors.As(err, &e) {
-		return avatarErr(id, e)
-	}
-	return importErr(id, p, "cannot read %s: %v", p, err)
-}
-
-// importErr is a rejected import: the caller's tree is at fault.
+// importErr is a rejected import: the caller's files are at fault.
 func importErr(id, asset, format string, args ...any) *errs.Error {
 	e := errs.New(errs.BadRequest, errs.PhaseLocal, "import: "+format, args...)
 	e.AvatarID, e.Asset = id, asset

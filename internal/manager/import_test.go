@@ -1,10 +1,13 @@
 package manager
 
 import (
+	"archive/tar"
+	"bytes"
 	"context"
 	"errors"
+	"io"
 	"os"
-	"path/filepath"
+	"sort"
 	"strings"
 	"syscall"
 	"testing"
@@ -14,34 +17,67 @@ import (
 	"github.com/assetd/assetd/internal/store"
 )
 
-func writeTree(t *testing.T, dir string, files map[string][]byte) {
+// entry is one tar entry of a test stream.
+type entry struct {
+	hdr  tar.Header
+	data []byte
+}
+
+func regular(name string, data []byte) entry {
+	return entry{hdr: tar.Header{Typeflag: tar.TypeReg, Name: name, Size: int64(len(data)), Mode: 0o644}, data: data}
+}
+
+// tarOf is the tar stream of entries, in order.
+func tarOf(t testing.TB, entries ...entry) []byte {
 	t.Helper()
-	for p, b := range files {
-		full := filepath.Join(dir, filepath.FromSlash(p))
-		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+	var b bytes.Buffer
+	tw := tar.NewWriter(&b)
+	for _, e := range entries {
+		if err := tw.WriteHeader(&e.hdr); err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(full, b, 0o644); err != nil {
+		if _, err := tw.Write(e.data); err != nil {
 			t.Fatal(err)
 		}
 	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+// tarFiles is the tar stream of files, sorted by path.
+func tarFiles(t testing.TB, files map[string][]byte) []byte {
+	names := make([]string, 0, len(files))
+	for n := range files {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	es := make([]entry, len(names))
+	for i, n := range names {
+		es[i] = regular(n, files[n])
+	}
+	return tarOf(t, es...)
+}
+
+func importBytes(m *Manager, id string, stream []byte, version string) (*apitype.Avatar, error) {
+	return m.Import(context.Background(), id, bytes.NewReader(stream), ImportOptions{Size: int64(len(stream)), Version: version})
 }
 
 func TestImport(t *testing.T) {
 	e := newEnv(t, store.Options{}, Options{})
-	dir := t.TempDir()
 	files := files3("local")
-	writeTree(t, dir, files)
-	// A link to a file inside the tree is an asset; a link to a directory is skipped.
-	if err := os.Symlink("model.splat", filepath.Join(dir, "alias.splat")); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Symlink("anim", filepath.Join(dir, "anim-link")); err != nil {
-		t.Fatal(err)
-	}
+	// "./" prefixes and directory entries, as `tar -C DIR -cf - .` makes them.
+	stream := tarOf(t,
+		entry{hdr: tar.Header{Typeflag: tar.TypeDir, Name: "./", Mode: 0o755}},
+		entry{hdr: tar.Header{Typeflag: tar.TypeDir, Name: "./anim/", Mode: 0o755}},
+		regular("./anim/talk.bin", files["anim/talk.bin"]),
+		regular("./model.splat", files["model.splat"]),
+		regular("meta.json", files["meta.json"]),
+		regular("alias.splat", files["model.splat"]))
 	files["alias.splat"] = files["model.splat"]
 
-	a, err := e.m.Import(context.Background(), "local", dir, "")
+	a, err := importBytes(e.m, "local", stream, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,14 +88,25 @@ func TestImport(t *testing.T) {
 		t.Errorf("avatar %+v", a)
 	}
 	checkFiles(t, a, files)
+	// Only root, the daemon and its group may read what an import brought.
+	for _, as := range a.Assets {
+		fi, err := os.Stat(as.LocalPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != store.ModePrivate || fi.Sys().(*syscall.Stat_t).Gid != uint32(os.Getegid()) {
+			t.Errorf("%s: mode %v gid %d, want %v and the daemon's group %d", as.Path, fi.Mode().Perm(),
+				fi.Sys().(*syscall.Stat_t).Gid, store.ModePrivate, os.Getegid())
+		}
+	}
 
-	// Deterministic: the same tree is the same version.
-	again, err := e.m.Import(context.Background(), "local", dir, "")
+	// Deterministic: the same files are the same version.
+	again, err := importBytes(e.m, "local", tarFiles(t, files), "")
 	if err != nil || again.Version != a.Version {
 		t.Errorf("re-import: %v, %v", again, err)
 	}
 	// An explicit version; Load serves an import without the origin.
-	if v, err := e.m.Import(context.Background(), "local", dir, "mine-1"); err != nil || v.Version != "mine-1" {
+	if v, err := importBytes(e.m, "local", stream, "mine-1"); err != nil || v.Version != "mine-1" {
 		t.Fatalf("import with a version: %v, %v", v, err)
 	}
 	l := mustLoad(t, e.m, "local", LoadOptions{})
@@ -69,70 +116,121 @@ func TestImport(t *testing.T) {
 	if s := e.m.Stats(); s.TotalEntries != 1 || s.Blobs != 3 {
 		t.Errorf("stats %+v", s)
 	}
+	if ents, _ := os.ReadDir(e.st.Dir() + "/tmp"); len(ents) != 0 {
+		t.Errorf("tmp/ keeps %d spools", len(ents))
+	}
 }
 
-func TestImportRejectsHostileTrees(t *testing.T) {
-	outside := t.TempDir()
-	writeTree(t, outside, map[string][]byte{"secret": []byte("secret")})
+// TestOriginSharesAnImportedBlob: a blob an import brought is private
+// until the origin serves the same bytes; then it is 0444 like every
+// origin blob.
+func TestOriginSharesAnImportedBlob(t *testing.T) {
+	e := newEnv(t, store.Options{}, Options{})
+	shared := randomBytes("shared", 8<<10)
+	if _, err := importBytes(e.m, "mine", tarFiles(t, map[string][]byte{"x.bin": shared}), ""); err != nil {
+		t.Fatal(err)
+	}
+	path := e.st.BlobPath(digestOf(shared))
+	mode := func() os.FileMode {
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.Mode().Perm()
+	}
+	if got := mode(); got != store.ModePrivate {
+		t.Fatalf("imported blob mode %v", got)
+	}
+	files := files3("rohan")
+	files["same.bin"] = shared
+	e.o.set("rohan", "v1", files)
+	mustLoad(t, e.m, "rohan", LoadOptions{})
+	if n := e.o.getCount(digestOf(shared)); n != 0 {
+		t.Errorf("the origin was asked for a blob the import brought (%d times)", n)
+	}
+	if got := mode(); got != store.ModeShared {
+		t.Errorf("after the origin load the blob is %v, want %v", got, store.ModeShared)
+	}
+}
+
+func TestImportRejectsHostileStreams(t *testing.T) {
+	ok := regular("ok.bin", []byte("fine"))
+	link := func(typ byte, name, target string) entry {
+		return entry{hdr: tar.Header{Typeflag: typ, Name: name, Linkname: target, Mode: 0o777}}
+	}
 	tests := []struct {
-		name  string
-		build func(t *testing.T, dir string)
+		name   string
+		stream func(t *testing.T) []byte
+		want   string
 	}{
-		{"symlink out", func(t *testing.T, dir string) {
-			if err := os.Symlink(filepath.Join(outside, "secret"), filepath.Join(dir, "s")); err != nil {
-				t.Fatal(err)
-			}
-		}},
-		{"relative symlink out", func(t *testing.T, dir string) {
-			if err := os.Symlink("../../"+filepath.Base(outside)+"/secret", filepath.Join(dir, "s")); err != nil {
-				t.Fatal(err)
-			}
-		}},
-		{"dangling symlink", func(t *testing.T, dir string) {
-			if err := os.Symlink("nowhere", filepath.Join(dir, "s")); err != nil {
-				t.Fatal(err)
-			}
-		}},
-		{"fifo", func(t *testing.T, dir string) {
-			if err := syscall.Mkfifo(filepath.Join(dir, "pipe"), 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}},
-		{"backslash", func(t *testing.T, dir string) {
-			writeTree(t, dir, map[string][]byte{`a\b`: []byte("x")})
-		}},
-		{"control character", func(t *testing.T, dir string) {
-			writeTree(t, dir, map[string][]byte{"a\nb": []byte("x")})
-		}},
-		{"too large", func(t *testing.T, dir string) {
-			writeTree(t, dir, map[string][]byte{"big": make([]byte, 2000)})
-		}},
-		{"empty", func(t *testing.T, dir string) {}},
+		{"symlink", func(t *testing.T) []byte { return tarOf(t, ok, link(tar.TypeSymlink, "s", "/etc/shadow")) }, "symbolic link"},
+		{"hard link", func(t *testing.T) []byte { return tarOf(t, ok, link(tar.TypeLink, "h", "ok.bin")) }, "hard link"},
+		{"device", func(t *testing.T) []byte {
+			return tarOf(t, ok, entry{hdr: tar.Header{Typeflag: tar.TypeChar, Name: "null", Devmajor: 1, Devminor: 3}})
+		}, "device"},
+		{"fifo", func(t *testing.T) []byte {
+			return tarOf(t, ok, entry{hdr: tar.Header{Typeflag: tar.TypeFifo, Name: "p"}})
+		}, "named pipe"},
+		{"dot dot", func(t *testing.T) []byte { return tarOf(t, ok, regular("a/../../x", []byte("x"))) }, `".." segment`},
+		{"absolute", func(t *testing.T) []byte { return tarOf(t, ok, regular("/etc/x", []byte("x"))) }, "absolute"},
+		{"dot dot directory", func(t *testing.T) []byte {
+			return tarOf(t, ok, entry{hdr: tar.Header{Typeflag: tar.TypeDir, Name: "../d/"}})
+		}, `".." segment`},
+		{"backslash", func(t *testing.T) []byte { return tarOf(t, ok, regular(`a\b`, []byte("x"))) }, "backslash"},
+		{"control character", func(t *testing.T) []byte { return tarOf(t, ok, regular("a\nb", []byte("x"))) }, "control character"},
+		{"twice", func(t *testing.T) []byte { return tarOf(t, ok, regular("./ok.bin", []byte("other"))) }, "appears twice"},
+		{"too large", func(t *testing.T) []byte { return tarOf(t, ok, regular("big", make([]byte, 2000))) }, "max_asset_bytes"},
+		{"empty", func(t *testing.T) []byte { return tarOf(t) }, "no files"},
+		{"not tar", func(t *testing.T) []byte { return bytes.Repeat([]byte("not a tar stream "), 64) }, "not a valid tar stream"},
+		{"truncated", func(t *testing.T) []byte {
+			s := tarOf(t, ok, regular("b", make([]byte, 900)))
+			return s[:512+512+512+300]
+		}, "import"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newEnv(t, store.Options{}, Options{MaxAssetBytes: 1000})
-			dir := t.TempDir()
-			writeTree(t, dir, map[string][]byte{"ok.bin": []byte("fine")})
-			if tt.name == "empty" {
-				os.Remove(filepath.Join(dir, "ok.bin"))
-			}
-			tt.build(t, dir)
-			_, err := e.m.Import(context.Background(), "x", dir, "")
+			_, err := importBytes(e.m, "x", tt.stream(t), "")
 			var ee *errs.Error
-			if !errors.As(err, &ee) || ee.Code != errs.BadRequest || ee.AvatarID != "x" {
-				t.Fatalf("Import: %v", err)
+			if !errors.As(err, &ee) || ee.Code != errs.BadRequest || ee.AvatarID != "x" || !strings.Contains(ee.Message, tt.want) {
+				t.Fatalf("Import: %v; want badRequest saying %q", err, tt.want)
 			}
 			if s := e.m.Stats(); s.TotalEntries != 0 || s.Blobs != 0 {
 				t.Errorf("a rejected import left %+v", s)
 			}
+			if ents, _ := os.ReadDir(e.st.Dir() + "/tmp"); len(ents) != 0 {
+				t.Errorf("a rejected import left %d spools", len(ents))
+			}
 		})
 	}
 	e := newEnv(t, store.Options{}, Options{})
-	if _, err := e.m.Import(context.Background(), "../x", t.TempDir(), ""); !errors.Is(err, &errs.Error{Code: errs.AvatarIDUnrecognized, Reason: errs.ReasonInvalidID}) {
+	if _, err := importBytes(e.m, "../x", tarOf(t, ok), ""); !errors.Is(err, &errs.Error{Code: errs.AvatarIDUnrecognized, Reason: errs.ReasonInvalidID}) {
 		t.Errorf("invalid ID: %v", err)
 	}
-	if _, err := e.m.Import(context.Background(), "x", filepath.Join(outside, "nope"), ""); !errors.Is(err, errs.BadRequest) {
-		t.Errorf("missing folder: %v", err)
+}
+
+// TestImportQuotaBeforeAnyByte: a stream longer than the quota is refused
+// from its announced length, without reading it.
+func TestImportQuotaBeforeAnyByte(t *testing.T) {
+	e := newEnv(t, store.Options{MaxBytes: 64 << 10}, Options{})
+	r := &countingReader{r: bytes.NewReader(tarFiles(t, files3("big")))}
+	_, err := e.m.Import(context.Background(), "big", r, ImportOptions{Size: 200 << 10})
+	if !errors.Is(err, &errs.Error{Code: errs.FailedToDownloadAvatarAssets, Reason: errs.ReasonInsufficientStorage}) ||
+		!strings.Contains(err.Error(), "store.max_bytes") {
+		t.Fatalf("Import over the quota: %v", err)
 	}
+	if r.n != 0 {
+		t.Errorf("%d bytes of the stream were read before the refusal", r.n)
+	}
+}
+
+type countingReader struct {
+	r io.Reader
+	n int
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += n
+	return n, err
 }

@@ -525,6 +525,11 @@ func (m *Manager) doLoad(l *load) (*apitype.Avatar, error) {
 		}
 		return nil, err
 	}
+	// The origin serves these bytes: a blob an import brought first
+	// (private) becomes readable by everyone, as origin blobs are.
+	if err := m.st.Share(digestsOf(target.Manifest)...); err != nil {
+		return nil, storeErr(id, "", err)
+	}
 	if !l.commit() {
 		return nil, context.Cause(ctx)
 	}

@@ -13,7 +13,8 @@ import (
 //     (the Writer hashes while writing).
 //  2. verify:    Commit fsyncs the data and checks size and sha256. A
 //     mismatch deletes the partial; nothing reaches blobs/.
-//  3. commit:    the file is made 0444, renamed to blobs/sha256/<hex>, the
+//  3. commit:    the file is made 0444 (0440 and the daemon's group for an
+//     import's file, CommitSpool), renamed to blobs/sha256/<hex>, the
 //     directory is fsynced, and only then is the blob indexed (committed,
 //     no references yet), in one transaction with the commits waiting at
 //     the same time (commit.go). A blob already committed is success.

@@ -8,8 +8,12 @@
 //
 //	DIR/
 //	├── index.db               bbolt index (flock'd: one process at a time)
-//	├── blobs/sha256/<hex>     committed blobs, read-only (0444)
-//	└── ingest/<hex>/data      partial downloads, resumed by Ingest
+//	├── blobs/sha256/<hex>     committed blobs, read-only: 0444, or 0440 and
+//	│                          the daemon's group for those only an import
+//	│                          brought (spool.go)
+//	├── ingest/<hex>/data      partial downloads, resumed by Ingest
+//	└── tmp/spool-<random>     an import's files while they are hashed
+//	                           (CommitSpool); emptied at Open
 //
 // Index buckets, schema version 2 (SchemaVersion):
 //

@@ -19,7 +19,8 @@ import (
 //   - committed blobs whose file is missing or of the wrong size lose their
 //     committed mark (the file goes) and their avatars become damaged;
 //   - partial ingests stay if written to within ingestGrace, except for
-//     blobs already committed (the index does not record partials).
+//     blobs already committed (the index does not record partials);
+//   - tmp/ is emptied: an import's spools are never resumed.
 //
 // It works from one listing of blobs/sha256 (scanBlobs).
 func (s *Store) reconcile(scan blobScan) error {
@@ -101,7 +102,7 @@ func (s *Store) reconcile(scan blobScan) error {
 			}
 		}
 	}
-	ingests := s.reconcileIngests()
+	ingests := s.reconcileIngests() + s.clearTmp()
 	if len(c.avatars)+len(c.blobs) > 0 {
 		if err := s.apply(c); err != nil {
 			return err

@@ -101,6 +101,31 @@ func (s *Store) EnsureSpaceKeeping(need int64, keep ...string) (evicted []string
 	return evicted, nil
 }
 
+// CheckRoom refuses, before any byte of it is stored, an import stream of
+// n bytes that could not fit: over the quota (MaxBytes) however much is
+// evicted, or over the disk's free space above ReserveBytes (the stream is
+// spooled before eviction can make room). It evicts nothing; EnsureSpace
+// makes the room once the stream's new blobs are known.
+func (s *Store) CheckRoom(n int64) error {
+	quota, reserve := s.maxBytes.Load(), s.reserveBytes.Load()
+	if quota > 0 && n > quota {
+		return &errs.Error{Code: errs.FailedToDownloadAvatarAssets, Phase: errs.PhaseStore,
+			Reason: errs.ReasonInsufficientStorage, Message: fmt.Sprintf(
+				"store: the import is %d bytes, more than the whole %d-byte quota (store.max_bytes)", n, quota)}
+	}
+	free, err := s.freeSpace(s.dir)
+	if err != nil {
+		return storeErr("free space", err)
+	}
+	if n > free-reserve {
+		return &errs.Error{Code: errs.FailedToDownloadAvatarAssets, Phase: errs.PhaseStore,
+			Reason: errs.ReasonInsufficientStorage, Message: fmt.Sprintf(
+				"store: the import is %d bytes; the disk has %d free above the %d-byte reserve (store.reserve_bytes)",
+				n, max(free-reserve, 0), reserve)}
+	}
+	return nil
+}
+
 // allLeased reports whether every digest of ds is leased.
 func (s *Store) allLeased(ds []string) bool {
 	s.lmu.Lock()

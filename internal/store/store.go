@@ -126,7 +126,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	for _, d := range []struct {
 		path string
 		mode os.FileMode
-	}{{dir, 0o755}, {s.path("blobs"), 0o755}, {s.path("blobs", "sha256"), 0o755}, {s.path("ingest"), 0o700}} {
+	}{{dir, 0o755}, {s.path("blobs"), 0o755}, {s.path("blobs", "sha256"), 0o755}, {s.path("ingest"), 0o700}, {s.path("tmp"), 0o700}} {
 		if err := os.Mkdir(d.path, d.mode); err != nil && !errors.Is(err, os.ErrExist) {
 			return nil, fmt.Errorf("store: %w", err)
 		}
