@@ -50,7 +50,6 @@ var shapes = map[string]any{
 	"Size":          apitype.Size{},
 	"Health":        apitype.Health{},
 	"Session":       apitype.Session{},
-	"Import":        apitype.Import{},
 	"VerifyResult":  apitype.VerifyResult{},
 	"Removed":       apitype.Removed{},
 	"Cancelled":     apitype.Cancelled{},
