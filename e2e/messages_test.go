@@ -1,11 +1,15 @@
 package e2e
 
 import (
+	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/assetd/assetd/internal/testkit"
@@ -117,5 +121,91 @@ func TestWrongOriginURLIsNotAWrongID(t *testing.T) {
 	defer p.Stop()
 	if _, errOut, _ := e.CLI("preload", "ghost"); !strings.Contains(errOut, `(the origin has no avatar "ghost": check the ID, or publish it) [HTTP 404, server code avatarIDUnrecognized]`) {
 		t.Errorf("an unknown avatar on a real origin:\n%s", errOut)
+	}
+}
+
+// exitOf runs cmd and returns its exit code and combined output.
+func exitOf(t *testing.T, cmd *exec.Cmd) (int, string) {
+	t.Helper()
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		return ee.ExitCode(), string(out)
+	case err != nil:
+		t.Fatalf("%v: %v", cmd.Args, err)
+	}
+	return 0, string(out)
+}
+
+// TestConfigurationErrorsExit2 (issue 14 item 5): errors whose cause is
+// this device's configuration or the command line exit 2, everywhere;
+// serve warns at start without origin.url, says how to pick a socket when
+// it may not create /run/assetd, and makes --state-dir's parents.
+func TestConfigurationErrorsExit2(t *testing.T) {
+	t.Parallel()
+	e := testkit.NewEnv(t, waitLimit)
+	e.Write(e.Config, e.ConfigText(testkit.Config{OriginURL: ""}))
+	p := e.Start("--state-dir", e.Dir+"/a/b/c")
+	p.WaitLog("no origin is configured: only cached and imported avatars can be served; set origin.url in " + e.Config)
+	if _, errOut, code := e.CLI("preload", "aria"); code != 2 {
+		t.Errorf("preload without origin.url: exit %d, want 2\n%s", code, errOut)
+	}
+	if _, errOut, code := e.CLI("get", "a b"); code != 2 {
+		t.Errorf("get with an invalid ID: exit %d, want 2\n%s", code, errOut)
+	}
+	if _, errOut, code := e.CLI("session", "set", "--token-file", e.Dir+"/no-such-token"); code != 2 {
+		t.Errorf("session set with an unreadable token file: exit %d, want 2\n%s", code, errOut)
+	}
+	p.Stop()
+
+	e.Write(e.Config, e.ConfigText(testkit.Config{OriginURL: "http://example.com"}))
+	if code, out := exitOf(t, testkit.Command("serve", "--config", e.Config)); code != 2 || !strings.Contains(out, "origin.url") {
+		t.Errorf("serve with an origin URL the config refuses: exit %d, want 2\n%s", code, out)
+	}
+}
+
+// TestServeAsAUserWithoutRun: a user other than root without a
+// configuration cannot create /run/assetd; serve exits 2 and says how to
+// pick a socket.
+func TestServeAsAUserWithoutRun(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root to run assetd as another user")
+	}
+	if _, err := os.Stat("/run/assetd"); err == nil {
+		t.Skip("/run/assetd exists here")
+	}
+	t.Parallel()
+	dir := testkit.ShortDir(t)
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	exe := dir + "/assetd"
+	copyFile(t, bin, exe, 0o755)
+	cmd := exec.Command(exe, "serve", "--state-dir", dir+"/state")
+	cmd.Env = testkit.CleanEnv("HOME=" + dir)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 4242, Gid: 4242}}
+	code, out := exitOf(t, cmd)
+	if code != 2 || !strings.Contains(out, "/run/assetd") || !strings.Contains(out, "--socket PATH or ASSETD_SOCKET") {
+		t.Errorf("serve as uid 4242: exit %d, want 2 and how to pick a socket\n%s", code, out)
+	}
+}
+
+func copyFile(t *testing.T, from, to string, mode os.FileMode) {
+	t.Helper()
+	src, err := os.Open(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	dst, err := os.OpenFile(to, os.O_CREATE|os.O_WRONLY|os.O_EXCL, mode)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(dst, src); err != nil {
+		t.Fatal(err)
+	}
+	if err := dst.Close(); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -58,8 +58,8 @@ func TestPreloadJSON(t *testing.T) {
 	f.answers["Bad..ID"] = &errs.Error{Code: errs.AvatarIDUnrecognized, Reason: errs.ReasonInvalidID, Message: "invalid avatar ID"}
 
 	out, errOut, code := cli(t, t.Context(), "", "preload", "--json", "rohan", "ghost", "Bad..ID", "--socket", f.sock)
-	if code != errs.ExitAvatar {
-		t.Errorf("exit %d, want 1", code)
+	if code != errs.ExitUsage { // the daemon refused an ID: a command-line error
+		t.Errorf("exit %d, want 2", code)
 	}
 	if errOut != "" {
 		t.Errorf("stderr %q, want nothing beside the NDJSON", errOut)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"os"
 
@@ -22,8 +21,12 @@ func newServeCmd(g *globals) *cobra.Command {
 
 The configuration is --config FILE, else $ASSETD_CONFIG, else the embedded
 defaults; ASSETD_SOCKET and ASSETD_STATE_DIR override api.socket and store.dir,
-and --socket and --state-dir override those. A bad configuration exits 2 with
-its file, line and key. SIGHUP reloads the configuration (a bad one is logged
+and --socket and --state-dir override those (missing parent directories are
+made). A bad configuration exits 2 with its file, line and key, and so does
+anything else serve refuses at start (a socket or state dir it cannot
+create: as a user other than root, pick them with --socket and --state-dir).
+Without origin.url it warns at start and serves only cached and imported
+avatars. SIGHUP reloads the configuration (a bad one is logged
 and the old one stays); SIGTERM and SIGINT stop the daemon, keeping partial
 downloads for the next start.`,
 		Args: cobra.NoArgs,
@@ -43,11 +46,12 @@ downloads for the next start.`,
 				_, err := fmt.Fprint(cmd.OutOrStdout(), cfg.String())
 				return err
 			}
-			err = daemon.Run(cmd.Context(), cfg, o)
-			if errors.Is(err, daemon.ErrInUse) {
+			// Run fails only when the daemon cannot start: the
+			// configuration, the socket or the state dir (exit 2).
+			if err := daemon.Run(cmd.Context(), cfg, o); err != nil {
 				return usagef("%v", err)
 			}
-			return err
+			return nil
 		},
 	}
 	cmd.Flags().StringVar(&configPath, "config", "", "the configuration file (env ASSETD_CONFIG; default: built-in defaults)")

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -15,6 +16,7 @@ import (
 	"github.com/assetd/assetd/internal/api"
 	"github.com/assetd/assetd/internal/config"
 	"github.com/assetd/assetd/internal/duty"
+	"github.com/assetd/assetd/internal/errs"
 	"github.com/assetd/assetd/internal/fetch"
 	"github.com/assetd/assetd/internal/manager"
 	"github.com/assetd/assetd/internal/store"
@@ -53,6 +55,9 @@ func LoadConfig(o Options) (*config.Config, error) {
 	}
 	return cfg, nil
 }
+
+// noOrigin is what a load answers without origin.url, for the start's warning.
+var noOrigin = &errs.Error{Code: errs.FailedToFetchAvatarMetadata, Reason: errs.ReasonNoOrigin}
 
 // FlushInterval is how often the store's last-used times are written.
 const FlushInterval = 30 * time.Second
@@ -116,6 +121,9 @@ func Run(ctx context.Context, cfg *config.Config, o Options) (err error) {
 		Logger:       d.log.With("component", "store"),
 	})
 	if err != nil {
+		if errors.Is(err, fs.ErrPermission) {
+			err = fmt.Errorf("%w; pick a directory you may write with --state-dir DIR or ASSETD_STATE_DIR", err)
+		}
 		return fmt.Errorf("cannot open the store: %w", err)
 	}
 	defer func() {
@@ -163,6 +171,9 @@ func (d *daemon) serve(ctx context.Context, cfg *config.Config, srv *api.Server,
 	defer waitWatchdog()
 
 	d.log.Info("serving", "socket", ln.path, "inherited", ln.inherited, "store", cfg.Store.Dir, "version", version.Version)
+	if cfg.Origin.URL == "" {
+		d.log.Warn("no origin is configured: only cached and imported avatars can be served; "+d.facts().Hint(noOrigin), "config", d.opts.ConfigPath)
+	}
 	d.sd.ready("serving on " + ln.path)
 
 	var serveErr error

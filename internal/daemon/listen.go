@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"os/user"
@@ -172,6 +173,15 @@ func inherited() (net.Listener, error) {
 	return found, nil
 }
 
+// socketErr says how to pick another socket when this user may not
+// create the configured one (a user other than root, /run/assetd).
+func socketErr(err error) error {
+	if errors.Is(err, fs.ErrPermission) {
+		return fmt.Errorf("%w; pick a socket you may create with --socket PATH or ASSETD_SOCKET (api.socket)", err)
+	}
+	return err
+}
+
 // listen returns the systemd-passed socket when there is one; otherwise it
 // creates the socket at o.Path with o.Mode and o.Group, replacing a stale
 // socket file and refusing one that a running daemon answers on.
@@ -187,16 +197,16 @@ func listen(ctx context.Context, o SocketOptions) (*socketListener, error) {
 		return nil, errors.New("no socket path (api.socket)")
 	}
 	if err := os.MkdirAll(filepath.Dir(o.Path), 0o755); err != nil {
-		return nil, fmt.Errorf("socket directory: %w", err)
+		return nil, socketErr(fmt.Errorf("socket directory: %w", err))
 	}
 	lock, err := lockSocket(o.Path)
 	if err != nil {
-		return nil, err
+		return nil, socketErr(err)
 	}
 	sl, err := create(ctx, o)
 	if err != nil {
 		unlockSocket(lock)
-		return nil, err
+		return nil, socketErr(err)
 	}
 	sl.lock = lock
 	return sl, nil

@@ -37,6 +37,10 @@ const (
 	ReasonTimeout             = "timeout"
 	ReasonRetryAfterTooLong   = "retryAfterTooLong"
 	ReasonTooManyLoads        = "tooManyLoads" // a caller's queue of loads is full
+	// ReasonForceRequired: the operation would replace what another source
+	// put there (import over an avatar cached from the origin) and needs
+	// --force (force=true).
+	ReasonForceRequired = "forceRequired"
 )
 
 // Error is a failure with a client code. The zero value is not useful;
@@ -204,19 +208,39 @@ const (
 const ExitCodesHelp = `Exit codes:
   0    success
   1    an avatar error (the code is printed)
-  2    usage or configuration error
+  2    usage or configuration error: a bad command line or flag, a
+       syntactically invalid avatar ID, no origin.url, an origin URL the
+       configuration refuses, an unreadable token file, import over an
+       avatar from the origin without --force, anything serve refuses at
+       start (a bad config file, a socket or state dir it cannot create)
   3    the daemon is not reachable
   4    an account error (appIDUnrecognized, sessionTokenInvalid,
        sessionTokenExpired, insufficientBalance)
   130  interrupted or cancelled`
+
+// configuration reports whether e's cause is this device's configuration
+// or the command line, whatever its code: exit 2, where only the operator
+// can help. A new reason of that kind belongs here.
+func configuration(e *Error) bool {
+	switch e.Reason {
+	case ReasonNoOrigin, ReasonInvalidID, ReasonForceRequired:
+		return true
+	case ReasonInsecure:
+		return e.Phase == PhaseLocal // origin.url itself, not a URL the origin named
+	}
+	return false
+}
 
 // ExitCode is the process exit code for err; 0 for nil.
 func ExitCode(err error) int {
 	if err == nil {
 		return ExitOK
 	}
-	code := From(err).Code
+	e := From(err)
+	code := e.Code
 	switch {
+	case configuration(e):
+		return ExitUsage
 	case code == DaemonNotRunning:
 		return ExitUnreachable
 	case code == Internal:

@@ -80,7 +80,10 @@ func TestHTTPStatusAndExitCode(t *testing.T) {
 		exit      int
 		transient bool
 	}{
-		{&Error{Code: AvatarIDUnrecognized, Reason: ReasonInvalidID}, 400, 1, false},
+		{&Error{Code: AvatarIDUnrecognized, Reason: ReasonInvalidID}, 400, 2, false},
+		{&Error{Code: FailedToFetchAvatarMetadata, Reason: ReasonNoOrigin}, 502, 2, false},
+		{&Error{Code: FailedToFetchAvatarMetadata, Reason: ReasonInsecure, Phase: PhaseLocal}, 502, 2, false},
+		{&Error{Code: FailedToDownloadAvatarAssets, Reason: ReasonInsecure, Phase: PhaseDownload}, 502, 1, false},
 		{&Error{Code: AvatarIDUnrecognized}, 404, 1, false},
 		{&Error{Code: AvatarAssetMissing, Reason: ReasonNotCached}, 404, 1, false},
 		{&Error{Code: AvatarAssetMissing, Reason: ReasonDamaged}, 409, 1, false},

@@ -127,7 +127,11 @@ func Open(dir string, opts Options) (*Store, error) {
 		path string
 		mode os.FileMode
 	}{{dir, 0o755}, {s.path("blobs"), 0o755}, {s.path("blobs", "sha256"), 0o755}, {s.path("ingest"), 0o700}, {s.path("tmp"), 0o700}} {
-		if err := os.Mkdir(d.path, d.mode); err != nil && !errors.Is(err, os.ErrExist) {
+		mkdir := os.Mkdir
+		if d.path == dir {
+			mkdir = os.MkdirAll // --state-dir a/b/c makes a and b too, as for the socket
+		}
+		if err := mkdir(d.path, d.mode); err != nil && !errors.Is(err, os.ErrExist) {
 			return nil, fmt.Errorf("store: %w", err)
 		}
 	}
