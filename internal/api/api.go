@@ -84,6 +84,14 @@ type Options struct {
 	// Facts are what error hints name (the configuration file in use,
 	// origin.url); nil = none known.
 	Facts func() errs.Facts
+
+	// Caps on what callers other than root and the daemon's own uid hold
+	// open: connections in all (0 = a quarter of RLIMIT_NOFILE, at most
+	// 4096) and per uid (0 = 256), and GET /v1/events streams per uid
+	// (0 = 64). An event stream its caller has not read for
+	// SubscriberReadTimeout (0 = 30 s) is closed.
+	MaxConnections, MaxConnectionsPerUID, MaxSubscribersPerUID int
+	SubscriberReadTimeout                                      time.Duration
 }
 
 // Limits of the server.
@@ -104,6 +112,7 @@ type Server struct {
 	selfUID uint32
 	uids    map[uint32]bool
 	gids    map[uint32]bool
+	lim     *connLimits
 }
 
 // New returns a server for m. It starts nothing; see Serve.
@@ -116,6 +125,10 @@ func New(m Manager, opts Options) *Server {
 		selfUID: uint32(os.Getuid()),
 		uids:    make(map[uint32]bool),
 		gids:    make(map[uint32]bool),
+		lim:     newConnLimits(opts),
+	}
+	if s.opts.SubscriberReadTimeout <= 0 {
+		s.opts.SubscriberReadTimeout = DefaultSubscriberReadTimeout
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -138,6 +151,7 @@ func New(m Manager, opts Options) *Server {
 func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.serveHTTP) }
 
 // Serve answers requests on ln, which it owns and closes, until ctx ends.
+// Connections past the caps of Options are answered 429 and closed.
 // Then it stops accepting, ends the streams (their request contexts derive
 // from ctx), waits up to a few seconds for requests to finish, closes what
 // is left and returns nil. Any other failure of the listener is returned.
@@ -152,7 +166,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() { errc <- srv.Serve(&limitListener{Listener: ln, s: s, l: s.lim}) }()
 	select {
 	case err := <-errc:
 		return err

@@ -28,6 +28,9 @@ const childEnv = "ASSETD_API_TEST_CHILD_SOCKET"
 
 func TestMain(m *testing.M) {
 	if sock := os.Getenv(childEnv); sock != "" {
+		if spec := os.Getenv(childConnsEnv); spec != "" {
+			os.Exit(runConnsChild(sock, spec))
+		}
 		os.Exit(runChild(sock))
 	}
 	goleak.VerifyTestMain(m)

@@ -25,7 +25,13 @@ type peer struct {
 }
 
 func (s *Server) connContext(ctx context.Context, c net.Conn) context.Context {
-	p := s.checkPeer(c)
+	var p peer
+	if lc, ok := c.(*limitedConn); ok {
+		p = lc.peer // checked when the listener admitted it
+		ctx = context.WithValue(ctx, connKey{}, lc)
+	} else {
+		p = s.checkPeer(c)
+	}
 	if !p.allowed {
 		s.log.Warn("api: caller refused", "uid", p.uid, "pid", p.pid, "why", p.why)
 	}

@@ -96,15 +96,40 @@ func (s *Server) final(id string, res loadResult) apitype.Event {
 // events answers GET /v1/events: every event until the caller goes away,
 // the server stops, or the manager closes the subscription.
 func (s *Server) events(w http.ResponseWriter, r *http.Request, _ string) {
+	if p, ok := r.Context().Value(peerKey{}).(peer); ok && p.known {
+		if why := s.lim.admitSubscriber(p.uid, s.privileged(p.uid)); why != "" {
+			s.writeError(w, r, &errs.Error{Code: errs.ConcurrentLimitExceeded, Phase: errs.PhaseLocal, Transient: true,
+				Reason: errs.ReasonTooManySubscribers, Message: "too many event streams: " + why})
+			return
+		}
+		defer s.lim.release(p.uid, &s.lim.subs)
+	}
 	ch, cancel := s.m.Subscribe()
 	defer cancel()
 	st := s.startStream(w)
 	st.events = true
+	// A stream its caller does not read is closed after the read timeout,
+	// whether or not events keep coming.
+	var check <-chan time.Time
+	watch := newSubscriberWatch(r.Context(), s.opts.SubscriberReadTimeout)
+	if watch != nil {
+		t := time.NewTicker(max(s.opts.SubscriberReadTimeout/6, time.Millisecond))
+		defer t.Stop()
+		check = t.C
+	}
 	one := make([]apitype.Event, 1)
 	for {
 		select {
 		case <-r.Context().Done():
 			return
+		case now := <-check:
+			if watch.stuck(now) {
+				s.log.Info("api: closing an event stream its caller has not read", "timeout", s.opts.SubscriberReadTimeout)
+				// A deadline in the past fails the end of the response,
+				// so the server closes the connection too.
+				_ = st.rc.SetWriteDeadline(time.Now())
+				return
+			}
 		case ev, ok := <-ch:
 			if !ok {
 				return

@@ -53,6 +53,10 @@ func (d *daemon) apiOptions(cfg *config.Config) api.Options {
 		Metrics:     func() api.Metrics { return api.Metrics(d.mgr.Metrics()) },
 		SetSession:  d.setSession,
 		Facts:       d.facts,
+
+		MaxConnections:       cfg.API.MaxConnections,
+		MaxConnectionsPerUID: cfg.API.MaxConnectionsPerUID,
+		MaxSubscribersPerUID: cfg.API.MaxSubscribersPerUID,
 	}
 }
 

@@ -228,4 +228,7 @@ func (d *daemon) warnRestart(old, cfg *config.Config) {
 	check("log.format", old.Log.Format != cfg.Log.Format)
 	check("api.allowed_uids", !slices.Equal(old.API.AllowedUIDs, cfg.API.AllowedUIDs))
 	check("api.allowed_gids", !slices.Equal(old.API.AllowedGIDs, cfg.API.AllowedGIDs))
+	check("api.max_connections", old.API.MaxConnections != cfg.API.MaxConnections)
+	check("api.max_connections_per_uid", old.API.MaxConnectionsPerUID != cfg.API.MaxConnectionsPerUID)
+	check("api.max_subscribers_per_uid", old.API.MaxSubscribersPerUID != cfg.API.MaxSubscribersPerUID)
 }

@@ -36,7 +36,9 @@ const (
 	ReasonNetwork             = "network"
 	ReasonTimeout             = "timeout"
 	ReasonRetryAfterTooLong   = "retryAfterTooLong"
-	ReasonTooManyLoads        = "tooManyLoads" // a caller's queue of loads is full
+	ReasonTooManyLoads        = "tooManyLoads"       // a caller's queue of loads is full
+	ReasonTooManyConnections  = "tooManyConnections" // a caller's connections to the socket, or all of them
+	ReasonTooManySubscribers  = "tooManySubscribers" // a caller's GET /v1/events streams
 	// ReasonForceRequired: the operation would replace what another source
 	// put there (import over an avatar cached from the origin) and needs
 	// --force (force=true).
