@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/assetd/assetd/apitype"
 	"github.com/assetd/assetd/internal/testkit"
 )
 
@@ -207,5 +209,66 @@ func copyFile(t *testing.T, from, to string, mode os.FileMode) {
 	}
 	if err := dst.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestJSONErrors (issue 14 item 7): with --json every command prints its
+// error as the API's error shape {"error":{...}} on stdout, nothing but
+// JSON there and nothing on stderr, with the exit code it has without
+// --json.
+func TestJSONErrors(t *testing.T) {
+	t.Parallel()
+	o := newOrigin(t, newAvatar(t, "rohan", 4<<10))
+	e := newEnv(t, o)
+	p := e.Start()
+	for _, tt := range []struct {
+		args []string
+		exit int
+		code string
+	}{
+		{[]string{"get", "nobody"}, 1, "avatarAssetMissing"},
+		{[]string{"size", "nobody"}, 1, "avatarAssetMissing"},
+		{[]string{"pin", "nobody"}, 1, "avatarAssetMissing"},
+		{[]string{"verify", "nobody"}, 1, "avatarAssetMissing"},
+		{[]string{"rm", "nobody"}, 1, "avatarAssetMissing"},
+		{[]string{"get"}, 2, "badRequest"},
+		{[]string{"ls", "extra"}, 2, "badRequest"},
+		{[]string{"get", "rohan", "--nope"}, 2, "badRequest"},
+		{[]string{"nosuchcommand"}, 2, "badRequest"},
+	} {
+		checkJSONError(t, e, tt.args, tt.exit, tt.code)
+	}
+	p.Stop()
+	checkJSONError(t, e, []string{"stats"}, 3, "daemonNotRunning")
+	checkJSONError(t, e, []string{"preload", "rohan"}, 3, "daemonNotRunning")
+}
+
+func checkJSONError(t *testing.T, e *env, args []string, exit int, code string) {
+	t.Helper()
+	_, textErr, textExit := e.CLI(args...)
+	out, errOut, got := e.CLI(append(args, "--json")...)
+	if got != exit || textExit != exit {
+		t.Errorf("%v: exit %d with --json and %d without, want %d\n%s", args, got, textExit, exit, textErr)
+	}
+	if errOut != "" {
+		t.Errorf("%v --json: stderr %q, want nothing", args, errOut)
+	}
+	dec := json.NewDecoder(strings.NewReader(out))
+	var errors []apitype.Error
+	for dec.More() {
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			t.Errorf("%v --json: stdout is not JSON (%v):\n%s", args, err, out)
+			return
+		}
+		var v struct {
+			Error *apitype.Error `json:"error"`
+		}
+		if json.Unmarshal(raw, &v) == nil && v.Error != nil {
+			errors = append(errors, *v.Error)
+		}
+	}
+	if len(errors) != 1 || string(errors[0].Code) != code || errors[0].Message == "" {
+		t.Errorf("%v --json: errors %+v, want one %s:\n%s", args, errors, code, out)
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -319,18 +318,7 @@ func cli(t *testing.T, ctx context.Context, stdin string, args ...string) (stdou
 	root.SetIn(strings.NewReader(stdin))
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
-	var ue *usageError
-	switch {
-	case err == nil:
-	case errors.As(err, &ue):
-		fmt.Fprintf(&errOut, "assetd: %v\n", err)
-		code = errs.ExitUsage
-	case errors.Is(err, errSilent):
-		code = exitCodeOf(err)
-	default:
-		fmt.Fprintf(&errOut, "assetd: %v\n", err)
-		code = exitCodeOf(err)
-	}
+	code = finish(root, args, err, &out, &errOut)
 	return out.String(), errOut.String(), code
 }
 

@@ -37,7 +37,7 @@ func eachOrAll(cmd *cobra.Command, all bool, ids []string,
 			if !perAvatar(err) {
 				return nil, nil, fail(cmd, err)
 			}
-			fmt.Fprintln(cmd.ErrOrStderr(), describe(avatarError(id, err)))
+			printErr(cmd, avatarError(id, err))
 			failures = append(failures, err)
 			continue
 		}

@@ -7,9 +7,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/spf13/cobra"
 
 	"github.com/assetd/assetd/internal/errs"
 )
@@ -26,19 +29,53 @@ func run(args []string) int {
 	root := newRootCmd()
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
+	return finish(root, args, err, os.Stdout, os.Stderr)
+}
+
+// finish prints what the command left unreported and returns the exit
+// code: a line on stderr, or with --json one {"error":{...}} on stdout.
+func finish(root *cobra.Command, args []string, err error, stdout, stderr io.Writer) int {
 	if err == nil {
 		return errs.ExitOK
 	}
+	code := exitCodeOf(err)
 	var ue *usageError
-	switch {
-	case errors.As(err, &ue):
-		fmt.Fprintf(os.Stderr, "assetd: %v\n", err)
-		return errs.ExitUsage
-	case errors.Is(err, errSilent):
-		return exitCodeOf(err)
+	if errors.As(err, &ue) {
+		code = errs.ExitUsage
 	}
-	fmt.Fprintf(os.Stderr, "assetd: %v\n", err)
-	return exitCodeOf(err)
+	switch {
+	case errors.Is(err, errSilent):
+	case wantJSON(root, args):
+		e := &errs.Error{Code: errs.BadRequest, Phase: errs.PhaseLocal, Message: err.Error(), Err: err}
+		var own *errs.Error
+		switch {
+		case ue == nil && errors.As(err, &own):
+			e = own
+		case ue == nil && errors.Is(err, context.Canceled):
+			e = &errs.Error{Code: errs.Cancelled, Phase: errs.PhaseLocal, Message: "interrupted", Err: err}
+		}
+		writeErrorJSON(stdout, e)
+	default:
+		fmt.Fprintf(stderr, "assetd: %v\n", err)
+	}
+	return code
+}
+
+// wantJSON reports whether the command line asked for --json, also when
+// it could not be parsed.
+func wantJSON(root *cobra.Command, args []string) bool {
+	if f := root.PersistentFlags().Lookup("json"); f != nil && f.Value.String() == "true" {
+		return true
+	}
+	for _, a := range args {
+		switch a {
+		case "--":
+			return false
+		case "--json", "--json=true":
+			return true
+		}
+	}
+	return false
 }
 
 // exitCodeOf maps err to the documented exit codes; an error with no code

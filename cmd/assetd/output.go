@@ -49,8 +49,39 @@ func fail(cmd *cobra.Command, err error) error {
 	if err == nil || errors.As(err, &ue) || !errors.As(err, &e) {
 		return err
 	}
-	fmt.Fprintln(cmd.ErrOrStderr(), describe(e))
+	printErr(cmd, e)
 	return reported(err)
+}
+
+// printErr prints one error: a line for people on stderr or, with
+// --json, the API's error shape {"error":{...}} on stdout, so that stdout
+// holds nothing but JSON.
+func printErr(cmd *cobra.Command, e *errs.Error) {
+	if jsonMode(cmd) {
+		writeErrorJSON(cmd.OutOrStdout(), e)
+		return
+	}
+	fmt.Fprintln(cmd.ErrOrStderr(), describe(e))
+}
+
+// writeErrorJSON writes e as one line of {"error":{...}}, with the hint
+// the daemon sent or one chosen here.
+func writeErrorJSON(w io.Writer, e *errs.Error) {
+	b := e.Body()
+	b.Hint = (errs.Facts{}).Hint(e)
+	if interrupted(e) {
+		b.Message = "interrupted"
+	}
+	json.NewEncoder(w).Encode(errs.Envelope{Error: b})
+}
+
+// jsonMode reports whether the command line asked for --json.
+func jsonMode(cmd *cobra.Command) bool {
+	f := cmd.Flags().Lookup("json")
+	if f == nil {
+		f = cmd.Root().PersistentFlags().Lookup("json")
+	}
+	return f != nil && f.Value.String() == "true"
 }
 
 // describe is one line for people: who, the code, what happened, what to

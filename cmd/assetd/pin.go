@@ -45,7 +45,7 @@ func setPinned(cmd *cobra.Command, g *globals, ids []string, pinned bool) error 
 			if !perAvatar(err) {
 				return fail(cmd, err)
 			}
-			fmt.Fprintln(cmd.ErrOrStderr(), describe(avatarError(id, err)))
+			printErr(cmd, avatarError(id, err))
 			failures = append(failures, err)
 			continue
 		}

@@ -119,7 +119,7 @@ func afterInterrupt(cmd *cobra.Command, g *globals, c *client.Client, ids []stri
 	for _, id := range running {
 		got, err := c.CancelLoad(ctx, id)
 		if err != nil {
-			fmt.Fprintln(cmd.ErrOrStderr(), describe(avatarError(id, err)))
+			printErr(cmd, avatarError(id, err))
 			continue
 		}
 		cancelled = append(cancelled, got...)

@@ -43,7 +43,7 @@ It exits 1 when any avatar is damaged or cannot be verified.`,
 					if !perAvatar(err) {
 						return fail(cmd, err)
 					}
-					fmt.Fprintln(cmd.ErrOrStderr(), describe(avatarError(id, err)))
+					printErr(cmd, avatarError(id, err))
 					failures = append(failures, err)
 					continue
 				}
