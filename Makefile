@@ -159,13 +159,13 @@ package-test:
 # used). Under CI (CI=true, as CI sets it) a suite that cannot run or skips
 # a test fails; elsewhere it says so and is skipped.
 PYTHON3     ?= /usr/bin/python3
-CLIENTS_DEBS := python3-pytest python3-setuptools python3-build python3-venv nodejs npm
 
 clients-tools:
 	@missing=""; \
 	$(PYTHON3) -c 'import pytest' 2>/dev/null || missing="$$missing python3-pytest"; \
 	$(PYTHON3) -c 'import setuptools' 2>/dev/null || missing="$$missing python3-setuptools"; \
 	$(PYTHON3) -c 'import build' 2>/dev/null || missing="$$missing python3-build"; \
+	$(PYTHON3) -c 'import wheel' 2>/dev/null || missing="$$missing python3-wheel"; \
 	$(PYTHON3) -c 'import venv, ensurepip' 2>/dev/null || missing="$$missing python3-venv"; \
 	command -v node >/dev/null || missing="$$missing nodejs"; \
 	command -v npm >/dev/null || missing="$$missing npm"; \
@@ -200,3 +200,14 @@ clients-test-node: build clients-tools
 	if [ $$rc -ne 0 ]; then cat $$out; exit $$rc; fi; \
 	echo "node client (node --test): $$(grep -E '^# (tests|pass|fail|cancelled|skipped|todo) ' $$out | sed 's/^# //' | paste -sd, - | sed 's/,/, /g')"; \
 	if ! grep -qE '^# skipped 0$$' $$out || ! grep -qE '^# todo 0$$' $$out; then $(call clients-skip,node client,tests skipped); fi
+
+# The clients' packages in $(DIST)/clients: the Python wheel and sdist
+# (python3 -m build --no-isolation: Debian's setuptools, nothing from PyPI)
+# and the npm tarball; each is installed into a fresh venv or an empty npm
+# project and used against a real daemon.
+clients-dist: build clients-tools
+	rm -rf $(DIST)/clients
+	mkdir -p $(DIST)/clients/python $(DIST)/clients/node
+	cd clients/python && $(PYTHON3) -m build --no-isolation --outdir $(CURDIR)/$(DIST)/clients/python . && rm -rf build src/*.egg-info
+	cd clients/node && npm ci --no-audit --no-fund --loglevel=error && npm pack --silent --pack-destination $(CURDIR)/$(DIST)/clients/node
+	./clients/dist-smoke.sh $(BIN)/assetd $(PYTHON3) $(DIST)/clients

@@ -2,6 +2,11 @@
 // (docs/api.md): what the daemon sends and what the Go client decodes.
 // It has no behaviour, so that the daemon, the client and other Go
 // programs can share it without importing either side.
+//
+// The Python and Node clients (clients/) mirror these shapes: after a
+// change here, `go test ./apitype -update` rewrites the wire fixture their
+// tests decode (clients/fixtures/wire.json), and `make clients-test` says
+// what they must learn.
 package apitype
 
 import (
