@@ -86,6 +86,12 @@ export interface CacheStats {
   loadsInFlight: number;
   reserveBytes: number;
   freeBytes: number;
+  /** files no cached avatar uses (part of blobs and totalSize) */
+  unusedBlobs: number;
+  unusedBytes: number;
+  /** downloads kept for resume (not part of blobs and totalSize) */
+  partials: number;
+  partialBytes: number;
 }
 
 /** What verify found; `healing`: a re-fetch was started. */
@@ -113,7 +119,7 @@ const LOAD = ['avatarId', 'state', 'progress', 'bytesDone', 'bytesTotal'] as con
 const EVENT = ['type', 'avatarId', 'state', 'progress', 'bytesDone', 'bytesTotal'] as const;
 const EVENT_OPT = ['bytesReceived', 'waiting', 'attempt', 'maxAttempts', 'lastError', 'fromCache'] as const;
 const STATS = ['totalEntries', 'totalSize', 'maxSize', 'pinned', 'damaged', 'stale', 'blobs',
-  'loadsInFlight', 'reserveBytes', 'freeBytes'] as const;
+  'loadsInFlight', 'reserveBytes', 'freeBytes', 'unusedBlobs', 'unusedBytes', 'partials', 'partialBytes'] as const;
 const VERIFY = ['avatarId', 'state', 'checked'] as const;
 
 export function decodeAsset(o: Obj): Asset {

@@ -203,7 +203,10 @@ class CacheList:
 
 @dataclass(frozen=True)
 class Stats:
-    """The cache's figures (stats()). total_size counts each distinct file once."""
+    """The cache's figures (stats()). total_size counts each distinct file once.
+    unused_blobs and unused_bytes are files no cached avatar uses (part of
+    blobs and total_size); partials and partial_bytes are downloads kept for
+    resume (not part of them). clear_lru and clear_all remove both."""
 
     total_entries: int
     total_size: int
@@ -215,9 +218,14 @@ class Stats:
     loads_in_flight: int
     reserve_bytes: int
     free_bytes: int
+    unused_blobs: int = 0
+    unused_bytes: int = 0
+    partials: int = 0
+    partial_bytes: int = 0
 
     _KEYS = ("totalEntries", "totalSize", "maxSize", "pinned", "damaged", "stale", "blobs",
-             "loadsInFlight", "reserveBytes", "freeBytes")
+             "loadsInFlight", "reserveBytes", "freeBytes", "unusedBlobs", "unusedBytes", "partials",
+             "partialBytes")
 
     @classmethod
     def from_json(cls, d: JSON) -> "Stats":
@@ -225,7 +233,8 @@ class Stats:
 
     def to_json(self) -> JSON:
         vals = (self.total_entries, self.total_size, self.max_size, self.pinned, self.damaged, self.stale,
-                self.blobs, self.loads_in_flight, self.reserve_bytes, self.free_bytes)
+                self.blobs, self.loads_in_flight, self.reserve_bytes, self.free_bytes, self.unused_blobs,
+                self.unused_bytes, self.partials, self.partial_bytes)
         return dict(zip(self._KEYS, vals))
 
 
