@@ -135,3 +135,21 @@ func TestSamplesCommand(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// publish quotes names with control characters in its output and errors:
+// a file name cannot drive the terminal.
+func TestPublishQuotesControlCharacters(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	src, out := filepath.Join(dir, "src"), filepath.Join(dir, "out")
+	pubWriteTree(t, src, map[string]string{"rohan/VERSION": "1\n", "rohan/model.splat": "m", "notes\x1b[2J\x07.txt": "skipped"})
+	text, code := pubExecute(t, ctx, "publish", src, out)
+	if code != 0 || strings.ContainsAny(text, "\x1b\x07") || !strings.Contains(text, `"notes\x1b[2J\a.txt"`) {
+		t.Fatalf("publish: exit %d, output %q: want the skipped name quoted", code, text)
+	}
+	pubWriteTree(t, src, map[string]string{"rohan/a\x1b]0;owned\x07.bin": "x"})
+	text, code = pubExecute(t, ctx, "publish", src, out)
+	if code != errs.ExitUsage || strings.ContainsAny(text, "\x1b\x07") || !strings.Contains(text, `\x1b`) {
+		t.Fatalf("publish of a bad name: exit %d, output %q: want exit 2 and the name escaped", code, text)
+	}
+}

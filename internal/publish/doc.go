@@ -39,7 +39,9 @@
 // of the public key's sha256.
 //
 // Errors are plain errors, not client codes: they describe the
-// publisher's input, never a failed download.
+// publisher's input, never a failed download. A name with a character a
+// terminal would act on is quoted (Quote) in every error, and a file over
+// the 4 GiB an asset may be is refused on its size before it is read.
 //
 // publish imports errs, manifest and the standard library only.
 package publish

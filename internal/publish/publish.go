@@ -16,8 +16,11 @@ import (
 	"path"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/assetd/assetd/internal/errs"
 	"github.com/assetd/assetd/internal/manifest"
@@ -85,7 +88,12 @@ type avatar struct {
 
 // Publish writes the avatars in src as an origin tree in out. Nothing is
 // written unless every avatar in src is valid.
-func Publish(ctx context.Context, src, out string, opts Options) (*Result, error) {
+func Publish(ctx context.Context, src, out string, opts Options) (res *Result, err error) {
+	defer func() {
+		if err != nil {
+			err = &printableError{err}
+		}
+	}()
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -118,7 +126,7 @@ func Publish(ctx context.Context, src, out string, opts Options) (*Result, error
 		avatars = append(avatars, a)
 	}
 
-	res := &Result{Skipped: skipped}
+	res = &Result{Skipped: skipped}
 	keyID := ""
 	if opts.Key != nil {
 		keyID = KeyID(opts.Key.Public().(ed25519.PublicKey))
@@ -183,7 +191,7 @@ func checkDirs(src, out string) error {
 		return err
 	}
 	if rel, err := filepath.Rel(as, ao); err == nil && (rel == "." || rel != ".." && !strings.HasPrefix(rel, "../")) {
-		return fmt.Errorf("OUT %s must not be inside SRC %s", out, src)
+		return fmt.Errorf("OUT %s must not be inside SRC %s", Quote(out), Quote(src))
 	}
 	return nil
 }
@@ -202,10 +210,10 @@ func listAvatars(root *os.Root) (ids, skipped []string, err error) {
 		case e.Type()&fs.ModeSymlink != 0:
 			fi, err := root.Stat(name)
 			if err != nil {
-				return nil, nil, fmt.Errorf("%s: %s: symlink leads outside SRC or nowhere: %w", root.Name(), name, err)
+				return nil, nil, fmt.Errorf("%s: %s: symlink leads outside SRC or nowhere: %w", Quote(root.Name()), Quote(name), err)
 			}
 			if fi.IsDir() {
-				return nil, nil, fmt.Errorf("%s: %s: a symlinked folder; symlinked folders are not followed", root.Name(), name)
+				return nil, nil, fmt.Errorf("%s: %s: a symlinked folder; symlinked folders are not followed", Quote(root.Name()), Quote(name))
 			}
 			skipped = append(skipped, name)
 			continue
@@ -214,7 +222,7 @@ func listAvatars(root *os.Root) (ids, skipped []string, err error) {
 			continue
 		}
 		if err := manifest.ValidateID(name); err != nil {
-			return nil, nil, fmt.Errorf("%s: folder %q is not an avatar ID: %s", root.Name(), name, plain(err))
+			return nil, nil, fmt.Errorf("%s: folder %q is not an avatar ID: %s", Quote(root.Name()), name, plain(err))
 		}
 		ids = append(ids, name)
 	}
@@ -225,7 +233,7 @@ func listAvatars(root *os.Root) (ids, skipped []string, err error) {
 // sha256.
 func scan(ctx context.Context, root *os.Root, id, defVersion string) (*avatar, error) {
 	a := &avatar{id: id}
-	where := func(name string) string { return filepath.Join(root.Name(), filepath.FromSlash(name)) }
+	where := func(name string) string { return Quote(filepath.Join(root.Name(), filepath.FromSlash(name))) }
 	err := fs.WalkDir(root.FS(), id, func(name string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -254,6 +262,14 @@ func scan(ctx context.Context, root *os.Root, id, defVersion string) (*avatar, e
 			}
 		case !t.IsRegular():
 			return fmt.Errorf("%s: a %s; only regular files are published", where(name), kind(t))
+		}
+		// the size first: hashing a 5 GiB file only to refuse it wastes minutes
+		fi, err := root.Stat(name)
+		if err != nil {
+			return fmt.Errorf("%s: %w", where(name), err)
+		}
+		if fi.Size() > manifest.DefaultMaxAssetBytes {
+			return fmt.Errorf("%s: %d bytes, more than an asset may be (%d)", where(name), fi.Size(), int64(manifest.DefaultMaxAssetBytes))
 		}
 		size, digest, err := hashFile(ctx, root, name, nil)
 		if err != nil {
@@ -331,9 +347,12 @@ func hashFile(ctx context.Context, root *os.Root, name string, w io.Writer) (int
 	if w != nil {
 		dst = io.MultiWriter(h, w)
 	}
-	n, err := io.Copy(dst, ctxReader{ctx, f})
-	if err != nil {
+	n, err := io.CopyN(dst, ctxReader{ctx, f}, manifest.DefaultMaxAssetBytes+1)
+	switch {
+	case err != nil && err != io.EOF:
 		return 0, "", err
+	case n > manifest.DefaultMaxAssetBytes:
+		return 0, "", fmt.Errorf("grew past the most an asset may be (%d bytes) while it was read", int64(manifest.DefaultMaxAssetBytes))
 	}
 	return n, hex.EncodeToString(h.Sum(nil)), nil
 }
@@ -395,7 +414,7 @@ func putBlob(ctx context.Context, root *os.Root, f source, out string) (added bo
 			return err
 		}
 		if size != f.asset.Size || digest != f.asset.SHA256 {
-			return fmt.Errorf("%s changed while it was being published; publish again", filepath.Join(root.Name(), f.name))
+			return fmt.Errorf("%s changed while it was being published; publish again", Quote(filepath.Join(root.Name(), f.name)))
 		}
 		return nil
 	})
@@ -508,3 +527,41 @@ func syncDir(dir string) error {
 	defer d.Close()
 	return d.Sync()
 }
+
+// Quote is s as a terminal may show it: unchanged when every character is
+// printable, else quoted with Go's escapes (strconv.Quote), so that a file
+// name holding an escape sequence cannot drive the terminal it is printed
+// on.
+func Quote(s string) string {
+	if printable(s) {
+		return s
+	}
+	return strconv.Quote(s)
+}
+
+func printable(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if !unicode.IsPrint(r) {
+			return false
+		}
+	}
+	return true
+}
+
+// printableError is an error of Publish whose text is escaped where it is
+// not printable (a path an os error names), keeping what it wraps.
+type printableError struct{ err error }
+
+func (e *printableError) Error() string {
+	s := e.err.Error()
+	if printable(s) {
+		return s
+	}
+	q := strconv.Quote(s)
+	return strings.ReplaceAll(q[1:len(q)-1], `\"`, `"`)
+}
+
+func (e *printableError) Unwrap() error { return e.err }

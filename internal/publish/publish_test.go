@@ -415,3 +415,49 @@ func TestChangedManifestMovesMtime(t *testing.T) {
 		t.Error("a manifest older than a second is not stamped now")
 	}
 }
+
+// A file bigger than an asset may be is refused on its size, before a
+// byte of it is hashed (a 5 GiB sparse file took minutes to hash only to
+// be refused by the manifest's check).
+func TestTooBigRefusedBeforeHashing(t *testing.T) {
+	dir := t.TempDir()
+	src, out := filepath.Join(dir, "src"), filepath.Join(dir, "out")
+	tree(t, src, map[string]string{"kiosk/VERSION": "1", "kiosk/small.bin": "s"})
+	f, err := os.Create(filepath.Join(src, "kiosk", "huge.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(5 << 30); err != nil { // sparse: no disk used
+		t.Fatal(err)
+	}
+	f.Close()
+	_, err = Publish(context.Background(), src, out, Options{})
+	if err == nil || !strings.Contains(err.Error(), "huge.bin: 5368709120 bytes, more than an asset may be (4294967296)") {
+		t.Fatalf("Publish = %v, want the size refusal from the scan", err)
+	}
+	if _, serr := os.Stat(out); !errors.Is(serr, os.ErrNotExist) {
+		t.Errorf("OUT was written: %v", serr)
+	}
+}
+
+// Names with control characters are quoted in every error (the CLI
+// prints them): an escape sequence in a file name cannot reach the
+// terminal.
+func TestControlCharactersQuoted(t *testing.T) {
+	if Quote("kiosk/a b.bin") != "kiosk/a b.bin" || Quote("a\x1b[2J") != `"a\x1b[2J"` || Quote("\xff") != `"\xff"` {
+		t.Errorf("Quote: %s %s %s", Quote("kiosk/a b.bin"), Quote("a\x1b[2J"), Quote("\xff"))
+	}
+	for _, name := range []string{"kiosk/a\x1b]0;owned\x07.bin", "kiosk/\x1b[2J/x.bin", "bad\x1bid/a.bin"} {
+		dir := t.TempDir()
+		src, out := filepath.Join(dir, "src"), filepath.Join(dir, "out")
+		tree(t, src, map[string]string{"kiosk/VERSION": "1", "kiosk/ok.bin": "x", name: "y"})
+		_, err := Publish(context.Background(), src, out, Options{Version: "1"})
+		if err == nil {
+			t.Errorf("%q: published", name)
+			continue
+		}
+		if msg := err.Error(); strings.ContainsAny(msg, "\x1b\x07") || !strings.Contains(msg, `\x1b`) {
+			t.Errorf("%q: error %q carries raw control characters or not the escaped name", name, msg)
+		}
+	}
+}
