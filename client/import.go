@@ -22,13 +22,21 @@ import (
 
 // ImportOptions are the query flags of POST /v1/avatars/{id}/import.
 type ImportOptions struct {
-	Version string // "" = one the daemon derives from the files
+	// Version names the version when the files have no top-level VERSION
+	// file; "" = one the daemon derives from the files.
+	Version string
+	// Force replaces an avatar cached from the origin; without it the
+	// daemon refuses (BadRequest, reason forceRequired).
+	Force bool
 }
 
 func (o ImportOptions) query() string {
 	q := url.Values{}
 	if o.Version != "" {
 		q.Set("version", o.Version)
+	}
+	if o.Force {
+		q.Set("force", "true")
 	}
 	if len(q) == 0 {
 		return ""

@@ -257,6 +257,20 @@ free disk  12.0 GiB (256.0 MiB kept free)
 		t.Errorf("the daemon got (-want +got):\n%s", diff)
 	}
 	f.mu.Unlock()
+	// Over an avatar cached from the origin: exit 2 naming --force, which
+	// the daemon then gets.
+	f.avatars["fromorigin"] = apitype.Avatar{AvatarID: "fromorigin", Source: "origin", State: apitype.StateReady}
+	if _, errOut, code := cli(t, t.Context(), "", "import", "fromorigin", dir, "--socket", f.sock); code != 2 || !strings.Contains(errOut, "--force") {
+		t.Errorf("import over an origin avatar: exit %d, %q; want 2 naming --force", code, errOut)
+	}
+	if _, errOut, code := cli(t, t.Context(), "", "import", "fromorigin", dir, "--force", "--socket", f.sock); code != 0 {
+		t.Errorf("import --force: exit %d, %q", code, errOut)
+	}
+	f.mu.Lock()
+	if last := f.imports[len(f.imports)-1]; last[0] != "true" {
+		t.Errorf("import --force sent version+force %q, want \"true\"", last[0])
+	}
+	f.mu.Unlock()
 	// A file this user cannot read fails here, before anything is sent.
 	if os.Geteuid() != 0 {
 		os.WriteFile(filepath.Join(dir, "private"), []byte("p"), 0o200)

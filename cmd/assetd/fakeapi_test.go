@@ -38,7 +38,7 @@ type fakeAPI struct {
 	verify   map[string]apitype.VerifyResult // POST .../verify
 	events   []apitype.Event                 // GET /v1/events, then the stream ends
 	sessions []apitype.Session
-	imports  [][]string // per import: the version, the query's force, then "path=content" of each tar entry
+	imports  [][]string // per import: the version and the query's force, then "path=content" of each tar entry
 	stats    apitype.Stats
 
 	started chan string // a hanging stream has sent its events
@@ -183,8 +183,13 @@ func (f *fakeAPI) mux() http.Handler {
 			fakeError(w, &errs.Error{Code: errs.BadRequest, Message: "the body must be a tar stream with a Content-Length"})
 			return
 		}
-		version := r.URL.Query().Get("version")
-		got := []string{version}
+		version, force := r.URL.Query().Get("version"), r.URL.Query().Get("force")
+		if a, ok := f.avatar(r.PathValue("id")); ok && a.Source == "origin" && force != "true" {
+			fakeError(w, &errs.Error{Code: errs.BadRequest, Reason: errs.ReasonForceRequired, AvatarID: a.AvatarID,
+				Message: "import: " + a.AvatarID + " is cached from the origin; repeat with --force"})
+			return
+		}
+		got := []string{version + force}
 		tr := tar.NewReader(r.Body)
 		for {
 			h, err := tr.Next()

@@ -48,7 +48,8 @@ type LoadOptions struct {
 // ImportOptions mirrors manager.ImportOptions field for field.
 type ImportOptions struct {
 	Size    int64  // the tar stream's length (Content-Length)
-	Version string // "" = derived by the manager
+	Version string // "" = the stream's VERSION file, or derived by the manager
+	Force   bool   // replace an avatar cached from the origin
 }
 
 // Metrics are the counters GET /metrics exposes. It mirrors

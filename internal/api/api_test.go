@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -154,7 +155,7 @@ func TestClearAndCancel(t *testing.T) {
 
 func TestSizeVerifyPinImport(t *testing.T) {
 	var pinned []bool
-	var imported []string // id, version, then the stream's entries
+	var imported []string // id, version, force, then the stream's entries
 	fm := &fakeManager{
 		CacheSizeFn: func(id string) (int64, error) { return 42, nil },
 		VerifyFn: func(_ context.Context, id string) (apitype.VerifyResult, error) {
@@ -162,7 +163,7 @@ func TestSizeVerifyPinImport(t *testing.T) {
 		},
 		SetPinnedFn: func(id string, p bool) error { pinned = append(pinned, p); return nil },
 		ImportFn: func(_ context.Context, id string, r io.Reader, o api.ImportOptions) (*apitype.Avatar, error) {
-			imported = []string{id, o.Version}
+			imported = []string{id, o.Version, fmt.Sprint(o.Force)}
 			tr := tar.NewReader(r)
 			for {
 				h, err := tr.Next()
@@ -202,8 +203,8 @@ func TestSizeVerifyPinImport(t *testing.T) {
 	os.MkdirAll(filepath.Join(dir, "sub"), 0o755)
 	os.WriteFile(filepath.Join(dir, "a.bin"), []byte("A"), 0o644)
 	os.WriteFile(filepath.Join(dir, "sub", "b.bin"), []byte("BB"), 0o644)
-	av, err := ts.c.Import(ctx, "mine", dir, client.ImportOptions{Version: "v1"})
-	if want := []string{"mine", "v1", "a.bin=A", "sub/b.bin=BB"}; err != nil || av.AvatarID != "mine" || !slices.Equal(imported, want) {
+	av, err := ts.c.Import(ctx, "mine", dir, client.ImportOptions{Version: "v1", Force: true})
+	if want := []string{"mine", "v1", "true", "a.bin=A", "sub/b.bin=BB"}; err != nil || av.AvatarID != "mine" || !slices.Equal(imported, want) {
 		t.Errorf("Import = %+v, %v, saw %q, want %q", av, err, imported, want)
 	}
 	wantCode(t, errOnly(ts.c.Import(ctx, "mine", filepath.Join(dir, "nope"), client.ImportOptions{})), errs.BadRequest)
@@ -214,7 +215,7 @@ func TestSizeVerifyPinImport(t *testing.T) {
 	tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: "big.bin", Size: int64(len(big)), Mode: 0o644})
 	tw.Write(big)
 	tw.Close()
-	if _, err := ts.c.ImportTar(ctx, "mine", bytes.NewReader(tb.Bytes()), int64(tb.Len()), client.ImportOptions{}); err != nil || len(imported) != 3 || len(imported[2]) != len("big.bin=")+len(big) {
+	if _, err := ts.c.ImportTar(ctx, "mine", bytes.NewReader(tb.Bytes()), int64(tb.Len()), client.ImportOptions{}); err != nil || len(imported) != 4 || imported[2] != "false" || len(imported[3]) != len("big.bin=")+len(big) {
 		t.Errorf("ImportTar of 1 MiB: %v", err)
 	}
 

@@ -154,6 +154,10 @@ func (s *Server) importAvatar(w http.ResponseWriter, r *http.Request, id string)
 		return
 	}
 	o := ImportOptions{Size: r.ContentLength, Version: q.Get("version")}
+	if o.Force, err = boolParam(q, "force", false); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct != tarType {
 		s.writeError(w, r, badRequest("the body must be a tar stream (Content-Type: %s), not %q", tarType, truncate(r.Header.Get("Content-Type"))))
 		return

@@ -176,6 +176,9 @@ func HTTPStatus(err error) int {
 	case Cancelled:
 		return StatusClientClosedRequest
 	case BadRequest:
+		if e.Reason == ReasonForceRequired {
+			return http.StatusConflict
+		}
 		return http.StatusBadRequest
 	case NotFound:
 		return http.StatusNotFound

@@ -23,9 +23,19 @@ type ImportOptions struct {
 	// Size is the length of the tar stream in bytes (the request's
 	// Content-Length): checked against the quota and the disk before a
 	// byte is read.
-	Size    int64
-	Version string // "" = "local-" and a short hash of the manifest
+	Size int64
+	// Version names the version when the stream has no VERSION file; ""
+	// = "local-" and a short hash of the manifest.
+	Version string
+	// Force replaces an avatar cached from the origin; without it such an
+	// import is refused (badRequest, reason forceRequired) before a byte is
+	// read.
+	Force bool
 }
+
+// VersionFile is the stream's top-level file that holds the version, as in
+// a folder assetd publish reads (publish.VersionFile): it is not an asset.
+const VersionFile = "VERSION"
 
 // maxImportEntries bounds the entries of an import's tar stream: the
 // files, and as many directories.
@@ -33,7 +43,8 @@ const maxImportEntries = 2 * manifest.MaxAssets
 
 // Import makes an avatar of the files a caller sends as a tar stream (the
 // SDKs' derive): every regular file of the stream becomes an asset named
-// by its path in the stream (a leading "./" dropped). Directory entries
+// by its path in the stream (a leading "./" dropped), except a top-level
+// VERSION file, which holds the version as it does for assetd publish. Directory entries
 // are allowed and ignored; links, devices and any other kind of entry,
 // an invalid or repeated path, or a file over the size limit reject the
 // whole stream. The daemon never opens a path of the caller's: the client
@@ -50,6 +61,9 @@ func (m *Manager) Import(ctx context.Context, id string, r io.Reader, o ImportOp
 	if o.Size < 0 {
 		return nil, importErr(id, "", "the length of the tar stream must be known")
 	}
+	if err := m.checkReplace(id, o.Force); err != nil {
+		return nil, err
+	}
 	if err := m.st.CheckRoom(o.Size); err != nil {
 		return nil, storeErr(id, "", err)
 	}
@@ -58,7 +72,14 @@ func (m *Manager) Import(ctx context.Context, id string, r io.Reader, o ImportOp
 	if err := in.read(ctx, r); err != nil {
 		return nil, err
 	}
-	mf := &manifest.Manifest{Schema: manifest.SchemaVersion, AvatarID: id, Version: o.Version, Assets: in.assets}
+	version := o.Version
+	if in.version != "" {
+		if version != "" && version != in.version {
+			return nil, importErr(id, VersionFile, "the %s file says %q but the version %q was asked for: drop one", VersionFile, in.version, version)
+		}
+		version = in.version
+	}
+	mf := &manifest.Manifest{Schema: manifest.SchemaVersion, AvatarID: id, Version: version, Assets: in.assets}
 	if mf.Version == "" {
 		sum, err := json.Marshal(mf.Assets)
 		if err != nil {
@@ -105,6 +126,10 @@ func (m *Manager) Import(ctx context.Context, id string, r io.Reader, o ImportOp
 	if err := m.cancelAndWait(ctx, []string{id}); err != nil {
 		return nil, avatarErr(id, err)
 	}
+	// Again: a load may have brought the avatar from the origin meanwhile.
+	if err := m.checkReplace(id, o.Force); err != nil {
+		return nil, err
+	}
 	now := m.now()
 	av := &store.Avatar{ID: id, Version: mf.Version, Manifest: mf, RawManifest: raw, Source: SourceImport,
 		State: store.StateReady, FetchedAt: now, LastUsed: now}
@@ -119,12 +144,26 @@ func (m *Manager) Import(ctx context.Context, id string, r io.Reader, o ImportOp
 	return m.current(id, false)
 }
 
+// checkReplace refuses, unless force, to replace an avatar cached from the
+// origin by an import: the origin's version would be lost until a load
+// brings it again, and Load would serve the import instead.
+func (m *Manager) checkReplace(id string, force bool) error {
+	cur, ok := m.st.Get(id)
+	if force || !ok || cur.Source == SourceImport {
+		return nil
+	}
+	return &errs.Error{Code: errs.BadRequest, Phase: errs.PhaseLocal, AvatarID: id, Reason: errs.ReasonForceRequired,
+		Message: fmt.Sprintf("import: %s is cached from the origin (version %s); importing would replace it: repeat with --force (API: ?force=true)", id, cur.Version),
+		Hint:    "run: assetd import --force " + id + " DIR, to replace the origin's version with your files"}
+}
+
 // importStream is one import's tar stream being read into spools.
 type importStream struct {
-	m      *Manager
-	id     string
-	assets []manifest.Asset
-	spools map[string]*store.Spool // by digest: one per distinct file content
+	m       *Manager
+	id      string
+	version string // from the VERSION file, trimmed
+	assets  []manifest.Asset
+	spools  map[string]*store.Spool // by digest: one per distinct file content
 }
 
 func (in *importStream) removeSpools() {
@@ -170,6 +209,12 @@ func (in *importStream) read(ctx context.Context, r io.Reader) error {
 			return importErr(id, name, "%s appears twice in the tar stream", name)
 		}
 		seen[name] = true
+		if name == VersionFile {
+			if err := in.readVersion(ctx, tr, hdr.Size); err != nil {
+				return err
+			}
+			continue
+		}
 		if hdr.Size > in.m.opts.MaxAssetBytes {
 			return importErr(id, name, "%s is %d bytes, more than fetch.max_asset_bytes (%d)", name, hdr.Size, in.m.opts.MaxAssetBytes)
 		}
@@ -186,6 +231,24 @@ func (in *importStream) read(ctx context.Context, r io.Reader) error {
 		return importErr(id, "", "the tar stream has no files")
 	}
 	sort.Slice(in.assets, func(i, j int) bool { return in.assets[i].Path < in.assets[j].Path })
+	return nil
+}
+
+// readVersion reads the VERSION file: its content, trimmed, is the
+// version, as assetd publish reads it.
+func (in *importStream) readVersion(ctx context.Context, r io.Reader, size int64) error {
+	const limit = 4 << 10 // room for spaces around a version of MaxVersionBytes
+	if size > limit {
+		return importErr(in.id, VersionFile, "%s is %d bytes; a version is at most %d", VersionFile, size, manifest.MaxVersionBytes)
+	}
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return in.readErr(ctx, VersionFile, err)
+	}
+	in.version = strings.TrimSpace(string(b))
+	if in.version == "" {
+		return importErr(in.id, VersionFile, "%s is empty", VersionFile)
+	}
 	return nil
 }
 

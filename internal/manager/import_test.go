@@ -234,3 +234,63 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	c.n += n
 	return n, err
 }
+
+// TestImportVersionFile: a top-level VERSION file is the version, as for
+// assetd publish, and not an asset; a VERSION deeper down is an asset; a
+// version asked for must agree with the file.
+func TestImportVersionFile(t *testing.T) {
+	e := newEnv(t, store.Options{}, Options{})
+	files := map[string][]byte{"model.splat": []byte("splat"), "docs/VERSION": []byte("not the version")}
+	stream := tarOf(t, regular("./VERSION", []byte("  2026-12-04.1\n")), regular("model.splat", files["model.splat"]),
+		regular("docs/VERSION", files["docs/VERSION"]))
+	a, err := importBytes(e.m, "v", stream, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Version != "2026-12-04.1" {
+		t.Errorf("version %q, want the VERSION file's", a.Version)
+	}
+	checkFiles(t, a, files)
+	if a, err := importBytes(e.m, "v", stream, "2026-12-04.1"); err != nil || a.Version != "2026-12-04.1" {
+		t.Errorf("the same version asked for: %v, %v", a, err)
+	}
+	_, err = importBytes(e.m, "v", stream, "other")
+	if !errors.Is(err, errs.BadRequest) || !strings.Contains(err.Error(), `the VERSION file says "2026-12-04.1" but the version "other" was asked for`) {
+		t.Errorf("a version that disagrees with VERSION: %v", err)
+	}
+	_, err = importBytes(e.m, "v", tarOf(t, regular("VERSION", []byte(" \n")), regular("a", []byte("a"))), "")
+	if !errors.Is(err, errs.BadRequest) || !strings.Contains(err.Error(), "VERSION is empty") {
+		t.Errorf("an empty VERSION: %v", err)
+	}
+}
+
+// TestImportOverOriginNeedsForce: an import does not replace an avatar
+// cached from the origin unless forced, and refuses before reading the
+// stream; a previous import is replaced freely.
+func TestImportOverOriginNeedsForce(t *testing.T) {
+	e := newEnv(t, store.Options{}, Options{})
+	e.o.set("rohan", "v1", files3("rohan"))
+	mustLoad(t, e.m, "rohan", LoadOptions{})
+	stream := tarFiles(t, map[string][]byte{"mine.bin": []byte("mine")})
+	r := &countingReader{r: bytes.NewReader(stream)}
+	_, err := e.m.Import(context.Background(), "rohan", r, ImportOptions{Size: int64(len(stream))})
+	if !errors.Is(err, &errs.Error{Code: errs.BadRequest, Reason: errs.ReasonForceRequired}) || !strings.Contains(err.Error(), "--force") {
+		t.Fatalf("import over an origin avatar: %v", err)
+	}
+	if errs.HTTPStatus(err) != 409 || errs.ExitCode(err) != errs.ExitUsage {
+		t.Errorf("status %d, exit %d; want 409 and %d", errs.HTTPStatus(err), errs.ExitCode(err), errs.ExitUsage)
+	}
+	if r.n != 0 {
+		t.Errorf("%d bytes read before the refusal", r.n)
+	}
+	if a, err := e.m.Retrieve("rohan"); err != nil || a.Source != SourceOrigin || a.Version != "v1" {
+		t.Fatalf("the origin's avatar after a refused import: %+v, %v", a, err)
+	}
+	a, err := e.m.Import(context.Background(), "rohan", bytes.NewReader(stream), ImportOptions{Size: int64(len(stream)), Force: true})
+	if err != nil || a.Source != SourceImport {
+		t.Fatalf("forced import: %+v, %v", a, err)
+	}
+	if _, err := importBytes(e.m, "rohan", tarFiles(t, map[string][]byte{"other.bin": []byte("x")}), ""); err != nil {
+		t.Errorf("an import over an import: %v", err)
+	}
+}
