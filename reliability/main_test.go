@@ -22,6 +22,9 @@ var bin string
 const waitLimit = 60 * time.Second
 
 func TestMain(m *testing.M) {
+	if spec := os.Getenv(floodEnv); spec != "" {
+		os.Exit(floodChild(spec))
+	}
 	flag.Parse()
 	os.Exit(testkit.Main(m, &bin, report))
 }
