@@ -170,7 +170,11 @@ func (d *daemon) serve(ctx context.Context, cfg *config.Config, srv *api.Server,
 	waitWatchdog := d.sd.watchdog(runCtx)
 	defer waitWatchdog()
 
-	d.log.Info("serving", "socket", ln.path, "inherited", ln.inherited, "store", cfg.Store.Dir, "version", version.Version)
+	origin := cfg.Origin.URL
+	if origin == "" {
+		origin = "none"
+	}
+	d.log.Info("serving", "socket", ln.path, "inherited", ln.inherited, "origin", origin, "store", cfg.Store.Dir, "version", version.Version)
 	if cfg.Origin.URL == "" {
 		d.log.Warn("no origin is configured: only cached and imported avatars can be served; "+d.facts().Hint(noOrigin), "config", d.opts.ConfigPath)
 	}

@@ -126,7 +126,7 @@ func newUnshared(cfg Config) (*Client, error) {
 	cfg = withDefaults(cfg)
 	c := &Client{
 		cfg: cfg,
-		log: cfg.Logger.With("component", "fetch"),
+		log: cfg.Logger, // the caller names the component
 	}
 	c.bufs.New = func() any { b := make([]byte, copyBufferSize); return &b }
 	for i, s := range append([]string{cfg.BaseURL}, cfg.Mirrors...) {

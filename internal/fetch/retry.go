@@ -140,8 +140,10 @@ func (c *Client) countRetry(_ retryablehttp.Logger, _ *http.Request, attempt int
 }
 
 // leveled adapts slog to retryablehttp.LeveledLogger. The library logs
-// each failed attempt as an error; the caller reports the final failure,
-// so those are warnings here. Nothing it logs carries a header, but its
+// each failed attempt as an error; the caller reports the final failure
+// once, so an attempt that will be retried is info, and one that ends the
+// request (cancelled, or an answer another attempt will not change) is
+// debug: a cancel logs no warning. Nothing it logs carries a header, but its
 // errors and URLs may carry what an origin sent (a redirect's Location):
 // the token is redacted from every value.
 type leveled struct {
@@ -149,7 +151,21 @@ type leveled struct {
 	token func() string
 }
 
-func (a leveled) Error(msg string, kv ...any) { a.l.Warn(msg, a.redact(kv)...) }
+func (a leveled) Error(msg string, kv ...any) {
+	for _, v := range kv {
+		if err, ok := v.(error); ok && (cancelled(err) || !retryable(err)) {
+			a.l.Debug(msg, a.redact(kv)...)
+			return
+		}
+	}
+	a.l.Info(msg, a.redact(kv)...)
+}
+
+// cancelled reports whether err is a cancellation: the caller's doing,
+// not the origin's.
+func cancelled(err error) bool {
+	return errors.Is(err, context.Canceled) || errs.CodeOf(err) == errs.Cancelled
+}
 func (a leveled) Warn(msg string, kv ...any)  { a.l.Warn(msg, a.redact(kv)...) }
 func (a leveled) Info(msg string, kv ...any)  { a.l.Info(msg, a.redact(kv)...) }
 func (a leveled) Debug(msg string, kv ...any) { a.l.Debug(msg, a.redact(kv)...) }

@@ -173,6 +173,9 @@ func (m *Manager) announceDamaged(id string, paths []string) bool {
 		return false
 	}
 	_, err := m.join(id, LoadOptions{Background: true})
+	if err == nil {
+		m.log.Info("healing: fetching the damaged files again", "avatar", id)
+	}
 	return err == nil
 }
 
@@ -201,6 +204,7 @@ func (m *Manager) Clear(id string) error {
 	if err != nil {
 		return storeErr(id, "", err)
 	}
+	m.log.Info("removed", "avatar", id)
 	return nil
 }
 
@@ -337,8 +341,16 @@ func (m *Manager) SetPinned(id string, pinned bool) error {
 		}
 		return notCached(id)
 	}
+	cur, _ := m.st.Get(id)
 	if err := m.st.SetPinned(id, pinned); err != nil {
 		return storeErr(id, "", err)
+	}
+	if cur != nil && cur.Pinned != pinned {
+		if pinned {
+			m.log.Info("pinned", "avatar", id)
+		} else {
+			m.log.Info("unpinned", "avatar", id)
+		}
 	}
 	return nil
 }

@@ -141,6 +141,7 @@ func (m *Manager) Import(ctx context.Context, id string, r io.Reader, o ImportOp
 	}
 	m.views.drop(id)
 	m.stateEvent(id, apitype.StateReady, nil)
+	m.log.Info("imported", "avatar", id, "version", mf.Version, "files", len(mf.Assets))
 	return m.current(id, false)
 }
 

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -63,8 +65,9 @@ type load struct {
 	wait       loadWait
 	fromCache  bool // the cached version was current: nothing to download
 
-	before string // state and version when the load began, "" if not cached
-	stale  error  // why the cached avatar was served stale; read after finished
+	before  string    // state and version when the load began, "" if not cached
+	started time.Time // for the log
+	stale   error     // why the cached avatar was served stale; read after finished
 
 	finished chan struct{}
 	result   *apitype.Avatar
@@ -92,6 +95,7 @@ func (m *Manager) load(ctx context.Context, id string, o LoadOptions, revalidate
 	if !revalidate {
 		if a := m.freshCached(id, o.Pin); a != nil {
 			m.countResult(nil)
+			m.logCacheHit(a)
 			if o.Progress != nil {
 				ev := completedEvent(a)
 				ev.FromCache = true
@@ -143,6 +147,7 @@ func (m *Manager) Start(ctx context.Context, id string, o LoadOptions) (load api
 	}
 	if a := m.freshCached(id, o.Pin); a != nil {
 		m.countResult(nil)
+		m.logCacheHit(a)
 		return apitype.Load{}, a, nil
 	}
 	l, err := m.joinLoad(ownerOf(ctx), id, o, nil, false)
@@ -232,6 +237,7 @@ func (m *Manager) joinLoad(owner int64, id string, o LoadOptions, w *waiter, rev
 			waiters:  map[*waiter]struct{}{},
 			last:     apitype.Event{Type: apitype.EventProgress, AvatarID: id, State: apitype.StateDownloading},
 			finished: make(chan struct{}),
+			started:  m.now(),
 		}
 		l.background.Store(o.Background)
 		l.revalidate.Store(revalidate)
@@ -430,8 +436,41 @@ func (m *Manager) finish(l *load, a *apitype.Avatar, e *errs.Error) {
 	case e.Code != errs.Cancelled:
 		m.stateEvent(l.id, apitype.StateFailed, e)
 	}
-	if e != nil && e.Code != errs.Cancelled {
-		m.log.Warn("load failed", "avatar", l.id, "code", e.Code, "reason", e.Reason, "err", e)
+	m.logLoad(l, a, e)
+}
+
+// logCacheHit logs a load answered from the cache with no request.
+func (m *Manager) logCacheHit(a *apitype.Avatar) {
+	m.log.Info("loaded", "avatar", a.AvatarID, "version", a.Version, "bytes", a.SizeBytes,
+		"downloaded", 0, "took", time.Duration(0), "from", "cache")
+}
+
+// logLoad logs the end of a load: at info a completion (from the cache
+// when nothing was downloaded) or a cancel, which is no failure; a failure
+// as a warning.
+func (m *Manager) logLoad(l *load, a *apitype.Avatar, e *errs.Error) {
+	took := m.now().Sub(l.started).Round(time.Millisecond)
+	switch {
+	case e == nil:
+		l.mu.Lock()
+		received, fromCache := l.received, l.fromCache
+		l.mu.Unlock()
+		msg, from := "loaded", "origin"
+		switch {
+		case a.State == apitype.StateStale:
+			from = "cache (stale: origin unreachable)"
+		case fromCache:
+			from = "cache"
+		}
+		if strings.HasPrefix(l.before, string(store.StateDamaged)+" ") {
+			msg = "healed"
+		}
+		m.log.Info(msg, "avatar", l.id, "version", a.Version, "bytes", a.SizeBytes,
+			"downloaded", received, "took", took, "from", from)
+	case e.Code == errs.Cancelled:
+		m.log.Info("load cancelled", "avatar", l.id, "took", took)
+	default:
+		m.log.Warn("load failed", "avatar", l.id, "code", e.Code, "reason", e.Reason, "took", took, "err", e)
 	}
 }
 
