@@ -19,6 +19,7 @@ import (
 
 // cachedResult is what a daemon with every avatar cached measures.
 type cachedResult struct {
+	idleCPU      float64 // the daemon's CPU over the idle window, as a fraction of one core
 	assetd, bare []socketResult
 	getCLI       []float64 // `assetd get ID` wall times, seconds
 	refresh      refreshResult
@@ -49,7 +50,7 @@ func checkEntries(ctx context.Context, d *daemon, n int) error {
 }
 
 // measureCached starts a daemon, preloads every avatar (untimed), then
-// measures the cached get over the socket against the bare handler, the
+// measures its CPU while idle, the cached get over the socket against the bare handler, the
 // `assetd get` command, and a refresh after one file of one avatar changed.
 func (c *cold) measureCached(ctx context.Context, origin *bench.Origin, src, site string, avatars []bench.Avatar) (res cachedResult, err error) {
 	dir := filepath.Join(c.work, "cached")
@@ -69,6 +70,10 @@ func (c *cold) measureCached(ctx context.Context, origin *bench.Origin, src, sit
 		return res, err
 	}
 	if err := checkEntries(ctx, d, len(c.ids)); err != nil {
+		return res, err
+	}
+	fmt.Fprintf(os.Stderr, "idle CPU over %s\n", c.o.idleCPU)
+	if res.idleCPU, err = idleCPU(ctx, d.pid(), c.o.idleCPU); err != nil {
 		return res, err
 	}
 

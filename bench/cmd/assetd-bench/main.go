@@ -30,6 +30,7 @@ type options struct {
 	rounds   int
 	avatars  int
 	idle     time.Duration
+	idleCPU  time.Duration
 	requests int
 	clients  int
 	indexed  int
@@ -53,6 +54,7 @@ func main() {
 	flag.IntVar(&o.rounds, "rounds", 3, "rounds of each cold download contender")
 	flag.IntVar(&o.avatars, "avatars", 20, "avatars in the origin")
 	flag.DurationVar(&o.idle, "idle", 10*time.Second, "wait after the preload before the idle RSS")
+	flag.DurationVar(&o.idleCPU, "idle-cpu", 30*time.Second, "window over which the idle daemon's CPU is measured")
 	flag.IntVar(&o.requests, "requests", 20000, "requests per socket trial")
 	flag.IntVar(&o.clients, "clients", 32, "concurrent keep-alive clients of the socket")
 	flag.IntVar(&o.indexed, "indexed", 10000, "avatars indexed for the start-to-ready figure")

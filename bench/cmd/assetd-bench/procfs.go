@@ -2,10 +2,12 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"os"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // memStatus reads VmHWM (peak RSS) and VmRSS of pid, in bytes.
@@ -35,6 +37,56 @@ func memStatus(pid int) (hwm, rss int64, err error) {
 		return 0, 0, fmt.Errorf("/proc/%d/status: no VmHWM/VmRSS", pid)
 	}
 	return hwm, rss, sc.Err()
+}
+
+// clockTicks is USER_HZ, the unit of /proc/PID/stat's times: 100 on
+// every Linux architecture Go supports.
+const clockTicks = 100
+
+// cpuTime is the CPU time pid has used (utime + stime of /proc/PID/stat).
+func cpuTime(pid int) (time.Duration, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name, in parentheses, may hold spaces: count fields
+	// after its closing parenthesis (field 3 is the state).
+	i := strings.LastIndexByte(string(data), ')')
+	if i < 0 {
+		return 0, fmt.Errorf("/proc/%d/stat: no command name", pid)
+	}
+	f := strings.Fields(string(data[i+1:]))
+	if len(f) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f))
+	}
+	var ticks int64
+	for _, s := range f[11:13] { // fields 14 (utime) and 15 (stime)
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * time.Second / clockTicks, nil
+}
+
+// idleCPU is the CPU pid uses over window, as a fraction of one core.
+func idleCPU(ctx context.Context, pid int, window time.Duration) (float64, error) {
+	before, err := cpuTime(pid)
+	if err != nil {
+		return 0, err
+	}
+	start := time.Now()
+	select {
+	case <-time.After(window):
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+	after, err := cpuTime(pid)
+	if err != nil {
+		return 0, err
+	}
+	return (after - before).Seconds() / time.Since(start).Seconds(), nil
 }
 
 // cpuModel is the first "model name" of /proc/cpuinfo.

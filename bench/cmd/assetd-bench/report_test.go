@@ -1,8 +1,12 @@
 package main
 
 import (
+	"context"
 	"math"
+	"os"
+	"os/exec"
 	"testing"
+	"time"
 )
 
 func TestTable(t *testing.T) {
@@ -31,4 +35,35 @@ func TestMedian(t *testing.T) {
 	if !math.IsNaN(median(nil)) {
 		t.Error("median of nothing is not NaN")
 	}
+}
+
+// TestIdleCPU runs the idle-CPU row's measurement on a process that
+// sleeps, and cpuTime on this one while it works.
+func TestIdleCPU(t *testing.T) {
+	cmd := exec.Command("sleep", "5")
+	if err := cmd.Start(); err != nil {
+		t.Skip("no sleep:", err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	frac, err := idleCPU(context.Background(), cmd.Process.Pid, 300*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if frac < 0 || frac >= idleCPUTarget*10 {
+		t.Errorf("a sleeping process used %.3f%% of a core", 100*frac)
+	}
+	before, err := cpuTime(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, deadline := 0.0, time.Now().Add(10*time.Second)
+	for after := before; after-before < 20*time.Millisecond; after, _ = cpuTime(os.Getpid()) {
+		if time.Now().After(deadline) {
+			t.Fatalf("10 s of work and cpuTime moved from %v to %v", before, after)
+		}
+		for i := range 1_000_000 {
+			x += math.Sqrt(float64(i))
+		}
+	}
+	_ = x
 }
