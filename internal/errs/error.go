@@ -43,6 +43,10 @@ const (
 	// put there (import over an avatar cached from the origin) and needs
 	// --force (force=true).
 	ReasonForceRequired = "forceRequired"
+	// ReasonUntrusted: a cached avatar whose manifest no key of
+	// origin.trusted_keys in force signed (the keys changed since it was
+	// fetched). Retrieve answers 409; a load fetches the manifest again.
+	ReasonUntrusted = "untrusted"
 )
 
 // Error is a failure with a client code. The zero value is not useful;

@@ -76,8 +76,8 @@ func (f Facts) byReason(e *Error) string {
 		return "free disk space, or raise store.max_bytes or lower store.reserve_bytes in " + f.configIn()
 	case ReasonBadSignature:
 		return "sign the manifest with a key in origin.trusted_keys (assetd publish --sign), or add its key to origin.trusted_keys in " + f.configIn()
-	case "untrusted":
-		return "add the key to origin.trusted_keys in " + f.configIn()
+	case ReasonUntrusted:
+		return "run: assetd preload " + id + " to fetch it again signed by a key in origin.trusted_keys, or add its key to origin.trusted_keys in " + f.configIn()
 	case ReasonInsecure:
 		return "use https:// in " + f.origin() + ", or http:// to a loopback host; origin.allow_insecure in " + f.configIn() + " is for test rigs"
 	case ReasonNetwork, ReasonTimeout, ReasonStalled:

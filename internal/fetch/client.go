@@ -204,6 +204,10 @@ func withDefaults(cfg Config) Config {
 // Close closes idle connections. The Client stays usable.
 func (c *Client) Close() { c.http.CloseIdleConnections() }
 
+// TrustedKeys are the keys a manifest this client fetches must be signed
+// by (none: any manifest). The caller must not modify them.
+func (c *Client) TrustedKeys() []ed25519.PublicKey { return c.cfg.TrustedKeys }
+
 func (c *Client) parseBase(s string) (*url.URL, error) {
 	bad := func(format string, args ...any) error {
 		return &errs.Error{Code: errs.FailedToFetchAvatarMetadata, Phase: errs.PhaseLocal,

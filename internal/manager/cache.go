@@ -86,7 +86,8 @@ func (m *Manager) toAPI(a *store.Avatar) *apitype.Avatar {
 // without any request. It fails with avatarAssetMissing: reason notCached
 // (404) when id is not cached, reason damaged (409) when one of its files
 // is missing, is not a regular file, has the wrong size or failed a
-// verify. Every call stats every file (one fstatat each): a file
+// verify, reason untrusted (409) when its manifest is signed by no key of
+// origin.trusted_keys in force (the keys changed since it was fetched). Every call stats every file (one fstatat each): a file
 // truncated in place a moment ago is found. It never downloads:
 // files it finds missing are recorded (state damaged, a state event);
 // dropping them and healing are left to Verify, the scrub and the blob
@@ -101,6 +102,9 @@ func (m *Manager) Retrieve(id string) (*apitype.Avatar, error) {
 	}
 	if a.State == store.StateDamaged {
 		return nil, damagedErr(id, a.Damaged)
+	}
+	if m.trust.isUntrusted(a) {
+		return nil, untrustedErr(id)
 	}
 	if bad := m.st.CheckAvatar(id); len(bad) > 0 {
 		if marked, err := m.st.MarkDamaged(id, a.Version, bad); err != nil {
@@ -201,6 +205,7 @@ func (m *Manager) Clear(id string) error {
 	}
 	err := m.st.Delete(id)
 	m.views.drop(id)
+	m.trust.forgetID(id)
 	if err != nil {
 		return storeErr(id, "", err)
 	}
@@ -221,6 +226,7 @@ func (m *Manager) ClearAll() ([]string, error) {
 	}
 	err := m.st.DeleteAll()
 	m.views.reset()
+	m.trust.forget(nil)
 	if err != nil {
 		return nil, storeErr("", "", err)
 	}

@@ -181,13 +181,16 @@ func (m *Manager) background(ctx context.Context, id string, revalidate bool) er
 }
 
 // freshCached is the cached avatar when a load needs no request: it is
-// ready, intact, and imported or still fresh by its max-age.
+// ready, intact, trusted, and imported or still fresh by its max-age.
 func (m *Manager) freshCached(id string, pin bool) *apitype.Avatar {
 	a, ok := m.st.Get(id)
 	if !ok || a.Manifest == nil || (a.State != store.StateReady && a.State != "") {
 		return nil
 	}
 	if a.Source != SourceImport && (a.MaxAge <= 0 || !m.now().Before(a.FetchedAt.Add(a.MaxAge))) {
+		return nil
+	}
+	if m.trust.isUntrusted(a) {
 		return nil
 	}
 	if len(m.st.CheckAvatar(id)) > 0 {
@@ -479,6 +482,10 @@ func (m *Manager) logLoad(l *load, a *apitype.Avatar, e *errs.Error) {
 func (m *Manager) doLoad(l *load) (*apitype.Avatar, error) {
 	ctx, id := l.ctx, l.id
 	ctx = fetch.WithTrace(ctx, l.trace(m))
+	// The key set in force before the fetcher is taken: SetFetcher swaps
+	// the fetcher first, then the keys, so a later generation means the
+	// manifest may have been verified with keys no longer in force.
+	trustGen := m.trust.gen.Load()
 	f := m.fetcher.Load()
 	if f == nil {
 		return nil, &errs.Error{Code: errs.FailedToFetchAvatarMetadata, Phase: errs.PhaseMetadata,
@@ -502,8 +509,8 @@ func (m *Manager) doLoad(l *load) (*apitype.Avatar, error) {
 		}
 	}
 	etag := ""
-	if usable {
-		etag = cached.ETag
+	if usable && !m.trust.isUntrusted(cached) {
+		etag = cached.ETag // an untrusted manifest gets no 304 shortcut
 	}
 	res, err := f.Manifest(ctx, id, etag)
 	if err != nil {
@@ -581,13 +588,17 @@ func (m *Manager) doLoad(l *load) (*apitype.Avatar, error) {
 		return nil, storeErr(id, "", err)
 	}
 	m.views.drop(id)
+	m.trust.forgetID(id)
+	if m.trust.gen.Load() != trustGen {
+		m.rejudgeOne(id)
+	}
 	return m.current(id, false)
 }
 
 // serveStale marks the cached avatar stale and returns it, when its files
-// are intact; nil otherwise.
+// are intact and its manifest trusted; nil otherwise.
 func (m *Manager) serveStale(id string, cached *store.Avatar, pin bool, cause error) *apitype.Avatar {
-	if cached.State == store.StateDamaged || len(m.st.CheckAvatar(id)) > 0 {
+	if cached.State == store.StateDamaged || m.trust.isUntrusted(cached) || len(m.st.CheckAvatar(id)) > 0 {
 		return nil
 	}
 	m.log.Warn("origin unreachable; serving the cached avatar as stale", "avatar", id, "err", cause)

@@ -58,7 +58,11 @@ type Manager struct {
 
 	views viewCache
 	subs  subscribers
+	trust trust // the trusted keys' verdicts on cached manifests (trust.go)
 
+	// testHookJudge, when set, runs in the trusted keys' pass before it
+	// verifies each cached manifest.
+	testHookJudge func(ctx context.Context, id string)
 	// testHookVerifyBlob, when set, runs before Verify re-hashes each blob.
 	testHookVerifyBlob func(digest string)
 }
@@ -101,6 +105,9 @@ func New(st *store.Store, f *fetch.Client, opts Options) *Manager {
 	m.adm.init(opts.MaxLoads, opts.MaxLoadsPerUID)
 	m.subs.init(opts.SubscriberBuffer)
 	m.fetcher.Store(f)
+	if f != nil {
+		m.setTrustedKeys(f.TrustedKeys())
+	}
 	return m
 }
 
@@ -122,7 +129,10 @@ func (m *Manager) Close() error {
 
 // SetFetcher makes new loads use f (a reloaded configuration). Loads in
 // flight finish with the fetcher they started with; the caller closes the
-// old one when it likes.
+// old one when it likes. When f's trusted keys differ from the old
+// fetcher's, every cached origin manifest is verified again with them, in
+// the background: one that no key of f signed is untrusted (Retrieve
+// answers 409, a load fetches it again).
 func (m *Manager) SetFetcher(f *fetch.Client) {
 	if f == nil {
 		return
@@ -136,6 +146,7 @@ func (m *Manager) SetFetcher(f *fetch.Client) {
 		m.fetchBase.bytesDownloaded += s.BytesDownloaded
 		m.fetchBase.mu.Unlock()
 	}
+	m.setTrustedKeys(f.TrustedKeys())
 }
 
 // Metrics are the Manager's counters, for /metrics.

@@ -2,6 +2,7 @@ package manager
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/assetd/assetd/apitype"
 	"github.com/assetd/assetd/internal/fetch"
+	"github.com/assetd/assetd/internal/manifest"
 	"github.com/assetd/assetd/internal/store"
 )
 
@@ -38,7 +40,8 @@ type origin struct {
 	status    int            // answer every request with this status when not 0
 	blobFail  int            // answer blob requests with this status when not 0
 	corrupt   map[string]bool
-	token     string // when set, requests must carry "Bearer token"
+	token     string             // when set, requests must carry "Bearer token"
+	signer    ed25519.PrivateKey // when set, manifests are signed with it
 
 	// gate, when set, holds every blob response after stallAfter bytes
 	// until it is closed or the request ends.
@@ -100,7 +103,7 @@ func (o *origin) manifest(w http.ResponseWriter, r *http.Request) {
 	o.mu.Lock()
 	o.manifests[id]++
 	a := o.avatars[id]
-	status, maxAge, token := o.status, o.maxAge, o.token
+	status, maxAge, token, signer := o.status, o.maxAge, o.token, o.signer
 	o.mu.Unlock()
 	if status != 0 {
 		w.Header().Set("Content-Type", "text/html")
@@ -142,7 +145,22 @@ func (o *origin) manifest(w http.ResponseWriter, r *http.Request) {
 		doc.Assets = append(doc.Assets, asset{f.path, f.size, f.digest})
 	}
 	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(doc)
+	raw, _ := json.Marshal(doc)
+	if signer != nil {
+		var err error
+		if raw, err = manifest.Sign(raw, "k", signer); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+	}
+	_, _ = w.Write(raw)
+}
+
+// sign makes the origin sign its manifests with priv (nil: unsigned).
+func (o *origin) sign(priv ed25519.PrivateKey) {
+	o.mu.Lock()
+	o.signer = priv
+	o.mu.Unlock()
 }
 
 func (o *origin) blob(w http.ResponseWriter, r *http.Request) {
@@ -266,11 +284,12 @@ func (o *origin) setStatus(s int) {
 
 func quietLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
-func newFetcher(t testing.TB, url string, token func() string) *fetch.Client {
+func newFetcher(t testing.TB, url string, token func() string, keys ...ed25519.PublicKey) *fetch.Client {
 	t.Helper()
 	f, err := fetch.New(fetch.Config{
 		BaseURL:      url,
 		Token:        token,
+		TrustedKeys:  keys,
 		Concurrency:  4,
 		MaxRetries:   1,
 		RetryWaitMin: time.Millisecond,

@@ -1,0 +1,205 @@
+package manager
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/assetd/assetd/internal/errs"
+	"github.com/assetd/assetd/internal/store"
+)
+
+func genKey(t *testing.T) (ed25519.PublicKey, ed25519.PrivateKey) {
+	t.Helper()
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pub, priv
+}
+
+// eventually waits until cond holds.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func isReason(err error, code errs.Code, reason string) bool {
+	return errors.Is(err, &errs.Error{Code: code, Reason: reason})
+}
+
+// TestKeyRevocation: an avatar cached signed by k1, fresh by its max-age;
+// the trusted keys become [k2] (the fetcher of a reload): Retrieve answers
+// 409 untrusted without a request, a load asks the origin without
+// If-None-Match and fails badSignature while the origin still signs with
+// k1; an imported avatar stays served. The keys back to [k1] make it
+// ready again without a request; [k2] and the avatar republished signed by
+// k2 make a load store it and Retrieve serve it.
+func TestKeyRevocation(t *testing.T) {
+	pub1, priv1 := genKey(t)
+	pub2, priv2 := genKey(t)
+	e := newEnv(t, store.Options{}, Options{})
+	e.o.maxAge = 3600
+	e.o.sign(priv1)
+	e.m.SetFetcher(newFetcher(t, e.o.srv.URL, nil, pub1))
+	files := files3("rohan")
+	e.o.set("rohan", "v1", files)
+	mustLoad(t, e.m, "rohan", LoadOptions{})
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "local.bin"), []byte("made here"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.m.Import(t.Context(), "local", dir, "1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.m.Retrieve("rohan"); err != nil {
+		t.Fatal(err)
+	}
+
+	e.m.SetFetcher(newFetcher(t, e.o.srv.URL, nil, pub2))
+	var err error
+	eventually(t, "rohan to be untrusted", func() bool {
+		_, err = e.m.Retrieve("rohan")
+		return err != nil
+	})
+	if !isReason(err, errs.AvatarAssetMissing, errs.ReasonUntrusted) || errs.HTTPStatus(err) != 409 {
+		t.Fatalf("Retrieve = %v, want 409 avatarAssetMissing/untrusted", err)
+	}
+	if _, err := e.m.Retrieve("local"); err != nil {
+		t.Errorf("the imported avatar: %v", err)
+	}
+	e.o.mu.Lock()
+	reqs, notMod := e.o.manifests["rohan"], e.o.notMod["rohan"]
+	e.o.mu.Unlock()
+	_, err = e.m.Load(t.Context(), "rohan", LoadOptions{})
+	if !isReason(err, errs.FailedToFetchAvatarMetadata, errs.ReasonBadSignature) {
+		t.Fatalf("Load = %v, want badSignature", err)
+	}
+	e.o.mu.Lock()
+	if e.o.manifests["rohan"] != reqs+1 || e.o.notMod["rohan"] != notMod {
+		t.Errorf("the load made %d manifest requests (%d answered 304), want 1 unconditional",
+			e.o.manifests["rohan"]-reqs, e.o.notMod["rohan"]-notMod)
+	}
+	e.o.mu.Unlock()
+	if _, err := e.m.Retrieve("rohan"); !isReason(err, errs.AvatarAssetMissing, errs.ReasonUntrusted) {
+		t.Errorf("after the failed load, Retrieve = %v", err)
+	}
+
+	// The keys back: trusted again, by the pass alone.
+	e.m.SetFetcher(newFetcher(t, e.o.srv.URL, nil, pub1))
+	eventually(t, "rohan to be trusted again", func() bool {
+		_, err := e.m.Retrieve("rohan")
+		return err == nil
+	})
+
+	// Revoked again, then republished signed by k2: a load stores it.
+	e.m.SetFetcher(newFetcher(t, e.o.srv.URL, nil, pub2))
+	eventually(t, "rohan to be untrusted", func() bool {
+		_, err := e.m.Retrieve("rohan")
+		return isReason(err, errs.AvatarAssetMissing, errs.ReasonUntrusted)
+	})
+	e.o.sign(priv2)
+	blobs := e.o.totalBlobGets()
+	a, err := e.m.Load(t.Context(), "rohan", LoadOptions{})
+	if err != nil {
+		t.Fatalf("Load signed by k2: %v", err)
+	}
+	checkFiles(t, a, files)
+	if n := e.o.totalBlobGets(); n != blobs {
+		t.Errorf("the re-signed manifest downloaded %d blobs, want none (the files did not change)", n-blobs)
+	}
+	if _, err := e.m.Retrieve("rohan"); err != nil {
+		t.Errorf("Retrieve after the load: %v", err)
+	}
+
+	// No keys: every manifest is trusted.
+	e.o.sign(nil)
+	e.m.SetFetcher(newFetcher(t, e.o.srv.URL, nil))
+	if _, err := e.m.Retrieve("rohan"); err != nil {
+		t.Errorf("with no keys: %v", err)
+	}
+}
+
+// TestKeyRevocationOffRequestPath: the pass that verifies the cached
+// manifests again runs in the background: SetFetcher returns, and Retrieve
+// answers, while it is held in the middle of its work; a key change during
+// a pass cancels it and starts another; Close stops it.
+func TestKeyRevocationOffRequestPath(t *testing.T) {
+	pub1, priv1 := genKey(t)
+	pub2, _ := genKey(t)
+	e := newEnv(t, store.Options{}, Options{})
+	held := make(chan string)
+	release := make(chan struct{})
+	var hold atomic.Bool
+	e.m.testHookJudge = func(ctx context.Context, id string) {
+		if !hold.Load() {
+			return
+		}
+		select {
+		case held <- id:
+		case <-ctx.Done():
+			return
+		}
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+	}
+	e.o.sign(priv1)
+	e.m.SetFetcher(newFetcher(t, e.o.srv.URL, nil, pub1))
+	for _, id := range []string{"a1", "a2", "a3"} {
+		e.o.set(id, "v1", files3(id))
+		mustLoad(t, e.m, id, LoadOptions{})
+	}
+	hold.Store(true)
+	e.m.SetFetcher(newFetcher(t, e.o.srv.URL, nil, pub2)) // returns with the pass held
+	first := <-held
+	for _, id := range []string{"a1", "a2", "a3"} {
+		if _, err := e.m.Retrieve(id); err != nil {
+			t.Errorf("Retrieve(%s) while the pass runs: %v", id, err)
+		}
+	}
+	if first != "a1" {
+		t.Errorf("the pass began with %s", first)
+	}
+	// A change of the keys mid-pass: the held pass is cancelled (its hook
+	// sees ctx end), a new one starts.
+	e.m.SetFetcher(newFetcher(t, e.o.srv.URL, nil, pub1, pub2))
+	<-held
+	close(release)
+	go func() {
+		for range held {
+		}
+	}()
+	if n := e.m.trust.n.Load(); n != 0 {
+		t.Errorf("%d verdicts of a cancelled pass recorded", n)
+	}
+	e.m.SetFetcher(newFetcher(t, e.o.srv.URL, nil, pub2))
+	eventually(t, "every avatar untrusted", func() bool { return e.m.trust.n.Load() == 3 })
+	if err := e.m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	close(held)
+}
+
+func (o *origin) totalBlobGets() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	n := 0
+	for _, c := range o.gets {
+		n += c
+	}
+	return n
+}
