@@ -5,8 +5,6 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
-	"os"
-	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -57,11 +55,7 @@ func TestKeyRevocation(t *testing.T) {
 	files := files3("rohan")
 	e.o.set("rohan", "v1", files)
 	mustLoad(t, e.m, "rohan", LoadOptions{})
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "local.bin"), []byte("made here"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := e.m.Import(t.Context(), "local", dir, "1"); err != nil {
+	if _, err := importBytes(e.m, "local", tarFiles(t, map[string][]byte{"local.bin": []byte("made here")}), "1"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.m.Retrieve("rohan"); err != nil {
