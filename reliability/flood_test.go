@@ -207,11 +207,11 @@ func floodShape() (loads, subs int) {
 // and the daemon's peak RSS stays under 128 MiB.
 func TestFlood(t *testing.T) {
 	if os.Geteuid() != 0 {
-		loadTable.add(t, "floods by another uid", "skipped: needs root to run a client as another uid")
+		secTable.add(t, "floods by another uid", "skipped: needs root to run a client as another uid")
 		t.Skip("needs root to run the flood as another uid (SysProcAttr.Credential)")
 	}
 	if _, err := exec.LookPath("prlimit"); err != nil {
-		loadTable.add(t, "floods by another uid", "skipped: no prlimit")
+		secTable.add(t, "floods by another uid", "skipped: no prlimit")
 		t.Skip("needs prlimit")
 	}
 	nLoads, nSubs := floodShape()
@@ -346,7 +346,7 @@ func TestFlood(t *testing.T) {
 	t.Logf("loads flood: %s in %.1f s; %s; subscriber flood: %s; %s; RSS %d KiB before, peak %d KiB sampled, VmHWM %d KiB; %d descriptor warnings",
 		loads.report.results(), loads.report.Seconds, cancelled, subs.report.results(), strings.Join(rows, "; "),
 		rssBefore, peakRSS.Load(), hwm, exhausted)
-	loadTable.add(t, fmt.Sprintf("real binary under `prlimit --nofile=1024`, shipped rate limits (20 requests/s, burst 10): uid %d (in allowed_uids, via SysProcAttr.Credential) sends %d POST .../load?wait=false of distinct avatars, then DELETE /v1/loads; then opens %d GET /v1/events it never reads. Root preloads a 2 MiB avatar with the CLI and asks stats 5 times alone, during and after each flood",
+	secTable.add(t, fmt.Sprintf("real binary under `prlimit --nofile=1024`, shipped rate limits (20 requests/s, burst 10): uid %d (in allowed_uids, via SysProcAttr.Credential) sends %d POST .../load?wait=false of distinct avatars, then DELETE /v1/loads; then opens %d GET /v1/events it never reads. Root preloads a 2 MiB avatar with the CLI and asks stats 5 times alone, during and after each flood",
 		floodUID, nLoads, nSubs),
 		fmt.Sprintf("loads flood answered %s; subscriber flood: %d connections sent their request; %s; daemon RSS %.1f MiB before, peak %.1f MiB (VmHWM, bound 128 MiB); %d descriptor-exhaustion warnings",
 			loads.report.results(), subs.report.ByResult["sent"], strings.Join(rows, "; "),

@@ -84,6 +84,12 @@ func (f Facts) byReason(e *Error) string {
 		return "check that " + f.origin() + " is reachable from this machine, then retry"
 	case ReasonTooManyRedirects:
 		return "check " + f.origin() + ": it redirects too often"
+	case ReasonTooManyLoads:
+		return "wait for your loads to finish (assetd ls), or cancel some (assetd cancel); api.max_loads_per_uid in " + f.configIn() + " sets how many run at once"
+	case ReasonTooManyConnections:
+		return "close idle connections to the socket; api.max_connections_per_uid in " + f.configIn() + " sets the cap"
+	case ReasonTooManySubscribers:
+		return "close other 'assetd events' streams of this user; api.max_subscribers_per_uid in " + f.configIn() + " sets the cap"
 	case ReasonRetryAfterTooLong:
 		return "the origin asked to wait longer than fetch.retry_wait_max: retry later"
 	case ReasonInvalidManifest:
