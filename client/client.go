@@ -16,6 +16,7 @@ import (
 
 	"github.com/assetd/assetd/apitype"
 	"github.com/assetd/assetd/internal/errs"
+	"github.com/assetd/assetd/internal/manifest"
 )
 
 // DefaultSocket is where the daemon listens unless configured otherwise.
@@ -205,8 +206,20 @@ func (c *Client) readErr(ctx context.Context, method, path string, err error) er
 		Message: fmt.Sprintf("reading the answer to %s %s: %v", method, path, err), Err: err}
 }
 
-func avatarPath(id, suffix string) string {
-	return "/v1/avatars/" + url.PathEscape(id) + suffix
+// ValidateID checks an avatar ID before any request, as the daemon would:
+// 1-128 characters of [A-Za-z0-9._-], not starting with a dot. Its error
+// is AvatarIDUnrecognized, reason invalidId, the same for every bad ID.
+// Every method that takes an ID calls it first.
+func ValidateID(id string) error {
+	return manifest.ValidateID(id)
+}
+
+// avatarPath is the route of one avatar, or ValidateID's error.
+func avatarPath(id, suffix string) (string, error) {
+	if err := ValidateID(id); err != nil {
+		return "", err
+	}
+	return "/v1/avatars/" + url.PathEscape(id) + suffix, nil
 }
 
 // Health answers GET /v1/health.
@@ -219,8 +232,12 @@ func (c *Client) Health(ctx context.Context) (apitype.Health, error) {
 // Get returns a cached avatar (GET /v1/avatars/{id}); it never downloads.
 // An avatar not cached is AvatarAssetMissing.
 func (c *Client) Get(ctx context.Context, id string) (*apitype.Avatar, error) {
+	p, err := avatarPath(id, "")
+	if err != nil {
+		return nil, err
+	}
 	var av apitype.Avatar
-	if err := c.call(ctx, http.MethodGet, avatarPath(id, ""), nil, &av); err != nil {
+	if err := c.call(ctx, http.MethodGet, p, nil, &av); err != nil {
 		return nil, err
 	}
 	return &av, nil
@@ -236,7 +253,11 @@ func (c *Client) List(ctx context.Context) (apitype.List, error) {
 // CancelLoad cancels the load of id; it returns [id] if one was in flight.
 func (c *Client) CancelLoad(ctx context.Context, id string) ([]string, error) {
 	var r apitype.Cancelled
-	err := c.call(ctx, http.MethodDelete, avatarPath(id, "/load"), nil, &r)
+	p, err := avatarPath(id, "/load")
+	if err != nil {
+		return nil, err
+	}
+	err = c.call(ctx, http.MethodDelete, p, nil, &r)
 	return r.Cancelled, err
 }
 
@@ -250,7 +271,11 @@ func (c *Client) CancelAll(ctx context.Context) ([]string, error) {
 // Clear removes one avatar from the cache.
 func (c *Client) Clear(ctx context.Context, id string) ([]string, error) {
 	var r apitype.Removed
-	err := c.call(ctx, http.MethodDelete, avatarPath(id, ""), nil, &r)
+	p, err := avatarPath(id, "")
+	if err != nil {
+		return nil, err
+	}
+	err = c.call(ctx, http.MethodDelete, p, nil, &r)
 	return r.Removed, err
 }
 
@@ -272,7 +297,11 @@ func (c *Client) ClearLRU(ctx context.Context, keep int) ([]string, error) {
 // Size returns the bytes one cached avatar takes.
 func (c *Client) Size(ctx context.Context, id string) (int64, error) {
 	var r apitype.Size
-	err := c.call(ctx, http.MethodGet, avatarPath(id, "/size"), nil, &r)
+	p, err := avatarPath(id, "/size")
+	if err != nil {
+		return 0, err
+	}
+	err = c.call(ctx, http.MethodGet, p, nil, &r)
 	return r.Bytes, err
 }
 
@@ -286,7 +315,11 @@ func (c *Client) Stats(ctx context.Context) (apitype.Stats, error) {
 // Verify re-hashes a cached avatar's files.
 func (c *Client) Verify(ctx context.Context, id string) (apitype.VerifyResult, error) {
 	var r apitype.VerifyResult
-	err := c.call(ctx, http.MethodPost, avatarPath(id, "/verify"), nil, &r)
+	p, err := avatarPath(id, "/verify")
+	if err != nil {
+		return r, err
+	}
+	err = c.call(ctx, http.MethodPost, p, nil, &r)
 	return r, err
 }
 
@@ -302,7 +335,11 @@ func (c *Client) SetPinned(ctx context.Context, id string, pinned bool) error {
 	if !pinned {
 		method = http.MethodDelete
 	}
-	return c.call(ctx, method, avatarPath(id, "/pin"), nil, nil)
+	p, err := avatarPath(id, "/pin")
+	if err != nil {
+		return err
+	}
+	return c.call(ctx, method, p, nil, nil)
 }
 
 // Metrics returns GET /metrics, the Prometheus text.

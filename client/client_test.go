@@ -3,9 +3,11 @@ package client
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -50,16 +52,43 @@ func TestDoSendsTargetVerbatim(t *testing.T) {
 	}
 }
 
-func TestIDsAreEscaped(t *testing.T) {
-	var uri string
-	c := serve(t, func(w http.ResponseWriter, r *http.Request) { uri = r.RequestURI; w.Write([]byte("{}")) })
-	c.Get(ctx(t), "a/../b c")
-	if uri != "/v1/avatars/a%2F..%2Fb%20c" {
-		t.Errorf("sent %q", uri)
+// TestOddIDsAreRefusedBeforeAnyRequest (issue 14 item 8): every method
+// that takes an ID checks it first, with one error for every bad ID.
+func TestOddIDsAreRefusedBeforeAnyRequest(t *testing.T) {
+	var uris []string
+	c := serve(t, func(w http.ResponseWriter, r *http.Request) { uris = append(uris, r.RequestURI); w.Write([]byte("{}")) })
+	calls := map[string]func(id string) error{
+		"Get":        func(id string) error { _, err := c.Get(ctx(t), id); return err },
+		"Load":       func(id string) error { _, err := c.Load(ctx(t), id, LoadOptions{}, nil); return err },
+		"Start":      func(id string) error { _, _, err := c.Start(ctx(t), id, LoadOptions{}); return err },
+		"CancelLoad": func(id string) error { _, err := c.CancelLoad(ctx(t), id); return err },
+		"Clear":      func(id string) error { _, err := c.Clear(ctx(t), id); return err },
+		"Size":       func(id string) error { _, err := c.Size(ctx(t), id); return err },
+		"Verify":     func(id string) error { _, err := c.Verify(ctx(t), id); return err },
+		"SetPinned":  func(id string) error { return c.SetPinned(ctx(t), id, true) },
+		"ImportTar":  func(id string) error { _, err := c.ImportTar(ctx(t), id, nil, 0, ImportOptions{}); return err },
+	}
+	for _, id := range []string{"a b", "rohan/", "", "a/../b c", ".x", strings.Repeat("a", 129)} {
+		const rule = ": an avatar ID is 1 to 128 characters of A-Z a-z 0-9 . _ - and does not start with a dot"
+		want := fmt.Sprintf("invalid avatar ID %q", id)
+		if len(id) > 80 {
+			want = fmt.Sprintf("invalid avatar ID %q", id[:80]+"...")
+		}
+		want += rule
+		for name, call := range calls {
+			err := call(id)
+			var e *Error
+			if !errors.As(err, &e) || e.Code != AvatarIDUnrecognized || e.Reason != "invalidId" || e.Message != want {
+				t.Errorf("%s(%q) = %v, want %s", name, id, err, want)
+			}
+		}
+	}
+	if len(uris) != 0 {
+		t.Errorf("requests were sent: %q", uris)
 	}
 	c.Load(ctx(t), "x", LoadOptions{Pin: true, Background: true}, nil)
-	if uri != "/v1/avatars/x/load?background=true&pin=true" {
-		t.Errorf("sent %q", uri)
+	if len(uris) != 1 || uris[0] != "/v1/avatars/x/load?background=true&pin=true" {
+		t.Errorf("sent %q", uris)
 	}
 }
 

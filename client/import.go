@@ -91,7 +91,11 @@ func (c *Client) ImportTar(ctx context.Context, id string, r io.Reader, size int
 		r = http.NoBody
 		size = 0
 	}
-	req, err := c.newRequest(ctx, http.MethodPost, avatarPath(id, "/import")+o.query(), r,
+	p, err := avatarPath(id, "/import")
+	if err != nil {
+		return nil, err
+	}
+	req, err := c.newRequest(ctx, http.MethodPost, p+o.query(), r,
 		http.Header{"Content-Type": {"application/x-tar"}})
 	if err != nil {
 		return nil, err

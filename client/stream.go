@@ -41,7 +41,11 @@ func (o LoadOptions) query(wait bool) string {
 // returned as an *Error (Cancelled when the load was cancelled or ctx
 // ended).
 func (c *Client) Load(ctx context.Context, id string, opts LoadOptions, fn func(apitype.Event)) (*apitype.Avatar, error) {
-	path := avatarPath(id, "/load") + opts.query(true)
+	path, err := avatarPath(id, "/load")
+	if err != nil {
+		return nil, err
+	}
+	path += opts.query(true)
 	resp, err := c.send(ctx, http.MethodPost, path, nil)
 	if err != nil {
 		return nil, err
@@ -81,7 +85,11 @@ func (c *Client) Load(ctx context.Context, id string, opts LoadOptions, fn func(
 // (?wait=false). When the avatar is cached, ready and fresh, cached is it
 // and nothing is loaded.
 func (c *Client) Start(ctx context.Context, id string, opts LoadOptions) (load apitype.Load, cached *apitype.Avatar, err error) {
-	resp, err := c.send(ctx, http.MethodPost, avatarPath(id, "/load")+opts.query(false), nil)
+	path, err := avatarPath(id, "/load")
+	if err != nil {
+		return load, nil, err
+	}
+	resp, err := c.send(ctx, http.MethodPost, path+opts.query(false), nil)
 	if err != nil {
 		return load, nil, err
 	}

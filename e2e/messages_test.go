@@ -272,3 +272,32 @@ func checkJSONError(t *testing.T, e *env, args []string, exit int, code string) 
 		t.Errorf("%v --json: errors %+v, want one %s:\n%s", args, errors, code, out)
 	}
 }
+
+// TestOddIDs (issue 14 item 8): 'a b', 'rohan/' and "" get one local
+// check, one message and exit 2, before any request: not even the valid
+// IDs beside them are loaded.
+func TestOddIDs(t *testing.T) {
+	t.Parallel()
+	o := newOrigin(t, newAvatar(t, "rohan", 4<<10))
+	e := newEnv(t, o)
+	p := e.Start()
+	defer p.Stop()
+	for _, args := range [][]string{
+		{"get", "a b"}, {"get", "rohan/"}, {"get", ""},
+		{"preload", "rohan", "a b"}, {"rm", "rohan/"}, {"pin", ""}, {"verify", "rohan", "a b"},
+		{"size", "rohan/"}, {"cancel", "a b"},
+	} {
+		bad := args[len(args)-1]
+		_, errOut, code := e.CLI(args...)
+		want := `avatarIDUnrecognized: invalid avatar ID "` + bad + `": an avatar ID is 1 to 128 characters of A-Z a-z 0-9 . _ - and does not start with a dot`
+		if code != 2 || !strings.HasPrefix(errOut, want) || strings.Count(errOut, "\n") != 1 {
+			t.Errorf("%q: exit %d, want 2 and one line starting %q:\n%s", args, code, want, errOut)
+		}
+	}
+	if n := o.Requests(); n != 0 {
+		t.Errorf("%d requests reached the origin", n)
+	}
+	if l := p.LogLine("path=/v1/avatars/"); l != "" {
+		t.Errorf("a request reached the daemon: %s", l)
+	}
+}

@@ -377,3 +377,22 @@ func TestDescribe(t *testing.T) {
 		t.Error("humanBytes")
 	}
 }
+
+// TestOddIDsNeverReachTheDaemon: the ID check comes before any request,
+// for every command that takes IDs, with or without --json.
+func TestOddIDsNeverReachTheDaemon(t *testing.T) {
+	f := startFake(t)
+	for _, args := range [][]string{
+		{"get", "a b"}, {"preload", "rohan", "rohan/"}, {"rm", ""}, {"pin", "a b"}, {"unpin", "a b"},
+		{"verify", "x", "a b"}, {"size", ""}, {"cancel", "rohan/"}, {"import", "a b", t.TempDir()},
+		{"get", "--json", "a b"},
+	} {
+		out, errOut, code := cli(t, t.Context(), "", append(args, "--socket", f.sock)...)
+		if code != 2 || !strings.Contains(out+errOut, "invalid avatar ID") {
+			t.Errorf("%q: exit %d, stdout %q, stderr %q", args, code, out, errOut)
+		}
+	}
+	if c := f.called(); len(c) != 0 {
+		t.Errorf("the daemon was asked: %q", c)
+	}
+}

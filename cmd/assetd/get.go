@@ -27,7 +27,7 @@ avatar is cached.`,
 		Example: `  assetd get rohan
   assetd get rohan --paths | xargs ls -l
   assetd get rohan --json`,
-		Args: usageArgs(cobra.ExactArgs(1)),
+		Args: idArgs(usageArgs(cobra.ExactArgs(1)), false),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c := dial(g)
 			defer c.CloseIdleConnections()

@@ -9,12 +9,12 @@ import (
 
 // idsOrAll checks the arguments of a command that takes `ID...|--all`.
 func idsOrAll(all *bool) cobra.PositionalArgs {
-	return usageArgs(func(_ *cobra.Command, args []string) error {
+	return idArgs(usageArgs(func(_ *cobra.Command, args []string) error {
 		if *all == (len(args) > 0) {
 			return fmt.Errorf("name avatar IDs or --all, not both and not neither")
 		}
 		return nil
-	})
+	}), false)
 }
 
 // eachOrAll runs every (when all) or each ID's call and gathers the IDs

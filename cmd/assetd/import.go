@@ -29,7 +29,7 @@ and is not an asset (a --version given too must agree with it); else
 --version names it (default: one derived from the files' content). An
 avatar cached from the origin is replaced only with --force.`,
 		Example: `  assetd import rohan ./avatars/rohan --version 2026-11-01.3`,
-		Args:    usageArgs(cobra.ExactArgs(2)),
+		Args:    idArgs(usageArgs(cobra.ExactArgs(2)), true),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dir, err := filepath.Abs(args[1])
 			if err != nil {

@@ -31,6 +31,28 @@ func usageArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
 	}
 }
 
+// idArgs is check followed by the one local check of the avatar IDs
+// among the arguments (all of them, or the first only), before any
+// request: a bad ID is avatarIDUnrecognized, reason invalidId, exit 2,
+// with the same message whatever is wrong with it.
+func idArgs(check cobra.PositionalArgs, firstOnly bool) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := check(cmd, args); err != nil {
+			return err
+		}
+		ids := args
+		if firstOnly && len(ids) > 1 {
+			ids = ids[:1]
+		}
+		for _, id := range ids {
+			if err := client.ValidateID(id); err != nil {
+				return fail(cmd, err)
+			}
+		}
+		return nil
+	}
+}
+
 // noArgs is cobra.NoArgs with a message that fits a command without
 // subcommands.
 func noArgs(_ *cobra.Command, args []string) error {

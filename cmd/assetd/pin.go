@@ -17,7 +17,7 @@ func newPinCmd(g *globals) *cobra.Command {
 		Short: "Pin cached avatars: never evicted to make room",
 		Long: `pin keeps cached avatars whatever the quota (store.max_bytes) and gc --keep
 say; rm still removes them. 'assetd preload --pin' loads and pins at once.`,
-		Args: usageArgs(cobra.MinimumNArgs(1)),
+		Args: idArgs(usageArgs(cobra.MinimumNArgs(1)), false),
 		RunE: func(cmd *cobra.Command, args []string) error { return setPinned(cmd, g, args, true) },
 	}
 }
@@ -26,7 +26,7 @@ func newUnpinCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "unpin ID...",
 		Short: "Unpin avatars: evicted again when least recently used",
-		Args:  usageArgs(cobra.MinimumNArgs(1)),
+		Args:  idArgs(usageArgs(cobra.MinimumNArgs(1)), false),
 		RunE:  func(cmd *cobra.Command, args []string) error { return setPinned(cmd, g, args, false) },
 	}
 }

@@ -39,7 +39,7 @@ Ctrl-C stops waiting; the daemon keeps loading (see 'assetd ls') unless
 		Example: `  assetd preload rohan maya
   assetd preload --pin --background rohan
   assetd preload --json rohan | jq -c 'select(.type != "progress")'`,
-		Args: usageArgs(cobra.MinimumNArgs(1)),
+		Args: idArgs(usageArgs(cobra.MinimumNArgs(1)), false),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runPreload(cmd, g, dedupe(args), opts, cancelOnInterrupt)
 		},

@@ -22,7 +22,7 @@ resume, shown apart. --bytes prints the exact number alone; --json prints
 {"bytes":N}. ('assetd stats' has the details.)`,
 		Example: `  assetd size rohan
   assetd size --bytes`,
-		Args: usageArgs(cobra.MaximumNArgs(1)),
+		Args: idArgs(usageArgs(cobra.MaximumNArgs(1)), false),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c := dial(g)
 			defer c.CloseIdleConnections()

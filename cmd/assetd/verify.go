@@ -21,7 +21,7 @@ cached avatar when none is named) and check its size and sha256. Damaged or
 missing files are reported, and re-fetched when store.self_heal is on.
 
 It exits 1 when any avatar is damaged or cannot be verified.`,
-		Args: usageArgs(cobra.ArbitraryArgs),
+		Args: idArgs(usageArgs(cobra.ArbitraryArgs), false),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c := dial(g)
 			defer c.CloseIdleConnections()

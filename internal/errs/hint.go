@@ -65,7 +65,7 @@ func (f Facts) byReason(e *Error) string {
 	case ReasonNoOrigin:
 		return "set origin.url in " + f.configIn()
 	case ReasonInvalidID:
-		return "an avatar ID is 1 to 128 of A-Z a-z 0-9 . _ - and does not start with a dot"
+		return "check the ID: it is the name of the avatar's folder given to assetd publish"
 	case ReasonNotCached:
 		return "run: assetd preload " + id
 	case ReasonDamaged:

@@ -175,26 +175,19 @@ func (m *Manifest) Validate(maxAssetBytes int64) error {
 }
 
 // ValidateID checks an avatar ID: 1-128 characters of [A-Za-z0-9._-], not
-// starting with a dot. The error is avatarIDUnrecognized, reason invalidId.
+// starting with a dot. The error is avatarIDUnrecognized, reason invalidId,
+// with one message for every way of breaking the rule (the daemon, the
+// client and the command line all say the same).
 func ValidateID(id string) error {
-	bad := func(why string) error {
-		return &errs.Error{Code: errs.AvatarIDUnrecognized, Phase: errs.PhaseLocal,
-			Reason: errs.ReasonInvalidID, Message: fmt.Sprintf("invalid avatar ID %q: %s", truncate(id), why)}
+	ok := id != "" && len(id) <= MaxIDLength && id[0] != '.'
+	for i := 0; ok && i < len(id); i++ {
+		ok = idChar(id[i])
 	}
-	switch {
-	case id == "":
-		return bad("empty")
-	case len(id) > MaxIDLength:
-		return bad(fmt.Sprintf("longer than %d characters", MaxIDLength))
-	case id[0] == '.':
-		return bad("starts with a dot")
+	if ok {
+		return nil
 	}
-	for i := 0; i < len(id); i++ {
-		if !idChar(id[i]) {
-			return bad("only A-Z, a-z, 0-9, '.', '_' and '-' are allowed")
-		}
-	}
-	return nil
+	return &errs.Error{Code: errs.AvatarIDUnrecognized, Phase: errs.PhaseLocal, Reason: errs.ReasonInvalidID,
+		Message: fmt.Sprintf("invalid avatar ID %q: an avatar ID is 1 to %d characters of A-Z a-z 0-9 . _ - and does not start with a dot", truncate(id), MaxIDLength)}
 }
 
 func idChar(c byte) bool {
