@@ -805,3 +805,94 @@ func (e *env) exitedOrHealthy(p *testkit.Proc) string {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestKeyRevocation: a key removed from origin.trusted_keys revokes what
+// it signed in the cache too. Two avatars published signed by k1 and
+// cached; the config rewritten with trusted_keys = [k2] (the daemon's
+// watcher reloads it): GET answers 409 untrusted for both, a load fails
+// badSignature while the origin serves them signed by k1; one
+// republished signed by k2 loads and is served again.
+func TestKeyRevocation(t *testing.T) {
+	dir := t.TempDir()
+	pub1 := keygen(t, filepath.Join(dir, "k1"))
+	pub2 := keygen(t, filepath.Join(dir, "k2"))
+	out := filepath.Join(dir, "site")
+	publishSigned := func(key string, ids ...string) {
+		t.Helper()
+		src := filepath.Join(dir, "src-"+key)
+		for _, id := range ids {
+			if err := os.MkdirAll(filepath.Join(src, id), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(src, id, "model.bin"), []byte("avatar "+id), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		args := []string{"publish", src, out, "--version", "1", "--sign", filepath.Join(dir, key)}
+		if b, err := exec.Command(bin, args...).CombinedOutput(); err != nil {
+			t.Fatalf("assetd %v: %v: %s", args, err, b)
+		}
+	}
+	publishSigned("k1.key", "rohan", "mei")
+
+	url := startOrigin(t, out)
+	e := newEnv(t, url)
+	e.origin = fmt.Sprintf("trusted_keys = [%q]", pub1)
+	e.writeConfig()
+	p := e.Start()
+	defer p.Stop()
+	c := e.Client()
+	defer c.CloseIdleConnections()
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	for _, id := range []string{"rohan", "mei"} {
+		if last, err := e.load(ctx, c, id); err != nil || last.Type != apitype.EventCompleted {
+			t.Fatalf("load %s under [k1]: %+v %v", id, last, err)
+		}
+	}
+
+	e.origin = fmt.Sprintf("trusted_keys = [%q]", pub2)
+	e.writeConfig()
+	status := func(id string) (int, apitype.ErrorResponse) {
+		var er apitype.ErrorResponse
+		code, _ := testkit.Do(c, "GET", "/v1/avatars/"+id, nil, &er)
+		return code, er
+	}
+	for {
+		code1, _ := status("rohan")
+		code2, _ := status("mei")
+		if code1 == 409 && code2 == 409 {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("GET after the keys changed: %d and %d, want 409", code1, code2)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	var results []string
+	if _, er := status("rohan"); er.Error.Code != errs.AvatarAssetMissing || er.Error.Reason != errs.ReasonUntrusted {
+		t.Errorf("GET rohan: %+v, want avatarAssetMissing/untrusted", er.Error)
+	} else {
+		results = append(results, "GET: 409 "+string(er.Error.Code)+"/"+er.Error.Reason)
+	}
+	last, err := e.load(ctx, c, "mei")
+	if err != nil || last.Error == nil || last.Error.Reason != errs.ReasonBadSignature {
+		t.Errorf("load mei, still signed by k1: %+v %v, want badSignature", last, err)
+	} else {
+		results = append(results, "load: "+string(last.Error.Code)+"/"+last.Error.Reason)
+	}
+	publishSigned("k2.key", "rohan")
+	if last, err := e.load(ctx, c, "rohan"); err != nil || last.Type != apitype.EventCompleted {
+		t.Errorf("load rohan signed by k2: %+v %v", last, err)
+	}
+	if code, _ := status("rohan"); code != 200 {
+		t.Errorf("GET rohan after its load: %d", code)
+	} else {
+		results = append(results, "republished signed by k2: load ready, GET 200")
+	}
+	if code, _ := status("mei"); code != 409 {
+		t.Errorf("GET mei: %d, want 409", code)
+	}
+	secTable.add(t, "two avatars cached signed by k1, then trusted_keys changed to [k2] in the config file (reloaded by the watcher); one republished signed by k2",
+		strings.Join(results, "; "))
+}
