@@ -13,7 +13,7 @@ import (
 func init() { register(newGetCmd) }
 
 func newGetCmd(g *globals) *cobra.Command {
-	var paths bool
+	var paths, files bool
 	cmd := &cobra.Command{
 		Use:   "get ID",
 		Short: "Show a cached avatar and where its files are",
@@ -21,11 +21,13 @@ func newGetCmd(g *globals) *cobra.Command {
 avatar not cached, or cached with a file missing or damaged, is the error
 avatarAssetMissing (exit 1).
 
---paths prints the local path of each file, one a line, for scripts: the
-files may be opened read-only and do not change while this version of the
-avatar is cached.`,
+--paths prints the local path of each file, one a line, for scripts (xargs):
+the files may be opened read-only and do not change while this version of
+the avatar is cached. --files prints each file's path in the avatar and its
+local path, separated by a tab, one file a line.`,
 		Example: `  assetd get rohan
   assetd get rohan --paths | xargs ls -l
+  assetd get rohan --files | while IFS=$'\t' read -r asset file; do echo "$asset is $file"; done
   assetd get rohan --json`,
 		Args: idArgs(usageArgs(cobra.ExactArgs(1)), false),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -43,12 +45,19 @@ avatar is cached.`,
 					fmt.Fprintln(cmd.OutOrStdout(), a.LocalPath)
 				}
 				return nil
+			case files:
+				for _, a := range av.Assets {
+					fmt.Fprintf(cmd.OutOrStdout(), "%s\t%s\n", a.Path, a.LocalPath)
+				}
+				return nil
 			}
 			printAvatar(cmd, av)
 			return nil
 		},
 	}
 	cmd.Flags().BoolVar(&paths, "paths", false, "print the local file paths only, one a line")
+	cmd.Flags().BoolVar(&files, "files", false, "print each file's asset path and local path, tab-separated, one a line")
+	cmd.MarkFlagsMutuallyExclusive("paths", "files")
 	return cmd
 }
 

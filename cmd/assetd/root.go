@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -73,8 +74,37 @@ on disk, keeps them fresh, and answers local apps over a Unix socket.
 	root.PersistentFlags().StringVar(&g.socket, "socket", def, "the daemon's Unix socket (env ASSETD_SOCKET)")
 	root.PersistentFlags().BoolVar(&g.json, "json", false, "print JSON instead of text")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
+	bi := build()
+	root.Version = bi.Version
+	root.SetVersionTemplate(strings.ReplaceAll(bi.line(), "{{", "") + "\n")
 	for _, f := range commands {
 		root.AddCommand(f(g))
 	}
+	for _, c := range root.Commands() {
+		if offline[c.Name()] {
+			hideSocket(c)
+		}
+	}
 	return root
+}
+
+// offline are the commands that never talk to the daemon: their help does
+// not list --socket.
+var offline = map[string]bool{"publish": true, "keygen": true, "origin": true, "samples": true, "version": true}
+
+// hideSocket hides the root's --socket from c's help and usage. The flag
+// stays accepted (a script may pass it to every command).
+func hideSocket(c *cobra.Command) {
+	help, usage := c.HelpFunc(), c.UsageFunc()
+	hidden := func(f func()) {
+		fl := c.Root().PersistentFlags().Lookup("socket")
+		fl.Hidden = true
+		defer func() { fl.Hidden = false }()
+		f()
+	}
+	c.SetHelpFunc(func(c *cobra.Command, args []string) { hidden(func() { help(c, args) }) })
+	c.SetUsageFunc(func(c *cobra.Command) (err error) {
+		hidden(func() { err = usage(c) })
+		return err
+	})
 }

@@ -25,20 +25,29 @@ func newVersionCmd(g *globals) *cobra.Command {
 		Short: "Print assetd's version",
 		Args:  usageArgs(noArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			bi := buildInfo{Version: version.Version, Commit: version.Commit, Date: version.Date, Go: runtime.Version()}
+			bi := build()
 			if g.json {
 				return printJSON(cmd, bi)
 			}
-			line := "assetd " + bi.Version
-			if bi.Commit != "" {
-				line += " (" + bi.Commit
-				if bi.Date != "" {
-					line += ", " + bi.Date
-				}
-				line += ")"
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s %s\n", line, bi.Go)
+			fmt.Fprintln(cmd.OutOrStdout(), bi.line())
 			return nil
 		},
 	}
+}
+
+func build() buildInfo {
+	return buildInfo{Version: version.Version, Commit: version.Commit, Date: version.Date, Go: runtime.Version()}
+}
+
+// line is what `assetd version` and `assetd --version` print.
+func (bi buildInfo) line() string {
+	line := "assetd " + bi.Version
+	if bi.Commit != "" {
+		line += " (" + bi.Commit
+		if bi.Date != "" {
+			line += ", " + bi.Date
+		}
+		line += ")"
+	}
+	return line + " " + bi.Go
 }
