@@ -66,7 +66,8 @@ func (p localPolicy) refused(a netip.Addr) bool {
 	a = a.Unmap()
 	switch p {
 	case refuseLocal:
-		return a.IsLoopback() || a.IsUnspecified() || a.IsLinkLocalUnicast()
+		// 0.0.0.0/8 is "this host on this network" (RFC 1122), never a remote origin
+		return a.IsLoopback() || a.IsUnspecified() || a.IsLinkLocalUnicast() || a.Is4() && a.As4()[0] == 0
 	case refuseLinkOnly:
 		return a.IsLinkLocalUnicast()
 	}

@@ -180,6 +180,7 @@ func TestRemoteOriginCannotReachLocalByAnyName(t *testing.T) {
 	p := target.port
 	for _, u := range []string{
 		"http://0.0.0.0:" + p + "/x",
+		"http://0.1.2.3:" + p + "/x",
 		"http://[::]:" + p + "/x",
 		"http://127.1:" + p + "/x",
 		"http://2130706433:" + p + "/x",
