@@ -198,3 +198,24 @@ func TestTooManyLoadsRefused(t *testing.T) {
 	close(hold)
 	waitIdle(t, e.m)
 }
+
+// TestSetLoadLimitsStartsQueued: raising the caps (a reload) starts the
+// loads waiting for them.
+func TestSetLoadLimitsStartsQueued(t *testing.T) {
+	e := newEnv(t, store.Options{}, Options{MaxLoads: 1, MaxLoadsPerUID: 1})
+	hold := make(chan struct{})
+	e.o.with(func(o *origin) { o.gate = hold })
+	defer close(hold)
+	for _, id := range []string{"x0", "x1", "x2"} {
+		e.o.set(id, "v1", files3(id))
+		if _, _, err := e.m.Start(asUID(1000), id, LoadOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "x0 to start", func() bool { return e.o.manifestCount("x0") == 1 })
+	e.m.SetLoadLimits(8, 3)
+	waitFor(t, "the queued loads to start", func() bool {
+		return e.o.manifestCount("x1") == 1 && e.o.manifestCount("x2") == 1
+	})
+	e.m.CancelAll()
+}
