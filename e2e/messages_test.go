@@ -301,3 +301,49 @@ func TestOddIDs(t *testing.T) {
 		t.Errorf("a request reached the daemon: %s", l)
 	}
 }
+
+// TestQuotaAndDiskMessages (issue 14 item 6): an avatar that does not fit
+// is told in human sizes with the setting that limits it, for a load and
+// an import, under the quota and above the disk's reserve.
+func TestQuotaAndDiskMessages(t *testing.T) {
+	t.Parallel()
+	big := newAvatar(t, "big", 200<<10)
+	o := newOrigin(t, big)
+	e := newEnv(t, o)
+	dir := filepath.Join(e.Dir, "import")
+	writeRandom(t, filepath.Join(dir, "model.bin"), 200<<10)
+
+	e.Write(e.Config, e.ConfigText(testkit.Config{OriginURL: o.URL(), Reserve: "100TiB"}))
+	p := e.Start()
+	_, errOut, _ := e.CLI("preload", "big")
+	for _, want := range []string{
+		"store: 200.0 KiB more needed, but the disk has 0 B free above the 100.0 TiB reserve (store.reserve_bytes)",
+		"(free space on the disk of " + e.State + ", or lower store.reserve_bytes (now 100.0 TiB))",
+	} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("preload above the reserve: stderr lacks %q:\n%s", want, errOut)
+		}
+	}
+	_, errOut, _ = e.CLI("import", "mine", dir)
+	if want := "the disk has 0 B free above the 100.0 TiB reserve (store.reserve_bytes)"; !strings.Contains(errOut, want) {
+		t.Errorf("import above the reserve: stderr lacks %q:\n%s", want, errOut)
+	}
+	p.Stop()
+
+	e.Write(e.Config, e.ConfigText(testkit.Config{OriginURL: o.URL(), MaxBytes: "64KiB"}))
+	p = e.Start()
+	defer p.Stop()
+	_, errOut, _ = e.CLI("import", "mine", dir)
+	for _, want := range []string{
+		"more than the whole 64.0 KiB quota (store.max_bytes)",
+		"(raise store.max_bytes (now 64.0 KiB; this import needs ",
+	} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("import over the quota: stderr lacks %q:\n%s", want, errOut)
+		}
+	}
+	out, _, _ := e.CLI("stats")
+	if !strings.Contains(out, "of 64.0 KiB (0% of store.max_bytes)") || !strings.Contains(out, "kept free: store.reserve_bytes") {
+		t.Errorf("stats names no setting:\n%s", out)
+	}
+}

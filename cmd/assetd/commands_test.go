@@ -207,11 +207,11 @@ func TestStatsSizeImportVersion(t *testing.T) {
 
 	out, _, code := cli(t, t.Context(), "", "stats", "--socket", f.sock)
 	want := `avatars    3 (1 pinned, 0 stale, 0 damaged)
-size       7.3 MiB of 4.0 GiB (0%) in 5 files
+size       7.3 MiB of 4.0 GiB (0% of store.max_bytes) in 5 files
 unused     none
 partial    none
 loading    1
-free disk  12.0 GiB (256.0 MiB kept free)
+free disk  12.0 GiB (256.0 MiB kept free: store.reserve_bytes)
 `
 	if code != 0 || out != want {
 		t.Errorf("stats: exit %d\n%s\nwant:\n%s", code, out, want)

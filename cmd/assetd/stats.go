@@ -46,9 +46,9 @@ func printStats(cmd *cobra.Command, st apitype.Stats) {
 	fmt.Fprintf(w, "avatars\t%d (%d pinned, %d stale, %d damaged)\n", st.TotalEntries, st.Pinned, st.Stale, st.Damaged)
 	size := humanBytes(st.TotalSize)
 	if st.MaxSize > 0 {
-		size += fmt.Sprintf(" of %s (%.0f%%)", humanBytes(st.MaxSize), 100*float64(st.TotalSize)/float64(st.MaxSize))
+		size += fmt.Sprintf(" of %s (%.0f%% of store.max_bytes)", humanBytes(st.MaxSize), 100*float64(st.TotalSize)/float64(st.MaxSize))
 	} else {
-		size += " (no quota)"
+		size += " (no quota: store.max_bytes is 0)"
 	}
 	fmt.Fprintf(w, "size\t%s in %s\n", size, plural(st.Blobs, "file"))
 	unused, partial := "none", "none"
@@ -61,6 +61,6 @@ func printStats(cmd *cobra.Command, st apitype.Stats) {
 	fmt.Fprintf(w, "unused\t%s\n", unused)
 	fmt.Fprintf(w, "partial\t%s\n", partial)
 	fmt.Fprintf(w, "loading\t%d\n", st.LoadsInFlight)
-	fmt.Fprintf(w, "free disk\t%s (%s kept free)\n", humanBytes(st.FreeBytes), humanBytes(st.ReserveBytes))
+	fmt.Fprintf(w, "free disk\t%s (%s kept free: store.reserve_bytes)\n", humanBytes(st.FreeBytes), humanBytes(st.ReserveBytes))
 	w.Flush()
 }

@@ -108,10 +108,12 @@ func (s *Store) EnsureSpaceKeeping(need int64, keep ...string) (evicted []string
 // makes the room once the stream's new blobs are known.
 func (s *Store) CheckRoom(n int64) error {
 	quota, reserve := s.maxBytes.Load(), s.reserveBytes.Load()
+	h := errs.HumanBytes
 	if quota > 0 && n > quota {
 		return &errs.Error{Code: errs.FailedToDownloadAvatarAssets, Phase: errs.PhaseStore,
 			Reason: errs.ReasonInsufficientStorage, Message: fmt.Sprintf(
-				"store: the import is %d bytes, more than the whole %d-byte quota (store.max_bytes)", n, quota)}
+				"store: the import is %s, more than the whole %s quota (store.max_bytes)", h(n), h(quota)),
+			Hint: fmt.Sprintf("raise store.max_bytes (now %s; this import needs %s)", h(quota), h(n))}
 	}
 	free, err := s.freeSpace(s.dir)
 	if err != nil {
@@ -120,8 +122,9 @@ func (s *Store) CheckRoom(n int64) error {
 	if n > free-reserve {
 		return &errs.Error{Code: errs.FailedToDownloadAvatarAssets, Phase: errs.PhaseStore,
 			Reason: errs.ReasonInsufficientStorage, Message: fmt.Sprintf(
-				"store: the import is %d bytes; the disk has %d free above the %d-byte reserve (store.reserve_bytes)",
-				n, max(free-reserve, 0), reserve)}
+				"store: the import is %s; the disk has %s free above the %s reserve (store.reserve_bytes)",
+				h(n), h(max(free-reserve, 0)), h(reserve)),
+			Hint: fmt.Sprintf("free space on the disk of %s, or lower store.reserve_bytes (now %s)", s.dir, h(reserve))}
 	}
 	return nil
 }
