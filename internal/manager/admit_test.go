@@ -219,3 +219,28 @@ func TestSetLoadLimitsStartsQueued(t *testing.T) {
 	})
 	e.m.CancelAll()
 }
+
+// TestPreloadOfManyCompletes: one caller's 200 loads at once (assetd
+// preload of 200 IDs) all complete under the shipped caps: past its 32
+// they wait their turn, they are not refused.
+func TestPreloadOfManyCompletes(t *testing.T) {
+	e := newEnv(t, store.Options{}, Options{})
+	const n = 200
+	for i := range n {
+		id := fmt.Sprintf("p%03d", i)
+		e.o.set(id, "v1", map[string][]byte{"a.bin": randomBytes(id, 1<<10)})
+	}
+	errc := make(chan error, n)
+	for i := range n {
+		go func() {
+			_, err := e.m.Load(asUID(1000), fmt.Sprintf("p%03d", i), LoadOptions{})
+			errc <- err
+		}()
+	}
+	for range n {
+		if err := <-errc; err != nil {
+			t.Error(err)
+		}
+	}
+	waitIdle(t, e.m)
+}
