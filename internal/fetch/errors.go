@@ -78,15 +78,36 @@ func (t target) err(code errs.Code, reason string, transient bool, format string
 		Reason: reason, Transient: transient, Message: t.redact(fmt.Sprintf(format, args...))}
 }
 
-// redact keeps the session token out of messages an origin could echo it into.
+// redact keeps the session token out of messages an origin could echo it
+// into: the whole token, and its first bytes where a text was cut short
+// ("..." marks a cut, here and in the manifest package's messages).
 func (t target) redact(s string) string {
-	if t.token != nil {
-		if tok := t.token(); len(tok) >= 4 {
-			s = strings.ReplaceAll(s, tok, "[redacted]")
-		}
+	if t.token == nil {
+		return s
 	}
-	return s
+	tok := t.token()
+	if len(tok) < 4 {
+		return s
+	}
+	s = strings.ReplaceAll(s, tok, redacted)
+	for i := 0; ; {
+		j := strings.Index(s[i:], "...")
+		if j < 0 {
+			return s
+		}
+		j += i
+		for k := min(len(tok)-1, j); k >= 4; k-- {
+			if s[j-k:j] == tok[:k] {
+				s = s[:j-k] + redacted + s[j:]
+				j += len(redacted) - k
+				break
+			}
+		}
+		i = j + len("...")
+	}
 }
+
+const redacted = "[redacted]"
 
 func (t target) cancelled(ctx context.Context) *errs.Error {
 	e := t.err(errs.Cancelled, "", false, "%s: cancelled", t.what())

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -213,5 +214,49 @@ func TestOriginEchoOfTokenRedacted(t *testing.T) {
 				t.Errorf("control characters in the message: %q", e.Message)
 			}
 		})
+	}
+}
+
+// A manifest quoting the token where the manifest package's message cuts
+// it (an 80-byte quote) leaves no 8 bytes of it in the error.
+func TestManifestEchoOfTokenRedacted(t *testing.T) {
+	const tok = "SeCrEt-7f3a9c0b1d2e4f5a6b7c8d9e0f1a2b3c4d5e"
+	for _, pad := range []int{0, 50, 66, 70} {
+		o := newOrigin(t)
+		bad := "ftp://" + strings.Repeat("u", pad) + tok
+		o.mux.HandleFunc("/v1/avatars/rohan/manifest", func(w http.ResponseWriter, r *http.Request) {
+			fmt.Fprintf(w, `{"schema":1,"avatarId":"rohan","version":"1","assets":[{"path":"a","size":1,"sha256":%q,"url":%q}]}`,
+				strings.Repeat("0", 64), bad)
+		})
+		cfg := testConfig(o.URL)
+		cfg.Token = func() string { return tok }
+		_, err := newClient(t, cfg).Manifest(ctxT(t), "rohan", "")
+		e := errs.From(err)
+		if e == nil || e.Reason != errs.ReasonInvalidManifest {
+			t.Fatalf("pad %d: err = %v, want invalidManifest", pad, err)
+		}
+		raw, _ := json.Marshal(e.Body())
+		all := string(raw) + e.Error()
+		for i := 0; i+8 <= len(tok); i++ {
+			if strings.Contains(all, tok[i:i+8]) {
+				t.Fatalf("pad %d: %q of the token is in the error: %s", pad, tok[i:i+8], all)
+			}
+		}
+	}
+}
+
+func TestRedactCutPrefix(t *testing.T) {
+	tg := target{token: func() string { return "abcdefghijkl" }}
+	for in, want := range map[string]string{
+		"x abcdefghijkl y":          "x [redacted] y",
+		"cut abcdefgh...":           "cut [redacted]...",
+		`"uuu abcd..." and ..`:      `"uuu [redacted]..." and ..`,
+		"abc...":                    "abc...",
+		"no token here...":          "no token here...",
+		"ab abcdef... abcdefghi...": "ab [redacted]... [redacted]...",
+	} {
+		if got := tg.redact(in); got != want {
+			t.Errorf("redact(%q) = %q, want %q", in, got, want)
+		}
 	}
 }

@@ -132,6 +132,7 @@ func (c *Client) readManifest(t target, resp *http.Response) (*ManifestResult, e
 	doc, err := manifest.Decode(raw, t.avatarID, c.cfg.MaxAssetBytes)
 	if err != nil {
 		e := errs.From(err)
+		e.Message = t.redact(e.Message) // it may quote the manifest, the origin's text
 		var syntax *json.SyntaxError
 		if errors.As(e.Err, &syntax) || errors.Is(e.Err, io.ErrUnexpectedEOF) {
 			// unparsable: a proxy's page or a cut body; another attempt may do
