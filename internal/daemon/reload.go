@@ -199,6 +199,7 @@ func (d *daemon) apply(cfg *config.Config) error {
 	}
 	d.level.Set(cfg.Log.SlogLevel())
 	d.mgr.SetLoadLimits(cfg.API.MaxLoads, cfg.API.MaxLoadsPerUID)
+	d.mgr.SetMaxAssetBytes(int64(cfg.Fetch.MaxAssetBytes))
 	if d.store != nil {
 		d.store.SetLimits(int64(cfg.Store.MaxBytes), int64(cfg.Store.ReserveBytes))
 	}

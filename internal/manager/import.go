@@ -67,7 +67,7 @@ func (m *Manager) Import(ctx context.Context, id string, r io.Reader, o ImportOp
 	if err := m.st.CheckRoom(o.Size); err != nil {
 		return nil, storeErr(id, "", err)
 	}
-	in := &importStream{m: m, id: id, spools: map[string]*store.Spool{}}
+	in := &importStream{m: m, id: id, maxAsset: m.maxAssetBytes.Load(), spools: map[string]*store.Spool{}}
 	defer in.removeSpools()
 	if err := in.read(ctx, r); err != nil {
 		return nil, err
@@ -88,7 +88,7 @@ func (m *Manager) Import(ctx context.Context, id string, r io.Reader, o ImportOp
 		h := sha256.Sum256(sum)
 		mf.Version = "local-" + hex.EncodeToString(h[:6])
 	}
-	if err := mf.Validate(m.opts.MaxAssetBytes); err != nil {
+	if err := mf.Validate(in.maxAsset); err != nil {
 		e := errs.From(err)
 		return nil, importErr(id, e.Asset, "%s", e.Message)
 	}
@@ -160,11 +160,12 @@ func (m *Manager) checkReplace(id string, force bool) error {
 
 // importStream is one import's tar stream being read into spools.
 type importStream struct {
-	m       *Manager
-	id      string
-	version string // from the VERSION file, trimmed
-	assets  []manifest.Asset
-	spools  map[string]*store.Spool // by digest: one per distinct file content
+	m        *Manager
+	id       string
+	maxAsset int64  // fetch.max_asset_bytes when the import began
+	version  string // from the VERSION file, trimmed
+	assets   []manifest.Asset
+	spools   map[string]*store.Spool // by digest: one per distinct file content
 }
 
 func (in *importStream) removeSpools() {
@@ -216,8 +217,8 @@ func (in *importStream) read(ctx context.Context, r io.Reader) error {
 			}
 			continue
 		}
-		if hdr.Size > in.m.opts.MaxAssetBytes {
-			return importErr(id, name, "%s is %d bytes, more than fetch.max_asset_bytes (%d)", name, hdr.Size, in.m.opts.MaxAssetBytes)
+		if hdr.Size > in.maxAsset {
+			return importErr(id, name, "%s is %d bytes, more than fetch.max_asset_bytes (%d)", name, hdr.Size, in.maxAsset)
 		}
 		if len(in.assets) >= manifest.MaxAssets {
 			return importErr(id, "", "more than %d files", manifest.MaxAssets)

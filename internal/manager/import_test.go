@@ -294,3 +294,18 @@ func TestImportOverOriginNeedsForce(t *testing.T) {
 		t.Errorf("an import over an import: %v", err)
 	}
 }
+
+// TestImportFollowsMaxAssetBytes: a reload's fetch.max_asset_bytes
+// (SetMaxAssetBytes) bounds the next import's files.
+func TestImportFollowsMaxAssetBytes(t *testing.T) {
+	e := newEnv(t, store.Options{}, Options{})
+	stream := tarFiles(t, map[string][]byte{"f.bin": make([]byte, 3000)})
+	e.m.SetMaxAssetBytes(2000)
+	if _, err := importBytes(e.m, "x", stream, ""); !errors.Is(err, errs.BadRequest) || !strings.Contains(err.Error(), "max_asset_bytes (2000)") {
+		t.Errorf("a 3000-byte file under a 2000-byte limit: %v", err)
+	}
+	e.m.SetMaxAssetBytes(4000)
+	if _, err := importBytes(e.m, "x", stream, ""); err != nil {
+		t.Errorf("under a 4000-byte limit: %v", err)
+	}
+}

@@ -21,7 +21,8 @@ type Options struct {
 	Logger   *slog.Logger
 	SelfHeal bool             // Verify starts a background re-fetch of damaged avatars
 	Now      func() time.Time // nil = time.Now
-	// MaxAssetBytes bounds each file of an Import; 0 = manifest.DefaultMaxAssetBytes.
+	// MaxAssetBytes bounds each file of an Import; 0 =
+	// manifest.DefaultMaxAssetBytes. SetMaxAssetBytes changes it.
 	MaxAssetBytes int64
 	// SubscriberBuffer is the events a subscriber may fall behind by before
 	// it loses some; 0 = 256.
@@ -59,6 +60,8 @@ type Manager struct {
 	views viewCache
 	subs  subscribers
 	trust trust // the trusted keys' verdicts on cached manifests (trust.go)
+
+	maxAssetBytes atomic.Int64 // bounds each file of an Import (SetMaxAssetBytes)
 
 	// testHookJudge, when set, runs in the trusted keys' pass before it
 	// verifies each cached manifest.
@@ -102,6 +105,7 @@ func New(st *store.Store, f *fetch.Client, opts Options) *Manager {
 		verifySem:  make(chan struct{}, verifiesAtOnce),
 	}
 	m.views.init()
+	m.maxAssetBytes.Store(opts.MaxAssetBytes)
 	m.adm.init(opts.MaxLoads, opts.MaxLoadsPerUID)
 	m.subs.init(opts.SubscriberBuffer)
 	m.fetcher.Store(f)
@@ -109,6 +113,15 @@ func New(st *store.Store, f *fetch.Client, opts Options) *Manager {
 		m.setTrustedKeys(f.TrustedKeys())
 	}
 	return m
+}
+
+// SetMaxAssetBytes changes the bound on each file of an Import (a reload
+// of fetch.max_asset_bytes); <= 0 takes manifest.DefaultMaxAssetBytes.
+func (m *Manager) SetMaxAssetBytes(n int64) {
+	if n <= 0 {
+		n = manifest.DefaultMaxAssetBytes
+	}
+	m.maxAssetBytes.Store(n)
 }
 
 // Close cancels every load, waits for every goroutine the Manager started
