@@ -87,8 +87,9 @@ func (m *Manager) toAPI(a *store.Avatar) *apitype.Avatar {
 // (404) when id is not cached, reason damaged (409) when one of its files
 // is missing, is not a regular file, has the wrong size or failed a
 // verify, reason untrusted (409) when its manifest is signed by no key of
-// origin.trusted_keys in force (the keys changed since it was fetched). Every call stats every file (one fstatat each): a file
-// truncated in place a moment ago is found. It never downloads:
+// origin.trusted_keys in force (the keys changed since it was fetched).
+// Every call stats every file (one fstatat each): a file truncated in
+// place a moment ago is found. It never downloads:
 // files it finds missing are recorded (state damaged, a state event);
 // dropping them and healing are left to Verify, the scrub and the blob
 // watcher, and to the next load.
