@@ -84,4 +84,25 @@ func TestLeftoversShownAndCollected(t *testing.T) {
 	if l := p.LogLine("removed partial downloads and unused files"); l == "" {
 		t.Error("gc's sweep is not logged")
 	}
+
+	// rm --all sweeps as well.
+	hold = o.HoldBlob(big, 128<<10)
+	if code, err := testkit.Do(c, "POST", "/v1/avatars/rohan/load?wait=false", nil, nil); err != nil || code != 202 {
+		t.Fatalf("load: %d %v", code, err)
+	}
+	<-hold.Sent
+	deadline = time.Now().Add(waitLimit)
+	for st := stats(); st.PartialBytes == 0; st = stats() {
+		if time.Now().After(deadline) {
+			t.Fatalf("no partial download while loading: %+v", st)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if out, errOut, code := e.CLI("rm", "--all"); code != 0 {
+		t.Fatalf("rm --all: exit %d\n%s%s", code, out, errOut)
+	}
+	hold.Free()
+	if st := stats(); st.Partials+st.UnusedBlobs != 0 || st.TotalSize != 0 {
+		t.Errorf("after rm --all: %+v", st)
+	}
 }

@@ -177,8 +177,11 @@ func (m *Manager) announceDamaged(id string, paths []string) bool {
 	if !m.opts.SelfHeal {
 		return false
 	}
+	m.mu.Lock()
+	_, running := m.loads[id]
+	m.mu.Unlock()
 	_, err := m.join(id, LoadOptions{Background: true})
-	if err == nil {
+	if err == nil && !running {
 		m.log.Info("healing: fetching the damaged files again", "avatar", id)
 	}
 	return err == nil
