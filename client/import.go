@@ -55,7 +55,7 @@ func (o ImportOptions) query() string {
 func (c *Client) Import(ctx context.Context, id, dir string, o ImportOptions) (*apitype.Avatar, error) {
 	root, err := os.OpenRoot(dir)
 	if err != nil {
-		return nil, localFileErr(id, "", "cannot read %s: %v", dir, unwrapPath(err))
+		return nil, readFileErr(id, "", dir, err)
 	}
 	defer root.Close()
 	files, err := planImport(id, dir, root)
@@ -130,7 +130,7 @@ func planImport(id, dir string, root *os.Root) ([]importFile, error) {
 	var files []importFile
 	err := fs.WalkDir(root.FS(), ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
-			return localFileErr(id, p, "cannot read %s: %v", filepath.Join(dir, p), unwrapPath(err))
+			return readFileErr(id, p, filepath.Join(dir, p), err)
 		}
 		if p == "." {
 			return nil
@@ -160,12 +160,12 @@ func planImport(id, dir string, root *os.Root) ([]importFile, error) {
 		}
 		f, err := openRegular(root, p)
 		if err != nil {
-			return localFileErr(id, p, "cannot read %s: %v", filepath.Join(dir, p), unwrapPath(err))
+			return readFileErr(id, p, filepath.Join(dir, p), err)
 		}
 		fi, err := f.Stat()
 		f.Close()
 		if err != nil {
-			return localFileErr(id, p, "cannot read %s: %v", filepath.Join(dir, p), unwrapPath(err))
+			return readFileErr(id, p, filepath.Join(dir, p), err)
 		}
 		files = append(files, importFile{path: p, size: fi.Size()})
 		return nil
@@ -222,7 +222,7 @@ func writeFile(tw *tar.Writer, id, dir string, root *os.Root, f importFile) erro
 	full := filepath.Join(dir, f.path)
 	in, err := openRegular(root, f.path)
 	if err != nil {
-		return localFileErr(id, f.path, "cannot read %s: %v", full, unwrapPath(err))
+		return readFileErr(id, f.path, full, err)
 	}
 	defer in.Close()
 	if fi, err := in.Stat(); err != nil || fi.Size() != f.size {
@@ -245,7 +245,7 @@ func writeFile(tw *tar.Writer, id, dir string, root *os.Root, f importFile) erro
 			break
 		}
 		if rerr != nil {
-			return localFileErr(id, f.path, "cannot read %s: %v", full, unwrapPath(rerr))
+			return readFileErr(id, f.path, full, rerr)
 		}
 	}
 	if n < f.size {
@@ -281,6 +281,17 @@ func unwrapPath(err error) error {
 		return pe.Err
 	}
 	return err
+}
+
+// readFileErr is a file or folder this process could not read. The
+// daemon would not read it either (it reads nothing of the caller's), so
+// the hint says whose rights count.
+func readFileErr(id, asset, path string, err error) *Error {
+	e := localFileErr(id, asset, "cannot read %s: %v", path, unwrapPath(err))
+	if errors.Is(err, fs.ErrPermission) {
+		e.Hint = "import sends what you can read: run it as a user who can read " + path + ", or change its permissions"
+	}
+	return e
 }
 
 // localFileErr is an import refused on this side: a file the caller
