@@ -78,6 +78,7 @@ func (c *Client) Download(ctx context.Context, b Blob, sink Sink, progress func(
 		c.log.Warn("downloaded asset does not match its manifest; downloading it again",
 			"avatar", b.AvatarID, "asset", a.Path, "err", err)
 		c.ctr.retries.Add(1)
+		traceOf(ctx).retrying(try+2, c.cfg.MaxHashRetries+1, cause(nil, err))
 		if err := truncate(t, sink, progress); err != nil {
 			return err
 		}

@@ -48,6 +48,14 @@ func (t *Trace) retrying(attempt, maxAttempts int, cause string) {
 	}
 }
 
+// reasonWords say a reason as a user reads it.
+var reasonWords = map[string]string{
+	errs.ReasonHashMismatch: "sha256 mismatch",
+	errs.ReasonSizeMismatch: "size mismatch",
+	errs.ReasonStalled:      "stalled",
+	errs.ReasonTimeout:      "timeout",
+}
+
 // maxCause bounds the text of a cause.
 const maxCause = 120
 
@@ -72,6 +80,9 @@ func causeText(resp *http.Response, err error) string {
 	if errors.As(err, &e) && e.Err == nil {
 		if e.HTTPStatus != 0 && resp != nil {
 			return "HTTP " + resp.Status
+		}
+		if w, ok := reasonWords[e.Reason]; ok {
+			return w
 		}
 		if e.Reason != "" {
 			return e.Reason

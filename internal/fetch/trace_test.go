@@ -1,6 +1,7 @@
 package fetch
 
 import (
+	"bytes"
 	"net"
 	"net/http"
 	"runtime"
@@ -103,5 +104,27 @@ func TestTraceQueued(t *testing.T) {
 	g.release()
 	if !slices.Equal(rec.queued, []bool{true, false}) {
 		t.Errorf("queued reports %v, want [true false]", rec.queued)
+	}
+}
+
+// TestTraceHashRetry: a download whose bytes fail their sha256 is
+// downloaded again, and the trace says so.
+func TestTraceHashRetry(t *testing.T) {
+	o := newOrigin(t)
+	data := randBytes(10_000, 13)
+	bad := bytes.Clone(data)
+	bad[5000] ^= 1
+	o.mux.HandleFunc("/blob", func(w http.ResponseWriter, r *http.Request) { o.serveBlob(w, r, bad) })
+	cfg := testConfig(o.URL)
+	c := newClient(t, cfg)
+	a := assetOf("a", data)
+	a.URL = "/blob"
+	var rec traced
+	if err := c.Download(WithTrace(ctxT(t), rec.trace()), Blob{AvatarID: "rohan", Asset: a}, newSink(t), nil); err == nil {
+		t.Fatal("bad bytes were accepted")
+	}
+	want := []string{"2/3 sha256 mismatch", "3/3 sha256 mismatch"}
+	if !slices.Equal(rec.retries, want) {
+		t.Errorf("retries %q, want %q", rec.retries, want)
 	}
 }
