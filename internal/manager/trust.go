@@ -176,16 +176,17 @@ func (m *Manager) setTrustedKeys(keys []ed25519.PublicKey) {
 // avatar against keys and records the verdicts of generation gen.
 func (m *Manager) rejudge(ctx context.Context, gen uint64, keys []ed25519.PublicKey, atStart bool) {
 	start := time.Now()
-	list := m.st.List()
-	seen := make(map[string]bool, len(list))
+	ids := m.st.IDs()
+	seen := make(map[string]bool, len(ids))
 	var checked, bad int
 	var badIDs []string
-	for _, a := range list {
+	for _, id := range ids {
 		if ctx.Err() != nil {
 			return
 		}
-		seen[a.ID] = true
-		if a.Source == SourceImport {
+		seen[id] = true
+		a, cached := m.st.Get(id)
+		if !cached || a.Source == SourceImport {
 			continue
 		}
 		if m.testHookJudge != nil {

@@ -82,6 +82,19 @@ func (s *Store) List() []*Avatar {
 	return out
 }
 
+// IDs returns the IDs of every cached avatar, sorted: for a walk over a
+// large cache that Gets one avatar at a time instead of copying all.
+func (s *Store) IDs() []string {
+	s.mu.RLock()
+	ids := make([]string, 0, len(s.avatars))
+	for id := range s.avatars {
+		ids = append(ids, id)
+	}
+	s.mu.RUnlock()
+	sort.Strings(ids)
+	return ids
+}
+
 // Put makes a.Version (a.Manifest.Version when empty) the current version
 // of avatar a.ID. Every blob of a.Manifest must be committed, else Put
 // fails and nothing changes: the old version is served until then. Each
