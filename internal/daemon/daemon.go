@@ -157,18 +157,25 @@ func (d *daemon) serve(ctx context.Context, cfg *config.Config, srv *api.Server,
 	var wg sync.WaitGroup
 	defer wg.Wait()
 
-	serveDone := make(chan error, 1)
-	go func() { serveDone <- srv.Serve(runCtx, ln) }()
-
 	d.preload = duty.NewPreloader(d.mgr, d.schedule(cfg), d.log.With("component", "preload"))
 	scrub := &duty.Scrubber{Verifier: scrubber{d.mgr}, Interval: cfg.Store.ScrubInterval.Std(), Log: d.log.With("component", "scrub")}
 	wg.Go(func() { _ = d.preload.Run(runCtx) })
 	wg.Go(func() { _ = scrub.Run(runCtx) })
 	wg.Go(func() { d.flushLoop(runCtx) })
-	wg.Go(func() { d.control(runCtx) })
+	armed := make(chan struct{})
+	wg.Go(func() { d.control(runCtx, armed) })
 	wg.Go(func() { d.watchBlobs(runCtx) })
 	waitWatchdog := d.sd.watchdog(runCtx)
 	defer waitWatchdog()
+
+	// The API answers once the config and token files are watched, so a
+	// client that saw the daemon answer knows its next edit is seen.
+	select {
+	case <-armed:
+	case <-ctx.Done():
+	}
+	serveDone := make(chan error, 1)
+	go func() { serveDone <- srv.Serve(runCtx, ln) }()
 
 	origin := cfg.Origin.URL
 	if origin == "" {

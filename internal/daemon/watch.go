@@ -15,7 +15,7 @@ import (
 // edits of the config file and of the session-token file all come here, so
 // reloads never overlap. When a reload changes which files are watched (a
 // new origin.session_token_file), the file watcher is replaced.
-func (d *daemon) control(ctx context.Context) {
+func (d *daemon) control(ctx context.Context, armed chan<- struct{}) {
 	for {
 		files := d.watchedFiles()
 		changed := make(chan string)
@@ -32,6 +32,11 @@ func (d *daemon) control(ctx context.Context) {
 		// The token file may have changed between its last read and the
 		// start of this watch, which would report only later changes.
 		d.tokenFileChanged()
+		if armed != nil {
+			// The first watch is in place: an edit from now on is seen.
+			close(armed)
+			armed = nil
+		}
 		for slices.Equal(files, d.watchedFiles()) && ctx.Err() == nil {
 			select {
 			case <-ctx.Done():
