@@ -86,8 +86,11 @@ func TestCLIAgainstDaemon(t *testing.T) {
 		}
 		return 0, out.String()
 	}
-	if code, out := cli("", "preload", "rohan"); code != 4 {
-		t.Errorf("preload without a token: exit %d, want 4 (an account error)\n%s", code, out)
+	// The configured token file does not exist: the 401 is a configuration
+	// error (exit 2) that names the file, not an account error.
+	if code, out := cli("", "preload", "rohan"); code != 2 || !strings.Contains(out, "origin.session_token_file could not be read") ||
+		!strings.Contains(out, "reason tokenFileUnreadable") {
+		t.Errorf("preload with an unreadable token file: exit %d, want 2 naming the file\n%s", code, out)
 	}
 	if code, out := cli(token+"\n", "session", "set"); code != 0 {
 		t.Fatalf("session set: exit %d\n%s", code, out)

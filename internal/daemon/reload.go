@@ -23,6 +23,7 @@ func (d *daemon) fetchConfig(cfg *config.Config) (fetch.Config, error) {
 		Mirrors:                cfg.Origin.Mirrors,
 		AppID:                  d.sess.appIDOr(cfg.Origin.AppID),
 		Token:                  d.sess.Token,
+		TokenProblem:           d.sess.TokenProblem,
 		AllowInsecure:          cfg.Origin.AllowInsecure,
 		AllowLocalTargets:      f.AllowLocalTargets,
 		TrustedKeys:            keys,
@@ -130,6 +131,7 @@ type tokenRead struct{ path, value string }
 // problem). Only Run, before serving, and the control goroutine call it.
 func (d *daemon) readToken(cfg *config.Config) (changed bool) {
 	if cfg.TokenFile(d.opts.getenv) == "" {
+		d.sess.setProblem("")
 		return false
 	}
 	t, err := cfg.ReadSessionToken(d.opts.getenv)
@@ -138,8 +140,10 @@ func (d *daemon) readToken(cfg *config.Config) (changed bool) {
 			d.log.Warn("cannot read the session token; keeping the current one", "err", err)
 		}
 		d.tokenProblem = err.Error()
+		d.sess.setProblem(err.Error())
 		return false
 	}
+	d.sess.setProblem("")
 	if t.Warning != "" && t.Warning != d.tokenProblem {
 		d.log.Warn(t.Warning, "token", t)
 	}

@@ -12,7 +12,8 @@ import (
 //
 // The token is a secret: session never logs it, and nothing else may.
 type session struct {
-	token atomic.Pointer[string]
+	token   atomic.Pointer[string]
+	problem atomic.Pointer[string] // why the token file could not be read; nil or "" = it could
 
 	mu    sync.Mutex
 	appID string // "" = the configuration's origin.app_id
@@ -25,6 +26,16 @@ func (s *session) Token() string {
 	}
 	return ""
 }
+
+// TokenProblem is fetch.Config.TokenProblem.
+func (s *session) TokenProblem() string {
+	if p := s.problem.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
+
+func (s *session) setProblem(p string) { s.problem.Store(&p) }
 
 // setToken installs a token and reports whether it differs from the last one.
 func (s *session) setToken(t string) (changed bool) {

@@ -47,6 +47,9 @@ const (
 	// origin.trusted_keys in force signed (the keys changed since it was
 	// fetched). Retrieve answers 409; a load fetches the manifest again.
 	ReasonUntrusted = "untrusted"
+	// ReasonTokenFile: the origin refused a request sent without a token
+	// because origin.session_token_file could not be read.
+	ReasonTokenFile = "tokenFileUnreadable"
 )
 
 // Error is a failure with a client code. The zero value is not useful;
@@ -232,7 +235,7 @@ const ExitCodesHelp = `Exit codes:
 // can help. A new reason of that kind belongs here.
 func configuration(e *Error) bool {
 	switch e.Reason {
-	case ReasonNoOrigin, ReasonInvalidID, ReasonForceRequired:
+	case ReasonNoOrigin, ReasonInvalidID, ReasonForceRequired, ReasonTokenFile:
 		return true
 	case ReasonInsecure:
 		return e.Phase == PhaseLocal // origin.url itself, not a URL the origin named

@@ -78,6 +78,8 @@ func (f Facts) byReason(e *Error) string {
 		return "sign the manifest with a key in origin.trusted_keys (assetd publish --sign), or add its key to origin.trusted_keys in " + f.configIn()
 	case ReasonUntrusted:
 		return "run: assetd preload " + id + " to fetch it again signed by a key in origin.trusted_keys, or add its key to origin.trusted_keys in " + f.configIn()
+	case ReasonTokenFile:
+		return "make origin.session_token_file readable by assetd (it is read again when it changes), or: assetd session set --token-file FILE"
 	case ReasonInsecure:
 		return "use https:// in " + f.origin() + ", or http:// to a loopback host; origin.allow_insecure in " + f.configIn() + " is for test rigs"
 	case ReasonNetwork, ReasonTimeout, ReasonStalled:

@@ -40,11 +40,15 @@ const (
 // Config configures a Client. Zero durations and limits take the defaults
 // of config.md; see New.
 type Config struct {
-	BaseURL       string        // origin.url
-	Mirrors       []string      // tried in order when BaseURL fails (manifest and default blob URLs)
-	AppID         string        // sent as X-App-ID to the origin and its mirrors only
-	Token         func() string // current session token, "" for none; read per request
-	AllowInsecure bool          // plain http to non-loopback hosts
+	BaseURL string        // origin.url
+	Mirrors []string      // tried in order when BaseURL fails (manifest and default blob URLs)
+	AppID   string        // sent as X-App-ID to the origin and its mirrors only
+	Token   func() string // current session token, "" for none; read per request
+	// TokenProblem says why origin.session_token_file could not be read,
+	// "" when it could (nil: never). An account answer to a request sent
+	// without a token then names this cause (reason tokenFileUnreadable).
+	TokenProblem  func() string
+	AllowInsecure bool // plain http to non-loopback hosts
 	// AllowLocalTargets lets URLs the origin names reach loopback and
 	// link-local addresses (fetch.allow_local_targets); see local.go.
 	AllowLocalTargets bool

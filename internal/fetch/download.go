@@ -48,7 +48,7 @@ func (c *Client) Download(ctx context.Context, b Blob, sink Sink, progress func(
 		progress = func(int64) {}
 	}
 	a := b.Asset
-	t := target{kind: kindBlob, avatarID: b.AvatarID, asset: a.Path, token: c.cfg.Token}
+	t := target{kind: kindBlob, avatarID: b.AvatarID, asset: a.Path, token: c.cfg.Token, tokenProblem: c.cfg.TokenProblem}
 	if !manifest.ValidDigest(a.SHA256) || a.Size < 0 {
 		e := t.err(errs.FailedToDownloadAvatarAssets, errs.ReasonInvalidManifest, false, "asset %q has no valid size and sha256", a.Path)
 		e.Phase = errs.PhaseLocal

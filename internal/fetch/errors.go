@@ -50,6 +50,8 @@ type target struct {
 	asset    string
 	token    func() string
 	base     string // the origin's base URL (origin.url or a mirror), redacted
+
+	tokenProblem func() string // see Config.TokenProblem
 }
 
 func (t target) fail() errs.Code {
@@ -276,9 +278,26 @@ func (t target) status(resp *http.Response, retryWaitMax time.Duration) *errs.Er
 	if body.Message != "" {
 		msg += ": " + body.Message
 	}
+	if p := t.unreadableToken(code); p != "" {
+		reason = errs.ReasonTokenFile
+		msg += "; no token was sent, since origin.session_token_file could not be read: " + p
+	}
 	e := t.err(code, reason, transient, "%s", msg)
 	e.HTTPStatus, e.ServerCode = st, body.Code
 	return e
+}
+
+// unreadableToken is why the token file could not be read, when that is
+// why the origin refused the credentials: an account code on a request
+// that carried no token.
+func (t target) unreadableToken(code errs.Code) string {
+	if t.tokenProblem == nil || (code != errs.SessionTokenExpired && code != errs.SessionTokenInvalid) {
+		return ""
+	}
+	if t.token != nil && t.token() != "" {
+		return ""
+	}
+	return t.tokenProblem()
 }
 
 // plainNotFound is a manifest's 404 that does not say avatarIDUnrecognized

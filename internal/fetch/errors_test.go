@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/assetd/assetd/internal/errs"
 )
@@ -257,6 +258,26 @@ func TestRedactCutPrefix(t *testing.T) {
 	} {
 		if got := tg.redact(in); got != want {
 			t.Errorf("redact(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestUnreadableTokenFile: an account answer to a request sent without a
+// token, while the token file cannot be read, names that cause (reason
+// tokenFileUnreadable, exit 2); with a token it is the account error.
+func TestUnreadableTokenFile(t *testing.T) {
+	problem := func() string { return "open /etc/assetd/token: permission denied" }
+	for _, tt := range []struct {
+		token, want string
+	}{{"", errs.ReasonTokenFile}, {"tok-1234", ""}} {
+		t0 := target{kind: kindManifest, avatarID: "rohan", token: func() string { return tt.token }, tokenProblem: problem}
+		resp := &http.Response{StatusCode: 401, Status: "401 Unauthorized", Body: http.NoBody, Header: http.Header{}}
+		e := t0.status(resp, time.Second)
+		if e.Code != errs.SessionTokenExpired || e.Reason != tt.want {
+			t.Errorf("token %q: %s reason %q, want %q", tt.token, e.Code, e.Reason, tt.want)
+		}
+		if want := tt.want != ""; strings.Contains(e.Message, "permission denied") != want || (errs.ExitCode(e) == errs.ExitUsage) != want {
+			t.Errorf("token %q: message %q, exit %d", tt.token, e.Message, errs.ExitCode(e))
 		}
 	}
 }

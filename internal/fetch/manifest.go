@@ -34,7 +34,7 @@ type ManifestResult struct {
 // transient failure, from each mirror in turn. A non-empty etag is sent as
 // If-None-Match; a 304 answer is NotModified.
 func (c *Client) Manifest(ctx context.Context, avatarID, etag string) (*ManifestResult, error) {
-	t := target{kind: kindManifest, avatarID: avatarID, token: c.cfg.Token}
+	t := target{kind: kindManifest, avatarID: avatarID, token: c.cfg.Token, tokenProblem: c.cfg.TokenProblem}
 	if err := manifest.ValidateID(avatarID); err != nil {
 		return nil, errs.From(err).WithAvatar(avatarID)
 	}
