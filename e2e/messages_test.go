@@ -82,14 +82,14 @@ func TestWrongOriginURLIsNotAWrongID(t *testing.T) {
 	}{
 		{"plain web server", static.URL, []string{
 			"avatarIDUnrecognized: manifest: GET " + static.URL + "/v1/avatars/aria/manifest answered 404 Not Found without an origin's error body",
-			"origin.url (" + static.URL + ") is not the root of an origin tree",
+			"origin.url (" + static.URL + ") may be a plain web server or have a wrong path prefix (such as .../v1), or the avatar is not published there",
 			"(check origin.url (" + static.URL + ") in ",
 			"[reason plainNotFound, HTTP 404]",
 		}},
 		{"wrong path prefix", originURL + "/v1", []string{
 			"GET " + originURL + "/v1/v1/avatars/aria/manifest answered 404 Not Found with code \"notFound\", not avatarIDUnrecognized",
 			"origin.url (" + originURL + "/v1)",
-			"it must be the root of an origin tree",
+			"it must be the root of the published tree",
 		}},
 		{"captive portal", portal.URL, []string{
 			"failedToFetchAvatarMetadata: manifest: GET " + portal.URL + "/v1/avatars/aria/manifest answered an HTML page (200 OK text/html; charset=utf-8), not a manifest: a captive portal or a login page may be in the way",

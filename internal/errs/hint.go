@@ -97,7 +97,7 @@ func (f Facts) byReason(e *Error) string {
 	case ReasonInvalidManifest:
 		return "the origin serves a manifest assetd refuses: republish the avatar (assetd publish), and check " + f.origin()
 	case ReasonPlainNotFound:
-		return "check " + f.origin() + " in " + f.configIn() + ": it must be the root of an origin tree, that serves /v1/avatars/{id}/manifest; or publish " + id + " there"
+		return "check " + f.origin() + " in " + f.configIn() + ": it must be the root of the published tree (serving /v1/avatars/{id}/manifest); or publish " + id + " there"
 	case ReasonHTMLAnswer:
 		return "log in to the network if a captive portal is in the way, or fix " + f.origin() + " in " + f.configIn()
 	case "http404":

@@ -18,7 +18,7 @@ func TestHintFollowsTheReason(t *testing.T) {
 		{&Error{Code: AvatarAssetMissing, Reason: ReasonUntrusted, AvatarID: "rohan"},
 			"run: assetd preload rohan to fetch it again signed by a key in origin.trusted_keys, or add its key to origin.trusted_keys in /etc/assetd/assetd.toml"},
 		{&Error{Code: AvatarIDUnrecognized, Reason: ReasonPlainNotFound, AvatarID: "aria"},
-			"check origin.url (https://cdn.example/v1) in /etc/assetd/assetd.toml: it must be the root of an origin tree, that serves /v1/avatars/{id}/manifest; or publish aria there"},
+			"check origin.url (https://cdn.example/v1) in /etc/assetd/assetd.toml: it must be the root of the published tree (serving /v1/avatars/{id}/manifest); or publish aria there"},
 		{&Error{Code: ConcurrentLimitExceeded, Reason: ReasonTooManyLoads},
 			"wait for your loads to finish (assetd ls), or cancel some (assetd cancel); api.max_loads_per_uid in /etc/assetd/assetd.toml sets how many run at once"},
 		{&Error{Code: FailedToFetchAvatarMetadata, Reason: ReasonNetwork}, "check that origin.url (https://cdn.example/v1) is reachable from this machine, then retry"},

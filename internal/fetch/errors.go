@@ -311,7 +311,7 @@ func (t target) plainNotFound(resp *http.Response, body serverBody) *errs.Error 
 		without = fmt.Sprintf("with code %q, not avatarIDUnrecognized", body.Code)
 	}
 	e := t.err(errs.AvatarIDUnrecognized, errs.ReasonPlainNotFound, false,
-		"manifest: GET %s answered %s %s: either the avatar is not published there, or origin.url (%s) is not the root of an origin tree (a plain web server, a wrong path prefix such as .../v1)",
+		"manifest: GET %s answered %s %s: origin.url (%s) may be a plain web server or have a wrong path prefix (such as .../v1), or the avatar is not published there",
 		requestURL(resp), resp.Status, without, t.base)
 	e.HTTPStatus, e.ServerCode = resp.StatusCode, body.Code
 	return e
