@@ -148,7 +148,7 @@ func (o *origin) manifest(w http.ResponseWriter, r *http.Request) {
 	raw, _ := json.Marshal(doc)
 	if signer != nil {
 		var err error
-		if raw, err = manifest.Sign(raw, "k", signer); err != nil {
+		if raw, err = manifest.Sign(raw, manifest.KeyID(signer.Public().(ed25519.PublicKey)), signer); err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
 		}

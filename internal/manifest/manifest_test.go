@@ -215,3 +215,31 @@ func TestSignedDuplicateAssets(t *testing.T) {
 		t.Errorf("Sign accepted the document")
 	}
 }
+
+// TestVerifyKeyOrder: the signature's keyId picks the key tried first,
+// but a keyId that names another key (it is not signed) or none still
+// verifies with any key of the set.
+func TestVerifyKeyOrder(t *testing.T) {
+	pub1, priv1, _ := ed25519.GenerateKey(rand.Reader)
+	pub2, _, _ := ed25519.GenerateKey(rand.Reader)
+	raw := doc(`{"path":"a","size":1,"sha256":"` + hexA + `"}`)
+	for _, keyID := range []string{KeyID(pub1), KeyID(pub2), "", "zz"} {
+		signed, err := Sign(raw, keyID, priv1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := Decode(signed, "rohan", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Verify([]ed25519.PublicKey{pub2, pub1}); err != nil {
+			t.Errorf("keyId %q: %v", keyID, err)
+		}
+		if err := d.Verify([]ed25519.PublicKey{pub2}); err == nil {
+			t.Errorf("keyId %q: verified by a key that did not sign", keyID)
+		}
+	}
+	if len(KeyID(pub1)) != 8 {
+		t.Errorf("KeyID %q is not 8 hex digits", KeyID(pub1))
+	}
+}

@@ -3,7 +3,9 @@ package manifest
 import (
 	"bytes"
 	"crypto/ed25519"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"maps"
@@ -94,12 +96,22 @@ func (d *Document) Verify(keys []ed25519.PublicKey) error {
 	if d.signErr != nil || d.signed == nil {
 		return bad("manifest cannot be canonicalized: %v", d.signErr)
 	}
-	for _, k := range keys {
-		if ed25519.Verify(k, d.signed, sig) {
-			return nil
+	// The keyId is not signed: it only says which key to try first.
+	for _, named := range []bool{true, false} {
+		for _, k := range keys {
+			if (KeyID(k) == m.Signature.KeyID) == named && ed25519.Verify(k, d.signed, sig) {
+				return nil
+			}
 		}
 	}
 	return bad("manifest signature (key %q) matches no trusted key", m.Signature.KeyID)
+}
+
+// KeyID names a public key in a manifest's signature: the first 8 hex
+// digits of its sha256.
+func KeyID(pub ed25519.PublicKey) string {
+	sum := sha256.Sum256(pub)
+	return hex.EncodeToString(sum[:4])
 }
 
 // ParsePublicKey decodes a base64 ed25519 public key, as written in

@@ -4,22 +4,18 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"os"
+
+	"github.com/assetd/assetd/internal/manifest"
 )
 
-// KeyID names a public key in a manifest's signature: the first 8 hex
-// digits of its sha256.
-func KeyID(pub ed25519.PublicKey) string {
-	sum := sha256.Sum256(pub)
-	return hex.EncodeToString(sum[:])[:8]
-}
+// KeyID names a public key in a manifest's signature (manifest.KeyID).
+func KeyID(pub ed25519.PublicKey) string { return manifest.KeyID(pub) }
 
 // EncodePublicKey is the base64 form of pub that origin.trusted_keys takes
 // and manifest.ParsePublicKey reads.
