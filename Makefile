@@ -153,6 +153,16 @@ deb: dist
 package-test:
 	ASSETD_PACKAGING_TEST=1 $(GO) test -count=1 -timeout 40m -v -run . ./packaging/
 
+.PHONY: systemd-test
+
+# The real-systemd test: the package installed with apt in a Debian booted
+# with systemd-nspawn (as root; it installs systemd-container and mmdebstrap
+# when missing, and caches the root file system in
+# /var/cache/assetd-systemd-test). It skips where a container cannot boot,
+# unless ASSETD_REQUIRE_SYSTEMD=1. It ends with a PASS/FAIL list.
+systemd-test:
+	ASSETD_SYSTEMD_TEST=1 $(GO) test -count=1 -timeout 15m -v -run '^TestBoot$$' ./systemd/
+
 # The Python and Node clients (clients/), tested against the real daemon
 # built here and a real `assetd origin`. Their tools come from Debian
 # (Debian's /usr/bin/python3, whose pytest is python3-pytest; PyPI is not
