@@ -329,6 +329,14 @@ func (c *Client) SetSession(ctx context.Context, token, appID string) error {
 	return c.call(ctx, http.MethodPut, "/v1/session", apitype.Session{SessionToken: token, AppID: appID}, nil)
 }
 
+// Reload makes the daemon re-read its configuration file (POST /v1/reload)
+// and returns once it is in force. A file the daemon refuses is BadRequest
+// with reason configRefused, its message the file's errors; the old
+// configuration stays. Only root and the daemon's own user may reload.
+func (c *Client) Reload(ctx context.Context) error {
+	return c.call(ctx, http.MethodPost, "/v1/reload", nil, nil)
+}
+
 // SetPinned pins an avatar (never evicted) or unpins it.
 func (c *Client) SetPinned(ctx context.Context, id string, pinned bool) error {
 	method := http.MethodPut

@@ -58,7 +58,7 @@ func TestServiceSettings(t *testing.T) {
 		"Type":                     "notify",
 		"NotifyAccess":             "main",
 		"ExecStart":                "/usr/bin/assetd serve --config " + config.DefaultFile,
-		"ExecReload":               "/bin/kill -HUP $MAINPID",
+		"ExecReload":               "/usr/bin/assetd reload",
 		"Restart":                  "on-failure",
 		"WatchdogSec":              "30s",
 		"User":                     "assetd",
@@ -165,11 +165,12 @@ func TestVerify(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const exe = "ExecStart=/usr/bin/assetd "
-	if !bytes.Contains(svc, []byte(exe)) {
-		t.Fatalf("assetd.service has no %q", exe)
+	for _, exe := range []string{"ExecStart=/usr/bin/assetd ", "ExecReload=/usr/bin/assetd "} {
+		if !bytes.Contains(svc, []byte(exe)) {
+			t.Fatalf("assetd.service has no %q", exe)
+		}
+		svc = bytes.Replace(svc, []byte(exe), []byte(strings.Replace(exe, "/usr/bin/assetd", bin, 1)), 1)
 	}
-	svc = bytes.Replace(svc, []byte(exe), []byte("ExecStart="+bin+" "), 1)
 	sock, err := os.ReadFile("assetd.socket")
 	if err != nil {
 		t.Fatal(err)

@@ -63,14 +63,17 @@ type Metrics struct {
 	LoadsInFlight                      int
 }
 
-// Options configure a Server. The zero value serves root and the daemon's
-// own user only.
+// Options configure a Server. The zero value serves root, the daemon's
+// own user and the members of the daemon's own group (primary or
+// supplementary): under the shipped units that is group assetd, which
+// `usermod -aG assetd USER` joins.
 type Options struct {
 	Logger  *slog.Logger // nil = discard
 	Version string       // GET /v1/health; "" = version.Version
 
-	// AllowedUIDs and AllowedGIDs admit callers besides root and the
-	// daemon's own uid: by uid, or by primary or supplementary group.
+	// AllowedUIDs and AllowedGIDs admit callers besides root, the daemon's
+	// own uid and its own group: by uid, or by primary or supplementary
+	// group.
 	AllowedUIDs, AllowedGIDs []int
 
 	// Metrics feeds GET /metrics; nil = the cache figures of
@@ -81,6 +84,12 @@ type Options struct {
 	// app ID). PUT /v1/session calls it, then Manager.RetryAuthFailed.
 	// nil answers PUT /v1/session with internalError.
 	SetSession func(token, appID string) error
+
+	// Reload re-reads the configuration file and puts it in force, or
+	// returns why it refused it (the old configuration then stays). POST
+	// /v1/reload calls it for root and the daemon's own uid only. nil
+	// answers POST /v1/reload with internalError.
+	Reload func(ctx context.Context) error
 
 	// Facts are what error hints name (the configuration file in use,
 	// origin.url); nil = none known.
@@ -143,6 +152,10 @@ func New(m Manager, opts Options) *Server {
 	for _, g := range opts.AllowedGIDs {
 		s.gids[uint32(g)] = true
 	}
+	// The daemon's own group is admitted: the socket unit gives the socket
+	// to that group (SocketGroup=assetd), and joining it is how an operator
+	// lets a user in.
+	s.gids[uint32(os.Getgid())] = true
 	return s
 }
 

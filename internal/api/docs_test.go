@@ -42,7 +42,10 @@ func TestDocsCurlExamples(t *testing.T) {
 		t.Fatalf("only %d curl lines in docs/api.md", len(cmds))
 	}
 	fm := docsManager()
-	ts := start(t, fm, api.Options{SetSession: func(token, appID string) error { return nil }})
+	ts := start(t, fm, api.Options{
+		SetSession: func(token, appID string) error { return nil },
+		Reload:     func(context.Context) error { return nil },
+	})
 	curl, _ := exec.LookPath("curl")
 	if curl == "" {
 		t.Log("curl not installed: requests go through the Go client only")
@@ -74,7 +77,7 @@ func TestDocsCurlExamples(t *testing.T) {
 		"DELETE /v1/avatars/rohan/load", "DELETE /v1/loads", "DELETE /v1/avatars/rohan", "DELETE /v1/avatars",
 		"POST /v1/cache/lru", "GET /v1/avatars/rohan/size", "GET /v1/cache/stats", "POST /v1/avatars/rohan/verify",
 		"PUT /v1/session", "GET /v1/events", "GET /metrics", "POST /v1/avatars/rohan/import",
-		"PUT /v1/avatars/rohan/pin", "DELETE /v1/avatars/rohan/pin",
+		"PUT /v1/avatars/rohan/pin", "DELETE /v1/avatars/rohan/pin", "POST /v1/reload",
 	} {
 		if !covered[want] {
 			t.Errorf("docs/api.md has no curl example of %s", want)

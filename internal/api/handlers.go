@@ -143,6 +143,35 @@ func (s *Server) session(w http.ResponseWriter, r *http.Request, _ string) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// reload is POST /v1/reload: the configuration file re-read and put in
+// force before the answer (204), or refused with its errors (400
+// badRequest, reason configRefused). Only root and the daemon's own uid may
+// ask: the allowed uids and groups use the cache, they do not run it.
+func (s *Server) reload(w http.ResponseWriter, r *http.Request, _ string) {
+	if p, ok := r.Context().Value(peerKey{}).(peer); ok && p.uid != 0 && p.uid != s.selfUID {
+		s.writeError(w, r, localErr(errs.Forbidden, "uid %d may not reload assetd's configuration: only root and the daemon's user may", p.uid))
+		return
+	}
+	if s.opts.Reload == nil {
+		s.writeError(w, r, localErr(errs.Internal, "this daemon does not reload over the API"))
+		return
+	}
+	if err := s.opts.Reload(r.Context()); err != nil {
+		var e *errs.Error
+		switch {
+		case r.Context().Err() != nil:
+			e = &errs.Error{Code: errs.Cancelled, Phase: errs.PhaseLocal, Message: "cancelled", Err: err}
+		case !errors.As(err, &e):
+			e = &errs.Error{Code: errs.BadRequest, Phase: errs.PhaseLocal, Reason: errs.ReasonConfigRefused,
+				Message: "the configuration was refused; the old one stays in force: " + err.Error(),
+				Hint:    "fix the file, then run: assetd reload", Err: err}
+		}
+		s.writeError(w, r, e)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
 // importAvatar reads a tar stream of the caller's files (docs/api.md):
 // the one route whose body may exceed MaxBodyBytes. Its length must be
 // known, so that the manager checks it against the quota before a byte is

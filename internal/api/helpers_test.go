@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -26,6 +27,9 @@ import (
 // credential tests run it under another uid.
 const childEnv = "ASSETD_API_TEST_CHILD_SOCKET"
 
+// childReqEnv names another request for the child: "POST /v1/reload".
+const childReqEnv = "ASSETD_API_TEST_CHILD_REQUEST"
+
 func TestMain(m *testing.M) {
 	if sock := os.Getenv(childEnv); sock != "" {
 		if spec := os.Getenv(childConnsEnv); spec != "" {
@@ -40,7 +44,11 @@ func runChild(sock string) int {
 	c := client.New(sock)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	resp, err := c.Do(ctx, http.MethodGet, "/v1/health", nil, nil)
+	method, path := http.MethodGet, "/v1/health"
+	if req := os.Getenv(childReqEnv); req != "" {
+		method, path, _ = strings.Cut(req, " ")
+	}
+	resp, err := c.Do(ctx, method, path, nil, nil)
 	if err != nil {
 		os.Stdout.WriteString("error " + err.Error() + "\n")
 		return 1

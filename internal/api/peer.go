@@ -43,7 +43,8 @@ func (s *Server) connContext(ctx context.Context, c net.Conn) context.Context {
 }
 
 // checkPeer admits root, the daemon's own uid, the allowed uids, and
-// callers whose primary or supplementary group is allowed. Supplementary
+// callers whose primary or supplementary group is the daemon's own group or
+// an allowed one. Supplementary
 // groups come from SO_PEERGROUPS, which the kernel recorded at connect, so
 // that a caller cannot hand its socket to another process and leave; they
 // are read only when nothing else admits.
@@ -70,9 +71,6 @@ func (s *Server) checkPeer(c net.Conn) peer {
 	switch {
 	case cred.Uid == 0, cred.Uid == s.selfUID, s.uids[cred.Uid], s.gids[cred.Gid]:
 		p.allowed = true
-		return p
-	case len(s.gids) == 0:
-		p.why = "uid and gid not allowed"
 		return p
 	}
 	var groups []uint32

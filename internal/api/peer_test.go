@@ -1,7 +1,10 @@
 package api_test
 
 import (
+	"context"
+	"errors"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/assetd/assetd/internal/api"
+	"github.com/assetd/assetd/internal/errs"
 )
 
 // TestPeerCredentials runs a client as uid 4242 (a re-exec of this test
@@ -33,13 +37,20 @@ func TestPeerCredentials(t *testing.T) {
 		name   string
 		opts   api.Options
 		groups []uint32
+		req    string // "" = GET /v1/health
 		want   string
 	}{
-		{"refused", api.Options{AllowedUIDs: []int{1234}, AllowedGIDs: []int{4321}}, nil, "403 forbidden"},
-		{"allowed uid", api.Options{AllowedUIDs: []int{4242}}, nil, "200 "},
-		{"allowed gid", api.Options{AllowedGIDs: []int{4242}}, nil, "200 "},
-		{"allowed supplementary group", api.Options{AllowedGIDs: []int{4343}}, []uint32{4343}, "200 "},
-		{"other supplementary group", api.Options{AllowedGIDs: []int{4343}}, []uint32{4444}, "403 forbidden"},
+		{"refused", api.Options{AllowedUIDs: []int{1234}, AllowedGIDs: []int{4321}}, nil, "", "403 forbidden"},
+		{"allowed uid", api.Options{AllowedUIDs: []int{4242}}, nil, "", "200 "},
+		{"allowed gid", api.Options{AllowedGIDs: []int{4242}}, nil, "", "200 "},
+		{"allowed supplementary group", api.Options{AllowedGIDs: []int{4343}}, []uint32{4343}, "", "200 "},
+		{"other supplementary group", api.Options{AllowedGIDs: []int{4343}}, []uint32{4444}, "", "403 forbidden"},
+		// The daemon's own group admits, as a supplementary group (usermod
+		// -aG assetd USER) and as the primary group.
+		{"the daemon's group, supplementary", api.Options{}, []uint32{uint32(os.Getgid())}, "", "200 "},
+		{"no group of the daemon's", api.Options{}, []uint32{4444}, "", "403 forbidden"},
+		// Only root and the daemon's own uid may reload, not allowed callers.
+		{"reload by an allowed uid", api.Options{AllowedUIDs: []int{4242}, Reload: func(context.Context) error { return nil }}, nil, "POST /v1/reload", "403 forbidden"},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -53,7 +64,7 @@ func TestPeerCredentials(t *testing.T) {
 			}
 			cmd := exec.Command(bin, "-test.run=^$")
 			cmd.Dir = dir
-			cmd.Env = []string{childEnv + "=" + ts.sock}
+			cmd.Env = []string{childEnv + "=" + ts.sock, childReqEnv + "=" + tt.req}
 			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 4242, Gid: 4242, Groups: tt.groups}}
 			out, err := cmd.CombinedOutput()
 			if err != nil {
@@ -91,4 +102,30 @@ func copyFile(t *testing.T, dst string) {
 	if err := out.Close(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestReload: POST /v1/reload answers 204 when the configuration is in
+// force and 400 badRequest (reason configRefused, the file's errors as the
+// message) when it is refused; root (this test) may ask.
+func TestReload(t *testing.T) {
+	var refuse error
+	calls := 0
+	ts := start(t, &fakeManager{}, api.Options{Reload: func(context.Context) error { calls++; return refuse }})
+	if err := ts.c.Reload(testCtx(t)); err != nil {
+		t.Fatalf("reload: %v", err)
+	}
+	refuse = errors.New("/etc/assetd/assetd.toml:3: key fetch.concurrency: must be between 1 and 64, not 0")
+	e := wantCode(t, ts.c.Reload(testCtx(t)), errs.BadRequest)
+	if e.Reason != errs.ReasonConfigRefused || !strings.Contains(e.Message, refuse.Error()) {
+		t.Errorf("refused reload: reason %q message %q, want configRefused and the file's error", e.Reason, e.Message)
+	}
+	if calls != 2 {
+		t.Errorf("Reload called %d times, want 2", calls)
+	}
+	status, _, _ := ts.raw(t, http.MethodGet, "/v1/reload", nil, nil)
+	if status != http.StatusMethodNotAllowed {
+		t.Errorf("GET /v1/reload: %d, want 405", status)
+	}
+	noReload := start(t, &fakeManager{}, api.Options{})
+	wantCode(t, noReload.c.Reload(testCtx(t)), errs.Internal)
 }

@@ -62,6 +62,7 @@ var routes = []route{
 	newRoute("/v1/cache/lru", post((*Server).clearLRU)),
 	newRoute("/v1/cache/stats", get((*Server).stats)),
 	newRoute("/v1/session", put((*Server).session)),
+	newRoute("/v1/reload", post((*Server).reload)),
 	newRoute("/v1/events", get((*Server).events)),
 	newRoute("/metrics", get((*Server).metrics)),
 }

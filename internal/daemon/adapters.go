@@ -52,6 +52,7 @@ func (d *daemon) apiOptions(cfg *config.Config) api.Options {
 		AllowedGIDs: ints(cfg.API.AllowedGIDs),
 		Metrics:     func() api.Metrics { return api.Metrics(d.mgr.Metrics()) },
 		SetSession:  d.setSession,
+		Reload:      d.requestReload,
 		Facts:       d.facts,
 
 		MaxConnections:       cfg.API.MaxConnections,

@@ -77,6 +77,7 @@ type daemon struct {
 	mgr     *manager.Manager
 	preload *duty.Preloader
 	hup     <-chan os.Signal
+	reloads chan reloadRequest // POST /v1/reload, served by control
 
 	tokenProblem string     // the last token-file problem logged; see readToken
 	tokenRead    *tokenRead // the last token file read; see readToken
@@ -101,7 +102,7 @@ func Run(ctx context.Context, cfg *config.Config, o Options) (err error) {
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 
-	d := &daemon{opts: o, cfg: cfg, level: new(slog.LevelVar), sess: &session{}, hup: hup}
+	d := &daemon{opts: o, cfg: cfg, level: new(slog.LevelVar), sess: &session{}, hup: hup, reloads: make(chan reloadRequest)}
 	d.level.Set(cfg.Log.SlogLevel())
 	d.log = newLogger(stderr, cfg.Log.Format, d.level, d.sess.Token)
 	d.sd = newNotifier(d.log)

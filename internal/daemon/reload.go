@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"context"
 	"fmt"
 	"reflect"
 	"slices"
@@ -179,7 +180,7 @@ func (d *daemon) setSession(token, appID string) error {
 // while serving (origin and fetch limits, the caps on loads, the store's quota and reserve,
 // token file, log level, preload list) and warns about what needs a
 // restart.
-func (d *daemon) reload(why string) {
+func (d *daemon) reload(why string) error {
 	done := d.sd.reloading()
 	d.log.Info("reloading the configuration", "trigger", why, "file", d.opts.ConfigPath)
 	cfg, err := LoadConfig(d.opts)
@@ -189,10 +190,31 @@ func (d *daemon) reload(why string) {
 	if err != nil {
 		d.log.Error("configuration reload failed; the old configuration stays in force", "err", err)
 		done("serving; the last reload failed")
-		return
+		return err
 	}
 	d.log.Info("configuration reloaded", "file", d.opts.ConfigPath, "level", cfg.Log.Level, "origin", cfg.Origin.URL)
 	done("serving")
+	return nil
+}
+
+// reloadRequest is POST /v1/reload waiting for the control goroutine.
+type reloadRequest struct{ result chan error }
+
+// requestReload has the control goroutine reload, as SIGHUP does, and
+// returns its result: nil when the new configuration is in force.
+func (d *daemon) requestReload(ctx context.Context) error {
+	req := reloadRequest{result: make(chan error, 1)}
+	select {
+	case d.reloads <- req:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-req.result:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // apply puts a valid new configuration in force.

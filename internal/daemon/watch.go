@@ -12,7 +12,7 @@ import (
 )
 
 // control is the one goroutine that changes the configuration: SIGHUP,
-// edits of the config file and of the session-token file all come here, so
+// POST /v1/reload, edits of the config file and of the session-token file all come here, so
 // reloads never overlap. When a reload changes which files are watched (a
 // new origin.session_token_file), the file watcher is replaced.
 func (d *daemon) control(ctx context.Context, armed chan<- struct{}) {
@@ -41,7 +41,9 @@ func (d *daemon) control(ctx context.Context, armed chan<- struct{}) {
 			select {
 			case <-ctx.Done():
 			case <-d.hup:
-				d.reload("SIGHUP")
+				_ = d.reload("SIGHUP")
+			case req := <-d.reloads:
+				req.result <- d.reload("assetd reload (POST /v1/reload)")
 			case p := <-changed:
 				d.fileChanged(p)
 			}
@@ -96,7 +98,7 @@ func (d *daemon) newFileWatcher(files []string, onChange func(string)) *watch.Wa
 // failed on auth are retried once).
 func (d *daemon) fileChanged(path string) {
 	if cfgPath, err := filepath.Abs(d.opts.ConfigPath); err == nil && d.opts.ConfigPath != "" && path == cfgPath {
-		d.reload("config file changed")
+		_ = d.reload("config file changed")
 		return
 	}
 	d.tokenFileChanged()

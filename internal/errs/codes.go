@@ -89,7 +89,7 @@ var table = []Info{
 	{MethodNotAllowed, "", "", "",
 		"The route does not take this method.", "See docs/api.md for the routes.", ClassLocal},
 	{Forbidden, "", "", "",
-		"The caller is not allowed to use assetd.", "Run as root, the daemon's user, or a user in api.allowed_uids or api.allowed_gids; browsers may not call the API.", ClassLocal},
+		"The caller is not allowed to use assetd.", "Run as root, the daemon's user, a member of its group (usermod -aG assetd USER), or a user in api.allowed_uids or api.allowed_gids; browsers may not call the API.", ClassLocal},
 	{PayloadTooLarge, "", "", "",
 		"The request body is too large.", "Send a body of at most 64 KiB.", ClassLocal},
 	{Internal, "", "", "",

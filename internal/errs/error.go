@@ -50,6 +50,9 @@ const (
 	// ReasonTokenFile: the origin refused a request sent without a token
 	// because origin.session_token_file could not be read.
 	ReasonTokenFile = "tokenFileUnreadable"
+	// ReasonConfigRefused: POST /v1/reload found the file bad; the old
+	// configuration stays in force.
+	ReasonConfigRefused = "configRefused"
 )
 
 // Error is a failure with a client code. The zero value is not useful;
