@@ -540,3 +540,46 @@ func TestTokenSecrecy(t *testing.T) {
 		}
 	}
 }
+
+// TestReloadCommand: assetd reload exits 0 when the new configuration is in
+// force, 2 with the file's errors when the daemon refuses it (the old one
+// stays), and 3 when no daemon answers. SIGHUP keeps working beside it.
+func TestReloadCommand(t *testing.T) {
+	t.Parallel()
+	rohan := newAvatar(t, "rohan", 64<<10)
+	aria := newAvatar(t, "aria", 64<<10)
+	o1 := newOrigin(t, rohan)
+	o2 := newOrigin(t, aria)
+	e := newEnv(t, o1)
+	p := e.Start()
+	c := e.Client()
+
+	if out, errOut, code := e.CLI("reload"); code != 0 || !strings.Contains(out, "configuration reloaded") {
+		t.Fatalf("reload of the unchanged file: exit %d\n%s%s", code, out, errOut)
+	}
+	good, err := os.ReadFile(e.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Write(e.Config, string(good)+"\n[bogus]\nkey = 1\n")
+	out, errOut, code := e.CLI("reload")
+	if code != 2 || !strings.Contains(errOut, e.Config+":") || !strings.Contains(errOut, "bogus") {
+		t.Errorf("reload of a bad file: exit %d, want 2 naming the file and key\n%s%s", code, out, errOut)
+	}
+	checkFiles(t, rohan, e.mustLoad(c, "rohan"))
+
+	// A good file (another origin) is in force when reload returns.
+	e.origin = o2
+	e.writeConfig("")
+	if out, errOut, code := e.CLI("reload"); code != 0 {
+		t.Fatalf("reload of a good file: exit %d\n%s%s", code, out, errOut)
+	}
+	checkFiles(t, aria, e.mustLoad(c, "aria"))
+	p.Signal(syscall.SIGHUP)
+	p.WaitLog(`trigger=SIGHUP`)
+	p.Stop()
+
+	if out, errOut, code := e.CLI("reload"); code != 3 {
+		t.Errorf("reload with no daemon: exit %d, want 3\n%s%s", code, out, errOut)
+	}
+}
