@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 )
 
 // Blob modes. A blob the origin serves is no secret: anyone on the device
@@ -107,8 +108,11 @@ func (s *Store) CommitSpool(ctx context.Context, sp *Spool, private bool) error 
 	mode := ModeShared
 	if private {
 		mode = ModePrivate
-		// The daemon's group, whatever the directory's setgid bit says.
-		if err := sp.f.Chown(-1, os.Getegid()); err != nil {
+		// The daemon's group, whatever the directory's setgid bit says. The
+		// file has it already unless the directory is setgid: chown only
+		// then, since the shipped unit's SystemCallFilter=~@privileged
+		// refuses every chown, even one that changes nothing.
+		if err := sp.daemonGroup(); err != nil {
 			return errors.Join(storeErr("chown blob "+d, err), sp.Remove())
 		}
 	}
@@ -166,4 +170,17 @@ func (s *Store) clearTmp() int {
 		}
 	}
 	return len(ents)
+}
+
+// daemonGroup gives the spool file the daemon's group when it has another.
+func (sp *Spool) daemonGroup() error {
+	gid := os.Getegid()
+	fi, err := sp.f.Stat()
+	if err != nil {
+		return err
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Gid) == gid {
+		return nil
+	}
+	return sp.f.Chown(-1, gid)
 }
