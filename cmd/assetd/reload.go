@@ -30,7 +30,7 @@ SIGHUP reloads too, but says nothing back.`,
 			defer c.CloseIdleConnections()
 			err := c.Reload(cmd.Context())
 			var e *errs.Error
-			if errors.As(err, &e) && e.Reason == errs.ReasonConfigRefused {
+			if errors.As(err, &e) && e.Reason == errs.ReasonConfigRefused && !g.json {
 				fmt.Fprintf(cmd.ErrOrStderr(), "assetd: %s\n", e.Message)
 				return reported(err)
 			}
