@@ -537,11 +537,12 @@ func boot(t *testing.T, root string, skip func(string, ...any)) *container {
 		out, _ := exec.Command("pgrep", "-P", strconv.Itoa(cmd.Process.Pid), "-x", "systemd").Output()
 		c.pid1, _ = strconv.Atoi(strings.TrimSpace(string(out)))
 	}
-	// PID 1 answers on its bus a moment after it starts.
+	// PID 1 answers on its bus a moment after it starts; before it has
+	// made /run/systemd/system, systemctl says "offline".
 	var state string
 	for {
 		state, _ = c.run("systemctl", "is-system-running", "--wait")
-		if !strings.HasPrefix(state, "Failed to connect") || time.Now().After(deadline) {
+		if state == "running" || state == "degraded" || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(50 * time.Millisecond)
