@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -146,5 +147,46 @@ func TestOverrides(t *testing.T) {
 	p = e.Run(exec.Command(bin, "serve"), "ASSETD_CONFIG="+e.Config, "ASSETD_SOCKET="+envSock)
 	e2.Sock = envSock
 	e2.WaitHealthy(p)
+	p.Stop()
+}
+
+// TestWatchdogLoopsTurn: under a watchdog every long-lived loop of the real
+// daemon beats (the API and manager self-checks, the duties, the watchers,
+// the flush): the pings go on well past one watchdog interval, which is
+// each loop's allowance. A loop left unwired would stop them after it.
+func TestWatchdogLoopsTurn(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, newOrigin(t))
+	path := filepath.Join(e.Dir, "notify")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	pings := make(chan struct{}, 100)
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, err := conn.Read(buf)
+			if err != nil {
+				return
+			}
+			if string(buf[:n]) == "WATCHDOG=1" {
+				pings <- struct{}{}
+			}
+		}
+	}()
+	const interval = 2 * time.Second // pings every second
+	p := e.Run(exec.Command(bin, "serve", "--config", e.Config), "NOTIFY_SOCKET="+path,
+		fmt.Sprintf("WATCHDOG_USEC=%d", interval.Microseconds()))
+	e.WaitHealthy(p)
+	start := time.Now()
+	for n := 0; time.Since(start) < 3*interval; n++ {
+		select {
+		case <-pings:
+		case <-time.After(waitLimit):
+			t.Fatalf("the pings stopped after %d (%v): %s", n, time.Since(start).Round(time.Millisecond), p.LogLine("stopped turning"))
+		}
+	}
 	p.Stop()
 }

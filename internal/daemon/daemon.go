@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/assetd/assetd/client"
+	"github.com/assetd/assetd/internal/alive"
 	"github.com/assetd/assetd/internal/api"
 	"github.com/assetd/assetd/internal/config"
 	"github.com/assetd/assetd/internal/duty"
@@ -77,6 +79,7 @@ type daemon struct {
 	mgr     *manager.Manager
 	preload *duty.Preloader
 	hup     <-chan os.Signal
+	alive   *alive.Monitor     // the loops the watchdog waits on; nil without one
 	reloads chan reloadRequest // POST /v1/reload, served by control
 
 	tokenProblem string     // the last token-file problem logged; see readToken
@@ -158,15 +161,33 @@ func (d *daemon) serve(ctx context.Context, cfg *config.Config, srv *api.Server,
 	var wg sync.WaitGroup
 	defer wg.Wait()
 
+	// Under a watchdog every long-lived loop proves that it turns (see
+	// watchdog); without one, mon is nil and monitors nothing.
+	interval := d.sd.watchdogInterval()
+	if interval > 0 {
+		d.alive = alive.New(interval / 4)
+	}
+	quick, slow := interval, max(interval, hashingAllowance)
+
 	d.preload = duty.NewPreloader(d.mgr, d.schedule(cfg), d.log.With("component", "preload"))
-	scrub := &duty.Scrubber{Verifier: scrubber{d.mgr}, Interval: cfg.Store.ScrubInterval.Std(), Log: d.log.With("component", "scrub")}
-	wg.Go(func() { _ = d.preload.Run(runCtx) })
-	wg.Go(func() { _ = scrub.Run(runCtx) })
-	wg.Go(func() { d.flushLoop(runCtx) })
+	d.preload.Alive = d.alive.Loop("preload", quick)
+	scrub := &duty.Scrubber{Verifier: scrubber{d.mgr}, Interval: cfg.Store.ScrubInterval.Std(), Log: d.log.With("component", "scrub"),
+		Alive: d.alive.Loop("scrub", slow)}
+	flush := d.alive.Loop("flush", quick)
+	control := d.alive.Loop("control", quick)
+	blobs := d.alive.Loop("blob watcher", slow)
+	wg.Go(func() { defer d.preload.Alive.Stop(); _ = d.preload.Run(runCtx) })
+	wg.Go(func() { defer scrub.Alive.Stop(); _ = scrub.Run(runCtx) })
+	wg.Go(func() { defer flush.Stop(); d.flushLoop(runCtx, flush) })
 	armed := make(chan struct{})
-	wg.Go(func() { d.control(runCtx, armed) })
-	wg.Go(func() { d.watchBlobs(runCtx) })
-	waitWatchdog := d.sd.watchdog(runCtx)
+	wg.Go(func() { defer control.Stop(); d.control(runCtx, armed, control, quick) })
+	wg.Go(func() { defer blobs.Stop(); d.watchBlobs(runCtx, blobs) })
+	if d.alive != nil {
+		api, mgr := d.alive.Loop("api", quick), d.alive.Loop("manager", quick)
+		wg.Go(func() { defer api.Stop(); d.probeAPI(runCtx, api, ln.path, quick) })
+		wg.Go(func() { defer mgr.Stop(); d.probeManager(runCtx, mgr) })
+	}
+	waitWatchdog := d.sd.watchdog(runCtx, interval, d.alive)
 	defer waitWatchdog()
 
 	// The API answers once the config and token files are watched, so a
@@ -220,18 +241,64 @@ func (d *daemon) serve(ctx context.Context, cfg *config.Config, srv *api.Server,
 }
 
 // flushLoop writes the store's last-used times every FlushInterval.
-func (d *daemon) flushLoop(ctx context.Context) {
+func (d *daemon) flushLoop(ctx context.Context, beat *alive.Loop) {
 	t := time.NewTicker(FlushInterval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-beat.C():
+			beat.Beat()
+			continue
 		case <-t.C:
 		}
 		if err := d.store.Flush(); err != nil {
 			d.log.Warn("flushing last-used times failed", "err", err)
 		}
+		beat.Beat()
+	}
+}
+
+// hashingAllowance is how long a loop that hashes files between beats (the
+// scrub, the blob watcher's verify) may go without one before the watchdog
+// stops being pinged: one avatar of up to fetch.max_asset_bytes on a slow
+// disk.
+const hashingAllowance = 15 * time.Minute
+
+// probeAPI proves that the API accepts and answers: GET /v1/health on a new
+// connection to the daemon's own socket, on every beat of the loop.
+func (d *daemon) probeAPI(ctx context.Context, beat *alive.Loop, socket string, timeout time.Duration) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-beat.C():
+		}
+		c := client.New(socket)
+		pctx, cancel := context.WithTimeout(ctx, timeout)
+		_, err := c.Health(pctx)
+		cancel()
+		c.CloseIdleConnections()
+		if err == nil {
+			beat.Beat()
+		} else if ctx.Err() == nil {
+			d.log.Debug("the API's self-check failed", "err", err)
+		}
+	}
+}
+
+// probeManager proves that the manager and the store answer: their
+// statistics take the locks every load and download takes.
+func (d *daemon) probeManager(ctx context.Context, beat *alive.Loop) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-beat.C():
+		}
+		d.mgr.Stats()
+		beat.Beat()
 	}
 }
 

@@ -1,13 +1,18 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
 	"log/slog"
 	"net"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
+
+	"github.com/assetd/assetd/internal/alive"
 )
 
 // notifySocket listens like systemd's NOTIFY_SOCKET and returns the
@@ -75,7 +80,7 @@ func TestWatchdog(t *testing.T) {
 	t.Setenv("WATCHDOG_PID", "")
 	n := newNotifier(slog.New(slog.DiscardHandler))
 	ctx, cancel := context.WithCancel(context.Background())
-	wait := n.watchdog(ctx)
+	wait := n.watchdog(ctx, n.watchdogInterval(), nil)
 	for range 2 {
 		if m := next(t, msgs); m != "WATCHDOG=1" {
 			t.Errorf("watchdog sent %q", m)
@@ -103,7 +108,7 @@ func TestWatchdogOff(t *testing.T) {
 				t.Fatalf("first message %q, want READY=1", m)
 			}
 			ctx, cancel := context.WithCancel(context.Background())
-			wait := n.watchdog(ctx)
+			wait := n.watchdog(ctx, n.watchdogInterval(), nil)
 			cancel()
 			wait()
 			n.status("marker")
@@ -112,4 +117,79 @@ func TestWatchdogOff(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestWatchdogWaitsOnLoops: the pings go on while every loop turns; when
+// one stops they stop, one warning names it, and they resume (with an info
+// line) when it turns again.
+func TestWatchdogWaitsOnLoops(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var logs bytes.Buffer
+		n := newNotifier(slog.New(slog.NewTextHandler(&logs, nil)))
+		var mu sync.Mutex
+		pings := 0
+		n.send = func(state string) (bool, error) {
+			if state == "WATCHDOG=1" {
+				mu.Lock()
+				pings++
+				mu.Unlock()
+			}
+			return true, nil
+		}
+		count := func() int { mu.Lock(); defer mu.Unlock(); return pings }
+		const interval = 8 * time.Second
+		mon := alive.New(interval / 4)
+		turning, stuck := mon.Loop("preload", interval), mon.Loop("control", interval)
+		ctx, cancel := context.WithCancel(context.Background())
+		unstick := make(chan struct{})
+		var wg sync.WaitGroup
+		turn := func(l *alive.Loop) {
+			defer l.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-l.C():
+					l.Beat()
+				}
+			}
+		}
+		wg.Go(func() { turn(turning) })
+		wg.Go(func() {
+			<-unstick // stuck (a deadlock, a hung read) until here
+			turn(stuck)
+		})
+		wait := n.watchdog(ctx, interval, mon)
+
+		time.Sleep(interval)
+		synctest.Wait()
+		before := count()
+		if before < 2 {
+			t.Fatalf("%d pings in one interval while every loop turned", before)
+		}
+		// "control" never beat: stalled after its allowance.
+		time.Sleep(3 * interval)
+		synctest.Wait()
+		stopped := count()
+		time.Sleep(3 * interval)
+		synctest.Wait()
+		if got := count(); got != stopped {
+			t.Errorf("%d pings while a loop was stuck", got-stopped)
+		}
+		if w := strings.Count(logs.String(), "level=WARN"); w != 1 || !strings.Contains(logs.String(), "loops=[control]") {
+			t.Errorf("want one warning naming control, got:\n%s", logs.String())
+		}
+		close(unstick)
+		time.Sleep(interval)
+		synctest.Wait()
+		if got := count(); got == stopped {
+			t.Error("no pings after the loop turned again")
+		}
+		if !strings.Contains(logs.String(), "turn again") {
+			t.Errorf("no line that the loops turn again:\n%s", logs.String())
+		}
+		cancel()
+		wait()
+		wg.Wait()
+	})
 }

@@ -6,7 +6,9 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"time"
 
+	"github.com/assetd/assetd/internal/alive"
 	"github.com/assetd/assetd/internal/manifest"
 	"github.com/assetd/assetd/internal/watch"
 )
@@ -15,19 +17,23 @@ import (
 // POST /v1/reload, edits of the config file and of the session-token file all come here, so
 // reloads never overlap. When a reload changes which files are watched (a
 // new origin.session_token_file), the file watcher is replaced.
-func (d *daemon) control(ctx context.Context, armed chan<- struct{}) {
+func (d *daemon) control(ctx context.Context, armed chan<- struct{}, beat *alive.Loop, allowance time.Duration) {
 	for {
 		files := d.watchedFiles()
 		changed := make(chan string)
 		wctx, stop := context.WithCancel(ctx)
 		var wg sync.WaitGroup
-		if w := d.newFileWatcher(files, func(p string) {
+		watcherBeat := d.alive.Loop("config watcher", allowance)
+		if w := d.newFileWatcher(files, watcherBeat, func(p string) {
 			select {
 			case changed <- p:
 			case <-wctx.Done():
 			}
 		}); w != nil {
 			wg.Go(func() { _ = w.Run(wctx) })
+		} else {
+			watcherBeat.Stop()
+			watcherBeat = nil
 		}
 		// The token file may have changed between its last read and the
 		// start of this watch, which would report only later changes.
@@ -40,6 +46,7 @@ func (d *daemon) control(ctx context.Context, armed chan<- struct{}) {
 		for slices.Equal(files, d.watchedFiles()) && ctx.Err() == nil {
 			select {
 			case <-ctx.Done():
+			case <-beat.C():
 			case <-d.hup:
 				_ = d.reload("SIGHUP")
 			case req := <-d.reloads:
@@ -47,9 +54,11 @@ func (d *daemon) control(ctx context.Context, armed chan<- struct{}) {
 			case p := <-changed:
 				d.fileChanged(p)
 			}
+			beat.Beat()
 		}
 		stop()
 		wg.Wait()
+		watcherBeat.Stop()
 		if ctx.Err() != nil {
 			return
 		}
@@ -81,11 +90,11 @@ func (d *daemon) watchedFiles() []string {
 	return files
 }
 
-func (d *daemon) newFileWatcher(files []string, onChange func(string)) *watch.Watcher {
+func (d *daemon) newFileWatcher(files []string, beat *alive.Loop, onChange func(string)) *watch.Watcher {
 	if len(files) == 0 {
 		return nil
 	}
-	w, err := watch.New(files, onChange, watch.Options{Logger: d.log.With("component", "watch")})
+	w, err := watch.New(files, onChange, watch.Options{Logger: d.log.With("component", "watch"), Alive: beat})
 	if err != nil {
 		d.log.Warn("cannot watch the configuration and token files; SIGHUP still reloads", "files", files, "err", err)
 		return nil
@@ -121,10 +130,11 @@ func (d *daemon) tokenFileChanged() {
 // store.self_heal, fetches the files again). The daemon's own commits
 // (create, chmod), collections (blobs no avatar uses) and removals of
 // damaged blobs (no longer committed) are ignored.
-func (d *daemon) watchBlobs(ctx context.Context) {
+func (d *daemon) watchBlobs(ctx context.Context, beat *alive.Loop) {
 	root := filepath.Join(d.store.Dir(), "blobs")
-	w, err := watch.NewTree(root, func(ev watch.Event) { d.blobChanged(ctx, ev) }, watch.Options{Logger: d.log.With("component", "watch")})
+	w, err := watch.NewTree(root, func(ev watch.Event) { d.blobChanged(ctx, ev) }, watch.Options{Logger: d.log.With("component", "watch"), Alive: beat})
 	if err != nil {
+		beat.Stop()
 		d.log.Warn("cannot watch the blob store; damage is found by verify and the scrub only", "dir", root, "err", err)
 		return
 	}

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/assetd/assetd/internal/errs"
+
+	"github.com/assetd/assetd/internal/alive"
 )
 
 // Loader is what the preloader needs of the manager.
@@ -38,6 +40,10 @@ const (
 
 // Preloader keeps the preload list loaded and fresh.
 type Preloader struct {
+	// Alive beats while Run's loop turns (the daemon's watchdog); nil =
+	// none. Set it before Run.
+	Alive *alive.Loop
+
 	loader  Loader
 	log     *slog.Logger
 	jitter  func(time.Duration) time.Duration
@@ -127,11 +133,13 @@ func (p *Preloader) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-p.Alive.C():
 		case s := <-p.updates:
 			p.apply(s)
 		case <-done:
 		case <-timer.C:
 		}
+		p.Alive.Beat()
 	}
 }
 

@@ -4,6 +4,8 @@ import (
 	"context"
 	"log/slog"
 	"time"
+
+	"github.com/assetd/assetd/internal/alive"
 )
 
 // Verifier is what the scrubber needs of the manager.
@@ -25,12 +27,16 @@ type Scrubber struct {
 	Interval       time.Duration // <= 0: never
 	BytesPerSecond int64         // <= 0: DefaultScrubBytesPerSecond
 	Log            *slog.Logger
+	// Alive beats while Run turns: between avatars and while it waits (the
+	// daemon's watchdog); nil = none.
+	Alive *alive.Loop
 }
 
 // Run scrubs every Interval until ctx ends. The first scrub starts one
 // Interval after Run: a restart does not re-read the whole cache.
 func (s *Scrubber) Run(ctx context.Context) error {
 	if s.Interval <= 0 {
+		s.Alive.Stop() // nothing to monitor
 		<-ctx.Done()
 		return nil
 	}
@@ -40,9 +46,13 @@ func (s *Scrubber) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-s.Alive.C():
+			s.Alive.Beat()
+			continue
 		case <-t.C:
 		}
 		s.scrubOnce(ctx)
+		s.Alive.Beat()
 		t.Reset(s.Interval)
 	}
 }
@@ -67,22 +77,28 @@ func (s *Scrubber) scrubOnce(ctx context.Context) {
 		}
 		checked++
 		bytes += size
+		s.Alive.Beat()
 		// Sleep off whatever the reads so far got ahead of the rate.
 		ahead := time.Duration(float64(bytes)/float64(rate)*float64(time.Second)) - time.Since(start)
-		if ahead > 0 && !sleep(ctx, ahead) {
+		if ahead > 0 && !s.sleep(ctx, ahead) {
 			return
 		}
 	}
 	log.Info("scrub finished", "avatars", checked, "bytes", bytes, "took", time.Since(start).Round(time.Millisecond))
 }
 
-func sleep(ctx context.Context, d time.Duration) bool {
+// sleep waits d, beating meanwhile; false when ctx ended first.
+func (s *Scrubber) sleep(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-s.Alive.C():
+			s.Alive.Beat()
+		case <-t.C:
+			return true
+		}
 	}
 }

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/fsnotify/fsnotify"
+
+	"github.com/assetd/assetd/internal/alive"
 )
 
 // Op is a set of things that happened to a path during one burst.
@@ -79,6 +81,9 @@ type Options struct {
 	// times Debounce.
 	Debounce time.Duration
 	Logger   *slog.Logger // nil = no logs
+	// Alive beats while Run's loop turns (the daemon's watchdog); nil =
+	// none. The callbacks run on that loop: a slow one delays the beat.
+	Alive *alive.Loop
 }
 
 // Watcher reports changes; see New and NewTree.
@@ -101,6 +106,8 @@ type Watcher struct {
 	named    map[string]bool // New: watched files an event named
 	pending  map[string]Op   // NewTree: ops by path
 	overflow bool
+
+	alive *alive.Loop
 
 	runOnce   sync.Once
 	closeOnce sync.Once
@@ -168,7 +175,7 @@ func newWatcher(opts Options) (*Watcher, error) {
 	if err != nil {
 		return nil, fmt.Errorf("watch: %w", err)
 	}
-	w := &Watcher{fs: fw, debounce: opts.Debounce, log: opts.Logger}
+	w := &Watcher{fs: fw, debounce: opts.Debounce, log: opts.Logger, alive: opts.Alive}
 	if w.debounce <= 0 {
 		w.debounce = DefaultDebounce
 	}
@@ -245,6 +252,8 @@ func (w *Watcher) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-w.alive.C():
+			w.alive.Beat()
 		case ev, ok := <-w.fs.Events:
 			if !ok {
 				return errors.New("watch: the watcher closed")
