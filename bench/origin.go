@@ -52,6 +52,21 @@ func Avatars(n int) []Avatar {
 	return out
 }
 
+// Uniform returns n avatars named prefix-NN of files files of size bytes
+// each (file-0.bin, file-1.bin, ...), none shared: issue 15's sets of
+// 2 MiB and 8 MiB files.
+func Uniform(prefix string, n, files, size int) []Avatar {
+	out := make([]Avatar, n)
+	for i := range out {
+		a := Avatar{ID: fmt.Sprintf("%s-%02d", prefix, i)}
+		for j := range files {
+			a.Files = append(a.Files, File{Path: fmt.Sprintf("file-%d.bin", j), Size: size})
+		}
+		out[i] = a
+	}
+	return out
+}
+
 // Bytes returns the content of file f of avatar id: a ChaCha8 stream
 // named by the avatar, the path and the edition.
 func Bytes(id string, f File) []byte {

@@ -99,7 +99,11 @@ func (c *cold) contenders() []contender {
 // rounds runs every contender once a round, in an order that rotates from
 // round to round, and returns each one's wall times in seconds.
 func (c *cold) rounds(ctx context.Context) (map[string][]float64, error) {
-	ks := c.contenders()
+	return c.roundsOf(ctx, c.contenders())
+}
+
+// roundsOf runs the contenders ks as rounds does.
+func (c *cold) roundsOf(ctx context.Context, ks []contender) (map[string][]float64, error) {
 	times := map[string][]float64{}
 	for r := range c.o.rounds {
 		for i := range ks {
@@ -125,18 +129,11 @@ func (c *cold) rounds(ctx context.Context) (map[string][]float64, error) {
 // started daemon with an empty store; with mem, it records the daemon's
 // peak RSS then and its RSS after the idle wait.
 func (c *cold) assetd(ctx context.Context, dir, fetchTOML string, mem bool) (time.Duration, error) {
-	d, err := startDaemon(c.o.assetd, dir, daemonConfig(dir, c.base, fetchTOML))
+	d, took, err := c.preload(ctx, dir, fetchTOML)
 	if err != nil {
 		return 0, err
 	}
 	defer d.stop()
-	if _, err := d.waitReady(ctx); err != nil {
-		return 0, err
-	}
-	took, err := d.client(ctx, append([]string{"preload"}, c.ids...)...)
-	if err != nil {
-		return 0, err
-	}
 	if !mem {
 		return took, d.stop()
 	}
@@ -155,6 +152,26 @@ func (c *cold) assetd(ctx context.Context, dir, fetchTOML string, mem bool) (tim
 	}
 	c.mem = append(c.mem, memSample{peak, idle})
 	return took, d.stop()
+}
+
+// preload starts a daemon in dir, waits until it is ready and times a
+// cold `assetd preload` of every avatar. The daemon is left running (the
+// caller stops it) unless preload fails.
+func (c *cold) preload(ctx context.Context, dir, fetchTOML string) (*daemon, time.Duration, error) {
+	d, err := startDaemon(c.o.assetd, dir, daemonConfig(dir, c.base, fetchTOML))
+	if err != nil {
+		return nil, 0, err
+	}
+	if _, err := d.waitReady(ctx); err != nil {
+		_ = d.stop()
+		return nil, 0, err
+	}
+	took, err := d.client(ctx, append([]string{"preload"}, c.ids...)...)
+	if err != nil {
+		_ = d.stop()
+		return nil, 0, err
+	}
+	return d, took, nil
 }
 
 // timed runs the commands one after the other in dir and returns their

@@ -4,7 +4,8 @@
 // static file server on loopback; the daemon's memory; a cached get over
 // the socket against a bare net/http handler; serve start to a ready
 // socket with 10,000 avatars indexed; a 1-of-5-files refresh; the binary's
-// size. It writes a Markdown table of medians and ratios and prints it.
+// size; and issue 15's cold preloads of 2 MiB and 8 MiB file sets against
+// the durable ceiling and aria2c. It writes a Markdown table of medians and ratios and prints it.
 //
 // The same binary is the ceiling downloader (`assetd-bench ceiling`) and
 // the bare socket handler (`assetd-bench bare`), so that each contender is
@@ -27,6 +28,7 @@ type options struct {
 	gobench  string
 	work     string
 	keep     bool
+	only     string
 	rounds   int
 	avatars  int
 	idle     time.Duration
@@ -51,6 +53,7 @@ func main() {
 	flag.StringVar(&o.gobench, "gobench", "", "output of the go benchmarks, appended to the report")
 	flag.StringVar(&o.work, "work", "", "working directory (default: a new one under $TMPDIR, removed at exit)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the working directory")
+	flag.StringVar(&o.only, "only", "", "\"sets\": run only the cold preloads of the file sets and print their rows (no -out)")
 	flag.IntVar(&o.rounds, "rounds", 3, "rounds of each cold download contender")
 	flag.IntVar(&o.avatars, "avatars", 20, "avatars in the origin")
 	flag.DurationVar(&o.idle, "idle", 10*time.Second, "wait after the preload before the idle RSS")

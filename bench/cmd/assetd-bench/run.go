@@ -32,6 +32,7 @@ type results struct {
 	times       map[string][]float64
 	missing     map[string]string
 	mem         []memSample
+	sets        []setResult
 	cached      cachedResult
 	starts      []float64
 	emptyStarts []float64
@@ -64,6 +65,17 @@ func run(ctx context.Context, o options) error {
 		}
 	}
 	res := &results{o: o, binSize: fi.Size(), loadBefore: loadAverage()}
+	if o.only == "sets" {
+		if res.sets, err = runSets(ctx, o, self, work); err != nil {
+			return err
+		}
+		var rows []row
+		for _, r := range res.sets {
+			rows = append(rows, r.rows()...)
+		}
+		fmt.Printf("load average %s at the start, %s at the end\n\n%s\n%s", res.loadBefore, loadAverage(), table(rows), setRounds(res.sets))
+		return nil
+	}
 	out, err := exec.CommandContext(ctx, o.assetd, "version").Output()
 	if err != nil {
 		return fmt.Errorf("assetd version: %w", err)
@@ -103,6 +115,9 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	res.missing, res.mem = c.missing, c.mem
+	if res.sets, err = runSets(ctx, o, self, work); err != nil {
+		return err
+	}
 	if res.cached, err = c.measureCached(ctx, origin, src, site, avatars); err != nil {
 		return err
 	}
@@ -171,6 +186,9 @@ func (r *results) rows() []row {
 	rows = append(rows,
 		row{"(context) " + cAssetdNL + ", wall time, vs " + cCeilingFS, secs(nl), secs(cfs), ratio(nl / cfs), "", ""},
 		row{"(context) " + cCeilingFS + " vs " + cCeiling + ", wall time", "", secs(cfs) + " vs " + secs(ceil), ratio(cfs / ceil), "", ""})
+	for _, s := range r.sets {
+		rows = append(rows, s.rows()...)
+	}
 
 	var peaks, idles []float64
 	for _, m := range r.mem {
@@ -229,6 +247,7 @@ func (r *results) markdown() string {
 			fmt.Fprintf(&b, "- %s: %s\n", name, series(xs, secs))
 		}
 	}
+	b.WriteString(setRounds(r.sets))
 	for i, m := range r.mem {
 		fmt.Fprintf(&b, "- daemon memory, round %d: peak %s, idle %s\n", i+1, mib(float64(m.peak)), mib(float64(m.idle)))
 	}
@@ -275,7 +294,7 @@ const methodNotes = `
   that downloads, hashes and writes each file, and nothing else (no fsync; "ceiling + fsync" adds an
   fsync per file). Between contenders the output is deleted and sync(2) flushes the page cache's
   dirty pages, so that no contender pays for another's writeback; the order rotates every round.
-- Idle CPU: with every avatar cached and nothing asked, the daemon's utime + stime
+` + setNotes + `- Idle CPU: with every avatar cached and nothing asked, the daemon's utime + stime
   (/proc/PID/stat) over -idle-cpu (30 s), as a share of one core.
 - The socket: the daemon's answer to GET /v1/avatars/{id} for each avatar is captured and a bare
   net/http handler on another Unix socket answers the same bytes; each trial sends the same number

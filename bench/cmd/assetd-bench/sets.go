@@ -1,0 +1,178 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/assetd/assetd/bench"
+)
+
+// Issue 15's targets for a cold preload of each file set.
+const (
+	durableTarget = 1.10 // assetd's wall time over the durable ceiling's
+	ariaRawTarget = 0.5  // assetd's wall time over aria2c -x1 -j4's, unverified
+	peakRSSTarget = 64 << 20
+)
+
+// cAria2Raw downloads only: no sha256sum after it.
+const cAria2Raw = "aria2c -x1 -j4 (no verification)"
+
+// fileSet is one origin of avatars whose files all have one size, so that
+// the durable cost per file (an fsync, a rename, a directory fsync, an
+// index record) is measured at that size.
+type fileSet struct {
+	name    string // as the report spells it
+	key     string // its directory
+	avatars []bench.Avatar
+}
+
+func fileSets() []fileSet {
+	return []fileSet{
+		{"20 avatars × 4 files × 2 MiB", "set-2mib", bench.Uniform("two", 20, 4, 2*bench.MiB)},
+		{"10 avatars × 2 files × 8 MiB", "set-8mib", bench.Uniform("eight", 10, 2, 8*bench.MiB)},
+	}
+}
+
+// setResult is one set's cold rounds.
+type setResult struct {
+	fileSet
+	total   int64
+	files   int
+	times   map[string][]float64
+	peaks   []float64
+	missing map[string]string
+}
+
+// runSets runs, for each file set, rounds of assetd (recording its peak
+// RSS), the durable ceiling and aria2c without verification, each set from
+// its own origin.
+func runSets(ctx context.Context, o options, self, work string) ([]setResult, error) {
+	var out []setResult
+	for _, s := range fileSets() {
+		r, err := runSet(ctx, o, self, filepath.Join(work, s.key), s)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", s.name, err)
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+func runSet(ctx context.Context, o options, self, work string, s fileSet) (setResult, error) {
+	fmt.Fprintf(os.Stderr, "generating %s in %s\n", s.name, work)
+	src, site := filepath.Join(work, "src"), filepath.Join(work, "site")
+	if err := bench.WriteSource(src, s.avatars, bench.Version); err != nil {
+		return setResult{}, err
+	}
+	if err := bench.Publish(ctx, src, site); err != nil {
+		return setResult{}, err
+	}
+	// The source is not served; only the published tree is.
+	if err := os.RemoveAll(src); err != nil {
+		return setResult{}, err
+	}
+	ids := bench.IDs(s.avatars)
+	items, err := bench.Items(site, ids)
+	if err != nil {
+		return setResult{}, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return setResult{}, err
+	}
+	srv := &http.Server{Handler: bench.NewOrigin(site)}
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Close()
+
+	c := &cold{o: o, self: self, work: work, base: "http://" + ln.Addr().String(), ids: ids, items: items, lists: filepath.Join(work, "lists")}
+	if err := c.writeLists(); err != nil {
+		return setResult{}, err
+	}
+	var peaks []float64
+	ks := []contender{
+		{cAssetd, func(ctx context.Context, dir string) (time.Duration, error) {
+			took, peak, err := c.assetdPeak(ctx, dir)
+			peaks = append(peaks, float64(peak))
+			return took, err
+		}},
+		{cCeilingFS, func(ctx context.Context, dir string) (time.Duration, error) { return c.ceiling(ctx, dir, true) }},
+		{cAria2Raw, c.aria2Raw},
+	}
+	c.missing = map[string]string{}
+	if _, err := exec.LookPath("aria2c"); err != nil {
+		c.missing[cAria2Raw] = "aria2c not available"
+		ks = ks[:2]
+	}
+	times, err := c.roundsOf(ctx, ks)
+	if err != nil {
+		return setResult{}, err
+	}
+	return setResult{fileSet: s, total: bench.TotalSize(items), files: len(items), times: times, peaks: peaks, missing: c.missing}, nil
+}
+
+// assetdPeak is a cold `assetd preload` of every avatar and the daemon's
+// peak RSS (VmHWM) after it.
+func (c *cold) assetdPeak(ctx context.Context, dir string) (time.Duration, int64, error) {
+	d, took, err := c.preload(ctx, dir, "")
+	if err != nil {
+		return 0, 0, err
+	}
+	defer d.stop()
+	peak, _, err := memStatus(d.pid())
+	if err != nil {
+		return 0, 0, err
+	}
+	return took, peak, d.stop()
+}
+
+func (c *cold) aria2Raw(ctx context.Context, dir string) (time.Duration, error) {
+	return timed(ctx, dir,
+		[]string{"aria2c", "-q", "-j4", "-x1", "--allow-overwrite=true", "--auto-file-renaming=false",
+			"-d", dir, "-i", filepath.Join(c.lists, "aria2.txt")})
+}
+
+func (r setResult) rows() []row {
+	a := median(r.times[cAssetd])
+	load := fmt.Sprintf("cold preload of %s (%s, %d files), wall time", r.name, mib(float64(r.total)), r.files)
+	versus := func(name, target string, limit float64) row {
+		if why, ok := r.missing[name]; ok {
+			return row{load + ", vs " + name, secs(a), why, "", target, "not available"}
+		}
+		x := median(r.times[name])
+		return row{load + ", vs " + name, secs(a), secs(x), ratio(a / x), target, yesNo(a/x <= limit)}
+	}
+	peak := median(r.peaks)
+	return []row{
+		versus(cCeilingFS, fmt.Sprintf("≤ %.2f", durableTarget), durableTarget),
+		versus(cAria2Raw, fmt.Sprintf("≤ %.1f", ariaRawTarget), ariaRawTarget),
+		{"daemon peak RSS (VmHWM) during the cold preload of " + r.name, mib(peak), "", "", "≤ 64 MiB", yesNo(peak <= peakRSSTarget)},
+	}
+}
+
+// setRounds lists every round of every set, for the per-round section.
+func setRounds(sets []setResult) string {
+	var b strings.Builder
+	for _, r := range sets {
+		for _, name := range []string{cAssetd, cCeilingFS, cAria2Raw} {
+			if xs, ok := r.times[name]; ok {
+				fmt.Fprintf(&b, "- %s, %s: %s\n", r.name, name, series(xs, secs))
+			}
+		}
+		fmt.Fprintf(&b, "- %s, daemon peak RSS: %s\n", r.name, series(r.peaks, func(x float64) string { return mib(x) }))
+	}
+	return b.String()
+}
+
+const setNotes = `- The file sets (issue 15): 20 avatars of four 2 MiB files, and 10 avatars of two 8 MiB files, each
+  set published and served by its own static server like the main origin. Each round runs a cold
+  ` + "`assetd preload`" + ` of the set (peak RSS read after it), the ceiling with an fsync per file (the limit
+  for a store that must not lose a committed file), and aria2c -j4 -x1 alone (downloads only, no
+  ` + "`sha256sum -c`" + ` after it); the order rotates and the page cache's dirty pages are flushed between them.
+`
