@@ -32,6 +32,9 @@ type Origin struct {
 	AllowInsecure    bool     `toml:"allow_insecure"`
 	TrustedKeys      []string `toml:"trusted_keys"`
 	Mirrors          []string `toml:"mirrors"`
+	// CAFile is a PEM bundle of CA certificates trusted besides the
+	// system roots (a site cache's certificate authority); "" = none.
+	CAFile string `toml:"ca_file"`
 }
 
 // Fetch is [fetch]: how downloads behave.

@@ -39,6 +39,7 @@ func (c *Config) LogValue() slog.Value {
 		slog.String("app_id", c.Origin.AppID),
 		slog.String("session_token_file", c.Origin.SessionTokenFile),
 		slog.Int("trusted_keys", len(c.Origin.TrustedKeys)),
+		slog.String("ca_file", c.Origin.CAFile),
 		slog.Int("concurrency", c.Fetch.Concurrency),
 		slog.String("store", c.Store.Dir),
 		slog.String("max_bytes", c.Store.MaxBytes.String()),

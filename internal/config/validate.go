@@ -135,6 +135,12 @@ func (o *Origin) check(c *checker) {
 			c.bad("origin.trusted_keys", "key %d: %v", i+1, err)
 		}
 	}
+	c.absPath("origin.ca_file", o.CAFile, false)
+	if filepath.IsAbs(o.CAFile) && !strings.ContainsRune(o.CAFile, 0) {
+		if _, err := ReadCAFile(o.CAFile); err != nil {
+			c.bad("origin.ca_file", "%s: %v", o.CAFile, err)
+		}
+	}
 }
 
 func (f *Fetch) check(c *checker) {

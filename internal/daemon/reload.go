@@ -18,6 +18,10 @@ func (d *daemon) fetchConfig(cfg *config.Config) (fetch.Config, error) {
 	if err != nil {
 		return fetch.Config{}, err
 	}
+	roots, err := cfg.RootCAs()
+	if err != nil {
+		return fetch.Config{}, err
+	}
 	f := cfg.Fetch
 	return fetch.Config{
 		BaseURL:                cfg.Origin.URL,
@@ -28,6 +32,7 @@ func (d *daemon) fetchConfig(cfg *config.Config) (fetch.Config, error) {
 		AllowInsecure:          cfg.Origin.AllowInsecure,
 		AllowLocalTargets:      f.AllowLocalTargets,
 		TrustedKeys:            keys,
+		RootCAs:                roots,
 		RequestsPerSecond:      f.RequestsPerSecond,
 		Burst:                  f.Burst,
 		BytesPerSecond:         int64(f.BytesPerSecond),
@@ -106,9 +111,12 @@ func (d *daemon) swapFetcher(cfg *config.Config) (old *config.Config, err error)
 	return old, nil
 }
 
-// sameFetch reports whether a and b build the same fetch client.
+// sameFetch reports whether a and b build the same fetch client. With an
+// origin.ca_file they never do: the bundle is read again, so that a
+// renewed site CA applies at a reload (the successor shares the queue and
+// limits, so nothing is lost).
 func sameFetch(a, b *config.Config) bool {
-	return reflect.DeepEqual(a.Origin, b.Origin) && reflect.DeepEqual(a.Fetch, b.Fetch)
+	return reflect.DeepEqual(a.Origin, b.Origin) && reflect.DeepEqual(a.Fetch, b.Fetch) && b.Origin.CAFile == ""
 }
 
 func (d *daemon) closeFetcher() {

@@ -2,6 +2,8 @@ package fetch
 
 import (
 	"crypto/ed25519"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"log/slog"
 	"net"
@@ -53,6 +55,10 @@ type Config struct {
 	// link-local addresses (fetch.allow_local_targets); see local.go.
 	AllowLocalTargets bool
 	TrustedKeys       []ed25519.PublicKey
+	// RootCAs are the certificate authorities this Client's own transport
+	// trusts (origin.ca_file: the system roots and a site CA); nil = the
+	// system roots. A Transport given below keeps its own.
+	RootCAs *x509.CertPool
 
 	RequestsPerSecond float64 // per host, every attempt; <= 0 = unlimited
 	Burst             int     // < 1 = 1
@@ -151,6 +157,9 @@ func newUnshared(cfg Config) (*Client, error) {
 			t.Proxy = cfg.Proxy
 		}
 		t.DialContext = newDialer(cfg.Resolver).DialContext
+		if cfg.RootCAs != nil {
+			t.TLSClientConfig = &tls.Config{RootCAs: cfg.RootCAs, MinVersion: tls.VersionTLS12}
+		}
 		t.ReadBufferSize = 64 << 10
 		t.MaxIdleConnsPerHost = max(t.MaxIdleConnsPerHost, cfg.Concurrency+2)
 		rt = t

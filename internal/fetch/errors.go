@@ -2,6 +2,8 @@ package fetch
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -135,10 +137,28 @@ func (t target) network(err error) *errs.Error {
 		reason = errs.ReasonStalled
 	case errors.Is(err, errAttemptTimeout) || errors.As(err, &ne) && ne.Timeout():
 		reason = errs.ReasonTimeout
+	case untrustedCertificate(err):
+		e = t.err(t.fail(), errs.ReasonInsecure, false, "%s: %v", t.what(), err)
+		e.Err = err
+		e.Hint = "the server's TLS certificate is not trusted: for a site cache signed by a site CA, set origin.ca_file to the CA's PEM bundle"
+		return e
 	}
 	e = t.err(t.fail(), reason, transient, "%s: %v", t.what(), err)
 	e.Err = err
 	return e
+}
+
+// untrustedCertificate reports whether err is a TLS certificate the
+// client does not trust (unknown authority, wrong host, expired): not
+// transient, and often a missing origin.ca_file.
+func untrustedCertificate(err error) bool {
+	var (
+		ve *tls.CertificateVerificationError
+		ua x509.UnknownAuthorityError
+		he x509.HostnameError
+		ci x509.CertificateInvalidError
+	)
+	return errors.As(err, &ve) || errors.As(err, &ua) || errors.As(err, &he) || errors.As(err, &ci)
 }
 
 // storage maps a failure of the sink. A sink that already says what went

@@ -83,7 +83,8 @@ func (c *Client) checkRetry(ctx context.Context, resp *http.Response, err error)
 
 func retryable(err error) bool {
 	var s *stop
-	if errors.As(err, &s) || errors.Is(err, errTooManyRedirects) || errors.Is(err, errInsecureRedirect) || errors.Is(err, errLocalTarget) {
+	if errors.As(err, &s) || errors.Is(err, errTooManyRedirects) || errors.Is(err, errInsecureRedirect) || errors.Is(err, errLocalTarget) ||
+		untrustedCertificate(err) {
 		return false
 	}
 	var e *errs.Error
