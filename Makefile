@@ -23,7 +23,7 @@ DIST_BUILD  := $(GO) build -trimpath -buildvcs=false -ldflags '$(DIST_LDFLAGS)'
 # (golang/go#75804, fixed in go1.27); a count has no deadline to race.
 FUZZSMOKE   ?= 5000x
 
-.PHONY: all build test lint vet fmt-check race bench bench-go bench-tools demo install clean fuzz fuzz-smoke tools reliability dist deb package-test clients-tools clients-test clients-test-python clients-test-node clients-dist
+.PHONY: all build test lint vet fmt-check race bench bench-go fleet-sim bench-tools demo install clean fuzz fuzz-smoke tools reliability dist deb package-test clients-tools clients-test clients-test-python clients-test-node clients-dist
 
 all: build
 
@@ -62,7 +62,7 @@ race:
 
 # bench measures the whole process against aria2c, curl and a bare Go
 # downloader (bench/cmd/assetd-bench) after the go benchmarks, and writes
-# docs/performance.md. bench-tools installs aria2 (as root, through apt)
+# docs/performance.md, then runs fleet-sim (docs/fleet.md). bench-tools installs aria2 (as root, through apt)
 # when aria2c is missing; without it the aria2c row says "not available".
 bench: build bench-tools
 	@mkdir -p $(BIN)
@@ -70,6 +70,15 @@ bench: build bench-tools
 		exit $$(cat $(BIN)/bench-go.rc)
 	$(GO) build -o $(BIN)/assetd-bench ./bench/cmd/assetd-bench
 	$(BIN)/assetd-bench -assetd $(BIN)/assetd -gobench $(BIN)/bench-go.txt -out docs/performance.md
+	$(MAKE) --no-print-directory fleet-sim
+
+# fleet-sim simulates 10,000 devices' refresh schedulers over a day in
+# virtual time (bench/fleet) and writes the Simulation section of
+# docs/fleet.md; make test runs the same simulation with 300 devices.
+FLEET_DEVICES ?= 10000
+fleet-sim:
+	$(GO) test -count=1 -timeout 20m -v -run '^TestFleetSimulation$$' ./bench/fleet \
+		-fleet.devices $(FLEET_DEVICES) -fleet.report $(CURDIR)/docs/fleet.md
 
 bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
