@@ -80,6 +80,7 @@ on disk, keeps them fresh, and answers local apps over a Unix socket.
 	for _, f := range commands {
 		root.AddCommand(f(g))
 	}
+	addCompletions(root, g)
 	for _, c := range root.Commands() {
 		if offline[c.Name()] {
 			hideSocket(c)
