@@ -6,6 +6,7 @@ PREFIX      ?= /usr/local
 DESTDIR     ?=
 SYSCONFDIR  ?= /etc
 UNITDIR     ?= $(PREFIX)/lib/systemd/system
+MANDIR      ?= $(PREFIX)/share/man
 VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT      ?= $(shell git rev-parse --short HEAD 2>/dev/null)
 DATE        ?= $(shell git log -1 --format=%cI 2>/dev/null)
@@ -125,9 +126,19 @@ demo: build
 	./scripts/demo.sh $(BIN)/assetd
 
 # The unit runs /usr/bin/assetd: with another PREFIX the installed unit is
-# rewritten to the installed binary.
+# rewritten to the installed binary. The man pages (assetd(1) and the
+# commands', assetd.toml(5)) and the bash, zsh and fish completions come
+# from assetd docgen, as in the package.
 install: build
+	rm -rf $(BIN)/docs
+	$(GO) run -tags docgen -trimpath -ldflags '$(LDFLAGS)' ./cmd/assetd docgen $(BIN)/docs
 	install -D -m 0755 $(BIN)/assetd $(DESTDIR)$(PREFIX)/bin/assetd
+	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5
+	install -m 0644 $(BIN)/docs/man/*.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 0644 $(BIN)/docs/man/*.5 $(DESTDIR)$(MANDIR)/man5/
+	install -D -m 0644 $(BIN)/docs/completions/assetd $(DESTDIR)$(PREFIX)/share/bash-completion/completions/assetd
+	install -D -m 0644 $(BIN)/docs/completions/_assetd $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_assetd
+	install -D -m 0644 $(BIN)/docs/completions/assetd.fish $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/assetd.fish
 	install -D -m 0644 systemd/assetd.service $(DESTDIR)$(UNITDIR)/assetd.service
 	install -D -m 0644 systemd/assetd.socket $(DESTDIR)$(UNITDIR)/assetd.socket
 	install -D -m 0644 systemd/assetd.sysusers $(DESTDIR)$(PREFIX)/lib/sysusers.d/assetd.conf

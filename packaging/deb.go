@@ -179,10 +179,14 @@ func Files(p Package, src Sources) ([]File, error) {
 	if len(pages) == 0 {
 		errs = append(errs, fmt.Errorf("no man pages in %s/man: run assetd docgen", src.Docs))
 	}
-	for _, page := range pages {
+	// Section 5: assetd.toml(5), the configuration file.
+	confPages, err := filepath.Glob(filepath.Join(src.Docs, "man", "*.5"))
+	errs = append(errs, err)
+	for _, page := range append(pages, confPages...) {
 		data, err := os.ReadFile(page)
 		errs = append(errs, err)
-		files = append(files, File{Path: "/usr/share/man/man1/" + filepath.Base(page) + ".gz", Data: gz(data), Mode: 0o644})
+		section := "man" + strings.TrimPrefix(filepath.Ext(page), ".")
+		files = append(files, File{Path: "/usr/share/man/" + section + "/" + filepath.Base(page) + ".gz", Data: gz(data), Mode: 0o644})
 	}
 
 	copyright, err := debianFiles.ReadFile("debian/copyright")

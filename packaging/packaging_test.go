@@ -136,6 +136,7 @@ func fakeSources(t *testing.T) Sources {
 	write("bin/assetd", "\x7fELF stand-in")
 	write("docs/man/assetd.1", ".TH ASSETD 1\n")
 	write("docs/man/assetd-serve.1", ".TH ASSETD-SERVE 1\n")
+	write("docs/man/assetd.toml.5", ".TH ASSETD.TOML 5\n")
 	for _, name := range []string{"assetd", "_assetd", "assetd.fish"} {
 		write("docs/completions/"+name, "# "+name+"\n")
 	}
@@ -167,6 +168,7 @@ func TestTree(t *testing.T) {
 		"usr/share/fish/vendor_completions.d/assetd.fish": 0o644,
 		"usr/share/man/man1/assetd.1.gz":                  0o644,
 		"usr/share/man/man1/assetd-serve.1.gz":            0o644,
+		"usr/share/man/man5/assetd.toml.5.gz":             0o644,
 		"usr/share/doc/assetd/copyright":                  0o644,
 		"usr/share/doc/assetd/changelog.gz":               0o644,
 		"usr/share/lintian/overrides/assetd":              0o644,

@@ -93,6 +93,13 @@ func TestBoot(t *testing.T) {
 		if got := c.out("systemctl", "is-enabled", "assetd.service"); got != "enabled" {
 			t.Errorf("assetd.service is %q, want enabled", got)
 		}
+		for _, f := range []string{"/usr/share/man/man1/assetd.1.gz", "/usr/share/man/man1/assetd-reload.1.gz",
+			"/usr/share/man/man5/assetd.toml.5.gz", "/usr/share/bash-completion/completions/assetd",
+			"/usr/share/zsh/vendor-completions/_assetd", "/usr/share/fish/vendor_completions.d/assetd.fish"} {
+			if _, err := c.run("test", "-s", f); err != nil {
+				t.Errorf("%s not installed", f)
+			}
+		}
 	}) {
 		t.FailNow()
 	}
@@ -224,6 +231,10 @@ avatars = ["rohan"]
 		}
 		if out, err := c.as("bob", "assetd", "ls"); err == nil {
 			t.Errorf("bob (not in group assetd): assetd ls succeeded:\n%s", out)
+		}
+		// The shells' completion offers the cached IDs (cobra's __complete).
+		if out, err := c.as("alice", "assetd", "__complete", "get", ""); err != nil || !strings.Contains(out, "rohan\n") {
+			t.Errorf("alice: completion of assetd get offers no cached ID: %v\n%s", err, out)
 		}
 	})
 

@@ -67,6 +67,16 @@ func writeDocs(root *cobra.Command, dir string) error {
 	if err := doc.GenManTree(root, header, man); err != nil {
 		return fmt.Errorf("man pages: %w", err)
 	}
+	if err := addManSections(man); err != nil {
+		return fmt.Errorf("man pages: %w", err)
+	}
+	date := time.Now()
+	if header.Date != nil { // cobra/doc filled it from SOURCE_DATE_EPOCH when unset
+		date = *header.Date
+	}
+	if err := writeConfigPage(filepath.Join(man, "assetd.toml.5"), date.UTC()); err != nil {
+		return fmt.Errorf("assetd.toml(5): %w", err)
+	}
 	comp := filepath.Join(dir, "completions")
 	if err := os.MkdirAll(comp, 0o755); err != nil {
 		return err

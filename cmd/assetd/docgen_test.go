@@ -32,6 +32,26 @@ func TestDocgen(t *testing.T) {
 	if !strings.Contains(serve, DefaultSocket) || strings.Contains(serve, "/elsewhere.sock") || strings.Contains(serve, "Auto generated") {
 		t.Errorf("assetd-serve.1 depends on who built it:\n%s", serve)
 	}
+	for _, page := range []string{root, serve, read("man/assetd-ls.1")} {
+		for _, want := range []string{".SH ENVIRONMENT", "ASSETD_SOCKET", ".SH FILES", "/etc/assetd/assetd.toml", "assetd.toml(5)"} {
+			if !strings.Contains(page, want) {
+				t.Errorf("a page lacks %q:\n%s", want, page)
+			}
+		}
+		if strings.Index(page, ".SH FILES") > strings.Index(page, ".SH SEE ALSO") {
+			t.Errorf("FILES after SEE ALSO")
+		}
+	}
+	// assetd.toml(5) documents every key of the reference, under its table.
+	conf := read("man/assetd.toml.5")
+	if !strings.Contains(conf, `.TH "ASSETD.TOML" "5"`) || !strings.Contains(conf, ".SS [api]") {
+		t.Errorf("assetd.toml.5 lacks its header or tables:\n%s", conf)
+	}
+	for _, key := range []string{"url", "trusted_keys", "concurrency", "max_bytes", "socket_mode", "allowed_gids", "refresh_interval", "format"} {
+		if !strings.Contains(conf, `\fB`+key+`\fP = `) {
+			t.Errorf("assetd.toml.5 does not document %s", key)
+		}
+	}
 	if _, err := os.Stat(filepath.Join(dir, "man/assetd-docgen.1")); !os.IsNotExist(err) {
 		t.Errorf("the hidden docgen command has a man page: %v", err)
 	}
