@@ -256,7 +256,7 @@ avatars = ["rohan"]
 		// The shipped WatchdogSec is 30s; a drop-in shortens it so that the
 		// check takes seconds. The mechanism is the same.
 		const dropin = "/etc/systemd/system/assetd.service.d/50-boot-test-watchdog.conf"
-		writeFile(t, root, dropin, "[Service]\nWatchdogSec=3s\n", 0o644)
+		writeFile(t, root, dropin, "[Service]\nWatchdogSec=6s\n", 0o644)
 		defer func() {
 			os.Remove(filepath.Join(root, dropin))
 			c.run("systemctl", "daemon-reload")
@@ -265,9 +265,10 @@ avatars = ["rohan"]
 		c.must(t, "systemctl", "daemon-reload")
 		c.must(t, "systemctl", "restart", "assetd.service")
 		c.waitActive(t, "assetd.service")
-		// Pings keep it alive longer than a watchdog period.
+		// Pings keep it alive longer than a watchdog period: every loop
+		// the pings wait on turns under the real unit.
 		inv, pid := c.show("assetd.service", "InvocationID"), c.show("assetd.service", "MainPID")
-		time.Sleep(5 * time.Second)
+		time.Sleep(8 * time.Second)
 		if got := c.show("assetd.service", "InvocationID"); got != inv {
 			t.Fatalf("a daemon that was not stopped was restarted (%s, then %s)", inv, got)
 		}
@@ -369,7 +370,7 @@ func (r *results) print(t *testing.T, took time.Duration) {
 // bootTools installs systemd-nspawn and mmdebstrap when they are missing.
 func bootTools(t *testing.T, skip func(string, ...any)) {
 	var missing []string
-	for tool, pkg := range map[string]string{"systemd-nspawn": "systemd-container", "mmdebstrap": "mmdebstrap", "nsenter": "util-linux", "dpkg-deb": "dpkg"} {
+	for tool, pkg := range map[string]string{"systemd-nspawn": "systemd-container", "mmdebstrap": "mmdebstrap", "nsenter": "util-linux", "dpkg-deb": "dpkg", "pgrep": "procps"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			missing = append(missing, pkg)
 		}
