@@ -58,16 +58,28 @@ location /v1/blobs/ {
 // The test is skipped when nginx is missing (see LookTool).
 func StartNginx(t testing.TB, root string, limit time.Duration) string {
 	t.Helper()
-	nginx := LookTool(t, "nginx", "nginx-light")
 	dir := t.TempDir()
-	for attempt := 0; ; attempt++ {
-		port := freePort(t)
-		conf := fmt.Sprintf(`daemon off;
+	var url string
+	RunNginx(t, dir, limit, func(port int) (string, func(<-chan struct{}, *error) error) {
+		url = fmt.Sprintf("http://127.0.0.1:%d", port)
+		server := fmt.Sprintf("server {\n        listen 127.0.0.1:%d;\n        %s\n    }", port, fmt.Sprintf(NginxSite, root))
+		return server, func(done <-chan struct{}, waitErr *error) error {
+			return waitHTTP(&http.Client{Timeout: time.Second}, url, done, waitErr, limit)
+		}
+	})
+	return url
+}
+
+// NginxConf is a whole nginx.conf for a test: one process in the
+// foreground, its pid file, logs and temp dirs in dir, and http holding
+// the test's http-context directives.
+func NginxConf(dir, http string) string {
+	return fmt.Sprintf(`daemon off;
 master_process off;
 worker_processes 1;
 pid %[1]s/nginx.pid;
 error_log %[1]s/error.log;
-events { worker_connections 64; }
+events { worker_connections 1024; }
 http {
     access_log %[1]s/access.log;
     client_body_temp_path %[1]s/body;
@@ -75,17 +87,31 @@ http {
     fastcgi_temp_path %[1]s/fastcgi;
     uwsgi_temp_path %[1]s/uwsgi;
     scgi_temp_path %[1]s/scgi;
-    server {
-        listen 127.0.0.1:%[2]d;
-        %[3]s
-    }
+    %[2]s
 }
-`, dir, port, fmt.Sprintf(NginxSite, root))
+`, dir, http)
+}
+
+// RunNginx runs nginx with NginxConf(dir, http) until the test ends. site
+// is given a free loopback port and returns the http-context directives
+// and a wait for nginx to serve (given a channel closed when nginx exits
+// and its exit error); a port taken meanwhile is tried again with another.
+// The configuration is checked with nginx -t first. The test is skipped
+// when nginx is missing (see LookTool).
+func RunNginx(t testing.TB, dir string, limit time.Duration, site func(port int) (http string, ready func(<-chan struct{}, *error) error)) {
+	t.Helper()
+	nginx := LookTool(t, "nginx", "nginx-light")
+	for attempt := 0; ; attempt++ {
+		http, ready := site(freePort(t))
 		path := filepath.Join(dir, "nginx.conf")
-		if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+		if err := os.WriteFile(path, []byte(NginxConf(dir, http)), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		cmd := exec.Command(nginx, "-p", dir, "-e", filepath.Join(dir, "error.log"), "-c", path)
+		args := []string{"-p", dir, "-e", filepath.Join(dir, "error.log"), "-c", path}
+		if out, err := exec.Command(nginx, append([]string{"-t", "-q"}, args...)...).CombinedOutput(); err != nil {
+			t.Fatalf("nginx -t refuses the configuration: %v\n%s\n%s", err, out, http)
+		}
+		cmd := exec.Command(nginx, args...)
 		var logs LogBuf
 		cmd.Stdout, cmd.Stderr = &logs, &logs
 		if err := cmd.Start(); err != nil {
@@ -94,14 +120,13 @@ http {
 		done := make(chan struct{})
 		var waitErr error
 		go func() { waitErr = cmd.Wait(); close(done) }()
-		url := fmt.Sprintf("http://127.0.0.1:%d", port)
-		err := waitHTTP(url, done, &waitErr, limit)
+		err := ready(done, &waitErr)
 		if err == nil {
 			t.Cleanup(func() {
 				cmd.Process.Kill()
 				<-done
 			})
-			return url
+			return
 		}
 		cmd.Process.Kill()
 		<-done
@@ -109,7 +134,7 @@ http {
 		if attempt == 2 {
 			t.Fatalf("nginx did not serve: %v\n%s%s", err, logs.String(), errLog)
 		}
-		t.Logf("nginx on port %d: %v; trying another port", port, err)
+		t.Logf("nginx: %v; trying another port", err)
 	}
 }
 
@@ -124,9 +149,8 @@ func freePort(t testing.TB) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// waitHTTP waits until url answers, the process exits (done) or limit.
-func waitHTTP(url string, done <-chan struct{}, waitErr *error, limit time.Duration) error {
-	c := &http.Client{Timeout: time.Second}
+// waitHTTP waits until url answers c, the process exits (done) or limit.
+func waitHTTP(c *http.Client, url string, done <-chan struct{}, waitErr *error, limit time.Duration) error {
 	deadline := time.Now().Add(limit)
 	for {
 		resp, err := c.Get(url + "/")

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"io"
 	"os/exec"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -15,14 +16,23 @@ import (
 // "listening on ").
 func StartOriginCmd(t testing.TB, root string, limit time.Duration, args ...string) string {
 	t.Helper()
+	u, _ := StartOriginCmdLog(t, root, limit, args...)
+	return u
+}
+
+// StartOriginCmdLog is StartOriginCmd that also returns the origin's log
+// (its stderr; with --log-level debug a line per request, see
+// OriginRequests).
+func StartOriginCmdLog(t testing.TB, root string, limit time.Duration, args ...string) (string, *LogBuf) {
+	t.Helper()
 	cmd := exec.Command(bin, append([]string{"origin", "--root", root, "--listen", "127.0.0.1:0"}, args...)...)
 	cmd.Env = CleanEnv()
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logs LogBuf
-	cmd.Stderr = &logs
+	logs := new(LogBuf)
+	cmd.Stderr = logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -48,10 +58,10 @@ func StartOriginCmd(t testing.TB, root string, limit time.Duration, args ...stri
 	})
 	select {
 	case u := <-lines:
-		return u
+		return u, logs
 	case <-time.After(limit):
 		t.Fatalf("assetd origin printed no address; stderr:\n%s", logs.String())
-		return ""
+		return "", nil
 	}
 }
 
@@ -61,4 +71,38 @@ func Command(args ...string) *exec.Cmd {
 	cmd := exec.Command(bin, args...)
 	cmd.Env = CleanEnv()
 	return cmd
+}
+
+// OriginRequest is one request `assetd origin --log-level debug` logged.
+type OriginRequest struct {
+	Method, Path string
+	Status       int
+	Bytes        int64
+}
+
+// OriginRequests parses the request lines of `assetd origin --log-level
+// debug`'s log (text format).
+func OriginRequests(log string) []OriginRequest {
+	var out []OriginRequest
+	for _, l := range strings.Split(log, "\n") {
+		if !strings.Contains(l, " msg=request ") {
+			continue
+		}
+		var r OriginRequest
+		for _, f := range strings.Fields(l) {
+			k, v, _ := strings.Cut(f, "=")
+			switch k {
+			case "method":
+				r.Method = v
+			case "path":
+				r.Path = v
+			case "status":
+				r.Status, _ = strconv.Atoi(v)
+			case "bytes":
+				r.Bytes, _ = strconv.ParseInt(v, 10, 64)
+			}
+		}
+		out = append(out, r)
+	}
+	return out
 }

@@ -1,0 +1,207 @@
+package e2e
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/assetd/assetd/apitype"
+	"github.com/assetd/assetd/internal/testkit"
+)
+
+// TestSiteCacheConfig runs deploy/site-cache/nginx.conf as shipped (only
+// paths, hosts and ports replaced; nginx -t first) between two devices of
+// two tenants and a real `assetd origin` that requires app IDs and tokens,
+// over TLS with a test CA that the devices trust through origin.ca_file.
+// It checks what docs/fleet.md promises: the token and app ID reach the
+// origin; a blob leaves the origin once per app ID and never across
+// tenants; a manifest is never answered by the cache (each load asks the
+// origin, conditionally, so a republish is seen at once); a Range of a
+// cached blob is a cache hit; errors are not cached; no token is logged.
+func TestSiteCacheConfig(t *testing.T) {
+	dir := testkit.ShortDir(t)
+	src, site := filepath.Join(dir, "src"), filepath.Join(dir, "site")
+	model := filepath.Join(src, "kiosk", "model.bin")
+	writeRandom(t, model, 256<<10)
+	writeRandom(t, filepath.Join(src, "kiosk", "face.bin"), 8<<10)
+	if err := os.WriteFile(filepath.Join(src, "kiosk", "VERSION"), []byte("1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	publish(t, src, site)
+
+	ca := testkit.NewCA(t)
+	cert, key := ca.Issue(t, "origin", "localhost")
+	lists := func(name, text string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	originURL, olog := testkit.StartOriginCmdLog(t, site, waitLimit, "--tls-cert", cert, "--tls-key", key,
+		"--log-level", "debug", "--app-ids", lists("apps", "alpha\nbeta\n"), "--tokens", lists("tokens", "tok-alpha\ntok-beta\n"))
+	sc := testkit.StartSiteCache(t, ca, originURL, waitLimit)
+
+	device := func(app, token string) *testkit.Env {
+		e := testkit.NewEnv(t, waitLimit)
+		e.Write(e.Token, token+"\n")
+		e.WriteConfig(testkit.Config{OriginURL: sc.URL, AppID: app, MaxRetries: 2,
+			Origin: "ca_file = \"" + ca.File + "\"\n"})
+		p := e.Start()
+		t.Cleanup(p.Stop)
+		return e
+	}
+	alpha, beta := device("alpha", "tok-alpha"), device("beta", "tok-beta")
+
+	modelSum := fileSum(t, model)
+	blob := "/v1/blobs/sha256/" + modelSum
+	// requests counts the origin's answers to path (a prefix) with status
+	// (0: any).
+	requests := func(path string, status int) int {
+		n := 0
+		for _, r := range testkit.OriginRequests(olog.String()) {
+			if strings.HasPrefix(r.Path, path) && (status == 0 || r.Status == status) {
+				n++
+			}
+		}
+		return n
+	}
+	preload := func(e *testkit.Env) string {
+		t.Helper()
+		if out, errOut, code := e.CLI("preload", "kiosk"); code != 0 {
+			t.Fatalf("preload: exit %d\n%s%s\nsite cache log:\n%s", code, out, errOut, readFile(t, sc.AccessLog))
+		}
+		var av apitype.Avatar
+		if code, err := testkit.Do(e.Client(), "GET", "/v1/avatars/kiosk", nil, &av); code != 200 || err != nil {
+			t.Fatalf("GET kiosk: %d %v", code, err)
+		}
+		for _, a := range av.Assets {
+			if a.Path == "model.bin" {
+				return fileSum(t, a.LocalPath)
+			}
+		}
+		t.Fatalf("no model.bin in %+v", av)
+		return ""
+	}
+	// expect waits until the origin has logged want requests to path
+	// with status: it logs each once its answer is sent, which may be
+	// after nginx has passed the answer on.
+	expect := func(what, path string, status, want int) {
+		t.Helper()
+		deadline := time.Now().Add(waitLimit)
+		for {
+			got := requests(path, status)
+			if got == want {
+				return
+			}
+			if got > want || time.Now().After(deadline) {
+				t.Errorf("%s: the origin answered %d times, want %d", what, got, want)
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	check := func(when string, blobs, manifests, notModified int) {
+		t.Helper()
+		expect(when+": the model blob", blob, 200, blobs)
+		expect(when+": manifest requests (one per load: never from the cache)", "/v1/avatars/kiosk/manifest", 0, manifests)
+		expect(when+": manifest requests with 304", "/v1/avatars/kiosk/manifest", http.StatusNotModified, notModified)
+	}
+
+	if got := preload(alpha); got != modelSum {
+		t.Fatalf("alpha holds %s, published %s", got, modelSum)
+	}
+	check("alpha's load", 1, 1, 0)
+	if got := preload(beta); got != modelSum {
+		t.Fatalf("beta holds %s, published %s", got, modelSum)
+	}
+	check("beta's load (another app ID: its own cache entry)", 2, 2, 0)
+	preload(beta)
+	check("beta's load again (its If-None-Match reaches the origin)", 2, 3, 1)
+
+	// A resume's Range is served from the cache.
+	get := func(app, token, rng string) (*http.Response, []byte) {
+		t.Helper()
+		req, _ := http.NewRequest("GET", sc.URL+blob, nil)
+		if app != "" {
+			req.Header.Set("X-App-ID", app)
+		}
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		if rng != "" {
+			req.Header.Set("Range", rng)
+		}
+		resp, err := sc.Client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp, b
+	}
+	data, err := os.ReadFile(model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, body := get("alpha", "tok-alpha", "bytes=1000-")
+	if resp.StatusCode != http.StatusPartialContent || resp.Header.Get("X-Cache-Status") != "HIT" || !bytes.Equal(body, data[1000:]) {
+		t.Errorf("Range of a cached blob: %d, X-Cache-Status %q, %d bytes; want 206 HIT with bytes 1000-",
+			resp.StatusCode, resp.Header.Get("X-Cache-Status"), len(body))
+	}
+	// Another tenant never gets alpha's or beta's entry: the origin
+	// refuses it, each time (an error is not kept).
+	for range 2 {
+		if resp, _ := get("gamma", "tok-alpha", ""); resp.StatusCode != http.StatusForbidden {
+			t.Errorf("app gamma: %d, want the origin's 403", resp.StatusCode)
+		}
+	}
+	expect("app gamma (errors are not cached)", blob, http.StatusForbidden, 2)
+	// Within one app ID a cached blob is shared without the origin seeing
+	// the token (docs/fleet.md says so).
+	if resp, _ := get("alpha", "", ""); resp.StatusCode != http.StatusOK || resp.Header.Get("X-Cache-Status") != "HIT" {
+		t.Errorf("alpha without a token: %d %q; docs/fleet.md says a cached blob is shared within the app ID",
+			resp.StatusCode, resp.Header.Get("X-Cache-Status"))
+	}
+	check("the Range and the other tenant", 2, 3, 1)
+
+	// A republish is seen by the next load: no stale manifest.
+	writeRandom(t, model, 256<<10)
+	publish(t, src, site)
+	newSum := fileSum(t, model)
+	blob = "/v1/blobs/sha256/" + newSum
+	// A Range during the fill (a miss) is cut from the stream.
+	if data, err = os.ReadFile(model); err != nil {
+		t.Fatal(err)
+	}
+	resp, body = get("alpha", "tok-alpha", "bytes=5000-")
+	if resp.StatusCode != http.StatusPartialContent || resp.Header.Get("X-Cache-Status") != "MISS" || !bytes.Equal(body, data[5000:]) {
+		t.Errorf("Range of a blob not cached yet: %d, X-Cache-Status %q, %d bytes; want 206 MISS with bytes 5000-",
+			resp.StatusCode, resp.Header.Get("X-Cache-Status"), len(body))
+	}
+	if got := preload(alpha); got != newSum {
+		t.Fatalf("after the republish alpha holds %s, published %s", got, newSum)
+	}
+	check("alpha's load after the republish", 1, 4, 1)
+
+	if log := readFile(t, sc.AccessLog); strings.Contains(log, "tok-alpha") || strings.Contains(log, "tok-beta") || !strings.Contains(log, "cache=HIT") {
+		t.Errorf("the site cache's log holds a token or no cache status:\n%s", log)
+	}
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
