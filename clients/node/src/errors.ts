@@ -44,7 +44,7 @@ export const RECOVERY: Readonly<Record<ErrorCode, string>> = {
   notFound: 'See docs/api.md for the routes.',
   methodNotAllowed: 'See docs/api.md for the routes.',
   forbidden:
-    "Run as root, the daemon's user, or a user in api.allowed_uids or api.allowed_gids; browsers may not call the API.",
+    "Run as root, the daemon's user, a member of its group (usermod -aG assetd USER), or a user in api.allowed_uids or api.allowed_gids; browsers may not call the API.",
   payloadTooLarge: 'Send a body of at most 64 KiB.',
   internalError: "Check the daemon's log; retry.",
   daemonNotRunning: "Start it with 'assetd serve' or 'systemctl start assetd'.",
