@@ -427,9 +427,9 @@ func faultRows() []faultRow {
 				w.Write(gzipBomb())
 			},
 			want: want{code: errs.FailedToFetchAvatarMetadata, reason: errs.ReasonInvalidManifest, manifests: 1}},
-		{name: "tls-untrusted", fault: "https origin with a self-signed certificate",
+		{name: "tls-untrusted", fault: "https origin with a self-signed certificate (not retried: only origin.ca_file or the system roots can fix it)",
 			tls:  true,
-			want: want{code: errs.FailedToFetchAvatarMetadata, reason: errs.ReasonNetwork, transient: true, conns: faultRetries + 1}},
+			want: want{code: errs.FailedToFetchAvatarMetadata, reason: errs.ReasonInsecure, conns: 1}},
 		{name: "origin-goes-away", fault: "blob sends 16 KiB, then the origin closes its listener and the connection (connection refused from then on)",
 			blob: func(w http.ResponseWriter, r *http.Request, _ int) {
 				w.Header().Set("Content-Length", strconv.Itoa(blobSize))
