@@ -107,7 +107,8 @@ func fileSum(t *testing.T, path string) string {
 	return hex.EncodeToString(s[:])
 }
 
-// downloadedBytes reads assetd_downloaded_bytes_total from /metrics.
+// downloadedBytes reads assetd_downloaded_bytes_total from /metrics, the
+// sum of its sources.
 func downloadedBytes(t *testing.T, c *http.Client) int64 {
 	t.Helper()
 	resp, err := c.Get("http://assetd/metrics")
@@ -116,15 +117,21 @@ func downloadedBytes(t *testing.T, c *http.Client) int64 {
 	}
 	defer resp.Body.Close()
 	sc := bufio.NewScanner(resp.Body)
+	var sum int64
+	found := false
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "assetd_downloaded_bytes_total "); ok {
+		if v, ok := strings.CutPrefix(sc.Text(), "assetd_downloaded_bytes_total{"); ok {
+			_, v, _ = strings.Cut(v, "} ")
 			n, err := strconv.ParseFloat(v, 64)
 			if err != nil {
 				t.Fatal(err)
 			}
-			return int64(n)
+			sum += int64(n)
+			found = true
 		}
 	}
-	t.Fatal("no assetd_downloaded_bytes_total in /metrics")
-	return 0
+	if !found {
+		t.Fatal("no assetd_downloaded_bytes_total in /metrics")
+	}
+	return sum
 }

@@ -52,15 +52,29 @@ type ImportOptions struct {
 	Force   bool   // replace an avatar cached from the origin
 }
 
-// Metrics are the counters GET /metrics exposes. It mirrors
-// manager.Metrics field for field (a type conversion turns one into the
-// other).
+// Metrics are the figures GET /metrics exposes (the socket's and
+// metrics.listen's). The daemon gathers them from the manager, the store
+// and the preload duty.
 type Metrics struct {
 	LoadsByResult                      map[string]uint64 // "ok" or the error code
 	BytesDownloaded, Retries, Requests uint64
+	BytesFromMirrors                   uint64 // the share of BytesDownloaded that origin.mirrors served
 	CacheEntries                       int
 	CacheBytes                         int64
 	LoadsInFlight                      int
+	Stale, Damaged                     int // cached avatars in those states; the rest are ready
+
+	// DiskFreeAboveReserve is the store's file system's free bytes less
+	// store.reserve_bytes, when DiskFreeKnown.
+	DiskFreeKnown        bool
+	DiskFreeAboveReserve int64
+
+	PreloadAvatars int            // on the preload list
+	PreloadFailing map[string]int // preload avatars whose latest attempt failed, by code
+	// RefreshLastSuccess is the oldest, across the preload list's avatars
+	// cached from the origin, of the last time the origin confirmed each
+	// (a 200 or a 304); zero when there is none.
+	RefreshLastSuccess time.Time
 }
 
 // Options configure a Server. The zero value serves root, the daemon's

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -268,8 +269,11 @@ func TestMetrics(t *testing.T) {
 	ts := start(t, &fakeManager{}, api.Options{Metrics: func() api.Metrics {
 		return api.Metrics{
 			LoadsByResult:   map[string]uint64{"ok": 7, "failedToDownloadAvatarAssets": 2, "cancelled": 1},
-			BytesDownloaded: 1 << 20, Retries: 3, Requests: 40,
-			CacheEntries: 5, CacheBytes: 123, LoadsInFlight: 2,
+			BytesDownloaded: 1 << 20, BytesFromMirrors: 1000, Retries: 3, Requests: 40,
+			CacheEntries: 5, CacheBytes: 123, LoadsInFlight: 2, Stale: 1, Damaged: 2,
+			DiskFreeKnown: true, DiskFreeAboveReserve: -5,
+			PreloadAvatars: 4, PreloadFailing: map[string]int{"sessionTokenExpired": 2},
+			RefreshLastSuccess: time.Unix(1700000000, 0),
 		}
 	}})
 	status, hdr, body := ts.raw(t, "GET", "/metrics", nil, nil)
@@ -283,7 +287,15 @@ func TestMetrics(t *testing.T) {
 		`assetd_loads_total{result="failed",code="cancelled"} 1`,
 		`assetd_loads_total{result="failed",code="failedToDownloadAvatarAssets"} 2`,
 		"# HELP assetd_downloaded_bytes_total ",
-		"assetd_downloaded_bytes_total 1048576",
+		`assetd_downloaded_bytes_total{source="origin"} 1047576`,
+		`assetd_downloaded_bytes_total{source="mirror"} 1000`,
+		`assetd_avatars{state="ready"} 2`,
+		`assetd_avatars{state="stale"} 1`,
+		`assetd_avatars{state="damaged"} 2`,
+		"assetd_disk_free_above_reserve_bytes -5",
+		"assetd_preload_avatars 4",
+		`assetd_preload_failing_avatars{code="sessionTokenExpired"} 2`,
+		"assetd_refresh_last_success_timestamp_seconds 1700000000",
 		"assetd_http_retries_total 3",
 		"assetd_http_requests_total 40",
 		"# TYPE assetd_cache_entries gauge",

@@ -19,6 +19,7 @@ type Config struct {
 	API     API     `toml:"api"`
 	Preload Preload `toml:"preload"`
 	Log     Log     `toml:"log"`
+	Metrics Metrics `toml:"metrics"`
 
 	// File is the file the configuration was read from; "" for defaults.
 	File string `toml:"-"`
@@ -89,6 +90,12 @@ type Preload struct {
 type Log struct {
 	Level  string `toml:"level"`
 	Format string `toml:"format"`
+}
+
+// Metrics is [metrics]: the optional TCP listener for Prometheus.
+type Metrics struct {
+	Listen      string `toml:"listen"` // "" = off; else host:port
+	AllowRemote bool   `toml:"allow_remote"`
 }
 
 // Environment variables that override the file.

@@ -207,6 +207,11 @@ func TestErrorsNameFileLineKey(t *testing.T) {
 		{"scrub", "[store]\nscrub_interval = \"1s\"\n", `f.toml:2: key store.scrub_interval: must be "0" (never) or at least 1m`},
 		{"level", "[log]\nlevel = \"loud\"\n", `f.toml:2: key log.level: must be debug, info, warn or error, not "loud"`},
 		{"format", "[log]\nformat = \"xml\"\n", `f.toml:2: key log.format: must be text or json, not "xml"`},
+		{"metrics no port", "[metrics]\nlisten = \"127.0.0.1\"\n", `f.toml:2: key metrics.listen: "127.0.0.1" is not host:port (like "127.0.0.1:9468")`},
+		{"metrics port", "[metrics]\nlisten = \"127.0.0.1:0\"\n", `f.toml:2: key metrics.listen: "127.0.0.1:0": the port must be a number from 1 to 65535`},
+		{"metrics name", "[metrics]\nlisten = \"metrics.example:9468\"\n", `f.toml:2: key metrics.listen: "metrics.example:9468": the host must be an IP address or localhost, not a name`},
+		{"metrics remote", "[metrics]\nlisten = \"192.0.2.7:9468\"\n", `f.toml:2: key metrics.listen: "192.0.2.7:9468" is not a loopback address: the metrics have no authentication; set metrics.allow_remote = true to serve them to the network`},
+		{"metrics every interface", "[metrics]\nlisten = \":9468\"\nallow_remote = false\n", `f.toml:2: key metrics.listen: ":9468" is not a loopback address: the metrics have no authentication; set metrics.allow_remote = true to serve them to the network`},
 		{"syntax", "[fetch]\nburst = \n", "f.toml:2: unexpected character U+000A at start of value"},
 		{"duplicate", "[fetch]\nburst = 1\nburst = 2\n", "f.toml:3: key fetch.burst: is set more than once"},
 	}
@@ -298,6 +303,29 @@ format = "json"
 	}
 	if diff := cmp.Diff(c, again); diff != "" {
 		t.Errorf("String() round trip:\n%s", diff)
+	}
+}
+
+func TestMetricsListen(t *testing.T) {
+	for _, doc := range []string{
+		"[metrics]\nlisten = \"127.0.0.1:9468\"\n",
+		"[metrics]\nlisten = \"[::1]:9468\"\n",
+		"[metrics]\nlisten = \"localhost:9468\"\n",
+		"[metrics]\nlisten = \"0.0.0.0:9468\"\nallow_remote = true\n",
+		"[metrics]\nlisten = \":9468\"\nallow_remote = true\n",
+		"[metrics]\nlisten = \"\"\nallow_remote = true\n",
+	} {
+		c, err := Parse([]byte(doc), "f.toml")
+		if err != nil {
+			t.Errorf("%q: %v", doc, err)
+			continue
+		}
+		if !strings.Contains(doc, c.Metrics.Listen) {
+			t.Errorf("%q: listen = %q", doc, c.Metrics.Listen)
+		}
+	}
+	if l := Default().Metrics.Listen; l != "" {
+		t.Errorf("metrics.listen is on by default: %q", l)
 	}
 }
 

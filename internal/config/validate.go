@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/url"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -105,6 +106,7 @@ func (cfg *Config) validate(file string, idx keyIndex, src map[string]string) er
 	cfg.API.check(c)
 	cfg.Preload.check(c)
 	cfg.Log.check(c)
+	cfg.Metrics.check(c)
 	return joinErrors(c.list)
 }
 
@@ -262,6 +264,26 @@ func (l *Log) check(c *checker) {
 	}
 	if l.Format != "text" && l.Format != "json" {
 		c.bad("log.format", "must be text or json, not %q", truncate(l.Format))
+	}
+}
+
+func (m *Metrics) check(c *checker) {
+	if m.Listen == "" {
+		return
+	}
+	host, port, err := net.SplitHostPort(m.Listen)
+	if err != nil {
+		c.bad("metrics.listen", `%q is not host:port (like "127.0.0.1:9468")`, truncate(m.Listen))
+		return
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		c.bad("metrics.listen", "%q: the port must be a number from 1 to 65535", truncate(m.Listen))
+	}
+	switch {
+	case host != "" && !strings.EqualFold(host, "localhost") && net.ParseIP(host) == nil:
+		c.bad("metrics.listen", "%q: the host must be an IP address or localhost, not a name", truncate(m.Listen))
+	case !IsLoopback(host) && !m.AllowRemote:
+		c.bad("metrics.listen", "%q is not a loopback address: the metrics have no authentication; set metrics.allow_remote = true to serve them to the network", truncate(m.Listen))
 	}
 }
 

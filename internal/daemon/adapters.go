@@ -50,7 +50,7 @@ func (d *daemon) apiOptions(cfg *config.Config) api.Options {
 		Logger:      d.log.With("component", "api"),
 		AllowedUIDs: ints(cfg.API.AllowedUIDs),
 		AllowedGIDs: ints(cfg.API.AllowedGIDs),
-		Metrics:     func() api.Metrics { return api.Metrics(d.mgr.Metrics()) },
+		Metrics:     d.metrics,
 		SetSession:  d.setSession,
 		Reload:      d.requestReload,
 		Facts:       d.facts,

@@ -198,6 +198,14 @@ func (d *daemon) serve(ctx context.Context, cfg *config.Config, srv *api.Server,
 	}
 	serveDone := make(chan error, 1)
 	go func() { serveDone <- srv.Serve(runCtx, ln) }()
+	if mln := d.listenMetrics(runCtx, cfg); mln != nil {
+		d.log.Info("serving metrics", "listen", mln.Addr().String(), "remote", cfg.Metrics.AllowRemote)
+		wg.Go(func() {
+			if err := srv.ServeMetrics(runCtx, mln); err != nil {
+				d.log.Error("serving metrics failed", "listen", mln.Addr().String(), "err", err)
+			}
+		})
+	}
 
 	origin := cfg.Origin.URL
 	if origin == "" {

@@ -261,6 +261,8 @@ func (d *daemon) warnRestart(old, cfg *config.Config) {
 	check("store.self_heal", old.Store.SelfHeal != cfg.Store.SelfHeal)
 	check("store.scrub_interval", old.Store.ScrubInterval != cfg.Store.ScrubInterval)
 	check("log.format", old.Log.Format != cfg.Log.Format)
+	check("metrics.listen", old.Metrics.Listen != cfg.Metrics.Listen)
+	check("metrics.allow_remote", old.Metrics.AllowRemote != cfg.Metrics.AllowRemote)
 	check("api.allowed_uids", !slices.Equal(old.API.AllowedUIDs, cfg.API.AllowedUIDs))
 	check("api.allowed_gids", !slices.Equal(old.API.AllowedGIDs, cfg.API.AllowedGIDs))
 	check("api.max_connections", old.API.MaxConnections != cfg.API.MaxConnections)

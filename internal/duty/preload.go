@@ -54,7 +54,8 @@ type Preloader struct {
 	next     map[string]time.Time
 	fails    map[string]int
 	running  map[string]bool
-	loaded   map[string]bool // loaded once since it joined the list: refresh from now on
+	loaded   map[string]bool      // loaded once since it joined the list: refresh from now on
+	failing  map[string]errs.Code // the code of each avatar's latest attempt, while it fails
 }
 
 // NewPreloader returns a preloader for s; Run starts it.
@@ -71,6 +72,7 @@ func NewPreloader(l Loader, s Schedule, log *slog.Logger) *Preloader {
 		fails:   map[string]int{},
 		running: map[string]bool{},
 		loaded:  map[string]bool{},
+		failing: map[string]errs.Code{},
 	}
 	p.apply(s)
 	return p
@@ -193,6 +195,12 @@ func (p *Preloader) finish(id string, err error) {
 		return // removed from the list while it loaded
 	}
 	now := time.Now()
+	switch code := errs.CodeOf(err); {
+	case err == nil:
+		delete(p.failing, id)
+	case code != errs.Cancelled:
+		p.failing[id] = code
+	}
 	switch {
 	case err == nil:
 		p.fails[id] = 0
@@ -213,6 +221,19 @@ func (p *Preloader) finish(id string, err error) {
 		p.next[id] = p.refreshAt(now)
 		p.log.Error("preload failed", "avatarId", id, "code", errs.CodeOf(err), "err", err)
 	}
+}
+
+// Failing counts the listed avatars whose latest load or refresh failed,
+// by error code (a cancelled attempt changes nothing). At most one entry
+// per listed avatar: the map is bounded by the preload list.
+func (p *Preloader) Failing() map[string]int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make(map[string]int, len(p.failing))
+	for _, c := range p.failing {
+		out[string(c)]++
+	}
+	return out
 }
 
 // refreshAt is when an avatar loaded at now is next revalidated.
@@ -245,6 +266,7 @@ func (p *Preloader) apply(s Schedule) {
 			delete(p.next, id)
 			delete(p.fails, id)
 			delete(p.loaded, id)
+			delete(p.failing, id)
 		}
 	}
 	now := time.Now()

@@ -112,8 +112,10 @@ type Client struct {
 
 // Stats are a Client's counters: HTTP requests sent (every attempt and
 // redirect hop), retries (of a request, and re-downloads after a mismatch)
-// and blob bytes received. See (*Client).Stats for which Client's.
-type Stats struct{ Requests, Retries, BytesDownloaded uint64 }
+// and blob bytes received, and the share of those bytes that came from
+// one of the mirrors (origin.mirrors: a site cache, say). See
+// (*Client).Stats for which Client's.
+type Stats struct{ Requests, Retries, BytesDownloaded, BytesFromMirrors uint64 }
 
 // New validates cfg and returns a Client. BaseURL and Mirrors must be
 // https, or http to a loopback host unless AllowInsecure. An empty BaseURL

@@ -106,6 +106,28 @@ func TestMirrors(t *testing.T) {
 	if h := mirror.headers[0]; h.Get("Authorization") == "" || h.Get("X-App-ID") == "" {
 		t.Errorf("the mirror did not get the origin's headers: %v", h)
 	}
+	// Both downloads came from the mirror: /metrics tells them apart.
+	if s := c.Stats(); s.BytesDownloaded != 2*5000 || s.BytesFromMirrors != 2*5000 {
+		t.Errorf("stats %+v: want 10000 bytes, all from the mirror", s)
+	}
+}
+
+// TestBytesByOrigin: bytes the origin serves are not the mirror's, though
+// a mirror is configured (and shares the origin's host and a prefix).
+func TestBytesByOrigin(t *testing.T) {
+	o := newOrigin(t)
+	data := randBytes(3000, 3)
+	a := assetOf("model.splat", data)
+	o.blob(data)
+	cfg := testConfig(o.URL + "/")
+	cfg.Mirrors = []string{o.URL + "/v1/mirror"}
+	c := newClient(t, cfg)
+	if err := c.Download(ctxT(t), Blob{AvatarID: "rohan", Asset: a}, newSink(t), nil); err != nil {
+		t.Fatal(err)
+	}
+	if s := c.Stats(); s.BytesDownloaded != 3000 || s.BytesFromMirrors != 0 {
+		t.Errorf("stats %+v: want 3000 bytes, none from a mirror", s)
+	}
 }
 
 func gzipped(t *testing.T, b []byte) []byte {

@@ -52,3 +52,17 @@ func (c *Client) blobURLs(t target, b Blob) ([]string, error) {
 	}
 	return urls, nil
 }
+
+// onMirror reports whether u is under one of the mirrors' base URLs
+// rather than the origin's (the longest base that u starts with wins), for
+// Stats.BytesFromMirrors.
+func (c *Client) onMirror(u string) bool {
+	mirror, longest := false, 0
+	for i, base := range c.bases {
+		p := strings.TrimRight(base.String(), "/") + "/"
+		if len(p) > longest && strings.HasPrefix(u, p) {
+			mirror, longest = i > 0 || c.cfg.BaseURL == "", len(p)
+		}
+	}
+	return mirror
+}

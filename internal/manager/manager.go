@@ -71,8 +71,8 @@ type Manager struct {
 }
 
 type fetchStats struct {
-	mu                                 sync.Mutex
-	requests, retries, bytesDownloaded uint64
+	mu sync.Mutex
+	fetch.Stats
 }
 
 // New returns a Manager over st that downloads with f. f may be nil until
@@ -154,21 +154,27 @@ func (m *Manager) SetFetcher(f *fetch.Client) {
 	if old != nil && old != f {
 		s := old.Stats()
 		m.fetchBase.mu.Lock()
-		m.fetchBase.requests += s.Requests
-		m.fetchBase.retries += s.Retries
-		m.fetchBase.bytesDownloaded += s.BytesDownloaded
+		m.fetchBase.Requests += s.Requests
+		m.fetchBase.Retries += s.Retries
+		m.fetchBase.BytesDownloaded += s.BytesDownloaded
+		m.fetchBase.BytesFromMirrors += s.BytesFromMirrors
 		m.fetchBase.mu.Unlock()
 	}
 	m.setTrustedKeys(f.TrustedKeys())
 }
 
-// Metrics are the Manager's counters, for /metrics.
+// Metrics are the Manager's counters and its store's figures, for
+// /metrics.
 type Metrics struct {
 	LoadsByResult                      map[string]uint64 // "ok" or the error code
 	BytesDownloaded, Retries, Requests uint64
+	BytesFromMirrors                   uint64 // the share of BytesDownloaded from origin.mirrors
 	CacheEntries                       int
 	CacheBytes                         int64
 	LoadsInFlight                      int
+	Stale, Damaged                     int   // cached avatars in those states
+	FreeKnown                          bool  // FreeBytes was read from the file system
+	FreeBytes, ReserveBytes            int64 // the store's file system's free bytes; store.reserve_bytes
 }
 
 // Metrics returns the counters. Loads count once per shared load (however
@@ -183,16 +189,20 @@ func (m *Manager) Metrics() Metrics {
 	out.LoadsInFlight = len(m.loads)
 	m.mu.Unlock()
 	m.fetchBase.mu.Lock()
-	out.Requests, out.Retries, out.BytesDownloaded = m.fetchBase.requests, m.fetchBase.retries, m.fetchBase.bytesDownloaded
+	fs := m.fetchBase.Stats
 	m.fetchBase.mu.Unlock()
 	if f := m.fetcher.Load(); f != nil {
 		s := f.Stats()
-		out.Requests += s.Requests
-		out.Retries += s.Retries
-		out.BytesDownloaded += s.BytesDownloaded
+		fs.Requests += s.Requests
+		fs.Retries += s.Retries
+		fs.BytesDownloaded += s.BytesDownloaded
+		fs.BytesFromMirrors += s.BytesFromMirrors
 	}
+	out.Requests, out.Retries, out.BytesDownloaded, out.BytesFromMirrors = fs.Requests, fs.Retries, fs.BytesDownloaded, fs.BytesFromMirrors
 	ss := m.st.Stats()
 	out.CacheEntries, out.CacheBytes = ss.Entries, ss.TotalBytes
+	out.Stale, out.Damaged = ss.Stale, ss.Damaged
+	out.FreeKnown, out.FreeBytes, out.ReserveBytes = ss.FreeKnown, ss.FreeBytes, ss.ReserveBytes
 	return out
 }
 

@@ -212,6 +212,7 @@ type Stats struct {
 	Damaged      int
 	Stale        int
 	FreeBytes    int64 // free on the store's file system (0 if unknown)
+	FreeKnown    bool  // FreeBytes was read from the file system
 	ReserveBytes int64
 }
 
@@ -238,7 +239,7 @@ func (s *Store) Stats() Stats {
 	}
 	s.mu.RUnlock()
 	if free, err := s.freeSpace(s.dir); err == nil {
-		st.FreeBytes = free
+		st.FreeBytes, st.FreeKnown = free, true
 	}
 	return st
 }

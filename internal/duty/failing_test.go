@@ -1,0 +1,46 @@
+package duty
+
+import (
+	"maps"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/assetd/assetd/internal/errs"
+)
+
+// TestFailingCountsLatestAttemptByCode: an avatar counts under the code of
+// its latest failure until an attempt succeeds or it leaves the list; a
+// cancelled attempt changes nothing.
+func TestFailingCountsLatestAttemptByCode(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFakeLoader()
+		expired := &errs.Error{Code: errs.SessionTokenExpired}
+		offline := &errs.Error{Code: errs.FailedToFetchAvatarMetadata, Transient: true}
+		f.errs["a"] = []error{expired}
+		f.errs["b"] = []error{offline, &errs.Error{Code: errs.Cancelled}}
+		f.errs["c"] = []error{expired, expired}
+		p := NewPreloader(f, Schedule{Avatars: []string{"a", "b", "c", "d"}, Interval: time.Hour}, quiet)
+		p.jitter = func(time.Duration) time.Duration { return 0 }
+		stop := runPreloader(t, p)
+		defer stop()
+
+		synctest.Wait()
+		want := map[string]int{"sessionTokenExpired": 2, "failedToFetchAvatarMetadata": 1}
+		if got := p.Failing(); !maps.Equal(got, want) {
+			t.Fatalf("at start: failing %v, want %v", got, want)
+		}
+		time.Sleep(31 * time.Second) // b retries and is cancelled: still failing as before
+		synctest.Wait()
+		if got := p.Failing(); !maps.Equal(got, want) {
+			t.Fatalf("after a cancelled retry: failing %v, want %v", got, want)
+		}
+		p.Update(Schedule{Avatars: []string{"a", "b"}, Interval: time.Hour}) // c leaves the list
+		synctest.Wait()
+		time.Sleep(time.Hour + time.Minute) // a and b succeed at their next attempts
+		synctest.Wait()
+		if got := p.Failing(); len(got) != 0 {
+			t.Fatalf("after successes: failing %v, want none", got)
+		}
+	})
+}
