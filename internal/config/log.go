@@ -46,6 +46,7 @@ func (c *Config) LogValue() slog.Value {
 		slog.String("socket", c.API.Socket),
 		slog.Int("preload", len(c.Preload.Avatars)),
 		slog.String("log_level", c.Log.Level),
+		slog.String("metrics_listen", c.Metrics.Listen),
 	)
 }
 
