@@ -142,10 +142,18 @@ func TestMetricsListenScrapedByPromtool(t *testing.T) {
 	for _, m := range regexp.MustCompile(`(?m)^# TYPE (\S+) `).FindAllStringSubmatch(text, -1) {
 		families[m[1]] = true
 	}
-	for _, f := range []string{"assetd-rules.yml", "assetd-rules.test.yml"} {
-		for _, name := range metricNames(t, filepath.Join(rulesDir, f)) {
+	// So is every metric the docs name: the rules' tables and queries in
+	// docs/fleet.md, the table of docs/operations.md.
+	for _, f := range []struct{ path, section string }{
+		{filepath.Join(rulesDir, "assetd-rules.yml"), ""},
+		{filepath.Join(rulesDir, "assetd-rules.test.yml"), ""},
+		{"../docs/fleet.md", "## Monitoring"},
+		{"../docs/operations.md", "## Metrics"},
+		{"../docs/api.md", "### `GET /metrics`"},
+	} {
+		for _, name := range metricNames(t, f.path, f.section) {
 			if !families[name] {
-				t.Errorf("%s uses %s, which the daemon's /metrics does not have", f, name)
+				t.Errorf("%s uses %s, which the daemon's /metrics does not have", f.path, name)
 			}
 		}
 	}
@@ -158,17 +166,27 @@ func TestMetricsListenScrapedByPromtool(t *testing.T) {
 	}
 }
 
-// metricNames are the assetd_ metric names a rules file mentions, in its
-// expressions, series and text alike.
-func metricNames(t *testing.T, path string) []string {
+// metricNames are the assetd_ metric names a file mentions (in its
+// expressions, series and text alike), within its section (a heading
+// line, to the next heading of that level) when section is not "".
+func metricNames(t *testing.T, path, section string) []string {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
+	text := string(b)
+	if section != "" {
+		_, after, ok := strings.Cut(text, "\n"+section+"\n")
+		if !ok {
+			t.Fatalf("%s has no section %q", path, section)
+		}
+		level, _, _ := strings.Cut(section, " ")
+		text, _, _ = strings.Cut(after, "\n"+level+" ")
+	}
 	seen := map[string]bool{}
 	var names []string
-	for _, n := range regexp.MustCompile(`\bassetd_[a-z0-9_]+`).FindAllString(string(b), -1) {
+	for _, n := range regexp.MustCompile(`\bassetd_[a-z0-9_]+`).FindAllString(text, -1) {
 		if !seen[n] {
 			seen[n] = true
 			names = append(names, n)
