@@ -32,13 +32,15 @@ func (d *daemon) metrics() api.Metrics {
 		m.DiskFreeAboveReserve = mm.FreeBytes - mm.ReserveBytes
 	}
 	d.mu.Lock()
-	list := d.cfg.Preload.Avatars
+	list, refreshing := d.cfg.Preload.Avatars, d.cfg.Preload.RefreshInterval > 0
 	d.mu.Unlock()
 	m.PreloadAvatars = len(list)
 	if d.preload != nil {
 		m.PreloadFailing = d.preload.Failing()
 	}
-	m.RefreshLastSuccess = d.lastRefresh(list)
+	if refreshing { // "0" never refreshes: no refresh to be late
+		m.RefreshLastSuccess = d.lastRefresh(list)
+	}
 	return m
 }
 
