@@ -276,8 +276,13 @@ avatars = ["rohan"]
 		c.waitFor(t, "a new daemon after the watchdog fired", func() bool {
 			return c.show("assetd.service", "InvocationID") != inv && c.show("assetd.service", "ActiveState") == "active"
 		})
-		if j := c.out("journalctl", "--no-pager", "-u", "assetd.service"); !strings.Contains(j, "Watchdog timeout") {
+		j := c.out("journalctl", "--no-pager", "-u", "assetd.service")
+		if !strings.Contains(j, "Watchdog timeout") {
 			t.Errorf("the journal has no watchdog timeout:\n%s", j)
+		}
+		// The abort's goroutine dump (docs/operations.md) is in the journal.
+		if _, after, _ := strings.Cut(j, "Watchdog timeout"); !strings.Contains(after, "SIGABRT: abort") || !strings.Contains(after, "goroutine ") {
+			t.Errorf("no goroutine dump after the watchdog's SIGABRT:\n%s", after)
 		}
 		if ls := c.out("assetd", "ls"); !strings.Contains(ls, "rohan") {
 			t.Errorf("after the restart the cache is not served:\n%s", ls)
