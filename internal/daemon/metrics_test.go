@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -143,6 +144,23 @@ func TestRefreshGaugeOnlyWhenRefreshing(t *testing.T) {
 		has := strings.Contains(text, "\nassetd_refresh_last_success_timestamp_seconds ")
 		if !strings.Contains(text, `assetd_avatars{state="ready"} 1`) || has != (interval > 0) {
 			t.Errorf("refresh_interval %s: refresh gauge present %v:\n%s\n%s", interval, has, text, logs.String())
+		}
+	}
+}
+
+// TestReloadOfMetricsKeysWarnsRestart: metrics.listen and
+// metrics.allow_remote apply at restart, and a reload that changes them
+// says so (docs/config.md).
+func TestReloadOfMetricsKeysWarnsRestart(t *testing.T) {
+	var logs syncBuf
+	d := &daemon{log: slog.New(slog.NewTextHandler(&logs, nil))}
+	old := config.Default()
+	cfg := config.Default()
+	cfg.Metrics.Listen, cfg.Metrics.AllowRemote = "0.0.0.0:9468", true
+	d.warnRestart(old, cfg)
+	for _, key := range []string{"key=metrics.listen", "key=metrics.allow_remote"} {
+		if !strings.Contains(logs.String(), key) {
+			t.Errorf("no restart warning for %s:\n%s", key, logs.String())
 		}
 	}
 }
