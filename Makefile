@@ -24,7 +24,7 @@ DIST_BUILD  := $(GO) build -trimpath -buildvcs=false -ldflags '$(DIST_LDFLAGS)'
 # (golang/go#75804, fixed in go1.27); a count has no deadline to race.
 FUZZSMOKE   ?= 5000x
 
-.PHONY: all build test lint vet fmt-check race bench bench-go fleet-sim bench-tools demo install clean fuzz fuzz-smoke tools reliability dist deb package-test clients-tools clients-test clients-test-python clients-test-node clients-dist
+.PHONY: all build test lint vet fmt-check race bench bench-go fleet-sim fleet-test bench-tools demo install clean fuzz fuzz-smoke tools reliability dist deb package-test clients-tools clients-test clients-test-python clients-test-node clients-dist
 
 all: build
 
@@ -115,14 +115,24 @@ fuzz-smoke:
 		done; \
 	done
 
-# reliability runs the long crash harness (50 SIGKILL rounds) and load test
-# (200 clients for 20 s) against the real binary and writes
-# docs/reliability.md from their figures; before them, the e2e tests that
-# wait for a real refresh and a real scrub (a minute each).
-reliability:
+# reliability runs the long crash harness (50 SIGKILL rounds), the load test
+# (200 clients for 20 s) and the fleet test (fleet-test) against the real
+# binary and writes docs/reliability.md from their figures (and the Fleet
+# test section of docs/fleet.md); before them, the e2e tests that wait for a
+# real refresh and a real scrub (a minute each).
+reliability: tools
 	ASSETD_E2E_LONG=1 $(GO) test -count=1 -timeout 10m -run 'TestPeriodicRefreshIs304|TestScrubFindsDamageAtRest' ./e2e
 	$(GO) test -count=1 -timeout 30m ./reliability -reliability.full \
-		-reliability.report $(CURDIR)/docs/reliability.md
+		-reliability.report $(CURDIR)/docs/reliability.md -fleet.doc $(CURDIR)/docs/fleet.md
+
+# fleet-test runs 30 real daemons behind deploy/site-cache/nginx.conf (a
+# real nginx over TLS) in front of one assetd origin (reliability/TestFleet,
+# under a minute) and writes the Fleet test section of docs/fleet.md; make
+# reliability runs it too. tools installs nginx-light when missing; without
+# nginx it fails rather than skips.
+fleet-test: tools
+	ASSETD_REQUIRE_TOOLS=1 $(GO) test -count=1 -timeout 10m -v -run '^TestFleet$$' ./reliability \
+		-reliability.fleet -fleet.doc $(CURDIR)/docs/fleet.md
 
 demo: build
 	./scripts/demo.sh $(BIN)/assetd

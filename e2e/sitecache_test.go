@@ -205,3 +205,36 @@ func readFile(t *testing.T, path string) string {
 	}
 	return string(b)
 }
+
+// TestFleetDocMatchesSiteCache: every nginx directive docs/fleet.md's
+// Site cache section names (a `proxy_...` span, with its arguments when
+// given) is in deploy/site-cache/nginx.conf, and so are the header and log
+// format it names: the page cannot promise what the file no longer does.
+func TestFleetDocMatchesSiteCache(t *testing.T) {
+	doc := readFile(t, "../docs/fleet.md")
+	const head = "\n## Site cache\n"
+	i := strings.Index(doc, head)
+	if i < 0 {
+		t.Fatal("docs/fleet.md has no Site cache section")
+	}
+	section := doc[i+len(head):]
+	if j := strings.Index(section, "\n## "); j >= 0 {
+		section = section[:j]
+	}
+	conf := strings.Join(strings.Fields(readFile(t, testkit.SiteCacheConfFile())), " ")
+	named := 0
+	for k, span := range strings.Split(section, "`") {
+		if k%2 == 0 {
+			continue // outside backticks
+		}
+		if strings.HasPrefix(span, "proxy_") || span == "X-Cache-Status" || span == "assetd_cache" || span == "allow" || span == "deny" {
+			named++
+			if !strings.Contains(conf, strings.Join(strings.Fields(span), " ")) {
+				t.Errorf("docs/fleet.md names `%s`, which deploy/site-cache/nginx.conf does not have", span)
+			}
+		}
+	}
+	if named < 6 {
+		t.Errorf("docs/fleet.md's Site cache section names only %d of the file's directives", named)
+	}
+}
