@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -236,5 +237,63 @@ func TestFleetDocMatchesSiteCache(t *testing.T) {
 	}
 	if named < 6 {
 		t.Errorf("docs/fleet.md's Site cache section names only %d of the file's directives", named)
+	}
+}
+
+// TestCAFileReload: a device whose origin (here an `assetd origin` over
+// TLS) has a certificate from a private CA fails to load, with a hint
+// naming origin.ca_file, until origin.ca_file holds that CA; the bundle is
+// read again at each reload, so a CA replaced at the same path applies
+// with `assetd reload`.
+func TestCAFileReload(t *testing.T) {
+	dir := testkit.ShortDir(t)
+	src, site := filepath.Join(dir, "src"), filepath.Join(dir, "site")
+	writeRandom(t, filepath.Join(src, "kiosk", "model.bin"), 32<<10)
+	if err := os.WriteFile(filepath.Join(src, "kiosk", "VERSION"), []byte("1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	publish(t, src, site)
+	ca, other := testkit.NewCA(t), testkit.NewCA(t)
+	cert, key := ca.Issue(t, "origin", "127.0.0.1")
+	originURL := testkit.StartOriginCmd(t, site, waitLimit, "--tls-cert", cert, "--tls-key", key)
+
+	e := testkit.NewEnv(t, waitLimit)
+	e.WriteConfig(testkit.Config{OriginURL: originURL, MaxRetries: 1})
+	p := e.Start()
+	defer p.Stop()
+	preload := func() (string, int) {
+		out, errOut, code := e.CLI("preload", "kiosk")
+		return out + errOut, code
+	}
+	if out, code := preload(); code == 0 || !strings.Contains(out, "origin.ca_file") {
+		t.Fatalf("without origin.ca_file: exit %d, want a failure naming origin.ca_file\n%s", code, out)
+	}
+
+	bundle := filepath.Join(dir, "site-ca.pem")
+	copyCA := func(from *testkit.CA) {
+		t.Helper()
+		e.Write(bundle, readFile(t, from.File))
+	}
+	copyCA(other)
+	e.WriteConfig(testkit.Config{OriginURL: originURL, MaxRetries: 1, Origin: fmt.Sprintf("ca_file = %q\n", bundle)})
+	if out, errOut, code := e.CLI("reload"); code != 0 {
+		t.Fatalf("reload with ca_file: exit %d\n%s%s", code, out, errOut)
+	}
+	if out, code := preload(); code == 0 {
+		t.Fatalf("with another CA in origin.ca_file: exit 0\n%s", out)
+	}
+	copyCA(ca) // the config file does not change
+	if out, errOut, code := e.CLI("reload"); code != 0 {
+		t.Fatalf("reload: exit %d\n%s%s", code, out, errOut)
+	}
+	if out, code := preload(); code != 0 {
+		t.Fatalf("with the origin's CA in origin.ca_file after a reload: exit %d\n%s", code, out)
+	}
+
+	// A bundle that is not one is refused at its key; the daemon keeps
+	// the configuration in force.
+	e.Write(bundle, "not a certificate\n")
+	if out, errOut, code := e.CLI("reload"); code != 2 || !strings.Contains(out+errOut, "origin.ca_file") {
+		t.Errorf("reload with a bad bundle: exit %d, want 2 naming origin.ca_file\n%s%s", code, out, errOut)
 	}
 }
