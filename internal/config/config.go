@@ -53,6 +53,7 @@ type Fetch struct {
 	MaxAssetBytes          Size     `toml:"max_asset_bytes"`
 	MaxHashRetries         int      `toml:"max_hash_retries"`
 	AllowLocalTargets      bool     `toml:"allow_local_targets"`
+	BackgroundOnMetered    bool     `toml:"background_on_metered"`
 }
 
 // Store is [store]: the cache on disk.
@@ -84,6 +85,7 @@ type Preload struct {
 	Avatars         []string `toml:"avatars"`
 	RefreshInterval Duration `toml:"refresh_interval"`
 	RefreshJitter   Duration `toml:"refresh_jitter"`
+	RefreshWindow   []string `toml:"refresh_window"` // "02:00-05:00", local time; none = any time
 }
 
 // Log is [log].
@@ -129,6 +131,7 @@ func Default() *Config {
 			MaxAssetBytes:          4 << 30,
 			MaxHashRetries:         2,
 			AllowLocalTargets:      false,
+			BackgroundOnMetered:    false,
 		},
 		Store: Store{
 			Dir:           "/var/lib/assetd",
@@ -250,7 +253,7 @@ func parse(data []byte, name string) (*Config, keyIndex, error) {
 // normalize makes empty arrays nil, so that "mirrors = []" and no mirrors
 // are the same configuration.
 func (c *Config) normalize() {
-	for _, p := range []*[]string{&c.Origin.TrustedKeys, &c.Origin.Mirrors, &c.Preload.Avatars} {
+	for _, p := range []*[]string{&c.Origin.TrustedKeys, &c.Origin.Mirrors, &c.Preload.Avatars, &c.Preload.RefreshWindow} {
 		if len(*p) == 0 {
 			*p = nil
 		}

@@ -204,6 +204,11 @@ func TestErrorsNameFileLineKey(t *testing.T) {
 		{"app id", "[origin]\napp_id = \"a\\nb\"\n", "f.toml:2: key origin.app_id: must be at most 256 printable characters"},
 		{"avatar", "[preload]\navatars = [\"ok\", \"../x\"]\n", `f.toml:2: key preload.avatars: invalid avatar ID "../x"`},
 		{"jitter", "[preload]\nrefresh_interval = \"1h\"\nrefresh_jitter = \"2h\"\n", "f.toml:3: key preload.refresh_jitter: must not be more than preload.refresh_interval (1h)"},
+		{"window", "[preload]\nrefresh_window = [\"02:00-05:00\", \"2-5\"]\n", `f.toml:2: key preload.refresh_window: "2-5": "2" is not a time like 02:00 (a range of local time like "02:00-05:00"; it may cross midnight)`},
+		{"window hour", "[preload]\nrefresh_window = [\"22:00-24:00\"]\n", `f.toml:2: key preload.refresh_window: "22:00-24:00": "24:00" is not a time from 00:00 to 23:59 (a range of local time like "02:00-05:00"; it may cross midnight)`},
+		{"window empty", "[preload]\nrefresh_window = [\"03:00-03:00\"]\n", `f.toml:2: key preload.refresh_window: "03:00-03:00" starts where it ends (leave the list empty for any time) (a range of local time like "02:00-05:00"; it may cross midnight)`},
+		{"window type", "[preload]\nrefresh_window = \"02:00-05:00\"\n", "f.toml:2: key preload.refresh_window: must be an array of strings"},
+		{"window long", "[preload]\nrefresh_window = [\"02:00-05:00 and then some more words\"]\n", `f.toml:2: key preload.refresh_window: "02:00-05:00 and "... is not a range like "02:00-05:00" (a range of local time like "02:00-05:00"; it may cross midnight)`},
 		{"scrub", "[store]\nscrub_interval = \"1s\"\n", `f.toml:2: key store.scrub_interval: must be "0" (never) or at least 1m`},
 		{"level", "[log]\nlevel = \"loud\"\n", `f.toml:2: key log.level: must be debug, info, warn or error, not "loud"`},
 		{"format", "[log]\nformat = \"xml\"\n", `f.toml:2: key log.format: must be text or json, not "xml"`},
@@ -254,6 +259,7 @@ requests_per_second = 5
 bytes_per_second = "10MiB"
 stall_min_bytes_per_second = "1.5kB"
 max_asset_bytes = 1073741824
+background_on_metered = true
 [store]
 scrub_interval = "0"
 max_bytes = 0
@@ -265,6 +271,7 @@ allowed_gids = [44]
 [preload]
 avatars = ["a", "b.c_d-e"]
 refresh_interval = "0"
+refresh_window = ["02:00-05:00", "22:30-00:15"]
 [log]
 level = "debug"
 format = "json"
@@ -287,6 +294,8 @@ format = "json"
 	want.API.AllowedUIDs, want.API.AllowedGIDs = []uint32{1000, 1001}, []uint32{44}
 	want.Preload.Avatars = []string{"a", "b.c_d-e"}
 	want.Preload.RefreshInterval = 0
+	want.Preload.RefreshWindow = []string{"02:00-05:00", "22:30-00:15"}
+	want.Fetch.BackgroundOnMetered = true
 	want.Log = Log{Level: "debug", Format: "json"}
 	if diff := cmp.Diff(want, c); diff != "" {
 		t.Error(diff)

@@ -15,6 +15,7 @@
 // each time it is wanted, and a Config logs and prints without it.
 //
 // config imports internal/manifest (to parse trusted keys and check avatar
-// IDs) and go-toml; it must not import fetch, store, manager or api: they are
+// IDs), internal/duty (to parse refresh windows; duty imports only errs)
+// and go-toml; it must not import fetch, store, manager or api: they are
 // configured from a Config by the daemon, never the other way round.
 package config

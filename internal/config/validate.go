@@ -12,6 +12,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/assetd/assetd/internal/duty"
 	"github.com/assetd/assetd/internal/manifest"
 )
 
@@ -256,6 +257,23 @@ func (p *Preload) check(c *checker) {
 			c.bad("preload.refresh_interval", "must not be less than preload.refresh_jitter (%s)", p.RefreshJitter)
 		}
 	}
+	if len(p.RefreshWindow) > maxRefreshWindows {
+		c.bad("preload.refresh_window", "at most %d ranges, not %d", maxRefreshWindows, len(p.RefreshWindow))
+	}
+	for _, s := range p.RefreshWindow {
+		if _, err := duty.ParseWindow(s); err != nil {
+			c.bad("preload.refresh_window", "%s (a range of local time like \"02:00-05:00\"; it may cross midnight)", err)
+		}
+	}
+}
+
+// maxRefreshWindows bounds preload.refresh_window.
+const maxRefreshWindows = 16
+
+// RefreshWindows is preload.refresh_window parsed; Validate has checked it.
+func (p *Preload) RefreshWindows() []duty.Window {
+	ws, _ := duty.ParseWindows(p.RefreshWindow)
+	return ws
 }
 
 func (l *Log) check(c *checker) {

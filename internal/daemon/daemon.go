@@ -323,5 +323,8 @@ func (d *daemon) schedule(cfg *config.Config) duty.Schedule {
 		Avatars:  cfg.Preload.Avatars,
 		Interval: cfg.Preload.RefreshInterval.Std(),
 		Jitter:   cfg.Preload.RefreshJitter.Std(),
+		Windows:  cfg.Preload.RefreshWindows(),
+
+		BackgroundOnMetered: cfg.Fetch.BackgroundOnMetered,
 	}
 }

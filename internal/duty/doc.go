@@ -7,6 +7,13 @@
 // request; every later one is a Refresh, which revalidates with the origin
 // (a conditional request: an unchanged avatar costs one 304).
 //
+// Next is the refresh schedule as a pure function of the last refresh, the
+// interval, the jitter, the refresh windows (ranges of local time) and a
+// random source, so that a simulation can run it for a fleet in virtual
+// time. Refreshes are background work that the preloader holds outside
+// the windows and, unless configured otherwise, while the link is metered
+// (SetMetered); the first fetch of an avatar not cached yet is never held.
+//
 // Each duty is one goroutine owned by its Run method, driven by a single
 // timer for the next thing due: nothing polls. duty knows the manager only
 // through the narrow interfaces below; it imports neither manager nor store.

@@ -21,11 +21,13 @@ type call struct {
 
 // fakeLoader records preloads and answers with the error queued for an ID.
 type fakeLoader struct {
-	start time.Time
-	mu    sync.Mutex
-	calls []call
-	errs  map[string][]error
-	unpin []string
+	start  time.Time
+	mu     sync.Mutex
+	calls  []call
+	errs   map[string][]error
+	unpin  []string
+	cached map[string]bool // PinCached's answer
+	pinned []string
 }
 
 func newFakeLoader() *fakeLoader {
@@ -56,6 +58,15 @@ func (f *fakeLoader) Unpin(id string) error {
 	defer f.mu.Unlock()
 	f.unpin = append(f.unpin, id)
 	return nil
+}
+
+func (f *fakeLoader) PinCached(id string) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.cached[id] {
+		f.pinned = append(f.pinned, id)
+	}
+	return f.cached[id], nil
 }
 
 func (f *fakeLoader) callsOf(id string) []time.Duration {

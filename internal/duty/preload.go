@@ -2,6 +2,7 @@ package duty
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"math/rand/v2"
 	"slices"
@@ -23,13 +24,22 @@ type Loader interface {
 	Refresh(ctx context.Context, id string) error
 	// Unpin lets an avatar that left the preload list be evicted again.
 	Unpin(id string) error
+	// PinCached pins id if it is cached, without any request, and says
+	// whether it was: the first load of a cached avatar while background
+	// work is held.
+	PinCached(id string) (bool, error)
 }
 
 // Schedule is the [preload] section of the configuration.
 type Schedule struct {
 	Avatars  []string
 	Interval time.Duration // refresh_interval; <= 0 means load once, never refresh
-	Jitter   time.Duration // refresh_jitter
+	Jitter   time.Duration // refresh_jitter; unused with Windows
+	Windows  []Window      // refresh_window; none: any time
+
+	// BackgroundOnMetered lets refreshes run while the link is metered
+	// (fetch.background_on_metered).
+	BackgroundOnMetered bool
 }
 
 // Backoff bounds for an avatar whose load failed with a transient error.
@@ -48,8 +58,10 @@ type Preloader struct {
 	log     *slog.Logger
 	jitter  func(time.Duration) time.Duration
 	updates chan Schedule
+	wake    chan struct{} // the link's metered state changed
 
 	mu       sync.Mutex
+	metered  bool
 	schedule Schedule
 	next     map[string]time.Time
 	fails    map[string]int
@@ -68,6 +80,7 @@ func NewPreloader(l Loader, s Schedule, log *slog.Logger) *Preloader {
 		log:     log,
 		jitter:  randomShare,
 		updates: make(chan Schedule, 1),
+		wake:    make(chan struct{}, 1),
 		next:    map[string]time.Time{},
 		fails:   map[string]int{},
 		running: map[string]bool{},
@@ -116,8 +129,11 @@ func (p *Preloader) Run(ctx context.Context) error {
 		for _, d := range p.due(now) {
 			id := d.id
 			load := p.loader.Preload
-			if d.refresh {
+			switch d.kind {
+			case refreshLoad:
 				load = p.loader.Refresh
+			case pinLoad:
+				load = p.pinOrPreload
 			}
 			wg.Add(1)
 			go func() {
@@ -138,6 +154,7 @@ func (p *Preloader) Run(ctx context.Context) error {
 		case <-p.Alive.C():
 		case s := <-p.updates:
 			p.apply(s)
+		case <-p.wake:
 		case <-done:
 		case <-timer.C:
 		}
@@ -145,36 +162,111 @@ func (p *Preloader) Run(ctx context.Context) error {
 	}
 }
 
-// dueLoad is an avatar whose time has come: its first load since it
-// joined the list, or a refresh.
+// loadKind is what a due avatar gets.
+type loadKind int
+
+const (
+	preloadLoad loadKind = iota // its first load since it joined the list
+	refreshLoad                 // a periodic refresh
+	pinLoad                     // a first load while held: pinned if cached, else preloaded
+)
+
+// dueLoad is an avatar whose time has come.
 type dueLoad struct {
-	id      string
-	refresh bool
+	id   string
+	kind loadKind
 }
 
-// due marks and returns the avatars whose time has come.
+// errHeldPinned is pinOrPreload's answer for a cached avatar it pinned
+// without a request: finish schedules its refresh as after a load.
+var errHeldPinned = errors.New("pinned while background work is held")
+
+// due marks and returns the avatars whose time has come. While the link
+// is metered (and that holds background work) a due refresh waits; a first
+// load while held only pins a cached avatar, and fetches only one that is
+// not cached yet.
 func (p *Preloader) due(now time.Time) []dueLoad {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	metered := p.meteredHolds()
+	_, outside := Held(now, p.schedule.Windows)
 	var ds []dueLoad
 	for _, id := range p.schedule.Avatars {
-		if !p.running[id] && !p.next[id].After(now) {
-			p.running[id] = true
-			ds = append(ds, dueLoad{id: id, refresh: p.loaded[id]})
+		if p.running[id] || p.next[id].After(now) {
+			continue
 		}
+		kind := preloadLoad
+		switch {
+		case p.loaded[id] && metered:
+			continue // held until the link is unmetered
+		case p.loaded[id] && outside:
+			// Due outside the windows (held past one by a metered link,
+			// or by a reload): drawn again in the next one.
+			p.next[id] = inWindow(now, p.schedule.Windows, p.jitter)
+			continue
+		case p.loaded[id]:
+			kind = refreshLoad
+		case metered || outside:
+			kind = pinLoad
+		}
+		p.running[id] = true
+		ds = append(ds, dueLoad{id: id, kind: kind})
 	}
 	return ds
 }
 
+// meteredHolds says whether a metered link holds refreshes now; p.mu held.
+func (p *Preloader) meteredHolds() bool {
+	return p.metered && !p.schedule.BackgroundOnMetered
+}
+
+// pinOrPreload pins id when it is cached and preloads it when not: the
+// first fetch of an avatar not cached yet is never held.
+func (p *Preloader) pinOrPreload(ctx context.Context, id string) error {
+	cached, err := p.loader.PinCached(id)
+	if err != nil || !cached {
+		return p.loader.Preload(ctx, id)
+	}
+	return errHeldPinned
+}
+
+// SetMetered tells the preloader whether the default route is metered
+// now; held refreshes start as soon as it is not.
+func (p *Preloader) SetMetered(metered bool) {
+	p.mu.Lock()
+	p.metered = metered
+	p.mu.Unlock()
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Hold says whether, and why, the preloader holds background work at now.
+type Hold struct {
+	Metered       bool      // the link is metered and that holds refreshes
+	OutsideWindow bool      // now is outside every refresh window
+	Until         time.Time // when the next window opens (OutsideWindow)
+}
+
+// Held reports the preloader's hold at now.
+func (p *Preloader) Held(now time.Time) Hold {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	until, outside := Held(now, p.schedule.Windows)
+	return Hold{Metered: p.meteredHolds(), OutsideWindow: outside, Until: until}
+}
+
 // untilNext is the wait until the next avatar is due; false when nothing is
-// scheduled (all running, or an empty list).
+// scheduled (all running or held by a metered link, or an empty list).
 func (p *Preloader) untilNext(now time.Time) (time.Duration, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var first time.Time
+	metered := p.meteredHolds()
 	for _, id := range p.schedule.Avatars {
-		if p.running[id] {
-			continue
+		if p.running[id] || (metered && p.loaded[id]) {
+			continue // SetMetered wakes the held refreshes
 		}
 		if t := p.next[id]; first.IsZero() || t.Before(first) {
 			first = t
@@ -202,6 +294,15 @@ func (p *Preloader) finish(id string, err error) {
 		p.failing[id] = code
 	}
 	switch {
+	case errors.Is(err, errHeldPinned):
+		// Cached and pinned without a request: refreshed when due, as
+		// if loaded now; at once when only the metered link held it.
+		p.fails[id] = 0
+		p.loaded[id] = true
+		p.next[id] = now
+		if _, outside := Held(now, p.schedule.Windows); outside {
+			p.next[id] = p.refreshAt(now)
+		}
 	case err == nil:
 		p.fails[id] = 0
 		p.loaded[id] = true
@@ -213,6 +314,10 @@ func (p *Preloader) finish(id string, err error) {
 			b = min(b, p.schedule.Interval)
 		}
 		p.next[id] = now.Add(b + p.jitter(b/2))
+		if p.loaded[id] && len(p.schedule.Windows) > 0 {
+			// A refresh's retry stays inside the refresh windows.
+			p.next[id] = inWindow(p.next[id], p.schedule.Windows, p.jitter)
+		}
 		p.log.Warn("preload failed; will retry", "avatarId", id, "code", errs.CodeOf(err), "retryIn", b.Round(time.Second), "err", err)
 	default:
 		// A final answer (unknown avatar, account error): try again at the
@@ -238,10 +343,7 @@ func (p *Preloader) Failing() map[string]int {
 
 // refreshAt is when an avatar loaded at now is next revalidated.
 func (p *Preloader) refreshAt(now time.Time) time.Time {
-	if p.schedule.Interval <= 0 {
-		return now.Add(100 * 365 * 24 * time.Hour) // never, in practice
-	}
-	return now.Add(p.schedule.Interval + p.jitter(p.schedule.Jitter))
+	return Next(now, p.schedule, p.jitter)
 }
 
 func backoff(fails int) time.Duration {
@@ -270,10 +372,14 @@ func (p *Preloader) apply(s Schedule) {
 		}
 	}
 	now := time.Now()
-	p.schedule = Schedule{Interval: s.Interval, Jitter: s.Jitter}
+	p.schedule = Schedule{Interval: s.Interval, Jitter: s.Jitter, Windows: s.Windows, BackgroundOnMetered: s.BackgroundOnMetered}
 	for _, id := range s.Avatars {
 		if _, ok := p.next[id]; !ok {
 			p.next[id] = now
+		} else if len(s.Windows) > 0 {
+			if _, outside := Held(p.next[id], s.Windows); outside && p.loaded[id] && s.Interval > 0 {
+				p.next[id] = inWindow(minTime(p.next[id], now.Add(s.Interval)), s.Windows, p.jitter)
+			}
 		} else if limit := now.Add(s.Interval + s.Jitter); s.Interval > 0 && p.next[id].After(limit) {
 			p.next[id] = now.Add(s.Interval + p.jitter(s.Jitter))
 		}
@@ -287,4 +393,11 @@ func (p *Preloader) apply(s Schedule) {
 			p.log.Warn("unpin of an avatar that left the preload list failed", "avatarId", id, "err", err)
 		}
 	}
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
 }

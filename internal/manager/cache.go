@@ -374,6 +374,22 @@ func (m *Manager) Unpin(id string) error {
 	return err
 }
 
+// PinCached pins id if it is cached, without any request, and says whether
+// it was (duty.Loader: the first load of a preloaded avatar while
+// background work is held).
+func (m *Manager) PinCached(id string) (bool, error) {
+	if _, ok := m.st.Get(id); !ok {
+		return false, nil
+	}
+	if err := m.SetPinned(id, true); err != nil {
+		if errs.CodeOf(err) == errs.AvatarAssetMissing {
+			return false, nil
+		}
+		return false, err
+	}
+	return true, nil
+}
+
 // sweep removes the partial downloads no load is using and the blobs no
 // avatar uses and no load has leased: gc and rm --all leave no leftovers.
 func (m *Manager) sweep() error {
