@@ -126,7 +126,7 @@ func TestFleet(t *testing.T) {
 		t.Fatalf("%d loads failed during the preload; first: %v", len(errs), errs[0])
 	}
 	preloadTime := time.Since(start)
-	pre := originTraffic(t, olog, &seen, n*fleetAvatars)
+	pre := originTraffic(t, olog, &seen, n*fleetAvatars, 2*fleetAvatars)
 
 	// 2. One file republished; every device refreshes its avatars at once.
 	newModel := writeAsset(fleetChanged, "model.bin", 3000, fleetModelSize)
@@ -155,7 +155,7 @@ func TestFleet(t *testing.T) {
 		t.Fatalf("%d of %d devices hold the new %s after the refresh", len(holds), n, fleetChanged)
 	}
 	allHold := slices.Max(holds)
-	post := originTraffic(t, olog, &seen, n*fleetAvatars)
+	post := originTraffic(t, olog, &seen, n*fleetAvatars, 1)
 	peak, hwm := rss.stop()
 
 	// What each device holds is the origin's.
@@ -279,9 +279,10 @@ func (tr *traffic) blobBytes() (n int64) {
 }
 
 // originTraffic counts the origin's log lines after *seen, once it has
-// logged at least manifests manifest answers (it logs each after sending
-// it, which may be after the device is done), and moves *seen past them.
-func originTraffic(t *testing.T, log *testkit.LogBuf, seen *int, manifests int) *traffic {
+// logged at least manifests manifest answers and blobs distinct blobs (it
+// logs each request after sending its answer, which may be after the
+// device is done), and moves *seen past them.
+func originTraffic(t *testing.T, log *testkit.LogBuf, seen *int, manifests, blobs int) *traffic {
 	t.Helper()
 	deadline := time.Now().Add(waitLimit)
 	for {
@@ -306,7 +307,7 @@ func originTraffic(t *testing.T, log *testkit.LogBuf, seen *int, manifests int) 
 				tr.other++
 			}
 		}
-		if tr.manifests >= manifests || time.Now().After(deadline) {
+		if tr.manifests >= manifests && len(tr.blobs) >= blobs || time.Now().After(deadline) {
 			*seen += len(reqs)
 			if tr.other > 0 {
 				t.Errorf("the origin answered %d requests that were neither a manifest nor a blob's 200", tr.other)
