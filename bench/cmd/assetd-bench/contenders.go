@@ -166,6 +166,10 @@ func (c *cold) preload(ctx context.Context, dir, fetchTOML string) (*daemon, tim
 		_ = d.stop()
 		return nil, 0, err
 	}
+	if d.readyCPU, err = cpuTime(d.pid()); err != nil {
+		_ = d.stop()
+		return nil, 0, err
+	}
 	took, err := d.client(ctx, append([]string{"preload"}, c.ids...)...)
 	if err != nil {
 		_ = d.stop()
@@ -177,18 +181,25 @@ func (c *cold) preload(ctx context.Context, dir, fetchTOML string) (*daemon, tim
 // timed runs the commands one after the other in dir and returns their
 // wall time together.
 func timed(ctx context.Context, dir string, cmds ...[]string) (time.Duration, error) {
+	took, _, err := timedCPU(ctx, dir, cmds...)
+	return took, err
+}
+
+// timedCPU is timed that also returns the commands' CPU time (user + system).
+func timedCPU(ctx context.Context, dir string, cmds ...[]string) (took, cpu time.Duration, err error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	start := time.Now()
 	for _, argv := range cmds {
 		cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 		cmd.Dir = dir
 		if out, err := cmd.CombinedOutput(); err != nil {
-			return 0, fmt.Errorf("%s: %w: %s", strings.Join(argv, " "), err, lastLines(out))
+			return 0, 0, fmt.Errorf("%s: %w: %s", strings.Join(argv, " "), err, lastLines(out))
 		}
+		cpu += cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 	}
-	return time.Since(start), nil
+	return time.Since(start), cpu, nil
 }
 
 func lastLines(out []byte) string {
@@ -213,9 +224,15 @@ func (c *cold) curl(ctx context.Context, dir string) (time.Duration, error) {
 }
 
 func (c *cold) ceiling(ctx context.Context, dir string, fsync bool) (time.Duration, error) {
+	took, _, err := c.ceilingCPU(ctx, dir, fsync)
+	return took, err
+}
+
+// ceilingCPU is ceiling that also returns the ceiling's CPU time.
+func (c *cold) ceilingCPU(ctx context.Context, dir string, fsync bool) (took, cpu time.Duration, err error) {
 	argv := []string{c.self, "ceiling", "-workers", "4", "-list", filepath.Join(c.lists, "ceiling.tsv"), "-dir", dir}
 	if fsync {
 		argv = append(argv, "-fsync")
 	}
-	return timed(ctx, dir, argv)
+	return timedCPU(ctx, dir, argv)
 }

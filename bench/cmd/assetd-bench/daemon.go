@@ -20,6 +20,8 @@ type daemon struct {
 	cmd            *exec.Cmd
 	started        time.Time
 	exited         chan struct{}
+	clientCPU      time.Duration // CPU time of the client commands run so far
+	readyCPU       time.Duration // the daemon's CPU time when it was ready (preload)
 	err            error
 }
 
@@ -127,6 +129,9 @@ func (d *daemon) client(ctx context.Context, args ...string) (time.Duration, err
 	start := time.Now()
 	err = cmd.Run()
 	took := time.Since(start)
+	if cmd.ProcessState != nil {
+		d.clientCPU += cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+	}
 	if err != nil {
 		return 0, fmt.Errorf("assetd %s: %w; see %s", args[0], err, filepath.Join(d.dir, "client.log"))
 	}
