@@ -16,8 +16,9 @@ import (
 //  3. commit:    the file is made 0444 (0440 and the daemon's group for an
 //     import's file, CommitSpool), renamed to blobs/sha256/<hex>, the
 //     directory is fsynced, and only then is the blob indexed (committed,
-//     no references yet), in one transaction with the commits waiting at
-//     the same time (commit.go). A blob already committed is success.
+//     no references yet). Commits arriving together share the directory's
+//     fsync and the index transaction (a group commit, commit.go). A blob
+//     already committed is success.
 //  4. reference: Put makes an avatar version current; each distinct digest
 //     of each current version holds one reference.
 //  5. collect:   when a Put, Delete or eviction drops a blob's last

@@ -121,14 +121,8 @@ func (s *Store) CommitSpool(ctx context.Context, sp *Spool, private bool) error 
 	}
 	sp.f.Close()
 	sp.f = nil
-	if err := os.Rename(sp.path, s.BlobPath(d)); err != nil {
-		_ = os.Remove(sp.path)
-		return storeErr("rename blob "+d, err)
-	}
-	if err := s.blobDir.Sync(); err != nil {
-		return storeErr("fsync blob directory", err)
-	}
-	return s.commitIndex(d, sp.n)
+	path := sp.path
+	return s.publish(d, sp.n, path, func() { _ = os.Remove(path) })
 }
 
 // Share makes the committed blobs of digests readable by everyone

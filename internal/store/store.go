@@ -76,7 +76,9 @@ type Store struct {
 
 	dirty atomic.Bool // some entry has an unflushed lastUsed
 
-	commits commitQueue // blob records waiting for the index (commit.go)
+	publishes publishQueue // fsynced files waiting for their rename (commit.go)
+	commits   commitQueue  // blob records waiting for the index (commit.go)
+	dirSyncs  atomic.Int64 // fsyncs of blobs/ by commits: one per batch
 
 	// lmu guards leases: digests that must not be collected (lease.go).
 	// It is taken alone or inside wmu, never the other way round.

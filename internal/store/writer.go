@@ -157,13 +157,12 @@ func (w *Writer) Commit() error {
 	w.done = true
 	defer s.locks.unlock(d)
 	// Holding the digest's lock, no one else commits d. The file is made
-	// durable in blobs/ first and indexed after, in a transaction shared
-	// with the commits waiting at the same time (commitIndex).
+	// durable in blobs/ first and indexed after, each step shared with the
+	// commits arriving at the same time (commit.go). A failed rename keeps
+	// the partial for resume.
 	if !s.HasBlob(d) {
-		if err := w.publish(); err != nil {
-			return err
-		}
-		if err := s.commitIndex(d, w.size); err != nil {
+		data := filepath.Join(s.ingestDir(d), "data")
+		if err := s.publish(d, w.size, data, func() { _ = os.Chmod(data, 0o600) }); err != nil {
 			return err
 		}
 	}
@@ -180,21 +179,6 @@ func (w *Writer) discard() error {
 	w.done = true
 	defer s.locks.unlock(d)
 	return os.RemoveAll(s.ingestDir(d))
-}
-
-// publish moves the verified, fsynced data into blobs/ durably. On failure
-// the partial stays for resume.
-func (w *Writer) publish() error {
-	s, d := w.s, w.digest
-	data := filepath.Join(s.ingestDir(d), "data")
-	if err := os.Rename(data, s.BlobPath(d)); err != nil {
-		_ = os.Chmod(data, 0o600)
-		return storeErr("rename blob "+d, err)
-	}
-	if err := s.blobDir.Sync(); err != nil {
-		return storeErr("fsync blob directory", err)
-	}
-	return nil
 }
 
 // Close ends the writer and keeps the partial for a later resume.
