@@ -22,6 +22,7 @@ var (
 const (
 	interval = 6 * time.Hour
 	jitter   = 30 * time.Minute
+	window   = "02:00-05:00" // preload.refresh_window
 )
 
 // scenarios are the refresh schedules compared, each without and with a
@@ -31,6 +32,12 @@ func scenarios(siteSize int) []Scenario {
 		{Name: "interval 6 h, no jitter", Schedule: duty.Schedule{Interval: interval}},
 		{Name: "interval 6 h, jitter 30 m", Schedule: duty.Schedule{Interval: interval, Jitter: jitter}},
 	}
+	windows, err := duty.ParseWindows([]string{window})
+	if err != nil {
+		panic(err)
+	}
+	schedules = append(schedules, Scenario{Name: "interval 6 h, window " + window,
+		Schedule: duty.Schedule{Interval: interval, Jitter: jitter, Windows: windows}})
 	var out []Scenario
 	for _, s := range schedules {
 		out = append(out, s)
@@ -51,7 +58,7 @@ func TestFleetSimulation(t *testing.T) {
 	for _, sc := range scenarios(*flagSite) {
 		t.Run(sc.Name+cacheName(sc), func(t *testing.T) {
 			began := time.Now()
-			r := simulate(t, sc, n, avatars, nil)
+			r := simulate(t, sc, n, avatars)
 			t.Logf("%d devices in %v: %d requests, peak %d/s at power-on, %d/s refreshing, egress %d bytes",
 				n, time.Since(began).Round(time.Millisecond), r.Requests, r.PeakBoot, r.PeakRefresh, r.Egress)
 			checkInvariants(t, r, avatars)
@@ -118,33 +125,67 @@ func checkInvariants(t *testing.T, r *Result, avatars int) {
 	if r.Requests != r.Manifests+r.Blobs {
 		t.Errorf("%d requests, %d manifests + %d blobs", r.Requests, r.Manifests, r.Blobs)
 	}
+	s := r.Scenario.Schedule
+	if len(s.Windows) > 0 {
+		// Power-on falls outside the window: a cached avatar is pinned
+		// without a request, and every refresh falls inside the window,
+		// one a day, spread across it.
+		if r.PeakBoot != 0 {
+			t.Errorf("with a refresh window, %d requests/s at power-on outside it, want none", r.PeakBoot)
+		}
+		if r.RefreshOutside != 0 {
+			t.Errorf("%d refresh requests outside the window %v", r.RefreshOutside, s.Windows)
+		}
+		if want := int64(n * avatars); r.Manifests != want {
+			t.Errorf("%d manifest requests, want %d: one refresh a day per device and avatar", r.Manifests, want)
+		}
+		opens, held := duty.Held(r.Republish, s.Windows)
+		if !held {
+			t.Fatalf("the republish at %v falls inside the window", r.Republish)
+		}
+		w := s.Windows[0]
+		length := time.Duration((w.End-w.Start+24*60)%(24*60)) * time.Minute
+		first, last := opens.Sub(r.Republish), opens.Sub(r.Republish)+length
+		if r.Hold[0] < first || r.Hold[n-1] > last {
+			t.Errorf("devices held the new version from %v to %v after the republish, want within the window, %v to %v", r.Hold[0], r.Hold[n-1], first, last)
+		}
+		checkSpread(t, r, avatars)
+		return
+	}
 	// At power-on every device revalidates each avatar once, at once: the
 	// first load is not jittered.
 	if want := n * avatars; r.PeakBoot != want {
 		t.Errorf("peak at power-on %d requests/s, want %d (every device's every avatar)", r.PeakBoot, want)
 	}
-	s := r.Scenario.Schedule
 	// Every later request is a refresh, one per avatar per interval at
 	// most: the power-on load, then refreshes before the day's end.
 	loads := int64((day-1)/s.Interval) + 1
 	if r.Manifests > int64(n*avatars)*loads {
 		t.Errorf("%d manifest requests, more than %d per device and avatar", r.Manifests, loads)
 	}
-	switch {
-	case s.Jitter == 0:
+	if s.Jitter == 0 {
 		if r.PeakRefresh < n*avatars {
 			t.Errorf("without jitter, peak refresh %d requests/s, want the whole fleet at once (%d)", r.PeakRefresh, n*avatars)
 		}
 		if last := r.Hold[n-1]; last > s.Interval {
 			t.Errorf("the last device held the new version %v after the republish, more than one interval", last)
 		}
-	default:
-		if limit := max(n*avatars/10, 1); r.PeakRefresh >= limit && n*avatars >= 1000 {
-			t.Errorf("with jitter %v, peak refresh %d requests/s: not spread (%d requests in all)", s.Jitter, r.PeakRefresh, n*avatars)
-		}
-		if last := r.Hold[n-1]; last > s.Interval+s.Jitter {
-			t.Errorf("the last device held the new version %v after the republish, more than interval + jitter", last)
-		}
+		return
+	}
+	checkSpread(t, r, avatars)
+	if last := r.Hold[n-1]; last > s.Interval+s.Jitter {
+		t.Errorf("the last device held the new version %v after the republish, more than interval + jitter", last)
+	}
+}
+
+// checkSpread checks that a fleet's refreshes do not fall in the same
+// second: the busiest holds less than a tenth of them (for a fleet big
+// enough to tell).
+func checkSpread(t *testing.T, r *Result, avatars int) {
+	t.Helper()
+	all := r.Devices * avatars
+	if all >= 1000 && r.PeakRefresh >= all/10 {
+		t.Errorf("peak refresh %d requests/s: not spread (%d refreshes a round)", r.PeakRefresh, all)
 	}
 }
 

@@ -36,6 +36,15 @@ type Scenario struct {
 	SiteSize int           // devices behind one site cache; 0: none, all reach the origin
 }
 
+// outside says whether t is outside the scenario's refresh windows.
+func (sc Scenario) outside(t time.Time) bool {
+	if len(sc.Schedule.Windows) == 0 {
+		return false
+	}
+	_, held := duty.Held(t, sc.Schedule.Windows)
+	return held
+}
+
 // Result is what the origin saw during one scenario's day.
 type Result struct {
 	Scenario Scenario
@@ -47,11 +56,14 @@ type Result struct {
 	NotModified int64 // of which answered 304
 	Blobs       int64 // blob requests
 	Egress      int64 // response body bytes the origin sent
+	Boot        int64 // requests of the first loads at power-on
 
 	PeakBoot    int     // busiest second of the first loads at power-on
 	PeakRefresh int     // busiest second of the periodic refreshes
 	Mean        float64 // requests per second over the day
 
+	// Republish is when the origin republished, in virtual time.
+	Republish time.Time
 	// Hold is, for each device that got the new version, how long after
 	// the republish it held it, in order.
 	Hold []time.Duration
@@ -145,9 +157,9 @@ func newCatalogue(n int) *catalogue {
 // origin is the counting origin: manifests answered 200 or 304 by ETag
 // (the version), blobs by content.
 type origin struct {
-	cat   *catalogue
-	start time.Time // the day's start, virtual time
-	win   func(time.Time) bool
+	cat     *catalogue
+	start   time.Time // the day's start, virtual time
+	outside func(time.Time) bool
 
 	mu          sync.Mutex
 	republished bool
@@ -175,11 +187,12 @@ func (o *origin) count(refresh bool) bool {
 	o.res.Requests++
 	if refresh {
 		o.refresh[s]++
-		if o.win != nil && !o.win(now) {
+		if o.outside(now) {
 			o.res.RefreshOutside++
 		}
 	} else {
 		o.boot[s]++
+		o.res.Boot++
 	}
 	return true
 }
@@ -244,6 +257,10 @@ func (d *device) Preload(ctx context.Context, id string) error { return d.load(i
 func (d *device) Refresh(ctx context.Context, id string) error { return d.load(id, true) }
 func (d *device) Unpin(id string) error                        { return nil }
 
+// PinCached is the first load of a cached avatar while refreshes are held
+// (outside the refresh windows): no request. Every device is warm.
+func (d *device) PinCached(id string) (bool, error) { return true, nil }
+
 // load is the manager's background load, as the origin sees it: one
 // conditional manifest request (a manifest is no-cache, so the first load
 // after power-on revalidates too), then the blobs of a new version that
@@ -295,7 +312,7 @@ func (d *device) load(id string, refresh bool) error {
 	if a == o.cat.changed && v == len(o.cat.versions[a])-1 && !d.got {
 		d.got = true
 		o.mu.Lock()
-		o.res.Hold = append(o.res.Hold, time.Since(o.start.Add(republishAt-dayStart)))
+		o.res.Hold = append(o.res.Hold, time.Since(o.res.Republish))
 		o.mu.Unlock()
 	}
 	return nil
@@ -303,7 +320,7 @@ func (d *device) load(id string, refresh bool) error {
 
 // simulate runs one scenario's day for n devices of avatars avatars each,
 // in a synctest bubble: every device is a real duty.Preloader.
-func simulate(t *testing.T, sc Scenario, n, avatars int, win func(time.Time) bool) *Result {
+func simulate(t *testing.T, sc Scenario, n, avatars int) *Result {
 	cat := newCatalogue(avatars)
 	res := &Result{Scenario: sc, Devices: n, BlobFetches: map[fetchKey]int{}}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -316,7 +333,7 @@ func simulate(t *testing.T, sc Scenario, n, avatars int, win func(time.Time) boo
 			start = start.Add(day)
 		}
 		time.Sleep(start.Sub(now))
-		o := &origin{cat: cat, start: start, win: win, res: res,
+		o := &origin{cat: cat, start: start, outside: sc.outside, res: res,
 			boot: make([]int32, int(day/time.Second)), refresh: make([]int32, int(day/time.Second))}
 
 		var sites []*site
@@ -348,6 +365,7 @@ func simulate(t *testing.T, sc Scenario, n, avatars int, win func(time.Time) boo
 		}
 		time.Sleep(republishAt - dayStart)
 		o.mu.Lock()
+		res.Republish = time.Now()
 		o.republished = true
 		o.mu.Unlock()
 		time.Sleep(day - (republishAt - dayStart))

@@ -2,6 +2,8 @@ package fleet
 
 import (
 	"fmt"
+
+	"github.com/assetd/assetd/internal/duty"
 	"strings"
 	"time"
 )
@@ -47,7 +49,12 @@ func report(results []*Result, avatars int) string {
 	w("  manifest (%s, signed) changes and one new blob appears; nothing else changes all day.\n", size(cur.manifestBytes))
 	w("- A load is what the manager does: one conditional manifest request (manifests are `no-cache`,\n")
 	w("  so the first load after power-on revalidates too: a `304`), then, for a new manifest, the blobs\n")
-	w("  the device does not hold (content-addressed: unchanged files are not fetched again).\n")
+	w("  the device does not hold (content-addressed: unchanged files are not fetched again). With a\n")
+	w("  refresh window that power-on falls outside, the first load of a cached avatar pins it without\n")
+	w("  a request (`PinCached`), and the refreshes wait for the window.\n")
+	w("- Every device has the default schedule (`refresh_interval` 6 h, `refresh_jitter` 30 m) or the\n")
+	w("  row's variant; jitter and window draws are the scheduler's own (`math/rand/v2`), so a run's\n")
+	w("  figures vary a little from the last.\n")
 	w("- The site cache (`deploy/site-cache/nginx.conf`) fetches each blob from the origin once and keeps\n")
 	w("  it (immutable; concurrent misses wait for the one fetch, as `proxy_cache_lock`); it revalidates\n")
 	w("  its manifest with the origin on every device request (`304` while unchanged), so manifest\n")
@@ -71,6 +78,7 @@ func report(results []*Result, avatars int) string {
 			thousands(r.Requests), thousands(int64(r.PeakBoot)), thousands(int64(r.PeakRefresh)), r.Mean,
 			after(r, 0.50), after(r, 0.95), after(r, 1), size(r.Egress))
 	}
+	reading(w, results)
 	w("\nInvariants the test checks on every run, whatever the fleet's size: every device ends the day\n")
 	w("holding the new version; the new blob leaves the origin exactly once per device without a site\n")
 	w("cache and once per site with one, and no other blob leaves it; the origin sends the new manifest\n")
@@ -78,8 +86,53 @@ func report(results []*Result, avatars int) string {
 	w("that; at power-on every device revalidates every avatar in the same second (the first load is\n")
 	w("not jittered); without jitter every refresh of the fleet falls in one second and the last device\n")
 	w("has the new version within one interval, with jitter the refreshes spread and the last device\n")
-	w("has it within interval + jitter.\n")
+	w("has it within interval + jitter; with a window, no request at power-on, none outside the\n")
+	w("window, one refresh a day per avatar, spread, and every device has the new version inside the\n")
+	w("first window after the republish.\n")
 	return b.String()
+}
+
+// reading is what the table says, in words, from its own figures.
+func reading(w func(string, ...any), results []*Result) {
+	find := func(cache bool, f func(duty.Schedule) bool) *Result {
+		for _, r := range results {
+			if (r.Scenario.SiteSize > 0) == cache && f(r.Scenario.Schedule) {
+				return r
+			}
+		}
+		return nil
+	}
+	still := find(false, func(s duty.Schedule) bool { return s.Jitter == 0 && len(s.Windows) == 0 })
+	jit := find(false, func(s duty.Schedule) bool { return s.Jitter > 0 && len(s.Windows) == 0 })
+	win := find(false, func(s duty.Schedule) bool { return len(s.Windows) > 0 })
+	cached := find(true, func(s duty.Schedule) bool { return s.Jitter > 0 && len(s.Windows) == 0 })
+	w("\nReading the table:\n\n")
+	if still != nil {
+		w("- A fleet that powers on together sends every device's manifest requests in the same second\n")
+		w("  (%s req/s), with or without jitter: the first load after start is not jittered, only the\n", thousands(int64(still.PeakBoot)))
+		w("  refreshes are. Without jitter every refresh round is that burst again (%s req/s).\n", thousands(int64(still.PeakRefresh)))
+	}
+	if jit != nil {
+		w("- %s of jitter spreads each round: the busiest second of the refreshes has %s requests, and the\n", hours(jit.Scenario.Schedule.Jitter), thousands(int64(jit.PeakRefresh)))
+		w("  spread grows each round (the draws add up). The last device has the new version %s after\n", after(jit, 1))
+		w("  the republish.\n")
+	}
+	if win != nil {
+		ws := win.Scenario.Schedule.Windows
+		var open time.Duration
+		for _, x := range ws {
+			open += time.Duration((x.End-x.Start+24*60)%(24*60)) * time.Minute
+		}
+		w("- The window %s takes no request at power-on outside it and confines the day's refreshes to\n", ws[0])
+		w("  its %s, one a device and avatar: %.1f req/s on average while it is open, %s in the busiest\n",
+			hours(open), float64(win.Requests-win.Boot)/open.Seconds(), thousands(int64(win.PeakRefresh)))
+		w("  second; a republish reaches the fleet only in the next window (%s after it, for the last).\n", after(win, 1))
+	}
+	if jit != nil && cached != nil && cached.Egress > 0 {
+		w("- A site cache per %d devices divides the origin's egress by %.0f (the new blob leaves the origin\n", cached.Scenario.SiteSize, float64(jit.Egress)/float64(cached.Egress))
+		w("  once per site instead of once per device), not its requests: every manifest revalidation\n")
+		w("  still reaches the origin (a `304`), %s of them in the day.\n", thousands(cached.Manifests))
+	}
 }
 
 // after is the time by which a share q of the devices held the new
