@@ -114,16 +114,20 @@ func (t *trust) forgetID(id string) {
 }
 
 // verifyCached reports whether a key of keys signed the manifest the store
-// keeps for a (the document as the origin sent it). With no keys, every
-// manifest passes; an imported avatar always does.
-func verifyCached(a *store.Avatar, keys []ed25519.PublicKey) bool {
+// keeps for a (the document as the origin sent it, read from the index).
+// With no keys, every manifest passes; an imported avatar always does.
+func (m *Manager) verifyCached(a *store.Avatar, keys []ed25519.PublicKey) bool {
 	if len(keys) == 0 || a.Source == SourceImport {
 		return true
 	}
-	if a.Manifest == nil || len(a.RawManifest) == 0 {
+	if a.Manifest == nil {
 		return false
 	}
-	d, err := manifest.Decode(a.RawManifest, a.ID, 1<<62)
+	raw, err := m.st.RawManifest(a.ID)
+	if err != nil || len(raw) == 0 {
+		return false
+	}
+	d, err := manifest.Decode(raw, a.ID, 1<<62)
 	if err != nil || d.Manifest.Version != a.Manifest.Version {
 		return false
 	}
@@ -193,7 +197,7 @@ func (m *Manager) rejudge(ctx context.Context, gen uint64, keys []ed25519.Public
 			m.testHookJudge(ctx, a.ID)
 		}
 		checked++
-		ok := verifyCached(a, keys)
+		ok := m.verifyCached(a, keys)
 		if !m.trust.judge(gen, a.ID, a.Manifest, ok) {
 			return // the keys changed again: the next pass judges
 		}
@@ -226,7 +230,7 @@ func (m *Manager) rejudgeOne(id string) {
 	if !ok {
 		return
 	}
-	if verifyCached(a, keys) {
+	if m.verifyCached(a, keys) {
 		m.trust.judge(gen, id, a.Manifest, true)
 		return
 	}

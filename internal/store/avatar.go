@@ -1,11 +1,14 @@
 package store
 
 import (
+	"bytes"
 	"fmt"
 	"slices"
 	"sort"
 	"strings"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/assetd/assetd/internal/errs"
 	"github.com/assetd/assetd/internal/manifest"
@@ -22,11 +25,14 @@ const (
 )
 
 // Avatar is one cached avatar: its current version and what the store
-// knows about it. Manifest and RawManifest are shared between copies and
-// must not be modified.
+// knows about it. Manifest is shared between copies and must not be
+// modified.
 type Avatar struct {
-	ID, Version         string
-	Manifest            *manifest.Manifest
+	ID, Version string
+	Manifest    *manifest.Manifest
+	// RawManifest is the manifest as the origin sent it, given to Put.
+	// Get and List leave it nil: it stays in the index, out of memory
+	// (a signed document per avatar), and RawManifest reads it.
 	RawManifest         []byte
 	ManifestURL         string
 	ETag                string
@@ -158,7 +164,23 @@ func (s *Store) Put(a *Avatar) error {
 		}
 	}
 	ch.avatars[a.ID] = e
+	ch.raws[a.ID] = a.RawManifest
 	return s.apply(ch)
+}
+
+// RawManifest returns the manifest of avatar id's current version as the
+// origin sent it (Put's RawManifest), read from the index; nil when id is
+// not cached or was put without one.
+func (s *Store) RawManifest(id string) ([]byte, error) {
+	var raw []byte
+	err := s.db.View(func(tx *bolt.Tx) error {
+		raw = bytes.Clone(tx.Bucket(bucketRaw).Get([]byte(id)))
+		return nil
+	})
+	if err != nil {
+		return nil, storeErr("read manifest", err)
+	}
+	return raw, nil
 }
 
 // Delete removes avatar id. Its blobs that other avatars still reference

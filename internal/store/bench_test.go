@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -17,16 +18,36 @@ import (
 	"github.com/assetd/assetd/internal/manifest"
 )
 
-var bench10k struct {
+// benchStore is a store built once per test binary for the Open
+// benchmarks, removed by TestMain.
+type benchStore struct {
 	once sync.Once
 	dir  string
 	err  error
 }
 
+var bench10k, bench100k benchStore
+
+// get builds the store on first use: n avatars with own blobs of their own each.
+func (bs *benchStore) get(b *testing.B, n, own int) string {
+	bs.once.Do(func() {
+		bs.dir, bs.err = os.MkdirTemp("", "assetd-store-bench-")
+		if bs.err == nil {
+			bs.err = buildStore(bs.dir, n, own)
+		}
+	})
+	if bs.err != nil {
+		b.Fatal(bs.err)
+	}
+	return bs.dir
+}
+
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if bench10k.dir != "" {
-		os.RemoveAll(bench10k.dir)
+	for _, bs := range []*benchStore{&bench10k, &bench100k} {
+		if bs.dir != "" {
+			os.RemoveAll(bs.dir)
+		}
 	}
 	if code == 0 {
 		if err := goleak.Find(); err != nil {
@@ -39,8 +60,8 @@ func TestMain(m *testing.M) {
 
 // buildStore writes a store of n avatars directly (files, then one index
 // transaction), as n Puts would leave it: each avatar has a blob shared by
-// all and two small blobs of its own.
-func buildStore(dir string, n int) error {
+// all and own small blobs of its own.
+func buildStore(dir string, n, own int) error {
 	s, err := Open(dir, Options{})
 	if err != nil {
 		return err
@@ -60,7 +81,7 @@ func buildStore(dir string, n int) error {
 	for i := range n {
 		id := fmt.Sprintf("avatar-%05d", i)
 		m := &manifest.Manifest{Schema: 1, AvatarID: id, Version: "v1", Assets: []manifest.Asset{common}}
-		for _, p := range []string{"body.splat", "pose.json"} {
+		for _, p := range []string{"body.splat", "pose.json", "anim.bin", "texture.bin"}[:own] {
 			a, err := write([]byte(id + "/" + p))
 			if err != nil {
 				return err
@@ -100,27 +121,34 @@ func buildStore(dir string, n int) error {
 	return s.Close()
 }
 
-func BenchmarkOpen10k(b *testing.B) {
-	bench10k.once.Do(func() {
-		bench10k.dir, bench10k.err = os.MkdirTemp("", "assetd-store-bench-")
-		if bench10k.err == nil {
-			bench10k.err = buildStore(bench10k.dir, 10000)
-		}
-	})
-	if bench10k.err != nil {
-		b.Fatal(bench10k.err)
+func BenchmarkOpen10k(b *testing.B) { benchOpen(b, bench10k.get(b, 10000, 2), 10000, 20001) }
+
+// BenchmarkOpen100k opens a store of 100,000 avatars and 300,001 blobs
+// (issue 15: ≤ 1 s to a ready daemon) and reports the heap the open
+// store holds per avatar.
+func BenchmarkOpen100k(b *testing.B) { benchOpen(b, bench100k.get(b, 100000, 3), 100000, 300001) }
+
+func benchOpen(b *testing.B, dir string, avatars, blobs int) {
+	before := heapInUse()
+	s, err := Open(dir, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	heap := heapInUse() - before
+	if err := s.Close(); err != nil {
+		b.Fatal(err)
 	}
 	b.ReportAllocs()
 	cpu0 := cpuTime()
 	for b.Loop() {
-		s, err := Open(bench10k.dir, Options{})
+		s, err := Open(dir, Options{})
 		if err != nil {
 			b.Fatal(err)
 		}
-		if n := len(s.avatars); n != 10000 {
+		if n := len(s.avatars); n != avatars {
 			b.Fatalf("%d avatars", n)
 		}
-		if st := s.Stats(); st.Damaged != 0 || st.Blobs != 20001 {
+		if st := s.Stats(); st.Damaged != 0 || st.Blobs != blobs {
 			b.Fatalf("Stats = %+v", st)
 		}
 		if err := s.Close(); err != nil {
@@ -129,6 +157,15 @@ func BenchmarkOpen10k(b *testing.B) {
 	}
 	// CPU time (user+system) tells more than wall time on a shared machine.
 	b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
+	b.ReportMetric(float64(heap)/float64(avatars), "heap-B/avatar")
+}
+
+// heapInUse is the live heap after a collection.
+func heapInUse() uint64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
 }
 
 func cpuTime() int64 {

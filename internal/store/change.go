@@ -13,11 +13,12 @@ type change struct {
 	avatars map[string]*entry   // nil value: delete the avatar
 	blobs   map[string]*blobRec // nil value: delete the record
 	derefd  map[string]bool     // blobs that lost a reference
+	raws    map[string][]byte   // raw manifests of new versions (nil: none)
 }
 
 func newChange() *change {
 	return &change{avatars: map[string]*entry{}, blobs: map[string]*blobRec{},
-		derefd: map[string]bool{}}
+		derefd: map[string]bool{}, raws: map[string][]byte{}}
 }
 
 // blob is the record of d as the change has it so far.
@@ -84,9 +85,12 @@ func (s *Store) apply(c *change) error {
 			if old := s.avatars[id]; at == 0 && old != nil {
 				at = old.lastUsed.Load()
 			}
-			rerr := raw.Delete([]byte(id))
-			if len(e.a.RawManifest) > 0 {
-				rerr = raw.Put([]byte(id), e.a.RawManifest)
+			// An edit of the same version keeps its raw manifest.
+			var rerr error
+			if r, ok := c.raws[id]; ok && len(r) > 0 {
+				rerr = raw.Put([]byte(id), r)
+			} else if ok {
+				rerr = raw.Delete([]byte(id))
 			}
 			if err := errors.Join(av.Put([]byte(id), v), rerr, used.Put([]byte(id), u64(uint64(at)))); err != nil {
 				return err

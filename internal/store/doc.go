@@ -52,7 +52,9 @@
 //   - Open reconciles disk and index (see reconcile.go); after a crash at
 //     any instant the store holds the old state or the new.
 //   - Reads (Get, List, Stats, HasBlob) are served from memory; Touch only
-//     updates memory, and Flush writes last-use times.
+//     updates memory, and Flush writes last-use times. Raw manifests stay
+//     in the index (RawManifest reads one); a digest is held once in
+//     memory, shared by the blob record and every manifest that uses it.
 //   - Every path is under the store directory: digests are validated with
 //     manifest.ValidDigest before they become paths; avatar IDs are never
 //     paths.

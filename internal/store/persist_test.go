@@ -35,7 +35,13 @@ func TestPutPersistsEveryField(t *testing.T) {
 	if !ok {
 		t.Fatal("lost")
 	}
-	if diff := cmp.Diff(a, got); diff != "" {
+	raw, err := s.RawManifest("alice")
+	if err != nil || string(raw) != string(a.RawManifest) {
+		t.Fatalf("RawManifest = %q, %v; want %q", raw, err, a.RawManifest)
+	}
+	want := *a
+	want.RawManifest = nil // read with RawManifest, not held in memory
+	if diff := cmp.Diff(&want, got); diff != "" {
 		t.Fatalf("after reopen (-want +got):\n%s", diff)
 	}
 	got.Damaged = append(got.Damaged, "mutated")

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -9,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,6 +16,8 @@ import (
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/assetd/assetd/internal/manifest"
 )
 
 // Options configure a Store.
@@ -193,49 +195,55 @@ func (s *Store) path(elem ...string) string {
 }
 
 // load reads the whole index into memory, decoding avatars on every CPU.
+// Blob records come first: their keys are the digest strings every
+// manifest's assets then share, so that a digest is held once however
+// many avatars use it. Raw manifests stay in the index (RawManifest).
 func (s *Store) load() error {
 	return s.db.View(func(tx *bolt.Tx) error {
+		var digests []string // sorted, as bbolt iterates
+		err := tx.Bucket(bucketBlobs).ForEach(func(k, v []byte) error {
+			r, err := decodeBlob(v)
+			if err != nil {
+				return fmt.Errorf("blob %s: %w", k, err)
+			}
+			d := string(k)
+			digests = append(digests, d)
+			s.blobs[d] = r
+			if r.isCommitted() {
+				s.total += r.size
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
 		var keys, vals [][]byte
-		err := tx.Bucket(bucketAvatars).ForEach(func(k, v []byte) error {
+		err = tx.Bucket(bucketAvatars).ForEach(func(k, v []byte) error {
 			keys, vals = append(keys, k), append(vals, v)
 			return nil
 		})
 		if err != nil {
 			return err
 		}
-		entries, err := decodeAvatars(keys, vals)
+		entries, err := decodeAvatars(keys, vals, digests)
 		if err != nil {
 			return err
 		}
-		raw, used := tx.Bucket(bucketRaw), tx.Bucket(bucketLastUsed)
+		used := tx.Bucket(bucketLastUsed)
 		for _, e := range entries {
-			k := []byte(e.a.ID)
-			if r := raw.Get(k); r != nil {
-				e.a.RawManifest = bytes.Clone(r)
-			}
-			if u := used.Get(k); len(u) == 8 {
+			if u := used.Get([]byte(e.a.ID)); len(u) == 8 {
 				e.lastUsed.Store(int64(binary.BigEndian.Uint64(u)))
 			}
 			s.avatars[e.a.ID] = e
 		}
-		err = tx.Bucket(bucketBlobs).ForEach(func(k, v []byte) error {
-			r, err := decodeBlob(v)
-			if err != nil {
-				return fmt.Errorf("blob %s: %w", k, err)
-			}
-			s.blobs[string(k)] = r
-			if r.isCommitted() {
-				s.total += r.size
-			}
-			return nil
-		})
-		return err
+		return nil
 	})
 }
 
 // decodeAvatars decodes avatar records in parallel; the values are bbolt's
-// and valid only in the calling transaction.
-func decodeAvatars(keys, vals [][]byte) ([]*entry, error) {
+// and valid only in the calling transaction. Asset digests found in the
+// sorted digests are shared with it.
+func decodeAvatars(keys, vals [][]byte, digests []string) ([]*entry, error) {
 	out := make([]*entry, len(keys))
 	workers := min(runtime.GOMAXPROCS(0), len(keys)/256+1)
 	var g errgroup.Group
@@ -246,6 +254,7 @@ func decodeAvatars(keys, vals [][]byte) ([]*entry, error) {
 				if err != nil {
 					return fmt.Errorf("avatar %q: %w", keys[i], err)
 				}
+				intern(a.Manifest.Assets, digests)
 				out[i] = newEntry(a)
 			}
 			return nil
@@ -254,7 +263,18 @@ func decodeAvatars(keys, vals [][]byte) ([]*entry, error) {
 	return out, g.Wait()
 }
 
+// intern makes the assets' digests the strings of the sorted digests
+// that are equal to them.
+func intern(assets []manifest.Asset, digests []string) {
+	for i := range assets {
+		if j, ok := slices.BinarySearch(digests, assets[i].SHA256); ok {
+			assets[i].SHA256 = digests[j]
+		}
+	}
+}
+
 func newEntry(a Avatar) *entry {
+	a.RawManifest = nil // in the index only (RawManifest)
 	e := &entry{a: a}
 	a.LastUsed = time.Time{}
 	seen := make(map[string]bool, len(a.Manifest.Assets))

@@ -1,0 +1,82 @@
+package store
+
+import (
+	"testing"
+	"unsafe"
+)
+
+// TestOpenSharesDigests: after Open, a digest that several avatars use is
+// one string in memory (the blob record's key), not one per avatar.
+func TestOpenSharesDigests(t *testing.T) {
+	dir := t.TempDir()
+	s := openT(t, dir, Options{})
+	putT(t, s, "alice", "1", map[string]string{"shared.bin": "shared", "a.bin": "a"})
+	putT(t, s, "bob", "1", map[string]string{"shared.bin": "shared", "b.bin": "b"})
+	s.Close()
+	s = openT(t, dir, Options{})
+	defer s.Close()
+	shared := func(id string) string {
+		for _, as := range s.avatars[id].a.Manifest.Assets {
+			if as.Path == "shared.bin" {
+				return as.SHA256
+			}
+		}
+		t.Fatalf("%s has no shared.bin", id)
+		return ""
+	}
+	a, b := shared("alice"), shared("bob")
+	if a != b || unsafe.StringData(a) != unsafe.StringData(b) {
+		t.Fatal("the shared digest is held once per avatar")
+	}
+	for k := range s.blobs {
+		if k == a && unsafe.StringData(k) != unsafe.StringData(a) {
+			t.Fatal("the avatars' digest is not the blob record's key")
+		}
+	}
+}
+
+// TestRawManifestStaysInIndex: the raw manifest is not held in memory;
+// RawManifest reads it; an edit of the same version keeps it and a Put
+// without one drops it.
+func TestRawManifestStaysInIndex(t *testing.T) {
+	dir := t.TempDir()
+	s := openT(t, dir, Options{})
+	a := avatarT(t, s, "alice", "1", map[string]string{"a.bin": "a"})
+	a.RawManifest = []byte(`{"signed":"as sent"}`)
+	if err := s.Put(a); err != nil {
+		t.Fatal(err)
+	}
+	raw := func() string {
+		t.Helper()
+		r, err := s.RawManifest("alice")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(r)
+	}
+	if s.avatars["alice"].a.RawManifest != nil {
+		t.Fatal("Put kept the raw manifest in memory")
+	}
+	if err := s.SetPinned("alice", true); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s = openT(t, dir, Options{})
+	defer func() { s.Close() }()
+	if got, _ := s.Get("alice"); got.RawManifest != nil || s.avatars["alice"].a.RawManifest != nil {
+		t.Fatal("Open loaded the raw manifest into memory")
+	}
+	if got := raw(); got != `{"signed":"as sent"}` {
+		t.Fatalf("after an edit and a reopen, RawManifest = %q", got)
+	}
+	b := avatarT(t, s, "alice", "2", map[string]string{"a.bin": "a2"})
+	if err := s.Put(b); err != nil {
+		t.Fatal(err)
+	}
+	if got := raw(); got != "" {
+		t.Fatalf("a version put without a raw manifest kept the old one: %q", got)
+	}
+	if r, err := s.RawManifest("nobody"); r != nil || err != nil {
+		t.Fatalf("RawManifest(nobody) = %q, %v", r, err)
+	}
+}
