@@ -113,7 +113,7 @@ func TestFleet(t *testing.T) {
 	for i, e := range envs {
 		e.WaitHealthy(procs[i])
 	}
-	rss := sampleRSS(procs)
+	rss := sampleRSS(procs, sc.Pid)
 	defer rss.stop()
 
 	ctx, cancel := context.WithTimeout(context.Background(), limit)
@@ -156,7 +156,7 @@ func TestFleet(t *testing.T) {
 	}
 	allHold := slices.Max(holds)
 	post := originTraffic(t, olog, &seen, n*fleetAvatars, 1)
-	peak, hwm := rss.stop()
+	peak, hwm, cachePeak := rss.stop()
 
 	// What each device holds is the origin's.
 	for i, e := range envs {
@@ -195,7 +195,7 @@ func TestFleet(t *testing.T) {
 	f := fleetFigures{
 		devices: n, avatars: fleetAvatars, blobs: len(pre.blobs), fleetBytes: fleetBytes,
 		pre: pre, post: post, preloadTime: preloadTime, refreshTime: refreshTime, allHold: allHold,
-		peakRSS: peak, sumHWM: hwm,
+		peakRSS: peak, sumHWM: hwm, cacheRSS: cachePeak,
 	}
 	t.Log(f.table())
 	fleetTable.add(t,
@@ -204,7 +204,7 @@ func TestFleet(t *testing.T) {
 		fmt.Sprintf("preload: %d blob requests, %s for %s delivered to the fleet (each blob once); %d manifest requests. refresh: %d blob request, %s; %d manifest requests (%d answered 304)",
 			pre.blobRequests(), mib(pre.blobBytes()), mib(fleetBytes), pre.manifests, post.blobRequests(), mib(post.blobBytes()), post.manifests, post.notModified),
 		fmt.Sprintf("preload %s; all %d hold the new version %s after the republish", round(preloadTime), n, round(allHold)),
-		fmt.Sprintf("%s (sampled sum), %s (sum of each daemon's peak)", mib(peak), mib(hwm)))
+		fmt.Sprintf("%s (sampled sum), %s (sum of each daemon's peak); nginx %s", mib(peak), mib(hwm), mib(cachePeak)))
 	if *fleetDoc != "" {
 		if err := writeFleetDoc(*fleetDoc, f); err != nil {
 			t.Errorf("writing %s: %v", *fleetDoc, err)
@@ -321,15 +321,17 @@ func originTraffic(t *testing.T, log *testkit.LogBuf, seen *int, manifests, blob
 // rssSampler sums the fleet's resident memory every 50 ms.
 type rssSampler struct {
 	procs []*testkit.Proc
+	cache int // the site cache's pid
 	quit  chan struct{}
 	done  chan struct{}
 	once  sync.Once
 	peak  int64 // bytes, the largest sampled sum
 	hwm   int64 // bytes, the sum of each daemon's own peak (VmHWM)
+	cpeak int64 // bytes, the site cache's own peak (VmHWM)
 }
 
-func sampleRSS(procs []*testkit.Proc) *rssSampler {
-	s := &rssSampler{procs: procs, quit: make(chan struct{}), done: make(chan struct{})}
+func sampleRSS(procs []*testkit.Proc, cache int) *rssSampler {
+	s := &rssSampler{procs: procs, cache: cache, quit: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer close(s.done)
 		tick := time.NewTicker(50 * time.Millisecond)
@@ -349,6 +351,9 @@ func sampleRSS(procs []*testkit.Proc) *rssSampler {
 						s.hwm += kb << 10
 					}
 				}
+				if kb := testkit.Status(s.cache, "VmHWM"); kb > 0 {
+					s.cpeak = kb << 10
+				}
 				return
 			case <-tick.C:
 			}
@@ -357,12 +362,12 @@ func sampleRSS(procs []*testkit.Proc) *rssSampler {
 	return s
 }
 
-// stop ends the sampling and returns the peak sampled sum and the sum of
-// the daemons' own peaks.
-func (s *rssSampler) stop() (peak, hwm int64) {
+// stop ends the sampling and returns the peak sampled sum, the sum of
+// the daemons' own peaks and the site cache's peak.
+func (s *rssSampler) stop() (peak, hwm, cache int64) {
 	s.once.Do(func() { close(s.quit) })
 	<-s.done
-	return s.peak, s.hwm
+	return s.peak, s.hwm, s.cpeak
 }
 
 // fleetFigures are TestFleet's results.
@@ -374,6 +379,7 @@ type fleetFigures struct {
 	refreshTime             time.Duration
 	allHold                 time.Duration
 	peakRSS, sumHWM         int64
+	cacheRSS                int64 // nginx's peak
 }
 
 func (f fleetFigures) table() string {
@@ -399,8 +405,8 @@ func (f fleetFigures) table() string {
 	fmt.Fprintf(&b, "| refresh after republishing one file | %d | %d (%s) | %s | %s | %d (%d) | all hold the new version after %s (refresh done after %s) |\n",
 		f.devices*f.avatars, f.post.blobRequests(), perBlob(f.post), mib(f.post.blobBytes()), mib(int64(f.devices)*fleetModelSize),
 		f.post.manifests, f.post.notModified, round(f.allHold), round(f.refreshTime))
-	fmt.Fprintf(&b, "\nPeak RSS of the whole fleet (%d daemons): %s sampled every 50 ms (sum of each daemon's own peak: %s; %s a daemon).\n",
-		f.devices, mib(f.peakRSS), mib(f.sumHWM), mib(f.sumHWM/int64(f.devices)))
+	fmt.Fprintf(&b, "\nPeak RSS of the whole fleet (%d daemons): %s sampled every 50 ms (sum of each daemon's own peak: %s; %s a daemon). The site cache (nginx, one process): %s.\n",
+		f.devices, mib(f.peakRSS), mib(f.sumHWM), mib(f.sumHWM/int64(f.devices)), mib(f.cacheRSS))
 	return b.String()
 }
 

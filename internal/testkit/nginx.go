@@ -92,13 +92,14 @@ http {
 `, dir, http)
 }
 
-// RunNginx runs nginx with NginxConf(dir, http) until the test ends. site
+// RunNginx runs nginx with NginxConf(dir, http) until the test ends and
+// returns its pid (one process: master_process off). site
 // is given a free loopback port and returns the http-context directives
 // and a wait for nginx to serve (given a channel closed when nginx exits
 // and its exit error); a port taken meanwhile is tried again with another.
 // The configuration is checked with nginx -t first. The test is skipped
 // when nginx is missing (see LookTool).
-func RunNginx(t testing.TB, dir string, limit time.Duration, site func(port int) (http string, ready func(<-chan struct{}, *error) error)) {
+func RunNginx(t testing.TB, dir string, limit time.Duration, site func(port int) (http string, ready func(<-chan struct{}, *error) error)) int {
 	t.Helper()
 	nginx := LookTool(t, "nginx", "nginx-light")
 	for attempt := 0; ; attempt++ {
@@ -126,7 +127,7 @@ func RunNginx(t testing.TB, dir string, limit time.Duration, site func(port int)
 				cmd.Process.Kill()
 				<-done
 			})
-			return
+			return cmd.Process.Pid
 		}
 		cmd.Process.Kill()
 		<-done

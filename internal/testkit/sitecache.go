@@ -67,6 +67,7 @@ type SiteCache struct {
 	Dir       string
 	AccessLog string
 	Client    *http.Client // trusts the CA
+	Pid       int          // nginx's (one process)
 }
 
 // StartSiteCache runs the shipped site cache (SiteCacheConf) with nginx in
@@ -84,7 +85,7 @@ func StartSiteCache(t testing.TB, ca *CA, origin string, limit time.Duration) *S
 	sc := &SiteCache{Dir: dir, AccessLog: filepath.Join(dir, "site-cache.log"),
 		Client: &http.Client{Timeout: limit, Transport: &http.Transport{
 			TLSClientConfig: &tls.Config{RootCAs: ca.Pool}, MaxIdleConnsPerHost: 16}}}
-	RunNginx(t, dir, limit, func(port int) (string, func(<-chan struct{}, *error) error) {
+	sc.Pid = RunNginx(t, dir, limit, func(port int) (string, func(<-chan struct{}, *error) error) {
 		sc.URL = "https://127.0.0.1:" + strconv.Itoa(port)
 		site := SiteCacheConf(t, SiteCacheSubst{
 			Listen: fmt.Sprintf("127.0.0.1:%d", port), OriginURL: origin, OriginName: "localhost",
