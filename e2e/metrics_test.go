@@ -40,17 +40,23 @@ func loopbackPort(t *testing.T) int {
 }
 
 // TestMetricsListenScrapedByPromtool runs the real daemon with
-// metrics.listen, an origin that is down and a mirror that serves, and a
+// metrics.listen, an origin that is down and a mirror that serves (as a
+// site cache's hits), and a
 // preload list with one avatar the origin does not know. Its TCP /metrics
 // must pass `promtool check metrics`, carry the fleet gauges with the
-// values of this run (bytes by source, failing by code, last refresh, disk
+// values of this run (bytes by source and by cache result, failing by code, last refresh, disk
 // above the reserve), serve nothing else, and name every metric that the
 // shipped rules and their tests use.
 func TestMetricsListenScrapedByPromtool(t *testing.T) {
 	t.Parallel()
 	tool := promtool(t)
 	a := newAvatar(t, "rohan", 40<<10, 8<<10)
-	mirror := newOrigin(t, a)
+	// The mirror stands for a site cache that has every blob on its disk.
+	mirror := testkit.UnstartedOrigin(a)
+	mirror.Start(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Cache-Status", "HIT")
+		mirror.ServeHTTP(w, r)
+	}))
 	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		http.Error(w, "down", http.StatusBadGateway)
 	}))
@@ -104,6 +110,8 @@ func TestMetricsListenScrapedByPromtool(t *testing.T) {
 	for _, want := range []string{
 		`assetd_downloaded_bytes_total{source="mirror"} ` + strconv.FormatInt(size, 10) + "\n",
 		`assetd_downloaded_bytes_total{source="origin"} 0` + "\n",
+		`assetd_site_cache_bytes_total{result="hit"} ` + strconv.FormatInt(size, 10) + "\n",
+		`assetd_site_cache_bytes_total{result="miss"} 0` + "\n",
 		`assetd_avatars{state="ready"} 1` + "\n",
 		`assetd_avatars{state="damaged"} 0` + "\n",
 		"assetd_preload_avatars 2\n",

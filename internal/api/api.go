@@ -59,6 +59,7 @@ type Metrics struct {
 	LoadsByResult                      map[string]uint64 // "ok" or the error code
 	BytesDownloaded, Retries, Requests uint64
 	BytesFromMirrors                   uint64 // the share of BytesDownloaded that origin.mirrors served
+	BytesCacheHit, BytesCacheMiss      uint64 // of BytesDownloaded: answers a site cache marked HIT or MISS
 	CacheEntries                       int
 	CacheBytes                         int64
 	LoadsInFlight                      int

@@ -270,6 +270,7 @@ func TestMetrics(t *testing.T) {
 		return api.Metrics{
 			LoadsByResult:   map[string]uint64{"ok": 7, "failedToDownloadAvatarAssets": 2, "cancelled": 1},
 			BytesDownloaded: 1 << 20, BytesFromMirrors: 1000, Retries: 3, Requests: 40,
+			BytesCacheHit: 900, BytesCacheMiss: 100,
 			CacheEntries: 5, CacheBytes: 123, LoadsInFlight: 2, Stale: 1, Damaged: 2,
 			DiskFreeKnown: true, DiskFreeAboveReserve: -5,
 			PreloadAvatars: 4, PreloadFailing: map[string]int{"sessionTokenExpired": 2},
@@ -289,6 +290,8 @@ func TestMetrics(t *testing.T) {
 		"# HELP assetd_downloaded_bytes_total ",
 		`assetd_downloaded_bytes_total{source="origin"} 1047576`,
 		`assetd_downloaded_bytes_total{source="mirror"} 1000`,
+		`assetd_site_cache_bytes_total{result="hit"} 900`,
+		`assetd_site_cache_bytes_total{result="miss"} 100`,
 		`assetd_avatars{state="ready"} 2`,
 		`assetd_avatars{state="stale"} 1`,
 		`assetd_avatars{state="damaged"} 2`,

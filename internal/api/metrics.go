@@ -65,6 +65,9 @@ func AppendMetrics(b []byte, m Metrics) []byte {
 	mirror := min(m.BytesFromMirrors, m.BytesDownloaded)
 	buf.WriteString(`assetd_downloaded_bytes_total{source="origin"} ` + strconv.FormatUint(m.BytesDownloaded-mirror, 10) + "\n")
 	buf.WriteString(`assetd_downloaded_bytes_total{source="mirror"} ` + strconv.FormatUint(mirror, 10) + "\n")
+	family(buf, "assetd_site_cache_bytes_total", "counter", "Blob bytes whose answer carried a site cache's X-Cache-Status, by result: hit (from its disk) or miss (fetched upstream).")
+	buf.WriteString(`assetd_site_cache_bytes_total{result="hit"} ` + strconv.FormatUint(m.BytesCacheHit, 10) + "\n")
+	buf.WriteString(`assetd_site_cache_bytes_total{result="miss"} ` + strconv.FormatUint(m.BytesCacheMiss, 10) + "\n")
 	sample(buf, "assetd_http_retries_total", "counter", "HTTP requests to origins that were retries.", strconv.FormatUint(m.Retries, 10))
 	sample(buf, "assetd_http_requests_total", "counter", "HTTP requests to origins, retries included.", strconv.FormatUint(m.Requests, 10))
 

@@ -129,7 +129,7 @@ func TestMetricsBoundedLabels(t *testing.T) {
 	}
 	fixed := map[string]map[string]bool{
 		"code":    known,
-		"result":  {"ok": true, "failed": true},
+		"result":  {"ok": true, "failed": true, "hit": true, "miss": true},
 		"state":   {"ready": true, "stale": true, "damaged": true},
 		"source":  {"origin": true, "mirror": true},
 		"version": nil, // one value: the build's

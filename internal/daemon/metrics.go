@@ -19,6 +19,8 @@ func (d *daemon) metrics() api.Metrics {
 		LoadsByResult:    mm.LoadsByResult,
 		BytesDownloaded:  mm.BytesDownloaded,
 		BytesFromMirrors: mm.BytesFromMirrors,
+		BytesCacheHit:    mm.BytesCacheHit,
+		BytesCacheMiss:   mm.BytesCacheMiss,
 		Retries:          mm.Retries,
 		Requests:         mm.Requests,
 		CacheEntries:     mm.CacheEntries,

@@ -112,10 +112,16 @@ type Client struct {
 
 // Stats are a Client's counters: HTTP requests sent (every attempt and
 // redirect hop), retries (of a request, and re-downloads after a mismatch)
-// and blob bytes received, and the share of those bytes that came from
-// one of the mirrors (origin.mirrors: a site cache, say). See
+// and blob bytes received; of those bytes, the ones that came from one of
+// the mirrors (origin.mirrors), and the ones whose answer said, in the
+// X-Cache-Status header of a site cache (deploy/site-cache/nginx.conf),
+// that the cache had them (HIT) or fetched them upstream (MISS). See
 // (*Client).Stats for which Client's.
-type Stats struct{ Requests, Retries, BytesDownloaded, BytesFromMirrors uint64 }
+type Stats struct {
+	Requests, Retries, BytesDownloaded uint64
+	BytesFromMirrors                   uint64
+	BytesCacheHit, BytesCacheMiss      uint64
+}
 
 // New validates cfg and returns a Client. BaseURL and Mirrors must be
 // https, or http to a loopback host unless AllowInsecure. An empty BaseURL

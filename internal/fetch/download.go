@@ -134,15 +134,7 @@ func (c *Client) fill(ctx context.Context, t target, urls []string, a manifest.A
 }
 
 func (c *Client) fillFrom(ctx context.Context, t target, u string, a manifest.Asset, sink Sink, progress func(int64)) error {
-	if c.onMirror(u) {
-		counted := progress
-		progress = func(n int64) {
-			if n > 0 {
-				c.ctr.mirrorBytes.Add(uint64(n))
-			}
-			counted(n)
-		}
-	}
+	mirror := c.onMirror(u)
 	req, err := retryablehttp.NewRequestWithContext(context.WithValue(ctx, blobKey, new(blobRequest)), http.MethodGet, u, nil)
 	if err != nil {
 		return t.err(t.fail(), "", false, "%s: bad URL: %v", t.what(), err)
@@ -154,7 +146,7 @@ func (c *Client) fillFrom(ctx context.Context, t target, u string, a manifest.As
 	req.SetResponseHandler(func(resp *http.Response) error {
 		handled = resp
 		defer closeBody(resp)
-		return c.receive(t, resp, a, sink, progress)
+		return c.receive(t, resp, a, sink, c.counting(mirror, resp.Header, progress))
 	})
 	resp, err := c.retryClient(ctx, func(r *http.Request) error {
 		setRange(r.Header, sink.Size())

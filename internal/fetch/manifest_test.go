@@ -112,6 +112,39 @@ func TestMirrors(t *testing.T) {
 	}
 }
 
+// TestBytesBySiteCacheStatus: a site cache's X-Cache-Status (nginx's
+// $upstream_cache_status) sorts the bytes of its answers into hits and
+// misses; answers without it count in neither.
+func TestBytesBySiteCacheStatus(t *testing.T) {
+	o := newOrigin(t)
+	c := newClient(t, testConfig(o.URL))
+	var want Stats
+	for i, status := range []string{"HIT", "MISS", "", "revalidated", "EXPIRED", "STALE", "weird"} {
+		data := randBytes(1000+i, uint64(10+i))
+		o.mux.HandleFunc("/v1/blobs/sha256/"+digest(data), func(w http.ResponseWriter, r *http.Request) {
+			if status != "" {
+				w.Header().Set("X-Cache-Status", status)
+			}
+			o.serveBlob(w, r, data)
+		})
+		if err := c.Download(ctxT(t), Blob{AvatarID: "rohan", Asset: assetOf("f", data)}, newSink(t), nil); err != nil {
+			t.Fatal(err)
+		}
+		n := uint64(len(data))
+		want.BytesDownloaded += n
+		switch status {
+		case "HIT", "revalidated", "STALE":
+			want.BytesCacheHit += n
+		case "MISS", "EXPIRED":
+			want.BytesCacheMiss += n
+		}
+	}
+	got := c.Stats()
+	if got.BytesDownloaded != want.BytesDownloaded || got.BytesCacheHit != want.BytesCacheHit || got.BytesCacheMiss != want.BytesCacheMiss {
+		t.Errorf("stats %+v, want bytes %d hit %d miss %d", got, want.BytesDownloaded, want.BytesCacheHit, want.BytesCacheMiss)
+	}
+}
+
 // TestBytesByOrigin: bytes the origin serves are not the mirror's, though
 // a mirror is configured (and shares the origin's host and a prefix).
 func TestBytesByOrigin(t *testing.T) {

@@ -7,15 +7,20 @@ import (
 
 // counters are shared by a Client and its successors: a request the old
 // Client makes for a download still running after a reload counts too.
-type counters struct{ requests, retries, bytes, mirrorBytes atomic.Uint64 }
+type counters struct {
+	requests, retries, bytes         atomic.Uint64
+	mirrorBytes, cacheHit, cacheMiss atomic.Uint64
+}
 
 func (c *counters) load() Stats {
-	return Stats{Requests: c.requests.Load(), Retries: c.retries.Load(), BytesDownloaded: c.bytes.Load(), BytesFromMirrors: c.mirrorBytes.Load()}
+	return Stats{Requests: c.requests.Load(), Retries: c.retries.Load(), BytesDownloaded: c.bytes.Load(),
+		BytesFromMirrors: c.mirrorBytes.Load(), BytesCacheHit: c.cacheHit.Load(), BytesCacheMiss: c.cacheMiss.Load()}
 }
 
 func (s Stats) minus(o Stats) Stats {
 	return Stats{Requests: s.Requests - o.Requests, Retries: s.Retries - o.Retries, BytesDownloaded: s.BytesDownloaded - o.BytesDownloaded,
-		BytesFromMirrors: s.BytesFromMirrors - o.BytesFromMirrors}
+		BytesFromMirrors: s.BytesFromMirrors - o.BytesFromMirrors,
+		BytesCacheHit:    s.BytesCacheHit - o.BytesCacheHit, BytesCacheMiss: s.BytesCacheMiss - o.BytesCacheMiss}
 }
 
 // Stats returns this Client's share of its succession's counters: what was

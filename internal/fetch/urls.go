@@ -1,8 +1,10 @@
 package fetch
 
 import (
+	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 
 	"github.com/assetd/assetd/internal/errs"
 )
@@ -65,4 +67,53 @@ func (c *Client) onMirror(u string) bool {
 		}
 	}
 	return mirror
+}
+
+// counting wraps progress, the byte count of one blob answer, to count its
+// bytes by where they came from: a mirror (mirror), and a site cache's
+// disk or its upstream (the answer's X-Cache-Status). Truncations (n < 0)
+// only pass through: what was received was received.
+func (c *Client) counting(mirror bool, h http.Header, progress func(int64)) func(int64) {
+	var ctrs []*atomic.Uint64
+	if mirror {
+		ctrs = append(ctrs, &c.ctr.mirrorBytes)
+	}
+	switch cacheStatus(h) {
+	case cacheHit:
+		ctrs = append(ctrs, &c.ctr.cacheHit)
+	case cacheMiss:
+		ctrs = append(ctrs, &c.ctr.cacheMiss)
+	}
+	if len(ctrs) == 0 {
+		return progress
+	}
+	return func(n int64) {
+		if n > 0 {
+			for _, ctr := range ctrs {
+				ctr.Add(uint64(n))
+			}
+		}
+		progress(n)
+	}
+}
+
+type cacheResult int
+
+const (
+	cacheNone cacheResult = iota // no site cache said anything
+	cacheHit                     // served from the cache's disk
+	cacheMiss                    // fetched from upstream by the cache
+)
+
+// cacheStatus reads nginx's $upstream_cache_status, as the shipped site
+// cache sends it in X-Cache-Status: HIT, STALE, UPDATING and REVALIDATED
+// answer from the cache's disk; MISS, EXPIRED and BYPASS from upstream.
+func cacheStatus(h http.Header) cacheResult {
+	switch strings.ToUpper(strings.TrimSpace(h.Get("X-Cache-Status"))) {
+	case "HIT", "STALE", "UPDATING", "REVALIDATED":
+		return cacheHit
+	case "MISS", "EXPIRED", "BYPASS":
+		return cacheMiss
+	}
+	return cacheNone
 }

@@ -158,6 +158,8 @@ func (m *Manager) SetFetcher(f *fetch.Client) {
 		m.fetchBase.Retries += s.Retries
 		m.fetchBase.BytesDownloaded += s.BytesDownloaded
 		m.fetchBase.BytesFromMirrors += s.BytesFromMirrors
+		m.fetchBase.BytesCacheHit += s.BytesCacheHit
+		m.fetchBase.BytesCacheMiss += s.BytesCacheMiss
 		m.fetchBase.mu.Unlock()
 	}
 	m.setTrustedKeys(f.TrustedKeys())
@@ -169,6 +171,7 @@ type Metrics struct {
 	LoadsByResult                      map[string]uint64 // "ok" or the error code
 	BytesDownloaded, Retries, Requests uint64
 	BytesFromMirrors                   uint64 // the share of BytesDownloaded from origin.mirrors
+	BytesCacheHit, BytesCacheMiss      uint64 // of BytesDownloaded: a site cache's HIT and MISS answers
 	CacheEntries                       int
 	CacheBytes                         int64
 	LoadsInFlight                      int
@@ -197,8 +200,11 @@ func (m *Manager) Metrics() Metrics {
 		fs.Retries += s.Retries
 		fs.BytesDownloaded += s.BytesDownloaded
 		fs.BytesFromMirrors += s.BytesFromMirrors
+		fs.BytesCacheHit += s.BytesCacheHit
+		fs.BytesCacheMiss += s.BytesCacheMiss
 	}
 	out.Requests, out.Retries, out.BytesDownloaded, out.BytesFromMirrors = fs.Requests, fs.Retries, fs.BytesDownloaded, fs.BytesFromMirrors
+	out.BytesCacheHit, out.BytesCacheMiss = fs.BytesCacheHit, fs.BytesCacheMiss
 	ss := m.st.Stats()
 	out.CacheEntries, out.CacheBytes = ss.Entries, ss.TotalBytes
 	out.Stale, out.Damaged = ss.Stale, ss.Damaged
