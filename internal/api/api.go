@@ -72,6 +72,10 @@ type Metrics struct {
 
 	PreloadAvatars int            // on the preload list
 	PreloadFailing map[string]int // preload avatars whose latest attempt failed, by code
+	// HeldMetered and HeldOutsideWindow say that periodic refreshes are
+	// held now: by a metered link (fetch.background_on_metered = false),
+	// or because now is outside every preload.refresh_window.
+	HeldMetered, HeldOutsideWindow bool
 	// RefreshLastSuccess is the oldest, across the preload list's avatars
 	// cached from the origin, of the last time the origin confirmed each
 	// (a 200 or a 304); zero when there is none.

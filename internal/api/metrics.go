@@ -92,12 +92,22 @@ func AppendMetrics(b []byte, m Metrics) []byte {
 	for _, c := range sortedKeys(failing) {
 		buf.WriteString(`assetd_preload_failing_avatars{code="` + c + `"} ` + strconv.FormatUint(failing[c], 10) + "\n")
 	}
+	family(buf, "assetd_background_held", "gauge", "1 while periodic refreshes are held, by reason: metered (a metered link) or outside_window (outside every preload.refresh_window).")
+	buf.WriteString(`assetd_background_held{reason="metered"} ` + boolValue(m.HeldMetered) + "\n")
+	buf.WriteString(`assetd_background_held{reason="outside_window"} ` + boolValue(m.HeldOutsideWindow) + "\n")
 	if !m.RefreshLastSuccess.IsZero() {
 		sample(buf, "assetd_refresh_last_success_timestamp_seconds", "gauge",
 			"Unix time since which every preload-list avatar cached from the origin has been confirmed by it (the oldest of their last successful refreshes).",
 			strconv.FormatInt(m.RefreshLastSuccess.Unix(), 10))
 	}
 	return buf.Bytes()
+}
+
+func boolValue(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
 }
 
 // codeLabel is c when it is one of the error codes of internal/errs, else

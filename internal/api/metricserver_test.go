@@ -132,6 +132,7 @@ func TestMetricsBoundedLabels(t *testing.T) {
 		"result":  {"ok": true, "failed": true, "hit": true, "miss": true},
 		"state":   {"ready": true, "stale": true, "damaged": true},
 		"source":  {"origin": true, "mirror": true},
+		"reason":  {"metered": true, "outside_window": true},
 		"version": nil, // one value: the build's
 	}
 	label := regexp.MustCompile(`([a-z_]+)="((?:[^"\\]|\\.)*)"`)

@@ -39,6 +39,8 @@ func (d *daemon) metrics() api.Metrics {
 	m.PreloadAvatars = len(list)
 	if d.preload != nil {
 		m.PreloadFailing = d.preload.Failing()
+		h := d.preload.Held(time.Now())
+		m.HeldMetered, m.HeldOutsideWindow = h.Metered, h.OutsideWindow
 	}
 	if refreshing { // "0" never refreshes: no refresh to be late
 		m.RefreshLastSuccess = d.lastRefresh(list)

@@ -44,3 +44,23 @@ func TestFailingCountsLatestAttemptByCode(t *testing.T) {
 		}
 	})
 }
+
+// TestFailingUnchangedWhileHeld: a cached avatar pinned without a request
+// because a metered link holds background work did not fail.
+func TestFailingUnchangedWhileHeld(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFakeLoader()
+		f.cached = map[string]bool{"a": true}
+		p := NewPreloader(f, Schedule{Avatars: []string{"a"}, Interval: time.Hour}, quiet)
+		p.SetMetered(true)
+		stop := runPreloader(t, p)
+		defer stop()
+		synctest.Wait()
+		if got := p.Failing(); len(got) != 0 {
+			t.Fatalf("a held, cached avatar counts as failing: %v", got)
+		}
+		if h := p.Held(time.Now()); !h.Metered {
+			t.Fatalf("not held: %+v", h)
+		}
+	})
+}

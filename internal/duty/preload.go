@@ -290,7 +290,9 @@ func (p *Preloader) finish(id string, err error) {
 	switch code := errs.CodeOf(err); {
 	case err == nil:
 		delete(p.failing, id)
-	case code != errs.Cancelled:
+	case errors.Is(err, errHeldPinned), code == errs.Cancelled:
+		// neither a success nor a failure: as it was
+	default:
 		p.failing[id] = code
 	}
 	switch {
@@ -329,7 +331,8 @@ func (p *Preloader) finish(id string, err error) {
 }
 
 // Failing counts the listed avatars whose latest load or refresh failed,
-// by error code (a cancelled attempt changes nothing). At most one entry
+// by error code (a cancelled attempt, or one held by a metered link or the
+// refresh windows, changes nothing). At most one entry
 // per listed avatar: the map is bounded by the preload list.
 func (p *Preloader) Failing() map[string]int {
 	p.mu.Lock()
