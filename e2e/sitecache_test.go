@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -295,5 +296,46 @@ func TestCAFileReload(t *testing.T) {
 	e.Write(bundle, "not a certificate\n")
 	if out, errOut, code := e.CLI("reload"); code != 2 || !strings.Contains(out+errOut, "origin.ca_file") {
 		t.Errorf("reload with a bad bundle: exit %d, want 2 naming origin.ca_file\n%s%s", code, out, errOut)
+	}
+}
+
+// TestSiteCacheDownFallsBackToTheOrigin: configured as docs/fleet.md
+// recommends (the site cache as origin.url, the origin as a mirror), a
+// device loads through the cache, and once the cache is gone, from the
+// origin by itself.
+func TestSiteCacheDownFallsBackToTheOrigin(t *testing.T) {
+	dir := testkit.ShortDir(t)
+	src, site := filepath.Join(dir, "src"), filepath.Join(dir, "site")
+	for _, id := range []string{"kiosk", "robot"} {
+		writeRandom(t, filepath.Join(src, id, "model.bin"), 32<<10)
+		if err := os.WriteFile(filepath.Join(src, id, "VERSION"), []byte("1\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	publish(t, src, site)
+	ca := testkit.NewCA(t)
+	cert, key := ca.Issue(t, "origin", "localhost", "127.0.0.1")
+	originURL, olog := testkit.StartOriginCmdLog(t, site, waitLimit, "--tls-cert", cert, "--tls-key", key, "--log-level", "debug")
+	sc := testkit.StartSiteCache(t, ca, originURL, waitLimit)
+
+	e := testkit.NewEnv(t, waitLimit)
+	e.WriteConfig(testkit.Config{OriginURL: sc.URL, MaxRetries: 1,
+		Origin: fmt.Sprintf("mirrors = [%q]\nca_file = %q\n", originURL, ca.File)})
+	p := e.Start()
+	defer p.Stop()
+	if out, errOut, code := e.CLI("preload", "kiosk"); code != 0 {
+		t.Fatalf("preload through the cache: exit %d\n%s%s", code, out, errOut)
+	}
+	if log := readFile(t, sc.AccessLog); !strings.Contains(log, "/v1/avatars/kiosk/manifest") {
+		t.Fatalf("the load did not go through the site cache:\n%s", log)
+	}
+	if err := syscall.Kill(sc.Pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	if out, errOut, code := e.CLI("preload", "robot"); code != 0 {
+		t.Fatalf("preload with the cache down: exit %d, want the mirror to serve it\n%s%s", code, out, errOut)
+	}
+	if !strings.Contains(olog.String(), "path=/v1/avatars/robot/manifest") {
+		t.Errorf("the origin did not serve robot's manifest:\n%s", olog.String())
 	}
 }
