@@ -222,3 +222,35 @@ func TestPrometheusRules(t *testing.T) {
 		}
 	}
 }
+
+// metricsText is the socket's GET /metrics.
+func metricsText(t *testing.T, c *http.Client) string {
+	t.Helper()
+	resp, err := c.Get("http://assetd/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("GET /metrics: %d %v", resp.StatusCode, err)
+	}
+	return string(b)
+}
+
+// metricValue is the value of the sample series (a name and its labels,
+// as written) in text, which must have it.
+func metricValue(t *testing.T, text, series string) int64 {
+	t.Helper()
+	for _, l := range strings.Split(text, "\n") {
+		if v, ok := strings.CutPrefix(l, series+" "); ok {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				t.Fatalf("%s: %v", l, err)
+			}
+			return n
+		}
+	}
+	t.Fatalf("no %s in /metrics:\n%s", series, text)
+	return 0
+}

@@ -194,6 +194,24 @@ func TestSiteCacheConfig(t *testing.T) {
 	}
 	check("alpha's load after the republish", 1, 4, 1)
 
+	// The devices' /metrics tell the cache's hits from its misses by the
+	// X-Cache-Status the shipped config sends: every blob answer carries
+	// it. beta's files all came through a cold cache (its own key); alpha's
+	// new model came from the cache the Range above had filled.
+	cacheBytes := func(e *testkit.Env) (hit, miss, all int64) {
+		t.Helper()
+		text := metricsText(t, e.Client())
+		return metricValue(t, text, `assetd_site_cache_bytes_total{result="hit"}`),
+			metricValue(t, text, `assetd_site_cache_bytes_total{result="miss"}`),
+			metricValue(t, text, `assetd_downloaded_bytes_total{source="origin"}`) + metricValue(t, text, `assetd_downloaded_bytes_total{source="mirror"}`)
+	}
+	if hit, miss, all := cacheBytes(beta); hit != 0 || miss != 264<<10 || all != miss {
+		t.Errorf("beta's metrics: cache hit %d, miss %d of %d bytes; want 0 and %d of %d", hit, miss, all, 264<<10, 264<<10)
+	}
+	if hit, miss, all := cacheBytes(alpha); hit < 256<<10 || hit+miss != all {
+		t.Errorf("alpha's metrics: cache hit %d, miss %d of %d bytes; want at least %d hit, every byte either", hit, miss, all, 256<<10)
+	}
+
 	if log := readFile(t, sc.AccessLog); strings.Contains(log, "tok-alpha") || strings.Contains(log, "tok-beta") || !strings.Contains(log, "cache=HIT") {
 		t.Errorf("the site cache's log holds a token or no cache status:\n%s", log)
 	}
