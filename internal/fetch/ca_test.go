@@ -1,6 +1,7 @@
 package fetch
 
 import (
+	"bytes"
 	"crypto/x509"
 	"errors"
 	"net/http"
@@ -49,5 +50,41 @@ func TestRootCAs(t *testing.T) {
 	}
 	if res.Manifest == nil || res.ETag != `"v1"` || n != 1 {
 		t.Fatalf("with the CA: %+v, %d requests", res, n)
+	}
+}
+
+// TestUntrustedCertificateFailsOver: a base URL whose certificate is not
+// trusted (a site cache's expired or its CA missing) is not retried, but
+// the next mirror is tried, for the manifest and the blob.
+func TestUntrustedCertificateFailsOver(t *testing.T) {
+	untrusted := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t.Errorf("the untrusted server answered %s", r.URL.Path)
+	}))
+	t.Cleanup(untrusted.Close)
+	data := randBytes(4096, 1)
+	a := assetOf("model.bin", data)
+	o := newOrigin(t)
+	o.mux.HandleFunc("/v1/avatars/rohan/manifest", func(w http.ResponseWriter, r *http.Request) {
+		w.Write(manifestDoc("rohan", a))
+	})
+	o.mux.HandleFunc("/v1/blobs/sha256/"+a.SHA256, func(w http.ResponseWriter, r *http.Request) {
+		o.serveBlob(w, r, data)
+	})
+	cfg := testConfig(untrusted.URL + "/")
+	cfg.Mirrors = []string{o.URL + "/"}
+	c := newClient(t, cfg)
+	res, err := c.Manifest(ctxT(t), "rohan", "")
+	if err != nil || res.Manifest == nil {
+		t.Fatalf("manifest: %v", err)
+	}
+	sink := newSink(t)
+	if err := c.Download(ctxT(t), Blob{AvatarID: "rohan", Asset: res.Manifest.Assets[0]}, sink, nil); err != nil {
+		t.Fatalf("blob: %v", err)
+	}
+	if !bytes.Equal(sink.bytes(t), data) {
+		t.Error("the blob is not the mirror's")
+	}
+	if s := c.Stats(); s.Retries != 0 {
+		t.Errorf("%+v: an untrusted certificate is not retried", s)
 	}
 }

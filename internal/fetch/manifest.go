@@ -188,9 +188,12 @@ func (c *Client) finish(ctx context.Context, t target, resp, handled *http.Respo
 }
 
 // failover reports whether a mirror may succeed where err happened: a
-// network failure or a 5xx.
+// network failure, a 5xx, or a certificate this device does not trust.
 func failover(err error) bool {
 	var e *errs.Error
+	if errors.As(err, &e) && untrustedCertificate(e.Err) {
+		return true // not retried, but a mirror has its own certificate (a site cache's expired)
+	}
 	if !errors.As(err, &e) || !e.Transient {
 		return false
 	}
