@@ -30,7 +30,10 @@ type Manager interface {
 	ClearLRU(keep int) ([]string, error)
 	CacheSize(id string) (int64, error)
 	Stats() apitype.Stats
-	List() apitype.List
+	// EachCached and Loads are GET /v1/avatars: the cached avatars, by ID,
+	// one at a time (the answer is streamed), then the loads in flight.
+	EachCached(yield func(*apitype.Avatar) bool)
+	Loads() []apitype.Load
 	Verify(ctx context.Context, id string) (apitype.VerifyResult, error)
 	SetPinned(id string, pinned bool) error
 	RetryAuthFailed()

@@ -145,12 +145,23 @@ func (f *fakeManager) Stats() apitype.Stats {
 	return apitype.Stats{}
 }
 
-func (f *fakeManager) List() apitype.List {
+func (f *fakeManager) EachCached(yield func(*apitype.Avatar) bool) {
 	f.record("List")
-	if f.ListFn != nil {
-		return f.ListFn()
+	if f.ListFn == nil {
+		return
 	}
-	return apitype.List{}
+	for _, a := range f.ListFn().Avatars {
+		if !yield(&a) {
+			return
+		}
+	}
+}
+
+func (f *fakeManager) Loads() []apitype.Load {
+	if f.ListFn != nil {
+		return f.ListFn().Loads
+	}
+	return nil
 }
 
 func (f *fakeManager) Verify(ctx context.Context, id string) (apitype.VerifyResult, error) {

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"time"
 
 	"github.com/assetd/assetd/apitype"
 	"github.com/assetd/assetd/internal/config"
@@ -31,16 +32,57 @@ func (s *Server) getAvatar(w http.ResponseWriter, r *http.Request, id string) {
 	s.writeAvatar(w, http.StatusOK, av)
 }
 
+// list answers GET /v1/avatars as apitype.List, written as it is encoded,
+// one avatar at a time: a cache of 100,000 avatars is never one answer in
+// memory. Its body is chunked, with no Content-Length.
 func (s *Server) list(w http.ResponseWriter, r *http.Request, _ string) {
-	l := s.m.List()
-	if l.Avatars == nil {
-		l.Avatars = []apitype.Avatar{}
+	w.Header()["Content-Type"] = []string{"application/json"}
+	w.WriteHeader(http.StatusOK)
+	bp := avatarBufs.Get().(*[]byte)
+	b := append((*bp)[:0], `{"avatars":[`...)
+	first, failed := true, false
+	s.m.EachCached(func(a *apitype.Avatar) bool {
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+		if !encodable(a) {
+			// JSON has no such time, and the status is sent: list it
+			// as never used rather than end the answer.
+			s.log.Error("api: an avatar's last use is outside years 0-9999", "avatarId", a.AvatarID)
+			a.LastUsed = time.Time{}
+		}
+		b = appendAvatar(b, a)
+		if len(b) >= listChunk {
+			_, err := w.Write(b)
+			b, failed = b[:0], err != nil
+		}
+		return !failed && r.Context().Err() == nil
+	})
+	if failed {
+		return
 	}
-	if l.Loads == nil {
-		l.Loads = []apitype.Load{}
+	ls := s.m.Loads()
+	if ls == nil {
+		ls = []apitype.Load{}
 	}
-	s.writeJSON(w, http.StatusOK, l)
+	loads, err := json.Marshal(ls)
+	if err != nil {
+		s.log.Error("api: encoding the loads of the list", "err", err)
+		loads = []byte("[]")
+	}
+	b = append(b, `],"loads":`...)
+	b = append(b, loads...)
+	b = append(b, "}\n"...)
+	w.Write(b)
+	if cap(b) <= 1<<20 {
+		*bp = b
+		avatarBufs.Put(bp)
+	}
 }
+
+// listChunk is how much of a listing is written at a time.
+const listChunk = 32 << 10
 
 func (s *Server) clear(w http.ResponseWriter, r *http.Request, id string) {
 	if err := s.m.Clear(id); err != nil {

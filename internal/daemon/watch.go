@@ -143,7 +143,13 @@ func (d *daemon) watchBlobs(ctx context.Context, beat *alive.Loop) {
 
 func (d *daemon) blobChanged(ctx context.Context, ev watch.Event) {
 	if ev.Op.Has(watch.Rescan) {
-		for id := range d.mgr.Cached() {
+		// Events were lost (a gc's removals overflow the kernel's queue):
+		// stat every cached avatar's files, one ID at a time; only those
+		// a stat finds wrong are verified (re-hashed).
+		for _, id := range d.store.IDs() {
+			if ctx.Err() != nil {
+				return
+			}
 			if len(d.store.CheckAvatar(id)) > 0 {
 				d.verify(ctx, id)
 			}
@@ -154,23 +160,27 @@ func (d *daemon) blobChanged(ctx context.Context, ev watch.Event) {
 	if !manifest.ValidDigest(digest) {
 		return
 	}
+	// The cheap tests come before AvatarsUsing, which walks every avatar:
+	// a burst is the daemon's own commits (create, chmod) or collections
+	// (the index dropped the blob before its file), by the hundred
+	// thousand after a gc.
+	removed := ev.Op&(watch.Remove|watch.Rename) != 0
+	switch {
+	case removed && !d.store.HasBlob(digest):
+		return
+	case !removed && ev.Op&watch.Write == 0:
+		return
+	}
 	ids := d.store.AvatarsUsing(digest)
 	if len(ids) == 0 {
 		return
 	}
 	suspect := false
-	switch {
-	case ev.Op&(watch.Remove|watch.Rename) != 0:
-		// The index drops a blob before the store deletes its file (a
-		// damaged blob Verify removed, or one collected): only a blob
-		// still committed went behind the daemon's back.
-		if !d.store.HasBlob(digest) {
-			return
-		}
+	if removed {
 		for _, id := range ids {
 			suspect = suspect || len(d.store.CheckAvatar(id)) > 0
 		}
-	case ev.Op&watch.Write != 0:
+	} else {
 		suspect = d.store.VerifyBlob(ctx, digest) != nil
 	}
 	if !suspect {

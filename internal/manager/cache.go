@@ -48,7 +48,36 @@ func (m *Manager) viewOf(a *store.Avatar) *view {
 	if v != nil && v.mf == a.Manifest {
 		return v
 	}
-	v = &view{mf: a.Manifest}
+	v = m.buildView(a)
+	m.views.mu.Lock()
+	if len(m.views.m) >= maxViews {
+		for id := range m.views.m { // a random one: map order
+			delete(m.views.m, id)
+			break
+		}
+	}
+	m.views.m[a.ID] = v
+	m.views.mu.Unlock()
+	return v
+}
+
+// maxViews bounds the view cache: Retrieve's working set, not the whole
+// cache (a view holds each file's local path, ~1 KiB an avatar).
+const maxViews = 4096
+
+// peekView is a's cached view, or one built and not kept.
+func (m *Manager) peekView(a *store.Avatar) *view {
+	m.views.mu.RLock()
+	v := m.views.m[a.ID]
+	m.views.mu.RUnlock()
+	if v != nil && v.mf == a.Manifest {
+		return v
+	}
+	return m.buildView(a)
+}
+
+func (m *Manager) buildView(a *store.Avatar) *view {
+	v := &view{mf: a.Manifest}
 	if a.Manifest != nil {
 		v.assets = make([]apitype.Asset, len(a.Manifest.Assets))
 		for i, as := range a.Manifest.Assets {
@@ -56,15 +85,13 @@ func (m *Manager) viewOf(a *store.Avatar) *view {
 			v.size += as.Size
 		}
 	}
-	m.views.mu.Lock()
-	m.views.m[a.ID] = v
-	m.views.mu.Unlock()
 	return v
 }
 
 // toAPI is the API form of a cached avatar. Its Assets are its own.
-func (m *Manager) toAPI(a *store.Avatar) *apitype.Avatar {
-	v := m.viewOf(a)
+func (m *Manager) toAPI(a *store.Avatar) *apitype.Avatar { return m.apiForm(a, m.viewOf(a)) }
+
+func (m *Manager) apiForm(a *store.Avatar, v *view) *apitype.Avatar {
 	st := apitype.State(a.State)
 	if st == "" {
 		st = apitype.StateReady
@@ -313,23 +340,46 @@ func (m *Manager) Stats() apitype.Stats {
 	}
 }
 
-// List returns every cached avatar and every load in flight, by ID.
+// List returns every cached avatar and every load in flight, by ID. It
+// holds the whole answer: GET /v1/avatars streams EachCached instead.
 func (m *Manager) List() apitype.List {
-	cached := m.st.List()
-	out := apitype.List{Avatars: make([]apitype.Avatar, 0, len(cached)), Loads: []apitype.Load{}}
-	for _, a := range cached {
-		out.Avatars = append(out.Avatars, *m.toAPI(a))
+	out := apitype.List{Avatars: []apitype.Avatar{}, Loads: m.Loads()}
+	m.EachCached(func(a *apitype.Avatar) bool {
+		out.Avatars = append(out.Avatars, *a)
+		return true
+	})
+	return out
+}
+
+// EachCached calls yield with the API form of each cached avatar, by ID,
+// one at a time, until yield returns false: a listing of a large cache
+// holds one avatar at a time. The views it builds are not kept (the view
+// cache is for Retrieve's working set, not for every avatar listed).
+func (m *Manager) EachCached(yield func(*apitype.Avatar) bool) {
+	for _, id := range m.st.IDs() {
+		a, ok := m.st.Get(id)
+		if !ok {
+			continue // removed since IDs
+		}
+		if !yield(m.apiForm(a, m.peekView(a))) {
+			return
+		}
 	}
+}
+
+// Loads returns every load in flight, by ID.
+func (m *Manager) Loads() []apitype.Load {
 	m.mu.Lock()
 	ls := make([]*load, 0, len(m.loads))
 	for _, l := range m.loads {
 		ls = append(ls, l)
 	}
 	m.mu.Unlock()
+	out := make([]apitype.Load, 0, len(ls))
 	for _, l := range ls {
-		out.Loads = append(out.Loads, l.snapshot())
+		out = append(out, l.snapshot())
 	}
-	sort.Slice(out.Loads, func(i, j int) bool { return out.Loads[i].AvatarID < out.Loads[j].AvatarID })
+	sort.Slice(out, func(i, j int) bool { return out[i].AvatarID < out[j].AvatarID })
 	return out
 }
 
