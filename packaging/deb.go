@@ -168,6 +168,8 @@ func Files(p Package, src Sources) ([]File, error) {
 	add("/usr/share/assetd/assetd.toml", repo("configs/assetd.toml"), 0o644)
 	add("/etc/assetd/assetd.toml", repo("configs/assetd.toml"), 0o644)
 	files[len(files)-1].Conffile = true
+	// The site cache for fleets (docs/fleet.md), to copy into nginx's conf.d.
+	add("/usr/share/doc/assetd/examples/site-cache-nginx.conf", repo("deploy/site-cache/nginx.conf"), 0o644)
 
 	comp := filepath.Join(src.Docs, "completions")
 	add("/usr/share/bash-completion/completions/assetd", filepath.Join(comp, "assetd"), 0o644)
