@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 )
 
@@ -22,6 +23,12 @@ const (
 	metricsMaxHeaderBytes  = 8 << 10
 	metricsShutdownTimeout = 2 * time.Second
 )
+
+// MaxMetricsConnections bounds the connections metrics.listen holds open
+// at once: a scraper needs one, and a flood from the network (it has no
+// authentication) must not take the descriptors the socket API and the
+// store need. Connections past it are closed at once.
+const MaxMetricsConnections = 8
 
 // MetricsHandler answers GET and HEAD of /metrics with the figures the
 // socket's GET /metrics answers, and nothing else: any other path is 404,
@@ -59,7 +66,9 @@ func (s *Server) ServeMetrics(ctx context.Context, ln net.Listener) error {
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() {
+		errc <- srv.Serve(&cappedListener{Listener: ln, slots: make(chan struct{}, MaxMetricsConnections)})
+	}()
 	select {
 	case err := <-errc:
 		return err
@@ -74,4 +83,39 @@ func (s *Server) ServeMetrics(ctx context.Context, ln net.Listener) error {
 		return err
 	}
 	return nil
+}
+
+// cappedListener accepts up to cap(slots) connections at once and closes
+// the ones past it as they come.
+type cappedListener struct {
+	net.Listener
+	slots chan struct{}
+}
+
+func (l *cappedListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		select {
+		case l.slots <- struct{}{}:
+			return &slotConn{Conn: c, free: func() { <-l.slots }}, nil
+		default:
+			c.Close()
+		}
+	}
+}
+
+// slotConn gives its slot back once, at its first Close.
+type slotConn struct {
+	net.Conn
+	once sync.Once
+	free func()
+}
+
+func (c *slotConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(c.free)
+	return err
 }

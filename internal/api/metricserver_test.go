@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"bufio"
 	"context"
 	"io"
 	"net"
@@ -162,5 +163,70 @@ func TestMetricsBoundedLabels(t *testing.T) {
 		if !strings.Contains(out, want+"\n") {
 			t.Errorf("metrics lack %q:\n%s", want, out)
 		}
+	}
+}
+
+// TestMetricsListenerCapsConnections: past MaxMetricsConnections open at
+// once, a connection is closed at once; when one closes, scrapes work
+// again.
+func TestMetricsListenerCapsConnections(t *testing.T) {
+	opts := api.Options{Metrics: func() api.Metrics { return api.Metrics{} }}
+	base, _ := serveMetrics(t, api.New(&fakeManager{}, opts))
+	addr := strings.TrimPrefix(base, "http://")
+	var held []net.Conn
+	defer func() {
+		for _, c := range held {
+			c.Close()
+		}
+	}()
+	scrape := func(c net.Conn) error {
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		if _, err := io.WriteString(c, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+			return err
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		return nil
+	}
+	for range api.MaxMetricsConnections {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, c)
+		if err := scrape(c); err != nil { // accepted: the server has it
+			t.Fatalf("scrape %d: %v", len(held), err)
+		}
+	}
+	over, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := scrape(over); err == nil {
+		t.Errorf("connection %d was served past the cap of %d", api.MaxMetricsConnections+1, api.MaxMetricsConnections)
+	}
+	over.Close()
+	held[0].Close()
+	held = held[1:]
+	// The freed slot is taken again (once the close reaches the server).
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = scrape(c)
+		if err == nil {
+			held = append(held, c)
+			break
+		}
+		c.Close()
+		if time.Now().After(deadline) {
+			t.Fatalf("no scrape after a connection closed: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
