@@ -430,7 +430,7 @@ func TestKillResume(t *testing.T) {
 	case <-time.After(waitLimit):
 		t.Fatal("the origin never sent the first half")
 	}
-	partial := filepath.Join(e.State, "ingest", big.SHA256, "data")
+	partial := filepath.Join(e.State, "ingest", big.SHA256)
 	waitFor(t, "a partial file on disk", func() bool {
 		fi, err := os.Stat(partial)
 		return err == nil && fi.Size() > 0

@@ -60,7 +60,7 @@ func TestDiskFull(t *testing.T) {
 		ev, err := e.load(ctx, c, "big")
 		done <- result{ev, err}
 	}()
-	partial := filepath.Join(e.State, "ingest", big.Assets[0].SHA256, "data")
+	partial := filepath.Join(e.State, "ingest", big.Assets[0].SHA256)
 	deadline := time.Now().Add(waitLimit)
 	for {
 		if fi, err := os.Stat(partial); err == nil && fi.Size() > 0 {

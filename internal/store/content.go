@@ -8,7 +8,7 @@ import (
 // The store's life of a blob, in order. Each step is durable before the
 // next starts, so a crash at any instant leaves the old state or the new:
 //
-//  1. ingest:    Ingest takes the digest's lock and opens ingest/<hex>/data,
+//  1. ingest:    Ingest takes the digest's lock and opens ingest/<hex>,
 //     re-hashing bytes a previous run left there; the caller writes the rest
 //     (the Writer hashes while writing).
 //  2. verify:    Commit fsyncs the data and checks size and sha256. A

@@ -11,7 +11,9 @@
 //	├── blobs/sha256/<hex>     committed blobs, read-only: 0444, or 0440 and
 //	│                          the daemon's group for those only an import
 //	│                          brought (spool.go)
-//	├── ingest/<hex>/data      partial downloads, resumed by Ingest
+//	├── ingest/<hex>           partial downloads, resumed by Ingest (an
+//	│                          older assetd's ingest/<hex>/data is moved
+//	│                          here at Open)
 //	└── tmp/spool-<random>     an import's files while they are hashed
 //	                           (CommitSpool); emptied at Open
 //

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -94,15 +93,15 @@ func TestMigrationDropsIngestBucket(t *testing.T) {
 	dir := t.TempDir()
 	s := openT(t, dir, Options{})
 	d := digestOf([]byte("partial"))
-	w, err := s.Ingest(context.Background(), d, 7)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.Write([]byte("par")); err != nil {
-		t.Fatal(err)
-	}
-	w.Close()
 	s.Close()
+	// The partial where a schema-1 assetd kept it: ingest/<hex>/data.
+	legacy := filepath.Join(dir, "ingest", d)
+	if err := os.Mkdir(legacy, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(legacy, "data"), []byte("par"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	// Back to schema 1, as an older assetd left it.
 	db, err := bolt.Open(filepath.Join(dir, "index.db"), 0o600, nil)
 	if err != nil {

@@ -131,25 +131,44 @@ func (s *Store) reconcileIngests() (removed int) {
 	for _, ent := range ents {
 		name := ent.Name()
 		keep := manifest.ValidDigest(name) && !s.blobs[name].isCommitted()
+		if keep && ent.IsDir() {
+			keep = s.adoptLegacyIngest(name)
+		}
 		if keep {
 			// A partial nothing has written to for ingestGrace
 			// belongs to a version or avatar no load came back for: kept,
 			// it would hold its disk space for ever, unseen by the quota.
-			fi, err := os.Stat(filepath.Join(s.ingestDir(name), "data"))
-			if err != nil {
-				fi, err = ent.Info()
-			}
-			keep = err == nil && fi.ModTime().After(cutoff)
+			fi, err := os.Lstat(s.partialPath(name))
+			keep = err == nil && fi.Mode().IsRegular() && fi.ModTime().After(cutoff)
 		}
 		if keep {
 			continue
 		}
 		removed++
-		if err := os.RemoveAll(s.ingestDir(name)); err != nil {
+		if err := os.RemoveAll(s.partialPath(name)); err != nil {
 			s.log.Warn("store: remove stray ingest", "name", name, "err", err)
 		}
 	}
 	return removed
+}
+
+// adoptLegacyIngest moves the partial an older assetd left in
+// ingest/<hex>/data to ingest/<hex>, through tmp/ (a file cannot replace
+// its own directory in one rename). False when there was none to move. A
+// crash halfway loses the partial, never a committed byte: tmp/ is emptied
+// at Open.
+func (s *Store) adoptLegacyIngest(d string) bool {
+	dir := s.partialPath(d)
+	mid := s.path("tmp", "ingest-"+d)
+	if err := os.Rename(filepath.Join(dir, "data"), mid); err != nil {
+		return false
+	}
+	if err := errors.Join(os.RemoveAll(dir), os.Rename(mid, dir)); err != nil {
+		s.log.Warn("store: move a partial download to ingest/<hex>", "digest", d, "err", err)
+		_ = os.Remove(mid)
+		return false
+	}
+	return true
 }
 
 // blobScan is one listing of blobs/sha256 with each name's size (-1: not a

@@ -75,8 +75,8 @@ func TestStore(t *testing.T) {
 			if d2 := commitT(t, s, data); d2 != d {
 				t.Fatal("digest changed")
 			}
-			if _, err := os.Stat(s.ingestDir(d)); !errors.Is(err, os.ErrNotExist) {
-				t.Fatalf("ingest dir left: %v", err)
+			if _, err := os.Stat(s.partialPath(d)); !errors.Is(err, os.ErrNotExist) {
+				t.Fatalf("partial left: %v", err)
 			}
 			if diff := cmp.Diff([]string{d}, blobFiles(t, s)); diff != "" {
 				t.Fatal(diff)
@@ -178,7 +178,7 @@ func TestStore(t *testing.T) {
 			if err := w.Abort(); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := os.Stat(s.ingestDir(d)); !errors.Is(err, os.ErrNotExist) {
+			if _, err := os.Stat(s.partialPath(d)); !errors.Is(err, os.ErrNotExist) {
 				t.Fatal("partial kept after Abort")
 			}
 		}},
@@ -239,11 +239,11 @@ func TestStore(t *testing.T) {
 			os.Chmod(cpath, 0o644)
 			os.Truncate(cpath, 3)
 			oldIngest := filepath.Join(dir, "ingest", digestOf([]byte("old")))
-			os.MkdirAll(oldIngest, 0o700)
+			os.WriteFile(oldIngest, []byte("ol"), 0o600)
 			old := clk.Now().Add(-2 * ingestGrace)
 			os.Chtimes(oldIngest, old, old)
 			recent := filepath.Join(dir, "ingest", digestOf([]byte("recent")))
-			os.MkdirAll(recent, 0o700)
+			os.WriteFile(recent, []byte("re"), 0o600)
 			os.Chtimes(recent, clk.Now(), clk.Now())
 
 			s = openT(t, dir, Options{Now: clk.Now})
@@ -524,14 +524,14 @@ func TestStore(t *testing.T) {
 			}
 			w.Write([]byte("ab"))
 			w.Close()
-			// A partial whose directory vanished is forgotten; a partial
-			// of a committed blob goes.
+			// A partial whose file vanished is forgotten; a partial of a
+			// committed blob goes.
 			gone := digestOf([]byte("gone"))
 			w, _ = s.Ingest(ctx, gone, 4)
 			w.Close()
 			s.Close()
 			os.RemoveAll(filepath.Join(dir, "ingest", gone))
-			os.MkdirAll(filepath.Join(dir, "ingest", orphan), 0o700) // not committed any more: kept if recent
+			os.WriteFile(filepath.Join(dir, "ingest", orphan), nil, 0o600) // not committed any more: kept if recent
 			os.Chtimes(filepath.Join(dir, "ingest", orphan), clk.Now(), clk.Now())
 			s = openT(t, dir, Options{Now: clk.Now})
 			defer s.Close()
@@ -540,7 +540,7 @@ func TestStore(t *testing.T) {
 			}
 			commitT(t, s, []byte("committed"))
 			cd := digestOf([]byte("committed"))
-			os.MkdirAll(filepath.Join(dir, "ingest", cd), 0o700)
+			os.WriteFile(filepath.Join(dir, "ingest", cd), nil, 0o600)
 			s.Close()
 			s = openT(t, dir, Options{Now: clk.Now})
 			defer s.Close()

@@ -37,7 +37,7 @@ func (s *Store) Leftovers() Leftovers {
 	}
 	for _, ent := range ents {
 		l.Partials++
-		if fi, err := os.Stat(filepath.Join(s.ingestDir(ent.Name()), "data")); err == nil {
+		if fi, err := ent.Info(); err == nil && fi.Mode().IsRegular() {
 			l.PartialBytes += fi.Size()
 		}
 	}
@@ -79,7 +79,7 @@ func (s *Store) Sweep() (Leftovers, error) {
 			continue // a writer has it open
 		}
 		var size int64
-		if fi, err := os.Stat(filepath.Join(s.ingestDir(name), "data")); err == nil {
+		if fi, err := ent.Info(); err == nil && fi.Mode().IsRegular() {
 			size = fi.Size()
 		}
 		err := os.RemoveAll(filepath.Join(s.path("ingest"), name))

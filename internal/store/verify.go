@@ -189,7 +189,7 @@ func (s *Store) Partial(digest string) int64 {
 	if !manifest.ValidDigest(digest) {
 		return 0
 	}
-	fi, err := os.Stat(s.ingestDir(digest) + "/data")
+	fi, err := os.Stat(s.partialPath(digest))
 	if err != nil {
 		return 0
 	}
