@@ -170,6 +170,10 @@ func Files(p Package, src Sources) ([]File, error) {
 	files[len(files)-1].Conffile = true
 	// The site cache for fleets (docs/fleet.md), to copy into nginx's conf.d.
 	add("/usr/share/doc/assetd/examples/site-cache-nginx.conf", repo("deploy/site-cache/nginx.conf"), 0o644)
+	// The fleet's alerts (docs/fleet.md, Monitoring), for the Prometheus
+	// servers' rule_files, with their promtool unit tests.
+	add("/usr/share/doc/assetd/examples/prometheus/assetd-rules.yml", repo("deploy/prometheus/assetd-rules.yml"), 0o644)
+	add("/usr/share/doc/assetd/examples/prometheus/assetd-rules.test.yml", repo("deploy/prometheus/assetd-rules.test.yml"), 0o644)
 
 	comp := filepath.Join(src.Docs, "completions")
 	add("/usr/share/bash-completion/completions/assetd", filepath.Join(comp, "assetd"), 0o644)
