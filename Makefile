@@ -33,7 +33,8 @@ build:
 
 # The tests run the real binary, systemd-analyze, curl, nginx (the
 # static-server test) and promtool (Debian's prometheus package, about 20 MB:
-# no smaller package ships it; the metrics and rules tests); tools installs
+# no smaller package ships it; the metrics and rules tests) and dbus-daemon
+# (Debian's dbus: the metered-link test's private bus); tools installs
 # what a fresh Debian machine lacks (as root, through apt) and is a no-op
 # where they are present.
 test: tools fmt-check vet lint race fuzz-smoke clients-test
@@ -44,6 +45,7 @@ tools:
 	command -v curl >/dev/null || missing="$$missing curl"; \
 	command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing="$$missing nginx-light"; \
 	command -v promtool >/dev/null || missing="$$missing prometheus"; \
+	command -v dbus-daemon >/dev/null || missing="$$missing dbus"; \
 	if [ -n "$$missing" ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 		echo "installing$$missing"; \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing) >/dev/null || \

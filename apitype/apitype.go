@@ -133,6 +133,23 @@ type Stats struct {
 	UnusedBytes  int64 `json:"unusedBytes"`
 	Partials     int   `json:"partials"`
 	PartialBytes int64 `json:"partialBytes"`
+
+	// Background says whether the daemon holds its background work now.
+	Background Background `json:"background"`
+}
+
+// Background is whether the daemon holds its background work (the periodic
+// refreshes of the preload list), and why. Loads an app asks for, the
+// first fetch of an avatar not cached yet and self-heal are never held.
+type Background struct {
+	Held bool `json:"held"`
+	// Outside every preload.refresh_window: held until WindowOpens (the
+	// next window's start, RFC 3339 with the daemon's UTC offset).
+	OutsideWindow bool      `json:"outsideWindow,omitempty"`
+	WindowOpens   time.Time `json:"windowOpens,omitzero"`
+	// The default route is metered (NetworkManager) and
+	// fetch.background_on_metered is false.
+	MeteredLink bool `json:"meteredLink,omitempty"`
 }
 
 // Size answers GET /v1/avatars/{id}/size.

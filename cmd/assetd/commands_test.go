@@ -212,10 +212,18 @@ unused     none
 partial    none
 loading    1
 free disk  12.0 GiB (256.0 MiB kept free: store.reserve_bytes)
+refreshes  not held
 `
 	if code != 0 || out != want {
 		t.Errorf("stats: exit %d\n%s\nwant:\n%s", code, out, want)
 	}
+	opens := time.Date(2026, 6, 2, 2, 0, 0, 0, time.Local)
+	f.stats.Background = apitype.Background{Held: true, OutsideWindow: true, WindowOpens: opens, MeteredLink: true}
+	out, _, _ = cli(t, t.Context(), "", "stats", "--socket", f.sock)
+	if want := "refreshes  held: outside the refresh window until 02:00 (preload.refresh_window); metered link (fetch.background_on_metered)\n"; !strings.HasSuffix(out, want) {
+		t.Errorf("stats, held:\n%s\nwant a last line:\n%s", out, want)
+	}
+	f.stats.Background = apitype.Background{Held: true, MeteredLink: true}
 	out, _, _ = cli(t, t.Context(), "", "stats", "--json", "--socket", f.sock)
 	var st apitype.Stats
 	if err := json.Unmarshal([]byte(out), &st); err != nil || st != f.stats {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -22,8 +23,10 @@ halfway, kept an hour for its retry) and the partial downloads (kept a day
 for the next load to resume; neither counts towards the quota's avatars
 but both take disk), the loads in flight, and the free space of the
 store's filesystem. 'assetd gc' and 'assetd rm --all' remove the unused
-files and the partial downloads no load is using. --json prints the
-daemon's answer, sizes in bytes.`,
+files and the partial downloads no load is using. It says when the
+periodic refreshes of the preload list are held, and why: outside the
+refresh window (until HH:MM, local time) or on a metered link. --json
+prints the daemon's answer, sizes in bytes.`,
 		Args: usageArgs(noArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c := dial(g)
@@ -62,5 +65,21 @@ func printStats(cmd *cobra.Command, st apitype.Stats) {
 	fmt.Fprintf(w, "partial\t%s\n", partial)
 	fmt.Fprintf(w, "loading\t%d\n", st.LoadsInFlight)
 	fmt.Fprintf(w, "free disk\t%s (%s kept free: store.reserve_bytes)\n", humanBytes(st.FreeBytes), humanBytes(st.ReserveBytes))
+	fmt.Fprintf(w, "refreshes\t%s\n", heldText(st.Background))
 	w.Flush()
+}
+
+// heldText says whether the periodic refreshes are held, and why.
+func heldText(b apitype.Background) string {
+	if !b.Held {
+		return "not held"
+	}
+	var why []string
+	if b.OutsideWindow {
+		why = append(why, "outside the refresh window until "+b.WindowOpens.Local().Format("15:04")+" (preload.refresh_window)")
+	}
+	if b.MeteredLink {
+		why = append(why, "metered link (fetch.background_on_metered)")
+	}
+	return "held: " + strings.Join(why, "; ")
 }

@@ -15,8 +15,20 @@ import (
 )
 
 // managerAPI is api.Manager over the manager: the same methods, except that
-// Load, Start and Import take api's options.
-type managerAPI struct{ *manager.Manager }
+// Load, Start and Import take api's options, and Stats adds what the
+// daemon's duties hold.
+type managerAPI struct {
+	*manager.Manager
+	held func() apitype.Background // nil: nothing held
+}
+
+func (m managerAPI) Stats() apitype.Stats {
+	st := m.Manager.Stats()
+	if m.held != nil {
+		st.Background = m.held()
+	}
+	return st
+}
 
 var (
 	_ api.Manager   = managerAPI{}

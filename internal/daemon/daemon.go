@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/assetd/assetd/apitype"
 	"github.com/assetd/assetd/client"
 	"github.com/assetd/assetd/internal/alive"
 	"github.com/assetd/assetd/internal/api"
@@ -20,6 +21,7 @@ import (
 	"github.com/assetd/assetd/internal/duty"
 	"github.com/assetd/assetd/internal/errs"
 	"github.com/assetd/assetd/internal/fetch"
+	"github.com/assetd/assetd/internal/link"
 	"github.com/assetd/assetd/internal/manager"
 	"github.com/assetd/assetd/internal/store"
 	"github.com/assetd/assetd/internal/version"
@@ -148,7 +150,7 @@ func Run(ctx context.Context, cfg *config.Config, o Options) (err error) {
 		MaxLoads:       cfg.API.MaxLoads,
 		MaxLoadsPerUID: cfg.API.MaxLoadsPerUID,
 	})
-	srv := api.New(managerAPI{d.mgr}, d.apiOptions(cfg))
+	srv := api.New(managerAPI{Manager: d.mgr, held: d.held}, d.apiOptions(cfg))
 	return d.serve(ctx, cfg, srv, ln)
 }
 
@@ -177,6 +179,8 @@ func (d *daemon) serve(ctx context.Context, cfg *config.Config, srv *api.Server,
 	control := d.alive.Loop("control", quick)
 	blobs := d.alive.Loop("blob watcher", slow)
 	wg.Go(func() { defer d.preload.Alive.Stop(); _ = d.preload.Run(runCtx) })
+	metered := &link.Watcher{Log: d.log.With("component", "link")}
+	wg.Go(func() { _ = metered.Run(runCtx, d.preload.SetMetered) })
 	wg.Go(func() { defer scrub.Alive.Stop(); _ = scrub.Run(runCtx) })
 	wg.Go(func() { defer flush.Stop(); d.flushLoop(runCtx, flush) })
 	armed := make(chan struct{})
@@ -315,6 +319,20 @@ func socketOptions(cfg *config.Config) SocketOptions {
 		Path:  cfg.API.Socket,
 		Mode:  cfg.API.SocketMode.FileMode(),
 		Group: cfg.API.SocketGroup,
+	}
+}
+
+// held is the background work the preloader holds, for the stats.
+func (d *daemon) held() apitype.Background {
+	if d.preload == nil {
+		return apitype.Background{}
+	}
+	h := d.preload.Held(time.Now())
+	return apitype.Background{
+		Held:          h.Metered || h.OutsideWindow,
+		OutsideWindow: h.OutsideWindow,
+		WindowOpens:   h.Until,
+		MeteredLink:   h.Metered,
 	}
 }
 

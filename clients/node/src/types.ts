@@ -92,6 +92,16 @@ export interface CacheStats {
   /** downloads kept for resume (not part of blobs and totalSize) */
   partials: number;
   partialBytes: number;
+  /** whether the daemon holds its periodic refreshes, and why */
+  background: Background;
+}
+
+/** Held periodic refreshes: outside every refresh window (until windowOpens, RFC 3339) or on a metered link. */
+export interface Background {
+  held: boolean;
+  outsideWindow?: boolean;
+  windowOpens?: string;
+  meteredLink?: boolean;
 }
 
 /** What verify found; `healing`: a re-fetch was started. */
@@ -152,7 +162,10 @@ export function decodeList(o: Obj): CacheList {
 }
 
 export function decodeStats(o: Obj): CacheStats {
-  return pick<CacheStats>(o, STATS, []);
+  const st = pick<CacheStats>(o, STATS, []);
+  st.background = pick<Background>((o.background as Obj | null) ?? { held: false }, ['held'],
+    ['outsideWindow', 'windowOpens', 'meteredLink']);
+  return st;
 }
 
 export function decodeVerify(o: Obj): VerifyResult {

@@ -21,7 +21,7 @@ from ._client import Client, EventStream
 from ._common import DEFAULT_SOCKET
 from ._errors import *  # noqa: F401,F403
 from ._errors import BY_CODE, __all__ as _error_names
-from ._types import Asset, Avatar, CacheList, Event, Load, Stats, VerifyResult
+from ._types import Asset, Avatar, Background, CacheList, Event, Load, Stats, VerifyResult
 
 __version__ = "0.1.0"
 
@@ -30,5 +30,5 @@ ERRORS = dict(BY_CODE)
 
 __all__ = [
     "Client", "AsyncClient", "EventStream", "AsyncEventStream", "DEFAULT_SOCKET", "ERRORS",
-    "Asset", "Avatar", "CacheList", "Event", "Load", "Stats", "VerifyResult",
+    "Asset", "Avatar", "Background", "CacheList", "Event", "Load", "Stats", "VerifyResult",
 ] + list(_error_names)

@@ -202,6 +202,33 @@ class CacheList:
 
 
 @dataclass(frozen=True)
+class Background:
+    """Whether the daemon holds its periodic refreshes, and why: outside every
+    refresh window (until window_opens) or on a metered link."""
+
+    held: bool = False
+    outside_window: bool = False
+    window_opens: Optional[datetime.datetime] = None
+    metered_link: bool = False
+    #: the raw time string, kept so that to_json gives back what came
+    window_opens_raw: Optional[str] = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, d: JSON) -> "Background":
+        raw = d.get("windowOpens")
+        return cls(held=d.get("held", False), outside_window=d.get("outsideWindow", False),
+                   window_opens=parse_time(raw) if raw else None, metered_link=d.get("meteredLink", False),
+                   window_opens_raw=raw)
+
+    def to_json(self) -> JSON:
+        opens = self.window_opens_raw
+        if opens is None and self.window_opens is not None:
+            opens = format_time(self.window_opens)
+        return _drop_none({"held": self.held, "outsideWindow": self.outside_window or None,
+                           "windowOpens": opens, "meteredLink": self.metered_link or None})
+
+
+@dataclass(frozen=True)
 class Stats:
     """The cache's figures (stats()). total_size counts each distinct file once.
     unused_blobs and unused_bytes are files no cached avatar uses (part of
@@ -222,6 +249,7 @@ class Stats:
     unused_bytes: int = 0
     partials: int = 0
     partial_bytes: int = 0
+    background: Background = field(default_factory=Background)
 
     _KEYS = ("totalEntries", "totalSize", "maxSize", "pinned", "damaged", "stale", "blobs",
              "loadsInFlight", "reserveBytes", "freeBytes", "unusedBlobs", "unusedBytes", "partials",
@@ -229,13 +257,13 @@ class Stats:
 
     @classmethod
     def from_json(cls, d: JSON) -> "Stats":
-        return cls(*(d.get(k, 0) for k in cls._KEYS))
+        return cls(*(d.get(k, 0) for k in cls._KEYS), background=Background.from_json(d.get("background") or {}))
 
     def to_json(self) -> JSON:
         vals = (self.total_entries, self.total_size, self.max_size, self.pinned, self.damaged, self.stale,
                 self.blobs, self.loads_in_flight, self.reserve_bytes, self.free_bytes, self.unused_blobs,
                 self.unused_bytes, self.partials, self.partial_bytes)
-        return dict(zip(self._KEYS, vals))
+        return dict(zip(self._KEYS, vals), background=self.background.to_json())
 
 
 @dataclass(frozen=True)
