@@ -404,3 +404,24 @@ func TestOddIDsNeverReachTheDaemon(t *testing.T) {
 		t.Errorf("the daemon was asked: %q", c)
 	}
 }
+
+// docs/fleet.md and docs/operations.md quote the lines assetd stats prints
+// when refreshes are held.
+func TestDocsQuoteTheHeldLines(t *testing.T) {
+	squash := func(s string) string { return strings.Join(strings.Fields(s), " ") }
+	opens := time.Date(2026, 6, 2, 2, 0, 0, 0, time.Local)
+	window := squash("refreshes  " + heldText(apitype.Background{Held: true, OutsideWindow: true, WindowOpens: opens}))
+	metered := strings.TrimPrefix(heldText(apitype.Background{Held: true, MeteredLink: true}), "held: ")
+	for _, doc := range []string{"../../docs/fleet.md", "../../docs/operations.md"} {
+		b, err := os.ReadFile(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		text := squash(string(b))
+		for _, line := range []string{window[:strings.Index(window, " (")], metered} {
+			if !strings.Contains(text, line) {
+				t.Errorf("%s does not quote assetd stats' %q", doc, line)
+			}
+		}
+	}
+}

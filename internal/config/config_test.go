@@ -4,6 +4,8 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -352,5 +354,36 @@ func TestInsecureAllowed(t *testing.T) {
 		if err := CheckOriginURL(u, false); err == nil {
 			t.Errorf("%s accepted", u)
 		}
+	}
+}
+
+// The keys docs/fleet.md's refresh-window section sets are keys.
+func TestFleetDocKeys(t *testing.T) {
+	b, err := os.ReadFile("../../docs/fleet.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(b)
+	start := strings.Index(doc, "## Refresh windows and metered links")
+	if start < 0 {
+		t.Fatal("docs/fleet.md has no refresh-window section")
+	}
+	section := doc[start:]
+	if end := strings.Index(section[3:], "\n## "); end >= 0 {
+		section = section[:end+3]
+	}
+	named := 0
+	for _, key := range regexp.MustCompile("`((?:preload\\.|fetch\\.)?[a-z]+_[a-z_]+)`").FindAllStringSubmatch(section, -1) {
+		named++
+		if !slices.Contains(Keys(), key[1]) && !slices.Contains(Keys(), "preload."+key[1]) && !slices.Contains(Keys(), "fetch."+key[1]) {
+			t.Errorf("docs/fleet.md names %s, which is not a configuration key", key[1])
+		}
+	}
+	c, err := Parse([]byte(section[strings.Index(section, "```toml")+7:strings.Index(section, "```\n\n-")]), "fleet.md")
+	if err != nil || len(c.Preload.RefreshWindow) != 1 || c.Fetch.BackgroundOnMetered {
+		t.Errorf("docs/fleet.md's example: %+v, %v", c, err)
+	}
+	if named < 2 {
+		t.Errorf("docs/fleet.md's section names %d keys", named)
 	}
 }
