@@ -178,9 +178,8 @@ func (d *daemon) serve(ctx context.Context, cfg *config.Config, srv *api.Server,
 	flush := d.alive.Loop("flush", quick)
 	control := d.alive.Loop("control", quick)
 	blobs := d.alive.Loop("blob watcher", slow)
+	d.watchLink(runCtx, &wg)
 	wg.Go(func() { defer d.preload.Alive.Stop(); _ = d.preload.Run(runCtx) })
-	metered := &link.Watcher{Log: d.log.With("component", "link")}
-	wg.Go(func() { _ = metered.Run(runCtx, d.preload.SetMetered) })
 	wg.Go(func() { defer scrub.Alive.Stop(); _ = scrub.Run(runCtx) })
 	wg.Go(func() { defer flush.Stop(); d.flushLoop(runCtx, flush) })
 	armed := make(chan struct{})
@@ -319,6 +318,32 @@ func socketOptions(cfg *config.Config) SocketOptions {
 		Path:  cfg.API.Socket,
 		Mode:  cfg.API.SocketMode.FileMode(),
 		Group: cfg.API.SocketGroup,
+	}
+}
+
+// linkWait bounds the wait for the link's first metered state at start.
+const linkWait = 5 * time.Second
+
+// watchLink starts watching whether the default route is metered and
+// waits for the first answer (at most linkWait), so that the preloader's
+// first round already knows whether to hold refreshes.
+func (d *daemon) watchLink(ctx context.Context, wg *sync.WaitGroup) {
+	known := make(chan struct{})
+	var once sync.Once
+	w := &link.Watcher{Log: d.log.With("component", "link")}
+	wg.Go(func() {
+		_ = w.Run(ctx, func(metered bool) {
+			d.preload.SetMetered(metered)
+			once.Do(func() { close(known) })
+		})
+	})
+	t := time.NewTimer(linkWait)
+	defer t.Stop()
+	select {
+	case <-known:
+	case <-ctx.Done():
+	case <-t.C:
+		d.log.Warn("the system D-Bus did not say within 5s whether the link is metered: refreshes run until it does")
 	}
 }
 

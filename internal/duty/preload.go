@@ -305,6 +305,7 @@ func (p *Preloader) finish(id string, err error) {
 		if _, outside := Held(now, p.schedule.Windows); outside {
 			p.next[id] = p.refreshAt(now)
 		}
+		p.log.Debug("refreshes held: the cached avatar is pinned without a request", "avatarId", id, "refreshAt", p.next[id])
 	case err == nil:
 		p.fails[id] = 0
 		p.loaded[id] = true

@@ -30,6 +30,10 @@ type Env struct {
 	Config string
 	Token  string        // token file path
 	Limit  time.Duration // bounds every wait on the daemon
+
+	// ExtraEnv is added to the daemon's environment by Spawn and Start
+	// (DBUS_SYSTEM_BUS_ADDRESS=..., TZ=...).
+	ExtraEnv []string
 }
 
 // NewEnv makes an Env in a new short temp dir, removed after the test.
@@ -79,7 +83,7 @@ func (e *Env) Run(cmd *exec.Cmd, extraEnv ...string) *Proc {
 // Spawn runs `assetd serve --config CONFIG args...` without waiting.
 func (e *Env) Spawn(args ...string) *Proc {
 	e.T.Helper()
-	return e.Run(exec.Command(bin, append([]string{"serve", "--config", e.Config}, args...)...))
+	return e.Run(exec.Command(bin, append([]string{"serve", "--config", e.Config}, args...)...), e.ExtraEnv...)
 }
 
 // Start is Spawn that waits for /v1/health.

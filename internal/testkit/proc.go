@@ -43,7 +43,10 @@ func Tail(s string) string {
 // plus extra ("K=V"; the last value of a variable wins).
 func CleanEnv(extra ...string) []string {
 	env := append(os.Environ(), "ASSETD_SOCKET=", "ASSETD_CONFIG=", "ASSETD_STATE_DIR=",
-		"NOTIFY_SOCKET=", "WATCHDOG_USEC=", "WATCHDOG_PID=", "LISTEN_FDS=", "LISTEN_PID=", "CREDENTIALS_DIRECTORY=")
+		"NOTIFY_SOCKET=", "WATCHDOG_USEC=", "WATCHDOG_PID=", "LISTEN_FDS=", "LISTEN_PID=", "CREDENTIALS_DIRECTORY=",
+		// No system bus: the machine's NetworkManager (a developer's laptop
+		// on a metered link) must not hold a test daemon's refreshes.
+		"DBUS_SYSTEM_BUS_ADDRESS=unix:path=/nonexistent/assetd-test-system-bus")
 	return append(env, extra...)
 }
 
