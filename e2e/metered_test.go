@@ -67,7 +67,7 @@ func TestMeteredLinkHoldsRefreshes(t *testing.T) {
 
 // TestRefreshWindowInStats: outside preload.refresh_window, a preload
 // avatar not cached is still fetched, and stats say refreshes are held
-// until the window opens.
+// until the window opens; a reload without the window lifts the hold.
 func TestRefreshWindowInStats(t *testing.T) {
 	t.Parallel()
 	a := newAvatar(t, "rohan", 32<<10)
@@ -92,6 +92,12 @@ func TestRefreshWindowInStats(t *testing.T) {
 	if !strings.Contains(out, "refreshes  held: outside the refresh window until ") {
 		t.Errorf("assetd stats:\n%s", out)
 	}
+	// A reload that drops the window lifts the hold.
+	e.writeConfigWith(storeConf{})
+	if out, errOut, code := e.CLI("reload", "--socket", e.Sock); code != 0 {
+		t.Fatalf("assetd reload: exit %d %s %s", code, out, errOut)
+	}
+	waitFor(t, "the hold lifted by the reload", func() bool { return !e.background(c).Held })
 	p.Stop()
 }
 

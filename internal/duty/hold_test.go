@@ -132,3 +132,19 @@ func TestMeteredPastTheWindowWaitsForTheNext(t *testing.T) {
 		}
 	})
 }
+
+func TestNothingHeldWithoutRefreshes(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		w := windowFrom(time.Now(), 3*time.Hour, 5*time.Hour)
+		for _, s := range []Schedule{
+			{Interval: time.Hour, Windows: []Window{w}},
+			{Avatars: []string{"a"}, Windows: []Window{w}},
+		} {
+			p := NewPreloader(newFakeLoader(), s, quiet)
+			p.SetMetered(true)
+			if h := p.Held(time.Now()); h != (Hold{}) {
+				t.Errorf("%+v: Held = %+v, want nothing held", s, h)
+			}
+		}
+	})
+}

@@ -249,10 +249,14 @@ type Hold struct {
 	Until         time.Time // when the next window opens (OutsideWindow)
 }
 
-// Held reports the preloader's hold at now.
+// Held reports the preloader's hold at now; with no avatar to refresh (an
+// empty list, or refresh_interval 0) nothing is held.
 func (p *Preloader) Held(now time.Time) Hold {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if len(p.schedule.Avatars) == 0 || p.schedule.Interval <= 0 {
+		return Hold{} // nothing refreshes: nothing to hold
+	}
 	until, outside := Held(now, p.schedule.Windows)
 	return Hold{Metered: p.meteredHolds(), OutsideWindow: outside, Until: until}
 }
