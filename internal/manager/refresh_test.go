@@ -102,3 +102,24 @@ func TestDiskTooFullFailsBeforeDownload(t *testing.T) {
 		}
 	}
 }
+
+// PinCached pins a cached avatar without any request, and says that an
+// avatar not cached is not (the preloader then fetches it).
+func TestPinCachedMakesNoRequest(t *testing.T) {
+	e := newEnv(t, store.Options{}, Options{})
+	e.o.set("a", "v1", files3("a"))
+	mustLoad(t, e.m, "a", LoadOptions{})
+	manifests, blobs := e.o.manifestCount("a"), e.o.totalGets()
+	if cached, err := e.m.PinCached("a"); !cached || err != nil {
+		t.Fatalf("PinCached(a) = %v, %v; want true", cached, err)
+	}
+	if a, err := e.m.Retrieve("a"); err != nil || !a.Pinned {
+		t.Errorf("a after PinCached: %+v, %v; want pinned", a, err)
+	}
+	if cached, err := e.m.PinCached("b"); cached || err != nil {
+		t.Errorf("PinCached(b) = %v, %v; want false: b is not cached", cached, err)
+	}
+	if e.o.manifestCount("a") != manifests || e.o.totalGets() != blobs {
+		t.Error("PinCached made a request")
+	}
+}
