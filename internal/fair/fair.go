@@ -21,6 +21,7 @@ type ring[K comparable, T comparable] struct {
 	keys  []K // owners with waiters, in turn order
 	items map[K][]T
 	next  int // index in keys of the owner whose turn is next
+	n     int // waiters
 }
 
 // New returns an empty queue.
@@ -60,40 +61,64 @@ func (q *Queue[K, T]) Push(k K, background bool, v T) {
 		}
 	}
 	r.items[k] = append(r.items[k], v)
+	r.n++
 	q.n++
 	q.byKey[k]++
+}
+
+// LenClass is the number of waiters of one class.
+func (q *Queue[K, T]) LenClass(background bool) int {
+	return q.class[classOf(background)].n
+}
+
+// Peek returns the waiter PopClass(background, nil) would return,
+// leaving it queued.
+func (q *Queue[K, T]) Peek(background bool) (k K, v T, found bool) {
+	r := &q.class[classOf(background)]
+	if len(r.keys) == 0 {
+		return k, v, false
+	}
+	k = r.keys[r.next]
+	return k, r.items[k][0], true
 }
 
 // Pop removes and returns the next waiter whose owner ok admits (nil ok
 // admits all): the interactive class first, and within a class the owners
 // in turn. found is false when no waiter is admitted.
 func (q *Queue[K, T]) Pop(ok func(K) bool) (k K, v T, found bool) {
-	for c := range q.class {
-		r := &q.class[c]
-		for i := range len(r.keys) {
-			idx := (r.next + i) % len(r.keys)
-			k = r.keys[idx]
-			if ok != nil && !ok(k) {
-				continue
-			}
-			items := r.items[k]
-			v = items[0]
-			var zero T
-			items[0] = zero
-			if len(items) == 1 {
-				delete(r.items, k)
-				r.keys = slices.Delete(r.keys, idx, idx+1)
-				r.next = idx // the following owner moved into idx
-			} else {
-				r.items[k] = items[1:]
-				r.next = idx + 1
-			}
-			if len(r.keys) == 0 || r.next >= len(r.keys) {
-				r.next = 0
-			}
-			q.dec(k)
-			return k, v, true
+	if k, v, found = q.PopClass(false, ok); found {
+		return k, v, found
+	}
+	return q.PopClass(true, ok)
+}
+
+// PopClass is Pop within one class only.
+func (q *Queue[K, T]) PopClass(background bool, ok func(K) bool) (k K, v T, found bool) {
+	r := &q.class[classOf(background)]
+	for i := range len(r.keys) {
+		idx := (r.next + i) % len(r.keys)
+		k = r.keys[idx]
+		if ok != nil && !ok(k) {
+			continue
 		}
+		items := r.items[k]
+		v = items[0]
+		var zero T
+		items[0] = zero
+		if len(items) == 1 {
+			delete(r.items, k)
+			r.keys = slices.Delete(r.keys, idx, idx+1)
+			r.next = idx // the following owner moved into idx
+		} else {
+			r.items[k] = items[1:]
+			r.next = idx + 1
+		}
+		if len(r.keys) == 0 || r.next >= len(r.keys) {
+			r.next = 0
+		}
+		r.n--
+		q.dec(k)
+		return k, v, true
 	}
 	var zk K
 	var zv T
@@ -123,6 +148,7 @@ func (q *Queue[K, T]) Remove(k K, background bool, v T) bool {
 	} else {
 		r.items[k] = items
 	}
+	r.n--
 	q.dec(k)
 	return true
 }

@@ -91,3 +91,34 @@ func TestRemove(t *testing.T) {
 		t.Fatalf("len %d", q.Len())
 	}
 }
+
+func TestPopClassAndPeek(t *testing.T) {
+	q := New[string, int]()
+	q.Push("daemon", true, 1)
+	q.Push("u", false, 2)
+	q.Push("v", true, 3)
+	if q.LenClass(true) != 2 || q.LenClass(false) != 1 {
+		t.Fatalf("classes %d background, %d interactive", q.LenClass(true), q.LenClass(false))
+	}
+	if _, v, ok := q.Peek(true); !ok || v != 1 {
+		t.Fatalf("peek background: %d %v", v, ok)
+	}
+	if _, v, ok := q.PopClass(true, nil); !ok || v != 1 {
+		t.Fatalf("pop background: %d %v", v, ok)
+	}
+	if _, v, ok := q.Peek(false); !ok || v != 2 {
+		t.Fatalf("peek interactive: %d %v", v, ok)
+	}
+	if !q.Remove("v", true, 3) || q.LenClass(true) != 0 {
+		t.Fatal("remove")
+	}
+	if _, _, ok := q.PopClass(true, nil); ok {
+		t.Fatal("popped an empty class")
+	}
+	if _, _, ok := q.Peek(true); ok {
+		t.Fatal("peeked an empty class")
+	}
+	if q.Len() != 1 || q.LenClass(false) != 1 {
+		t.Fatalf("len %d", q.Len())
+	}
+}

@@ -17,11 +17,14 @@
 //	              ends an attempt whose headers are late (AttemptTimeout) or
 //	              whose body stops or trickles (the stall watchdog)
 //	limit.go      the per-host request limiter, the bandwidth limiter shared
-//	              by all blob bodies, and the download cap that lets
-//	              interactive downloads pass queued background ones; the
-//	              limiter and the cap queue waiters round-robin across the
-//	              callers they work for (caller.FromContext), and a waiter
-//	              that gives up charges nothing
+//	              by all blob bodies, and the download cap; all three put
+//	              interactive work first (WithBackground marks the rest):
+//	              an interactive download starts beside background ones at
+//	              the cap and takes the bandwidth, background readers
+//	              pausing on what it leaves (at least a tenth); waiters
+//	              queue round-robin across the callers they work for
+//	              (caller.FromContext), and a waiter that gives up charges
+//	              nothing
 //	manifest.go   bounded, decompressed, parsed, verified manifests; ETag
 //	              revalidation; Cache-Control max-age; mirror failover
 //	download.go   resume with Range, 200/206/416 handling, size and sha256

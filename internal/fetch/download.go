@@ -28,7 +28,7 @@ type Blob struct {
 	AvatarID    string
 	Asset       manifest.Asset
 	ManifestURL string // resolves a relative Asset.URL; "" = BaseURL's manifest URL
-	Background  bool   // queued behind interactive downloads at the concurrency cap
+	Background  bool   // background work (when ctx has no WithBackground mark): see gate and bandwidth
 }
 
 // errTooLong marks a body longer than its asset's size.
@@ -58,10 +58,14 @@ func (c *Client) Download(ctx context.Context, b Blob, sink Sink, progress func(
 	if err != nil {
 		return err
 	}
-	if err := c.gate.acquire(ctx, b.Background); err != nil {
+	if _, ok := ctx.Value(classKey).(func() bool); !ok && b.Background {
+		ctx = WithBackground(ctx, func() bool { return true })
+	}
+	bg := backgroundOf(ctx)
+	if err := c.gate.acquire(ctx, bg); err != nil {
 		return t.cancelled(ctx)
 	}
-	defer c.gate.release()
+	defer c.gate.release(bg)
 
 	for try := 0; ; try++ {
 		err := c.fill(ctx, t, urls, a, sink, progress)

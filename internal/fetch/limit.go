@@ -13,9 +13,10 @@ import (
 )
 
 // hostLimiters holds one request limiter per host; nil means unlimited.
-// Requests that must wait queue fairly (package fair): round-robin across
-// the callers they are made for (caller.FromContext; the daemon's own work
-// is one more owner), so one caller's thousand queued requests delay
+// Requests that must wait queue fairly (package fair): interactive before
+// background (WithBackground), and round-robin across the callers they
+// are made for (caller.FromContext; the daemon's own work is one more
+// owner), so one caller's thousand queued requests delay
 // another's next one by a turn, not by a thousand. Only the queue's head
 // holds a reservation at the limiter, so a request that gives up (its load
 // was cancelled) gives its place back and charges nothing; had every
@@ -71,8 +72,8 @@ func (h *hostLimiters) wait(ctx context.Context, host string) error {
 		h.mu.Unlock()
 		return nil
 	}
-	owner, ch := ownerOf(ctx), make(chan struct{})
-	l.q.Push(owner, false, ch)
+	owner, bg, ch := ownerOf(ctx), backgroundOf(ctx), make(chan struct{})
+	l.q.Push(owner, bg, ch)
 	h.scheduleLocked(l)
 	h.mu.Unlock()
 
@@ -81,7 +82,7 @@ func (h *hostLimiters) wait(ctx context.Context, host string) error {
 		return nil
 	case <-ctx.Done():
 		h.mu.Lock()
-		if l.q.Remove(owner, false, ch) && l.q.Len() == 0 {
+		if l.q.Remove(owner, bg, ch) && l.q.Len() == 0 {
 			h.unscheduleLocked(l)
 		}
 		h.mu.Unlock()
@@ -155,39 +156,152 @@ func (h *hostLimiters) unscheduleLocked(l *hostLimiter) {
 }
 
 // bandwidth caps the bytes a second of all blob bodies of a Client; nil
-// means unlimited.
-type bandwidth struct{ l *rate.Limiter }
+// means unlimited. It is a token bucket of rate bytes a second holding at
+// most burst, whose readers wait in a fair queue (interactive before
+// background, round-robin across callers within a class):
+//   - an interactive reader takes its bytes as soon as the bucket holds
+//     them;
+//   - a background reader takes them only from a full bucket, that is
+//     when no interactive reader has wanted bytes for burst/rate (12.5 ms
+//     at 20 MiB/s), so background downloads run at the full rate while
+//     nothing interactive runs and pause, holding their connection and
+//     their partial, while something does;
+//   - but background readers are owed bgShare of the bytes (bgCredit): every
+//     interactive grant made while background readers wait credits them
+//     with a share of it, and the next background reader whose bytes the
+//     credit covers goes first. Continuous interactive loads leave
+//     background work at least a tenth of the bandwidth: it is slowed,
+//     never starved.
+type bandwidth struct {
+	rate  float64 // bytes a second
+	burst int
+
+	mu     sync.Mutex
+	tokens float64
+	last   time.Time // when tokens was brought up to date
+	q      *fair.Queue[int64, *bwWaiter]
+	credit float64 // bytes owed to background readers
+	timer  *time.Timer
+	gen    uint64 // tells a stopped timer's late call from the current one's
+}
+
+// bgShare is the least share of the bandwidth background readers get while
+// interactive ones want it all: credit grows by bgCredit per interactive
+// byte, so background gets bgCredit/(1+bgCredit) = 1/9 ≈ 11%, above the
+// 10% that docs/config.md promises.
+const bgCredit = 1.0 / 8
+
+// bwWaiter is one reader waiting for n bytes of budget.
+type bwWaiter struct {
+	n  int
+	ch chan struct{} // closed when granted
+}
 
 func newBandwidth(perSecond int64) *bandwidth {
 	if perSecond <= 0 {
 		return nil
 	}
 	burst := int(min(perSecond, copyBufferSize))
-	return &bandwidth{rate.NewLimiter(rate.Limit(perSecond), burst)}
+	return &bandwidth{rate: float64(perSecond), burst: burst, tokens: float64(burst), last: time.Now(),
+		q: fair.New[int64, *bwWaiter]()}
 }
 
-// wait takes n bytes from the budget and reports whether it had to wait.
-// WaitN fails outright when n exceeds the burst, so a large read is paid
+// wait takes n bytes from the budget for ctx's caller and class, and
+// reports whether it had to wait. A read larger than the burst is paid
 // for in burst-sized chunks.
 func (b *bandwidth) wait(ctx context.Context, n int) (waited bool, err error) {
-	burst := b.l.Burst()
+	owner, bg := ownerOf(ctx), backgroundOf(ctx)
 	for n > 0 {
-		k := min(n, burst)
-		r := b.l.ReserveN(time.Now(), k)
-		if d := r.Delay(); d > 0 {
+		if err := ctx.Err(); err != nil {
+			return waited, err
+		}
+		k := min(n, b.burst)
+		w := &bwWaiter{n: k, ch: make(chan struct{})}
+		b.mu.Lock()
+		b.q.Push(owner, bg, w)
+		b.scheduleLocked()
+		b.mu.Unlock()
+		select {
+		case <-w.ch:
+		default:
 			waited = true
-			t := time.NewTimer(d)
 			select {
-			case <-t.C:
+			case <-w.ch:
 			case <-ctx.Done():
-				t.Stop()
-				r.Cancel()
+				b.mu.Lock()
+				if b.q.Remove(owner, bg, w) {
+					b.scheduleLocked() // w may have been the one the timer was for
+				}
+				b.mu.Unlock()
 				return waited, ctx.Err()
 			}
 		}
 		n -= k
 	}
 	return waited, nil
+}
+
+// scheduleLocked grants waiters while the bucket allows, then sets a timer
+// for when the next one may go. b.mu is held.
+func (b *bandwidth) scheduleLocked() {
+	now := time.Now()
+	if d := now.Sub(b.last); d > 0 {
+		b.tokens = min(float64(b.burst), b.tokens+d.Seconds()*b.rate)
+	}
+	b.last = now
+	b.gen++ // a timer already set is superseded
+	if b.timer != nil {
+		b.timer.Stop()
+		b.timer = nil
+	}
+	for {
+		bg, need, ok := b.nextLocked()
+		if !ok {
+			b.credit = 0 // owed only while background readers wait
+			return
+		}
+		if b.tokens < need {
+			d := time.Duration((need - b.tokens) / b.rate * float64(time.Second))
+			gen := b.gen
+			b.timer = time.AfterFunc(max(d, time.Microsecond), func() { b.fire(gen) })
+			return
+		}
+		_, w, _ := b.q.PopClass(bg, nil)
+		b.tokens -= float64(w.n)
+		switch {
+		case !bg && b.q.LenClass(true) > 0:
+			b.credit = min(b.credit+bgCredit*float64(w.n), float64(2*b.burst))
+		case bg:
+			b.credit = max(0, b.credit-float64(w.n))
+		}
+		close(w.ch)
+	}
+}
+
+// nextLocked picks the class served next and the tokens it needs: a
+// background reader the credit covers, else an interactive reader, else a
+// background reader once the bucket is full. b.mu is held.
+func (b *bandwidth) nextLocked() (background bool, need float64, ok bool) {
+	_, bw, hasBG := b.q.Peek(true)
+	if hasBG && b.credit >= float64(bw.n) {
+		return true, float64(bw.n), true
+	}
+	if _, iw, ok := b.q.Peek(false); ok {
+		return false, float64(iw.n), true
+	}
+	if hasBG {
+		return true, float64(b.burst), true
+	}
+	return false, 0, false
+}
+
+func (b *bandwidth) fire(gen uint64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if gen == b.gen {
+		b.timer = nil
+		b.scheduleLocked()
+	}
 }
 
 // bandwidthSlot holds the bandwidth limiter that a Client and its
@@ -225,37 +339,60 @@ func (s *bandwidthSlot) limiter() *bandwidth {
 	return s.cur.Load()
 }
 
-// gate caps the blob downloads running at once. Interactive waiters go
-// before background ones; within each class, waiters are served
-// round-robin across the callers they download for (package fair). A
-// Client and its successors share one gate, resized to the newest
-// Concurrency.
+// gate caps the blob downloads running at once. At most size interactive
+// downloads run; a background one starts only while fewer than size run in
+// all. So an interactive download never waits for a slot that background
+// downloads hold: it starts beside them, and they yield the bandwidth to
+// it (see bandwidth) until it ends; at most 2×size downloads run at once.
+// Waiters are served interactive first; within each class, round-robin
+// across the callers they download for (package fair). A Client and its
+// successors share one gate, resized to the newest Concurrency.
 type gate struct {
-	mu   sync.Mutex
-	size int
-	free int // < 0 after a shrink, until enough downloads end
-	q    *fair.Queue[int64, chan struct{}]
+	mu      sync.Mutex
+	size    int
+	running [2]int // interactive, background
+	q       *fair.Queue[int64, chan struct{}]
 }
 
-func newGate(n int) *gate { return &gate{size: n, free: n, q: fair.New[int64, chan struct{}]()} }
+func newGate(n int) *gate { return &gate{size: n, q: fair.New[int64, chan struct{}]()} }
+
+func classIndex(background bool) int {
+	if background {
+		return 1
+	}
+	return 0
+}
 
 // resize sets the cap to n. Downloads running stay; when n is smaller,
 // none starts until fewer than n run.
 func (g *gate) resize(n int) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	g.free += n - g.size
 	g.size = n
 	g.grant()
 }
 
+// admitsLocked reports whether a download of the class may start now,
+// waiters aside. g.mu is held.
+func (g *gate) admitsLocked(background bool) bool {
+	if background {
+		return g.running[0]+g.running[1] < g.size
+	}
+	return g.running[0] < g.size
+}
+
+// acquire waits for a slot of the class; release(background) gives it back.
 func (g *gate) acquire(ctx context.Context, background bool) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	g.mu.Lock()
-	if g.free > 0 && g.q.Len() == 0 {
-		g.free--
+	ahead := g.q.LenClass(false)
+	if background {
+		ahead = g.q.Len()
+	}
+	if ahead == 0 && g.admitsLocked(background) {
+		g.running[classIndex(background)]++
 		g.mu.Unlock()
 		return nil
 	}
@@ -277,26 +414,48 @@ func (g *gate) acquire(ctx context.Context, background bool) error {
 		}
 		g.mu.Unlock()
 		// granted as we gave up: hand the slot on
-		g.release()
+		g.release(background)
 		return ctx.Err()
 	}
 }
 
-func (g *gate) release() {
+func (g *gate) release(background bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	g.free++
+	g.running[classIndex(background)]--
 	g.grant()
 }
 
-// grant hands free slots to waiters, interactive ones first. g.mu is held.
+// grant starts waiters while the cap allows, interactive ones first.
+// g.mu is held.
 func (g *gate) grant() {
-	for g.free > 0 {
-		_, ch, ok := g.q.Pop(nil)
-		if !ok {
-			return
+	for _, bg := range [2]bool{false, true} {
+		for g.admitsLocked(bg) {
+			_, ch, ok := g.q.PopClass(bg, nil)
+			if !ok {
+				break
+			}
+			g.running[classIndex(bg)]++
+			close(ch)
 		}
-		close(ch)
-		g.free--
 	}
+}
+
+// classKey marks a context with the class of the work done under it: a
+// func() bool that reports background, read at each wait.
+const classKey ctxKey = 2
+
+// WithBackground returns ctx marked so that the requests and downloads
+// made under it queue as background work (behind interactive work, at the
+// request limiter, the download cap and the bandwidth limiter) while
+// background() reports true. It is read at each wait, so a background load
+// that an interactive caller joins moves ahead at its next read.
+func WithBackground(ctx context.Context, background func() bool) context.Context {
+	return context.WithValue(ctx, classKey, background)
+}
+
+// backgroundOf reports whether ctx's work is background now.
+func backgroundOf(ctx context.Context) bool {
+	f, _ := ctx.Value(classKey).(func() bool)
+	return f != nil && f()
 }

@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -120,7 +119,7 @@ func TestGatePriority(t *testing.T) {
 			mu.Lock()
 			order = append(order, name)
 			mu.Unlock()
-			g.release()
+			g.release(bg)
 		}()
 		waitQueued(t, g, queued)
 	}
@@ -136,13 +135,13 @@ func TestGatePriority(t *testing.T) {
 	start("bg2", true, 2)
 	start("fg1", false, 3)
 	start("fg2", false, 4)
-	g.release()
+	g.release(false)
 	wg.Wait()
 	if got := strings.Join(order, " "); got != "fg1 fg2 bg1 bg2" {
 		t.Errorf("order %s", got)
 	}
-	if g.free != 1 || g.q.Len() != 0 {
-		t.Errorf("gate left with free=%d queued=%d", g.free, g.q.Len())
+	if g.running != [2]int{} || g.q.Len() != 0 {
+		t.Errorf("gate left with running=%v queued=%d", g.running, g.q.Len())
 	}
 }
 
@@ -183,7 +182,7 @@ func TestGateFairAcrossCallers(t *testing.T) {
 			mu.Lock()
 			order = append(order, name)
 			mu.Unlock()
-			g.release()
+			g.release(false)
 		}()
 		waitQueued(t, g, queued)
 	}
@@ -191,7 +190,7 @@ func TestGateFairAcrossCallers(t *testing.T) {
 		start(flood, "flood", i+1)
 	}
 	start(caller.NewContext(context.Background(), caller.ID{UID: 0}), "root", 11)
-	g.release()
+	g.release(false)
 	wg.Wait()
 	if i := slices.Index(order, "root"); i > 1 {
 		t.Errorf("root's download went %dth, behind %d of the flood's: %v", i+1, i, order)
@@ -293,41 +292,50 @@ func waitHostQueued(t *testing.T, h *hostLimiters, host string, n int) {
 	t.Fatalf("%d requests never queued", n)
 }
 
-// TestConcurrencyCap: no more than Concurrency downloads reach the origin.
+// TestConcurrencyCap: no more than Concurrency downloads of a class reach
+// the origin at once, nor more than Concurrency background ones, and
+// 2×Concurrency in all.
 func TestConcurrencyCap(t *testing.T) {
 	o := newOrigin(t)
 	data := randBytes(200_000, 16)
-	var inFlight, most atomic.Int32
-	o.mux.HandleFunc("/blob", func(w http.ResponseWriter, r *http.Request) {
-		n := inFlight.Add(1)
-		defer inFlight.Add(-1)
-		for {
-			m := most.Load()
-			if n <= m || most.CompareAndSwap(m, n) {
-				break
-			}
-		}
-		time.Sleep(20 * time.Millisecond)
-		o.serveBlob(w, r, data)
-	})
+	var mu sync.Mutex
+	var inFlight, most [2]int // interactive, background
+	mostAll := 0
+	for i, path := range []string{"/fg", "/bg"} {
+		o.mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			inFlight[i]++
+			most[i] = max(most[i], inFlight[i])
+			mostAll = max(mostAll, inFlight[0]+inFlight[1])
+			mu.Unlock()
+			defer func() {
+				mu.Lock()
+				inFlight[i]--
+				mu.Unlock()
+			}()
+			time.Sleep(20 * time.Millisecond)
+			o.serveBlob(w, r, data)
+		})
+	}
 	cfg := testConfig(o.URL)
 	cfg.Concurrency = 2
 	c := newClient(t, cfg)
-	a := assetOf("a", data)
-	a.URL = "/blob"
 	var wg sync.WaitGroup
-	for i := 0; i < 6; i++ {
+	for i := range 12 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := c.Download(ctxT(t), Blob{AvatarID: "rohan", Asset: a, Background: i%2 == 0}, newSink(t), nil); err != nil {
+			bg := i%2 == 0
+			a := assetOf("a", data)
+			a.URL = map[bool]string{false: "/fg", true: "/bg"}[bg]
+			if err := c.Download(ctxT(t), Blob{AvatarID: "rohan", Asset: a, Background: bg}, newSink(t), nil); err != nil {
 				t.Error(err)
 			}
 		}()
 	}
 	wg.Wait()
-	if most.Load() > 2 {
-		t.Errorf("%d downloads at once, cap 2", most.Load())
+	if most[0] > 2 || most[1] > 2 || mostAll > 4 {
+		t.Errorf("at most %d interactive, %d background, %d downloads at once; cap 2", most[0], most[1], mostAll)
 	}
 }
 

@@ -63,8 +63,8 @@ func TestSuccessorSharesTheCap(t *testing.T) {
 		close(release)
 		wg.Wait()
 		succ.gate.mu.Lock()
-		if succ.gate.free != next || succ.gate.q.Len() != 0 {
-			t.Errorf("cap %d: gate left with free=%d", next, succ.gate.free)
+		if succ.gate.size != next || succ.gate.running != [2]int{} || succ.gate.q.Len() != 0 {
+			t.Errorf("cap %d: gate left with size=%d running=%v", next, succ.gate.size, succ.gate.running)
 		}
 		succ.gate.mu.Unlock()
 	}
@@ -88,18 +88,18 @@ func TestSuccessorShrinksTheCap(t *testing.T) {
 		}
 	}()
 	waitQueued(t, g, 1)
-	g.release()
+	g.release(false)
 	g.mu.Lock()
 	queued := g.q.Len()
 	g.mu.Unlock()
 	if queued != 1 {
 		t.Fatal("a waiter started with as many downloads running as the new cap")
 	}
-	g.release()
+	g.release(false)
 	<-got
-	g.release()
-	if g.free != 1 {
-		t.Errorf("free=%d, want 1", g.free)
+	g.release(false)
+	if g.running != [2]int{} {
+		t.Errorf("running=%v, want none", g.running)
 	}
 }
 

@@ -97,11 +97,11 @@ func TestTraceQueued(t *testing.T) {
 		}
 		runtime.Gosched()
 	}
-	g.release()
+	g.release(false)
 	if err := <-got; err != nil {
 		t.Fatal(err)
 	}
-	g.release()
+	g.release(false)
 	if !slices.Equal(rec.queued, []bool{true, false}) {
 		t.Errorf("queued reports %v, want [true false]", rec.queued)
 	}

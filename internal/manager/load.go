@@ -482,6 +482,10 @@ func (m *Manager) logLoad(l *load, a *apitype.Avatar, e *errs.Error) {
 func (m *Manager) doLoad(l *load) (*apitype.Avatar, error) {
 	ctx, id := l.ctx, l.id
 	ctx = fetch.WithTrace(ctx, l.trace(m))
+	// Its requests and downloads queue as background work while the load
+	// is; an interactive caller joining it moves them ahead at their next
+	// wait.
+	ctx = fetch.WithBackground(ctx, l.background.Load)
 	// The key set in force before the fetcher is taken: SetFetcher swaps
 	// the fetcher first, then the keys, so a later generation means the
 	// manifest may have been verified with keys no longer in force.
