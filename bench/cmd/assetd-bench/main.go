@@ -7,6 +7,10 @@
 // size; and issue 15's cold preloads of 2 MiB and 8 MiB file sets against
 // the durable ceiling and aria2c. It writes a Markdown table of medians and ratios and prints it.
 //
+// `assetd-bench priority` runs only issue 15's priority scenario (an
+// interactive load beside a background preload on a 20 MiB/s link) and
+// prints its rows.
+//
 // The same binary is the ceiling downloader (`assetd-bench ceiling`) and
 // the bare socket handler (`assetd-bench bare`), so that each contender is
 // a process of its own.
@@ -45,6 +49,8 @@ func main() {
 			os.Exit(ceilingMain(os.Args[2:]))
 		case "bare":
 			os.Exit(bareMain(os.Args[2:]))
+		case "priority":
+			os.Exit(priorityMain(os.Args[2:]))
 		}
 	}
 	var o options

@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"os/exec"
+	"strings"
 	"testing"
 	"time"
 )
@@ -66,4 +67,26 @@ func TestIdleCPU(t *testing.T) {
 		}
 	}
 	_ = x
+}
+
+func TestPriorityRows(t *testing.T) {
+	p := priorityResult{pairs: []priorityPair{
+		{alone: 1, beside: 3, bgSent: 10, bgWant: 10},
+		{alone: 1, beside: 1.2, bgSent: 10, bgWant: 10},
+		{alone: 2, beside: 2.6, bgSent: 10, bgWant: 10},
+	}}
+	if r := p.ratio(); r != 1.3 {
+		t.Errorf("ratio %v, want the median of 3, 1.2 and 1.3", r)
+	}
+	rows := p.rows()
+	if len(rows) != 2 || rows[0].met != "yes" || rows[1].met != "yes" {
+		t.Errorf("rows %+v", rows)
+	}
+	p.pairs[1].bgSent = 12 // a byte fetched twice
+	if rows := p.rows(); rows[1].met == "yes" {
+		t.Error("bytes fetched twice met the target")
+	}
+	if rows := (priorityResult{err: "boom"}).rows(); len(rows) != 1 || !strings.Contains(rows[0].met, "boom") {
+		t.Errorf("rows of a failed scenario %+v", rows)
+	}
 }

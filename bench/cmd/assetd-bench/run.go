@@ -34,6 +34,7 @@ type results struct {
 	mem         []memSample
 	sets        []setResult
 	cached      cachedResult
+	priority    priorityResult
 	starts      []float64
 	emptyStarts []float64
 	loadBefore  string
@@ -120,6 +121,10 @@ func run(ctx context.Context, o options) error {
 	}
 	if res.cached, err = c.measureCached(ctx, origin, src, site, avatars); err != nil {
 		return err
+	}
+
+	if res.priority, err = priorityScenario(ctx, o.assetd, work, 3); err != nil {
+		res.priority.err = err.Error()
 	}
 
 	fmt.Fprintf(os.Stderr, "indexing %d avatars\n", o.indexed)
@@ -226,6 +231,7 @@ func (r *results) rows() []row {
 			ratio(float64(f.got) / float64(f.want)), "that file and the manifest only", yesNo(f.ok)},
 		row{"refresh, 1 of 5 files changed: `assetd preload` wall time", ms(f.took), "", "", "", ""},
 		row{"binary size (bin/assetd, make build: -trimpath -s -w)", mib(float64(r.binSize)), "", "", "", ""})
+	rows = append(rows, r.priority.rows()...)
 	return rows
 }
 
@@ -258,6 +264,7 @@ func (r *results) markdown() string {
 	}
 	fmt.Fprintf(&b, "- serve start to ready, %d indexed: %s; empty: %s\n", r.o.indexed, series(r.starts, ms), series(r.emptyStarts, ms))
 	fmt.Fprintf(&b, "- refresh: the origin answered %s\n", strings.Join(r.cached.refresh.requested, ", "))
+	b.WriteString(r.priority.series())
 	b.WriteString(methodNotes)
 	return b.String()
 }
@@ -301,6 +308,12 @@ const methodNotes = `
   of requests (after a tenth as warm-up) from 32 goroutines over 32 keep-alive connections.
 - Start to ready: a store of 10,000 avatars of five files written through internal/store, then
   ` + "`assetd serve`" + ` is started on it and /v1/health polled every millisecond.
+- Priority (` + "`assetd-bench priority`" + ` runs it alone): 40 avatars of one 4 MiB file and one of
+  an 8 MiB file on the same static server; fetch.bytes_per_second = "20MiB", the rest shipped. Each
+  of 3 paired runs starts a fresh daemon and times ` + "`assetd preload fg`" + ` alone, then another
+  fresh daemon, starts ` + "`assetd preload --background`" + ` of the 40, and 1.5 s later times the same
+  ` + "`assetd preload fg`" + `; the ratio is the median of the pairs' ratios. The preload must still
+  complete, the origin having sent each of its blobs' bytes once (its count per path).
 - The refresh: one file of one cached avatar changes, the tree is republished, ` + "`assetd preload`" + `
   of it runs, and the static server's count of bytes sent per path is read.
 `
