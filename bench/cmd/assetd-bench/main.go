@@ -40,6 +40,7 @@ type options struct {
 	requests int
 	clients  int
 	indexed  int
+	scale    int
 }
 
 func main() {
@@ -51,6 +52,8 @@ func main() {
 			os.Exit(bareMain(os.Args[2:]))
 		case "priority":
 			os.Exit(priorityMain(os.Args[2:]))
+		case "scale":
+			os.Exit(scaleMain(os.Args[2:]))
 		}
 	}
 	var o options
@@ -67,6 +70,7 @@ func main() {
 	flag.IntVar(&o.requests, "requests", 20000, "requests per socket trial")
 	flag.IntVar(&o.clients, "clients", 32, "concurrent keep-alive clients of the socket")
 	flag.IntVar(&o.indexed, "indexed", 10000, "avatars indexed for the start-to-ready figure")
+	flag.IntVar(&o.scale, "scale", 100000, "avatars of the scale figures (start, memory, listing, gc, reconcile); 0 = skip them")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -37,6 +37,7 @@ type results struct {
 	priority    priorityResult
 	starts      []float64
 	emptyStarts []float64
+	scale       *scaleResult
 	loadBefore  string
 	loadAfter   string
 	took        time.Duration
@@ -145,6 +146,12 @@ func run(ctx context.Context, o options) error {
 	if res.emptyStarts, err = startTimes(ctx, o.assetd, filepath.Join(work, "empty"), c.base, 0, 3); err != nil {
 		return err
 	}
+	if o.scale > 0 {
+		fmt.Fprintf(os.Stderr, "indexing %d avatars for the scale figures\n", o.scale)
+		if res.scale, err = measureScale(ctx, o.assetd, work, tmp, c.base, o.scale); err != nil {
+			return err
+		}
+	}
 	res.loadAfter, res.took = loadAverage(), time.Since(start)
 
 	doc := res.markdown()
@@ -224,6 +231,7 @@ func (r *results) rows() []row {
 			fmt.Sprintf("%.3f%% of a core", 100*r.cached.idleCPU), "", "", fmt.Sprintf("< %.1f%%", 100*idleCPUTarget), yesNo(r.cached.idleCPU < idleCPUTarget)},
 		row{fmt.Sprintf("`assetd serve` start to a ready socket, %d avatars indexed", r.o.indexed), ms(median(r.starts)), "", "", "≤ 300 ms", yesNo(median(r.starts) <= 0.3)},
 		row{"(context) `assetd serve` start to a ready socket, empty store", ms(median(r.emptyStarts)), "", "", "", ""})
+	rows = append(rows, r.scale.rows()...)
 
 	f := r.cached.refresh
 	rows = append(rows,
@@ -263,6 +271,9 @@ func (r *results) markdown() string {
 			i+1, a.rps, us(a.p50.Seconds()), us(a.p99.Seconds()), z.rps, us(z.p50.Seconds()), us(z.p99.Seconds()))
 	}
 	fmt.Fprintf(&b, "- serve start to ready, %d indexed: %s; empty: %s\n", r.o.indexed, series(r.starts, ms), series(r.emptyStarts, ms))
+	if sc := r.scale; sc != nil {
+		fmt.Fprintf(&b, "- scale, %d avatars: starts %s; listings %s\n", sc.n, series(sc.starts, ms), series(sc.lists, ms))
+	}
 	fmt.Fprintf(&b, "- refresh: the origin answered %s\n", strings.Join(r.cached.refresh.requested, ", "))
 	b.WriteString(r.priority.series())
 	b.WriteString(methodNotes)
@@ -314,6 +325,13 @@ const methodNotes = `
   fresh daemon, starts ` + "`assetd preload --background`" + ` of the 40, and 1.5 s later times the same
   ` + "`assetd preload fg`" + `; the ratio is the median of the pairs' ratios. The preload must still
   complete, the origin having sent each of its blobs' bytes once (its count per path).
+- Scale (-scale, 100,000): avatars of four files each, three their own and one of 64 shared,
+  written through internal/store in a tmpfs and copied to disk twice; the daemon has no trusted keys
+  (the figures are the index's, not a signature check per avatar). On the first copy: three starts,
+  then on the last daemon three listings (GET /v1/avatars read to the end and its avatars counted),
+  RssAnon and VmHWM from /proc/PID/status, and ` + "`assetd gc --keep 1000`" + ` timed until the daemon's
+  CPU time has not grown for a second (its blob watcher's rescan after the removals included). On
+  the second: a gc is started, the daemon SIGKILLed 300 ms later, and the next start timed to ready.
 - The refresh: one file of one cached avatar changes, the tree is republished, ` + "`assetd preload`" + `
   of it runs, and the static server's count of bytes sent per path is read.
 `
