@@ -114,6 +114,30 @@ func (d *decoder) bytes(n uint64) []byte {
 	return p
 }
 
+// digest reads 32 raw bytes as a hex digest: the string of digests
+// (sorted) equal to it, or a new one.
+func (d *decoder) digest(digests []string) string {
+	raw := d.bytes(32)
+	if raw == nil {
+		return ""
+	}
+	var buf [64]byte
+	hex.Encode(buf[:], raw)
+	lo, hi := 0, len(digests)
+	for lo < hi { // comparing with string(buf[:]) allocates nothing
+		m := int(uint(lo+hi) >> 1)
+		if digests[m] < string(buf[:]) {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	if lo < len(digests) && digests[lo] == string(buf[:]) {
+		return digests[lo]
+	}
+	return string(buf[:])
+}
+
 func (d *decoder) str() string { return string(d.bytes(d.uvarint())) }
 
 // count reads a count of items each at least min bytes long, refusing
@@ -127,7 +151,12 @@ func (d *decoder) count(min int) int {
 	return int(n)
 }
 
-func decodeAvatar(id string, v []byte) (Avatar, error) {
+func decodeAvatar(id string, v []byte) (Avatar, error) { return decodeAvatarIn(id, v, nil) }
+
+// decodeAvatarIn decodes a record whose digests, when found in the sorted
+// digests, are those strings: Open shares one string per digest between
+// the blob records and every manifest, and allocates none for them.
+func decodeAvatarIn(id string, v []byte, digests []string) (Avatar, error) {
 	d := &decoder{b: v}
 	if f := d.byte(); d.err == nil && f != recordFormat {
 		return Avatar{}, errors.New("unknown avatar record format")
@@ -151,7 +180,7 @@ func decodeAvatar(id string, v []byte) (Avatar, error) {
 		as := &m.Assets[i]
 		as.Path = d.str()
 		as.Size = d.varint()
-		as.SHA256 = hex.EncodeToString(d.bytes(32))
+		as.SHA256 = d.digest(digests)
 		as.URL = d.str()
 	}
 	if d.byte() == 1 {

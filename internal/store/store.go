@@ -16,8 +16,6 @@ import (
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
 	"golang.org/x/sync/errgroup"
-
-	"github.com/assetd/assetd/internal/manifest"
 )
 
 // Options configure a Store.
@@ -250,11 +248,10 @@ func decodeAvatars(keys, vals [][]byte, digests []string) ([]*entry, error) {
 	for w := range workers {
 		g.Go(func() error {
 			for i := w; i < len(keys); i += workers {
-				a, err := decodeAvatar(string(keys[i]), vals[i])
+				a, err := decodeAvatarIn(string(keys[i]), vals[i], digests)
 				if err != nil {
 					return fmt.Errorf("avatar %q: %w", keys[i], err)
 				}
-				intern(a.Manifest.Assets, digests)
 				out[i] = newEntry(a)
 			}
 			return nil
@@ -263,27 +260,25 @@ func decodeAvatars(keys, vals [][]byte, digests []string) ([]*entry, error) {
 	return out, g.Wait()
 }
 
-// intern makes the assets' digests the strings of the sorted digests
-// that are equal to them.
-func intern(assets []manifest.Asset, digests []string) {
-	for i := range assets {
-		if j, ok := slices.BinarySearch(digests, assets[i].SHA256); ok {
-			assets[i].SHA256 = digests[j]
-		}
-	}
-}
-
 func newEntry(a Avatar) *entry {
 	a.RawManifest = nil // in the index only (RawManifest)
 	e := &entry{a: a}
 	a.LastUsed = time.Time{}
-	seen := make(map[string]bool, len(a.Manifest.Assets))
+	n := len(a.Manifest.Assets)
+	e.digests, e.sizes = make([]string, 0, n), make([]int64, 0, n)
+	var seen map[string]bool // for large manifests only: a scan is quicker
+	if n > 16 {
+		seen = make(map[string]bool, n)
+	}
 	for _, as := range a.Manifest.Assets {
-		if !seen[as.SHA256] {
-			seen[as.SHA256] = true
-			e.digests = append(e.digests, as.SHA256)
-			e.sizes = append(e.sizes, as.Size)
+		if seen != nil && seen[as.SHA256] || seen == nil && slices.Contains(e.digests, as.SHA256) {
+			continue
 		}
+		if seen != nil {
+			seen[as.SHA256] = true
+		}
+		e.digests = append(e.digests, as.SHA256)
+		e.sizes = append(e.sizes, as.Size)
 	}
 	return e
 }
