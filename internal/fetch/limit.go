@@ -156,25 +156,31 @@ func (h *hostLimiters) unscheduleLocked(l *hostLimiter) {
 }
 
 // bandwidth caps the bytes a second of all blob bodies of a Client; nil
-// means unlimited. It is a token bucket of rate bytes a second holding at
-// most burst, whose readers wait in a fair queue (interactive before
-// background, round-robin across callers within a class):
+// means unlimited. It is a token bucket of rate bytes a second, whose
+// readers wait in a fair queue (interactive before background,
+// round-robin across callers within a class):
 //   - an interactive reader takes its bytes as soon as the bucket holds
 //     them;
-//   - a background reader takes them only from a full bucket, that is
-//     when no interactive reader has wanted bytes for burst/rate (12.5 ms
-//     at 20 MiB/s), so background downloads run at the full rate while
-//     nothing interactive runs and pause, holding their connection and
-//     their partial, while something does;
-//   - but background readers are owed bgShare of the bytes (bgCredit): every
-//     interactive grant made while background readers wait credits them
-//     with a share of it, and the next background reader whose bytes the
-//     credit covers goes first. Continuous interactive loads leave
-//     background work at least a tenth of the bandwidth: it is slowed,
-//     never starved.
+//   - a background reader takes them only from a full bucket, which holds
+//     burst plus bgHoldoff's worth: that is when interactive readers have
+//     taken nothing for about bgHoldoff (or, slower than the link, left
+//     that much over), so background downloads run at the full rate while
+//     nothing interactive runs, take what interactive ones leave, and
+//     pause, holding their connection and their partial, while an
+//     interactive one wants the link; a reader descheduled for a few
+//     milliseconds on a busy CPU does not hand its bytes to them;
+//   - but background readers are owed a share of the bytes (bgCredit):
+//     every interactive grant made while background readers wait credits
+//     them, and the next background reader whose bytes the credit covers
+//     goes first. Continuous interactive loads leave background work at
+//     least a tenth of the bandwidth: it is slowed, never starved.
+//
+// The bucket's depth beyond burst lets an interactive reader after an
+// idle spell take at most burst + bgHoldoff's worth at once.
 type bandwidth struct {
 	rate  float64 // bytes a second
 	burst int
+	full  float64 // the bucket's depth: burst + bgHoldoff's worth
 
 	mu     sync.Mutex
 	tokens float64
@@ -185,11 +191,15 @@ type bandwidth struct {
 	gen    uint64 // tells a stopped timer's late call from the current one's
 }
 
-// bgShare is the least share of the bandwidth background readers get while
-// interactive ones want it all: credit grows by bgCredit per interactive
-// byte, so background gets bgCredit/(1+bgCredit) = 1/9 ≈ 11%, above the
+// bgCredit sets the least share of the bandwidth background readers get
+// while interactive ones want it all: credit grows by bgCredit per
+// interactive byte, so background gets bgCredit/(1+bgCredit) = 1/9 ≈ 11%, above the
 // 10% that docs/config.md promises.
 const bgCredit = 1.0 / 8
+
+// bgHoldoff is how long interactive readers must have left the link
+// unused before background readers take it beyond their credit.
+const bgHoldoff = 50 * time.Millisecond
 
 // bwWaiter is one reader waiting for n bytes of budget.
 type bwWaiter struct {
@@ -203,7 +213,7 @@ func newBandwidth(perSecond int64) *bandwidth {
 	}
 	burst := int(min(perSecond, copyBufferSize))
 	return &bandwidth{rate: float64(perSecond), burst: burst, tokens: float64(burst), last: time.Now(),
-		q: fair.New[int64, *bwWaiter]()}
+		full: float64(burst) + float64(perSecond)*bgHoldoff.Seconds(), q: fair.New[int64, *bwWaiter]()}
 }
 
 // wait takes n bytes from the budget for ctx's caller and class, and
@@ -246,7 +256,7 @@ func (b *bandwidth) wait(ctx context.Context, n int) (waited bool, err error) {
 func (b *bandwidth) scheduleLocked() {
 	now := time.Now()
 	if d := now.Sub(b.last); d > 0 {
-		b.tokens = min(float64(b.burst), b.tokens+d.Seconds()*b.rate)
+		b.tokens = min(b.full, b.tokens+d.Seconds()*b.rate)
 	}
 	b.last = now
 	b.gen++ // a timer already set is superseded
@@ -290,7 +300,7 @@ func (b *bandwidth) nextLocked() (background bool, need float64, ok bool) {
 		return false, float64(iw.n), true
 	}
 	if hasBG {
-		return true, float64(b.burst), true
+		return true, b.full, true
 	}
 	return false, 0, false
 }

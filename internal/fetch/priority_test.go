@@ -320,3 +320,46 @@ func TestInteractiveOvertakesBackground(t *testing.T) {
 		}
 	})
 }
+
+// TestBandwidthReaderHiccup: an interactive reader that wants the whole
+// link but is descheduled for 30 ms every tenth read (a busy CPU) keeps
+// it: background readers get their credit, not the bucket that filled
+// meanwhile (at 20 MiB/s, the burst refills in 12.5 ms).
+func TestBandwidthReaderHiccup(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const rate = 20 << 20
+		b := newBandwidth(rate)
+		ctx, cancel := context.WithCancel(context.Background())
+		bgctx := WithBackground(ctx, background)
+		var fg, bg atomic.Int64
+		var wg sync.WaitGroup
+		for range 3 {
+			wg.Go(func() {
+				for {
+					if _, err := b.wait(bgctx, copyBufferSize); err != nil {
+						return
+					}
+					bg.Add(copyBufferSize)
+				}
+			})
+		}
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				if _, err := b.wait(ctx, copyBufferSize); err != nil {
+					return
+				}
+				fg.Add(copyBufferSize)
+				if i%10 == 9 {
+					time.Sleep(30 * time.Millisecond)
+				}
+			}
+		})
+		time.Sleep(20 * time.Second)
+		cancel()
+		wg.Wait()
+		f, g := fg.Load(), bg.Load()
+		if share := float64(g) / float64(f+g); share > 0.15 {
+			t.Errorf("background got %.1f%% of the link beside an interactive reader with 30 ms hiccups, want its credit (11%%)", 100*share)
+		}
+	})
+}
