@@ -33,18 +33,26 @@ func ownerOf(ctx context.Context) int64 {
 }
 
 // admission caps the distinct loads that run at once, in all and per
-// caller's uid. Loads past a cap wait in a fair queue: interactive before
-// background, round-robin across owners. A load that joins one in flight
-// costs nothing. Its fields are guarded by Manager.mu.
+// caller's uid. Interactive loads count against the caps among themselves
+// only: one never waits for a slot that background loads hold (a preload
+// of a hundred avatars by the same uid), but starts beside them, and the
+// fetch package gives it their bandwidth. A background load starts only
+// while the loads of both classes are under the caps. So at most twice the
+// caps run at once. Loads past a cap wait in a fair queue: interactive
+// before background, round-robin across owners. A load that joins one in
+// flight costs nothing. Its fields are guarded by Manager.mu.
 type admission struct {
 	maxTotal, maxPerUID int
-	running             int
-	byOwner             map[int64]int // running loads of each uid
+	running             int           // running loads, both classes
+	runningBG           int           // of which background
+	byOwner             map[int64]int // running loads of each uid, both classes
+	bgByOwner           map[int64]int // of which background
 	queue               *fair.Queue[int64, *load]
 }
 
 func (a *admission) init(total, perUID int) {
 	a.byOwner = map[int64]int{}
+	a.bgByOwner = map[int64]int{}
 	a.queue = fair.New[int64, *load]()
 	a.setLimits(total, perUID)
 }
@@ -59,9 +67,12 @@ func (a *admission) setLimits(total, perUID int) {
 	a.maxTotal, a.maxPerUID = total, perUID
 }
 
-// eligible reports whether owner o is under its own cap.
-func (a *admission) eligible(o int64) bool {
-	return o == daemonOwner || a.byOwner[o] < a.maxPerUID
+// admits reports whether a load of owner o and the class may start now.
+func (a *admission) admits(o int64, background bool) bool {
+	if background {
+		return a.running < a.maxTotal && (o == daemonOwner || a.byOwner[o] < a.maxPerUID)
+	}
+	return a.running-a.runningBG < a.maxTotal && (o == daemonOwner || a.byOwner[o]-a.bgByOwner[o] < a.maxPerUID)
 }
 
 // SetLoadLimits changes the caps on loads running at once (a reload);
@@ -79,7 +90,7 @@ func (m *Manager) SetLoadLimits(total, perUID int) {
 // m.mu is held.
 func (m *Manager) admitLocked(l *load) error {
 	a := &m.adm
-	if a.running < a.maxTotal && a.eligible(l.owner) {
+	if a.admits(l.owner, l.background.Load()) {
 		m.startLocked(l)
 		return nil
 	}
@@ -106,11 +117,18 @@ func (m *Manager) toInteractiveLocked(l *load) {
 
 func (m *Manager) startLocked(l *load) {
 	a := &m.adm
+	bg := l.background.Load()
 	a.running++
+	if bg {
+		a.runningBG++
+	}
 	if l.owner != daemonOwner {
 		a.byOwner[l.owner]++
+		if bg {
+			a.bgByOwner[l.owner]++
+		}
 	}
-	l.queued, l.running = false, true
+	l.queued, l.running, l.runningBG = false, true, bg
 	close(l.admitted)
 }
 
@@ -128,23 +146,35 @@ func (m *Manager) releaseLocked(l *load) {
 	a := &m.adm
 	l.running = false
 	a.running--
+	if l.runningBG {
+		a.runningBG--
+	}
 	if l.owner != daemonOwner {
 		if a.byOwner[l.owner]--; a.byOwner[l.owner] <= 0 {
 			delete(a.byOwner, l.owner)
+		}
+		if l.runningBG {
+			if a.bgByOwner[l.owner]--; a.bgByOwner[l.owner] <= 0 {
+				delete(a.bgByOwner, l.owner)
+			}
 		}
 	}
 	m.grantLocked()
 }
 
-// grantLocked starts queued loads while the caps allow. m.mu is held.
+// grantLocked starts queued loads while the caps allow, interactive ones
+// first. m.mu is held.
 func (m *Manager) grantLocked() {
 	a := &m.adm
-	for a.running < a.maxTotal {
-		_, l, ok := a.queue.Pop(a.eligible)
-		if !ok {
-			return
+	for _, bg := range [2]bool{false, true} {
+		admits := func(o int64) bool { return a.admits(o, bg) }
+		for {
+			_, l, ok := a.queue.PopClass(bg, admits)
+			if !ok {
+				break
+			}
+			m.startLocked(l)
 		}
-		m.startLocked(l)
 	}
 }
 

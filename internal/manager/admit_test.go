@@ -123,8 +123,41 @@ func waitIdle(t *testing.T, m *Manager) {
 	waitFor(t, "every load to give back its slot", func() bool {
 		m.mu.Lock()
 		defer m.mu.Unlock()
-		return m.adm.running == 0 && m.adm.queue.Len() == 0 && len(m.adm.byOwner) == 0
+		return m.adm.running == 0 && m.adm.runningBG == 0 && m.adm.queue.Len() == 0 &&
+			len(m.adm.byOwner) == 0 && len(m.adm.bgByOwner) == 0
 	})
+}
+
+// TestInteractiveLoadBesideBackgroundLoads: a uid's background loads
+// (a preload) hold every slot of its cap and of the total; its interactive
+// load starts at once beside them, while its next background load waits.
+func TestInteractiveLoadBesideBackgroundLoads(t *testing.T) {
+	e := newEnv(t, store.Options{}, Options{MaxLoads: 2, MaxLoadsPerUID: 2})
+	hold := make(chan struct{})
+	e.o.with(func(o *origin) { o.gate = hold })
+	for _, id := range []string{"b0", "b1", "b2", "fg"} {
+		e.o.set(id, "v1", files3(id))
+	}
+	for _, id := range []string{"b0", "b1", "b2"} {
+		if _, _, err := e.m.Start(asUID(4242), id, LoadOptions{Background: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "b0 and b1 to ask the origin", func() bool {
+		return e.o.manifestCount("b0") == 1 && e.o.manifestCount("b1") == 1
+	})
+	if l, _, err := e.m.Start(asUID(4242), "fg", LoadOptions{}); err != nil || l.Waiting == apitype.WaitingQueued {
+		t.Fatalf("the interactive load waited behind background ones: %+v %v", l, err)
+	}
+	waitFor(t, "fg to ask the origin", func() bool { return e.o.manifestCount("fg") == 1 })
+	if l, _ := loadOf(e.m, "b2"); l.Waiting != apitype.WaitingQueued || e.o.manifestCount("b2") != 0 {
+		t.Errorf("b2 started beyond the caps: %+v", l)
+	}
+	close(hold)
+	for _, id := range []string{"b0", "b1", "b2", "fg"} {
+		waitFor(t, id+" to end", func() bool { _, ok := loadOf(e.m, id); return !ok })
+	}
+	waitIdle(t, e.m)
 }
 
 // TestQueuedLoadEvents: a caller of a queued load is told it is queued,

@@ -47,6 +47,7 @@ type load struct {
 	queued     bool          // waiting for a slot; guarded by Manager.mu
 	queuedBG   bool          // the queue's class it waits in; guarded by Manager.mu
 	running    bool          // holds a slot; guarded by Manager.mu
+	runningBG  bool          // the class its slot counts in; guarded by Manager.mu
 	ctx        context.Context
 	cancel     context.CancelCauseFunc
 	background atomic.Bool

@@ -228,13 +228,18 @@ func priorityMain(args []string) int {
 	fs := flag.NewFlagSet("priority", flag.ExitOnError)
 	bin := fs.String("assetd", "bin/assetd", "the assetd binary under test (make build)")
 	pairs := fs.Int("pairs", 3, "paired runs")
+	keep := fs.Bool("keep", false, "keep the working directory (the daemons' logs)")
 	_ = fs.Parse(args)
 	work, err := os.MkdirTemp("", "assetd-bench-priority-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "assetd-bench priority:", err)
 		return 1
 	}
-	defer os.RemoveAll(work)
+	if *keep {
+		fmt.Fprintln(os.Stderr, "priority: keeping", work)
+	} else {
+		defer os.RemoveAll(work)
+	}
 	abs, err := filepath.Abs(*bin)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "assetd-bench priority:", err)
