@@ -3,8 +3,10 @@ package store
 import (
 	"errors"
 	"os"
+	"sync"
 
 	bolt "go.etcd.io/bbolt"
+	"golang.org/x/sys/unix"
 )
 
 // change is one transaction's worth of index edits, applied to bbolt first
@@ -149,11 +151,38 @@ func (s *Store) apply(c *change) error {
 		s.blobs[d] = *r
 	}
 	s.mu.Unlock()
-	for _, d := range gone {
-		s.removeBlobFile(d)
-	}
+	s.removeBlobFiles(gone)
 	return nil
 }
+
+// removeBlobFiles deletes the files of blobs that are no longer committed.
+// Many (a gc of 100,000 avatars removes 300,000) are unlinked by several
+// workers: each unlink waits on the file system's journal more than on a CPU.
+func (s *Store) removeBlobFiles(ds []string) {
+	workers := min(len(ds)/removeBatch, maxRemovers)
+	if workers < 2 {
+		for _, d := range ds {
+			s.removeBlobFile(d)
+		}
+		return
+	}
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := w; i < len(ds); i += workers {
+				s.removeBlobFile(ds[i])
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// Removals of more than removeBatch files get a worker per removeBatch,
+// up to maxRemovers.
+const (
+	removeBatch = 256
+	maxRemovers = 8
+)
 
 // removeBlobFile deletes the file of a blob that is no longer committed.
 // A writer holding the digest will commit it again (rename over whatever
@@ -170,7 +199,13 @@ func (s *Store) removeBlobFile(d string) {
 	if ok && r.isCommitted() {
 		return
 	}
-	if err := os.Remove(s.BlobPath(d)); err != nil && !errors.Is(err, os.ErrNotExist) {
+	// Relative to the open blob directory: no path walk per file. What
+	// unlink refuses (a directory) is left to os.Remove.
+	err := unix.Unlinkat(s.blobFD, d, 0)
+	if err != nil && !errors.Is(err, unix.ENOENT) {
+		err = os.Remove(s.BlobPath(d))
+	}
+	if err != nil && !errors.Is(err, unix.ENOENT) && !errors.Is(err, os.ErrNotExist) {
 		s.log.Warn("store: remove blob", "digest", d, "err", err)
 	}
 }

@@ -1,7 +1,9 @@
 package store
 
 import (
+	"fmt"
 	"testing"
+	"time"
 	"unsafe"
 )
 
@@ -78,5 +80,26 @@ func TestRawManifestStaysInIndex(t *testing.T) {
 	}
 	if r, err := s.RawManifest("nobody"); r != nil || err != nil {
 		t.Fatalf("RawManifest(nobody) = %q, %v", r, err)
+	}
+}
+
+// TestKeepLRUManyRemovals: a gc removing more files than one remover
+// takes (removeBlobFiles' workers) leaves exactly the kept avatars' files.
+func TestKeepLRUManyRemovals(t *testing.T) {
+	clk := newClock()
+	s := openT(t, t.TempDir(), Options{Now: clk.Now})
+	defer s.Close()
+	n := 3*removeBatch + 10
+	for i := range n {
+		putT(t, s, fmt.Sprintf("a%04d", i), "1", map[string]string{"shared": "shared", "own": fmt.Sprint(i)})
+		clk.Advance(time.Second)
+	}
+	removed, err := s.KeepLRU(10)
+	if err != nil || len(removed) != n-10 {
+		t.Fatalf("KeepLRU removed %d, %v", len(removed), err)
+	}
+	checkConsistent(t, s)
+	if files := blobFiles(t, s); len(files) != 11 {
+		t.Fatalf("%d blob files left, want the 10 kept avatars' own and the shared one", len(files))
 	}
 }

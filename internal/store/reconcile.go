@@ -108,9 +108,7 @@ func (s *Store) reconcile(scan blobScan) error {
 			return err
 		}
 	}
-	for _, d := range strays {
-		s.removeBlobFile(d)
-	}
+	s.removeBlobFiles(strays)
 	if len(strays)+len(c.avatars)+len(c.blobs)+ingests > 0 {
 		s.log.Info("store: reconciled", "stray_blobs", len(strays), "damaged_avatars", len(c.avatars),
 			"blob_records", len(c.blobs), "stale_ingests", ingests)

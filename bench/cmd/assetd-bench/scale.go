@@ -166,6 +166,8 @@ func buildScale(ctx context.Context, tmp string, dsts []string, n int) (blobs in
 			return 0, fmt.Errorf("cp: %w: %s", err, out)
 		}
 	}
+	// The copies' writeback must not slow the daemon's unlinks (gc).
+	syscall.Sync()
 	return blobs, os.RemoveAll(dir)
 }
 
