@@ -125,6 +125,30 @@ func (q *Queue[K, T]) PopClass(background bool, ok func(K) bool) (k K, v T, foun
 	return zk, zv, false
 }
 
+// Promote moves the background waiters for which move reports true to the
+// interactive class, each behind its owner's interactive waiters, and
+// returns how many moved.
+func (q *Queue[K, T]) Promote(move func(k K, v T) bool) int {
+	type kv struct {
+		k K
+		v T
+	}
+	var moving []kv
+	r := &q.class[1]
+	for _, k := range r.keys {
+		for _, v := range r.items[k] {
+			if move(k, v) {
+				moving = append(moving, kv{k, v})
+			}
+		}
+	}
+	for _, m := range moving {
+		q.Remove(m.k, true, m.v)
+		q.Push(m.k, false, m.v)
+	}
+	return len(moving)
+}
+
 // Remove takes v, a waiter of owner k in the given class, out of the
 // queue; false when it is not there (already popped).
 func (q *Queue[K, T]) Remove(k K, background bool, v T) bool {

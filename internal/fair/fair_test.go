@@ -122,3 +122,20 @@ func TestPopClassAndPeek(t *testing.T) {
 		t.Fatalf("len %d", q.Len())
 	}
 }
+
+func TestPromote(t *testing.T) {
+	q := New[string, int]()
+	q.Push("u", true, 1)
+	q.Push("u", true, 2)
+	q.Push("v", true, 3)
+	q.Push("u", false, 4)
+	if n := q.Promote(func(_ string, v int) bool { return v == 2 || v == 3 }); n != 2 {
+		t.Fatalf("promoted %d, want 2", n)
+	}
+	if q.LenClass(false) != 3 || q.LenClass(true) != 1 || q.Len() != 4 {
+		t.Fatalf("classes %d interactive, %d background", q.LenClass(false), q.LenClass(true))
+	}
+	if got, want := drain(q, nil), []int{4, 3, 2, 1}; !slices.Equal(got, want) {
+		t.Fatalf("order %v, want %v", got, want)
+	}
+}

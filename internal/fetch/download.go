@@ -61,8 +61,8 @@ func (c *Client) Download(ctx context.Context, b Blob, sink Sink, progress func(
 	if _, ok := ctx.Value(classKey).(func() bool); !ok && b.Background {
 		ctx = WithBackground(ctx, func() bool { return true })
 	}
-	bg := backgroundOf(ctx)
-	if err := c.gate.acquire(ctx, bg); err != nil {
+	bg, err := c.gate.acquireClass(ctx, backgroundOf(ctx))
+	if err != nil {
 		return t.cancelled(ctx)
 	}
 	defer c.gate.release(bg)

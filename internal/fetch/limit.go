@@ -203,8 +203,10 @@ const bgHoldoff = 50 * time.Millisecond
 
 // bwWaiter is one reader waiting for n bytes of budget.
 type bwWaiter struct {
-	n  int
-	ch chan struct{} // closed when granted
+	n   int
+	ch  chan struct{} // closed when granted
+	ctx context.Context
+	bg  bool // the class it waits in; bandwidth.mu guards it
 }
 
 func newBandwidth(perSecond int64) *bandwidth {
@@ -220,15 +222,15 @@ func newBandwidth(perSecond int64) *bandwidth {
 // reports whether it had to wait. A read larger than the burst is paid
 // for in burst-sized chunks.
 func (b *bandwidth) wait(ctx context.Context, n int) (waited bool, err error) {
-	owner, bg := ownerOf(ctx), backgroundOf(ctx)
+	owner := ownerOf(ctx)
 	for n > 0 {
 		if err := ctx.Err(); err != nil {
 			return waited, err
 		}
 		k := min(n, b.burst)
-		w := &bwWaiter{n: k, ch: make(chan struct{})}
+		w := &bwWaiter{n: k, ch: make(chan struct{}), ctx: ctx, bg: backgroundOf(ctx)}
 		b.mu.Lock()
-		b.q.Push(owner, bg, w)
+		b.q.Push(owner, w.bg, w)
 		b.scheduleLocked()
 		b.mu.Unlock()
 		select {
@@ -239,7 +241,7 @@ func (b *bandwidth) wait(ctx context.Context, n int) (waited bool, err error) {
 			case <-w.ch:
 			case <-ctx.Done():
 				b.mu.Lock()
-				if b.q.Remove(owner, bg, w) {
+				if b.q.Remove(owner, w.bg, w) {
 					b.scheduleLocked() // w may have been the one the timer was for
 				}
 				b.mu.Unlock()
@@ -305,6 +307,22 @@ func (b *bandwidth) nextLocked() (background bool, need float64, ok bool) {
 	return false, 0, false
 }
 
+// promote moves the background readers whose work has become interactive
+// (WithBackground) to the interactive class.
+func (b *bandwidth) promote() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.q.Promote(func(_ int64, w *bwWaiter) bool {
+		if backgroundOf(w.ctx) {
+			return false
+		}
+		w.bg = false
+		return true
+	}) > 0 {
+		b.scheduleLocked()
+	}
+}
+
 func (b *bandwidth) fire(gen uint64) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -361,10 +379,17 @@ type gate struct {
 	mu      sync.Mutex
 	size    int
 	running [2]int // interactive, background
-	q       *fair.Queue[int64, chan struct{}]
+	q       *fair.Queue[int64, *gateWaiter]
 }
 
-func newGate(n int) *gate { return &gate{size: n, q: fair.New[int64, chan struct{}]()} }
+// gateWaiter is one download waiting for a slot.
+type gateWaiter struct {
+	ch  chan struct{} // closed when granted
+	ctx context.Context
+	bg  bool // the class it waits in, and the slot's once granted; gate.mu guards it
+}
+
+func newGate(n int) *gate { return &gate{size: n, q: fair.New[int64, *gateWaiter]()} }
 
 func classIndex(background bool) int {
 	if background {
@@ -393,8 +418,16 @@ func (g *gate) admitsLocked(background bool) bool {
 
 // acquire waits for a slot of the class; release(background) gives it back.
 func (g *gate) acquire(ctx context.Context, background bool) error {
+	_, err := g.acquireClass(ctx, background)
+	return err
+}
+
+// acquireClass waits for a slot of the class and returns the class it got
+// one of: a background waiter whose work became interactive meanwhile
+// (promote) gets an interactive slot.
+func (g *gate) acquireClass(ctx context.Context, background bool) (bool, error) {
 	if err := ctx.Err(); err != nil {
-		return err
+		return background, err
 	}
 	g.mu.Lock()
 	ahead := g.q.LenClass(false)
@@ -404,28 +437,45 @@ func (g *gate) acquire(ctx context.Context, background bool) error {
 	if ahead == 0 && g.admitsLocked(background) {
 		g.running[classIndex(background)]++
 		g.mu.Unlock()
-		return nil
+		return background, nil
 	}
-	owner, ch := ownerOf(ctx), make(chan struct{})
-	g.q.Push(owner, background, ch)
+	owner, w := ownerOf(ctx), &gateWaiter{ch: make(chan struct{}), ctx: ctx, bg: background}
+	g.q.Push(owner, background, w)
 	g.mu.Unlock()
 	tr := traceOf(ctx)
 	tr.queued(true)
 	defer tr.queued(false)
 
 	select {
-	case <-ch:
-		return nil
+	case <-w.ch:
+		return w.bg, nil // set before w.ch was closed
 	case <-ctx.Done():
 		g.mu.Lock()
-		if g.q.Remove(owner, background, ch) {
+		bg := w.bg
+		if g.q.Remove(owner, bg, w) {
 			g.mu.Unlock()
-			return ctx.Err()
+			return bg, ctx.Err()
 		}
 		g.mu.Unlock()
 		// granted as we gave up: hand the slot on
-		g.release(background)
-		return ctx.Err()
+		g.release(bg)
+		return bg, ctx.Err()
+	}
+}
+
+// promote moves the background waiters whose work has become interactive
+// (WithBackground) to the interactive class.
+func (g *gate) promote() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.q.Promote(func(_ int64, w *gateWaiter) bool {
+		if backgroundOf(w.ctx) {
+			return false
+		}
+		w.bg = false
+		return true
+	}) > 0 {
+		g.grant()
 	}
 }
 
@@ -441,12 +491,12 @@ func (g *gate) release(background bool) {
 func (g *gate) grant() {
 	for _, bg := range [2]bool{false, true} {
 		for g.admitsLocked(bg) {
-			_, ch, ok := g.q.PopClass(bg, nil)
+			_, w, ok := g.q.PopClass(bg, nil)
 			if !ok {
 				break
 			}
 			g.running[classIndex(bg)]++
-			close(ch)
+			close(w.ch)
 		}
 	}
 }
@@ -454,6 +504,19 @@ func (g *gate) grant() {
 // classKey marks a context with the class of the work done under it: a
 // func() bool that reports background, read at each wait.
 const classKey ctxKey = 2
+
+// Promote tells the download cap and the bandwidth limiter, shared by c's
+// succession, to look again at the class of the downloads waiting there:
+// those whose WithBackground function now reports false move ahead of
+// background ones at once, rather than at their next wait. The caller
+// calls it when background work became interactive (a caller joined a
+// preload).
+func (c *Client) Promote() {
+	c.gate.promote()
+	if bw := c.bw.limiter(); bw != nil {
+		bw.promote()
+	}
+}
 
 // WithBackground returns ctx marked so that the requests and downloads
 // made under it queue as background work (behind interactive work, at the

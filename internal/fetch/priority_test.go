@@ -363,3 +363,86 @@ func TestBandwidthReaderHiccup(t *testing.T) {
 		}
 	})
 }
+
+// TestPromoteQueuedDownload: a background download queued at the cap
+// whose load becomes interactive (a caller joined a preload) goes before
+// the background downloads queued ahead of it, and holds an interactive
+// slot.
+func TestPromoteQueuedDownload(t *testing.T) {
+	c := newClient(t, testConfig("http://127.0.0.1:9"))
+	g := newGate(1)
+	c.gate = g
+	ctx := context.Background()
+	if err := g.acquire(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var order []string
+	var wg sync.WaitGroup
+	start := func(name string, ctx context.Context, queued int) {
+		wg.Go(func() {
+			bg, err := g.acquireClass(ctx, true)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			mu.Lock()
+			order = append(order, fmt.Sprintf("%s:%v", name, bg))
+			mu.Unlock()
+			g.release(bg)
+		})
+		waitQueued(t, g, queued)
+	}
+	var joined atomic.Bool
+	joined.Store(true)
+	start("preload1", WithBackground(ctx, background), 1)
+	start("preload2", WithBackground(ctx, joined.Load), 2)
+	joined.Store(false) // an interactive caller joined preload2's load
+	c.Promote()
+	g.mu.Lock()
+	if n := g.q.LenClass(false); n != 1 {
+		t.Errorf("%d interactive waiters after Promote, want 1", n)
+	}
+	g.mu.Unlock()
+	g.release(false)
+	wg.Wait()
+	if got := strings.Join(order, " "); got != "preload2:false preload1:true" {
+		t.Errorf("order %s", got)
+	}
+	if g.running != [2]int{} || g.q.Len() != 0 {
+		t.Errorf("gate left with running=%v queued=%d", g.running, g.q.Len())
+	}
+}
+
+// TestPromotePausedReader: a background reader waiting for the bucket to
+// fill is served as an interactive one once its load became interactive.
+func TestPromotePausedReader(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c, err := New(Config{BaseURL: "http://127.0.0.1:9", BytesPerSecond: 1000, Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := c.bw.limiter()
+		if _, err := b.wait(context.Background(), 1000); err != nil { // the burst
+			t.Fatal(err)
+		}
+		var bg atomic.Bool
+		bg.Store(true)
+		start := time.Now()
+		done := make(chan time.Duration)
+		go func() {
+			if _, err := b.wait(WithBackground(context.Background(), bg.Load), 500); err != nil {
+				t.Error(err)
+			}
+			done <- time.Since(start)
+		}()
+		synctest.Wait()
+		bg.Store(false)
+		c.Promote()
+		// Interactive, it takes 500 bytes at 1000 B/s: 0.5 s. Background,
+		// it would wait for the full bucket, 1050 bytes.
+		if took := <-done; took > 600*time.Millisecond {
+			t.Errorf("the promoted reader waited %v", took)
+		}
+	})
+}

@@ -277,3 +277,38 @@ func TestPreloadOfManyCompletes(t *testing.T) {
 	}
 	waitIdle(t, e.m)
 }
+
+// TestJoinedPreloadMovesAhead: a preload whose downloads wait at the
+// download cap behind other preloads' (all held at the origin) is joined
+// by an interactive caller: its downloads start at once, interactive,
+// without waiting for a slot the others hold.
+func TestJoinedPreloadMovesAhead(t *testing.T) {
+	e := newEnv(t, store.Options{}, Options{})
+	hold := make(chan struct{})
+	e.o.with(func(o *origin) { o.gate = hold })
+	ids := []string{"b0", "b1", "b2", "b3", "p"}
+	for _, id := range ids {
+		e.o.set(id, "v1", files3(id))
+	}
+	done := make(chan error, len(ids))
+	for _, id := range ids[:4] {
+		go func() { done <- e.m.Preload(context.Background(), id) }()
+	}
+	waitFor(t, "the 4 download slots to be held", func() bool { return e.o.inflight.Load() == 4 })
+	go func() { done <- e.m.Preload(context.Background(), "p") }()
+	waitFor(t, "p's downloads to queue", func() bool {
+		l, ok := loadOf(e.m, "p")
+		return ok && l.Waiting == apitype.WaitingQueued && e.o.manifestCount("p") == 1
+	})
+	if _, _, err := e.m.Start(asUID(0), "p", LoadOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "p's downloads to start beside the held preloads", func() bool { return e.o.inflight.Load() > 4 })
+	close(hold)
+	for range ids {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitIdle(t, e.m)
+}

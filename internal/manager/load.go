@@ -259,9 +259,13 @@ func (m *Manager) joinLoad(owner int64, id string, o LoadOptions, w *waiter, rev
 			m.run(l)
 		}()
 	} else {
-		if !o.Background {
-			l.background.Store(false)
+		if !o.Background && l.background.Swap(false) {
 			m.toInteractiveLocked(l)
+			// its downloads waiting at the cap or the bandwidth
+			// limiter move ahead now, not at their next wait
+			if f := m.fetcher.Load(); f != nil {
+				f.Promote()
+			}
 		}
 	}
 	if o.Pin {
