@@ -140,6 +140,26 @@ func (d *decoder) digest(digests []string) string {
 
 func (d *decoder) str() string { return string(d.bytes(d.uvarint())) }
 
+// interner holds strings that recur from record to record (versions,
+// sources, states, file paths), so that a load of many records holds
+// each once. Its size is bounded by maxInterned.
+type interner map[string]string
+
+const maxInterned = 4096
+
+// common reads a string that likely recurs: in's copy when it has one.
+func (d *decoder) common(in interner) string {
+	b := d.bytes(d.uvarint())
+	if s, ok := in[string(b)]; ok {
+		return s
+	}
+	s := string(b)
+	if in != nil && len(in) < maxInterned {
+		in[s] = s
+	}
+	return s
+}
+
 // count reads a count of items each at least min bytes long, refusing
 // counts the record cannot hold.
 func (d *decoder) count(min int) int {
@@ -151,19 +171,20 @@ func (d *decoder) count(min int) int {
 	return int(n)
 }
 
-func decodeAvatar(id string, v []byte) (Avatar, error) { return decodeAvatarIn(id, v, nil) }
+func decodeAvatar(id string, v []byte) (Avatar, error) { return decodeAvatarIn(id, v, nil, nil) }
 
 // decodeAvatarIn decodes a record whose digests, when found in the sorted
 // digests, are those strings: Open shares one string per digest between
-// the blob records and every manifest, and allocates none for them.
-func decodeAvatarIn(id string, v []byte, digests []string) (Avatar, error) {
+// the blob records and every manifest, and allocates none for them. The
+// strings that recur between records come from in (nil: none).
+func decodeAvatarIn(id string, v []byte, digests []string, in interner) (Avatar, error) {
 	d := &decoder{b: v}
 	if f := d.byte(); d.err == nil && f != recordFormat {
 		return Avatar{}, errors.New("unknown avatar record format")
 	}
-	a := Avatar{ID: id, Version: d.str(), ManifestURL: d.str(), ETag: d.str(), Source: d.str()}
+	a := Avatar{ID: id, Version: d.common(in), ManifestURL: d.str(), ETag: d.str(), Source: d.common(in)}
 	a.Pinned = d.byte()&1 != 0
-	a.State = State(d.str())
+	a.State = State(d.common(in))
 	if n := d.count(1); n > 0 {
 		a.Damaged = make([]string, n)
 		for i := range a.Damaged {
@@ -174,11 +195,17 @@ func decodeAvatarIn(id string, v []byte, digests []string) (Avatar, error) {
 		a.FetchedAt = time.Unix(0, ns)
 	}
 	a.MaxAge = time.Duration(d.varint())
-	m := &manifest.Manifest{Schema: int(d.varint()), AvatarID: d.str(), Version: d.str()}
+	m := &manifest.Manifest{Schema: int(d.varint())}
+	if b := d.bytes(d.uvarint()); string(b) == id {
+		m.AvatarID = id // one string, not two
+	} else {
+		m.AvatarID = string(b)
+	}
+	m.Version = d.common(in)
 	m.Assets = make([]manifest.Asset, d.count(1+1+32+1))
 	for i := range m.Assets {
 		as := &m.Assets[i]
-		as.Path = d.str()
+		as.Path = d.common(in)
 		as.Size = d.varint()
 		as.SHA256 = d.digest(digests)
 		as.URL = d.str()

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 	"unsafe"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 // TestOpenSharesDigests: after Open, a digest that several avatars use is
@@ -102,4 +104,40 @@ func TestKeepLRUManyRemovals(t *testing.T) {
 	if files := blobFiles(t, s); len(files) != 11 {
 		t.Fatalf("%d blob files left, want the 10 kept avatars' own and the shared one", len(files))
 	}
+}
+
+// TestDecodeInterns: records decoded with one interner share the strings
+// that recur (file paths, versions, sources, states), and a manifest's
+// avatar ID is the record's.
+func TestDecodeInterns(t *testing.T) {
+	in := interner{}
+	var as []Avatar
+	for _, id := range []string{"alice", "bob"} {
+		a := sampleAvatar()
+		a.ID, a.Manifest.AvatarID = id, id
+		b, err := encodeAvatar(a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := decodeAvatarIn(id, b, nil, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(a.Manifest, got.Manifest); diff != "" {
+			t.Fatal(diff)
+		}
+		if unsafe.StringData(got.Manifest.AvatarID) != unsafe.StringData(got.ID) {
+			t.Fatal("the manifest's avatar ID is a second string")
+		}
+		as = append(as, got)
+	}
+	same := func(what, x, y string) {
+		if x != y || unsafe.StringData(x) != unsafe.StringData(y) {
+			t.Errorf("%s: not one string", what)
+		}
+	}
+	same("path", as[0].Manifest.Assets[0].Path, as[1].Manifest.Assets[0].Path)
+	same("version", as[0].Version, as[1].Version)
+	same("source", as[0].Source, as[1].Source)
+	same("state", string(as[0].State), string(as[1].State))
 }

@@ -247,8 +247,9 @@ func decodeAvatars(keys, vals [][]byte, digests []string) ([]*entry, error) {
 	var g errgroup.Group
 	for w := range workers {
 		g.Go(func() error {
+			in := interner{}
 			for i := w; i < len(keys); i += workers {
-				a, err := decodeAvatarIn(string(keys[i]), vals[i], digests)
+				a, err := decodeAvatarIn(string(keys[i]), vals[i], digests, in)
 				if err != nil {
 					return fmt.Errorf("avatar %q: %w", keys[i], err)
 				}
