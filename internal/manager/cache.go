@@ -65,15 +65,15 @@ func (m *Manager) viewOf(a *store.Avatar) *view {
 // cache (a view holds each file's local path, ~1 KiB an avatar).
 const maxViews = 4096
 
-// peekView is a's cached view, or one built and not kept.
-func (m *Manager) peekView(a *store.Avatar) *view {
+// peekView is a's cached view (shared: true), or one built and not kept.
+func (m *Manager) peekView(a *store.Avatar) (v *view, shared bool) {
 	m.views.mu.RLock()
-	v := m.views.m[a.ID]
+	v = m.views.m[a.ID]
 	m.views.mu.RUnlock()
 	if v != nil && v.mf == a.Manifest {
-		return v
+		return v, true
 	}
-	return m.buildView(a)
+	return m.buildView(a), false
 }
 
 func (m *Manager) buildView(a *store.Avatar) *view {
@@ -89,9 +89,15 @@ func (m *Manager) buildView(a *store.Avatar) *view {
 }
 
 // toAPI is the API form of a cached avatar. Its Assets are its own.
-func (m *Manager) toAPI(a *store.Avatar) *apitype.Avatar { return m.apiForm(a, m.viewOf(a)) }
+func (m *Manager) toAPI(a *store.Avatar) *apitype.Avatar { return m.apiForm(a, m.viewOf(a), true) }
 
-func (m *Manager) apiForm(a *store.Avatar, v *view) *apitype.Avatar {
+// apiForm is a's API form from its view v; the Assets are copied when v
+// is shared (cached).
+func (m *Manager) apiForm(a *store.Avatar, v *view, shared bool) *apitype.Avatar {
+	assets := v.assets
+	if shared {
+		assets = slices.Clone(v.assets)
+	}
 	st := apitype.State(a.State)
 	if st == "" {
 		st = apitype.StateReady
@@ -105,7 +111,7 @@ func (m *Manager) apiForm(a *store.Avatar, v *view) *apitype.Avatar {
 		Pinned:    a.Pinned,
 		Source:    a.Source,
 		Damaged:   slices.Clone(a.Damaged),
-		Assets:    slices.Clone(v.assets),
+		Assets:    assets,
 	}
 }
 
@@ -361,7 +367,8 @@ func (m *Manager) EachCached(yield func(*apitype.Avatar) bool) {
 		if !ok {
 			continue // removed since IDs
 		}
-		if !yield(m.apiForm(a, m.peekView(a))) {
+		v, shared := m.peekView(a)
+		if !yield(m.apiForm(a, v, shared)) {
 			return
 		}
 	}

@@ -33,6 +33,13 @@ func TestListKeepsNoViews(t *testing.T) {
 	if n := len(e.m.views.m); n != 1 {
 		t.Fatalf("Retrieve kept %d views, want 1", n)
 	}
+	// A listed avatar whose view is cached gets a copy of its assets.
+	l = e.m.List()
+	path := l.Avatars[1].Assets[0].Path
+	l.Avatars[1].Assets[0].Path = "mutated"
+	if a, err := e.m.Retrieve("rohan"); err != nil || a.Assets[0].Path != path {
+		t.Fatalf("a listing shared the cached view: %v %v", a, err)
+	}
 	mf := &manifest.Manifest{Assets: []manifest.Asset{{Path: "a", Size: 1, SHA256: "00"}}}
 	for i := range maxViews + 100 {
 		e.m.viewOf(&store.Avatar{ID: fmt.Sprintf("v%d", i), Manifest: mf})
