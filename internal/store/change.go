@@ -158,18 +158,21 @@ func (s *Store) apply(c *change) error {
 // removeBlobFiles deletes the files of blobs that are no longer committed.
 // Many (a gc of 100,000 avatars removes 300,000) are unlinked by several
 // workers: each unlink waits on the file system's journal more than on a CPU.
-func (s *Store) removeBlobFiles(ds []string) {
-	workers := min(len(ds)/removeBatch, maxRemovers)
-	if workers < 2 {
-		for _, d := range ds {
-			s.removeBlobFile(d)
-		}
-		return
-	}
+func (s *Store) removeBlobFiles(ds []string) { s.removeBlobFilesUntil(ds, nil) }
+
+// removeBlobFilesUntil is removeBlobFiles that stops early when stop is
+// closed (the files left are strays the next Open removes).
+func (s *Store) removeBlobFilesUntil(ds []string, stop <-chan struct{}) {
+	workers := max(min(len(ds)/removeBatch, maxRemovers), 1)
 	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Go(func() {
 			for i := w; i < len(ds); i += workers {
+				select {
+				case <-stop:
+					return
+				default:
+				}
 				s.removeBlobFile(ds[i])
 			}
 		})

@@ -2,6 +2,7 @@ package store
 
 import (
 	"fmt"
+	"os"
 	"testing"
 	"time"
 	"unsafe"
@@ -140,4 +141,53 @@ func TestDecodeInterns(t *testing.T) {
 	same("version", as[0].Version, as[1].Version)
 	same("source", as[0].Source, as[1].Source)
 	same("state", string(as[0].State), string(as[1].State))
+}
+
+// TestOpenRemovesManyStraysAfter: many files no record holds (a crash in
+// the middle of a gc) are removed after Open returns; a load committing
+// one of those digests meanwhile keeps its file; Close stops the removal
+// and the next Open removes the rest.
+func TestOpenRemovesManyStraysAfter(t *testing.T) {
+	dir := t.TempDir()
+	s := openT(t, dir, Options{})
+	var strays [][]byte
+	for i := range 2*removeBatch + 5 {
+		data := []byte(fmt.Sprint("stray ", i))
+		strays = append(strays, data)
+		if err := os.WriteFile(s.BlobPath(digestOf(data)), data, 0o444); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+
+	s = openT(t, dir, Options{})
+	if s.strays == nil {
+		t.Fatal("Open removed the strays before it returned")
+	}
+	kept := commitT(t, s, strays[len(strays)-1]) // committed again meanwhile
+	putT(t, s, "a", "1", map[string]string{"f": string(strays[len(strays)-1])})
+	<-s.strays.done
+	checkConsistent(t, s)
+	if files := blobFiles(t, s); len(files) != 1 || files[0] != kept {
+		t.Fatalf("files left: %d, want only the one committed again", len(files))
+	}
+	s.Close()
+
+	// Closed at once: the removal stops, the next Open finishes it.
+	for _, data := range strays[:len(strays)-1] {
+		if err := os.WriteFile(s.BlobPath(digestOf(data)), data, 0o444); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s = openT(t, dir, Options{})
+	s.Close()
+	s = openT(t, dir, Options{})
+	defer s.Close()
+	if s.strays != nil {
+		<-s.strays.done
+	}
+	checkConsistent(t, s)
+	if files := blobFiles(t, s); len(files) != 1 {
+		t.Fatalf("%d files left after a second Open, want 1", len(files))
+	}
 }

@@ -15,7 +15,9 @@ import (
 // reconcile makes the index and the disk agree, at Open:
 //   - refcounts are recounted from the avatars' current versions;
 //   - files in blobs/sha256 the index does not hold as committed go, and so
-//     do committed blobs nothing has referenced for orphanGrace;
+//     do committed blobs nothing has referenced for orphanGrace (more than
+//     removeBatch files, as a crash in the middle of a gc leaves, go after
+//     Open returns; Close stops that, and the next Open goes on);
 //   - committed blobs whose file is missing or of the wrong size lose their
 //     committed mark (the file goes) and their avatars become damaged;
 //   - partial ingests stay if written to within ingestGrace, except for
@@ -108,7 +110,20 @@ func (s *Store) reconcile(scan blobScan) error {
 			return err
 		}
 	}
-	s.removeBlobFiles(strays)
+	if len(strays) > removeBatch {
+		// Many files no record holds: a crash in the middle of a gc. Open
+		// returns without waiting for them (nothing reads them; a load
+		// committing one of these digests again is kept apart by its
+		// lock, as for any removal); Close stops and waits.
+		stop, done := make(chan struct{}), make(chan struct{})
+		s.strays = &strayRemoval{stop: stop, done: done}
+		go func() {
+			defer close(done)
+			s.removeBlobFilesUntil(strays, stop)
+		}()
+	} else {
+		s.removeBlobFiles(strays)
+	}
 	if len(strays)+len(c.avatars)+len(c.blobs)+ingests > 0 {
 		s.log.Info("store: reconciled", "stray_blobs", len(strays), "damaged_avatars", len(c.avatars),
 			"blob_records", len(c.blobs), "stale_ingests", ingests)

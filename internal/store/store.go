@@ -85,9 +85,18 @@ type Store struct {
 	lmu    sync.Mutex
 	leases map[string]int
 
+	// strays is the removal of the files no record holds that Open left
+	// running (reconcile.go); Close stops it and waits. Guarded by wmu.
+	strays *strayRemoval
+
 	// The quota and the reserve: opts.MaxBytes and opts.ReserveBytes
 	// until SetLimits (a reloaded configuration) changes them.
 	maxBytes, reserveBytes atomic.Int64
+}
+
+type strayRemoval struct {
+	stop chan struct{} // closed by Close
+	done chan struct{} // closed when the removal returns
 }
 
 // entry is the in-memory avatar. a is never modified once the entry is in
@@ -290,6 +299,11 @@ func (s *Store) Close() error {
 	err := s.Flush()
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
+	if r := s.strays; r != nil {
+		close(r.stop)
+		<-r.done // it unlinks relative to blobDir
+		s.strays = nil
+	}
 	if s.blobDir != nil {
 		s.blobDir.Close()
 	}
