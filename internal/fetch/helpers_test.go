@@ -51,35 +51,23 @@ func newSink(tb testing.TB) *fileSink {
 	return openSink(tb, filepath.Join(tb.TempDir(), "data"))
 }
 
-// Write hashes p while the file takes it, in parallel: the two are the
-// costs of a download on a fast link.
+// Write writes p, then hashes what the file took, on the caller's
+// goroutine, as store.Writer.Write does.
 func (s *fileSink) Write(p []byte) (int, error) {
-	if len(p) < 64<<10 {
-		n, err := s.f.Write(p)
-		s.h.Write(p[:n])
-		s.n += int64(n)
-		return n, err
-	}
-	hashed := make(chan struct{})
-	go func() {
-		defer close(hashed)
-		s.h.Write(p)
-	}()
-	n, err := s.f.Write(p)
-	<-hashed
-	s.n += int64(n)
-	if n < len(p) {
-		// the hash took bytes the file did not: hash the file again
-		s.h.Reset()
-		if _, err := s.f.Seek(0, io.SeekStart); err != nil {
-			return n, err
-		}
-		if _, err := io.Copy(s.h, s.f); err != nil {
-			return n, err
-		}
-	}
+	n, err := s.Store(p)
+	s.Hash(p[:n])
 	return n, err
 }
+
+// Store and Hash are Write's two halves, as store.Writer's are: Store
+// writes without hashing, Hash hashes the next bytes Store took.
+func (s *fileSink) Store(p []byte) (int, error) {
+	n, err := s.f.Write(p)
+	s.n += int64(n)
+	return n, err
+}
+
+func (s *fileSink) Hash(p []byte) { s.h.Write(p) }
 
 func (s *fileSink) Size() int64    { return s.n }
 func (s *fileSink) Digest() string { return hex.EncodeToString(s.h.Sum(nil)) }
