@@ -18,15 +18,16 @@ import (
 // Writer is the ingest of one blob into ingest/<hex>. It holds the
 // digest's lock until Commit, Close or Abort, whichever comes first;
 // Close and Abort of a finished writer return nil, so `defer w.Close()` is
-// always right. It implements fetch's Sink. A Writer is used by one goroutine at
-// a time.
+// always right. It implements fetch's Sink and SplitSink. A Writer is used
+// by one goroutine at a time, except that Store and Hash may run at once.
 type Writer struct {
 	s      *Store
 	digest string
 	size   int64 // expected
 	f      *os.File
+	n      int64 // bytes in f (Store's)
 	h      hash.Hash
-	n      int64
+	hashed int64 // bytes h took (Hash's)
 	done   bool
 }
 
@@ -73,7 +74,7 @@ func (s *Store) openIngest(d string, size int64) (*Writer, error) {
 	}
 	w := &Writer{s: s, digest: d, size: size, f: f, h: sha256.New()}
 	n, err := io.Copy(w.h, f)
-	w.n = n
+	w.n, w.hashed = n, n
 	if err == nil && n > size {
 		err = w.Truncate()
 	}
@@ -88,6 +89,16 @@ func (s *Store) openIngest(d string, size int64) (*Writer, error) {
 // (sizeMismatch). A full disk is insufficientStorage wrapping
 // syscall.ENOSPC; Abort then frees what was written.
 func (w *Writer) Write(p []byte) (int, error) {
+	n, err := w.Store(p)
+	w.Hash(p[:n])
+	return n, err
+}
+
+// Store is Write without the hash: Hash must then get the n bytes it
+// took, in order, before Digest or Commit. The two touch different state
+// and may run at once on two goroutines (fetch's download overlaps the
+// file write of one read with the hash of the read before it).
+func (w *Writer) Store(p []byte) (int, error) {
 	if w.done {
 		return 0, errors.New("store: write to a finished writer")
 	}
@@ -97,7 +108,6 @@ func (w *Writer) Write(p []byte) (int, error) {
 		p = p[:room]
 	}
 	n, err := w.f.Write(p)
-	w.h.Write(p[:n])
 	w.n += int64(n)
 	if err != nil {
 		return n, storeErr("write blob "+w.digest, err)
@@ -108,11 +118,33 @@ func (w *Writer) Write(p []byte) (int, error) {
 	return n, nil
 }
 
+// Hash hashes the next bytes Store took.
+func (w *Writer) Hash(p []byte) {
+	w.h.Write(p)
+	w.hashed += int64(len(p))
+}
+
 // Size is the number of bytes held: the resume offset.
 func (w *Writer) Size() int64 { return w.n }
 
-// Digest is the hex sha256 of the bytes held.
-func (w *Writer) Digest() string { return hex.EncodeToString(w.h.Sum(nil)) }
+// Digest is the hex sha256 of the bytes held. Should the hash not have
+// taken exactly the bytes Store did (a caller's bug), the file is hashed
+// again, so that the digest is always the file's.
+func (w *Writer) Digest() string {
+	if w.hashed != w.n {
+		w.h.Reset()
+		w.hashed = 0
+		if _, err := w.f.Seek(0, io.SeekStart); err != nil {
+			return ""
+		}
+		n, err := io.Copy(w.h, io.LimitReader(w.f, w.n))
+		w.hashed = n
+		if _, serr := w.f.Seek(w.n, io.SeekStart); err != nil || serr != nil || n != w.n {
+			return ""
+		}
+	}
+	return hex.EncodeToString(w.h.Sum(nil))
+}
 
 // Truncate drops every byte held; writing restarts at 0.
 func (w *Writer) Truncate() error {
@@ -123,7 +155,7 @@ func (w *Writer) Truncate() error {
 		return storeErr("truncate ingest", err)
 	}
 	w.h.Reset()
-	w.n = 0
+	w.n, w.hashed = 0, 0
 	return nil
 }
 
