@@ -35,8 +35,10 @@ const (
 const MaxRedirects = 5
 
 const (
-	errorBodyLimit = 64 << 10  // bytes of an error answer read
-	copyBufferSize = 256 << 10 // one read of a blob body
+	errorBodyLimit = 64 << 10           // bytes of an error answer read
+	copyBufferSize = 256 << 10          // one read of a blob body
+	pumpChunk      = 2 * copyBufferSize // one hand-off of a large body (copy.go)
+	pumpBuffers    = 4                  // chunks a large body's pump holds: 2 MiB
 )
 
 // Config configures a Client. Zero durations and limits take the defaults
@@ -101,6 +103,7 @@ type Client struct {
 	bw          *bandwidthSlot // shared with successors
 	gate        *gate          // shared with successors
 	bufs        sync.Pool      // *[]byte of copyBufferSize
+	chunks      sync.Pool      // *[]byte of pumpChunk
 
 	// ctr counts for this Client and every Client of its succession;
 	// see Stats.
@@ -147,6 +150,7 @@ func newUnshared(cfg Config) (*Client, error) {
 		log: cfg.Logger, // the caller names the component
 	}
 	c.bufs.New = func() any { b := make([]byte, copyBufferSize); return &b }
+	c.chunks.New = func() any { b := make([]byte, pumpChunk); return &b }
 	for i, s := range append([]string{cfg.BaseURL}, cfg.Mirrors...) {
 		if i == 0 && s == "" {
 			continue
@@ -309,3 +313,6 @@ func hostPort(u *url.URL) string {
 
 func (c *Client) buffer() *[]byte   { return c.bufs.Get().(*[]byte) }
 func (c *Client) release(b *[]byte) { c.bufs.Put(b) }
+
+func (c *Client) chunk() *[]byte         { return c.chunks.Get().(*[]byte) }
+func (c *Client) releaseChunk(b *[]byte) { c.chunks.Put(b) }
