@@ -227,18 +227,18 @@ func (o *origin) blob(requester int, b blob, refresh bool) {
 	o.res.BlobFetches[fetchKey{requester, b.id}]++
 }
 
-// site is the model of one site cache (nginx proxy_cache): it holds each
-// blob once fetched, for good (immutable); it revalidates its copy of a
-// manifest with the origin on every device request (no-cache + ETag), and
-// answers the device 304 when the device's ETag is the current one. One
-// lock per site stands for proxy_cache_lock: devices that ask for a blob
-// it is still fetching wait for that one fetch.
+// site is the model of one site cache (deploy/site-cache/nginx.conf): it
+// holds each blob once fetched, for good (immutable), and passes every
+// manifest request to the origin with the device's own If-None-Match (the
+// shipped file does not cache manifests), so the origin answers each
+// device as without the cache. One lock per site stands for
+// proxy_cache_lock: devices that ask for a blob it is still fetching wait
+// for that one fetch.
 type site struct {
 	index int
 
-	mu        sync.Mutex
-	manifests []int // version held per avatar
-	blobs     map[int]bool
+	mu    sync.Mutex
+	blobs map[int]bool
 }
 
 // device is one daemon: its held version of each avatar and the Loader
@@ -275,16 +275,7 @@ func (d *device) load(id string, refresh bool) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	held := d.held[a]
-	var v int
-	if d.site == nil {
-		v = o.manifest(a, held, refresh)
-	} else {
-		s := d.site
-		s.mu.Lock()
-		v = o.manifest(a, s.manifests[a], refresh)
-		s.manifests[a] = v
-		s.mu.Unlock()
-	}
+	v := o.manifest(a, held, refresh)
 	if v == held {
 		return nil
 	}
@@ -339,7 +330,7 @@ func simulate(t *testing.T, sc Scenario, n, avatars int) *Result {
 		var sites []*site
 		if sc.SiteSize > 0 {
 			for i := 0; i*sc.SiteSize < n; i++ {
-				s := &site{index: i, manifests: make([]int, avatars), blobs: map[int]bool{}}
+				s := &site{index: i, blobs: map[int]bool{}}
 				for a := range cat.versions {
 					for _, b := range cat.versions[a][0].blobs {
 						s.blobs[b.id] = true // warm: it served the fleet before
