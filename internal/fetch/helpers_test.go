@@ -124,6 +124,7 @@ type origin struct {
 	counts  map[string]int
 	headers []http.Header
 	served  int64 // body bytes written by serveBlob
+	active  int   // handlers running
 }
 
 func newOrigin(t testing.TB) *origin {
@@ -132,7 +133,13 @@ func newOrigin(t testing.TB) *origin {
 		o.mu.Lock()
 		o.counts[r.URL.Path]++
 		o.headers = append(o.headers, r.Header.Clone())
+		o.active++
 		o.mu.Unlock()
+		defer func() {
+			o.mu.Lock()
+			o.active--
+			o.mu.Unlock()
+		}()
 		o.mux.ServeHTTP(w, r)
 	}))
 	t.Cleanup(o.Close)
@@ -155,10 +162,20 @@ func (o *origin) total() int {
 	return n
 }
 
+// servedBytes is the body bytes served once every handler has returned
+// (waiting up to 10 s): a client can read the last bytes before the
+// handler's Write returns and counts them.
 func (o *origin) servedBytes() int64 {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.served
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		o.mu.Lock()
+		served, active := o.served, o.active
+		o.mu.Unlock()
+		if active == 0 || time.Now().After(deadline) {
+			return served
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 // countingWriter counts the body bytes a handler wrote.
