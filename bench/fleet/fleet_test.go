@@ -12,7 +12,7 @@ import (
 )
 
 var (
-	flagDevices = flag.Int("fleet.devices", 300, "devices in the simulated fleet")
+	flagDevices = flag.Int("fleet.devices", defaultDevices, "devices in the simulated fleet")
 	flagAvatars = flag.Int("fleet.avatars", 10, "avatars on every device's preload list")
 	flagSite    = flag.Int("fleet.site", 30, "devices behind one site cache")
 	flagReport  = flag.String("fleet.report", "", "write the Simulation section of this docs/fleet.md")
