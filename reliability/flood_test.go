@@ -2,7 +2,6 @@ package reliability
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
@@ -258,24 +257,7 @@ func TestFlood(t *testing.T) {
 	}
 	rssBefore := testkit.Status(pid, "VmRSS")
 
-	var peakRSS atomic.Int64
-	sampleCtx, stopSampling := context.WithCancel(context.Background())
-	sampled := make(chan struct{})
-	go func() {
-		defer close(sampled)
-		tick := time.NewTicker(100 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			if r := testkit.Status(pid, "VmRSS"); r > peakRSS.Load() {
-				peakRSS.Store(r)
-			}
-			select {
-			case <-sampleCtx.Done():
-				return
-			case <-tick.C:
-			}
-		}
-	}()
+	stopSampling := testkit.SamplePeakRSS(pid, 100*time.Millisecond)
 
 	c := testkit.SocketClient(e.Sock, waitLimit, 4)
 	defer c.CloseIdleConnections()
@@ -318,8 +300,7 @@ func TestFlood(t *testing.T) {
 	subs.stop()
 	measureNow(4)
 
-	stopSampling()
-	<-sampled
+	peakRSS := stopSampling()
 	hwm := testkit.Status(pid, "VmHWM")
 	log := p.Stderr.String()
 	exhausted := strings.Count(log, "out of file descriptors")
@@ -345,7 +326,7 @@ func TestFlood(t *testing.T) {
 	}
 	t.Logf("loads flood: %s in %.1f s; %s; subscriber flood: %s; %s; RSS %d KiB before, peak %d KiB sampled, VmHWM %d KiB; %d descriptor warnings",
 		loads.report.results(), loads.report.Seconds, cancelled, subs.report.results(), strings.Join(rows, "; "),
-		rssBefore, peakRSS.Load(), hwm, exhausted)
+		rssBefore, peakRSS, hwm, exhausted)
 	secTable.add(t, fmt.Sprintf("real binary under `prlimit --nofile=1024`, shipped rate limits (20 requests/s, burst 10): uid %d (in allowed_uids, via SysProcAttr.Credential) sends %d POST .../load?wait=false of distinct avatars, then DELETE /v1/loads; then opens %d GET /v1/events it never reads. Root preloads a 2 MiB avatar with the CLI and asks stats 5 times alone, during and after each flood",
 		floodUID, nLoads, nSubs),
 		fmt.Sprintf("loads flood answered %s; subscriber flood: %d connections sent their request; %s; daemon RSS %.1f MiB before, peak %.1f MiB (VmHWM, bound 128 MiB); %d descriptor-exhaustion warnings",

@@ -304,27 +304,9 @@ func TestLoad(t *testing.T) {
 	fdsBefore := testkit.FDCount(pid)
 	threadsBefore, rssBefore := testkit.Status(pid, "Threads"), testkit.Status(pid, "VmRSS")
 
-	var peakRSS atomic.Int64
-	sampleCtx, stopSampling := context.WithCancel(context.Background())
-	sampled := make(chan struct{})
-	go func() {
-		defer close(sampled)
-		tick := time.NewTicker(200 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			if r := testkit.Status(pid, "VmRSS"); r > peakRSS.Load() {
-				peakRSS.Store(r)
-			}
-			select {
-			case <-sampleCtx.Done():
-				return
-			case <-tick.C:
-			}
-		}
-	}()
+	stopSampling := testkit.SamplePeakRSS(pid, 200*time.Millisecond)
 	res := runLoad(t, e.Sock, shape)
-	stopSampling()
-	<-sampled
+	peakRSS := stopSampling()
 	hwm := testkit.Status(pid, "VmHWM")
 
 	// Every client connection is closed: the daemon's Unix socket
@@ -349,7 +331,7 @@ func TestLoad(t *testing.T) {
 	}
 	p.Stop()
 	t.Logf("%s; RSS %d KiB before, peak %d KiB (VmHWM %d KiB); fds %d before, %d after (Unix sockets %d, %d); threads %d before, %d after",
-		res.summary(), rssBefore, peakRSS.Load(), hwm, fdsBefore, fdsAfter, unixBefore, unixAfter, threadsBefore, threadsAfter)
+		res.summary(), rssBefore, peakRSS, hwm, fdsBefore, fdsAfter, unixBefore, unixAfter, threadsBefore, threadsAfter)
 
 	loadTable.add(t, fmt.Sprintf("real binary: %d clients for %v, each cycling GET /v1/avatars/{id}, GET /v1/avatars, GET /v1/cache/stats, a streamed POST .../load (cached, or joining the download in flight), and a hang-up (a joined load dropped after its first event, or /v1/events dropped at once); 5 more subscribers of /v1/events that never read; one more client downloading new 512 KiB avatars back to back", shape.clients, shape.length),
 		fmt.Sprintf("%s; daemon RSS %.1f MiB before, peak %.1f MiB (VmHWM, bound 512 MiB); Unix socket descriptors %d before, %d after; all descriptors %d before, %d after (idle origin connections); threads %d before, %d after",

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Status reads a field of /proc/PID/status in KiB (VmRSS, VmHWM); -1 when
@@ -59,4 +60,31 @@ func UnixFDs(pid int) int {
 		}
 	}
 	return n
+}
+
+// SamplePeakRSS samples a process's VmRSS every interval on a goroutine of
+// its own; the returned stop ends the sampling, waits for it and returns
+// the largest sample in KiB.
+func SamplePeakRSS(pid int, every time.Duration) (stop func() int64) {
+	var peak int64
+	done := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		for {
+			peak = max(peak, Status(pid, "VmRSS"))
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return func() int64 {
+		close(done)
+		<-sampled
+		return peak
+	}
 }
