@@ -16,9 +16,10 @@
 //	              and mirrors' scheme, host and port, and a monitor that
 //	              ends an attempt whose headers are late (AttemptTimeout) or
 //	              whose body stops or trickles (the stall watchdog)
-//	limit.go      the per-host request limiter, the bandwidth limiter shared
-//	              by all blob bodies, and the download cap; all three put
-//	              interactive work first (WithBackground marks the rest):
+//	limit.go      the per-host request limiter; bandwidth.go the bandwidth
+//	              limiter shared by all blob bodies; gate.go the download
+//	              cap; all three put interactive work first (limit.go's
+//	              WithBackground marks the rest):
 //	              an interactive download starts beside background ones at
 //	              the cap and takes the bandwidth, background readers
 //	              pausing on what it leaves (at least a tenth); waiters
