@@ -1,7 +1,8 @@
 // Package apitype holds the JSON shapes of assetd's local API
 // (docs/api.md): what the daemon sends and what the Go client decodes.
 // It has no behaviour, so that the daemon, the client and other Go
-// programs can share it without importing either side.
+// programs can share it without importing either side. Its subpackage
+// errcode holds the error codes, phases and reasons a program matches on.
 //
 // The Python and Node clients (clients/) mirror these shapes: after a
 // change here, `go test ./apitype -update` rewrites the wire fixture their
@@ -12,7 +13,7 @@ package apitype
 import (
 	"time"
 
-	"github.com/assetd/assetd/internal/errs"
+	"github.com/assetd/assetd/apitype/errcode"
 )
 
 // State is the state of a cached avatar or of a load.
@@ -27,11 +28,12 @@ const (
 	StateCompleted   State = "completed" // progress events only, as the SDKs say
 )
 
-// Error is the wire form of an assetd error: {"error": Error}.
-type Error = errs.Body
+// Error is the wire form of an assetd error: {"error": Error}. Its codes,
+// phases and reasons are package errcode's.
+type Error = errcode.Body
 
 // ErrorResponse is the body of every non-2xx answer.
-type ErrorResponse = errs.Envelope
+type ErrorResponse = errcode.Envelope
 
 // Asset is one file of a cached avatar.
 type Asset struct {

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/assetd/assetd/apitype"
-	"github.com/assetd/assetd/internal/errs"
+	"github.com/assetd/assetd/apitype/errcode"
 )
 
 var update = flag.Bool("update", false, "rewrite "+wireFile+" from the Go shapes")
@@ -33,10 +33,10 @@ type wire struct {
 }
 
 type wireCode struct {
-	Code        errs.Code `json:"code"`
-	SDK         bool      `json:"sdk"` // one of the AvatarKit SDKs' own codes
-	Description string    `json:"description"`
-	Recovery    string    `json:"recovery"`
+	Code        errcode.Code `json:"code"`
+	SDK         bool         `json:"sdk"` // one of the AvatarKit SDKs' own codes
+	Description string       `json:"description"`
+	Recovery    string       `json:"recovery"`
 }
 
 // shapes are the API's JSON shapes, by the name the clients give them.
@@ -78,7 +78,7 @@ func buildWire(t *testing.T) []byte {
 		}
 		w.Shapes[name] = b
 	}
-	for _, in := range errs.Table() {
+	for _, in := range errcode.Table() {
 		w.ErrorCodes = append(w.ErrorCodes, wireCode{Code: in.Code, SDK: in.Web != "" || in.IOS != "" || in.Android != "",
 			Description: in.Description, Recovery: in.Recovery})
 	}

@@ -15,40 +15,42 @@ import (
 	"time"
 
 	"github.com/assetd/assetd/apitype"
-	"github.com/assetd/assetd/internal/errs"
+	"github.com/assetd/assetd/apitype/errcode"
 	"github.com/assetd/assetd/internal/manifest"
 )
 
 // DefaultSocket is where the daemon listens unless configured otherwise.
 const DefaultSocket = "/run/assetd/assetd.sock"
 
-// Error is an assetd error: what every failed call returns.
-type Error = errs.Error
+// Error is an assetd error: what every failed call returns. It is package
+// errcode's Error, whose Reason is one of errcode's Reason constants.
+type Error = errcode.Error
 
 // Code is an error code; errors.Is(err, code) tells whether err carries it.
-type Code = errs.Code
+type Code = errcode.Code
 
-// The codes a caller may meet (docs/api.md lists what each means).
+// The codes a caller may meet (docs/api.md lists what each means), as
+// package errcode names them.
 const (
-	AppIDUnrecognized            = errs.AppIDUnrecognized
-	SessionTokenInvalid          = errs.SessionTokenInvalid
-	SessionTokenExpired          = errs.SessionTokenExpired
-	InsufficientBalance          = errs.InsufficientBalance
-	SessionTimeout               = errs.SessionTimeout
-	ConcurrentLimitExceeded      = errs.ConcurrentLimitExceeded
-	AvatarIDUnrecognized         = errs.AvatarIDUnrecognized
-	AvatarAssetMissing           = errs.AvatarAssetMissing
-	FailedToFetchAvatarMetadata  = errs.FailedToFetchAvatarMetadata
-	FailedToDownloadAvatarAssets = errs.FailedToDownloadAvatarAssets
-	ServerError                  = errs.ServerError
-	Cancelled                    = errs.Cancelled
-	BadRequest                   = errs.BadRequest
-	NotFound                     = errs.NotFound
-	MethodNotAllowed             = errs.MethodNotAllowed
-	Forbidden                    = errs.Forbidden
-	PayloadTooLarge              = errs.PayloadTooLarge
-	Internal                     = errs.Internal
-	DaemonNotRunning             = errs.DaemonNotRunning
+	AppIDUnrecognized            = errcode.AppIDUnrecognized
+	SessionTokenInvalid          = errcode.SessionTokenInvalid
+	SessionTokenExpired          = errcode.SessionTokenExpired
+	InsufficientBalance          = errcode.InsufficientBalance
+	SessionTimeout               = errcode.SessionTimeout
+	ConcurrentLimitExceeded      = errcode.ConcurrentLimitExceeded
+	AvatarIDUnrecognized         = errcode.AvatarIDUnrecognized
+	AvatarAssetMissing           = errcode.AvatarAssetMissing
+	FailedToFetchAvatarMetadata  = errcode.FailedToFetchAvatarMetadata
+	FailedToDownloadAvatarAssets = errcode.FailedToDownloadAvatarAssets
+	ServerError                  = errcode.ServerError
+	Cancelled                    = errcode.Cancelled
+	BadRequest                   = errcode.BadRequest
+	NotFound                     = errcode.NotFound
+	MethodNotAllowed             = errcode.MethodNotAllowed
+	Forbidden                    = errcode.Forbidden
+	PayloadTooLarge              = errcode.PayloadTooLarge
+	Internal                     = errcode.Internal
+	DaemonNotRunning             = errcode.DaemonNotRunning
 )
 
 // Client talks to one daemon. It is safe for concurrent use and keeps
@@ -131,15 +133,15 @@ func indexByte(s string, b byte) int {
 func (c *Client) transportErr(ctx context.Context, err error) error {
 	switch {
 	case ctx.Err() != nil:
-		return &Error{Code: errs.Cancelled, Phase: errs.PhaseLocal, Message: "cancelled", Err: ctx.Err()}
+		return &Error{Code: errcode.Cancelled, Phase: errcode.PhaseLocal, Message: "cancelled", Err: ctx.Err()}
 	case errors.Is(err, syscall.ENOENT), errors.Is(err, syscall.ECONNREFUSED):
-		return &Error{Code: errs.DaemonNotRunning, Phase: errs.PhaseLocal,
+		return &Error{Code: errcode.DaemonNotRunning, Phase: errcode.PhaseLocal,
 			Message: "assetd is not running at " + c.socket, Err: err}
 	case errors.Is(err, syscall.EACCES), errors.Is(err, syscall.EPERM):
-		return &Error{Code: errs.Forbidden, Phase: errs.PhaseLocal,
+		return &Error{Code: errcode.Forbidden, Phase: errcode.PhaseLocal,
 			Message: "no permission to use the socket " + c.socket, Err: err}
 	}
-	return &Error{Code: errs.DaemonNotRunning, Phase: errs.PhaseLocal,
+	return &Error{Code: errcode.DaemonNotRunning, Phase: errcode.PhaseLocal,
 		Message: fmt.Sprintf("talking to assetd at %s failed", c.socket), Err: err}
 }
 
@@ -170,12 +172,12 @@ func (c *Client) send(ctx context.Context, method, path string, body any) (*http
 // decodeError turns an error answer into an *Error.
 func decodeError(resp *http.Response) error {
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	var env errs.Envelope
+	var env errcode.Envelope
 	if err == nil {
 		err = json.Unmarshal(data, &env)
 	}
 	if err != nil || env.Error.Code == "" {
-		return &Error{Code: errs.Internal, Phase: errs.PhaseLocal,
+		return &Error{Code: errcode.Internal, Phase: errcode.PhaseLocal,
 			Message: fmt.Sprintf("assetd answered %s without an error body", resp.Status)}
 	}
 	return env.Error.Err()
@@ -200,9 +202,9 @@ func (c *Client) call(ctx context.Context, method, path string, body, out any) e
 
 func (c *Client) readErr(ctx context.Context, method, path string, err error) error {
 	if ctx.Err() != nil {
-		return &Error{Code: errs.Cancelled, Phase: errs.PhaseLocal, Message: "cancelled", Err: ctx.Err()}
+		return &Error{Code: errcode.Cancelled, Phase: errcode.PhaseLocal, Message: "cancelled", Err: ctx.Err()}
 	}
-	return &Error{Code: errs.Internal, Phase: errs.PhaseLocal,
+	return &Error{Code: errcode.Internal, Phase: errcode.PhaseLocal,
 		Message: fmt.Sprintf("reading the answer to %s %s: %v", method, path, err), Err: err}
 }
 

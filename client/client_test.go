@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/assetd/assetd/apitype"
-	"github.com/assetd/assetd/internal/errs"
+	"github.com/assetd/assetd/apitype/errcode"
 )
 
 // serve answers every request with h on a Unix socket in a temp dir.
@@ -109,7 +109,7 @@ func TestErrorAnswers(t *testing.T) {
 	})
 	_, err := c.Get(ctx(t), "gone")
 	var e *Error
-	if !errors.As(err, &e) || e.Code != AvatarAssetMissing || e.Reason != errs.ReasonDamaged || e.Asset != "a.bin" {
+	if !errors.As(err, &e) || e.Code != AvatarAssetMissing || e.Reason != errcode.ReasonDamaged || e.Asset != "a.bin" {
 		t.Errorf("err = %#v", err)
 	}
 	if !errors.Is(err, AvatarAssetMissing) {

@@ -16,7 +16,7 @@ import (
 	"syscall"
 
 	"github.com/assetd/assetd/apitype"
-	"github.com/assetd/assetd/internal/errs"
+	"github.com/assetd/assetd/apitype/errcode"
 	"github.com/assetd/assetd/internal/manifest"
 )
 
@@ -297,7 +297,6 @@ func readFileErr(id, asset, path string, err error) *Error {
 // localFileErr is an import refused on this side: a file the caller
 // cannot read or send. It is the caller's input at fault: badRequest.
 func localFileErr(id, asset, format string, args ...any) *Error {
-	e := errs.New(errs.BadRequest, errs.PhaseLocal, "import: "+format, args...)
-	e.AvatarID, e.Asset = id, asset
-	return e
+	return &Error{Code: errcode.BadRequest, Phase: errcode.PhaseLocal, AvatarID: id, Asset: asset,
+		Message: fmt.Sprintf("import: "+format, args...)}
 }

@@ -12,7 +12,7 @@ import (
 	"testing"
 
 	"github.com/assetd/assetd/apitype"
-	"github.com/assetd/assetd/internal/errs"
+	"github.com/assetd/assetd/apitype/errcode"
 )
 
 // TestImportStreamsTheFolder: Import sends a tar stream of exactly the
@@ -81,11 +81,11 @@ func TestImportStreamsTheFolder(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := c.Import(ctx(t), "x", dir, ImportOptions{})
-	if !errors.Is(err, errs.BadRequest) || !strings.Contains(err.Error(), "leads out of the folder") {
+	if !errors.Is(err, errcode.BadRequest) || !strings.Contains(err.Error(), "leads out of the folder") {
 		t.Errorf("a link out of the folder: %v", err)
 	}
 	_, err = c.Import(ctx(t), "x", filepath.Join(dir, "nope"), ImportOptions{})
-	if !errors.Is(err, errs.BadRequest) {
+	if !errors.Is(err, errcode.BadRequest) {
 		t.Errorf("a missing folder: %v", err)
 	}
 	if requests != 1 {

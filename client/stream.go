@@ -9,7 +9,7 @@ import (
 	"net/url"
 
 	"github.com/assetd/assetd/apitype"
-	"github.com/assetd/assetd/internal/errs"
+	"github.com/assetd/assetd/apitype/errcode"
 )
 
 // LoadOptions are the query flags of POST /v1/avatars/{id}/load.
@@ -56,7 +56,7 @@ func (c *Client) Load(ctx context.Context, id string, opts LoadOptions, fn func(
 		var ev apitype.Event
 		if err := dec.Decode(&ev); err != nil {
 			if errors.Is(err, io.EOF) && ctx.Err() == nil {
-				return nil, &Error{Code: errs.Internal, Phase: errs.PhaseLocal, AvatarID: id,
+				return nil, &Error{Code: errcode.Internal, Phase: errcode.PhaseLocal, AvatarID: id,
 					Message: "the load's stream ended without a result"}
 			}
 			return nil, c.readErr(ctx, http.MethodPost, path, err)
@@ -67,13 +67,13 @@ func (c *Client) Load(ctx context.Context, id string, opts LoadOptions, fn func(
 		switch ev.Type {
 		case apitype.EventCompleted:
 			if ev.Avatar == nil {
-				return nil, &Error{Code: errs.Internal, Phase: errs.PhaseLocal, AvatarID: id,
+				return nil, &Error{Code: errcode.Internal, Phase: errcode.PhaseLocal, AvatarID: id,
 					Message: "a completed event without an avatar"}
 			}
 			return ev.Avatar, nil
 		case apitype.EventFailed:
 			if ev.Error == nil {
-				return nil, &Error{Code: errs.Internal, Phase: errs.PhaseLocal, AvatarID: id,
+				return nil, &Error{Code: errcode.Internal, Phase: errcode.PhaseLocal, AvatarID: id,
 					Message: "a failed event without an error"}
 			}
 			return nil, ev.Error.Err()

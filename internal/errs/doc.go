@@ -1,16 +1,18 @@
-// Package errs is assetd's one error taxonomy: the client SDKs' error codes
-// (with their Web, iOS and Android spellings, descriptions and recovery
-// texts), the codes assetd adds for its local API, and the Error type that
-// carries a code from the place a failure is understood up to the socket
-// and the command line.
+// Package errs is assetd's one error taxonomy, the daemon's side of it.
+// The client-facing vocabulary (the codes and their table, the phases, the
+// reasons, the Error type and its wire body) is defined in the public
+// package apitype/errcode and named here again, so that the daemon's
+// packages import errs alone; errs adds what stays inside assetd.
 //
 // Every failure that reaches a client is an *Error. It is built once, where
 // the failure is understood (fetch knows an origin answered 429, store knows
 // a digest did not match), and wrapped with %w on the way up. HTTPStatus and
-// ExitCode are the only places that turn codes into numbers.
+// ExitCode are the only places that turn codes into numbers; Facts.Hint
+// chooses the next step a message names.
 //
 // A Code is itself an error value, so errors.Is(err, errs.AvatarAssetMissing)
 // asks "does err carry this code?".
 //
-// errs imports only the standard library; every other package may import it.
+// errs imports only the standard library and apitype/errcode; every other
+// package may import it.
 package errs

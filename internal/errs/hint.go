@@ -5,17 +5,6 @@ import (
 	"strings"
 )
 
-// Reasons that tell a wrong origin.url from a wrong avatar ID (issue 14).
-const (
-	// ReasonPlainNotFound: the manifest request got a 404 without the
-	// origin's JSON error body (a plain web server, a wrong path prefix).
-	// The code stays avatarIDUnrecognized, as the protocol's table says.
-	ReasonPlainNotFound = "plainNotFound"
-	// ReasonHTMLAnswer: the manifest request got a web page (a captive
-	// portal, a login page) instead of a manifest.
-	ReasonHTMLAnswer = "htmlAnswer"
-)
-
 // Facts are what the daemon knows that a hint names: the configuration in
 // use. The zero value is a command line that knows nothing of the daemon.
 type Facts struct {

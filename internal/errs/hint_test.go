@@ -1,9 +1,6 @@
 package errs
 
-import (
-	"encoding/json"
-	"testing"
-)
+import "testing"
 
 func TestHintFollowsTheReason(t *testing.T) {
 	f := Facts{ConfigPath: "/etc/assetd/assetd.toml", OriginURL: "https://cdn.example/v1"}
@@ -31,15 +28,6 @@ func TestHintFollowsTheReason(t *testing.T) {
 	}
 	if got := (Facts{}).Hint(&Error{Code: FailedToFetchAvatarMetadata, Reason: ReasonNoOrigin}); got != "set origin.url in a configuration file passed to assetd serve --config" {
 		t.Errorf("no config file: %q", got)
-	}
-}
-
-func TestHintOnTheWire(t *testing.T) {
-	e := &Error{Code: AvatarAssetMissing, Reason: ReasonNotCached, Hint: "run: assetd preload x"}
-	b, _ := json.Marshal(e)
-	var back Error
-	if err := json.Unmarshal(b, &back); err != nil || back.Hint != e.Hint || back.Recovery() != "Re-download with AvatarManager.load()." {
-		t.Errorf("%s -> %+v, %v", b, back, err)
 	}
 }
 

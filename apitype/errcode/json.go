@@ -1,4 +1,4 @@
-package errs
+package errcode
 
 import "encoding/json"
 
