@@ -91,7 +91,7 @@ func (c *cold) measureCached(ctx context.Context, origin *bench.Origin, src, sit
 	return res, err
 }
 
-// socketTrials runs three trials of each server, alternating which goes
+// socketTrials runs -trials trials of each server (3), alternating which goes
 // first: the daemon's socket and the bare handler answering the same bytes.
 func (c *cold) socketTrials(ctx context.Context, d *daemon) (assetd, bare []socketResult, err error) {
 	bodies, err := answers(ctx, d.sock, c.ids)
@@ -119,7 +119,7 @@ func (c *cold) socketTrials(ctx context.Context, d *daemon) (assetd, bare []sock
 	if err := waitSocket(ctx, sock); err != nil {
 		return nil, nil, err
 	}
-	for t := range 3 {
+	for t := range c.o.trials {
 		order := []string{d.sock, sock}
 		if t%2 == 1 {
 			order = []string{sock, d.sock}

@@ -7,6 +7,10 @@
 // size; and issue 15's cold preloads of 2 MiB and 8 MiB file sets against
 // the durable ceiling and aria2c. It writes a Markdown table of medians and ratios and prints it.
 //
+// `assetd-bench -only socket` runs only the cached GET over the socket
+// against the bare handler, `-only idle` only the cold preloads' memory
+// figures, `-only sets` only the file sets.
+//
 // `assetd-bench priority` runs only issue 15's priority scenario (an
 // interactive load beside a background preload on a 20 MiB/s link) and
 // prints its rows.
@@ -38,6 +42,7 @@ type options struct {
 	idle     time.Duration
 	idleCPU  time.Duration
 	requests int
+	trials   int
 	clients  int
 	indexed  int
 	scale    int
@@ -62,12 +67,13 @@ func main() {
 	flag.StringVar(&o.gobench, "gobench", "", "output of the go benchmarks, appended to the report")
 	flag.StringVar(&o.work, "work", "", "working directory (default: a new one under $TMPDIR, removed at exit)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the working directory")
-	flag.StringVar(&o.only, "only", "", "\"sets\": run only the cold preloads of the file sets and print their rows (no -out)")
+	flag.StringVar(&o.only, "only", "", "run only one part and print its rows (no -out): \"sets\" (the cold preloads of the file sets), \"socket\" (the cached GET over the socket vs the bare handler, -trials each) or \"idle\" (-rounds cold preloads: peak RSS and RSS -idle later)")
 	flag.IntVar(&o.rounds, "rounds", 3, "rounds of each cold download contender")
 	flag.IntVar(&o.avatars, "avatars", 20, "avatars in the origin")
 	flag.DurationVar(&o.idle, "idle", 10*time.Second, "wait after the preload before the idle RSS")
 	flag.DurationVar(&o.idleCPU, "idle-cpu", 30*time.Second, "window over which the idle daemon's CPU is measured")
 	flag.IntVar(&o.requests, "requests", 20000, "requests per socket trial")
+	flag.IntVar(&o.trials, "trials", 3, "trials of each socket server (the daemon's and the bare handler's), alternating")
 	flag.IntVar(&o.clients, "clients", 32, "concurrent keep-alive clients of the socket")
 	flag.IntVar(&o.indexed, "indexed", 10000, "avatars indexed for the start-to-ready figure")
 	flag.IntVar(&o.scale, "scale", 100000, "avatars of the scale figures (start, memory, listing, gc, reconcile); 0 = skip them")

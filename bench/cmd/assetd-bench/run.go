@@ -113,6 +113,9 @@ func run(ctx context.Context, o options) error {
 	if err := c.writeLists(); err != nil {
 		return err
 	}
+	if o.only != "" {
+		return c.only(ctx, res)
+	}
 	if res.times, err = c.rounds(ctx); err != nil {
 		return err
 	}
@@ -202,30 +205,9 @@ func (r *results) rows() []row {
 		rows = append(rows, s.rows()...)
 	}
 
-	var peaks, idles []float64
-	for _, m := range r.mem {
-		peaks, idles = append(peaks, float64(m.peak)), append(idles, float64(m.idle))
-	}
+	rows = append(rows, r.memRows()...)
+	rows = append(rows, r.socketRows()...)
 	rows = append(rows,
-		row{"daemon peak RSS (VmHWM) during the cold preload", mib(median(peaks)), "", "", "≤ 64 MiB", yesNo(median(peaks) <= 64<<20)},
-		row{fmt.Sprintf("daemon RSS idle %s later, %d cached", r.o.idle, r.o.avatars), mib(median(idles)), "", "", "≤ 24 MiB", yesNo(median(idles) <= 24<<20)})
-
-	pick := func(rs []socketResult, f func(socketResult) float64) float64 {
-		xs := make([]float64, len(rs))
-		for i, s := range rs {
-			xs[i] = f(s)
-		}
-		return median(xs)
-	}
-	rps := func(s socketResult) float64 { return s.rps }
-	p50 := func(s socketResult) float64 { return s.p50.Seconds() }
-	p99 := func(s socketResult) float64 { return s.p99.Seconds() }
-	ca, cb := pick(r.cached.assetd, rps), pick(r.cached.bare, rps)
-	get := fmt.Sprintf("cached GET /v1/avatars/{id} over the socket, %d keep-alive clients, vs a bare net/http handler", r.o.clients)
-	rows = append(rows,
-		row{get + ": throughput", fmt.Sprintf("%.0f req/s", ca), fmt.Sprintf("%.0f req/s", cb), ratio(ca / cb), fmt.Sprintf("≥ %.2g", cachedGetTarget), yesNo(ca/cb >= cachedGetTarget)},
-		row{get + ": p50 latency", us(pick(r.cached.assetd, p50)), us(pick(r.cached.bare, p50)), ratio(pick(r.cached.assetd, p50) / pick(r.cached.bare, p50)), "", ""},
-		row{get + ": p99 latency", us(pick(r.cached.assetd, p99)), us(pick(r.cached.bare, p99)), ratio(pick(r.cached.assetd, p99) / pick(r.cached.bare, p99)), "", ""},
 		row{"`assetd get ID` command, exec to exit", ms(median(r.cached.getCLI)), "", "", "", ""},
 		row{fmt.Sprintf("daemon CPU idle over %s, %d avatars cached (/proc/PID/stat utime+stime)", r.o.idleCPU, r.o.avatars),
 			fmt.Sprintf("%.3f%% of a core", 100*r.cached.idleCPU), "", "", fmt.Sprintf("< %.1f%%", 100*idleCPUTarget), yesNo(r.cached.idleCPU < idleCPUTarget)},
@@ -265,11 +247,7 @@ func (r *results) markdown() string {
 	for i, m := range r.mem {
 		fmt.Fprintf(&b, "- daemon memory, round %d: peak %s, idle %s\n", i+1, mib(float64(m.peak)), mib(float64(m.idle)))
 	}
-	for i := range r.cached.assetd {
-		a, z := r.cached.assetd[i], r.cached.bare[i]
-		fmt.Fprintf(&b, "- socket trial %d: assetd %.0f req/s (p50 %s, p99 %s); bare %.0f req/s (p50 %s, p99 %s)\n",
-			i+1, a.rps, us(a.p50.Seconds()), us(a.p99.Seconds()), z.rps, us(z.p50.Seconds()), us(z.p99.Seconds()))
-	}
+	b.WriteString(r.socketSeries())
 	fmt.Fprintf(&b, "- serve start to ready, %d indexed: %s; empty: %s\n", r.o.indexed, series(r.starts, ms), series(r.emptyStarts, ms))
 	if sc := r.scale; sc != nil {
 		fmt.Fprintf(&b, "- scale, %d avatars: starts %s; listings %s\n", sc.n, series(sc.starts, ms), series(sc.lists, ms))
