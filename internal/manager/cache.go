@@ -121,8 +121,10 @@ func (m *Manager) apiForm(a *store.Avatar, v *view, shared bool) *apitype.Avatar
 // is missing, is not a regular file, has the wrong size or failed a
 // verify, reason untrusted (409) when its manifest is signed by no key of
 // origin.trusted_keys in force (the keys changed since it was fetched).
-// Every call stats every file (one fstatat each): a file truncated in
-// place a moment ago is found. It never downloads:
+// Every call checks every file (store.CheckAvatar: an fstatat each, or
+// the store's watch of the blob directory proving nothing changed it
+// since one): a file truncated in place a moment ago is found. It never
+// downloads:
 // files it finds missing are recorded (state damaged, a state event);
 // dropping them and healing are left to Verify, the scrub and the blob
 // watcher, and to the next load.

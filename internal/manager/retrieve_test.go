@@ -108,3 +108,48 @@ func settled(t *testing.T, dir string) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestRetrieveDamagedAfterTrusted: after two Retrieves found the avatar
+// whole (the second may trust the store's watch of the blob directory
+// instead of a stat), a file removed, truncated, or replaced by another
+// of a different size behind the daemon's back fails the very next
+// Retrieve with 409 damaged naming it. A check that trusted an earlier
+// stat blindly would serve each as ready.
+func TestRetrieveDamagedAfterTrusted(t *testing.T) {
+	e := newEnv(t, store.Options{}, Options{})
+	damage := map[string]func(path string, size int64) error{
+		"removed": func(p string, _ int64) error { return os.Remove(p) },
+		"truncated": func(p string, size int64) error {
+			return errors.Join(os.Chmod(p, 0o644), os.Truncate(p, size/2))
+		},
+		"replaced": func(p string, size int64) error {
+			other := filepath.Join(t.TempDir(), "other")
+			if err := os.WriteFile(other, make([]byte, size+1), 0o444); err != nil {
+				return err
+			}
+			return os.Rename(other, p)
+		},
+	}
+	for how, f := range damage {
+		id := "av-" + how
+		files := files3(id)
+		e.o.set(id, "v1", files)
+		mustLoad(t, e.m, id, LoadOptions{})
+		for range 2 {
+			if _, err := e.m.Retrieve(id); err != nil {
+				t.Fatalf("%s: %v", how, err)
+			}
+		}
+		data := files["anim/talk.bin"]
+		if err := f(e.st.BlobPath(digestOf(data)), int64(len(data))); err != nil {
+			t.Fatalf("%s: %v", how, err)
+		}
+		a, err := e.m.Retrieve(id)
+		if !errors.Is(err, &errs.Error{Code: errs.AvatarAssetMissing, Reason: errs.ReasonDamaged}) || errs.HTTPStatus(err) != 409 {
+			t.Fatalf("%s: Retrieve = %+v, %v; want 409 damaged", how, a, err)
+		}
+		if e := errs.From(err); e.Asset != "anim/talk.bin" {
+			t.Errorf("%s: asset %q, want anim/talk.bin", how, e.Asset)
+		}
+	}
+}

@@ -62,8 +62,9 @@ type Store struct {
 	freeSpace func(string) (int64, error)
 
 	db      *bolt.DB
-	blobDir *os.File // blobs/sha256, for fsync and fstatat
-	blobFD  int      // blobDir's descriptor
+	blobDir *os.File  // blobs/sha256, for fsync and fstatat
+	blobFD  int       // blobDir's descriptor
+	statc   statCache // the checks' trusted stats, watched (statcache.go)
 	locks   keyLocker
 
 	// wmu serialises every change of the index and of the maps below;
@@ -164,6 +165,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	if err := s.open(); err != nil {
 		s.db.Close()
 		if s.blobDir != nil {
+			s.statc.close()
 			s.blobDir.Close()
 		}
 		return nil, err
@@ -180,6 +182,10 @@ func (s *Store) open() error {
 		return fmt.Errorf("store: %w", err)
 	}
 	s.blobFD = int(s.blobDir.Fd())
+	s.statc.open(s.path("blobs", "sha256"), s.blobFD)
+	if s.statc.off != "" {
+		s.log.Info("store: every check stats each blob", "why", s.statc.off)
+	}
 	start := time.Now()
 	scanned := make(chan blobScan, 1)
 	go func() { scanned <- scanBlobs(s.blobDir) }()
@@ -305,6 +311,7 @@ func (s *Store) Close() error {
 		s.strays = nil
 	}
 	if s.blobDir != nil {
+		s.statc.close()
 		s.blobDir.Close()
 	}
 	return errors.Join(err, s.db.Close())

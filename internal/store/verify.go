@@ -10,8 +10,6 @@ import (
 	"os"
 	"slices"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/assetd/assetd/internal/errs"
 	"github.com/assetd/assetd/internal/manifest"
 )
@@ -79,12 +77,13 @@ func (s *Store) VerifyBlob(ctx context.Context, digest string) error {
 	return nil
 }
 
-// CheckAvatar is the cheap check, made on every Retrieve: it stats each
-// blob of avatar id (one fstatat relative to the open blobs directory per
-// distinct blob) and
-// returns the asset paths whose blob is missing, not committed, not a
-// regular file or of the wrong size. It changes nothing; SetState or
-// MarkDamaged records the result.
+// CheckAvatar is the cheap check, made on every Retrieve: it finds the
+// blobs of avatar id that are missing, not committed, not a regular file
+// or of the wrong size, and returns their asset paths. Each blob is
+// stat'd (one fstatat relative to the open blobs directory), unless the
+// store's blob-directory watch proves that nothing changed it since an
+// earlier stat found it whole (statcache.go). It changes nothing;
+// SetState or MarkDamaged records the result.
 func (s *Store) CheckAvatar(id string) (damaged []string) {
 	s.mu.RLock()
 	e := s.avatars[id]
@@ -95,10 +94,10 @@ func (s *Store) CheckAvatar(id string) (damaged []string) {
 	return s.check(e)
 }
 
-// check stats e's blobs: the committed marks under one read lock, then
-// one fstatat per distinct blob. Nothing is trusted from an earlier
-// check: a file truncated or replaced in place leaves the directory as it
-// was, so only its own stat tells.
+// check checks e's blobs: the committed marks under one read lock, then
+// the files (statBlobs). A file truncated or replaced in place leaves
+// the directory's listing as it was: only its own stat, or the watch's
+// event, tells.
 func (s *Store) check(e *entry) (damaged []string) {
 	var bad []bool // by index into e.digests, allocated at the first bad one
 	mark := func(i int) {
@@ -114,11 +113,7 @@ func (s *Store) check(e *entry) (damaged []string) {
 		}
 	}
 	s.mu.RUnlock()
-	for i, d := range e.digests {
-		if (bad == nil || !bad[i]) && !s.statOK(d, e.sizes[i]) {
-			mark(i)
-		}
-	}
+	s.statBlobs(e.digests, e.sizes, func(i int) bool { return bad != nil && bad[i] }, mark)
 	if bad == nil {
 		return nil
 	}
@@ -128,13 +123,6 @@ func (s *Store) check(e *entry) (damaged []string) {
 		}
 	}
 	return damaged
-}
-
-// statOK reports whether blobs/sha256/d is a regular file of size bytes.
-func (s *Store) statOK(d string, size int64) bool {
-	var st unix.Stat_t
-	err := unix.Fstatat(s.blobFD, d, &st, unix.AT_SYMLINK_NOFOLLOW)
-	return err == nil && st.Mode&unix.S_IFMT == unix.S_IFREG && st.Size == size
 }
 
 // RemoveBlob drops a damaged blob: its committed mark goes (references
