@@ -9,7 +9,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
-	"github.com/assetd/assetd/internal/config"
+	"github.com/assetd/assetd/internal/token"
 )
 
 func init() { register(newSessionCmd) }
@@ -100,17 +100,17 @@ func readToken(cmd *cobra.Command, file string) (string, error) {
 	if len(data) > maxTokenBytes {
 		return "", usagef("the token is longer than %d bytes", maxTokenBytes)
 	}
-	token := strings.TrimSpace(string(data))
-	if token == "" {
+	tok := strings.TrimSpace(string(data))
+	if tok == "" {
 		return "", usagef("no token given (pipe it to stdin or use --token-file)")
 	}
-	if strings.ContainsAny(token, "\r\n") {
+	if strings.ContainsAny(tok, "\r\n") {
 		return "", usagef("the token must be one line")
 	}
-	if err := config.CheckToken(token); err != nil {
+	if err := token.Check(tok); err != nil {
 		return "", usagef("%v", err)
 	}
-	return token, nil
+	return tok, nil
 }
 
 func isTerminalReader(r io.Reader) bool {

@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/assetd/assetd/apitype"
-	"github.com/assetd/assetd/internal/config"
 	"github.com/assetd/assetd/internal/errs"
+	"github.com/assetd/assetd/internal/token"
 )
 
 func (s *Server) health(w http.ResponseWriter, r *http.Request, _ string) {
@@ -169,7 +169,7 @@ func (s *Server) session(w http.ResponseWriter, r *http.Request, _ string) {
 		s.writeError(w, r, badRequest("sessionToken is required"))
 		return
 	}
-	if err := config.CheckToken(body.SessionToken); err != nil {
+	if err := token.Check(body.SessionToken); err != nil {
 		s.writeError(w, r, badRequest("sessionToken: %v", err))
 		return
 	}

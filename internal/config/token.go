@@ -7,8 +7,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
-	"unicode"
+
+	"github.com/assetd/assetd/internal/token"
 )
 
 // EnvCredentials is where systemd puts a unit's credentials (LoadCredential=).
@@ -18,7 +18,7 @@ const EnvCredentials = "CREDENTIALS_DIRECTORY"
 const CredentialName = "session-token"
 
 // maxTokenBytes bounds a token file: a bearer token is well under this.
-const maxTokenBytes = 64 << 10
+const maxTokenBytes = token.MaxBytes
 
 // Token is a session token and where it came from. Its LogValue and String
 // never show the value.
@@ -107,22 +107,9 @@ func ReadTokenFile(path string) (Token, error) {
 		return t, fmt.Errorf("session token file %s is larger than %d bytes", path, maxTokenBytes)
 	}
 	tok := string(bytes.TrimSpace(data))
-	if err := CheckToken(tok); err != nil {
+	if err := token.Check(tok); err != nil {
 		return t, fmt.Errorf("session token file %s: %w", path, err)
 	}
 	t.Value = tok
 	return t, nil
-}
-
-// CheckToken is the rule every session token passes, whichever way it
-// comes (a file, the API, the CLI): a space or control character would
-// corrupt the Authorization header. The error never quotes the token.
-func CheckToken(tok string) error {
-	if len(tok) > maxTokenBytes {
-		return fmt.Errorf("the token is longer than %d bytes", maxTokenBytes)
-	}
-	if i := strings.IndexFunc(tok, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }); i >= 0 {
-		return fmt.Errorf("the token has a space or control character at byte %d", i)
-	}
-	return nil
 }
