@@ -4,7 +4,7 @@
 // origin-protocol tree, and the minimal static file server that serves it
 // to every contender alike and counts the bytes it sends per path.
 //
-// It may import internal/publish and internal/manifest; the daemon's
-// packages never import it. Its tests are benchmarks, and one check of the
+// The daemon's packages never import it (docs/architecture.md, "Layering").
+// Its tests are benchmarks, and one check of the
 // origin, cheap enough for `make test`.
 package bench

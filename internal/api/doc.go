@@ -6,7 +6,8 @@
 //
 // It does not own avatars: every route calls one method of Manager, an
 // interface declared here with exactly the methods the routes need, so api
-// never imports internal/manager, internal/store or internal/fetch. The
+// never imports internal/manager, internal/store or internal/fetch (nor
+// internal/config: see docs/architecture.md, "Layering"). The
 // daemon adapts its *manager.Manager in a few lines (LoadOptions has the
 // manager's fields, so manager.LoadOptions(o) converts it).
 //

@@ -1,7 +1,6 @@
 // Package caller carries the identity of the local process a request came
 // from, as the socket's peer credentials gave it, in the request's
-// context, for what is decided per caller. It imports nothing of assetd;
-// api sets it. (The daemon never acts with a caller's rights: an import's
+// context, for what is decided per caller. api sets it. (The daemon never acts with a caller's rights: an import's
 // files are read by the client and streamed.)
 package caller
 

@@ -14,8 +14,8 @@
 // systemd credential $CREDENTIALS_DIRECTORY/session-token) by SessionToken,
 // each time it is wanted, and a Config logs and prints without it.
 //
-// config imports internal/manifest (to parse trusted keys and check avatar
-// IDs), internal/duty (to parse refresh windows; duty imports only errs)
-// and go-toml; it must not import fetch, store, manager or api: they are
-// configured from a Config by the daemon, never the other way round.
+// config must not import fetch, store, manager or api (the layering table
+// of docs/architecture.md): they are configured from a Config by the
+// daemon, never the other way round. Nor may they import config: the TOML
+// parser stays out of them (the token rule is internal/token).
 package config

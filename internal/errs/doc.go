@@ -13,6 +13,5 @@
 // A Code is itself an error value, so errors.Is(err, errs.AvatarAssetMissing)
 // asks "does err carry this code?".
 //
-// errs imports only the standard library and apitype/errcode; every other
-// package may import it.
+// Every other package may import errs (docs/architecture.md, "Layering").
 package errs

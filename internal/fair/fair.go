@@ -4,7 +4,7 @@
 // background and, within a class, round-robin across their owners (a
 // caller's uid, or the daemon itself), each owner's waiters in arrival
 // order: one caller with a thousand waiters delays another's next waiter
-// by at most one turn. It imports nothing of assetd.
+// by at most one turn.
 package fair
 
 import "slices"

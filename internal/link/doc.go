@@ -6,6 +6,6 @@
 // applies at once and nothing polls. Without NetworkManager (no system bus,
 // or the name not owned) the link counts as unmetered.
 //
-// link speaks D-Bus through github.com/godbus/dbus/v5; it imports no other
-// assetd package: the daemon passes what it learns to the preloader.
+// link speaks D-Bus through github.com/godbus/dbus/v5; the daemon passes
+// what it learns to the preloader.
 package link

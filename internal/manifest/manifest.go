@@ -8,7 +8,7 @@
 // that JSON readers could read differently (a member name twice at any
 // depth) is refused, so what is verified is what is used.
 //
-// It imports only errs and the standard library, so that fetch, store,
+// It sits low in the layering (docs/architecture.md), so that fetch, store,
 // manager and publish can all share one definition.
 package manifest
 

@@ -7,6 +7,4 @@
 //
 // The layout written is the input of `assetd publish`: one folder per
 // avatar, named by its ID, with a VERSION file.
-//
-// sample imports only the standard library.
 package sample

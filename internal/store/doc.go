@@ -61,7 +61,7 @@
 //     manifest.ValidDigest before they become paths; avatar IDs are never
 //     paths.
 //
-// Of assetd's packages, store imports errs and manifest only. It must not
-// import fetch, manager or api (imports_test.go checks): its Writer satisfies fetch's Sink structurally, and the manager
-// joins the two.
+// store must not import fetch, manager or api (the layering table of
+// docs/architecture.md, checked by internal/layering): its Writer
+// satisfies fetch's Sink structurally, and the manager joins the two.
 package store

@@ -8,7 +8,7 @@
 // spec/origin-protocol.md and counts what it answers (Origin, Avatar,
 // CheckFiles).
 //
-// It is for tests only: no production code may import it. It imports no
-// production package beyond apitype (and errs, which apitype uses); the
-// daemon under test is the binary, never linked in.
+// It is for tests only: no production code may import it (the layering
+// table of docs/architecture.md lets no package do so); the daemon under
+// test is the binary, never linked in.
 package testkit

@@ -15,5 +15,5 @@
 //
 // The caller owns the goroutine: Run blocks until its context ends, calls
 // back from that goroutine only, and returns after the inotify watcher is
-// closed. watch imports only fsnotify and the standard library.
+// closed.
 package watch
