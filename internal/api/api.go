@@ -16,8 +16,8 @@ import (
 )
 
 // Manager is what the routes need of the avatar manager. Its methods are
-// the manager's (contracts.md) except that Load and Start take this
-// package's LoadOptions.
+// those of internal/manager's *Manager, except that Load and Start take
+// this package's LoadOptions.
 type Manager interface {
 	Load(ctx context.Context, id string, o LoadOptions) (*apitype.Avatar, error)
 	Start(ctx context.Context, id string, o LoadOptions) (load apitype.Load, cached *apitype.Avatar, err error)

@@ -1,5 +1,5 @@
 // Package api is assetd's local API: HTTP/1.1 and JSON on a Unix socket
-// (docs/api.md, the contract in spec/socket-api.md). It owns the socket
+// (the contract in docs/api.md). It owns the socket
 // server, the routes, the checks every request passes (peer credentials,
 // no browser headers, no path tricks, body limits) and the wire encoding of
 // answers and NDJSON streams.

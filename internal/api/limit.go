@@ -16,7 +16,7 @@ import (
 	"github.com/assetd/assetd/internal/errs"
 )
 
-// Defaults of the caps on connections and subscribers (config.md).
+// Defaults of the caps on connections and subscribers (docs/config.md).
 const (
 	DefaultMaxConnectionsPerUID  = 256
 	DefaultMaxSubscribersPerUID  = 64

@@ -61,7 +61,7 @@ func TestExampleIsDefault(t *testing.T) {
 }
 
 func TestSpecKeysExist(t *testing.T) {
-	// The keys of the config contract (spec/config.md); more may be added.
+	// The keys of the config contract (docs/config.md); more may be added.
 	spec := strings.Fields(`origin.url origin.app_id origin.session_token_file origin.allow_insecure
 		origin.trusted_keys origin.mirrors fetch.requests_per_second fetch.burst fetch.bytes_per_second
 		fetch.concurrency fetch.max_retries fetch.retry_wait_min fetch.retry_wait_max fetch.attempt_timeout

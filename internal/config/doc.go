@@ -1,5 +1,5 @@
 // Package config reads assetd's TOML configuration. The keys are those of
-// the configuration contract (spec config.md) and a few more;
+// the configuration contract (docs/config.md) and a few more;
 // configs/assetd.toml documents every one, and a test keeps it equal to
 // Default.
 //

@@ -97,7 +97,7 @@ func HTTPStatus(err error) int {
 // (nginx's convention; there is no standard status for it).
 const StatusClientClosedRequest = 499
 
-// Exit codes of the command line (config.md). ExitCode is the one switch
+// Exit codes of the command line (docs/config.md). ExitCode is the one switch
 // that chooses among them; `assetd --help` prints ExitCodesHelp.
 const (
 	ExitOK          = 0

@@ -20,7 +20,7 @@ import (
 	"github.com/assetd/assetd/internal/version"
 )
 
-// Defaults of config.md, used where a Config field is zero.
+// Defaults of docs/config.md, used where a Config field is zero.
 const (
 	DefaultRetryWaitMin           = 250 * time.Millisecond
 	DefaultRetryWaitMax           = 30 * time.Second
@@ -42,7 +42,7 @@ const (
 )
 
 // Config configures a Client. Zero durations and limits take the defaults
-// of config.md; see New.
+// of docs/config.md; see New.
 type Config struct {
 	BaseURL string        // origin.url
 	Mirrors []string      // tried in order when BaseURL fails (manifest and default blob URLs)

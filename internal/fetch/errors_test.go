@@ -49,7 +49,7 @@ func status(code int, body string) http.HandlerFunc {
 	}
 }
 
-// TestErrorTable has one row per row of origin-protocol.md §3 (and the
+// TestErrorTable has one row per row of docs/origin-protocol.md §3 (and the
 // rows' variants), counting the requests at the origin.
 func TestErrorTable(t *testing.T) {
 	const maxRetries = 2

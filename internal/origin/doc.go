@@ -1,5 +1,5 @@
 // Package origin serves an origin tree (the layout `assetd publish`
-// writes, see package publish) over HTTP as origin-protocol.md describes:
+// writes, see package publish) over HTTP as docs/origin-protocol.md describes:
 //
 //	GET /v1/avatars/{id}/manifest    application/json, ETag "<sha256 of the bytes>", Cache-Control: no-cache
 //	GET /v1/blobs/sha256/{hex}       application/octet-stream, ETag "<hex>",

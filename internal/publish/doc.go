@@ -1,5 +1,5 @@
 // Package publish turns a folder of avatars into an origin tree that any
-// static file server, CDN or `assetd origin` can serve (origin-protocol.md),
+// static file server, CDN or `assetd origin` can serve (docs/origin-protocol.md),
 // and owns the ed25519 signing keys that `assetd keygen` makes.
 //
 // Input (SRC): one folder per avatar, named by its avatar ID. Every regular

@@ -5,7 +5,7 @@
 // stops it with SIGTERM or SIGKILL, reads a process's figures from /proc
 // (Status, FDCount, UnixFDs), fills a small tmpfs (MountTmpfs, Fill), and
 // serves avatars of random bytes from an httptest origin that speaks
-// spec/origin-protocol.md and counts what it answers (Origin, Avatar,
+// docs/origin-protocol.md and counts what it answers (Origin, Avatar,
 // CheckFiles).
 //
 // It is for tests only: no production code may import it (the layering

@@ -14,7 +14,7 @@ import (
 )
 
 // Origin is an httptest server speaking the origin protocol
-// (spec/origin-protocol.md): manifests with ETag, max-age and 304 to
+// (docs/origin-protocol.md): manifests with ETag, max-age and 304 to
 // If-None-Match, blobs with "bytes=N-" ranges. It counts what it answers.
 // Chunk, Delay, NoCache and Gen are set before the first request.
 type Origin struct {
