@@ -47,13 +47,13 @@ type admission struct {
 	runningBG           int           // of which background
 	byOwner             map[int64]int // running loads of each uid, both classes
 	bgByOwner           map[int64]int // of which background
-	queue               *fair.Queue[int64, *load]
+	queue               *fair.Queue[int64, *flight]
 }
 
 func (a *admission) init(total, perUID int) {
 	a.byOwner = map[int64]int{}
 	a.bgByOwner = map[int64]int{}
-	a.queue = fair.New[int64, *load]()
+	a.queue = fair.New[int64, *flight]()
 	a.setLimits(total, perUID)
 }
 
@@ -85,77 +85,77 @@ func (m *Manager) SetLoadLimits(total, perUID int) {
 	m.grantLocked()
 }
 
-// admitLocked starts the new load l at once when the caps allow, else
+// admitLocked starts the new flight fl at once when the caps allow, else
 // queues it, or refuses it when its caller has too many queued already.
 // m.mu is held.
-func (m *Manager) admitLocked(l *load) error {
+func (m *Manager) admitLocked(fl *flight) error {
 	a := &m.adm
-	if a.admits(l.owner, l.background.Load()) {
-		m.startLocked(l)
+	if a.admits(fl.owner, fl.background.Load()) {
+		m.startLocked(fl)
 		return nil
 	}
-	if l.owner != daemonOwner && a.queue.LenOf(l.owner) >= MaxQueuedPerCaller {
-		return &errs.Error{Code: errs.ConcurrentLimitExceeded, Phase: errs.PhaseLocal, AvatarID: l.id,
+	if fl.owner != daemonOwner && a.queue.LenOf(fl.owner) >= MaxQueuedPerCaller {
+		return &errs.Error{Code: errs.ConcurrentLimitExceeded, Phase: errs.PhaseLocal, AvatarID: fl.id,
 			Reason: errs.ReasonTooManyLoads, Transient: true,
 			Message: fmt.Sprintf("uid %d already has %d loads waiting for a slot (api.max_loads_per_uid = %d running); retry when some have ended",
-				l.owner, MaxQueuedPerCaller, a.maxPerUID)}
+				fl.owner, MaxQueuedPerCaller, a.maxPerUID)}
 	}
-	l.queued, l.queuedBG = true, l.background.Load()
-	l.last.Waiting = apitype.WaitingQueued
-	a.queue.Push(l.owner, l.queuedBG, l)
+	fl.queued, fl.queuedBG = true, fl.background.Load()
+	fl.last.Waiting = apitype.WaitingQueued
+	a.queue.Push(fl.owner, fl.queuedBG, fl)
 	return nil
 }
 
 // toInteractive moves a queued background load, which an interactive
 // caller joined, to the interactive class. m.mu is held.
-func (m *Manager) toInteractiveLocked(l *load) {
-	if l.queued && l.queuedBG && m.adm.queue.Remove(l.owner, true, l) {
-		l.queuedBG = false
-		m.adm.queue.Push(l.owner, false, l)
+func (m *Manager) toInteractiveLocked(fl *flight) {
+	if fl.queued && fl.queuedBG && m.adm.queue.Remove(fl.owner, true, fl) {
+		fl.queuedBG = false
+		m.adm.queue.Push(fl.owner, false, fl)
 	}
 }
 
-func (m *Manager) startLocked(l *load) {
+func (m *Manager) startLocked(fl *flight) {
 	a := &m.adm
-	bg := l.background.Load()
+	bg := fl.background.Load()
 	a.running++
 	if bg {
 		a.runningBG++
 	}
-	if l.owner != daemonOwner {
-		a.byOwner[l.owner]++
+	if fl.owner != daemonOwner {
+		a.byOwner[fl.owner]++
 		if bg {
-			a.bgByOwner[l.owner]++
+			a.bgByOwner[fl.owner]++
 		}
 	}
-	l.queued, l.running, l.runningBG = false, true, bg
-	close(l.admitted)
+	fl.queued, fl.running, fl.runningBG = false, true, bg
+	close(fl.admitted)
 }
 
-// releaseLocked gives back l's slot, if it had one, to the next queued
+// releaseLocked gives back fl's slot, if it had one, to the next queued
 // load. m.mu is held.
-func (m *Manager) releaseLocked(l *load) {
-	if l.queued {
-		m.adm.queue.Remove(l.owner, l.queuedBG, l)
-		l.queued = false
+func (m *Manager) releaseLocked(fl *flight) {
+	if fl.queued {
+		m.adm.queue.Remove(fl.owner, fl.queuedBG, fl)
+		fl.queued = false
 		return
 	}
-	if !l.running {
+	if !fl.running {
 		return
 	}
 	a := &m.adm
-	l.running = false
+	fl.running = false
 	a.running--
-	if l.runningBG {
+	if fl.runningBG {
 		a.runningBG--
 	}
-	if l.owner != daemonOwner {
-		if a.byOwner[l.owner]--; a.byOwner[l.owner] <= 0 {
-			delete(a.byOwner, l.owner)
+	if fl.owner != daemonOwner {
+		if a.byOwner[fl.owner]--; a.byOwner[fl.owner] <= 0 {
+			delete(a.byOwner, fl.owner)
 		}
-		if l.runningBG {
-			if a.bgByOwner[l.owner]--; a.bgByOwner[l.owner] <= 0 {
-				delete(a.bgByOwner, l.owner)
+		if fl.runningBG {
+			if a.bgByOwner[fl.owner]--; a.bgByOwner[fl.owner] <= 0 {
+				delete(a.bgByOwner, fl.owner)
 			}
 		}
 	}
@@ -169,33 +169,33 @@ func (m *Manager) grantLocked() {
 	for _, bg := range [2]bool{false, true} {
 		admits := func(o int64) bool { return a.admits(o, bg) }
 		for {
-			_, l, ok := a.queue.PopClass(bg, admits)
+			_, fl, ok := a.queue.PopClass(bg, admits)
 			if !ok {
 				break
 			}
-			m.startLocked(l)
+			m.startLocked(fl)
 		}
 	}
 }
 
-// waitTurn waits until l may run. A load that waited announces, to its
+// waitTurn waits until fl may run. A load that waited announces, to its
 // callers and subscribers, that it now moves.
-func (m *Manager) waitTurn(l *load) error {
+func (m *Manager) waitTurn(fl *flight) error {
 	select {
-	case <-l.admitted:
+	case <-fl.admitted:
 	default:
 		select {
-		case <-l.admitted:
-		case <-l.ctx.Done():
-			return context.Cause(l.ctx)
+		case <-fl.admitted:
+		case <-fl.ctx.Done():
+			return context.Cause(fl.ctx)
 		}
-		l.mu.Lock()
-		l.last.Waiting = ""
-		ev := l.last
-		for w := range l.waiters {
+		fl.mu.Lock()
+		fl.last.Waiting = ""
+		ev := fl.last
+		for w := range fl.waiters {
 			w.push(ev)
 		}
-		l.mu.Unlock()
+		fl.mu.Unlock()
 		m.subs.send(ev)
 	}
 	return nil

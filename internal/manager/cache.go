@@ -213,9 +213,9 @@ func (m *Manager) announceDamaged(id string, paths []string) bool {
 		return false
 	}
 	m.mu.Lock()
-	_, running := m.loads[id]
+	_, running := m.flights[id]
 	m.mu.Unlock()
-	_, err := m.join(id, LoadOptions{Background: true})
+	_, err := m.join(daemonOwner, id, LoadOptions{Background: true}, nil, false)
 	if err == nil && !running {
 		m.log.Info("healing: fetching the damaged files again", "avatar", id)
 	}
@@ -230,7 +230,7 @@ func (m *Manager) Clear(id string) error {
 		return err
 	}
 	m.mu.Lock()
-	loading := m.loads[id] != nil
+	loading := m.flights[id] != nil
 	m.mu.Unlock()
 	if err := m.cancelAndWait(context.Background(), []string{id}); err != nil {
 		return avatarErr(id, err)
@@ -328,7 +328,7 @@ func (m *Manager) Cached() map[string]int64 {
 func (m *Manager) Stats() apitype.Stats {
 	s, l := m.st.Stats(), m.st.Leftovers()
 	m.mu.Lock()
-	n := len(m.loads)
+	n := len(m.flights)
 	m.mu.Unlock()
 	return apitype.Stats{
 		TotalEntries:  s.Entries,
@@ -379,14 +379,14 @@ func (m *Manager) EachCached(yield func(*apitype.Avatar) bool) {
 // Loads returns every load in flight, by ID.
 func (m *Manager) Loads() []apitype.Load {
 	m.mu.Lock()
-	ls := make([]*load, 0, len(m.loads))
-	for _, l := range m.loads {
-		ls = append(ls, l)
+	fls := make([]*flight, 0, len(m.flights))
+	for _, fl := range m.flights {
+		fls = append(fls, fl)
 	}
 	m.mu.Unlock()
-	out := make([]apitype.Load, 0, len(ls))
-	for _, l := range ls {
-		out = append(out, l.snapshot())
+	out := make([]apitype.Load, 0, len(fls))
+	for _, fl := range fls {
+		out = append(out, fl.snapshot())
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].AvatarID < out[j].AvatarID })
 	return out
@@ -399,10 +399,10 @@ func (m *Manager) SetPinned(id string, pinned bool) error {
 		return err
 	}
 	m.mu.Lock()
-	if l := m.loads[id]; l != nil {
-		l.pin.Store(pinned)
+	if fl := m.flights[id]; fl != nil {
+		fl.pin.Store(pinned)
 	}
-	_, loading := m.loads[id]
+	_, loading := m.flights[id]
 	m.mu.Unlock()
 	if _, ok := m.st.Get(id); !ok {
 		if loading {

@@ -39,8 +39,9 @@ type LoadOptions struct {
 	Pin        bool // keep the avatar through quota eviction and ClearLRU
 }
 
-// load is one shared load of an avatar, run by a goroutine the Manager owns.
-type load struct {
+// flight is one load of an avatar in flight, shared by every caller that
+// wants it and run by a goroutine the Manager owns.
+type flight struct {
 	id         string
 	owner      int64         // the uid of the caller that started it, or daemonOwner
 	admitted   chan struct{} // closed when it may run
@@ -63,7 +64,7 @@ type load struct {
 	cancelled  bool
 	committing bool  // past the point of no return: Put has begun
 	received   int64 // bytes read from the network
-	wait       loadWait
+	wait       flightWait
 	fromCache  bool // the cached version was current: nothing to download
 
 	before  string    // state and version when the load began, "" if not cached
@@ -81,15 +82,16 @@ type load struct {
 // CancelLoading, CancelAll or Close. An invalid ID fails at once, with no
 // event.
 func (m *Manager) Load(ctx context.Context, id string, o LoadOptions) (*apitype.Avatar, error) {
-	a, _, err := m.load(ctx, id, o, false)
+	a, _, err := m.await(ctx, id, o, false)
 	return a, err
 }
 
-// load is Load that, with revalidate, asks the origin even when the cached
-// avatar is fresh by its max-age (a conditional request: an unchanged
-// avatar costs one 304). It also returns, when the origin could not be
-// reached and the cached avatar was served stale, why.
-func (m *Manager) load(ctx context.Context, id string, o LoadOptions, revalidate bool) (a *apitype.Avatar, stale error, err error) {
+// await is Load's body: the fresh cached avatar, else the outcome of the
+// flight of id, waited for. With revalidate it asks the origin even when
+// the cached avatar is fresh by its max-age (a conditional request: an
+// unchanged avatar costs one 304). It also returns, when the origin could
+// not be reached and the cached avatar was served stale, why.
+func (m *Manager) await(ctx context.Context, id string, o LoadOptions, revalidate bool) (a *apitype.Avatar, stale error, err error) {
 	if err := validateID(id); err != nil {
 		return nil, nil, err
 	}
@@ -106,7 +108,7 @@ func (m *Manager) load(ctx context.Context, id string, o LoadOptions, revalidate
 		}
 	}
 	w := newWaiter()
-	l, err := m.joinLoad(ownerOf(ctx), id, o, w, revalidate)
+	fl, err := m.join(ownerOf(ctx), id, o, w, revalidate)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -122,15 +124,15 @@ func (m *Manager) load(ctx context.Context, id string, o LoadOptions, revalidate
 		select {
 		case <-w.sig:
 			deliver(w.take())
-		case <-l.finished:
+		case <-fl.finished:
 			deliver(w.take())
-			a, err := l.outcome()
+			a, err := fl.outcome()
 			if err != nil {
 				return nil, nil, err
 			}
-			return a, l.stale, nil
+			return a, fl.stale, nil
 		case <-ctx.Done():
-			l.removeWaiter(w)
+			fl.removeWaiter(w)
 			e := cancelledErr(id)
 			e.Err = ctx.Err()
 			return nil, nil, e
@@ -142,7 +144,7 @@ func (m *Manager) load(ctx context.Context, id string, o LoadOptions, revalidate
 // waiting (?wait=false). When the avatar is cached, intact and fresh, it
 // returns it as cached and starts nothing. ctx only names the caller
 // (caller.FromContext), whose caps the load counts in.
-func (m *Manager) Start(ctx context.Context, id string, o LoadOptions) (load apitype.Load, cached *apitype.Avatar, err error) {
+func (m *Manager) Start(ctx context.Context, id string, o LoadOptions) (inFlight apitype.Load, cached *apitype.Avatar, err error) {
 	if err := validateID(id); err != nil {
 		return apitype.Load{}, nil, err
 	}
@@ -151,11 +153,11 @@ func (m *Manager) Start(ctx context.Context, id string, o LoadOptions) (load api
 		m.logCacheHit(a)
 		return apitype.Load{}, a, nil
 	}
-	l, err := m.joinLoad(ownerOf(ctx), id, o, nil, false)
+	fl, err := m.join(ownerOf(ctx), id, o, nil, false)
 	if err != nil {
 		return apitype.Load{}, nil, err
 	}
-	return l.snapshot(), nil, nil
+	return fl.snapshot(), nil, nil
 }
 
 // Preload loads id as background work and pins it (duty.Loader). A cached
@@ -174,7 +176,7 @@ func (m *Manager) Refresh(ctx context.Context, id string) error {
 }
 
 func (m *Manager) background(ctx context.Context, id string, revalidate bool) error {
-	_, stale, err := m.load(ctx, id, LoadOptions{Background: true, Pin: true}, revalidate)
+	_, stale, err := m.await(ctx, id, LoadOptions{Background: true, Pin: true}, revalidate)
 	if err != nil {
 		return err
 	}
@@ -208,31 +210,25 @@ func (m *Manager) freshCached(id string, pin bool) *apitype.Avatar {
 	return out
 }
 
-// join returns the daemon's own load of id in flight, starting one if
-// there is none.
-func (m *Manager) join(id string, o LoadOptions) (*load, error) {
-	return m.joinLoad(daemonOwner, id, o, nil, false)
-}
-
-// joinLoad returns the load of id in flight, starting one for owner if
-// there is none (which waits its turn under the caps on loads), and adds w
-// (if any) to its waiters. With revalidate, a new load asks the origin
-// even when the cached avatar is fresh by its max-age.
-func (m *Manager) joinLoad(owner int64, id string, o LoadOptions, w *waiter, revalidate bool) (*load, error) {
+// join returns the flight of id, starting one for owner if there is none
+// (which waits its turn under the caps on loads), and adds w (if any) to
+// its waiters. With revalidate, a new flight asks the origin even when the
+// cached avatar is fresh by its max-age.
+func (m *Manager) join(owner int64, id string, o LoadOptions, w *waiter, revalidate bool) (*flight, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
 		return nil, cancelledErr(id)
 	}
-	l := m.loads[id]
-	if l == nil {
+	fl := m.flights[id]
+	if fl == nil {
 		ctx := m.ctx
 		if owner != daemonOwner {
 			// fetch queues this load's requests as its owner's.
 			ctx = caller.NewContext(ctx, caller.ID{UID: uint32(owner)})
 		}
 		ctx, cancel := context.WithCancelCause(ctx)
-		l = &load{
+		fl = &flight{
 			id:       id,
 			owner:    owner,
 			admitted: make(chan struct{}),
@@ -243,24 +239,24 @@ func (m *Manager) joinLoad(owner int64, id string, o LoadOptions, w *waiter, rev
 			finished: make(chan struct{}),
 			started:  m.now(),
 		}
-		l.background.Store(o.Background)
-		l.revalidate.Store(revalidate)
-		if err := m.admitLocked(l); err != nil {
+		fl.background.Store(o.Background)
+		fl.revalidate.Store(revalidate)
+		if err := m.admitLocked(fl); err != nil {
 			cancel(nil)
 			return nil, err
 		}
-		if l.queued {
-			m.subs.send(l.last)
+		if fl.queued {
+			m.subs.send(fl.last)
 		}
-		m.loads[id] = l
+		m.flights[id] = fl
 		m.wg.Add(1)
 		go func() {
 			defer m.wg.Done()
-			m.run(l)
+			m.run(fl)
 		}()
 	} else {
-		if !o.Background && l.background.Swap(false) {
-			m.toInteractiveLocked(l)
+		if !o.Background && fl.background.Swap(false) {
+			m.toInteractiveLocked(fl)
 			// its downloads waiting at the cap or the bandwidth
 			// limiter move ahead now, not at their next wait
 			if f := m.fetcher.Load(); f != nil {
@@ -269,182 +265,182 @@ func (m *Manager) joinLoad(owner int64, id string, o LoadOptions, w *waiter, rev
 		}
 	}
 	if o.Pin {
-		l.pin.Store(true)
+		fl.pin.Store(true)
 	}
 	if w != nil {
-		l.mu.Lock()
-		l.waiters[w] = struct{}{}
-		w.push(l.last)
-		l.mu.Unlock()
+		fl.mu.Lock()
+		fl.waiters[w] = struct{}{}
+		w.push(fl.last)
+		fl.mu.Unlock()
 	}
-	return l, nil
+	return fl, nil
 }
 
-func (l *load) removeWaiter(w *waiter) {
-	l.mu.Lock()
-	delete(l.waiters, w)
-	l.mu.Unlock()
+func (fl *flight) removeWaiter(w *waiter) {
+	fl.mu.Lock()
+	delete(fl.waiters, w)
+	fl.mu.Unlock()
 }
 
-func (l *load) snapshot() apitype.Load {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return apitype.Load{AvatarID: l.id, State: apitype.StateDownloading, Progress: l.last.Progress,
-		BytesDone: l.last.BytesDone, BytesTotal: l.last.BytesTotal, Background: l.background.Load(),
-		Waiting: l.last.Waiting}
+func (fl *flight) snapshot() apitype.Load {
+	fl.mu.Lock()
+	defer fl.mu.Unlock()
+	return apitype.Load{AvatarID: fl.id, State: apitype.StateDownloading, Progress: fl.last.Progress,
+		BytesDone: fl.last.BytesDone, BytesTotal: fl.last.BytesTotal, Background: fl.background.Load(),
+		Waiting: fl.last.Waiting}
 }
 
-func (l *load) outcome() (*apitype.Avatar, error) {
-	if l.err != nil {
-		return nil, l.err
+func (fl *flight) outcome() (*apitype.Avatar, error) {
+	if fl.err != nil {
+		return nil, fl.err
 	}
-	c := *l.result
+	c := *fl.result
 	return &c, nil
 }
 
 // tryCancel cancels the load unless it is already committing its result.
-func (l *load) tryCancel() bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.committing {
+func (fl *flight) tryCancel() bool {
+	fl.mu.Lock()
+	defer fl.mu.Unlock()
+	if fl.committing {
 		return false
 	}
-	l.cancelled = true
-	l.cancel(errCancelled)
+	fl.cancelled = true
+	fl.cancel(errCancelled)
 	return true
 }
 
 // commit marks the point after which the load is no longer cancelled.
-func (l *load) commit() bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.cancelled || l.ctx.Err() != nil {
+func (fl *flight) commit() bool {
+	fl.mu.Lock()
+	defer fl.mu.Unlock()
+	if fl.cancelled || fl.ctx.Err() != nil {
 		return false
 	}
-	l.committing = true
+	fl.committing = true
 	return true
 }
 
 // setBytes sets what is present of what is wanted, once the manifest is known.
-func (l *load) setBytes(m *Manager, done, total int64) {
-	l.mu.Lock()
-	l.done, l.total = done, total
-	l.wait.retry = waitFields{} // the manifest is in
-	l.emitLocked(m, true)
-	l.mu.Unlock()
+func (fl *flight) setBytes(m *Manager, done, total int64) {
+	fl.mu.Lock()
+	fl.done, fl.total = done, total
+	fl.wait.retry = waitFields{} // the manifest is in
+	fl.emitLocked(m, true)
+	fl.mu.Unlock()
 }
 
 // add moves the bytes present by delta (negative after a restart).
-func (l *load) add(m *Manager, delta int64) {
+func (fl *flight) add(m *Manager, delta int64) {
 	if delta == 0 {
 		return
 	}
-	l.mu.Lock()
-	l.done += delta
-	l.emitLocked(m, false)
-	l.mu.Unlock()
+	fl.mu.Lock()
+	fl.done += delta
+	fl.emitLocked(m, false)
+	fl.mu.Unlock()
 }
 
 // emitLocked sends a progress event when the fraction has grown by a
 // permille, what the load waits for has changed, or force. Fractions and
 // bytes never go backwards.
-func (l *load) emitLocked(m *Manager, force bool) {
-	ws := l.wait.fields()
-	changed := ws != waitFieldsOf(l.last)
-	if l.total <= 0 && !force && !changed {
+func (fl *flight) emitLocked(m *Manager, force bool) {
+	ws := fl.wait.fields()
+	changed := ws != waitFieldsOf(fl.last)
+	if fl.total <= 0 && !force && !changed {
 		return
 	}
 	frac := 0.0
-	if l.total > 0 {
-		frac = float64(l.done) / float64(l.total)
+	if fl.total > 0 {
+		frac = float64(fl.done) / float64(fl.total)
 	}
-	frac = min(max(frac, l.last.Progress, 0), 1)
+	frac = min(max(frac, fl.last.Progress, 0), 1)
 	pm := int(frac * 1000)
-	if !force && !changed && pm <= l.permille {
+	if !force && !changed && pm <= fl.permille {
 		return
 	}
-	l.permille = pm
-	done := min(max(l.done, 0), l.total)
-	if l.last.BytesTotal == l.total {
-		done = max(done, l.last.BytesDone)
+	fl.permille = pm
+	done := min(max(fl.done, 0), fl.total)
+	if fl.last.BytesTotal == fl.total {
+		done = max(done, fl.last.BytesDone)
 	}
-	ev := apitype.Event{Type: apitype.EventProgress, AvatarID: l.id, State: apitype.StateDownloading,
-		Progress: frac, BytesDone: done, BytesTotal: l.total, BytesReceived: l.received}
+	ev := apitype.Event{Type: apitype.EventProgress, AvatarID: fl.id, State: apitype.StateDownloading,
+		Progress: frac, BytesDone: done, BytesTotal: fl.total, BytesReceived: fl.received}
 	ws.set(&ev)
-	l.last = ev
-	for w := range l.waiters {
+	fl.last = ev
+	for w := range fl.waiters {
 		w.push(ev)
 	}
 	m.subs.send(ev)
 }
 
 // run is the goroutine of one load.
-func (m *Manager) run(l *load) {
+func (m *Manager) run(fl *flight) {
 	var a *apitype.Avatar
-	err := m.waitTurn(l)
+	err := m.waitTurn(fl)
 	if err == nil {
-		a, err = m.doLoad(l)
+		a, err = m.fetchVersion(fl)
 	}
 	var e *errs.Error
 	if err != nil {
-		if context.Cause(l.ctx) != nil {
-			e = cancelledErr(l.id)
+		if context.Cause(fl.ctx) != nil {
+			e = cancelledErr(fl.id)
 			e.Err = err
 		} else {
-			e = avatarErr(l.id, err)
+			e = avatarErr(fl.id, err)
 		}
 	}
-	m.finish(l, a, e)
+	m.finish(fl, a, e)
 }
 
-func (m *Manager) finish(l *load, a *apitype.Avatar, e *errs.Error) {
+func (m *Manager) finish(fl *flight, a *apitype.Avatar, e *errs.Error) {
 	m.mu.Lock()
-	if m.loads[l.id] == l {
-		delete(m.loads, l.id)
+	if m.flights[fl.id] == fl {
+		delete(m.flights, fl.id)
 	}
-	m.releaseLocked(l)
+	m.releaseLocked(fl)
 	switch {
 	case e == nil:
-		delete(m.authFailed, l.id)
+		delete(m.authFailed, fl.id)
 		m.results["ok"]++
 	case e.Code == errs.SessionTokenExpired || e.Code == errs.SessionTokenInvalid:
-		m.authFailed[l.id] = authRetry{LoadOptions{Background: l.background.Load(), Pin: l.pin.Load()}, l.owner}
+		m.authFailed[fl.id] = authRetry{LoadOptions{Background: fl.background.Load(), Pin: fl.pin.Load()}, fl.owner}
 		m.results[string(e.Code)]++
 	case e.Code == errs.Cancelled:
 		m.results[string(e.Code)]++
 	default:
-		delete(m.authFailed, l.id)
+		delete(m.authFailed, fl.id)
 		m.results[string(e.Code)]++
 	}
 	m.mu.Unlock()
 
 	var ev apitype.Event
-	l.mu.Lock()
+	fl.mu.Lock()
 	if e == nil {
-		l.result = a
+		fl.result = a
 		ev = completedEvent(a)
-		ev.FromCache = l.fromCache
+		ev.FromCache = fl.fromCache
 	} else {
-		l.err = e
-		ev = failedEvent(l.id, e, l.last.BytesDone, l.last.BytesTotal, l.last.Progress)
+		fl.err = e
+		ev = failedEvent(fl.id, e, fl.last.BytesDone, fl.last.BytesTotal, fl.last.Progress)
 	}
-	for w := range l.waiters {
+	for w := range fl.waiters {
 		w.push(ev)
 	}
-	close(l.finished)
-	l.mu.Unlock()
-	l.cancel(nil)
+	close(fl.finished)
+	fl.mu.Unlock()
+	fl.cancel(nil)
 
 	m.subs.send(ev)
 	switch {
 	case e == nil:
-		if string(a.State)+" "+a.Version != l.before {
-			m.stateEvent(l.id, a.State, nil)
+		if string(a.State)+" "+a.Version != fl.before {
+			m.stateEvent(fl.id, a.State, nil)
 		}
 	case e.Code != errs.Cancelled:
-		m.stateEvent(l.id, apitype.StateFailed, e)
+		m.stateEvent(fl.id, apitype.StateFailed, e)
 	}
-	m.logLoad(l, a, e)
+	m.logLoad(fl, a, e)
 }
 
 // logCacheHit logs a load answered from the cache with no request.
@@ -456,13 +452,13 @@ func (m *Manager) logCacheHit(a *apitype.Avatar) {
 // logLoad logs the end of a load: at info a completion (from the cache
 // when nothing was downloaded) or a cancel, which is no failure; a failure
 // as a warning.
-func (m *Manager) logLoad(l *load, a *apitype.Avatar, e *errs.Error) {
-	took := m.now().Sub(l.started).Round(time.Millisecond)
+func (m *Manager) logLoad(fl *flight, a *apitype.Avatar, e *errs.Error) {
+	took := m.now().Sub(fl.started).Round(time.Millisecond)
 	switch {
 	case e == nil:
-		l.mu.Lock()
-		received, fromCache := l.received, l.fromCache
-		l.mu.Unlock()
+		fl.mu.Lock()
+		received, fromCache := fl.received, fl.fromCache
+		fl.mu.Unlock()
 		msg, from := "loaded", "origin"
 		switch {
 		case a.State == apitype.StateStale:
@@ -470,27 +466,27 @@ func (m *Manager) logLoad(l *load, a *apitype.Avatar, e *errs.Error) {
 		case fromCache:
 			from = "cache"
 		}
-		if strings.HasPrefix(l.before, string(store.StateDamaged)+" ") {
+		if strings.HasPrefix(fl.before, string(store.StateDamaged)+" ") {
 			msg = "healed"
 		}
-		m.log.Info(msg, "avatar", l.id, "version", a.Version, "bytes", a.SizeBytes,
+		m.log.Info(msg, "avatar", fl.id, "version", a.Version, "bytes", a.SizeBytes,
 			"downloaded", received, "took", took, "from", from)
 	case e.Code == errs.Cancelled:
-		m.log.Info("load cancelled", "avatar", l.id, "took", took)
+		m.log.Info("load cancelled", "avatar", fl.id, "took", took)
 	default:
-		m.log.Warn("load failed", "avatar", l.id, "code", e.Code, "reason", e.Reason, "took", took, "err", e)
+		m.log.Warn("load failed", "avatar", fl.id, "code", e.Code, "reason", e.Reason, "took", took, "err", e)
 	}
 }
 
-// doLoad revalidates or fetches the manifest, downloads what is missing
+// fetchVersion revalidates or fetches the manifest, downloads what is missing
 // and makes the new version current.
-func (m *Manager) doLoad(l *load) (*apitype.Avatar, error) {
-	ctx, id := l.ctx, l.id
-	ctx = fetch.WithTrace(ctx, l.trace(m))
+func (m *Manager) fetchVersion(fl *flight) (*apitype.Avatar, error) {
+	ctx, id := fl.ctx, fl.id
+	ctx = fetch.WithTrace(ctx, fl.trace(m))
 	// Its requests and downloads queue as background work while the load
 	// is; an interactive caller joining it moves them ahead at their next
 	// wait.
-	ctx = fetch.WithBackground(ctx, l.background.Load)
+	ctx = fetch.WithBackground(ctx, fl.background.Load)
 	// The key set in force before the fetcher is taken: SetFetcher swaps
 	// the fetcher first, then the keys, so a later generation means the
 	// manifest may have been verified with keys no longer in force.
@@ -501,16 +497,16 @@ func (m *Manager) doLoad(l *load) (*apitype.Avatar, error) {
 			AvatarID: id, Reason: errs.ReasonNoOrigin, Message: "no origin is configured"}
 	}
 	// A refresh asks the origin (conditionally) whatever the max-age.
-	if !l.revalidate.Load() {
-		if a := m.freshCached(id, l.pin.Load()); a != nil {
-			l.setFromCache()
+	if !fl.revalidate.Load() {
+		if a := m.freshCached(id, fl.pin.Load()); a != nil {
+			fl.setFromCache()
 			return a, nil // another load refreshed it meanwhile
 		}
 	}
 	cached, usable := m.st.Get(id)
 	usable = usable && cached.Manifest != nil
 	if usable {
-		l.before = string(cached.State) + " " + cached.Version
+		fl.before = string(cached.State) + " " + cached.Version
 		if bad := m.st.CheckAvatar(id); len(bad) > 0 {
 			m.damage(id, bad) // so that the missing files are fetched again
 			cached, usable = m.st.Get(id)
@@ -524,9 +520,9 @@ func (m *Manager) doLoad(l *load) (*apitype.Avatar, error) {
 	res, err := f.Manifest(ctx, id, etag)
 	if err != nil {
 		if ctx.Err() == nil && usable && errs.IsTransient(err) {
-			if a := m.serveStale(id, cached, l.pin.Load(), err); a != nil {
-				l.stale = err
-				l.setFromCache()
+			if a := m.serveStale(id, cached, fl.pin.Load(), err); a != nil {
+				fl.stale = err
+				fl.setFromCache()
 				return a, nil
 			}
 		}
@@ -545,14 +541,14 @@ func (m *Manager) doLoad(l *load) (*apitype.Avatar, error) {
 		}
 		target.MaxAge = res.MaxAge
 		if cached.State != store.StateDamaged && len(m.st.CheckAvatar(id)) == 0 && m.allPresent(cached.Manifest) {
-			if !l.commit() {
+			if !fl.commit() {
 				return nil, context.Cause(ctx)
 			}
 			if err := m.st.Revalidated(id, target.ETag, res.MaxAge, now); err != nil {
 				return nil, storeErr(id, "", err)
 			}
-			l.setFromCache()
-			return m.current(id, l.pin.Load())
+			fl.setFromCache()
+			return m.current(id, fl.pin.Load())
 		}
 	} else {
 		if res.Manifest == nil {
@@ -570,11 +566,11 @@ func (m *Manager) doLoad(l *load) (*apitype.Avatar, error) {
 	// orphan collection) until the Put has referenced them.
 	lease := m.st.Lease(digestsOf(target.Manifest)...)
 	defer lease.Release()
-	if err := m.fetchBlobs(ctx, f, l, &target); err != nil {
+	if err := m.fetchBlobs(ctx, f, fl, &target); err != nil {
 		if ctx.Err() == nil && usable && errs.IsTransient(err) {
-			if a := m.serveStale(id, cached, l.pin.Load(), err); a != nil {
-				l.stale = err
-				l.setFromCache()
+			if a := m.serveStale(id, cached, fl.pin.Load(), err); a != nil {
+				fl.stale = err
+				fl.setFromCache()
 				return a, nil // the new version could not be had: keep the old one
 			}
 		}
@@ -585,13 +581,13 @@ func (m *Manager) doLoad(l *load) (*apitype.Avatar, error) {
 	if err := m.st.Share(digestsOf(target.Manifest)...); err != nil {
 		return nil, storeErr(id, "", err)
 	}
-	if !l.commit() {
+	if !fl.commit() {
 		return nil, context.Cause(ctx)
 	}
 	// Pinned as the cache has it now (SetPinned may have run meanwhile),
 	// or as a caller of this load asked.
 	cur, ok := m.st.Get(id)
-	target.Pinned = (ok && cur.Pinned) || l.pin.Load()
+	target.Pinned = (ok && cur.Pinned) || fl.pin.Load()
 	target.LastUsed = m.now()
 	if err := m.st.Put(&target); err != nil {
 		return nil, storeErr(id, "", err)
@@ -669,7 +665,7 @@ type wantBlob struct {
 // parallel. Progress counts the avatar's bytes as SizeBytes does (a file
 // listed twice counts twice); what the store holds already, committed or
 // partial, counts as done.
-func (m *Manager) fetchBlobs(ctx context.Context, f *fetch.Client, l *load, target *store.Avatar) error {
+func (m *Manager) fetchBlobs(ctx context.Context, f *fetch.Client, fl *flight, target *store.Avatar) error {
 	uses := make(map[string]int64, len(target.Manifest.Assets))
 	for _, a := range target.Manifest.Assets {
 		uses[a.SHA256]++
@@ -695,18 +691,18 @@ func (m *Manager) fetchBlobs(ctx context.Context, f *fetch.Client, l *load, targ
 		need += a.Size - p
 		want = append(want, wantBlob{asset: a, uses: n, counted: p})
 	}
-	l.setBytes(m, done, total)
+	fl.setBytes(m, done, total)
 	if len(want) == 0 {
 		return nil
 	}
 	if need > 0 {
-		evicted, err := m.st.EnsureSpaceKeeping(need, l.id)
+		evicted, err := m.st.EnsureSpaceKeeping(need, fl.id)
 		for _, id := range evicted {
 			m.views.drop(id)
-			m.log.Info("evicted to make room", "avatar", id, "for", l.id)
+			m.log.Info("evicted to make room", "avatar", id, "for", fl.id)
 		}
 		if err != nil {
-			return storeErr(l.id, "", err)
+			return storeErr(fl.id, "", err)
 		}
 	}
 	// Larger files first: they bound the load's duration.
@@ -714,18 +710,18 @@ func (m *Manager) fetchBlobs(ctx context.Context, f *fetch.Client, l *load, targ
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(blobWorkers)
 	for _, w := range want {
-		g.Go(func() error { return m.fetchBlob(gctx, f, l, target, w) })
+		g.Go(func() error { return m.fetchBlob(gctx, f, fl, target, w) })
 	}
 	return g.Wait()
 }
 
 // fetchBlob downloads one blob into the store, resuming a partial, unless
 // another load commits it first.
-func (m *Manager) fetchBlob(ctx context.Context, f *fetch.Client, l *load, target *store.Avatar, w wantBlob) error {
+func (m *Manager) fetchBlob(ctx context.Context, f *fetch.Client, fl *flight, target *store.Avatar, w wantBlob) error {
 	a := w.asset
-	var credit atomic.Int64 // bytes of this blob counted in l.done (once)
+	var credit atomic.Int64 // bytes of this blob counted in fl.done (once)
 	credit.Store(w.counted)
-	settle := func(n int64) { l.add(m, w.uses*(n-credit.Swap(n))) }
+	settle := func(n int64) { fl.add(m, w.uses*(n-credit.Swap(n))) }
 
 	if m.st.HasBlob(a.SHA256) {
 		settle(a.Size)
@@ -733,7 +729,7 @@ func (m *Manager) fetchBlob(ctx context.Context, f *fetch.Client, l *load, targe
 	}
 	wr, err := m.st.Ingest(ctx, a.SHA256, a.Size)
 	if err != nil {
-		return storeErr(l.id, a.Path, err)
+		return storeErr(fl.id, a.Path, err)
 	}
 	if m.st.HasBlob(a.SHA256) { // committed by another load while we waited for the lock
 		_ = wr.Abort()
@@ -741,13 +737,13 @@ func (m *Manager) fetchBlob(ctx context.Context, f *fetch.Client, l *load, targe
 		return nil
 	}
 	settle(wr.Size())
-	b := fetch.Blob{AvatarID: l.id, Asset: a, ManifestURL: target.ManifestURL, Background: l.background.Load()}
-	l.downloading(m, 1)
+	b := fetch.Blob{AvatarID: fl.id, Asset: a, ManifestURL: target.ManifestURL, Background: fl.background.Load()}
+	fl.downloading(m, 1)
 	err = f.Download(ctx, b, wr, func(delta int64) {
 		credit.Add(delta)
-		l.receive(m, w.uses*delta, delta)
+		fl.receive(m, w.uses*delta, delta)
 	})
-	l.downloading(m, -1)
+	fl.downloading(m, -1)
 	if err != nil {
 		var e *errs.Error
 		if errors.As(err, &e) && (e.Reason == errs.ReasonInsufficientStorage ||
@@ -756,11 +752,11 @@ func (m *Manager) fetchBlob(ctx context.Context, f *fetch.Client, l *load, targe
 		} else {
 			_ = wr.Close() // keep the partial for the next load to resume
 		}
-		return downloadErr(l.id, a.Path, err)
+		return downloadErr(fl.id, a.Path, err)
 	}
 	if err := wr.Commit(); err != nil {
 		_ = wr.Close()
-		return storeErr(l.id, a.Path, err)
+		return storeErr(fl.id, a.Path, err)
 	}
 	settle(a.Size)
 	return nil
@@ -803,11 +799,11 @@ func downloadErr(id, asset string, err error) error {
 func (m *Manager) CancelLoading(id string) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	l := m.loads[id]
-	if l == nil || !l.tryCancel() {
+	fl := m.flights[id]
+	if fl == nil || !fl.tryCancel() {
 		return false
 	}
-	delete(m.loads, id)
+	delete(m.flights, id)
 	return true
 }
 
@@ -815,10 +811,10 @@ func (m *Manager) CancelLoading(id string) bool {
 func (m *Manager) CancelAll() []string {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	ids := make([]string, 0, len(m.loads))
-	for id, l := range m.loads {
-		if l.tryCancel() {
-			delete(m.loads, id)
+	ids := make([]string, 0, len(m.flights))
+	for id, fl := range m.flights {
+		if fl.tryCancel() {
+			delete(m.flights, id)
 			ids = append(ids, id)
 		}
 	}
@@ -830,27 +826,27 @@ func (m *Manager) CancelAll() []string {
 // until they have ended, so that none stores a result afterwards.
 func (m *Manager) cancelAndWait(ctx context.Context, ids []string) error {
 	m.mu.Lock()
-	var ls []*load
+	var fls []*flight
 	if ids == nil {
-		for _, l := range m.loads {
-			ls = append(ls, l)
+		for _, fl := range m.flights {
+			fls = append(fls, fl)
 		}
 	} else {
 		for _, id := range ids {
-			if l := m.loads[id]; l != nil {
-				ls = append(ls, l)
+			if fl := m.flights[id]; fl != nil {
+				fls = append(fls, fl)
 			}
 		}
 	}
-	for _, l := range ls {
-		if l.tryCancel() {
-			delete(m.loads, l.id)
+	for _, fl := range fls {
+		if fl.tryCancel() {
+			delete(m.flights, fl.id)
 		}
 	}
 	m.mu.Unlock()
-	for _, l := range ls {
+	for _, fl := range fls {
 		select {
-		case <-l.finished:
+		case <-fl.finished:
 		case <-ctx.Done():
 			return ctx.Err()
 		}
@@ -867,7 +863,7 @@ func (m *Manager) RetryAuthFailed() {
 	m.authFailed = map[string]authRetry{}
 	m.mu.Unlock()
 	for id, r := range pending {
-		if _, err := m.joinLoad(r.owner, id, r.o, nil, false); err != nil && errs.CodeOf(err) == errs.Cancelled {
+		if _, err := m.join(r.owner, id, r.o, nil, false); err != nil && errs.CodeOf(err) == errs.Cancelled {
 			return // closed
 		}
 	}

@@ -49,7 +49,7 @@ type Manager struct {
 
 	mu         sync.Mutex
 	closed     bool
-	loads      map[string]*load
+	flights    map[string]*flight
 	adm        admission
 	authFailed map[string]authRetry // loads that failed on auth, to retry with a new token
 	results    map[string]uint64    // loads by result: "ok" or the error code
@@ -98,7 +98,7 @@ func New(st *store.Store, f *fetch.Client, opts Options) *Manager {
 		now:        opts.Now,
 		ctx:        ctx,
 		cancel:     cancel,
-		loads:      map[string]*load{},
+		flights:    map[string]*flight{},
 		authFailed: map[string]authRetry{},
 		results:    map[string]uint64{},
 		verifies:   map[string]*verifyRun{},
@@ -129,9 +129,9 @@ func (m *Manager) SetMaxAssetBytes(n int64) {
 func (m *Manager) Close() error {
 	m.mu.Lock()
 	m.closed = true
-	for id, l := range m.loads {
-		l.cancel(errCancelled)
-		delete(m.loads, id)
+	for id, fl := range m.flights {
+		fl.cancel(errCancelled)
+		delete(m.flights, id)
 	}
 	m.mu.Unlock()
 	m.cancel()
@@ -189,7 +189,7 @@ func (m *Manager) Metrics() Metrics {
 	for k, v := range m.results {
 		out.LoadsByResult[k] = v
 	}
-	out.LoadsInFlight = len(m.loads)
+	out.LoadsInFlight = len(m.flights)
 	m.mu.Unlock()
 	m.fetchBase.mu.Lock()
 	fs := m.fetchBase.Stats

@@ -5,9 +5,9 @@ import (
 	"github.com/assetd/assetd/internal/fetch"
 )
 
-// loadWait is what a load waits for, as its progress events say
-// (apitype.Event's Waiting fields). Guarded by load.mu.
-type loadWait struct {
+// flightWait is what a flight waits for, as its progress events say
+// (apitype.Event's Waiting fields). Guarded by flight.mu.
+type flightWait struct {
 	queued   int // blob downloads waiting for a slot
 	inFlight int // blob downloads begun (queued or moving)
 	retry    waitFields
@@ -31,7 +31,7 @@ func (w waitFields) set(ev *apitype.Event) {
 // fields says what the load waits for: a retry it announced and that no
 // byte has followed yet, else a slot when every download it began waits
 // for one, else nothing.
-func (s *loadWait) fields() waitFields {
+func (s *flightWait) fields() waitFields {
 	switch {
 	case s.retry.waiting != "":
 		return s.retry
@@ -42,53 +42,53 @@ func (s *loadWait) fields() waitFields {
 }
 
 // trace reports the fetch layer's queues and retries to the load's progress.
-func (l *load) trace(m *Manager) *fetch.Trace {
+func (fl *flight) trace(m *Manager) *fetch.Trace {
 	return &fetch.Trace{
 		Queued: func(q bool) {
-			l.mu.Lock()
-			defer l.mu.Unlock()
+			fl.mu.Lock()
+			defer fl.mu.Unlock()
 			if q {
-				l.wait.queued++
+				fl.wait.queued++
 			} else {
-				l.wait.queued--
+				fl.wait.queued--
 			}
-			l.emitLocked(m, false)
+			fl.emitLocked(m, false)
 		},
 		Retrying: func(attempt, attempts int, cause string) {
-			l.mu.Lock()
-			defer l.mu.Unlock()
-			l.wait.retry = waitFields{apitype.WaitingRetrying, attempt, attempts, cause}
-			l.emitLocked(m, false)
+			fl.mu.Lock()
+			defer fl.mu.Unlock()
+			fl.wait.retry = waitFields{apitype.WaitingRetrying, attempt, attempts, cause}
+			fl.emitLocked(m, false)
 		},
 	}
 }
 
 // downloading counts the blob downloads the load has begun.
-func (l *load) downloading(m *Manager, delta int) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.wait.inFlight += delta
-	l.emitLocked(m, false)
+func (fl *flight) downloading(m *Manager, delta int) {
+	fl.mu.Lock()
+	defer fl.mu.Unlock()
+	fl.wait.inFlight += delta
+	fl.emitLocked(m, false)
 }
 
 // receive adds delta to the bytes present, of which got (when > 0) came
 // from the network: a retry announced is over.
-func (l *load) receive(m *Manager, delta, got int64) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+func (fl *flight) receive(m *Manager, delta, got int64) {
+	fl.mu.Lock()
+	defer fl.mu.Unlock()
 	if got > 0 {
-		l.received += got
-		l.wait.retry = waitFields{}
+		fl.received += got
+		fl.wait.retry = waitFields{}
 	}
 	if delta == 0 && got <= 0 {
 		return
 	}
-	l.done += delta
-	l.emitLocked(m, false)
+	fl.done += delta
+	fl.emitLocked(m, false)
 }
 
-func (l *load) setFromCache() {
-	l.mu.Lock()
-	l.fromCache = true
-	l.mu.Unlock()
+func (fl *flight) setFromCache() {
+	fl.mu.Lock()
+	fl.fromCache = true
+	fl.mu.Unlock()
 }
