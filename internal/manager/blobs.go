@@ -115,7 +115,7 @@ func (m *Manager) fetchBlob(ctx context.Context, f *fetch.Client, fl *flight, ta
 		} else {
 			_ = wr.Close() // keep the partial for the next load to resume
 		}
-		return downloadErr(fl.id, a.Path, err)
+		return storeErr(fl.id, a.Path, err)
 	}
 	if err := wr.Commit(); err != nil {
 		_ = wr.Close()

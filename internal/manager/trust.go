@@ -10,7 +10,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/assetd/assetd/internal/errs"
 	"github.com/assetd/assetd/internal/manifest"
 	"github.com/assetd/assetd/internal/store"
 )
@@ -237,9 +236,4 @@ func (m *Manager) rejudgeOne(id string) {
 	if m.trust.judge(gen, id, a.Manifest, false) {
 		m.log.Warn("avatar's manifest is signed by no trusted key", "avatar", id)
 	}
-}
-
-func untrustedErr(id string) *errs.Error {
-	return &errs.Error{Code: errs.AvatarAssetMissing, Phase: errs.PhaseLocal, AvatarID: id,
-		Reason: errs.ReasonUntrusted, Message: "avatar " + id + "'s cached manifest is signed by no key in origin.trusted_keys (they changed since it was fetched)"}
 }
