@@ -3,9 +3,9 @@
 // AvatarManager offers, for every process on the device.
 //
 // It owns the loads in flight. Concurrent loads of one avatar share one
-// load: one goroutine owned by the Manager, with its own context, makes one
-// manifest request and one download per missing blob; every caller waits on
-// it and gets the same events and result. A caller's context ends only its
+// flight: one goroutine owned by the Manager, with its own context, makes
+// one manifest request and one download per missing blob; every caller
+// waits on it and gets the same events and result. A caller's context ends only its
 // own wait; CancelLoading, CancelAll and Close end the load itself. A blob
 // wanted by several avatars is downloaded once: the store's per-digest
 // ingest lock serialises them and the manager re-checks the blob after it
@@ -25,6 +25,20 @@
 // loads that pin; Refresh revalidates even an avatar fresh by its max-age,
 // and both report the transient error when the avatar was served stale, so
 // that the preloader backs off.
+//
+// The loads, by file:
+//
+//	load.go    the entry points (Load, Start, Preload, Refresh) and the
+//	           fresh-cache path, which answers with no flight at all
+//	flight.go  the flight: join (start or join one, with its waiters),
+//	           cancel and commit, progress events
+//	admit.go   the caps on flights and the fair queue behind them
+//	run.go     a flight's goroutine: the version fetch (manifest, 304,
+//	           stale serving), the Put, the end (events, log)
+//	blobs.go   the missing blobs' downloads, resuming partials
+//	wait.go    what a flight waits for (queue, retries), in its events
+//	cancel.go  CancelLoading, CancelAll, RetryAuthFailed
+//	errors.go  the manager's errors
 //
 // Retrieve never touches the network: it reads the store's in-memory index,
 // stats the avatar's files and converts to the API form through a view

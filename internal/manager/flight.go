@@ -136,7 +136,7 @@ func (fl *flight) outcome() (*apitype.Avatar, error) {
 	return &c, nil
 }
 
-// tryCancel cancels the load unless it is already committing its result.
+// tryCancel cancels the flight unless it is already committing its result.
 func (fl *flight) tryCancel() bool {
 	fl.mu.Lock()
 	defer fl.mu.Unlock()
@@ -148,7 +148,7 @@ func (fl *flight) tryCancel() bool {
 	return true
 }
 
-// commit marks the point after which the load is no longer cancelled.
+// commit marks the point after which the flight is no longer cancelled.
 func (fl *flight) commit() bool {
 	fl.mu.Lock()
 	defer fl.mu.Unlock()

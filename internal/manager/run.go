@@ -11,7 +11,7 @@ import (
 	"github.com/assetd/assetd/internal/store"
 )
 
-// run is the goroutine of one load.
+// run is the goroutine of one flight.
 func (m *Manager) run(fl *flight) {
 	var a *apitype.Avatar
 	err := m.waitTurn(fl)
