@@ -21,11 +21,12 @@ import (
 	"github.com/assetd/assetd/apitype"
 	"github.com/assetd/assetd/client"
 	"github.com/assetd/assetd/internal/api"
+	"github.com/assetd/assetd/internal/api/apitest"
 	"github.com/assetd/assetd/internal/errs"
 )
 
 func TestHealth(t *testing.T) {
-	ts := start(t, &fakeManager{}, api.Options{Version: "1.2.3"})
+	ts := start(t, &apitest.Manager{}, api.Options{Version: "1.2.3"})
 	h, err := ts.c.Health(testCtx(t))
 	if err != nil {
 		t.Fatal(err)
@@ -36,14 +37,14 @@ func TestHealth(t *testing.T) {
 }
 
 func TestGetAvatar(t *testing.T) {
-	fm := &fakeManager{RetrieveFn: func(id string) (*apitype.Avatar, error) {
+	fm := &apitest.Manager{RetrieveFn: func(id string) (*apitype.Avatar, error) {
 		switch id {
 		case "rohan":
 			return sampleAvatar(id), nil
 		case "broken":
 			return nil, &errs.Error{Code: errs.AvatarAssetMissing, Reason: errs.ReasonDamaged, AvatarID: id, Asset: "model.splat"}
 		}
-		return nil, notCached(id)
+		return nil, apitest.NotCached(id)
 	}}
 	ts := start(t, fm, api.Options{})
 	ctx := testCtx(t)
@@ -72,7 +73,7 @@ func TestGetAvatar(t *testing.T) {
 func errOnly[T any](_ T, err error) error { return err }
 
 func TestListAndStats(t *testing.T) {
-	fm := &fakeManager{
+	fm := &apitest.Manager{
 		ListFn: func() apitype.List {
 			return apitype.List{Avatars: []apitype.Avatar{*sampleAvatar("a")},
 				Loads: []apitype.Load{{AvatarID: "b", State: apitype.StateDownloading, Progress: 0.5, BytesDone: 5, BytesTotal: 10}}}
@@ -105,12 +106,12 @@ func TestListAndStats(t *testing.T) {
 
 func TestClearAndCancel(t *testing.T) {
 	var keepSeen int
-	fm := &fakeManager{
+	fm := &apitest.Manager{
 		ClearFn: func(id string) error {
 			if id == "rohan" {
 				return nil
 			}
-			return notCached(id)
+			return apitest.NotCached(id)
 		},
 		ClearAllFn:      func() ([]string, error) { return []string{"a", "b"}, nil },
 		ClearLRUFn:      func(keep int) ([]string, error) { keepSeen = keep; return []string{"old"}, nil },
@@ -157,7 +158,7 @@ func TestClearAndCancel(t *testing.T) {
 func TestSizeVerifyPinImport(t *testing.T) {
 	var pinned []bool
 	var imported []string // id, version, force, then the stream's entries
-	fm := &fakeManager{
+	fm := &apitest.Manager{
 		CacheSizeFn: func(id string) (int64, error) { return 42, nil },
 		VerifyFn: func(_ context.Context, id string) (apitype.VerifyResult, error) {
 			return apitype.VerifyResult{AvatarID: id, State: apitype.StateDamaged, Checked: 2, Damaged: []string{"voice.bin"}, Healing: true}, nil
@@ -229,7 +230,7 @@ func TestSizeVerifyPinImport(t *testing.T) {
 func TestSession(t *testing.T) {
 	var got [][2]string
 	var retried int
-	fm := &fakeManager{RetryAuthFailedFn: func() { retried++ }}
+	fm := &apitest.Manager{RetryAuthFailedFn: func() { retried++ }}
 	ts := start(t, fm, api.Options{SetSession: func(token, appID string) error {
 		got = append(got, [2]string{token, appID})
 		if token == "bad" {
@@ -261,12 +262,12 @@ func TestSession(t *testing.T) {
 	}
 
 	// A daemon without SetSession says so.
-	ts2 := start(t, &fakeManager{}, api.Options{})
+	ts2 := start(t, &apitest.Manager{}, api.Options{})
 	wantCode(t, ts2.c.SetSession(ctx, "tok", ""), errs.Internal)
 }
 
 func TestMetrics(t *testing.T) {
-	ts := start(t, &fakeManager{}, api.Options{Metrics: func() api.Metrics {
+	ts := start(t, &apitest.Manager{}, api.Options{Metrics: func() api.Metrics {
 		return api.Metrics{
 			LoadsByResult:   map[string]uint64{"ok": 7, "failedToDownloadAvatarAssets": 2, "cancelled": 1},
 			BytesDownloaded: 1 << 20, BytesFromMirrors: 1000, Retries: 3, Requests: 40,
@@ -325,7 +326,7 @@ func TestMetrics(t *testing.T) {
 	}
 
 	// Without a Metrics source the cache figures come from Stats.
-	ts2 := start(t, &fakeManager{StatsFn: func() apitype.Stats { return apitype.Stats{TotalEntries: 9, TotalSize: 99, LoadsInFlight: 1} }}, api.Options{})
+	ts2 := start(t, &apitest.Manager{StatsFn: func() apitype.Stats { return apitype.Stats{TotalEntries: 9, TotalSize: 99, LoadsInFlight: 1} }}, api.Options{})
 	got, err = ts2.c.Metrics(testCtx(t))
 	if err != nil || !strings.Contains(got, "assetd_cache_entries 9\n") || !strings.Contains(got, "assetd_loads_in_flight 1\n") {
 		t.Errorf("metrics from stats: %v\n%s", err, got)
@@ -333,7 +334,7 @@ func TestMetrics(t *testing.T) {
 }
 
 func TestDaemonNotRunning(t *testing.T) {
-	ts := start(t, &fakeManager{}, api.Options{})
+	ts := start(t, &apitest.Manager{}, api.Options{})
 	ts.stop() // the socket file is gone with the listener
 	e := wantCode(t, errOnly(ts.c.Health(testCtx(t))), errs.DaemonNotRunning)
 	if e.Message != "assetd is not running at "+ts.sock {

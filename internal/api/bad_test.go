@@ -10,6 +10,7 @@ import (
 	"github.com/assetd/assetd/apitype"
 	"github.com/assetd/assetd/client"
 	"github.com/assetd/assetd/internal/api"
+	"github.com/assetd/assetd/internal/api/apitest"
 	"github.com/assetd/assetd/internal/errs"
 )
 
@@ -17,7 +18,7 @@ import (
 // gets a 4xx error body, the manager is never called, and the server keeps
 // serving.
 func TestBadRequests(t *testing.T) {
-	fm := &fakeManager{RetrieveFn: func(id string) (*apitype.Avatar, error) { return sampleAvatar(id), nil }}
+	fm := &apitest.Manager{RetrieveFn: func(id string) (*apitype.Avatar, error) { return sampleAvatar(id), nil }}
 	ts := start(t, fm, api.Options{})
 	long := strings.Repeat("a", 300)
 	big := func() io.Reader { return bytes.NewReader(bytes.Repeat([]byte("x"), 10<<20)) }
@@ -94,7 +95,7 @@ func TestBadRequests(t *testing.T) {
 }
 
 func TestMethodNotAllowedAllow(t *testing.T) {
-	ts := start(t, &fakeManager{}, api.Options{})
+	ts := start(t, &apitest.Manager{}, api.Options{})
 	for path, allow := range map[string]string{
 		"/v1/avatars/rohan/load": "POST, DELETE",
 		"/v1/avatars":            "GET, DELETE",
@@ -111,7 +112,7 @@ func TestMethodNotAllowedAllow(t *testing.T) {
 // TestClientRefusesBadIDs: IDs passed to the client are escaped, so the
 // server sees them as one segment and refuses them.
 func TestClientRefusesBadIDs(t *testing.T) {
-	fm := &fakeManager{}
+	fm := &apitest.Manager{}
 	ts := start(t, fm, api.Options{})
 	ctx := testCtx(t)
 	for _, id := range []string{"../x", "%2e%2e", strings.Repeat("b", 300), "", "a/b", "a b"} {

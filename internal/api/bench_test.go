@@ -16,6 +16,7 @@ import (
 
 	"github.com/assetd/assetd/apitype"
 	"github.com/assetd/assetd/internal/api"
+	"github.com/assetd/assetd/internal/api/apitest"
 )
 
 // BenchmarkGetAvatar measures cached GET /v1/avatars/{id} through the whole
@@ -25,8 +26,8 @@ import (
 // clients. It reports requests/s and p99 latency of both and their ratio.
 func BenchmarkGetAvatar(b *testing.B) {
 	av := sampleAvatar("rohan")
-	fm := &fakeManager{RetrieveFn: func(string) (*apitype.Avatar, error) { return av, nil }}
-	fm.quiet = true
+	fm := &apitest.Manager{RetrieveFn: func(string) (*apitype.Avatar, error) { return av, nil }}
+	fm.Quiet = true
 	ts := start(b, fm, api.Options{})
 	body, err := json.Marshal(av)
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/assetd/assetd/apitype"
 	"github.com/assetd/assetd/internal/api"
+	"github.com/assetd/assetd/internal/api/apitest"
 )
 
 // curlCmd is one documented curl line: the request it makes and the
@@ -161,13 +162,13 @@ func docTar() string {
 
 // docsManager answers as the examples say: rohan is cached and loads;
 // nobody is not cached.
-func docsManager() *fakeManager {
-	fm := &fakeManager{quiet: true}
+func docsManager() *apitest.Manager {
+	fm := &apitest.Manager{Quiet: true}
 	fm.RetrieveFn = func(id string) (*apitype.Avatar, error) {
 		if id == "rohan" {
 			return sampleAvatar(id), nil
 		}
-		return nil, notCached(id)
+		return nil, apitest.NotCached(id)
 	}
 	fm.LoadFn = func(_ context.Context, id string, o api.LoadOptions) (*apitype.Avatar, error) {
 		o.Progress(progress(id, 0, 8123456))

@@ -14,6 +14,7 @@ import (
 
 	"github.com/assetd/assetd/apitype"
 	"github.com/assetd/assetd/internal/api"
+	"github.com/assetd/assetd/internal/api/apitest"
 	"github.com/assetd/assetd/internal/errs"
 )
 
@@ -53,7 +54,7 @@ func FuzzRequest(f *testing.F) {
 	for _, s := range seeds {
 		f.Add(s.method, s.target, s.header, []byte(s.body))
 	}
-	fm := &fakeManager{quiet: true, SubscribeFn: func() (<-chan apitype.Event, func()) {
+	fm := &apitest.Manager{Quiet: true, SubscribeFn: func() (<-chan apitype.Event, func()) {
 		ch := make(chan apitype.Event)
 		close(ch)
 		return ch, func() {}

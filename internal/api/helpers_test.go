@@ -5,12 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +16,7 @@ import (
 	"github.com/assetd/assetd/apitype"
 	"github.com/assetd/assetd/client"
 	"github.com/assetd/assetd/internal/api"
+	"github.com/assetd/assetd/internal/api/apitest"
 	"github.com/assetd/assetd/internal/errs"
 )
 
@@ -63,40 +61,26 @@ func runChild(sock string) int {
 
 // testServer is an api.Server on a real Unix socket, with the real client.
 type testServer struct {
-	fm   *fakeManager
+	fm   *apitest.Manager
 	c    *client.Client
 	sock string
 	stop func() // ends Serve and waits for it; idempotent
 }
 
-func start(t testing.TB, fm *fakeManager, opts api.Options) *testServer {
+func start(t testing.TB, fm *apitest.Manager, opts api.Options) *testServer {
 	t.Helper()
 	return startIn(t, t.TempDir(), fm, opts)
 }
 
-func startIn(t testing.TB, dir string, fm *fakeManager, opts api.Options) *testServer {
+func startIn(t testing.TB, dir string, fm *apitest.Manager, opts api.Options) *testServer {
 	t.Helper()
-	sock := filepath.Join(dir, "api.sock")
-	ln, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := api.New(fm, opts)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
-	ts := &testServer{fm: fm, c: client.New(sock), sock: sock}
-	var once sync.Once
+	srv := apitest.Serve(t, dir, fm, opts)
+	ts := &testServer{fm: fm, c: client.New(srv.Sock), sock: srv.Sock}
 	ts.stop = func() {
-		once.Do(func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("Serve: %v", err)
-			}
-			ts.c.CloseIdleConnections()
-		})
+		srv.Stop()
+		ts.c.CloseIdleConnections()
 	}
-	t.Cleanup(ts.stop)
+	t.Cleanup(ts.c.CloseIdleConnections)
 	return ts
 }
 

@@ -20,6 +20,7 @@ import (
 
 	"github.com/assetd/assetd/apitype"
 	"github.com/assetd/assetd/internal/api"
+	"github.com/assetd/assetd/internal/api/apitest"
 	"github.com/assetd/assetd/internal/errs"
 )
 
@@ -118,7 +119,7 @@ func TestConnectionCaps(t *testing.T) {
 	bin := filepath.Join(dir, "api.test")
 	copyFile(t, bin)
 	events := make(chan apitype.Event)
-	fm := &fakeManager{SubscribeFn: func() (<-chan apitype.Event, func()) { return events, func() {} }}
+	fm := &apitest.Manager{SubscribeFn: func() (<-chan apitype.Event, func()) { return events, func() {} }}
 	ts := startIn(t, dir, fm, api.Options{AllowedUIDs: []int{4242}, MaxConnections: 16,
 		MaxConnectionsPerUID: 4, MaxSubscribersPerUID: 2})
 	if err := os.Chmod(ts.sock, 0o666); err != nil {
@@ -152,7 +153,7 @@ func TestConnectionCaps(t *testing.T) {
 // stays.
 func TestUnreadSubscriberDropped(t *testing.T) {
 	var open atomic.Int32
-	fm := &fakeManager{SubscribeFn: func() (<-chan apitype.Event, func()) {
+	fm := &apitest.Manager{SubscribeFn: func() (<-chan apitype.Event, func()) {
 		open.Add(1)
 		return make(chan apitype.Event), func() { open.Add(-1) }
 	}}

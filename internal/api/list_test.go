@@ -7,6 +7,7 @@ import (
 
 	"github.com/assetd/assetd/apitype"
 	"github.com/assetd/assetd/internal/api"
+	"github.com/assetd/assetd/internal/api/apitest"
 )
 
 // TestListIsStreamed: GET /v1/avatars is written as it is encoded (chunked,
@@ -23,7 +24,7 @@ func TestListIsStreamed(t *testing.T) {
 		}
 		want.Avatars = append(want.Avatars, *a)
 	}
-	fm := &fakeManager{ListFn: func() apitype.List { return want }}
+	fm := &apitest.Manager{ListFn: func() apitype.List { return want }}
 	ts := start(t, fm, api.Options{})
 	status, hdr, body := ts.raw(t, "GET", "/v1/avatars", nil, nil)
 	if status != 200 || hdr.Get("Content-Type") != "application/json" {

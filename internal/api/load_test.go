@@ -16,6 +16,7 @@ import (
 	"github.com/assetd/assetd/apitype"
 	"github.com/assetd/assetd/client"
 	"github.com/assetd/assetd/internal/api"
+	"github.com/assetd/assetd/internal/api/apitest"
 	"github.com/assetd/assetd/internal/errs"
 )
 
@@ -26,7 +27,7 @@ func progress(id string, done, total int64) apitype.Event {
 
 func TestLoadStream(t *testing.T) {
 	var opts api.LoadOptions
-	fm := &fakeManager{LoadFn: func(ctx context.Context, id string, o api.LoadOptions) (*apitype.Avatar, error) {
+	fm := &apitest.Manager{LoadFn: func(ctx context.Context, id string, o api.LoadOptions) (*apitype.Avatar, error) {
 		opts = o
 		o.Progress(progress(id, 0, 8123456))
 		o.Progress(progress(id, 8123456, 8123456))
@@ -66,7 +67,7 @@ func TestLoadStream(t *testing.T) {
 func TestLoadFailed(t *testing.T) {
 	fail := &errs.Error{Code: errs.FailedToDownloadAvatarAssets, Phase: errs.PhaseVerify, Reason: errs.ReasonHashMismatch,
 		Transient: true, HTTPStatus: 503, Asset: "model.splat", Message: "bad bytes", Err: errors.New("secret cause")}
-	fm := &fakeManager{LoadFn: func(ctx context.Context, id string, o api.LoadOptions) (*apitype.Avatar, error) {
+	fm := &apitest.Manager{LoadFn: func(ctx context.Context, id string, o api.LoadOptions) (*apitype.Avatar, error) {
 		o.Progress(progress(id, 1, 2))
 		return nil, fail
 	}}
@@ -88,7 +89,7 @@ func TestLoadFailed(t *testing.T) {
 // TestLoadTerminalFromManager: when the manager sends the completed or
 // failed event itself, the stream carries it once and ends.
 func TestLoadTerminalFromManager(t *testing.T) {
-	fm := &fakeManager{LoadFn: func(ctx context.Context, id string, o api.LoadOptions) (*apitype.Avatar, error) {
+	fm := &apitest.Manager{LoadFn: func(ctx context.Context, id string, o api.LoadOptions) (*apitype.Avatar, error) {
 		err := errs.Error{Code: errs.Cancelled, Message: "cancelled by a caller"}
 		body := err.Body()
 		o.Progress(apitype.Event{Type: apitype.EventFailed, AvatarID: id, State: apitype.StateFailed, Error: &body})
@@ -105,7 +106,7 @@ func TestLoadTerminalFromManager(t *testing.T) {
 }
 
 func TestLoadNoWait(t *testing.T) {
-	fm := &fakeManager{StartFn: func(id string, o api.LoadOptions) (apitype.Load, *apitype.Avatar, error) {
+	fm := &apitest.Manager{StartFn: func(id string, o api.LoadOptions) (apitype.Load, *apitype.Avatar, error) {
 		if id == "cached" {
 			return apitype.Load{}, sampleAvatar(id), nil
 		}
@@ -136,7 +137,7 @@ func TestLoadNoWait(t *testing.T) {
 func TestLoadCallerGoesAway(t *testing.T) {
 	started := make(chan struct{})
 	ended := make(chan error, 1)
-	fm := &fakeManager{LoadFn: func(ctx context.Context, id string, o api.LoadOptions) (*apitype.Avatar, error) {
+	fm := &apitest.Manager{LoadFn: func(ctx context.Context, id string, o api.LoadOptions) (*apitype.Avatar, error) {
 		o.Progress(progress(id, 0, 10))
 		close(started)
 		<-ctx.Done()
@@ -156,7 +157,7 @@ func TestLoadCallerGoesAway(t *testing.T) {
 // TestLoadEndsOnShutdown: a stream in progress ends when the server stops.
 func TestLoadEndsOnShutdown(t *testing.T) {
 	started := make(chan struct{})
-	fm := &fakeManager{LoadFn: func(ctx context.Context, id string, o api.LoadOptions) (*apitype.Avatar, error) {
+	fm := &apitest.Manager{LoadFn: func(ctx context.Context, id string, o api.LoadOptions) (*apitype.Avatar, error) {
 		close(started)
 		<-ctx.Done()
 		return nil, ctx.Err()
@@ -174,7 +175,7 @@ func TestConcurrentLoads(t *testing.T) {
 	var mu sync.Mutex
 	var joined []func(apitype.Event)
 	all := make(chan struct{})
-	fm := &fakeManager{LoadFn: func(ctx context.Context, id string, o api.LoadOptions) (*apitype.Avatar, error) {
+	fm := &apitest.Manager{LoadFn: func(ctx context.Context, id string, o api.LoadOptions) (*apitype.Avatar, error) {
 		mu.Lock()
 		joined = append(joined, o.Progress)
 		if len(joined) == n {
@@ -225,7 +226,7 @@ func TestConcurrentLoads(t *testing.T) {
 func TestEvents(t *testing.T) {
 	ch := make(chan apitype.Event, 3)
 	cancelled := make(chan struct{})
-	fm := &fakeManager{SubscribeFn: func() (<-chan apitype.Event, func()) {
+	fm := &apitest.Manager{SubscribeFn: func() (<-chan apitype.Event, func()) {
 		return ch, func() { close(cancelled) }
 	}}
 	ts := start(t, fm, api.Options{})
@@ -264,7 +265,7 @@ func TestEvents(t *testing.T) {
 // TestEventsEndOnShutdown: Serve returns while a watcher is connected.
 func TestEventsEndOnShutdown(t *testing.T) {
 	subscribed := make(chan struct{})
-	fm := &fakeManager{SubscribeFn: func() (<-chan apitype.Event, func()) {
+	fm := &apitest.Manager{SubscribeFn: func() (<-chan apitype.Event, func()) {
 		close(subscribed)
 		return make(chan apitype.Event), func() {}
 	}}
@@ -282,7 +283,7 @@ func TestEventsEndOnShutdown(t *testing.T) {
 func TestLoadSlowReader(t *testing.T) {
 	const events = 100000
 	returned := make(chan struct{})
-	fm := &fakeManager{LoadFn: func(ctx context.Context, id string, o api.LoadOptions) (*apitype.Avatar, error) {
+	fm := &apitest.Manager{LoadFn: func(ctx context.Context, id string, o api.LoadOptions) (*apitype.Avatar, error) {
 		for i := range events {
 			o.Progress(progress(id, int64(i+1), events))
 		}
@@ -324,7 +325,7 @@ func TestLoadSlowReader(t *testing.T) {
 func TestErrorHint(t *testing.T) {
 	noOrigin := &errs.Error{Code: errs.FailedToFetchAvatarMetadata, Phase: errs.PhaseMetadata,
 		Reason: errs.ReasonNoOrigin, Message: "no origin is configured"}
-	fm := &fakeManager{
+	fm := &apitest.Manager{
 		LoadFn: func(ctx context.Context, id string, o api.LoadOptions) (*apitype.Avatar, error) {
 			return nil, noOrigin.WithAvatar(id)
 		},

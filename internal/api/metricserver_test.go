@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/assetd/assetd/internal/api"
+	"github.com/assetd/assetd/internal/api/apitest"
 	"github.com/assetd/assetd/internal/errs"
 )
 
@@ -43,7 +44,7 @@ func serveMetrics(t *testing.T, srv *api.Server) (string, func()) {
 }
 
 func TestMetricsListenerServesOnlyMetrics(t *testing.T) {
-	fm := &fakeManager{}
+	fm := &apitest.Manager{}
 	opts := api.Options{Metrics: func() api.Metrics {
 		return api.Metrics{LoadsByResult: map[string]uint64{"ok": 3}, CacheEntries: 2, Stale: 1}
 	}}
@@ -171,7 +172,7 @@ func TestMetricsBoundedLabels(t *testing.T) {
 // again.
 func TestMetricsListenerCapsConnections(t *testing.T) {
 	opts := api.Options{Metrics: func() api.Metrics { return api.Metrics{} }}
-	base, _ := serveMetrics(t, api.New(&fakeManager{}, opts))
+	base, _ := serveMetrics(t, api.New(&apitest.Manager{}, opts))
 	addr := strings.TrimPrefix(base, "http://")
 	var held []net.Conn
 	defer func() {

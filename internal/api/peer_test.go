@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/assetd/assetd/internal/api"
+	"github.com/assetd/assetd/internal/api/apitest"
 	"github.com/assetd/assetd/internal/errs"
 )
 
@@ -58,7 +59,7 @@ func TestPeerCredentials(t *testing.T) {
 			if err := os.Mkdir(sub, 0o755); err != nil {
 				t.Fatal(err)
 			}
-			ts := startIn(t, sub, &fakeManager{}, tt.opts)
+			ts := startIn(t, sub, &apitest.Manager{}, tt.opts)
 			if err := os.Chmod(ts.sock, 0o666); err != nil {
 				t.Fatal(err)
 			}
@@ -110,7 +111,7 @@ func copyFile(t *testing.T, dst string) {
 func TestReload(t *testing.T) {
 	var refuse error
 	calls := 0
-	ts := start(t, &fakeManager{}, api.Options{Reload: func(context.Context) error { calls++; return refuse }})
+	ts := start(t, &apitest.Manager{}, api.Options{Reload: func(context.Context) error { calls++; return refuse }})
 	if err := ts.c.Reload(testCtx(t)); err != nil {
 		t.Fatalf("reload: %v", err)
 	}
@@ -126,6 +127,6 @@ func TestReload(t *testing.T) {
 	if status != http.StatusMethodNotAllowed {
 		t.Errorf("GET /v1/reload: %d, want 405", status)
 	}
-	noReload := start(t, &fakeManager{}, api.Options{})
+	noReload := start(t, &apitest.Manager{}, api.Options{})
 	wantCode(t, noReload.c.Reload(testCtx(t)), errs.Internal)
 }
