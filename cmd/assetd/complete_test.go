@@ -10,9 +10,9 @@ import (
 // nothing (and no files) when the daemon does not answer; directories for
 // import's DIR.
 func TestCompleteCachedIDs(t *testing.T) {
-	f := startFake(t)
+	f := startDaemon(t)
 	for _, id := range []string{"rohan", "mei", "maya"} {
-		f.avatars[id] = testAvatar(id, 1024)
+		f.Put(testAvatar(id, 1024))
 	}
 	complete := func(args ...string) (ids []string, directive string) {
 		t.Helper()

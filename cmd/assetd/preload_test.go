@@ -11,6 +11,7 @@ import (
 	"github.com/vbauerster/mpb/v8"
 
 	"github.com/assetd/assetd/apitype"
+	"github.com/assetd/assetd/internal/api/apitest"
 	"github.com/assetd/assetd/internal/errs"
 )
 
@@ -18,9 +19,9 @@ const mib = 1 << 20
 
 func TestPreloadPlainLines(t *testing.T) {
 	noLeaks(t)
-	f := startFake(t)
-	f.streams["rohan"] = progressEvents("rohan", 10_000_000, 0, 3, 5, 12, 15, 19, 50, 51, 100)
-	f.streams["maya"] = progressEvents("maya", 7654604) // cached: completed at once
+	f := startDaemon(t)
+	f.Script("rohan", progressEvents("rohan", 10_000_000, 0, 3, 5, 12, 15, 19, 50, 51, 100)...)
+	f.Put(testAvatar("maya", 7654604)) // cached: completed at once
 
 	out, errOut, code := cli(t, t.Context(), "", "preload", "rohan", "maya", "rohan", "--socket", f.sock)
 	if code != 0 || errOut != "" {
@@ -39,23 +40,24 @@ func TestPreloadPlainLines(t *testing.T) {
 	if got := lines(out, "maya:"); !slices.Equal(got, []string{"maya: completed, version 2026-11-01.3, 7.3 MiB"}) {
 		t.Errorf("maya's lines: %q", got)
 	}
-	loads := 0
-	for _, c := range f.called() {
-		if strings.HasSuffix(c, "/load") {
-			loads++
+	var loads []string
+	for _, c := range f.Calls() {
+		if strings.HasPrefix(c, "Load ") {
+			loads = append(loads, c)
 		}
 	}
-	if loads != 2 {
-		t.Errorf("%d loads for 2 distinct IDs: %q", loads, f.called())
+	if slices.Sort(loads); !slices.Equal(loads, []string{"Load maya", "Load rohan"}) {
+		t.Errorf("loads %q, want one per distinct ID", loads)
 	}
 }
 
 func TestPreloadJSON(t *testing.T) {
 	noLeaks(t)
-	f := startFake(t)
-	f.streams["rohan"] = progressEvents("rohan", 8*mib, 0, 3, 5, 100)
-	f.streams["ghost"] = []apitype.Event{failedEvent("ghost", &errs.Error{Code: errs.AvatarIDUnrecognized, Message: "Avatar ID not found."})}
-	f.answers["Bad..ID"] = &errs.Error{Code: errs.AvatarIDUnrecognized, Reason: errs.ReasonInvalidID, Message: "invalid avatar ID"}
+	f := startDaemon(t)
+	f.Script("rohan", progressEvents("rohan", 8*mib, 0, 3, 5, 100)...)
+	f.Script("ghost", apitest.Failed("ghost", &errs.Error{Code: errs.AvatarIDUnrecognized, Message: "Avatar ID not found."}))
+	// An ID the command line takes but the daemon refuses.
+	f.Script("Bad..ID", apitest.Failed("Bad..ID", &errs.Error{Code: errs.AvatarIDUnrecognized, Reason: errs.ReasonInvalidID, Message: "invalid avatar ID"}))
 
 	out, errOut, code := cli(t, t.Context(), "", "preload", "--json", "rohan", "ghost", "Bad..ID", "--socket", f.sock)
 	if code != errs.ExitUsage { // the daemon refused an ID: a command-line error
@@ -89,14 +91,13 @@ func TestPreloadJSON(t *testing.T) {
 
 func TestPreloadExitCodes(t *testing.T) {
 	noLeaks(t)
-	f := startFake(t)
-	f.streams["rohan"] = progressEvents("rohan", mib, 0, 100)
-	f.streams["ghost"] = []apitype.Event{failedEvent("ghost", &errs.Error{Code: errs.AvatarIDUnrecognized, Message: "Avatar ID not found."})}
-	f.streams["expired"] = []apitype.Event{failedEvent("expired", &errs.Error{Code: errs.SessionTokenExpired, Message: "Session token has expired.", HTTPStatus: 401})}
-	f.streams["broken"] = progressEvents("broken", mib, 0, 40)[:2]
-	f.streams["broken"] = append(f.streams["broken"], failedEvent("broken", &errs.Error{Code: errs.FailedToDownloadAvatarAssets,
-		Message: "Failed to download avatar assets.", Reason: errs.ReasonHashMismatch, Asset: "model.splat", HTTPStatus: 503}))
-	f.streams["stopped"] = []apitype.Event{failedEvent("stopped", &errs.Error{Code: errs.Cancelled, Message: "cancelled"})}
+	f := startDaemon(t)
+	f.Script("rohan", progressEvents("rohan", mib, 0, 100)...)
+	f.Script("ghost", apitest.Failed("ghost", &errs.Error{Code: errs.AvatarIDUnrecognized, Message: "Avatar ID not found."}))
+	f.Script("expired", apitest.Failed("expired", &errs.Error{Code: errs.SessionTokenExpired, Message: "Session token has expired.", HTTPStatus: 401}))
+	f.Script("broken", append(progressEvents("broken", mib, 0, 40)[:2], apitest.Failed("broken", &errs.Error{Code: errs.FailedToDownloadAvatarAssets,
+		Message: "Failed to download avatar assets.", Reason: errs.ReasonHashMismatch, Asset: "model.splat", HTTPStatus: 503}))...)
+	f.Script("stopped", apitest.Failed("stopped", &errs.Error{Code: errs.Cancelled, Message: "cancelled"}))
 	missing := f.sock + ".missing"
 
 	tests := []struct {
@@ -142,9 +143,9 @@ func TestPreloadExitCodes(t *testing.T) {
 func TestPreloadInterrupt(t *testing.T) {
 	noLeaks(t)
 	for _, cancelLoads := range []bool{false, true} {
-		f := startFake(t)
-		f.streams["slow"] = progressEvents("slow", 8*mib, 0, 20)[:2]
-		f.hang["slow"] = true
+		f := startDaemon(t)
+		f.Script("slow", progressEvents("slow", 8*mib, 0, 20)[:2]...)
+		f.Hang("slow")
 
 		ctx, cancel := context.WithCancel(t.Context())
 		type result struct {
@@ -160,7 +161,7 @@ func TestPreloadInterrupt(t *testing.T) {
 			out, errOut, code := cli(t, ctx, "", args...)
 			done <- result{out, errOut, code}
 		}()
-		<-f.started
+		<-f.Started()
 		cancel()
 		r := <-done
 		if r.code != errs.ExitInterrupted {
@@ -169,9 +170,10 @@ func TestPreloadInterrupt(t *testing.T) {
 		if !strings.HasPrefix(r.errOut, "slow: interrupted\n") {
 			t.Errorf("stderr %q", r.errOut)
 		}
-		cancelCalled := slices.Contains(f.called(), "DELETE /v1/avatars/slow/load")
+		calls := f.Calls()
+		cancelCalled := slices.Contains(calls, "CancelLoading slow")
 		if cancelCalled != cancelLoads {
-			t.Errorf("--cancel-on-interrupt=%v: cancel called %v (%q)", cancelLoads, cancelCalled, f.called())
+			t.Errorf("--cancel-on-interrupt=%v: cancel called %v (%q)", cancelLoads, cancelCalled, calls)
 		}
 		wantMsg := "the daemon keeps loading slow ('assetd cancel slow' stops it)"
 		if cancelLoads {
