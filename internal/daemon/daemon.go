@@ -185,6 +185,7 @@ func (d *daemon) serve(ctx context.Context, cfg *config.Config, srv *api.Server,
 	armed := make(chan struct{})
 	wg.Go(func() { defer control.Stop(); d.control(runCtx, armed, control, quick) })
 	wg.Go(func() { defer blobs.Stop(); d.watchBlobs(runCtx, blobs) })
+	wg.Go(func() { d.releaseWhenIdle(runCtx) })
 	if d.alive != nil {
 		api, mgr := d.alive.Loop("api", quick), d.alive.Loop("manager", quick)
 		wg.Go(func() { defer api.Stop(); d.probeAPI(runCtx, api, ln.path, quick) })
