@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/assetd/assetd/internal/printable"
 	"github.com/assetd/assetd/internal/publish"
 )
 
@@ -79,15 +80,15 @@ func printPublishResult(cmd *cobra.Command, out string, res *publish.Result) {
 			signed = "signed " + a.KeyID
 		}
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\tmanifest %s (%s)\t%s\n",
-			publish.Quote(a.ID), publish.Quote(a.Version), publishCount(a.Assets, "asset"), humanBytes(a.Size), a.Manifest, signed, publishCount(a.BlobsAdded, "new blob"))
+			printable.Quote(a.ID), printable.Quote(a.Version), publishCount(a.Assets, "asset"), humanBytes(a.Size), a.Manifest, signed, publishCount(a.BlobsAdded, "new blob"))
 	}
 	w.Flush()
 	fmt.Fprintf(cmd.OutOrStdout(), "published %s to %s: %s added (%s), %d already there\n",
-		publishCount(len(res.Avatars), "avatar"), publish.Quote(out), publishCount(res.BlobsAdded, "blob"), humanBytes(res.BytesAdded), res.BlobsPresent)
+		publishCount(len(res.Avatars), "avatar"), printable.Quote(out), publishCount(res.BlobsAdded, "blob"), humanBytes(res.BytesAdded), res.BlobsPresent)
 	if len(res.Skipped) > 0 {
 		names := make([]string, len(res.Skipped))
 		for i, n := range res.Skipped {
-			names[i] = publish.Quote(n)
+			names[i] = printable.Quote(n)
 		}
 		fmt.Fprintf(cmd.OutOrStdout(), "skipped (not avatar folders): %s\n", strings.Join(names, ", "))
 	}

@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/assetd/assetd/apitype"
 	"github.com/assetd/assetd/internal/errs"
+	"github.com/assetd/assetd/internal/httpserve"
 	"github.com/assetd/assetd/internal/version"
 )
 
@@ -201,21 +201,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		ConnContext:       s.connContext,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(&limitListener{Listener: ln, s: s, l: s.lim}) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
+	serve := func() error { return srv.Serve(&limitListener{Listener: ln, s: s, l: s.lim}) }
+	return httpserve.Serve(ctx, srv, shutdownTimeout, serve, func(err error) {
 		s.log.Warn("api: requests still running at shutdown; closing them", "err", err)
-		srv.Close()
-	}
-	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+	})
 }

@@ -2,7 +2,7 @@ package api
 
 import (
 	"context"
-	"errors"
+	"github.com/assetd/assetd/internal/httpserve"
 	"log/slog"
 	"net"
 	"net/http"
@@ -65,24 +65,10 @@ func (s *Server) ServeMetrics(ctx context.Context, ln net.Listener) error {
 		BaseContext:       func(net.Listener) context.Context { return ctx },
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
-	errc := make(chan error, 1)
-	go func() {
-		errc <- srv.Serve(&cappedListener{Listener: ln, slots: make(chan struct{}, MaxMetricsConnections)})
-	}()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
+	serve := func() error {
+		return srv.Serve(&cappedListener{Listener: ln, slots: make(chan struct{}, MaxMetricsConnections)})
 	}
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), metricsShutdownTimeout)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		srv.Close()
-	}
-	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+	return httpserve.Serve(ctx, srv, metricsShutdownTimeout, serve, nil)
 }
 
 // cappedListener accepts up to cap(slots) connections at once and closes

@@ -4,11 +4,11 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/assetd/assetd/apitype"
 	"github.com/assetd/assetd/internal/errs"
+	"github.com/assetd/assetd/internal/mailbox"
 )
 
 // load answers POST /v1/avatars/{id}/load: an NDJSON stream by default,
@@ -59,7 +59,7 @@ type loadResult struct {
 // failed event; if the manager sent none, it is made from Load's result.
 func (s *Server) streamLoad(w http.ResponseWriter, r *http.Request, id string, o LoadOptions) {
 	q := newEventQueue()
-	o.Progress = q.push
+	o.Progress = q.Push
 	done := make(chan loadResult, 1)
 	go func() {
 		av, err := s.m.Load(r.Context(), id, o)
@@ -69,10 +69,10 @@ func (s *Server) streamLoad(w http.ResponseWriter, r *http.Request, id string, o
 	st := s.startStream(w)
 	for {
 		select {
-		case <-q.ready:
-			st.write(q.take(false))
+		case <-q.Ready():
+			st.write(q.Take())
 		case res := <-done:
-			st.write(q.take(true))
+			st.write(q.Close())
 			if !st.ended {
 				st.write([]apitype.Event{s.final(id, res)})
 			}
@@ -191,40 +191,10 @@ func (st *stream) write(evs []apitype.Event) {
 	}
 }
 
-// eventQueue takes a load's events from the manager without blocking it.
-type eventQueue struct {
-	mu      sync.Mutex
-	pending []apitype.Event
-	closed  bool
-	ready   chan struct{} // a token when pending became non-empty
-}
-
-func newEventQueue() *eventQueue { return &eventQueue{ready: make(chan struct{}, 1)} }
-
-func (q *eventQueue) push(ev apitype.Event) {
-	q.mu.Lock()
-	if q.closed {
-		q.mu.Unlock()
-		return
-	}
-	if n := len(q.pending); n > 0 && ev.Type == apitype.EventProgress && q.pending[n-1].Type == apitype.EventProgress {
-		q.pending[n-1] = ev
-	} else {
-		q.pending = append(q.pending, ev)
-	}
-	q.mu.Unlock()
-	select {
-	case q.ready <- struct{}{}:
-	default:
-	}
-}
-
-// take returns what is pending; close makes later pushes no-ops.
-func (q *eventQueue) take(close bool) []apitype.Event {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	evs := q.pending
-	q.pending = nil
-	q.closed = q.closed || close
-	return evs
+// newEventQueue takes a load's events from the manager without blocking
+// it: a progress event replaces a progress event queued last.
+func newEventQueue() *mailbox.Box[apitype.Event] {
+	return mailbox.New(func(_ int, last, next apitype.Event) bool {
+		return next.Type == apitype.EventProgress && last.Type == apitype.EventProgress
+	})
 }

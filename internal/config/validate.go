@@ -10,10 +10,10 @@ import (
 	"strings"
 	"time"
 	"unicode"
-	"unicode/utf8"
 
 	"github.com/assetd/assetd/internal/duty"
 	"github.com/assetd/assetd/internal/manifest"
+	"github.com/assetd/assetd/internal/printable"
 )
 
 // Bounds on values. They keep a typo from turning into a denial of service
@@ -129,7 +129,7 @@ func (o *Origin) check(c *checker) {
 	if len(o.Mirrors) > 0 && o.URL == "" {
 		c.bad("origin.mirrors", "mirrors need origin.url")
 	}
-	if len(o.AppID) > maxAppIDBytes || !printable(o.AppID) {
+	if len(o.AppID) > maxAppIDBytes || !printable.String(o.AppID) {
 		c.bad("origin.app_id", "must be at most %d printable characters", maxAppIDBytes)
 	}
 	c.absPath("origin.session_token_file", o.SessionTokenFile, false)
@@ -192,7 +192,7 @@ func (a *API) check(c *checker) {
 	case m&0o600 != 0o600:
 		c.bad("api.socket_mode", "%s must give its owner read and write (0600)", a.SocketMode)
 	}
-	if g := a.SocketGroup; g != "" && (len(g) > 64 || strings.ContainsAny(g, ":/\x00") || !printable(g) || strings.ContainsFunc(g, unicode.IsSpace)) {
+	if g := a.SocketGroup; g != "" && (len(g) > 64 || strings.ContainsAny(g, ":/\x00") || !printable.String(g) || strings.ContainsFunc(g, unicode.IsSpace)) {
 		c.bad("api.socket_group", "%q is not a group name or number", truncate(g))
 	}
 	c.intRange("api.max_loads", a.MaxLoads, 1, MaxLoads)
@@ -336,16 +336,4 @@ func IsLoopback(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
-}
-
-func printable(s string) bool {
-	if !utf8.ValidString(s) {
-		return false
-	}
-	for _, r := range s {
-		if !unicode.IsPrint(r) {
-			return false
-		}
-	}
-	return true
 }

@@ -5,6 +5,7 @@ import (
 
 	"github.com/assetd/assetd/apitype"
 	"github.com/assetd/assetd/internal/errs"
+	"github.com/assetd/assetd/internal/mailbox"
 )
 
 // maxQueued bounds a waiter's queue: past it, a progress event replaces the
@@ -14,36 +15,23 @@ const maxQueued = 64
 
 // waiter is one caller of Load waiting on a shared load. The load pushes
 // events; the caller's own goroutine delivers them to its Progress func, so
-// a slow callback delays only that caller.
+// a slow callback delays only that caller. sig has a value when the queue
+// is not empty.
 type waiter struct {
-	mu  sync.Mutex
-	q   []apitype.Event
-	sig chan struct{} // capacity 1: "the queue is not empty"
+	q   *mailbox.Box[apitype.Event]
+	sig <-chan struct{}
 }
 
-func newWaiter() *waiter { return &waiter{sig: make(chan struct{}, 1)} }
-
-func (w *waiter) push(ev apitype.Event) {
-	w.mu.Lock()
-	if n := len(w.q); n >= maxQueued && ev.Type == apitype.EventProgress && w.q[n-1].Type == apitype.EventProgress {
-		w.q[n-1] = ev
-	} else {
-		w.q = append(w.q, ev)
-	}
-	w.mu.Unlock()
-	select {
-	case w.sig <- struct{}{}:
-	default:
-	}
+func newWaiter() *waiter {
+	q := mailbox.New(func(n int, last, next apitype.Event) bool {
+		return n >= maxQueued && next.Type == apitype.EventProgress && last.Type == apitype.EventProgress
+	})
+	return &waiter{q: q, sig: q.Ready()}
 }
 
-func (w *waiter) take() []apitype.Event {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	q := w.q
-	w.q = nil
-	return q
-}
+func (w *waiter) push(ev apitype.Event) { w.q.Push(ev) }
+
+func (w *waiter) take() []apitype.Event { return w.q.Take() }
 
 // subscribers are the /v1/events streams.
 type subscribers struct {

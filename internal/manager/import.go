@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/assetd/assetd/apitype"
+	"github.com/assetd/assetd/internal/ctxio"
 	"github.com/assetd/assetd/internal/errs"
 	"github.com/assetd/assetd/internal/manifest"
 	"github.com/assetd/assetd/internal/store"
@@ -177,7 +178,7 @@ func (in *importStream) removeSpools() {
 // read spools every file of the stream and lists its assets, sorted.
 func (in *importStream) read(ctx context.Context, r io.Reader) error {
 	id := in.id
-	tr := tar.NewReader(ctxReader{ctx, r})
+	tr := tar.NewReader(ctxio.Reader(ctx, r))
 	seen := map[string]bool{}
 	for entries := 0; ; entries++ {
 		hdr, err := tr.Next()
@@ -305,18 +306,6 @@ func entryKind(t byte) string {
 		return "a named pipe"
 	}
 	return fmt.Sprintf("an entry of type %q", t)
-}
-
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }
 
 // importErr is a rejected import: the caller's files are at fault.

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/assetd/assetd/internal/errs"
+	"github.com/assetd/assetd/internal/httpserve"
 	"github.com/assetd/assetd/internal/manifest"
 	"github.com/assetd/assetd/internal/publish"
 )
@@ -108,33 +109,15 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
-	done := make(chan error, 1)
-	go func() {
+	serve := func() error {
 		if s.TLS() {
-			done <- srv.ServeTLS(ln, s.certFile, s.keyFile)
-		} else {
-			done <- srv.Serve(ln)
+			return srv.ServeTLS(ln, s.certFile, s.keyFile)
 		}
-	}()
-	select {
-	case err := <-done:
-		return err
-	case <-ctx.Done():
+		return srv.Serve(ln)
 	}
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ShutdownTimeout)
-	defer cancel()
-	err := srv.Shutdown(sctx)
-	if err != nil {
+	return httpserve.Serve(ctx, srv, ShutdownTimeout, serve, func(err error) {
 		s.log.Warn("requests still in flight at shutdown; closing them", "err", err)
-		srv.Close()
-	}
-	if serr := <-done; !errors.Is(serr, http.ErrServerClosed) {
-		return serr
-	}
-	if errors.Is(err, context.DeadlineExceeded) {
-		return nil
-	}
-	return err
+	})
 }
 
 // ServeHTTP answers one origin-protocol request.

@@ -19,11 +19,11 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
+	"github.com/assetd/assetd/internal/ctxio"
 	"github.com/assetd/assetd/internal/errs"
 	"github.com/assetd/assetd/internal/manifest"
+	"github.com/assetd/assetd/internal/printable"
 )
 
 // VersionFile names an avatar folder's version file; it is not an asset.
@@ -191,7 +191,7 @@ func checkDirs(src, out string) error {
 		return err
 	}
 	if rel, err := filepath.Rel(as, ao); err == nil && (rel == "." || rel != ".." && !strings.HasPrefix(rel, "../")) {
-		return fmt.Errorf("OUT %s must not be inside SRC %s", Quote(out), Quote(src))
+		return fmt.Errorf("OUT %s must not be inside SRC %s", printable.Quote(out), printable.Quote(src))
 	}
 	return nil
 }
@@ -210,10 +210,10 @@ func listAvatars(root *os.Root) (ids, skipped []string, err error) {
 		case e.Type()&fs.ModeSymlink != 0:
 			fi, err := root.Stat(name)
 			if err != nil {
-				return nil, nil, fmt.Errorf("%s: %s: symlink leads outside SRC or nowhere: %w", Quote(root.Name()), Quote(name), err)
+				return nil, nil, fmt.Errorf("%s: %s: symlink leads outside SRC or nowhere: %w", printable.Quote(root.Name()), printable.Quote(name), err)
 			}
 			if fi.IsDir() {
-				return nil, nil, fmt.Errorf("%s: %s: a symlinked folder; symlinked folders are not followed", Quote(root.Name()), Quote(name))
+				return nil, nil, fmt.Errorf("%s: %s: a symlinked folder; symlinked folders are not followed", printable.Quote(root.Name()), printable.Quote(name))
 			}
 			skipped = append(skipped, name)
 			continue
@@ -222,7 +222,7 @@ func listAvatars(root *os.Root) (ids, skipped []string, err error) {
 			continue
 		}
 		if err := manifest.ValidateID(name); err != nil {
-			return nil, nil, fmt.Errorf("%s: folder %q is not an avatar ID: %s", Quote(root.Name()), name, plain(err))
+			return nil, nil, fmt.Errorf("%s: folder %q is not an avatar ID: %s", printable.Quote(root.Name()), name, plain(err))
 		}
 		ids = append(ids, name)
 	}
@@ -233,7 +233,7 @@ func listAvatars(root *os.Root) (ids, skipped []string, err error) {
 // sha256.
 func scan(ctx context.Context, root *os.Root, id, defVersion string) (*avatar, error) {
 	a := &avatar{id: id}
-	where := func(name string) string { return Quote(filepath.Join(root.Name(), filepath.FromSlash(name))) }
+	where := func(name string) string { return printable.Quote(filepath.Join(root.Name(), filepath.FromSlash(name))) }
 	err := fs.WalkDir(root.FS(), id, func(name string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -347,7 +347,7 @@ func hashFile(ctx context.Context, root *os.Root, name string, w io.Writer) (int
 	if w != nil {
 		dst = io.MultiWriter(h, w)
 	}
-	n, err := io.CopyN(dst, ctxReader{ctx, f}, manifest.DefaultMaxAssetBytes+1)
+	n, err := io.CopyN(dst, ctxio.Reader(ctx, f), manifest.DefaultMaxAssetBytes+1)
 	switch {
 	case err != nil && err != io.EOF:
 		return 0, "", err
@@ -355,18 +355,6 @@ func hashFile(ctx context.Context, root *os.Root, name string, w io.Writer) (int
 		return 0, "", fmt.Errorf("grew past the most an asset may be (%d bytes) while it was read", int64(manifest.DefaultMaxAssetBytes))
 	}
 	return n, hex.EncodeToString(h.Sum(nil)), nil
-}
-
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }
 
 func buildManifest(a *avatar, key ed25519.PrivateKey) ([]byte, error) {
@@ -414,7 +402,7 @@ func putBlob(ctx context.Context, root *os.Root, f source, out string) (added bo
 			return err
 		}
 		if size != f.asset.Size || digest != f.asset.SHA256 {
-			return fmt.Errorf("%s changed while it was being published; publish again", Quote(filepath.Join(root.Name(), f.name)))
+			return fmt.Errorf("%s changed while it was being published; publish again", printable.Quote(filepath.Join(root.Name(), f.name)))
 		}
 		return nil
 	})
@@ -528,36 +516,13 @@ func syncDir(dir string) error {
 	return d.Sync()
 }
 
-// Quote is s as a terminal may show it: unchanged when every character is
-// printable, else quoted with Go's escapes (strconv.Quote), so that a file
-// name holding an escape sequence cannot drive the terminal it is printed
-// on.
-func Quote(s string) string {
-	if printable(s) {
-		return s
-	}
-	return strconv.Quote(s)
-}
-
-func printable(s string) bool {
-	if !utf8.ValidString(s) {
-		return false
-	}
-	for _, r := range s {
-		if !unicode.IsPrint(r) {
-			return false
-		}
-	}
-	return true
-}
-
 // printableError is an error of Publish whose text is escaped where it is
 // not printable (a path an os error names), keeping what it wraps.
 type printableError struct{ err error }
 
 func (e *printableError) Error() string {
 	s := e.err.Error()
-	if printable(s) {
+	if printable.String(s) {
 		return s
 	}
 	q := strconv.Quote(s)

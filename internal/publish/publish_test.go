@@ -444,9 +444,6 @@ func TestTooBigRefusedBeforeHashing(t *testing.T) {
 // prints them): an escape sequence in a file name cannot reach the
 // terminal.
 func TestControlCharactersQuoted(t *testing.T) {
-	if Quote("kiosk/a b.bin") != "kiosk/a b.bin" || Quote("a\x1b[2J") != `"a\x1b[2J"` || Quote("\xff") != `"\xff"` {
-		t.Errorf("Quote: %s %s %s", Quote("kiosk/a b.bin"), Quote("a\x1b[2J"), Quote("\xff"))
-	}
 	for _, name := range []string{"kiosk/a\x1b]0;owned\x07.bin", "kiosk/\x1b[2J/x.bin", "bad\x1bid/a.bin"} {
 		dir := t.TempDir()
 		src, out := filepath.Join(dir, "src"), filepath.Join(dir, "out")
