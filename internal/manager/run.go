@@ -110,7 +110,8 @@ func (m *Manager) logLoad(fl *flight, a *apitype.Avatar, e *errs.Error) {
 }
 
 // fetchVersion revalidates or fetches the manifest, downloads what is missing
-// and makes the new version current.
+// and makes the new version current. A transient failure of the origin
+// serves the cached version stale, when there is one to serve.
 func (m *Manager) fetchVersion(fl *flight) (*apitype.Avatar, error) {
 	ctx, id := fl.ctx, fl.id
 	ctx = fetch.WithTrace(ctx, fl.trace(m))
@@ -134,63 +135,23 @@ func (m *Manager) fetchVersion(fl *flight) (*apitype.Avatar, error) {
 			return a, nil // another load refreshed it meanwhile
 		}
 	}
-	cached, usable := m.st.Get(id)
-	usable = usable && cached.Manifest != nil
-	if usable {
-		fl.before = string(cached.State) + " " + cached.Version
-		if bad := m.st.CheckAvatar(id); len(bad) > 0 {
-			m.damage(id, bad) // so that the missing files are fetched again
-			cached, usable = m.st.Get(id)
-			usable = usable && cached.Manifest != nil
-		}
-	}
+	cached := m.usableCached(fl)
 	etag := ""
-	if usable && !m.trust.isUntrusted(cached) {
+	if cached != nil && !m.trust.isUntrusted(cached) {
 		etag = cached.ETag // an untrusted manifest gets no 304 shortcut
 	}
 	res, err := f.Manifest(ctx, id, etag)
 	if err != nil {
-		if ctx.Err() == nil && usable && errs.IsTransient(err) {
-			if a := m.serveStale(id, cached, fl.pin.Load(), err); a != nil {
-				fl.stale = err
-				fl.setFromCache()
-				return a, nil
-			}
-		}
-		return nil, err
+		return m.serveStale(ctx, fl, cached, err)
 	}
 	now := m.now()
-	var target store.Avatar
-	if res.NotModified {
-		if !usable {
-			return nil, &errs.Error{Code: errs.FailedToFetchAvatarMetadata, Phase: errs.PhaseMetadata, AvatarID: id,
-				Message: "the origin answered 304 to a request that was not conditional"}
-		}
-		target = *cached
-		if res.ETag != "" {
-			target.ETag = res.ETag
-		}
-		target.MaxAge = res.MaxAge
-		if cached.State != store.StateDamaged && len(m.st.CheckAvatar(id)) == 0 && m.allPresent(cached.Manifest) {
-			if !fl.commit() {
-				return nil, context.Cause(ctx)
-			}
-			if err := m.st.Revalidated(id, target.ETag, res.MaxAge, now); err != nil {
-				return nil, storeErr(id, "", err)
-			}
-			fl.setFromCache()
-			return m.current(id, fl.pin.Load())
-		}
-	} else {
-		if res.Manifest == nil {
-			return nil, &errs.Error{Code: errs.FailedToFetchAvatarMetadata, Phase: errs.PhaseMetadata, AvatarID: id,
-				Reason: errs.ReasonInvalidManifest, Message: "the origin sent no manifest"}
-		}
-		target = store.Avatar{ID: id, Version: res.Manifest.Version, Manifest: res.Manifest,
-			RawManifest: res.Raw, ManifestURL: res.URL, ETag: res.ETag, Source: SourceOrigin, MaxAge: res.MaxAge}
+	target, err := versionOf(id, cached, res, now)
+	if err != nil {
+		return nil, err
 	}
-	target.State, target.Damaged = store.StateReady, nil
-	target.FetchedAt = now
+	if res.NotModified && cached.State != store.StateDamaged && len(m.st.CheckAvatar(id)) == 0 && m.allPresent(cached.Manifest) {
+		return m.revalidated(fl, &target, now)
+	}
 
 	// The lease keeps the blobs of target, present or to come, from being
 	// collected (making room for this load, another load's eviction, the
@@ -198,29 +159,90 @@ func (m *Manager) fetchVersion(fl *flight) (*apitype.Avatar, error) {
 	lease := m.st.Lease(digestsOf(target.Manifest)...)
 	defer lease.Release()
 	if err := m.fetchBlobs(ctx, f, fl, &target); err != nil {
-		if ctx.Err() == nil && usable && errs.IsTransient(err) {
-			if a := m.serveStale(id, cached, fl.pin.Load(), err); a != nil {
-				fl.stale = err
-				fl.setFromCache()
-				return a, nil // the new version could not be had: keep the old one
-			}
-		}
-		return nil, err
+		// the new version could not be had: keep the old one
+		return m.serveStale(ctx, fl, cached, err)
 	}
+	return m.put(fl, &target, trustGen)
+}
+
+// usableCached is the cached version of fl's avatar, if it has a manifest
+// to revalidate or to serve stale; nil otherwise. Files found missing
+// make it damaged, so that they are fetched again.
+func (m *Manager) usableCached(fl *flight) *store.Avatar {
+	cached, ok := m.st.Get(fl.id)
+	if !ok || cached.Manifest == nil {
+		return nil
+	}
+	fl.before = string(cached.State) + " " + cached.Version
+	if bad := m.st.CheckAvatar(fl.id); len(bad) > 0 {
+		m.damage(fl.id, bad)
+		cached, ok = m.st.Get(fl.id)
+		if !ok || cached.Manifest == nil {
+			return nil
+		}
+	}
+	return cached
+}
+
+// versionOf is the version the origin's answer res makes current: the
+// cached one with a 304's ETag and max-age, or the new manifest.
+func versionOf(id string, cached *store.Avatar, res *fetch.ManifestResult, now time.Time) (store.Avatar, error) {
+	var target store.Avatar
+	if res.NotModified {
+		if cached == nil {
+			return target, &errs.Error{Code: errs.FailedToFetchAvatarMetadata, Phase: errs.PhaseMetadata, AvatarID: id,
+				Message: "the origin answered 304 to a request that was not conditional"}
+		}
+		target = *cached
+		if res.ETag != "" {
+			target.ETag = res.ETag
+		}
+		target.MaxAge = res.MaxAge
+	} else {
+		if res.Manifest == nil {
+			return target, &errs.Error{Code: errs.FailedToFetchAvatarMetadata, Phase: errs.PhaseMetadata, AvatarID: id,
+				Reason: errs.ReasonInvalidManifest, Message: "the origin sent no manifest"}
+		}
+		target = store.Avatar{ID: id, Version: res.Manifest.Version, Manifest: res.Manifest,
+			RawManifest: res.Raw, ManifestURL: res.URL, ETag: res.ETag, Source: SourceOrigin, MaxAge: res.MaxAge}
+	}
+	target.State, target.Damaged = store.StateReady, nil
+	target.FetchedAt = now
+	return target, nil
+}
+
+// revalidated makes the cached version, unchanged at the origin and
+// intact, fresh again with target's ETag and max-age: nothing to download.
+func (m *Manager) revalidated(fl *flight, target *store.Avatar, now time.Time) (*apitype.Avatar, error) {
+	if !fl.commit() {
+		return nil, context.Cause(fl.ctx)
+	}
+	if err := m.st.Revalidated(fl.id, target.ETag, target.MaxAge, now); err != nil {
+		return nil, storeErr(fl.id, "", err)
+	}
+	fl.setFromCache()
+	return m.current(fl.id, fl.pin.Load())
+}
+
+// put makes target, its blobs all present, the current version, unless
+// fl was cancelled first. trustGen is the key set's generation the
+// manifest was verified under.
+func (m *Manager) put(fl *flight, target *store.Avatar, trustGen uint64) (*apitype.Avatar, error) {
+	id := fl.id
 	// The origin serves these bytes: a blob an import brought first
 	// (private) becomes readable by everyone, as origin blobs are.
 	if err := m.st.Share(digestsOf(target.Manifest)...); err != nil {
 		return nil, storeErr(id, "", err)
 	}
 	if !fl.commit() {
-		return nil, context.Cause(ctx)
+		return nil, context.Cause(fl.ctx)
 	}
 	// Pinned as the cache has it now (SetPinned may have run meanwhile),
 	// or as a caller of this load asked.
 	cur, ok := m.st.Get(id)
 	target.Pinned = (ok && cur.Pinned) || fl.pin.Load()
 	target.LastUsed = m.now()
-	if err := m.st.Put(&target); err != nil {
+	if err := m.st.Put(target); err != nil {
 		return nil, storeErr(id, "", err)
 	}
 	m.views.drop(id)
@@ -231,23 +253,30 @@ func (m *Manager) fetchVersion(fl *flight) (*apitype.Avatar, error) {
 	return m.current(id, false)
 }
 
-// serveStale marks the cached avatar stale and returns it, when its files
-// are intact and its manifest trusted; nil otherwise.
-func (m *Manager) serveStale(id string, cached *store.Avatar, pin bool, cause error) *apitype.Avatar {
+// serveStale answers cause, a failure to reach the origin, with the
+// cached version marked stale, when cause is transient and the cached
+// version (nil when none) is intact and trusted; else it returns cause.
+func (m *Manager) serveStale(ctx context.Context, fl *flight, cached *store.Avatar, cause error) (*apitype.Avatar, error) {
+	if ctx.Err() != nil || cached == nil || !errs.IsTransient(cause) {
+		return nil, cause
+	}
+	id := fl.id
 	if cached.State == store.StateDamaged || m.trust.isUntrusted(cached) || len(m.st.CheckAvatar(id)) > 0 {
-		return nil
+		return nil, cause
 	}
 	m.log.Warn("origin unreachable; serving the cached avatar as stale", "avatar", id, "err", cause)
 	if cached.State != store.StateStale {
 		if err := m.st.SetState(id, store.StateStale, nil); err != nil {
-			return nil
+			return nil, cause
 		}
 	}
-	a, err := m.current(id, pin)
+	a, err := m.current(id, fl.pin.Load())
 	if err != nil {
-		return nil
+		return nil, cause
 	}
-	return a
+	fl.stale = cause
+	fl.setFromCache()
+	return a, nil
 }
 
 // current is the cached avatar id, touched and pinned if asked.
