@@ -60,27 +60,9 @@ func (m *Manager) join(owner int64, id string, o LoadOptions, w *waiter, revalid
 	}
 	fl := m.flights[id]
 	if fl == nil {
-		ctx := m.ctx
-		if owner != daemonOwner {
-			// fetch queues this load's requests as its owner's.
-			ctx = caller.NewContext(ctx, caller.ID{UID: uint32(owner)})
-		}
-		ctx, cancel := context.WithCancelCause(ctx)
-		fl = &flight{
-			id:       id,
-			owner:    owner,
-			admitted: make(chan struct{}),
-			ctx:      ctx,
-			cancel:   cancel,
-			waiters:  map[*waiter]struct{}{},
-			last:     apitype.Event{Type: apitype.EventProgress, AvatarID: id, State: apitype.StateDownloading},
-			finished: make(chan struct{}),
-			started:  m.now(),
-		}
-		fl.background.Store(o.Background)
-		fl.revalidate.Store(revalidate)
+		fl = m.newFlight(owner, id, o.Background, revalidate)
 		if err := m.admitLocked(fl); err != nil {
-			cancel(nil)
+			fl.cancel(nil)
 			return nil, err
 		}
 		if fl.queued {
@@ -92,26 +74,54 @@ func (m *Manager) join(owner int64, id string, o LoadOptions, w *waiter, revalid
 			defer m.wg.Done()
 			m.run(fl)
 		}()
-	} else {
-		if !o.Background && fl.background.Swap(false) {
-			m.toInteractiveLocked(fl)
-			// its downloads waiting at the cap or the bandwidth
-			// limiter move ahead now, not at their next wait
-			if f := m.fetcher.Load(); f != nil {
-				f.Promote()
-			}
+	} else if !o.Background && fl.background.Swap(false) {
+		m.toInteractiveLocked(fl)
+		// its downloads waiting at the cap or the bandwidth
+		// limiter move ahead now, not at their next wait
+		if f := m.fetcher.Load(); f != nil {
+			f.Promote()
 		}
 	}
 	if o.Pin {
 		fl.pin.Store(true)
 	}
 	if w != nil {
-		fl.mu.Lock()
-		fl.waiters[w] = struct{}{}
-		w.push(fl.last)
-		fl.mu.Unlock()
+		fl.addWaiter(w)
 	}
 	return fl, nil
+}
+
+// newFlight is a flight of id for owner, not yet admitted, whose context
+// ends at Close.
+func (m *Manager) newFlight(owner int64, id string, background, revalidate bool) *flight {
+	ctx := m.ctx
+	if owner != daemonOwner {
+		// fetch queues this load's requests as its owner's.
+		ctx = caller.NewContext(ctx, caller.ID{UID: uint32(owner)})
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	fl := &flight{
+		id:       id,
+		owner:    owner,
+		admitted: make(chan struct{}),
+		ctx:      ctx,
+		cancel:   cancel,
+		waiters:  map[*waiter]struct{}{},
+		last:     apitype.Event{Type: apitype.EventProgress, AvatarID: id, State: apitype.StateDownloading},
+		finished: make(chan struct{}),
+		started:  m.now(),
+	}
+	fl.background.Store(background)
+	fl.revalidate.Store(revalidate)
+	return fl
+}
+
+// addWaiter adds w to the waiters, its first event the progress so far.
+func (fl *flight) addWaiter(w *waiter) {
+	fl.mu.Lock()
+	fl.waiters[w] = struct{}{}
+	w.push(fl.last)
+	fl.mu.Unlock()
 }
 
 func (fl *flight) removeWaiter(w *waiter) {
@@ -134,6 +144,28 @@ func (fl *flight) outcome() (*apitype.Avatar, error) {
 	}
 	c := *fl.result
 	return &c, nil
+}
+
+// end records the flight's outcome, a or e, and gives its last event,
+// completed or failed, to its waiters; it returns that event.
+func (fl *flight) end(a *apitype.Avatar, e *errs.Error) apitype.Event {
+	var ev apitype.Event
+	fl.mu.Lock()
+	if e == nil {
+		fl.result = a
+		ev = completedEvent(a)
+		ev.FromCache = fl.fromCache
+	} else {
+		fl.err = e
+		ev = failedEvent(fl.id, e, fl.last.BytesDone, fl.last.BytesTotal, fl.last.Progress)
+	}
+	for w := range fl.waiters {
+		w.push(ev)
+	}
+	close(fl.finished)
+	fl.mu.Unlock()
+	fl.cancel(nil)
+	return ev
 }
 
 // tryCancel cancels the flight unless it is already committing its result.

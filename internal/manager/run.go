@@ -30,6 +30,9 @@ func (m *Manager) run(fl *flight) {
 	m.finish(fl, a, e)
 }
 
+// finish ends fl with a or e: it leaves the flights and gives back its
+// slot, counts its result (keeping an auth failure to retry with the next
+// token), then sends its last event, its state change and its log line.
 func (m *Manager) finish(fl *flight, a *apitype.Avatar, e *errs.Error) {
 	m.mu.Lock()
 	if m.flights[fl.id] == fl {
@@ -51,24 +54,7 @@ func (m *Manager) finish(fl *flight, a *apitype.Avatar, e *errs.Error) {
 	}
 	m.mu.Unlock()
 
-	var ev apitype.Event
-	fl.mu.Lock()
-	if e == nil {
-		fl.result = a
-		ev = completedEvent(a)
-		ev.FromCache = fl.fromCache
-	} else {
-		fl.err = e
-		ev = failedEvent(fl.id, e, fl.last.BytesDone, fl.last.BytesTotal, fl.last.Progress)
-	}
-	for w := range fl.waiters {
-		w.push(ev)
-	}
-	close(fl.finished)
-	fl.mu.Unlock()
-	fl.cancel(nil)
-
-	m.subs.send(ev)
+	m.subs.send(fl.end(a, e))
 	switch {
 	case e == nil:
 		if string(a.State)+" "+a.Version != fl.before {
