@@ -26,8 +26,9 @@
 // and both report the transient error when the avatar was served stale, so
 // that the preloader backs off.
 //
-// The loads, by file:
+// By file:
 //
+//	manager.go the Manager: New, Close, SetFetcher, Metrics
 //	load.go    the entry points (Load, Start, Preload, Refresh) and the
 //	           fresh-cache path, which answers with no flight at all
 //	flight.go  the flight: join (start or join one, with its waiters),
@@ -39,6 +40,12 @@
 //	wait.go    what a flight waits for (queue, retries), in its events
 //	cancel.go  CancelLoading, CancelAll, RetryAuthFailed
 //	errors.go  the manager's errors
+//	cache.go   Retrieve, damage and healing, Clear*, pins, sizes, lists
+//	views.go   the API form of a cached avatar, its fixed part cached
+//	verify.go  Verify, the re-hash of an avatar's blobs
+//	trust.go   the trusted keys' verdicts on cached manifests
+//	import.go  Import, an avatar streamed in as tar
+//	events.go  waiters' and subscribers' event queues
 //
 // Retrieve never touches the network: it reads the store's in-memory index,
 // stats the avatar's files and converts to the API form through a view
