@@ -125,7 +125,11 @@ func (c *cold) socketTrials(ctx context.Context, d *daemon) (assetd, bare []sock
 			order = []string{sock, d.sock}
 		}
 		for _, s := range order {
-			r, err := hammer(ctx, s, c.ids, c.o.requests, c.o.clients)
+			pid := d.pid()
+			if s == sock {
+				pid = cmd.Process.Pid
+			}
+			r, err := hammer(ctx, s, pid, c.ids, c.o.requests, c.o.clients)
 			if err != nil {
 				return nil, nil, fmt.Errorf("socket %s: %w", s, err)
 			}
@@ -136,7 +140,7 @@ func (c *cold) socketTrials(ctx context.Context, d *daemon) (assetd, bare []sock
 			} else {
 				assetd = append(assetd, r)
 			}
-			fmt.Fprintf(os.Stderr, "socket trial %d  %-6s %8.0f req/s  p50 %v  p99 %v\n", t+1, name, r.rps, r.p50, r.p99)
+			fmt.Fprintf(os.Stderr, "socket trial %d  %-6s %8.0f req/s  p50 %v  p99 %v  CPU %v a request\n", t+1, name, r.rps, r.p50, r.p99, r.cpu)
 		}
 	}
 	return assetd, bare, nil

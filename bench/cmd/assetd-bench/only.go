@@ -87,12 +87,14 @@ func (r *results) socketRows() []row {
 	rps := func(s socketResult) float64 { return s.rps }
 	p50 := func(s socketResult) float64 { return s.p50.Seconds() }
 	p99 := func(s socketResult) float64 { return s.p99.Seconds() }
+	cpu := func(s socketResult) float64 { return s.cpu.Seconds() }
 	ca, cb := pick(r.cached.assetd, rps), pick(r.cached.bare, rps)
 	get := fmt.Sprintf("cached GET /v1/avatars/{id} over the socket, %d keep-alive clients, vs a bare net/http handler", r.o.clients)
 	return []row{
 		{get + ": throughput", fmt.Sprintf("%.0f req/s", ca), fmt.Sprintf("%.0f req/s", cb), ratio(ca / cb), fmt.Sprintf("≥ %.2g", cachedGetTarget), yesNo(ca/cb >= cachedGetTarget)},
 		{get + ": p50 latency", us(pick(r.cached.assetd, p50)), us(pick(r.cached.bare, p50)), ratio(pick(r.cached.assetd, p50) / pick(r.cached.bare, p50)), "", ""},
 		{get + ": p99 latency", us(pick(r.cached.assetd, p99)), us(pick(r.cached.bare, p99)), ratio(pick(r.cached.assetd, p99) / pick(r.cached.bare, p99)), "", ""},
+		{"(context) " + get + ": the server's CPU time per request", us1(pick(r.cached.assetd, cpu)), us1(pick(r.cached.bare, cpu)), ratio(pick(r.cached.assetd, cpu) / pick(r.cached.bare, cpu)), "", ""},
 	}
 }
 
@@ -100,8 +102,8 @@ func (r *results) socketSeries() string {
 	var b strings.Builder
 	for i := range r.cached.assetd {
 		a, z := r.cached.assetd[i], r.cached.bare[i]
-		fmt.Fprintf(&b, "- socket trial %d: assetd %.0f req/s (p50 %s, p99 %s); bare %.0f req/s (p50 %s, p99 %s)\n",
-			i+1, a.rps, us(a.p50.Seconds()), us(a.p99.Seconds()), z.rps, us(z.p50.Seconds()), us(z.p99.Seconds()))
+		fmt.Fprintf(&b, "- socket trial %d: assetd %.0f req/s (p50 %s, p99 %s, CPU %s a request); bare %.0f req/s (p50 %s, p99 %s, CPU %s)\n",
+			i+1, a.rps, us(a.p50.Seconds()), us(a.p99.Seconds()), us1(a.cpu.Seconds()), z.rps, us(z.p50.Seconds()), us(z.p99.Seconds()), us1(z.cpu.Seconds()))
 	}
 	return b.String()
 }

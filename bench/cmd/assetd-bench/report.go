@@ -54,6 +54,7 @@ func table(rows []row) string {
 func secs(s float64) string  { return fmt.Sprintf("%.2f s", s) }
 func ms(s float64) string    { return fmt.Sprintf("%.1f ms", s*1000) }
 func us(s float64) string    { return fmt.Sprintf("%.0f µs", s*1e6) }
+func us1(s float64) string   { return fmt.Sprintf("%.1f µs", s*1e6) }
 func mib(n float64) string   { return fmt.Sprintf("%.1f MiB", n/(1<<20)) }
 func ratio(x float64) string { return fmt.Sprintf("%.2f", x) }
 func mbps(bytes int64, s float64) string {

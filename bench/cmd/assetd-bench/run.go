@@ -295,6 +295,9 @@ const methodNotes = `
 - The socket: the daemon's answer to GET /v1/avatars/{id} for each avatar is captured and a bare
   net/http handler on another Unix socket answers the same bytes; each trial sends the same number
   of requests (after a tenth as warm-up) from 32 goroutines over 32 keep-alive connections.
+  The CPU time per request is each server process's utime + stime (/proc/PID/stat, 10 ms
+  ticks) over the timed requests, divided by their number: a cost the machine's other
+  load moves less than it moves throughput. ` + "`assetd-bench -only socket`" + ` runs these trials alone.
 - Start to ready: a store of 10,000 avatars of five files written through internal/store, then
   ` + "`assetd serve`" + ` is started on it and /v1/health polled every millisecond.
 - Priority (` + "`assetd-bench priority`" + ` runs it alone): 40 avatars of one 4 MiB file and one of

@@ -34,12 +34,15 @@ func socketClient(sock string, clients int) *http.Client {
 type socketResult struct {
 	rps      float64
 	p50, p99 time.Duration
+	cpu      time.Duration // the server's CPU time per request (user + system)
 }
 
 // hammer sends n GET /v1/avatars/{id} (ids in turn) from clients
 // goroutines sharing clients keep-alive connections, after a warm-up of
-// n/10, and measures the throughput and the latency percentiles.
-func hammer(ctx context.Context, sock string, ids []string, n, clients int) (socketResult, error) {
+// n/10, and measures the throughput, the latency percentiles and the CPU
+// time of the server (process pid) per request: a figure other load on
+// the machine does not move as much as throughput.
+func hammer(ctx context.Context, sock string, pid int, ids []string, n, clients int) (socketResult, error) {
 	hc := socketClient(sock, clients)
 	defer hc.CloseIdleConnections()
 	run := func(n int, lat []time.Duration) error {
@@ -75,13 +78,21 @@ func hammer(ctx context.Context, sock string, ids []string, n, clients int) (soc
 		return socketResult{}, err
 	}
 	lat := make([]time.Duration, n)
+	cpu0, err := cpuTime(pid)
+	if err != nil {
+		return socketResult{}, err
+	}
 	start := time.Now()
 	if err := run(n, lat); err != nil {
 		return socketResult{}, err
 	}
 	took := time.Since(start)
+	cpu1, err := cpuTime(pid)
+	if err != nil {
+		return socketResult{}, err
+	}
 	slices.Sort(lat)
-	return socketResult{rps: float64(n) / took.Seconds(), p50: lat[n/2], p99: lat[n*99/100]}, nil
+	return socketResult{rps: float64(n) / took.Seconds(), p50: lat[n/2], p99: lat[n*99/100], cpu: (cpu1 - cpu0) / time.Duration(n)}, nil
 }
 
 func getOnce(ctx context.Context, hc *http.Client, id string) error {
