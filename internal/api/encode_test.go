@@ -64,3 +64,20 @@ func FuzzAppendAvatar(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkAppendAvatar encodes a cached GET's answer: five files with
+// their digests and local paths.
+func BenchmarkAppendAvatar(b *testing.B) {
+	a := &apitype.Avatar{AvatarID: "avatar-07", Version: "2026-11-01.1", State: apitype.StateReady, SizeBytes: 8 << 20,
+		LastUsed: time.Date(2026, 11, 25, 10, 0, 0, 123456789, time.UTC), Source: "origin"}
+	for _, p := range []string{"model.splat", "textures/albedo.ktx2", "textures/normal.ktx2", "anim/talk.bin", "meta.json"} {
+		a.Assets = append(a.Assets, apitype.Asset{Path: p, Size: 1 << 20,
+			SHA256:    "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+			LocalPath: "/var/lib/assetd/blobs/sha256/9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"})
+	}
+	var buf []byte
+	for b.Loop() {
+		buf = appendAvatar(buf[:0], a)
+	}
+	b.SetBytes(int64(len(buf)))
+}

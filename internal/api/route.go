@@ -94,7 +94,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 	for _, m := range rt.methods {
 		if m.name == req.Method {
-			if !m.stream {
+			if !m.stream && req.Body != http.NoBody { // a GET has none: no reader to allocate
 				req.Body = http.MaxBytesReader(w, req.Body, MaxBodyBytes)
 			}
 			m.h(s, w, req, id)
