@@ -24,7 +24,10 @@ import (
 // the directory's own removal or move, or its file system's unmount turn
 // the cache off (a stat every time, as without it). The daemon's own
 // commits and removals reach it the same way: they are renames and
-// unlinks in that directory.
+// unlinks in that directory. The instance is opened at the first check
+// (inotify instances are counted per user: a store no GET reads holds
+// none); between checks the kernel queues at most
+// fs.inotify.max_queued_events (16384 by default), then one overflow.
 //
 // What a directory watch does not see, and what is done about it:
 //   - A write, truncate or chmod through a hard link in another
@@ -40,6 +43,7 @@ import (
 //     magic), and a stat is made every time on any other.
 type statCache struct {
 	mu      sync.Mutex
+	started bool   // the first check (or Close) has opened it
 	fd      int    // the inotify instance (non-blocking); -1: off
 	epoch   uint64 // counts drains that found events
 	trusted map[string]trustedStat
@@ -79,6 +83,20 @@ var localFS = func(magic int64) bool {
 	return false
 }
 
+// startStatCacheLocked starts watching s's blob directory at the first check: a
+// store no GET reads (a command's, a tool's) holds no inotify instance.
+func (s *Store) startStatCacheLocked() {
+	c := &s.statc
+	if c.started {
+		return
+	}
+	c.started = true
+	c.open(s.path("blobs", "sha256"), s.blobFD)
+	if c.off != "" {
+		s.log.Info("store: every check stats each blob", "why", c.off)
+	}
+}
+
 // open starts watching dir (blobs/sha256, open as fd); on any failure
 // the cache stays off and every check stats.
 func (c *statCache) open(dir string, fd int) {
@@ -108,6 +126,9 @@ func (c *statCache) open(dir string, fd int) {
 // close turns the cache off for good (Store.Close).
 func (c *statCache) close() {
 	c.mu.Lock()
+	if !c.started {
+		c.started, c.fd = true, -1 // never opened: fd 0 is not the cache's
+	}
 	c.offLocked("closed")
 	c.mu.Unlock()
 }
@@ -169,6 +190,7 @@ func (s *Store) statBlobs(digests []string, sizes []int64, skip func(int) bool, 
 	c := &s.statc
 	now := s.now().UnixNano()
 	c.mu.Lock()
+	s.startStatCacheLocked()
 	c.drainLocked()
 	on, epoch := c.fd >= 0, c.epoch
 	// need: bit i of the first 64 digests is set when it needs a stat;

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // statsOf runs CheckAvatar(id) and returns its answer and the fstatat
@@ -25,10 +27,19 @@ func watched(t *testing.T, opts Options) *Store {
 	t.Helper()
 	s := openT(t, t.TempDir(), opts)
 	t.Cleanup(func() { s.Close() })
-	if s.statc.off != "" {
-		t.Skipf("the stat cache is off here: %s", s.statc.off)
+	if off := statCacheOff(s); off != "" {
+		t.Skipf("the stat cache is off here: %s", off)
 	}
 	return s
+}
+
+// statCacheOff starts s's stat cache as a first check would and says why
+// it is off ("" when on).
+func statCacheOff(s *Store) string {
+	s.statc.mu.Lock()
+	defer s.statc.mu.Unlock()
+	s.startStatCacheLocked()
+	return s.statc.off
 }
 
 // TestCheckTrustsOnlyWhatTheWatchVouchesFor: a second check of an
@@ -200,8 +211,8 @@ func TestCheckAfterOverflow(t *testing.T) {
 	if bad := s.CheckAvatar("a"); !slices.Equal(bad, []string{"x"}) {
 		t.Fatalf("removed after an overflow: %v", bad)
 	}
-	if s.statc.off != "" {
-		t.Fatalf("the cache went off after an overflow: %s", s.statc.off)
+	if off := statCacheOff(s); off != "" {
+		t.Fatalf("the cache went off after an overflow: %s", off)
 	}
 }
 
@@ -213,8 +224,8 @@ func TestCheckWithoutInotify(t *testing.T) {
 	t.Cleanup(func() { localFS = local })
 	s := openT(t, t.TempDir(), Options{})
 	defer s.Close()
-	if !strings.Contains(s.statc.off, "not known") {
-		t.Fatalf("cache off because %q, want the file system type", s.statc.off)
+	if off := statCacheOff(s); !strings.Contains(off, "not known") {
+		t.Fatalf("cache off because %q, want the file system type", off)
 	}
 	putT(t, s, "a", "1", map[string]string{"x": "ex", "y": "why"})
 	for range 3 {
@@ -271,5 +282,53 @@ func TestCheckConcurrentDamage(t *testing.T) {
 		if bad := s.CheckAvatar("a"); bad != nil {
 			t.Fatalf("round %d, repaired: %v", i, bad)
 		}
+	}
+}
+
+// inotifyFDs counts this process's open inotify instances.
+func inotifyFDs(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skip(err)
+	}
+	n := 0
+	for _, e := range ents {
+		if l, err := os.Readlink(filepath.Join("/proc/self/fd", e.Name())); err == nil && l == "anon_inode:inotify" {
+			n++
+		}
+	}
+	return n
+}
+
+// TestStatCacheOpensAtTheFirstCheck: a store no check reads holds no
+// inotify instance (they are counted per user), and its Close closes no
+// descriptor it does not own; the first check opens one, Close closes it.
+func TestStatCacheOpensAtTheFirstCheck(t *testing.T) {
+	before := inotifyFDs(t)
+	s := openT(t, t.TempDir(), Options{})
+	if n := inotifyFDs(t); n != before {
+		t.Errorf("Open: %d inotify instances, want %d", n, before)
+	}
+	putT(t, s, "a", "1", map[string]string{"x": "ex"})
+	if n := inotifyFDs(t); n != before {
+		t.Errorf("Put: %d inotify instances, want %d", n, before)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := unix.FcntlInt(0, unix.F_GETFD, 0); err != nil {
+		t.Fatalf("Close of a store never checked closed descriptor 0: %v", err)
+	}
+
+	s = watched(t, Options{})
+	if n := inotifyFDs(t); n != before+1 {
+		t.Errorf("after the first check: %d inotify instances, want %d", n, before+1)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := inotifyFDs(t); n != before {
+		t.Errorf("after Close: %d inotify instances, want %d", n, before)
 	}
 }

@@ -182,10 +182,6 @@ func (s *Store) open() error {
 		return fmt.Errorf("store: %w", err)
 	}
 	s.blobFD = int(s.blobDir.Fd())
-	s.statc.open(s.path("blobs", "sha256"), s.blobFD)
-	if s.statc.off != "" {
-		s.log.Info("store: every check stats each blob", "why", s.statc.off)
-	}
 	start := time.Now()
 	scanned := make(chan blobScan, 1)
 	go func() { scanned <- scanBlobs(s.blobDir) }()
