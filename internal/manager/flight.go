@@ -124,6 +124,38 @@ func (fl *flight) addWaiter(w *waiter) {
 	fl.mu.Unlock()
 }
 
+// follow waits, as waiter w, for the flight's outcome, giving each event to
+// progress (if any) from the caller's goroutine. It also returns why the
+// cached avatar was served stale, if it was. ctx ends only this wait.
+func (fl *flight) follow(ctx context.Context, w *waiter, progress func(apitype.Event)) (a *apitype.Avatar, stale error, err error) {
+	deliver := func(evs []apitype.Event) {
+		if progress == nil {
+			return
+		}
+		for _, ev := range evs {
+			progress(ev)
+		}
+	}
+	for {
+		select {
+		case <-w.sig:
+			deliver(w.take())
+		case <-fl.finished:
+			deliver(w.take())
+			a, err := fl.outcome()
+			if err != nil {
+				return nil, nil, err
+			}
+			return a, fl.stale, nil
+		case <-ctx.Done():
+			fl.removeWaiter(w)
+			e := cancelledErr(fl.id)
+			e.Err = ctx.Err()
+			return nil, nil, e
+		}
+	}
+}
+
 func (fl *flight) removeWaiter(w *waiter) {
 	fl.mu.Lock()
 	delete(fl.waiters, w)

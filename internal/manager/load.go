@@ -44,9 +44,7 @@ func (m *Manager) await(ctx context.Context, id string, o LoadOptions, revalidat
 		return nil, nil, err
 	}
 	if !revalidate {
-		if a := m.freshCached(id, o.Pin); a != nil {
-			m.countResult(nil)
-			m.logCacheHit(a)
+		if a := m.cacheHit(id, o.Pin); a != nil {
 			if o.Progress != nil {
 				ev := completedEvent(a)
 				ev.FromCache = true
@@ -60,32 +58,7 @@ func (m *Manager) await(ctx context.Context, id string, o LoadOptions, revalidat
 	if err != nil {
 		return nil, nil, err
 	}
-	deliver := func(evs []apitype.Event) {
-		if o.Progress == nil {
-			return
-		}
-		for _, ev := range evs {
-			o.Progress(ev)
-		}
-	}
-	for {
-		select {
-		case <-w.sig:
-			deliver(w.take())
-		case <-fl.finished:
-			deliver(w.take())
-			a, err := fl.outcome()
-			if err != nil {
-				return nil, nil, err
-			}
-			return a, fl.stale, nil
-		case <-ctx.Done():
-			fl.removeWaiter(w)
-			e := cancelledErr(id)
-			e.Err = ctx.Err()
-			return nil, nil, e
-		}
-	}
+	return fl.follow(ctx, w, o.Progress)
 }
 
 // Start starts the load of id, or joins the one in flight, without
@@ -96,9 +69,7 @@ func (m *Manager) Start(ctx context.Context, id string, o LoadOptions) (inFlight
 	if err := validateID(id); err != nil {
 		return apitype.Load{}, nil, err
 	}
-	if a := m.freshCached(id, o.Pin); a != nil {
-		m.countResult(nil)
-		m.logCacheHit(a)
+	if a := m.cacheHit(id, o.Pin); a != nil {
 		return apitype.Load{}, a, nil
 	}
 	fl, err := m.join(ownerOf(ctx), id, o, nil, false)
@@ -158,8 +129,15 @@ func (m *Manager) freshCached(id string, pin bool) *apitype.Avatar {
 	return out
 }
 
-// logCacheHit logs a load answered from the cache with no request.
-func (m *Manager) logCacheHit(a *apitype.Avatar) {
+// cacheHit is freshCached, counted and logged as a load answered from
+// the cache with no request.
+func (m *Manager) cacheHit(id string, pin bool) *apitype.Avatar {
+	a := m.freshCached(id, pin)
+	if a == nil {
+		return nil
+	}
+	m.countResult(nil)
 	m.log.Info("loaded", "avatar", a.AvatarID, "version", a.Version, "bytes", a.SizeBytes,
 		"downloaded", 0, "took", time.Duration(0), "from", "cache")
+	return a
 }
