@@ -58,15 +58,8 @@ func (m *Manager) fetchBlobs(ctx context.Context, f *fetch.Client, fl *flight, t
 	if len(want) == 0 {
 		return nil
 	}
-	if need > 0 {
-		evicted, err := m.st.EnsureSpaceKeeping(need, fl.id)
-		for _, id := range evicted {
-			m.views.drop(id)
-			m.log.Info("evicted to make room", "avatar", id, "for", fl.id)
-		}
-		if err != nil {
-			return storeErr(fl.id, "", err)
-		}
+	if err := m.makeRoom(need, fl.id); err != nil {
+		return err
 	}
 	// Larger files first: they bound the load's duration.
 	sort.SliceStable(want, func(i, j int) bool { return want[i].asset.Size > want[j].asset.Size })
@@ -76,6 +69,23 @@ func (m *Manager) fetchBlobs(ctx context.Context, f *fetch.Client, fl *flight, t
 		g.Go(func() error { return m.fetchBlob(gctx, f, fl, target, w) })
 	}
 	return g.Wait()
+}
+
+// makeRoom evicts least recently used unpinned avatars, never keep, until
+// need more bytes fit in the store (store.EnsureSpaceKeeping).
+func (m *Manager) makeRoom(need int64, keep string) error {
+	if need <= 0 {
+		return nil
+	}
+	evicted, err := m.st.EnsureSpaceKeeping(need, keep)
+	for _, id := range evicted {
+		m.views.drop(id)
+		m.log.Info("evicted to make room", "avatar", id, "for", keep)
+	}
+	if err != nil {
+		return storeErr(keep, "", err)
+	}
+	return nil
 }
 
 // fetchBlob downloads one blob into the store, resuming a partial, unless

@@ -73,55 +73,16 @@ func (m *Manager) Import(ctx context.Context, id string, r io.Reader, o ImportOp
 	if err := in.read(ctx, r); err != nil {
 		return nil, err
 	}
-	version := o.Version
-	if in.version != "" {
-		if version != "" && version != in.version {
-			return nil, importErr(id, VersionFile, "the %s file says %q but the version %q was asked for: drop one", VersionFile, in.version, version)
-		}
-		version = in.version
-	}
-	mf := &manifest.Manifest{Schema: manifest.SchemaVersion, AvatarID: id, Version: version, Assets: in.assets}
-	if mf.Version == "" {
-		sum, err := json.Marshal(mf.Assets)
-		if err != nil {
-			return nil, avatarErr(id, err)
-		}
-		h := sha256.Sum256(sum)
-		mf.Version = "local-" + hex.EncodeToString(h[:6])
-	}
-	if err := mf.Validate(in.maxAsset); err != nil {
-		e := errs.From(err)
-		return nil, importErr(id, e.Asset, "%s", e.Message)
-	}
-	raw, err := json.Marshal(mf)
+	mf, raw, err := in.manifest(o.Version)
 	if err != nil {
-		return nil, avatarErr(id, err)
+		return nil, err
 	}
-
 	// As for a load: the lease keeps the blobs this version shares with
 	// others from being evicted to make room for it, until the Put.
 	lease := m.st.Lease(digestsOf(mf)...)
 	defer lease.Release()
-	var need int64
-	for d, sp := range in.spools {
-		if !m.st.HasBlob(d) {
-			need += sp.Size()
-		}
-	}
-	if need > 0 {
-		evicted, err := m.st.EnsureSpaceKeeping(need, id)
-		for _, e := range evicted {
-			m.views.drop(e)
-		}
-		if err != nil {
-			return nil, storeErr(id, "", err)
-		}
-	}
-	for d, sp := range in.spools {
-		delete(in.spools, d)
-		if err := m.st.CommitSpool(ctx, sp, true); err != nil {
-			return nil, storeErr(id, "", err)
-		}
+	if err := in.commit(ctx); err != nil {
+		return nil, err
 	}
 
 	if err := m.cancelAndWait(ctx, []string{id}); err != nil {
@@ -173,6 +134,58 @@ func (in *importStream) removeSpools() {
 	for _, sp := range in.spools {
 		_ = sp.Remove()
 	}
+}
+
+// manifest is the stream's manifest and its JSON. Its version is the
+// VERSION file's, else asked, else one made of the files' digests.
+func (in *importStream) manifest(asked string) (*manifest.Manifest, []byte, error) {
+	id := in.id
+	version := asked
+	if in.version != "" {
+		if version != "" && version != in.version {
+			return nil, nil, importErr(id, VersionFile, "the %s file says %q but the version %q was asked for: drop one", VersionFile, in.version, version)
+		}
+		version = in.version
+	}
+	mf := &manifest.Manifest{Schema: manifest.SchemaVersion, AvatarID: id, Version: version, Assets: in.assets}
+	if mf.Version == "" {
+		sum, err := json.Marshal(mf.Assets)
+		if err != nil {
+			return nil, nil, avatarErr(id, err)
+		}
+		h := sha256.Sum256(sum)
+		mf.Version = "local-" + hex.EncodeToString(h[:6])
+	}
+	if err := mf.Validate(in.maxAsset); err != nil {
+		e := errs.From(err)
+		return nil, nil, importErr(id, e.Asset, "%s", e.Message)
+	}
+	raw, err := json.Marshal(mf)
+	if err != nil {
+		return nil, nil, avatarErr(id, err)
+	}
+	return mf, raw, nil
+}
+
+// commit makes room for the spooled files the store lacks and commits
+// every spool into the store, private.
+func (in *importStream) commit(ctx context.Context) error {
+	var need int64
+	for d, sp := range in.spools {
+		if !in.m.st.HasBlob(d) {
+			need += sp.Size()
+		}
+	}
+	if err := in.m.makeRoom(need, in.id); err != nil {
+		return err
+	}
+	for d, sp := range in.spools {
+		delete(in.spools, d)
+		if err := in.m.st.CommitSpool(ctx, sp, true); err != nil {
+			return storeErr(in.id, "", err)
+		}
+	}
+	return nil
 }
 
 // read spools every file of the stream and lists its assets, sorted.
