@@ -255,18 +255,15 @@ func (m *Manager) List() apitype.List {
 
 // EachCached calls yield with the API form of each cached avatar, by ID,
 // one at a time, until yield returns false: a listing of a large cache
-// holds one avatar at a time. The views it builds are not kept (the view
-// cache is for Retrieve's working set, not for every avatar listed).
+// holds one chunk of avatars at a time (store.Each). The views it builds
+// are not kept (the view cache is for Retrieve's working set, not for
+// every avatar listed), nor are the avatars it reads (the store's are).
 func (m *Manager) EachCached(yield func(*apitype.Avatar) bool) {
-	for _, id := range m.st.IDs() {
-		a, ok := m.st.Get(id)
-		if !ok {
-			continue // removed since IDs
-		}
+	if err := m.st.Each(func(a *store.Avatar) bool {
 		v, shared := m.peekView(a)
-		if !yield(m.apiForm(a, v, shared)) {
-			return
-		}
+		return yield(m.apiForm(a, v, shared))
+	}); err != nil {
+		m.log.Error("list avatars", "err", err)
 	}
 }
 

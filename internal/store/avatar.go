@@ -52,39 +52,29 @@ func (a *Avatar) Size() int64 {
 	return a.Manifest.TotalSize()
 }
 
-func (e *entry) avatar() *Avatar {
-	a := e.a
+// Get returns a copy of the cached avatar id.
+func (s *Store) Get(id string) (*Avatar, bool) {
+	e, h := s.view(id)
+	if h == nil {
+		return nil, false
+	}
+	a := *h
 	if at := e.lastUsed.Load(); at != 0 {
 		a.LastUsed = time.Unix(0, at)
 	}
 	if a.Damaged != nil {
 		a.Damaged = slices.Clone(a.Damaged)
 	}
-	return &a
+	return &a, true
 }
 
-// Get returns a copy of the cached avatar id.
-func (s *Store) Get(id string) (*Avatar, bool) {
-	s.mu.RLock()
-	e := s.avatars[id]
-	if e == nil {
-		s.mu.RUnlock()
-		return nil, false
-	}
-	a := e.avatar()
-	s.mu.RUnlock()
-	return a, true
-}
-
-// List returns copies of every cached avatar, sorted by ID.
+// List returns copies of every cached avatar, sorted by ID (read from the
+// index: see Each for a walk that holds one chunk at a time).
 func (s *Store) List() []*Avatar {
-	s.mu.RLock()
-	out := make([]*Avatar, 0, len(s.avatars))
-	for _, e := range s.avatars {
-		out = append(out, e.avatar())
+	var out []*Avatar
+	if err := s.Each(func(a *Avatar) bool { out = append(out, a); return true }); err != nil {
+		s.log.Error("store: list avatars", "err", err)
 	}
-	s.mu.RUnlock()
-	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
 }
 
@@ -125,7 +115,8 @@ func (s *Store) Put(a *Avatar) error {
 		c.State = StateReady
 	}
 	c.Damaged = slices.Clone(c.Damaged)
-	e := newEntry(c)
+	c.RawManifest, c.LastUsed = nil, time.Time{} // in the index only; in the entry
+	e := newEntry(&c)
 	for _, d := range e.digests {
 		if !manifest.ValidDigest(d) {
 			return badDigest(d)
@@ -145,8 +136,8 @@ func (s *Store) Put(a *Avatar) error {
 				c.Version, len(missing), strings.Join(missing[:min(len(missing), 3)], ", "))}
 	}
 	old := s.avatars[a.ID]
-	if old != nil && old.a.Pinned && !e.a.Pinned {
-		e.a.Pinned = true
+	if old != nil && old.pinned && !e.pinned {
+		c.Pinned, e.pinned = true, true
 	}
 	switch {
 	case !a.LastUsed.IsZero():
@@ -164,6 +155,7 @@ func (s *Store) Put(a *Avatar) error {
 		}
 	}
 	ch.avatars[a.ID] = e
+	ch.full[a.ID] = &c
 	ch.raws[a.ID] = a.RawManifest
 	return s.apply(ch)
 }
@@ -230,16 +222,18 @@ func (s *Store) Touch(id string) {
 func (s *Store) edit(id string, f func(a *Avatar)) error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	old := s.avatars[id]
+	old, cur, err := s.current(id)
+	if err != nil {
+		return storeErr("read avatar", err)
+	}
 	if old == nil {
 		return notCached(id)
 	}
-	a := old.a
+	a := *cur
 	a.Damaged = slices.Clone(a.Damaged)
 	f(&a)
-	e := old.with(a)
 	c := newChange()
-	c.avatars[id] = e
+	c.avatars[id], c.full[id] = s.with(old, &a), &a
 	return s.apply(c)
 }
 
@@ -267,11 +261,14 @@ func (s *Store) SetState(id string, st State, damaged []string) error {
 func (s *Store) MarkDamaged(id, version string, paths []string) (bool, error) {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	old := s.avatars[id]
-	if old == nil || old.a.Version != version {
+	old, cur, err := s.current(id)
+	if err != nil {
+		return false, storeErr("read avatar", err)
+	}
+	if old == nil || cur.Version != version {
 		return false, nil
 	}
-	a := old.a
+	a := *cur
 	if a.State != StateDamaged {
 		a.Damaged = nil
 	}
@@ -283,7 +280,7 @@ func (s *Store) MarkDamaged(id, version string, paths []string) (bool, error) {
 		}
 	}
 	c := newChange()
-	c.avatars[id] = old.with(a)
+	c.avatars[id], c.full[id] = s.with(old, &a), &a
 	return true, s.apply(c)
 }
 

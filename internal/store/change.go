@@ -13,13 +13,14 @@ import (
 // and to memory after. Callers hold s.wmu from building it to applying it.
 type change struct {
 	avatars map[string]*entry   // nil value: delete the avatar
+	full    map[string]*Avatar  // the avatar of each entry of avatars
 	blobs   map[string]*blobRec // nil value: delete the record
 	derefd  map[string]bool     // blobs that lost a reference
 	raws    map[string][]byte   // raw manifests of new versions (nil: none)
 }
 
 func newChange() *change {
-	return &change{avatars: map[string]*entry{}, blobs: map[string]*blobRec{},
+	return &change{avatars: map[string]*entry{}, full: map[string]*Avatar{}, blobs: map[string]*blobRec{},
 		derefd: map[string]bool{}, raws: map[string][]byte{}}
 }
 
@@ -70,6 +71,7 @@ func (s *Store) dropAvatar(c *change, id string) {
 // reference go with it, unless leased.
 func (s *Store) apply(c *change) error {
 	s.collectDerefd(c)
+	s.wseq.Add(1) // odd until the maps are updated: readers outside wmu retry (hot.go)
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		av, raw, used := tx.Bucket(bucketAvatars), tx.Bucket(bucketRaw), tx.Bucket(bucketLastUsed)
 		for id, e := range c.avatars {
@@ -79,7 +81,7 @@ func (s *Store) apply(c *change) error {
 				}
 				continue
 			}
-			v, err := encodeAvatar(&e.a)
+			v, err := encodeAvatar(c.full[id])
 			if err != nil {
 				return err
 			}
@@ -113,6 +115,7 @@ func (s *Store) apply(c *change) error {
 		return nil
 	})
 	if err != nil {
+		s.wseq.Add(1)
 		return storeErr("index update", err)
 	}
 	var gone []string
@@ -121,8 +124,10 @@ func (s *Store) apply(c *change) error {
 		old := s.avatars[id]
 		if e == nil {
 			delete(s.avatars, id)
+			delete(s.hot, id)
 			continue
 		}
+		s.hotPut(id, c.full[id])
 		if old != nil && e.lastUsed.Load() == 0 {
 			e.lastUsed.Store(old.lastUsed.Load())
 		}
@@ -150,6 +155,7 @@ func (s *Store) apply(c *change) error {
 		}
 		s.blobs[d] = *r
 	}
+	s.wseq.Add(1)
 	s.mu.Unlock()
 	s.removeBlobFiles(gone)
 	return nil

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/assetd/assetd/internal/manifest"
@@ -218,4 +219,66 @@ func decodeAvatarIn(id string, v []byte, digests []string, in interner) (Avatar,
 	}
 	a.Manifest = m
 	return a, d.err
+}
+
+// skip reads a string and drops it.
+func (d *decoder) skip() { d.bytes(d.uvarint()) }
+
+// decodeEntry decodes of a record only what an entry holds (pinned, state
+// and the distinct digests, found in the sorted digests when they are
+// there), checking the whole record as decodeAvatar does. Open decodes
+// every record so; Get decodes a whole one when it is asked for.
+func decodeEntry(v []byte, digests []string) (*entry, error) {
+	d := &decoder{b: v}
+	if f := d.byte(); d.err == nil && f != recordFormat {
+		return nil, errors.New("unknown avatar record format")
+	}
+	d.skip() // version
+	d.skip() // manifest URL
+	d.skip() // etag
+	d.skip() // source
+	e := &entry{pinned: d.byte()&1 != 0}
+	e.state = stateCode(State(d.bytes(d.uvarint())))
+	for range d.count(1) { // damaged paths
+		d.skip()
+	}
+	d.varint() // fetchedAt
+	d.varint() // maxAge
+	d.varint() // schema
+	d.skip()   // avatar ID
+	d.skip()   // manifest version
+	n := d.count(1 + 1 + 32 + 1)
+	e.digests = make([]string, 0, n)
+	for range n {
+		d.skip() // path
+		d.varint()
+		dg := d.digest(digests)
+		d.skip() // URL
+		if d.err == nil && (n > 16 || !slices.Contains(e.digests, dg)) {
+			e.digests = append(e.digests, dg)
+		}
+	}
+	if n > 16 { // large manifests: sorting is quicker than a scan per asset
+		slices.Sort(e.digests)
+		e.digests = slices.Clip(slices.Compact(e.digests))
+	}
+	if d.byte() == 1 {
+		d.skip()
+		d.skip()
+	}
+	if d.err == nil && len(d.b) != 0 {
+		d.err = errors.New("avatar record has trailing bytes")
+	}
+	return e, d.err
+}
+
+// stateCode is an entry's form of a state: what Stats counts.
+func stateCode(st State) uint8 {
+	switch st {
+	case StateStale:
+		return 1
+	case StateDamaged:
+		return 2
+	}
+	return 0
 }

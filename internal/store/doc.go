@@ -53,10 +53,13 @@
 //     takes the blobs it needs. Leases are in memory only.
 //   - Open reconciles disk and index (see reconcile.go); after a crash at
 //     any instant the store holds the old state or the new.
-//   - Reads (Get, List, Stats, HasBlob) are served from memory; Touch only
-//     updates memory, and Flush writes last-use times. Raw manifests stay
-//     in the index (RawManifest reads one); a digest is held once in
-//     memory, shared by the blob record and every manifest that uses it.
+//   - Memory holds the blob records and, per avatar, only what eviction,
+//     Stats and reference counting need (an entry); Get decodes an avatar
+//     from the index unless it is among the last few thousand read or
+//     written (the hot set, hot.go), and List and Each walk the index in
+//     chunks. Touch only updates memory, and Flush writes last-use times.
+//     Raw manifests stay in the index (RawManifest reads one); a digest
+//     is held once in memory, shared by the blob record and the entries.
 //   - Every path is under the store directory: digests are validated with
 //     manifest.ValidDigest before they become paths; avatar IDs are never
 //     paths.

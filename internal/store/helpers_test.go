@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"sync"
 	"testing"
@@ -121,7 +122,7 @@ func checkConsistent(t testing.TB, s *Store) {
 func consistency(s *Store) error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	fresh := &Store{db: s.db, avatars: map[string]*entry{}, blobs: map[string]blobRec{}}
+	fresh := &Store{db: s.db, avatars: map[string]*entry{}, hot: map[string]*Avatar{}, blobs: map[string]blobRec{}}
 	if err := fresh.load(); err != nil {
 		return err
 	}
@@ -132,8 +133,21 @@ func consistency(s *Store) error {
 	refs := map[string]int64{}
 	for id, e := range s.avatars {
 		f := fresh.avatars[id]
-		if f == nil || f.a.Version != e.a.Version || f.a.State != e.a.State || f.a.Pinned != e.a.Pinned {
+		if f == nil || f.state != e.state || f.pinned != e.pinned || !slices.Equal(f.digests, e.digests) {
 			return fmt.Errorf("avatar %s differs between index and memory", id)
+		}
+		s.mu.RLock()
+		h := s.hot[id]
+		s.mu.RUnlock()
+		if h != nil {
+			a, err := s.readRecord(id)
+			if err != nil {
+				return err
+			}
+			if a.Version != h.Version || a.State != h.State || a.Pinned != h.Pinned || a.ETag != h.ETag ||
+				!slices.Equal(a.Damaged, h.Damaged) || a.Manifest.Version != h.Manifest.Version {
+				return fmt.Errorf("avatar %s: hot %+v, index %+v", id, h, a)
+			}
 		}
 		for _, d := range e.digests {
 			refs[d]++

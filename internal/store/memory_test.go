@@ -20,10 +20,11 @@ func TestOpenSharesDigests(t *testing.T) {
 	s.Close()
 	s = openT(t, dir, Options{})
 	defer s.Close()
+	want := digestOf([]byte("shared"))
 	shared := func(id string) string {
-		for _, as := range s.avatars[id].a.Manifest.Assets {
-			if as.Path == "shared.bin" {
-				return as.SHA256
+		for _, d := range s.avatars[id].digests {
+			if d == want {
+				return d
 			}
 		}
 		t.Fatalf("%s has no shared.bin", id)
@@ -59,7 +60,7 @@ func TestRawManifestStaysInIndex(t *testing.T) {
 		}
 		return string(r)
 	}
-	if s.avatars["alice"].a.RawManifest != nil {
+	if s.hot["alice"].RawManifest != nil {
 		t.Fatal("Put kept the raw manifest in memory")
 	}
 	if err := s.SetPinned("alice", true); err != nil {
@@ -68,7 +69,7 @@ func TestRawManifestStaysInIndex(t *testing.T) {
 	s.Close()
 	s = openT(t, dir, Options{})
 	defer func() { s.Close() }()
-	if got, _ := s.Get("alice"); got.RawManifest != nil || s.avatars["alice"].a.RawManifest != nil {
+	if got, _ := s.Get("alice"); got.RawManifest != nil || s.hot["alice"].RawManifest != nil {
 		t.Fatal("Open loaded the raw manifest into memory")
 	}
 	if got := raw(); got != `{"signed":"as sent"}` {

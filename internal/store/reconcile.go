@@ -98,7 +98,9 @@ func (s *Store) reconcile(scan blobScan) error {
 		for id, e := range s.avatars {
 			for _, d := range e.digests {
 				if bad[d] {
-					c.avatars[id] = damagedEntry(e, bad)
+					if err := s.markBad(c, id, bad); err != nil {
+						return err
+					}
 					break
 				}
 			}

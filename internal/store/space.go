@@ -77,17 +77,17 @@ func (s *Store) EnsureSpaceKeeping(need int64, keep ...string) (evicted []string
 	for _, id := range keep {
 		skip[id] = true
 	}
-	for _, e := range s.lru() {
+	for _, p := range s.lru() {
 		if enough(freed) {
 			break
 		}
-		if e.a.Pinned || skip[e.a.ID] || s.allLeased(e.digests) {
+		if p.e.pinned || skip[p.id] || s.allLeased(p.e.digests) {
 			continue
 		}
-		s.dropAvatar(c, e.a.ID)
+		s.dropAvatar(c, p.id)
 		s.collectDerefd(c)
 		gone()
-		evicted = append(evicted, e.a.ID)
+		evicted = append(evicted, p.id)
 	}
 	if !enough(freed) {
 		return nil, noRoom(need, used-freed, quota, avail+freed, reserve, s.dir)
@@ -150,18 +150,24 @@ func (s *Store) SetLimits(maxBytes, reserveBytes int64) {
 	s.reserveBytes.Store(reserveBytes)
 }
 
+// idEntry is an avatar's ID and entry.
+type idEntry struct {
+	id string
+	e  *entry
+}
+
 // lru returns the entries, least recently used first (ties by ID).
-func (s *Store) lru() []*entry {
-	es := make([]*entry, 0, len(s.avatars))
-	for _, e := range s.avatars {
-		es = append(es, e)
+func (s *Store) lru() []idEntry {
+	es := make([]idEntry, 0, len(s.avatars))
+	for id, e := range s.avatars {
+		es = append(es, idEntry{id, e})
 	}
 	sort.Slice(es, func(i, j int) bool {
-		a, b := es[i].lastUsed.Load(), es[j].lastUsed.Load()
+		a, b := es[i].e.lastUsed.Load(), es[j].e.lastUsed.Load()
 		if a != b {
 			return a < b
 		}
-		return es[i].a.ID < es[j].a.ID
+		return es[i].id < es[j].id
 	})
 	return es
 }
@@ -174,23 +180,23 @@ func (s *Store) KeepLRU(n int) (removed []string, err error) {
 	defer s.wmu.Unlock()
 	es := s.lru()
 	kept := 0
-	for _, e := range es {
-		if e.a.Pinned {
+	for _, p := range es {
+		if p.e.pinned {
 			kept++
 		}
 	}
 	c := newChange()
 	for i := len(es) - 1; i >= 0; i-- {
-		e := es[i]
-		if e.a.Pinned {
+		p := es[i]
+		if p.e.pinned {
 			continue
 		}
 		if kept < n {
 			kept++
 			continue
 		}
-		s.dropAvatar(c, e.a.ID)
-		removed = append(removed, e.a.ID)
+		s.dropAvatar(c, p.id)
+		removed = append(removed, p.id)
 	}
 	if len(removed) == 0 {
 		return nil, nil
@@ -222,13 +228,13 @@ func (s *Store) Stats() Stats {
 	s.mu.RLock()
 	st.Entries, st.TotalBytes = len(s.avatars), s.total
 	for _, e := range s.avatars {
-		if e.a.Pinned {
+		if e.pinned {
 			st.Pinned++
 		}
-		switch e.a.State {
-		case StateDamaged:
+		switch e.state {
+		case stateCode(StateDamaged):
 			st.Damaged++
-		case StateStale:
+		case stateCode(StateStale):
 			st.Stale++
 		}
 	}

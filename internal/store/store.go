@@ -12,10 +12,13 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"weak"
 
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/assetd/assetd/internal/manifest"
 )
 
 // Options configure a Store.
@@ -53,7 +56,8 @@ func (e *inUseError) Unwrap() error        { return e.err }
 func (e *inUseError) Is(target error) bool { return target == ErrInUse }
 
 // Store is the avatar cache of one directory. Its methods are safe for
-// concurrent use. Reads (Get, List, Stats, HasBlob) are served from memory.
+// concurrent use. Stats and HasBlob are served from memory; Get from
+// memory or the index (hot.go).
 type Store struct {
 	dir       string
 	opts      Options
@@ -72,6 +76,8 @@ type Store struct {
 	wmu     sync.Mutex
 	mu      sync.RWMutex
 	avatars map[string]*entry
+	hot     map[string]*Avatar // decoded avatars, at most maxHot (hot.go)
+	wseq    atomic.Uint64      // odd while apply writes (hot.go)
 	blobs   map[string]blobRec
 	total   int64 // bytes of committed blobs
 
@@ -100,19 +106,31 @@ type strayRemoval struct {
 	done chan struct{} // closed when the removal returns
 }
 
-// entry is the in-memory avatar. a is never modified once the entry is in
-// the map (changes replace the entry); lastUsed is updated in place.
+// entry is the in-memory avatar: what eviction, Stats and reference
+// counting need, not the avatar (hot.go reads that from the index on
+// demand). An entry is never modified once in the map (a change replaces
+// it), but for lastUsed and dirty, and mf, set under mu.
 type entry struct {
-	a        Avatar
-	digests  []string // distinct digests of the current version
-	sizes    []int64  // their sizes
 	lastUsed atomic.Int64
 	dirty    atomic.Bool
+	pinned   bool
+	state    uint8    // stateCode
+	digests  []string // distinct digests of the current version
+	// mf is the manifest of this version while anything holds it (the
+	// hot cache, a caller, the manager's views and trust verdicts): an
+	// avatar read again from the index gets the same *Manifest, so that
+	// identity means "this version" to those who compare it.
+	mf weak.Pointer[manifest.Manifest]
 }
 
-// with is an entry of the same version as e holding a.
-func (e *entry) with(a Avatar) *entry {
-	return &entry{a: a, digests: e.digests, sizes: e.sizes}
+// with is an entry of the same version as e for a (an edit). The caller
+// holds wmu.
+func (s *Store) with(e *entry, a *Avatar) *entry {
+	n := &entry{pinned: a.Pinned, state: stateCode(a.State), digests: e.digests}
+	s.mu.RLock()
+	n.mf = e.mf
+	s.mu.RUnlock()
+	return n
 }
 
 // Open opens (creating if need be) the store in dir: layout, index,
@@ -123,7 +141,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{dir: dir, opts: opts, log: opts.Logger, now: opts.Now, freeSpace: opts.FreeSpace,
-		avatars: map[string]*entry{}, blobs: map[string]blobRec{}}
+		avatars: map[string]*entry{}, hot: map[string]*Avatar{}, blobs: map[string]blobRec{}}
 	s.maxBytes.Store(opts.MaxBytes)
 	s.reserveBytes.Store(opts.ReserveBytes)
 	if s.log == nil {
@@ -203,7 +221,8 @@ func (s *Store) path(elem ...string) string {
 	return filepath.Join(append([]string{s.dir}, elem...)...)
 }
 
-// load reads the whole index into memory, decoding avatars on every CPU.
+// load reads the blob records and the avatars' entries into memory,
+// decoding avatars on every CPU.
 // Blob records come first: their keys are the digest strings every
 // manifest's assets then share, so that a digest is held once however
 // many avatars use it. Raw manifests stay in the index (RawManifest).
@@ -239,32 +258,31 @@ func (s *Store) load() error {
 			return err
 		}
 		used := tx.Bucket(bucketLastUsed)
-		for _, e := range entries {
-			if u := used.Get([]byte(e.a.ID)); len(u) == 8 {
+		for i, e := range entries {
+			if u := used.Get(keys[i]); len(u) == 8 {
 				e.lastUsed.Store(int64(binary.BigEndian.Uint64(u)))
 			}
-			s.avatars[e.a.ID] = e
+			s.avatars[string(keys[i])] = e
 		}
 		return nil
 	})
 }
 
-// decodeAvatars decodes avatar records in parallel; the values are bbolt's
-// and valid only in the calling transaction. Asset digests found in the
-// sorted digests are shared with it.
+// decodeAvatars decodes the entries of avatar records in parallel; the
+// values are bbolt's and valid only in the calling transaction. Asset
+// digests found in the sorted digests are shared with it.
 func decodeAvatars(keys, vals [][]byte, digests []string) ([]*entry, error) {
 	out := make([]*entry, len(keys))
 	workers := min(runtime.GOMAXPROCS(0), len(keys)/256+1)
 	var g errgroup.Group
 	for w := range workers {
 		g.Go(func() error {
-			in := interner{}
 			for i := w; i < len(keys); i += workers {
-				a, err := decodeAvatarIn(string(keys[i]), vals[i], digests, in)
+				e, err := decodeEntry(vals[i], digests)
 				if err != nil {
 					return fmt.Errorf("avatar %q: %w", keys[i], err)
 				}
-				out[i] = newEntry(a)
+				out[i] = e
 			}
 			return nil
 		})
@@ -272,27 +290,32 @@ func decodeAvatars(keys, vals [][]byte, digests []string) ([]*entry, error) {
 	return out, g.Wait()
 }
 
-func newEntry(a Avatar) *entry {
-	a.RawManifest = nil // in the index only (RawManifest)
-	e := &entry{a: a}
-	a.LastUsed = time.Time{}
-	n := len(a.Manifest.Assets)
-	e.digests, e.sizes = make([]string, 0, n), make([]int64, 0, n)
+// newEntry is the entry of a new version, a. Its digests are the
+// manifest's strings.
+func newEntry(a *Avatar) *entry {
+	e := &entry{pinned: a.Pinned, state: stateCode(a.State), digests: distinctDigests(a.Manifest.Assets)}
+	e.mf = weak.Make(a.Manifest)
+	return e
+}
+
+// distinctDigests is the digests of assets, each once, in order.
+func distinctDigests(assets []manifest.Asset) []string {
+	n := len(assets)
+	ds := make([]string, 0, n)
 	var seen map[string]bool // for large manifests only: a scan is quicker
 	if n > 16 {
 		seen = make(map[string]bool, n)
 	}
-	for _, as := range a.Manifest.Assets {
-		if seen != nil && seen[as.SHA256] || seen == nil && slices.Contains(e.digests, as.SHA256) {
+	for _, as := range assets {
+		if seen != nil && seen[as.SHA256] || seen == nil && slices.Contains(ds, as.SHA256) {
 			continue
 		}
 		if seen != nil {
 			seen[as.SHA256] = true
 		}
-		e.digests = append(e.digests, as.SHA256)
-		e.sizes = append(e.sizes, as.Size)
+		ds = append(ds, as.SHA256)
 	}
-	return e
+	return ds
 }
 
 // Close flushes lastUsed times and closes the index. The Store must not be

@@ -85,40 +85,67 @@ func (s *Store) VerifyBlob(ctx context.Context, digest string) error {
 // earlier stat found it whole (statcache.go). It changes nothing;
 // SetState or MarkDamaged records the result.
 func (s *Store) CheckAvatar(id string) (damaged []string) {
-	s.mu.RLock()
-	e := s.avatars[id]
-	s.mu.RUnlock()
-	if e == nil {
+	_, a := s.view(id)
+	if a == nil {
 		return nil
 	}
-	return s.check(e)
+	return s.check(a)
 }
 
-// check checks e's blobs: the committed marks under one read lock, then
+// check checks a's blobs: the committed marks under one read lock, then
 // the files (statBlobs). A file truncated or replaced in place leaves
 // the directory's listing as it was: only its own stat, or the watch's
 // event, tells.
-func (s *Store) check(e *entry) (damaged []string) {
-	var bad []bool // by index into e.digests, allocated at the first bad one
+func (s *Store) check(a *Avatar) (damaged []string) {
+	assets := a.Manifest.Assets
+	// The distinct digests with their sizes, and for each asset the index
+	// of its digest: on the stack for small manifests.
+	var dBuf [16]string
+	var zBuf [16]int64
+	var fBuf [16]int
+	digests, sizes, first := dBuf[:0], zBuf[:0], fBuf[:0]
+	var seen map[string]int // for large manifests only: a scan is quicker
+	if len(assets) > len(dBuf) {
+		digests, sizes, first = make([]string, 0, len(assets)), make([]int64, 0, len(assets)), make([]int, 0, len(assets))
+		seen = make(map[string]int, len(assets))
+	}
+	for _, as := range assets {
+		j := -1
+		if seen != nil {
+			if k, ok := seen[as.SHA256]; ok {
+				j = k
+			} else {
+				seen[as.SHA256] = len(digests)
+			}
+		} else {
+			j = slices.Index(digests, as.SHA256)
+		}
+		if j < 0 {
+			j = len(digests)
+			digests, sizes = append(digests, as.SHA256), append(sizes, as.Size)
+		}
+		first = append(first, j)
+	}
+	var bad []bool // by index into digests, allocated at the first bad one
 	mark := func(i int) {
 		if bad == nil {
-			bad = make([]bool, len(e.digests))
+			bad = make([]bool, len(digests))
 		}
 		bad[i] = true
 	}
 	s.mu.RLock()
-	for i, d := range e.digests {
+	for i, d := range digests {
 		if r, ok := s.blobs[d]; !ok || !r.isCommitted() {
 			mark(i)
 		}
 	}
 	s.mu.RUnlock()
-	s.statBlobs(e.digests, e.sizes, func(i int) bool { return bad != nil && bad[i] }, mark)
+	s.statBlobs(digests, sizes, func(i int) bool { return bad != nil && bad[i] }, mark)
 	if bad == nil {
 		return nil
 	}
-	for _, as := range e.a.Manifest.Assets {
-		if i := slices.Index(e.digests, as.SHA256); i >= 0 && bad[i] {
+	for i, as := range assets {
+		if bad[first[i]] {
 			damaged = append(damaged, as.Path)
 		}
 	}
@@ -148,19 +175,25 @@ func (s *Store) RemoveBlob(digest string) error {
 	}
 	for id, e := range s.avatars {
 		if slices.Contains(e.digests, digest) {
-			c.avatars[id] = damagedEntry(e, map[string]bool{digest: true})
+			if err := s.markBad(c, id, map[string]bool{digest: true}); err != nil {
+				return err
+			}
 		}
 	}
 	return s.apply(c)
 }
 
-// damagedEntry is e marked damaged for the assets whose digests are bad,
-// keeping the paths it already had.
-func damagedEntry(e *entry, bad map[string]bool) *entry {
-	a := e.a
+// markBad puts in c avatar id marked damaged for the assets whose
+// digests are bad, keeping the paths it already had. The caller holds wmu.
+func (s *Store) markBad(c *change, id string, bad map[string]bool) error {
+	e, cur, err := s.current(id)
+	if err != nil {
+		return storeErr("read avatar", err)
+	}
+	a := *cur
 	a.State = StateDamaged
 	a.Damaged = slices.Clone(a.Damaged)
-	if e.a.State != StateDamaged {
+	if cur.State != StateDamaged {
 		a.Damaged = nil
 	}
 	for _, as := range a.Manifest.Assets {
@@ -168,7 +201,8 @@ func damagedEntry(e *entry, bad map[string]bool) *entry {
 			a.Damaged = append(a.Damaged, as.Path)
 		}
 	}
-	return e.with(a)
+	c.avatars[id], c.full[id] = s.with(e, &a), &a
+	return nil
 }
 
 // Partial is the number of bytes of a partial ingest of digest on disk, 0
