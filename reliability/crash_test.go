@@ -43,8 +43,9 @@ func TestCrash(t *testing.T) {
 		total += a.Size()
 	}
 	o := newBinOrigin(t, avatars...)
-	o.Chunk, o.Delay = 16<<10, delay
-	o.NoCache = true // each start's preload revalidates and picks up new versions
+	o.Chunk = 16 << 10
+	o.SetDelay(delay)
+	o.SetMaxAge(0) // each start's preload revalidates and picks up new versions
 	e := newEnv(t, o.Srv.URL)
 	e.preload = ids
 	e.writeConfig()

@@ -27,7 +27,8 @@ func TestDiskFull(t *testing.T) {
 	small := newAvatar("small", 11, 3<<20)
 	big := newAvatar("big", 12, 4<<20)
 	o := newBinOrigin(t, small, big)
-	o.Chunk, o.Delay = 64<<10, 20*time.Millisecond
+	o.Chunk = 64 << 10
+	o.SetDelay(20 * time.Millisecond)
 	e := newEnv(t, o.Srv.URL)
 	disk := filepath.Join(e.Dir, "disk")
 	if err := os.Mkdir(disk, 0o700); err != nil {

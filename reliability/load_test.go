@@ -54,7 +54,8 @@ func loadOrigin(t *testing.T) *binOrigin {
 		hot = append(hot, newAvatar(fmt.Sprintf("hot%02d", i), uint64(100+i), 48<<10, 16<<10))
 	}
 	o := newBinOrigin(t, hot...)
-	o.Chunk, o.Delay = 16<<10, 5*time.Millisecond
+	o.Chunk = 16 << 10
+	o.SetDelay(5 * time.Millisecond)
 	o.Gen = func(id string) *avatar {
 		if !strings.HasPrefix(id, "dl") {
 			return nil

@@ -1,49 +1,63 @@
 package testkit
 
 import (
-	"encoding/json"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 )
 
-// Origin is an httptest server speaking the origin protocol
-// (docs/origin-protocol.md): manifests with ETag, max-age and 304 to
-// If-None-Match, blobs with "bytes=N-" ranges. It counts what it answers.
-// Chunk, Delay, NoCache and Gen are set before the first request.
+// Origin is the one fake origin of assetd's tests: an httptest server
+// speaking the origin protocol (docs/origin-protocol.md) — manifests with
+// ETag, max-age and 304 to If-None-Match, optionally signed; blobs with
+// "bytes=N-" ranges — that counts what it answers. Its faults are set at
+// any time: a status for every request (SetStatus) or for blobs
+// (SetBlobStatus), corrupted blobs (SetCorrupt), a slow body (SetDelay),
+// bodies held mid-way (HoldBlob, HoldBlobs), a required token (SetToken),
+// a withdrawn avatar (Withdraw). A test that needs an answer the protocol
+// does not give registers its own handler for a path (Handle); every
+// request, handled there or not, is counted by path and its headers kept.
+// Chunk and Gen are set before the first request.
 type Origin struct {
 	Srv   *httptest.Server
-	Chunk int           // blob bytes per write (32 KiB)
-	Delay time.Duration // pause after each chunk: a slow origin
+	Chunk int                     // blob bytes per write (32 KiB)
+	Gen   func(id string) *Avatar // makes unknown avatars on demand, when set
 
-	NoCache bool                    // no Cache-Control: every load revalidates
-	Gen     func(id string) *Avatar // makes unknown avatars on demand, when set
-
-	BytesSent atomic.Int64 // blob bytes written
+	BytesSent atomic.Int64 // blob bytes written (a Handle handler adds its own)
 	Ranged    atomic.Int64 // blob requests that resumed with Range
-	BlobReqs  atomic.Int64
+	BlobReqs  atomic.Int64 // requests for a blob the origin has
+
+	mux      *http.ServeMux // Handle's handlers, ahead of the protocol's
+	inflight atomic.Int32   // blob bodies being written
 
 	mu        sync.Mutex
 	avatars   map[string]*Avatar // the current version
 	history   map[string]*Avatar // every version served, by "id@version"
 	blobs     map[string][]byte
-	token     string           // required as a bearer token when not ""
-	authSeen  []string         // Authorization headers received
+	token     string        // required as a bearer token when not ""
+	maxAge    int           // Cache-Control max-age in seconds; 0: none
+	delay     time.Duration // pause after each chunk: a slow origin
+	status    int           // answers every manifest and blob request when not 0
+	blobFail  int           // answers every blob request when not 0
+	corrupt   map[string]bool
+	sign      func(doc []byte) ([]byte, error)
+	reqs      []http.Header    // every request's headers, in order
+	hits      map[string]int   // URL path -> requests
+	active    int              // handlers running
 	manifests map[string]int   // avatar ID -> manifest requests
+	notMod    map[string]int   // avatar ID -> 304 answers
 	gets      map[string]int   // digest -> blob requests
 	starts    map[string][]int // digest -> the offset each blob request started at
 	sentBy    map[string]int64 // digest -> bytes sent
 	hold      map[string]*Hold // digest -> a gate that stalls the blob mid-way
+	holdAll   *Hold            // stalls every blob without one of its own
 }
 
-// Hold stalls a blob's body after At bytes until Free (or the request
-// ends); Sent is closed once At bytes were written.
+// Hold stalls a blob's body before byte At until Free (or the request
+// ends); Sent is closed once a request got that far. A request that
+// starts beyond At, or a blob no longer than At, is not held.
 type Hold struct {
 	At      int
 	Sent    chan struct{}
@@ -51,7 +65,8 @@ type Hold struct {
 	release chan struct{}
 }
 
-// Free lets the held blob go on; calling it again does nothing.
+// Free lets the held blobs go on, and the later requests through;
+// calling it again does nothing.
 func (h *Hold) Free() {
 	select {
 	case <-h.release:
@@ -73,10 +88,15 @@ func NewOrigin(t testing.TB, avatars ...*Avatar) *Origin {
 func UnstartedOrigin(avatars ...*Avatar) *Origin {
 	o := &Origin{
 		Chunk:     32 << 10,
+		mux:       http.NewServeMux(),
 		avatars:   map[string]*Avatar{},
 		history:   map[string]*Avatar{},
 		blobs:     map[string][]byte{},
+		maxAge:    3600,
+		corrupt:   map[string]bool{},
+		hits:      map[string]int{},
 		manifests: map[string]int{},
+		notMod:    map[string]int{},
 		gets:      map[string]int{},
 		starts:    map[string][]int{},
 		sentBy:    map[string]int64{},
@@ -96,6 +116,9 @@ func (o *Origin) Start(t testing.TB, h http.Handler) {
 		o.mu.Lock()
 		for _, h := range o.hold {
 			h.Free()
+		}
+		if o.holdAll != nil {
+			o.holdAll.Free()
 		}
 		o.mu.Unlock()
 		o.Srv.Close()
@@ -120,6 +143,23 @@ func (o *Origin) publishLocked(a *Avatar) {
 	}
 }
 
+// Withdraw stops serving id: its manifest is answered 404
+// avatarIDUnrecognized (its blobs stay).
+func (o *Origin) Withdraw(id string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	delete(o.avatars, id)
+}
+
+// AddBlob serves data as a blob and returns its path.
+func (o *Origin) AddBlob(data []byte) string {
+	d := Sum(data)
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.blobs[d] = data
+	return "/v1/blobs/sha256/" + d
+}
+
 // Current is the version of id served now, nil if none.
 func (o *Origin) Current(id string) *Avatar {
 	o.mu.Lock()
@@ -134,224 +174,61 @@ func (o *Origin) Version(id, version string) *Avatar {
 	return o.history[id+"@"+version]
 }
 
+// Handle answers requests matching pattern (an http.ServeMux pattern)
+// with h instead of the protocol: for an origin that misbehaves in a way
+// the settings do not offer. Such requests are counted by path (Hits) and
+// their headers kept (Header), nothing else.
+func (o *Origin) Handle(pattern string, h http.HandlerFunc) { o.mux.HandleFunc(pattern, h) }
+
 // SetToken makes every request need "Authorization: Bearer tok"; "" for
 // none.
-func (o *Origin) SetToken(tok string) {
+func (o *Origin) SetToken(tok string) { o.set(func() { o.token = tok }) }
+
+// SetMaxAge sets the manifests' Cache-Control max-age (3600 at first);
+// 0 sends none, so every load revalidates.
+func (o *Origin) SetMaxAge(seconds int) { o.set(func() { o.maxAge = seconds }) }
+
+// SetDelay pauses blob bodies d after each Chunk: a slow origin.
+func (o *Origin) SetDelay(d time.Duration) { o.set(func() { o.delay = d }) }
+
+// SetStatus answers every manifest and blob request with status and an
+// empty HTML page, as a proxy in front of a down origin does; 0 serves
+// again.
+func (o *Origin) SetStatus(status int) { o.set(func() { o.status = status }) }
+
+// SetBlobStatus answers every blob request with status and no body; 0
+// serves again.
+func (o *Origin) SetBlobStatus(status int) { o.set(func() { o.blobFail = status }) }
+
+// SetCorrupt serves digest's blob with one bit of its middle byte flipped
+// (the right size, the wrong sha256) while on.
+func (o *Origin) SetCorrupt(digest string, on bool) { o.set(func() { o.corrupt[digest] = on }) }
+
+// SetSigner makes manifests the output of sign applied to the unsigned
+// document (nil: unsigned).
+func (o *Origin) SetSigner(sign func(doc []byte) ([]byte, error)) { o.set(func() { o.sign = sign }) }
+
+func (o *Origin) set(f func()) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	o.token = tok
+	f()
 }
 
-// Auths is the Authorization header of every request so far.
-func (o *Origin) Auths() []string {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return append([]string(nil), o.authSeen...)
-}
-
-// HoldBlob makes the next requests for digest stall after at bytes.
+// HoldBlob makes the next requests for digest stall before byte at.
 func (o *Origin) HoldBlob(digest string, at int) *Hold {
-	h := &Hold{At: at, Sent: make(chan struct{}), release: make(chan struct{})}
-	o.mu.Lock()
-	o.hold[digest] = h
-	o.mu.Unlock()
+	h := newHold(at)
+	o.set(func() { o.hold[digest] = h })
 	return h
 }
 
-// BlobGets is the number of requests for a blob the origin has.
-func (o *Origin) BlobGets(digest string) int {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.gets[digest]
+// HoldBlobs makes the next requests for every blob without a HoldBlob of
+// its own stall before byte at (0: before the body).
+func (o *Origin) HoldBlobs(at int) *Hold {
+	h := newHold(at)
+	o.set(func() { o.holdAll = h })
+	return h
 }
 
-// BlobStarts is the offset each request for digest started at.
-func (o *Origin) BlobStarts(digest string) []int {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return append([]int(nil), o.starts[digest]...)
-}
-
-// ManifestGets is the number of manifest requests for id.
-func (o *Origin) ManifestGets(id string) int {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.manifests[id]
-}
-
-// Requests is the number of manifest and blob requests answered.
-func (o *Origin) Requests() int {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	n := 0
-	for _, c := range o.manifests {
-		n += c
-	}
-	for _, c := range o.gets {
-		n += c
-	}
-	return n
-}
-
-// Resent is the bytes sent beyond each blob's size: downloaded again.
-func (o *Origin) Resent() int64 {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	var n int64
-	for d, sent := range o.sentBy {
-		n += max(0, sent-int64(len(o.blobs[d])))
-	}
-	return n
-}
-
-// Fail answers with the origin protocol's error document.
-func Fail(w http.ResponseWriter, status int, code string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(map[string]string{"code": code, "message": "test origin says " + code})
-}
-
-func (o *Origin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	o.mu.Lock()
-	o.authSeen = append(o.authSeen, r.Header.Get("Authorization"))
-	token := o.token
-	o.mu.Unlock()
-	if token != "" && r.Header.Get("Authorization") != "Bearer "+token {
-		// A careless origin echoes what it was sent: the daemon must not
-		// pass it on.
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusUnauthorized)
-		json.NewEncoder(w).Encode(map[string]string{"code": "sessionTokenExpired",
-			"message": "token " + r.Header.Get("Authorization") + " has expired"})
-		return
-	}
-	switch p := r.URL.Path; {
-	case strings.HasPrefix(p, "/v1/avatars/") && strings.HasSuffix(p, "/manifest"):
-		o.manifest(w, r, strings.TrimSuffix(strings.TrimPrefix(p, "/v1/avatars/"), "/manifest"))
-	case strings.HasPrefix(p, "/v1/blobs/sha256/"):
-		o.blob(w, r, strings.TrimPrefix(p, "/v1/blobs/sha256/"))
-	default:
-		http.NotFound(w, r)
-	}
-}
-
-func (o *Origin) manifest(w http.ResponseWriter, r *http.Request, id string) {
-	o.mu.Lock()
-	o.manifests[id]++
-	a := o.avatars[id]
-	if a == nil && o.Gen != nil {
-		if a = o.Gen(id); a != nil {
-			o.publishLocked(a)
-		}
-	}
-	o.mu.Unlock()
-	if a == nil {
-		Fail(w, http.StatusNotFound, "avatarIDUnrecognized")
-		return
-	}
-	type jasset struct {
-		Path   string `json:"path"`
-		Size   int    `json:"size"`
-		SHA256 string `json:"sha256"`
-	}
-	m := struct {
-		Schema   int      `json:"schema"`
-		AvatarID string   `json:"avatarId"`
-		Version  string   `json:"version"`
-		Assets   []jasset `json:"assets"`
-	}{Schema: 1, AvatarID: a.ID, Version: a.Version}
-	for _, x := range a.Assets {
-		m.Assets = append(m.Assets, jasset{x.Path, len(x.Data), x.SHA256})
-	}
-	etag := `"` + a.Version + `"`
-	w.Header().Set("ETag", etag)
-	if !o.NoCache {
-		w.Header().Set("Cache-Control", "max-age=3600")
-	}
-	if r.Header.Get("If-None-Match") == etag {
-		w.WriteHeader(http.StatusNotModified)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	json.NewEncoder(w).Encode(m)
-}
-
-// RangeStart is N of a "Range: bytes=N-" header, 0 without one.
-func RangeStart(r *http.Request) int64 {
-	rg := r.Header.Get("Range")
-	if !strings.HasPrefix(rg, "bytes=") || !strings.HasSuffix(rg, "-") {
-		return 0
-	}
-	n, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimPrefix(rg, "bytes="), "-"), 10, 64)
-	if err != nil || n < 0 {
-		return 0
-	}
-	return n
-}
-
-// blob answers GET and Range requests ("bytes=N-") for a blob, Chunk
-// bytes at a time.
-func (o *Origin) blob(w http.ResponseWriter, r *http.Request, digest string) {
-	o.mu.Lock()
-	data, ok := o.blobs[digest]
-	h := o.hold[digest]
-	start := int(RangeStart(r))
-	if start > len(data) {
-		start = 0
-	}
-	if ok {
-		o.gets[digest]++
-		o.starts[digest] = append(o.starts[digest], start)
-	}
-	o.mu.Unlock()
-	if !ok {
-		Fail(w, http.StatusNotFound, "notFound")
-		return
-	}
-	o.BlobReqs.Add(1)
-	w.Header().Set("Content-Type", "application/octet-stream")
-	w.Header().Set("Accept-Ranges", "bytes")
-	w.Header().Set("Content-Length", strconv.Itoa(len(data)-start))
-	if start > 0 {
-		o.Ranged.Add(1)
-		w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", start, len(data)-1, len(data)))
-		w.WriteHeader(http.StatusPartialContent)
-	}
-	rc := http.NewResponseController(w)
-	for pos := start; pos < len(data); {
-		end := min(pos+o.Chunk, len(data))
-		if h != nil && pos < h.At {
-			end = min(end, h.At)
-		}
-		n, err := w.Write(data[pos:end])
-		o.sent(digest, n)
-		if err != nil {
-			return
-		}
-		pos = end
-		if h != nil && pos == h.At {
-			rc.Flush()
-			h.once.Do(func() { close(h.Sent) })
-			select {
-			case <-h.release:
-			case <-r.Context().Done():
-				return
-			}
-		}
-		if o.Delay > 0 {
-			rc.Flush()
-			select {
-			case <-time.After(o.Delay):
-			case <-r.Context().Done():
-				return
-			}
-		}
-	}
-}
-
-func (o *Origin) sent(digest string, n int) {
-	o.BytesSent.Add(int64(n))
-	o.mu.Lock()
-	o.sentBy[digest] += int64(n)
-	o.mu.Unlock()
+func newHold(at int) *Hold {
+	return &Hold{At: at, Sent: make(chan struct{}), release: make(chan struct{})}
 }
