@@ -44,10 +44,9 @@ func loadOf(m *Manager, id string) (apitype.Load, bool) {
 // cancelled ends at once.
 func TestLoadCaps(t *testing.T) {
 	e := newEnv(t, store.Options{}, Options{MaxLoads: 3, MaxLoadsPerUID: 2})
-	hold := make(chan struct{})
-	e.o.with(func(o *origin) { o.gate = hold })
+	hold := e.o.HoldBlobs(0)
 	for _, id := range []string{"a0", "a1", "a2", "a3", "r0", "d0"} {
-		e.o.set(id, "v1", files3(id))
+		e.o.Publish(avatarOf(id, "v1", files3(id)))
 	}
 	for _, id := range []string{"a0", "a1", "a2", "a3"} {
 		if _, _, err := e.m.Start(asUID(4242), id, LoadOptions{}); err != nil {
@@ -55,7 +54,7 @@ func TestLoadCaps(t *testing.T) {
 		}
 	}
 	waitFor(t, "a0 and a1 to ask the origin", func() bool {
-		return e.o.manifestCount("a0") == 1 && e.o.manifestCount("a1") == 1
+		return e.o.ManifestGets("a0") == 1 && e.o.ManifestGets("a1") == 1
 	})
 	for _, id := range []string{"a2", "a3"} {
 		l, ok := loadOf(e.m, id)
@@ -75,7 +74,7 @@ func TestLoadCaps(t *testing.T) {
 		_, err := e.m.Load(asUID(0), "r0", LoadOptions{Progress: rec.add})
 		rootDone <- err
 	}()
-	waitFor(t, "root's load to ask the origin", func() bool { return e.o.manifestCount("r0") == 1 })
+	waitFor(t, "root's load to ask the origin", func() bool { return e.o.ManifestGets("r0") == 1 })
 
 	// The total (3) is reached: the daemon's preload waits, in the
 	// background class.
@@ -90,11 +89,11 @@ func TestLoadCaps(t *testing.T) {
 	if !e.m.CancelLoading("a0") {
 		t.Fatal("a0 not cancelled")
 	}
-	waitFor(t, "a2 to start", func() bool { return e.o.manifestCount("a2") == 1 })
-	if n := e.o.manifestCount("d0"); n != 0 {
+	waitFor(t, "a2 to start", func() bool { return e.o.ManifestGets("a2") == 1 })
+	if n := e.o.ManifestGets("d0"); n != 0 {
 		t.Errorf("the background d0 started before the interactive a2")
 	}
-	if n := e.o.manifestCount("a3"); n != 0 {
+	if n := e.o.ManifestGets("a3"); n != 0 {
 		t.Errorf("a3 started beyond uid 4242's cap")
 	}
 
@@ -104,14 +103,14 @@ func TestLoadCaps(t *testing.T) {
 	}
 	waitFor(t, "a3 to end", func() bool { _, ok := loadOf(e.m, "a3"); return !ok })
 
-	close(hold)
+	hold.Free()
 	if err := <-rootDone; err != nil {
 		t.Fatalf("root's load: %v", err)
 	}
 	if err := <-preloadDone; err != nil {
 		t.Fatalf("the preload: %v", err)
 	}
-	if n := e.o.manifestCount("a3"); n != 0 {
+	if n := e.o.ManifestGets("a3"); n != 0 {
 		t.Errorf("the cancelled a3 asked the origin %d times", n)
 	}
 	waitIdle(t, e.m)
@@ -133,10 +132,9 @@ func waitIdle(t *testing.T, m *Manager) {
 // load starts at once beside them, while its next background load waits.
 func TestInteractiveLoadBesideBackgroundLoads(t *testing.T) {
 	e := newEnv(t, store.Options{}, Options{MaxLoads: 2, MaxLoadsPerUID: 2})
-	hold := make(chan struct{})
-	e.o.with(func(o *origin) { o.gate = hold })
+	hold := e.o.HoldBlobs(0)
 	for _, id := range []string{"b0", "b1", "b2", "fg"} {
-		e.o.set(id, "v1", files3(id))
+		e.o.Publish(avatarOf(id, "v1", files3(id)))
 	}
 	for _, id := range []string{"b0", "b1", "b2"} {
 		if _, _, err := e.m.Start(asUID(4242), id, LoadOptions{Background: true}); err != nil {
@@ -144,16 +142,16 @@ func TestInteractiveLoadBesideBackgroundLoads(t *testing.T) {
 		}
 	}
 	waitFor(t, "b0 and b1 to ask the origin", func() bool {
-		return e.o.manifestCount("b0") == 1 && e.o.manifestCount("b1") == 1
+		return e.o.ManifestGets("b0") == 1 && e.o.ManifestGets("b1") == 1
 	})
 	if l, _, err := e.m.Start(asUID(4242), "fg", LoadOptions{}); err != nil || l.Waiting == apitype.WaitingQueued {
 		t.Fatalf("the interactive load waited behind background ones: %+v %v", l, err)
 	}
-	waitFor(t, "fg to ask the origin", func() bool { return e.o.manifestCount("fg") == 1 })
-	if l, _ := loadOf(e.m, "b2"); l.Waiting != apitype.WaitingQueued || e.o.manifestCount("b2") != 0 {
+	waitFor(t, "fg to ask the origin", func() bool { return e.o.ManifestGets("fg") == 1 })
+	if l, _ := loadOf(e.m, "b2"); l.Waiting != apitype.WaitingQueued || e.o.ManifestGets("b2") != 0 {
 		t.Errorf("b2 started beyond the caps: %+v", l)
 	}
-	close(hold)
+	hold.Free()
 	for _, id := range []string{"b0", "b1", "b2", "fg"} {
 		waitFor(t, id+" to end", func() bool { _, ok := loadOf(e.m, id); return !ok })
 	}
@@ -164,10 +162,9 @@ func TestInteractiveLoadBesideBackgroundLoads(t *testing.T) {
 // then that it moves.
 func TestQueuedLoadEvents(t *testing.T) {
 	e := newEnv(t, store.Options{}, Options{MaxLoads: 1, MaxLoadsPerUID: 1})
-	hold := make(chan struct{})
-	e.o.with(func(o *origin) { o.gate = hold })
-	e.o.set("first", "v1", files3("first"))
-	e.o.set("second", "v1", files3("second"))
+	hold := e.o.HoldBlobs(0)
+	e.o.Publish(avatarOf("first", "v1", files3("first")))
+	e.o.Publish(avatarOf("second", "v1", files3("second")))
 	if _, _, err := e.m.Start(asUID(1000), "first", LoadOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +178,7 @@ func TestQueuedLoadEvents(t *testing.T) {
 	if ev := rec.events()[0]; ev.Type != apitype.EventProgress || ev.Waiting != apitype.WaitingQueued {
 		t.Errorf("first event of a queued load: %+v", ev)
 	}
-	close(hold)
+	hold.Free()
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
@@ -196,9 +193,8 @@ func TestQueuedLoadEvents(t *testing.T) {
 // and loads already in flight are not.
 func TestTooManyLoadsRefused(t *testing.T) {
 	e := newEnv(t, store.Options{}, Options{MaxLoads: 1, MaxLoadsPerUID: 1})
-	hold := make(chan struct{})
-	e.o.with(func(o *origin) { o.gate = hold })
-	e.o.set("running", "v1", files3("running"))
+	hold := e.o.HoldBlobs(0)
+	e.o.Publish(avatarOf("running", "v1", files3("running")))
 	if _, _, err := e.m.Start(asUID(4242), "running", LoadOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -228,7 +224,7 @@ func TestTooManyLoadsRefused(t *testing.T) {
 	if n := len(e.m.CancelAll()); n != MaxQueuedPerCaller+2 {
 		t.Errorf("cancelled %d loads", n)
 	}
-	close(hold)
+	hold.Free()
 	waitIdle(t, e.m)
 }
 
@@ -236,19 +232,18 @@ func TestTooManyLoadsRefused(t *testing.T) {
 // loads waiting for them.
 func TestSetLoadLimitsStartsQueued(t *testing.T) {
 	e := newEnv(t, store.Options{}, Options{MaxLoads: 1, MaxLoadsPerUID: 1})
-	hold := make(chan struct{})
-	e.o.with(func(o *origin) { o.gate = hold })
-	defer close(hold)
+	hold := e.o.HoldBlobs(0)
+	defer hold.Free()
 	for _, id := range []string{"x0", "x1", "x2"} {
-		e.o.set(id, "v1", files3(id))
+		e.o.Publish(avatarOf(id, "v1", files3(id)))
 		if _, _, err := e.m.Start(asUID(1000), id, LoadOptions{}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, "x0 to start", func() bool { return e.o.manifestCount("x0") == 1 })
+	waitFor(t, "x0 to start", func() bool { return e.o.ManifestGets("x0") == 1 })
 	e.m.SetLoadLimits(8, 3)
 	waitFor(t, "the queued loads to start", func() bool {
-		return e.o.manifestCount("x1") == 1 && e.o.manifestCount("x2") == 1
+		return e.o.ManifestGets("x1") == 1 && e.o.ManifestGets("x2") == 1
 	})
 	e.m.CancelAll()
 }
@@ -261,7 +256,7 @@ func TestPreloadOfManyCompletes(t *testing.T) {
 	const n = 200
 	for i := range n {
 		id := fmt.Sprintf("p%03d", i)
-		e.o.set(id, "v1", map[string][]byte{"a.bin": randomBytes(id, 1<<10)})
+		e.o.Publish(avatarOf(id, "v1", map[string][]byte{"a.bin": randomBytes(id, 1<<10)}))
 	}
 	errc := make(chan error, n)
 	for i := range n {
@@ -284,27 +279,26 @@ func TestPreloadOfManyCompletes(t *testing.T) {
 // without waiting for a slot the others hold.
 func TestJoinedPreloadMovesAhead(t *testing.T) {
 	e := newEnv(t, store.Options{}, Options{})
-	hold := make(chan struct{})
-	e.o.with(func(o *origin) { o.gate = hold })
+	hold := e.o.HoldBlobs(0)
 	ids := []string{"b0", "b1", "b2", "b3", "p"}
 	for _, id := range ids {
-		e.o.set(id, "v1", files3(id))
+		e.o.Publish(avatarOf(id, "v1", files3(id)))
 	}
 	done := make(chan error, len(ids))
 	for _, id := range ids[:4] {
 		go func() { done <- e.m.Preload(context.Background(), id) }()
 	}
-	waitFor(t, "the 4 download slots to be held", func() bool { return e.o.inflight.Load() == 4 })
+	waitFor(t, "the 4 download slots to be held", func() bool { return e.o.Inflight() == 4 })
 	go func() { done <- e.m.Preload(context.Background(), "p") }()
 	waitFor(t, "p's downloads to queue", func() bool {
 		l, ok := loadOf(e.m, "p")
-		return ok && l.Waiting == apitype.WaitingQueued && e.o.manifestCount("p") == 1
+		return ok && l.Waiting == apitype.WaitingQueued && e.o.ManifestGets("p") == 1
 	})
 	if _, _, err := e.m.Start(asUID(0), "p", LoadOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "p's downloads to start beside the held preloads", func() bool { return e.o.inflight.Load() > 4 })
-	close(hold)
+	waitFor(t, "p's downloads to start beside the held preloads", func() bool { return e.o.Inflight() > 4 })
+	hold.Free()
 	for range ids {
 		if err := <-done; err != nil {
 			t.Fatal(err)

@@ -15,7 +15,7 @@ func BenchmarkRetrieve(b *testing.B) {
 	files := files3("rohan")
 	files["texture.bin"] = randomBytes("tex", 1000)
 	files["anim/idle.bin"] = randomBytes("idle", 1000)
-	e.o.set("rohan", "v1", files)
+	e.o.Publish(avatarOf("rohan", "v1", files))
 	if _, err := e.m.Load(b.Context(), "rohan", LoadOptions{}); err != nil {
 		b.Fatal(err)
 	}
@@ -29,7 +29,7 @@ func BenchmarkRetrieve(b *testing.B) {
 
 func BenchmarkRetrieveParallel(b *testing.B) {
 	e := newEnv(b, store.Options{}, Options{})
-	e.o.set("rohan", "v1", files3("rohan"))
+	e.o.Publish(avatarOf("rohan", "v1", files3("rohan")))
 	if _, err := e.m.Load(b.Context(), "rohan", LoadOptions{}); err != nil {
 		b.Fatal(err)
 	}
@@ -50,7 +50,7 @@ func BenchmarkCheckAvatar(b *testing.B) {
 	files := files3("rohan")
 	files["texture.bin"] = randomBytes("tex", 1000)
 	files["anim/idle.bin"] = randomBytes("idle", 1000)
-	e.o.set("rohan", "v1", files)
+	e.o.Publish(avatarOf("rohan", "v1", files))
 	if _, err := e.m.Load(b.Context(), "rohan", LoadOptions{}); err != nil {
 		b.Fatal(err)
 	}
@@ -69,12 +69,12 @@ func BenchmarkVerifyCached(b *testing.B) {
 	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
 	other, _, _ := ed25519.GenerateKey(rand.Reader)
 	e := newEnv(b, store.Options{}, Options{})
-	e.o.sign(priv)
-	e.m.SetFetcher(newFetcher(b, e.o.srv.URL, nil, pub))
+	e.o.SetSigner(signer(priv))
+	e.m.SetFetcher(newFetcher(b, e.o.URL(), nil, pub))
 	files := files3("rohan")
 	files["texture.bin"] = randomBytes("tex", 1000)
 	files["anim/idle.bin"] = randomBytes("idle", 1000)
-	e.o.set("rohan", "v1", files)
+	e.o.Publish(avatarOf("rohan", "v1", files))
 	if _, err := e.m.Load(b.Context(), "rohan", LoadOptions{}); err != nil {
 		b.Fatal(err)
 	}

@@ -75,9 +75,9 @@ func crashChild() int {
 // is left that no avatar references.
 func TestCrashRecovery(t *testing.T) {
 	o := newOrigin(t)
-	o.with(func(o *origin) { o.chunkDelay = time.Millisecond })
+	o.SetDelay(time.Millisecond)
 	for _, id := range crashIDs {
-		o.set(id, "v0", crashFiles(id, 0))
+		o.Publish(avatarOf(id, "v0", crashFiles(id, 0)))
 	}
 	dir := t.TempDir()
 	rng := rand.New(rand.NewPCG(1, uint64(time.Now().UnixNano())))
@@ -85,10 +85,10 @@ func TestCrashRecovery(t *testing.T) {
 	start := time.Now()
 	for i := range crashKills {
 		id := crashIDs[i%len(crashIDs)]
-		o.set(id, fmt.Sprintf("v%d", i+1), crashFiles(id, i+1))
+		o.Publish(avatarOf(id, fmt.Sprintf("v%d", i+1), crashFiles(id, i+1)))
 
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), crashChildEnv+"="+dir, crashURLEnv+"="+o.srv.URL)
+		cmd.Env = append(os.Environ(), crashChildEnv+"="+dir, crashURLEnv+"="+o.URL())
 		cmd.Stderr = os.Stderr
 		out, err := cmd.StdoutPipe()
 		if err != nil {
@@ -104,7 +104,7 @@ func TestCrashRecovery(t *testing.T) {
 			t.Fatalf("child %d: %q %v", i, line, err)
 		}
 		time.Sleep(time.Duration(rng.IntN(120_000)) * time.Microsecond)
-		if o.inflight.Load() > 0 {
+		if o.Inflight() > 0 {
 			midLoad++
 		}
 		_ = cmd.Process.Kill() // SIGKILL

@@ -110,8 +110,8 @@ func TestImport(t *testing.T) {
 		t.Fatalf("import with a version: %v, %v", v, err)
 	}
 	l := mustLoad(t, e.m, "local", LoadOptions{})
-	if l.Version != "mine-1" || e.o.totalRequests() != 0 {
-		t.Errorf("load of an import: version %s, %d requests", l.Version, e.o.totalRequests())
+	if l.Version != "mine-1" || e.o.Requests() != 0 {
+		t.Errorf("load of an import: version %s, %d requests", l.Version, e.o.Requests())
 	}
 	if s := e.m.Stats(); s.TotalEntries != 1 || s.Blobs != 3 {
 		t.Errorf("stats %+v", s)
@@ -143,9 +143,9 @@ func TestOriginSharesAnImportedBlob(t *testing.T) {
 	}
 	files := files3("rohan")
 	files["same.bin"] = shared
-	e.o.set("rohan", "v1", files)
+	e.o.Publish(avatarOf("rohan", "v1", files))
 	mustLoad(t, e.m, "rohan", LoadOptions{})
-	if n := e.o.getCount(digestOf(shared)); n != 0 {
+	if n := e.o.BlobGets(digestOf(shared)); n != 0 {
 		t.Errorf("the origin was asked for a blob the import brought (%d times)", n)
 	}
 	if got := mode(); got != store.ModeShared {
@@ -269,7 +269,7 @@ func TestImportVersionFile(t *testing.T) {
 // stream; a previous import is replaced freely.
 func TestImportOverOriginNeedsForce(t *testing.T) {
 	e := newEnv(t, store.Options{}, Options{})
-	e.o.set("rohan", "v1", files3("rohan"))
+	e.o.Publish(avatarOf("rohan", "v1", files3("rohan")))
 	mustLoad(t, e.m, "rohan", LoadOptions{})
 	stream := tarFiles(t, map[string][]byte{"mine.bin": []byte("mine")})
 	r := &countingReader{r: bytes.NewReader(stream)}

@@ -14,13 +14,13 @@ import (
 func TestEvictionKeepsBlobsTheLoadNeeds(t *testing.T) {
 	e := newEnv(t, store.Options{MaxBytes: 120 << 10}, Options{})
 	x, y, z := randomBytes("x", 50<<10), randomBytes("y", 60<<10), randomBytes("z", 50<<10)
-	e.o.set("a", "v1", map[string][]byte{"x.bin": x})
-	e.o.set("c", "v1", map[string][]byte{"z.bin": z})
-	e.o.set("b", "v1", map[string][]byte{"x.bin": x, "y.bin": y})
+	e.o.Publish(avatarOf("a", "v1", map[string][]byte{"x.bin": x}))
+	e.o.Publish(avatarOf("c", "v1", map[string][]byte{"z.bin": z}))
+	e.o.Publish(avatarOf("b", "v1", map[string][]byte{"x.bin": x, "y.bin": y}))
 	mustLoad(t, e.m, "a", LoadOptions{})
 	mustLoad(t, e.m, "c", LoadOptions{})
 	mustLoad(t, e.m, "b", LoadOptions{})
-	if n := e.o.getCount(digestOf(x)); n != 1 {
+	if n := e.o.BlobGets(digestOf(x)); n != 1 {
 		t.Errorf("X downloaded %d times, want 1", n)
 	}
 	if _, err := e.m.Retrieve("a"); err != nil {

@@ -54,9 +54,8 @@ func checkFiles(t *testing.T, a *apitype.Avatar, files map[string][]byte) {
 func TestConcurrentLoadsShareOneLoad(t *testing.T) {
 	e := newEnv(t, store.Options{}, Options{})
 	files := files3("rohan")
-	e.o.set("rohan", "v1", files)
-	gate := make(chan struct{})
-	e.o.with(func(o *origin) { o.gate = gate })
+	e.o.Publish(avatarOf("rohan", "v1", files))
+	gate := e.o.HoldBlobs(0)
 
 	const callers = 10
 	var joined atomic.Int32
@@ -70,7 +69,7 @@ func TestConcurrentLoadsShareOneLoad(t *testing.T) {
 			a, err := e.m.Load(context.Background(), "rohan", LoadOptions{Progress: func(ev apitype.Event) {
 				first.Do(func() {
 					if joined.Add(1) == callers {
-						close(gate)
+						gate.Free()
 					}
 				})
 				recs[i].add(ev)
@@ -83,11 +82,11 @@ func TestConcurrentLoadsShareOneLoad(t *testing.T) {
 	}
 	wg.Wait()
 
-	if n := e.o.manifestCount("rohan"); n != 1 {
+	if n := e.o.ManifestGets("rohan"); n != 1 {
 		t.Errorf("%d manifest requests, want 1", n)
 	}
 	for p, b := range files {
-		if n := e.o.getCount(digestOf(b)); n != 1 {
+		if n := e.o.BlobGets(digestOf(b)); n != 1 {
 			t.Errorf("%s: %d GETs, want 1", p, n)
 		}
 	}
@@ -119,8 +118,8 @@ func TestSharedBlobDownloadedOnce(t *testing.T) {
 	shared := randomBytes("shared", 64<<10)
 	a, b := files3("rohan"), files3("mei")
 	a["anim/idle.bin"], b["anim/idle.bin"] = shared, shared
-	e.o.set("rohan", "v1", a)
-	e.o.set("mei", "v1", b)
+	e.o.Publish(avatarOf("rohan", "v1", a))
+	e.o.Publish(avatarOf("mei", "v1", b))
 
 	var wg sync.WaitGroup
 	for _, id := range []string{"rohan", "mei"} {
@@ -131,7 +130,7 @@ func TestSharedBlobDownloadedOnce(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if n := e.o.getCount(digestOf(shared)); n != 1 {
+	if n := e.o.BlobGets(digestOf(shared)); n != 1 {
 		t.Errorf("shared blob fetched %d times, want 1", n)
 	}
 	ra, err := e.m.Retrieve("rohan")
@@ -160,22 +159,22 @@ func TestSharedBlobDownloadedOnce(t *testing.T) {
 func TestNewVersionDownloadsOnlyChangedFile(t *testing.T) {
 	e := newEnv(t, store.Options{}, Options{})
 	files := files3("rohan")
-	e.o.set("rohan", "v1", files)
+	e.o.Publish(avatarOf("rohan", "v1", files))
 	v1 := mustLoad(t, e.m, "rohan", LoadOptions{})
 	oldModel := digestOf(files["model.splat"])
 
 	files2 := files3("rohan")
 	files2["model.splat"] = randomBytes("rohan/model/v2", 100<<10)
-	e.o.set("rohan", "v2", files2)
-	before := e.o.totalGets()
+	e.o.Publish(avatarOf("rohan", "v2", files2))
+	before := e.o.TotalBlobGets()
 	v2 := mustLoad(t, e.m, "rohan", LoadOptions{})
 	if v1.Version != "v1" || v2.Version != "v2" {
 		t.Fatalf("versions %s, %s", v1.Version, v2.Version)
 	}
-	if got := e.o.totalGets() - before; got != 1 {
+	if got := e.o.TotalBlobGets() - before; got != 1 {
 		t.Errorf("new version made %d blob GETs, want 1", got)
 	}
-	if n := e.o.getCount(digestOf(files2["model.splat"])); n != 1 {
+	if n := e.o.BlobGets(digestOf(files2["model.splat"])); n != 1 {
 		t.Errorf("changed file fetched %d times", n)
 	}
 	checkFiles(t, v2, files2)
@@ -186,27 +185,27 @@ func TestNewVersionDownloadsOnlyChangedFile(t *testing.T) {
 
 func TestRevalidation(t *testing.T) {
 	e := newEnv(t, store.Options{}, Options{})
-	e.o.set("rohan", "v1", files3("rohan"))
+	e.o.Publish(avatarOf("rohan", "v1", files3("rohan")))
 	mustLoad(t, e.m, "rohan", LoadOptions{})
-	gets := e.o.totalGets()
+	gets := e.o.TotalBlobGets()
 
 	a := mustLoad(t, e.m, "rohan", LoadOptions{})
-	if e.o.manifestCount("rohan") != 2 || e.o.notModCount("rohan") != 1 {
-		t.Errorf("manifests %d, 304s %d; want 2 and 1", e.o.manifestCount("rohan"), e.o.notModCount("rohan"))
+	if e.o.ManifestGets("rohan") != 2 || e.o.NotModified("rohan") != 1 {
+		t.Errorf("manifests %d, 304s %d; want 2 and 1", e.o.ManifestGets("rohan"), e.o.NotModified("rohan"))
 	}
-	if e.o.totalGets() != gets {
-		t.Errorf("a 304 downloaded %d blobs", e.o.totalGets()-gets)
+	if e.o.TotalBlobGets() != gets {
+		t.Errorf("a 304 downloaded %d blobs", e.o.TotalBlobGets()-gets)
 	}
 	if a.State != apitype.StateReady {
 		t.Errorf("state %s", a.State)
 	}
 
 	// With max-age the next loads ask nothing until it expires.
-	e.o.with(func(o *origin) { o.maxAge = 3600 })
+	e.o.SetMaxAge(3600)
 	mustLoad(t, e.m, "rohan", LoadOptions{})
-	n := e.o.totalRequests()
+	n := e.o.Requests()
 	mustLoad(t, e.m, "rohan", LoadOptions{})
-	if got := e.o.totalRequests(); got != n {
+	if got := e.o.Requests(); got != n {
 		t.Errorf("a fresh avatar made %d requests", got-n)
 	}
 }
@@ -214,12 +213,12 @@ func TestRevalidation(t *testing.T) {
 func TestStaleWhenOriginDown(t *testing.T) {
 	e := newEnv(t, store.Options{}, Options{})
 	files := files3("rohan")
-	e.o.set("rohan", "v1", files)
+	e.o.Publish(avatarOf("rohan", "v1", files))
 	mustLoad(t, e.m, "rohan", LoadOptions{})
 	events, cancel := e.m.Subscribe()
 	defer cancel()
 
-	e.o.setStatus(http.StatusServiceUnavailable)
+	e.o.SetStatus(http.StatusServiceUnavailable)
 	rec := &recorder{}
 	a := mustLoad(t, e.m, "rohan", LoadOptions{Progress: rec.add})
 	if a.State != apitype.StateStale {
@@ -239,7 +238,7 @@ func TestStaleWhenOriginDown(t *testing.T) {
 	}
 
 	// Back up: ready again.
-	e.o.setStatus(0)
+	e.o.SetStatus(0)
 	if a := mustLoad(t, e.m, "rohan", LoadOptions{}); a.State != apitype.StateReady {
 		t.Errorf("state after recovery %s", a.State)
 	}
@@ -248,11 +247,9 @@ func TestStaleWhenOriginDown(t *testing.T) {
 
 func TestNonTransientErrorKeepsCache(t *testing.T) {
 	e := newEnv(t, store.Options{}, Options{})
-	e.o.set("rohan", "v1", files3("rohan"))
+	e.o.Publish(avatarOf("rohan", "v1", files3("rohan")))
 	mustLoad(t, e.m, "rohan", LoadOptions{})
-	e.o.mu.Lock()
-	delete(e.o.avatars, "rohan")
-	e.o.mu.Unlock()
+	e.o.Withdraw("rohan")
 
 	rec := &recorder{}
 	_, err := e.m.Load(context.Background(), "rohan", LoadOptions{Progress: rec.add})
@@ -286,7 +283,7 @@ func TestInvalidIDMakesNoRequest(t *testing.T) {
 			t.Errorf("Retrieve(%q): %v", id, err)
 		}
 	}
-	if n := e.o.totalRequests(); n != 0 {
+	if n := e.o.Requests(); n != 0 {
 		t.Errorf("%d requests", n)
 	}
 }
@@ -295,7 +292,7 @@ func TestQuotaEvictionKeepsPinned(t *testing.T) {
 	one := totalSize(files3("x"))
 	e := newEnv(t, store.Options{MaxBytes: 2*one + one/2}, Options{})
 	for _, id := range []string{"a", "b", "c"} {
-		e.o.set(id, "v1", files3(id))
+		e.o.Publish(avatarOf(id, "v1", files3(id)))
 	}
 	mustLoad(t, e.m, "a", LoadOptions{Pin: true})
 	mustLoad(t, e.m, "b", LoadOptions{})
@@ -316,7 +313,7 @@ func TestQuotaEvictionKeepsPinned(t *testing.T) {
 	if err := e.m.SetPinned("c", true); err != nil {
 		t.Fatal(err)
 	}
-	e.o.set("d", "v1", files3("d"))
+	e.o.Publish(avatarOf("d", "v1", files3("d")))
 	_, err := e.m.Load(context.Background(), "d", LoadOptions{})
 	if !errors.Is(err, &errs.Error{Code: errs.FailedToDownloadAvatarAssets, Reason: errs.ReasonInsufficientStorage}) {
 		t.Fatalf("load over quota: %v", err)
@@ -330,9 +327,8 @@ func TestCancelLeavesNothingAndResumes(t *testing.T) {
 	e := newEnv(t, store.Options{}, Options{})
 	big := randomBytes("big", 512<<10)
 	files := map[string][]byte{"model.splat": big}
-	e.o.set("rohan", "v1", files)
-	gate := make(chan struct{})
-	e.o.with(func(o *origin) { o.gate, o.stallAfter = gate, 200<<10 })
+	e.o.Publish(avatarOf("rohan", "v1", files))
+	gate := e.o.HoldBlobs(200 << 10)
 	events, unsub := e.m.Subscribe()
 	defer unsub()
 
@@ -390,11 +386,8 @@ func TestCancelLeavesNothingAndResumes(t *testing.T) {
 		t.Errorf("partial of %d bytes kept, want >= %d", p, 200<<10)
 	}
 
-	close(gate)
-	e.o.mu.Lock()
-	e.o.gate = nil
-	e.o.mu.Unlock()
-	served := e.o.served.Load()
+	gate.Free()
+	served := e.o.BytesSent.Load()
 	rec2 := &recorder{}
 	a := mustLoad(t, e.m, "rohan", LoadOptions{Progress: rec2.add})
 	checkFiles(t, a, files)
@@ -406,7 +399,7 @@ func TestCancelLeavesNothingAndResumes(t *testing.T) {
 			break
 		}
 	}
-	second := e.o.served.Load() - served
+	second := e.o.BytesSent.Load() - served
 	if second >= int64(len(big)) {
 		t.Errorf("second load served %d bytes, the whole file is %d: no resume", second, len(big))
 	}
@@ -415,11 +408,10 @@ func TestCancelLeavesNothingAndResumes(t *testing.T) {
 
 func TestCancelAll(t *testing.T) {
 	e := newEnv(t, store.Options{}, Options{})
-	gate := make(chan struct{})
-	defer close(gate)
-	e.o.with(func(o *origin) { o.gate = gate })
+	gate := e.o.HoldBlobs(0)
+	defer gate.Free()
 	for _, id := range []string{"a", "b"} {
-		e.o.set(id, "v1", files3(id))
+		e.o.Publish(avatarOf(id, "v1", files3(id)))
 		if _, cached, err := e.m.Start(context.Background(), id, LoadOptions{Background: true}); err != nil || cached != nil {
 			t.Fatalf("Start(%s): %v %v", id, cached, err)
 		}
@@ -438,13 +430,13 @@ func TestCancelAll(t *testing.T) {
 func TestRetrieve(t *testing.T) {
 	e := newEnv(t, store.Options{}, Options{})
 	files := files3("rohan")
-	e.o.set("rohan", "v1", files)
+	e.o.Publish(avatarOf("rohan", "v1", files))
 	_, err := e.m.Retrieve("rohan")
 	if !errors.Is(err, &errs.Error{Code: errs.AvatarAssetMissing, Reason: errs.ReasonNotCached}) || errs.HTTPStatus(err) != 404 {
 		t.Fatalf("Retrieve before load: %v", err)
 	}
 	mustLoad(t, e.m, "rohan", LoadOptions{})
-	n := e.o.totalRequests()
+	n := e.o.Requests()
 	a, err := e.m.Retrieve("rohan")
 	if err != nil {
 		t.Fatal(err)
@@ -453,7 +445,7 @@ func TestRetrieve(t *testing.T) {
 	if a.SizeBytes != totalSize(files) || a.Source != SourceOrigin || a.State != apitype.StateReady {
 		t.Errorf("avatar %+v", a)
 	}
-	if got := e.o.totalRequests(); got != n {
+	if got := e.o.Requests(); got != n {
 		t.Errorf("Retrieve made %d requests", got-n)
 	}
 	if size, err := e.m.CacheSize("rohan"); err != nil || size != totalSize(files) {
@@ -478,13 +470,13 @@ func TestRetrieve(t *testing.T) {
 	if ev.Error == nil || ev.Error.Reason != errs.ReasonDamaged {
 		t.Errorf("damaged event %+v", ev)
 	}
-	if got := e.o.totalRequests(); got != n {
+	if got := e.o.Requests(); got != n {
 		t.Errorf("Retrieve made %d requests", got-n)
 	}
 	// A load repairs it, downloading only the missing file.
-	gets := e.o.totalGets()
+	gets := e.o.TotalBlobGets()
 	a = mustLoad(t, e.m, "rohan", LoadOptions{})
-	if got := e.o.totalGets() - gets; got != 1 {
+	if got := e.o.TotalBlobGets() - gets; got != 1 {
 		t.Errorf("repair downloaded %d blobs, want 1", got)
 	}
 	checkFiles(t, a, files)
@@ -500,8 +492,8 @@ func TestProgressMonotonic(t *testing.T) {
 		files[string(rune('a'+i))+".bin"] = randomBytes(string(rune('a'+i)), size)
 	}
 	files["copy.bin"] = files["a.bin"] // one download, counted twice as in sizeBytes
-	e.o.set("rohan", "v1", files)
-	e.o.with(func(o *origin) { o.chunkDelay = 100 * time.Microsecond })
+	e.o.Publish(avatarOf("rohan", "v1", files))
+	e.o.SetDelay(100 * time.Microsecond)
 	rec := &recorder{}
 	mustLoad(t, e.m, "rohan", LoadOptions{Progress: rec.add})
 	evs := rec.events()
@@ -525,7 +517,7 @@ func TestProgressMonotonic(t *testing.T) {
 	if p := evs[len(evs)-2]; p.BytesTotal != totalSize(files) || p.BytesDone != p.BytesTotal || p.Progress != 1 {
 		t.Errorf("last progress event %+v, total %d", p, totalSize(files))
 	}
-	if n := e.o.getCount(digestOf(files["a.bin"])); n != 1 {
+	if n := e.o.BlobGets(digestOf(files["a.bin"])); n != 1 {
 		t.Errorf("a file listed twice was fetched %d times", n)
 	}
 	last := evs[len(evs)-1]
@@ -538,7 +530,7 @@ func TestProgressMonotonic(t *testing.T) {
 func TestVerifySelfHeal(t *testing.T) {
 	e := newEnv(t, store.Options{}, Options{SelfHeal: true})
 	files := files3("rohan")
-	e.o.set("rohan", "v1", files)
+	e.o.Publish(avatarOf("rohan", "v1", files))
 	mustLoad(t, e.m, "rohan", LoadOptions{})
 	res, err := e.m.Verify(context.Background(), "rohan")
 	if err != nil || res.State != apitype.StateReady || res.Checked != 3 || len(res.Damaged) != 0 {
@@ -579,7 +571,7 @@ func TestVerifySelfHeal(t *testing.T) {
 func TestVerifyWithoutSelfHeal(t *testing.T) {
 	e := newEnv(t, store.Options{}, Options{})
 	files := files3("rohan")
-	e.o.set("rohan", "v1", files)
+	e.o.Publish(avatarOf("rohan", "v1", files))
 	mustLoad(t, e.m, "rohan", LoadOptions{})
 	victim := e.st.BlobPath(digestOf(files["meta.json"]))
 	if err := os.Remove(victim); err != nil {
@@ -600,7 +592,7 @@ func TestVerifyWithoutSelfHeal(t *testing.T) {
 func TestClearAndLRU(t *testing.T) {
 	e := newEnv(t, store.Options{}, Options{})
 	for _, id := range []string{"a", "b", "c", "d"} {
-		e.o.set(id, "v1", files3(id))
+		e.o.Publish(avatarOf(id, "v1", files3(id)))
 		mustLoad(t, e.m, id, LoadOptions{Pin: id == "a"})
 	}
 	if _, err := e.m.Retrieve("b"); err != nil { // b is now more recent than c and d
@@ -627,10 +619,9 @@ func TestClearAndLRU(t *testing.T) {
 
 func TestClearCancelsLoad(t *testing.T) {
 	e := newEnv(t, store.Options{}, Options{})
-	gate := make(chan struct{})
-	defer close(gate)
-	e.o.with(func(o *origin) { o.gate = gate })
-	e.o.set("a", "v1", files3("a"))
+	gate := e.o.HoldBlobs(0)
+	defer gate.Free()
+	e.o.Publish(avatarOf("a", "v1", files3("a")))
 	errc := make(chan error, 1)
 	go func() {
 		_, err := e.m.Load(context.Background(), "a", LoadOptions{})
@@ -649,10 +640,9 @@ func TestClearCancelsLoad(t *testing.T) {
 
 func TestCallerContextEndsOnlyItsWait(t *testing.T) {
 	e := newEnv(t, store.Options{}, Options{})
-	gate := make(chan struct{})
-	e.o.with(func(o *origin) { o.gate = gate })
+	gate := e.o.HoldBlobs(0)
 	files := files3("a")
-	e.o.set("a", "v1", files)
+	e.o.Publish(avatarOf("a", "v1", files))
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() {
@@ -666,7 +656,7 @@ func TestCallerContextEndsOnlyItsWait(t *testing.T) {
 	if err := <-errc; !errors.Is(err, errs.Cancelled) {
 		t.Errorf("caller's cancelled wait: %v", err)
 	}
-	close(gate)
+	gate.Free()
 	// The load goes on and fills the cache.
 	events, unsub := e.m.Subscribe()
 	defer unsub()
@@ -678,20 +668,20 @@ func TestCallerContextEndsOnlyItsWait(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkFiles(t, a, files)
-	if n := e.o.manifestCount("a"); n != 1 {
+	if n := e.o.ManifestGets("a"); n != 1 {
 		t.Errorf("%d manifest requests", n)
 	}
 }
 
 func TestRetryAuthFailed(t *testing.T) {
 	o := newOrigin(t)
-	o.with(func(o *origin) { o.token = "good" })
+	o.SetToken("good")
 	var token atomic.Value
 	token.Store("old")
 	st := openStore(t, t.TempDir(), store.Options{})
-	m := New(st, newFetcher(t, o.srv.URL, func() string { return token.Load().(string) }), Options{Logger: quietLogger()})
+	m := New(st, newFetcher(t, o.URL(), func() string { return token.Load().(string) }), Options{Logger: quietLogger()})
 	defer m.Close()
-	o.set("a", "v1", files3("a"))
+	o.Publish(avatarOf("a", "v1", files3("a")))
 
 	_, err := m.Load(context.Background(), "a", LoadOptions{Pin: true})
 	if !errors.Is(err, errs.SessionTokenExpired) {
@@ -707,9 +697,9 @@ func TestRetryAuthFailed(t *testing.T) {
 		t.Fatalf("after retry: %+v, %v", a, err)
 	}
 	// Retried once: nothing is left to retry.
-	n := o.manifestCount("a")
+	n := o.ManifestGets("a")
 	m.RetryAuthFailed()
-	if o.manifestCount("a") != n || len(m.List().Loads) != 0 {
+	if o.ManifestGets("a") != n || len(m.List().Loads) != 0 {
 		t.Error("a second RetryAuthFailed retried again")
 	}
 }
@@ -718,12 +708,12 @@ func TestSetFetcher(t *testing.T) {
 	e := newEnv(t, store.Options{}, Options{})
 	o2 := newOrigin(t)
 	files := files3("b")
-	o2.set("b", "v1", files)
-	e.m.SetFetcher(newFetcher(t, o2.srv.URL, nil))
+	o2.Publish(avatarOf("b", "v1", files))
+	e.m.SetFetcher(newFetcher(t, o2.URL(), nil))
 	a := mustLoad(t, e.m, "b", LoadOptions{})
 	checkFiles(t, a, files)
-	if e.o.totalRequests() != 0 || o2.manifestCount("b") != 1 {
-		t.Errorf("requests: old origin %d, new %d", e.o.totalRequests(), o2.manifestCount("b"))
+	if e.o.Requests() != 0 || o2.ManifestGets("b") != 1 {
+		t.Errorf("requests: old origin %d, new %d", e.o.Requests(), o2.ManifestGets("b"))
 	}
 	if mt := e.m.Metrics(); mt.Requests < 4 || mt.CacheEntries != 1 || mt.LoadsByResult["ok"] != 1 {
 		t.Errorf("metrics %+v", mt)
@@ -735,7 +725,7 @@ func TestSlowSubscriberNeverBlocks(t *testing.T) {
 	events, cancel := e.m.Subscribe()
 	defer cancel()
 	for _, id := range []string{"a", "b", "c"} {
-		e.o.set(id, "v1", files3(id))
+		e.o.Publish(avatarOf(id, "v1", files3(id)))
 		mustLoad(t, e.m, id, LoadOptions{})
 	}
 	if n := len(events); n != 1 {
@@ -745,12 +735,11 @@ func TestSlowSubscriberNeverBlocks(t *testing.T) {
 
 func TestCloseCancelsAndWaits(t *testing.T) {
 	o := newOrigin(t)
-	gate := make(chan struct{})
-	defer close(gate)
-	o.with(func(o *origin) { o.gate = gate })
-	o.set("a", "v1", files3("a"))
+	gate := o.HoldBlobs(0)
+	defer gate.Free()
+	o.Publish(avatarOf("a", "v1", files3("a")))
 	st := openStore(t, t.TempDir(), store.Options{})
-	m := New(st, newFetcher(t, o.srv.URL, nil), Options{Logger: quietLogger()})
+	m := New(st, newFetcher(t, o.URL(), nil), Options{Logger: quietLogger()})
 	events, _ := m.Subscribe()
 	errc := make(chan error, 1)
 	go func() {
@@ -779,9 +768,9 @@ func TestCloseCancelsAndWaits(t *testing.T) {
 func TestBadBytesFailOrKeepTheCachedVersion(t *testing.T) {
 	e := newEnv(t, store.Options{}, Options{})
 	files := files3("rohan")
-	e.o.set("rohan", "v1", files)
+	e.o.Publish(avatarOf("rohan", "v1", files))
 	bad := digestOf(files["model.splat"])
-	e.o.with(func(o *origin) { o.corrupt[bad] = true })
+	e.o.SetCorrupt(bad, true)
 	_, err := e.m.Load(context.Background(), "rohan", LoadOptions{})
 	var ee *errs.Error
 	if !errors.As(err, &ee) || ee.Code != errs.FailedToDownloadAvatarAssets || ee.Reason != errs.ReasonHashMismatch ||
@@ -800,18 +789,18 @@ func TestBadBytesFailOrKeepTheCachedVersion(t *testing.T) {
 
 	// With a good version cached, a new version that cannot be had leaves
 	// the old one served, stale.
-	e.o.with(func(o *origin) { o.corrupt = map[string]bool{} })
+	e.o.SetCorrupt(bad, false)
 	mustLoad(t, e.m, "rohan", LoadOptions{})
 	files2 := files3("rohan")
 	files2["model.splat"] = randomBytes("v2", 5000)
-	e.o.set("rohan", "v2", files2)
-	e.o.with(func(o *origin) { o.blobFail = http.StatusServiceUnavailable })
+	e.o.Publish(avatarOf("rohan", "v2", files2))
+	e.o.SetBlobStatus(http.StatusServiceUnavailable)
 	a := mustLoad(t, e.m, "rohan", LoadOptions{})
 	if a.Version != "v1" || a.State != apitype.StateStale {
 		t.Errorf("got %s %s, want v1 stale", a.Version, a.State)
 	}
 	checkFiles(t, a, files)
-	e.o.with(func(o *origin) { o.blobFail = 0 })
+	e.o.SetBlobStatus(0)
 	if a := mustLoad(t, e.m, "rohan", LoadOptions{}); a.Version != "v2" || a.State != apitype.StateReady {
 		t.Errorf("after recovery %s %s", a.Version, a.State)
 	}
@@ -819,9 +808,8 @@ func TestBadBytesFailOrKeepTheCachedVersion(t *testing.T) {
 
 func TestInteractiveJoinerPromotesABackgroundLoad(t *testing.T) {
 	e := newEnv(t, store.Options{}, Options{})
-	gate := make(chan struct{})
-	e.o.with(func(o *origin) { o.gate = gate })
-	e.o.set("a", "v1", files3("a"))
+	gate := e.o.HoldBlobs(0)
+	e.o.Publish(avatarOf("a", "v1", files3("a")))
 	l, _, err := e.m.Start(context.Background(), "a", LoadOptions{Background: true})
 	if err != nil || !l.Background || l.State != apitype.StateDownloading || l.AvatarID != "a" {
 		t.Fatalf("Start = %+v, %v", l, err)
@@ -839,7 +827,7 @@ func TestInteractiveJoinerPromotesABackgroundLoad(t *testing.T) {
 	if ls := e.m.List().Loads; len(ls) != 1 || ls[0].Background {
 		t.Errorf("loads %+v", ls)
 	}
-	close(gate)
+	gate.Free()
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
@@ -847,7 +835,7 @@ func TestInteractiveJoinerPromotesABackgroundLoad(t *testing.T) {
 		t.Errorf("a joiner's Pin was lost: %+v %v", a, err)
 	}
 	// Cached and fresh: Start answers with the avatar.
-	e.o.with(func(o *origin) { o.maxAge = 60 })
+	e.o.SetMaxAge(60)
 	mustLoad(t, e.m, "a", LoadOptions{})
 	if _, cached, err := e.m.Start(context.Background(), "a", LoadOptions{}); err != nil || cached == nil {
 		t.Errorf("Start of a fresh avatar: %v %v", cached, err)

@@ -16,26 +16,26 @@ import (
 // nothing.
 func TestRefreshRevalidatesFreshAvatar(t *testing.T) {
 	e := newEnv(t, store.Options{}, Options{})
-	e.o.with(func(o *origin) { o.maxAge = 3600 })
-	e.o.set("a", "v1", files3("a"))
+	e.o.SetMaxAge(3600)
+	e.o.Publish(avatarOf("a", "v1", files3("a")))
 	ctx := context.Background()
 	if err := e.m.Preload(ctx, "a"); err != nil {
 		t.Fatal(err)
 	}
-	gets := e.o.totalGets()
+	gets := e.o.TotalBlobGets()
 	if err := e.m.Preload(ctx, "a"); err != nil {
 		t.Fatal(err)
 	}
-	if n := e.o.manifestCount("a"); n != 1 {
+	if n := e.o.ManifestGets("a"); n != 1 {
 		t.Fatalf("a second Preload within max-age made %d manifest requests in all, want 1", n)
 	}
 	if err := e.m.Refresh(ctx, "a"); err != nil {
 		t.Fatal(err)
 	}
-	if n, nm := e.o.manifestCount("a"), e.o.notModCount("a"); n != 2 || nm != 1 {
+	if n, nm := e.o.ManifestGets("a"), e.o.NotModified("a"); n != 2 || nm != 1 {
 		t.Errorf("Refresh: %d manifest requests in all, %d answered 304; want 2 and 1", n, nm)
 	}
-	if g := e.o.totalGets(); g != gets {
+	if g := e.o.TotalBlobGets(); g != gets {
 		t.Errorf("Refresh of an unchanged avatar downloaded %d blobs", g-gets)
 	}
 	a, err := e.m.Retrieve("a")
@@ -49,12 +49,12 @@ func TestRefreshRevalidatesFreshAvatar(t *testing.T) {
 // backs off and tries again.
 func TestRefreshOfflineReportsTransient(t *testing.T) {
 	e := newEnv(t, store.Options{}, Options{})
-	e.o.set("a", "v1", files3("a"))
+	e.o.Publish(avatarOf("a", "v1", files3("a")))
 	ctx := context.Background()
 	if err := e.m.Preload(ctx, "a"); err != nil {
 		t.Fatal(err)
 	}
-	e.o.setStatus(http.StatusServiceUnavailable)
+	e.o.SetStatus(http.StatusServiceUnavailable)
 	for name, f := range map[string]func(context.Context, string) error{"Preload": e.m.Preload, "Refresh": e.m.Refresh} {
 		err := f(ctx, "a")
 		if err == nil || !errs.IsTransient(err) {
@@ -65,7 +65,7 @@ func TestRefreshOfflineReportsTransient(t *testing.T) {
 			t.Fatalf("%s offline: cached %+v, %v; want stale and pinned", name, a, rerr)
 		}
 	}
-	e.o.setStatus(0)
+	e.o.SetStatus(0)
 	if err := e.m.Refresh(ctx, "a"); err != nil {
 		t.Fatalf("Refresh back online: %v", err)
 	}
@@ -81,19 +81,19 @@ func TestDiskTooFullFailsBeforeDownload(t *testing.T) {
 	free := int64(1 << 30)
 	e := newEnv(t, store.Options{ReserveBytes: 1 << 20, FreeSpace: func(string) (int64, error) { return free, nil }}, Options{})
 	for _, id := range []string{"a", "b", "c"} {
-		e.o.set(id, "v1", files3(id))
+		e.o.Publish(avatarOf(id, "v1", files3(id)))
 	}
 	ctx := context.Background()
 	mustLoad(t, e.m, "a", LoadOptions{Pin: true})
 	mustLoad(t, e.m, "b", LoadOptions{})
-	gets := e.o.totalGets()
+	gets := e.o.TotalBlobGets()
 	// Evicting b would free less than c needs above the reserve.
 	free = 1<<20 + totalSize(files3("c"))/2 - totalSize(files3("b"))
 	_, err := e.m.Load(ctx, "c", LoadOptions{})
 	if !errors.Is(err, &errs.Error{Code: errs.FailedToDownloadAvatarAssets, Reason: errs.ReasonInsufficientStorage}) {
 		t.Fatalf("load on a full disk: %v", err)
 	}
-	if g := e.o.totalGets(); g != gets {
+	if g := e.o.TotalBlobGets(); g != gets {
 		t.Errorf("%d blob requests on a full disk, want none", g-gets)
 	}
 	for _, id := range []string{"a", "b"} {
@@ -107,9 +107,9 @@ func TestDiskTooFullFailsBeforeDownload(t *testing.T) {
 // avatar not cached is not (the preloader then fetches it).
 func TestPinCachedMakesNoRequest(t *testing.T) {
 	e := newEnv(t, store.Options{}, Options{})
-	e.o.set("a", "v1", files3("a"))
+	e.o.Publish(avatarOf("a", "v1", files3("a")))
 	mustLoad(t, e.m, "a", LoadOptions{})
-	manifests, blobs := e.o.manifestCount("a"), e.o.totalGets()
+	manifests, blobs := e.o.ManifestGets("a"), e.o.TotalBlobGets()
 	if cached, err := e.m.PinCached("a"); !cached || err != nil {
 		t.Fatalf("PinCached(a) = %v, %v; want true", cached, err)
 	}
@@ -119,7 +119,7 @@ func TestPinCachedMakesNoRequest(t *testing.T) {
 	if cached, err := e.m.PinCached("b"); cached || err != nil {
 		t.Errorf("PinCached(b) = %v, %v; want false: b is not cached", cached, err)
 	}
-	if e.o.manifestCount("a") != manifests || e.o.totalGets() != blobs {
+	if e.o.ManifestGets("a") != manifests || e.o.TotalBlobGets() != blobs {
 		t.Error("PinCached made a request")
 	}
 }

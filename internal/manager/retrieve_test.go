@@ -20,9 +20,9 @@ import (
 func TestRetrieveNeverDownloads(t *testing.T) {
 	e := newEnv(t, store.Options{}, Options{SelfHeal: true})
 	files := files3("rohan")
-	e.o.set("rohan", "v1", files)
+	e.o.Publish(avatarOf("rohan", "v1", files))
 	mustLoad(t, e.m, "rohan", LoadOptions{})
-	n := e.o.totalRequests()
+	n := e.o.Requests()
 	events, cancel := e.m.Subscribe()
 	defer cancel()
 	victim := digestOf(files["meta.json"])
@@ -36,7 +36,7 @@ func TestRetrieveNeverDownloads(t *testing.T) {
 	if l := e.m.List(); len(l.Loads) != 0 {
 		t.Errorf("Retrieve started a load: %+v", l.Loads)
 	}
-	if got := e.o.totalRequests(); got != n {
+	if got := e.o.Requests(); got != n {
 		t.Errorf("Retrieve made %d requests", got-n)
 	}
 	if !e.st.HasBlob(victim) {
@@ -69,7 +69,7 @@ func TestRetrieveNeverDownloads(t *testing.T) {
 func TestRetrieveTruncatedInPlace(t *testing.T) {
 	e := newEnv(t, store.Options{}, Options{})
 	files := files3("rohan")
-	e.o.set("rohan", "v1", files)
+	e.o.Publish(avatarOf("rohan", "v1", files))
 	mustLoad(t, e.m, "rohan", LoadOptions{})
 	victim := e.st.BlobPath(digestOf(files["model.splat"]))
 	// Let the blobs directory's times settle (a check that might trust

@@ -16,7 +16,7 @@ import (
 // cache is consistent and every error was a coded avatar error.
 func TestStress(t *testing.T) {
 	e := newEnv(t, store.Options{MaxBytes: 3 * totalSize(files3("x"))}, Options{SelfHeal: true})
-	e.o.with(func(o *origin) { o.chunkDelay = 50 * time.Microsecond })
+	e.o.SetDelay(50 * time.Microsecond)
 	ids := []string{"a", "b", "c", "d", "e"}
 	shared := randomBytes("shared", 16<<10)
 	want := map[string]map[string][]byte{}
@@ -24,7 +24,7 @@ func TestStress(t *testing.T) {
 		f := files3(id)
 		f["shared.bin"] = shared
 		want[id] = f
-		e.o.set(id, "v1", f)
+		e.o.Publish(avatarOf(id, "v1", f))
 	}
 	events, unsub := e.m.Subscribe()
 	defer unsub()

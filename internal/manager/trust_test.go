@@ -49,11 +49,11 @@ func TestKeyRevocation(t *testing.T) {
 	pub1, priv1 := genKey(t)
 	pub2, priv2 := genKey(t)
 	e := newEnv(t, store.Options{}, Options{})
-	e.o.maxAge = 3600
-	e.o.sign(priv1)
-	e.m.SetFetcher(newFetcher(t, e.o.srv.URL, nil, pub1))
+	e.o.SetMaxAge(3600)
+	e.o.SetSigner(signer(priv1))
+	e.m.SetFetcher(newFetcher(t, e.o.URL(), nil, pub1))
 	files := files3("rohan")
-	e.o.set("rohan", "v1", files)
+	e.o.Publish(avatarOf("rohan", "v1", files))
 	mustLoad(t, e.m, "rohan", LoadOptions{})
 	if _, err := importBytes(e.m, "local", tarFiles(t, map[string][]byte{"local.bin": []byte("made here")}), "1"); err != nil {
 		t.Fatal(err)
@@ -62,7 +62,7 @@ func TestKeyRevocation(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	e.m.SetFetcher(newFetcher(t, e.o.srv.URL, nil, pub2))
+	e.m.SetFetcher(newFetcher(t, e.o.URL(), nil, pub2))
 	var err error
 	eventually(t, "rohan to be untrusted", func() bool {
 		_, err = e.m.Retrieve("rohan")
@@ -74,44 +74,40 @@ func TestKeyRevocation(t *testing.T) {
 	if _, err := e.m.Retrieve("local"); err != nil {
 		t.Errorf("the imported avatar: %v", err)
 	}
-	e.o.mu.Lock()
-	reqs, notMod := e.o.manifests["rohan"], e.o.notMod["rohan"]
-	e.o.mu.Unlock()
+	reqs, notMod := e.o.ManifestGets("rohan"), e.o.NotModified("rohan")
 	_, err = e.m.Load(t.Context(), "rohan", LoadOptions{})
 	if !isReason(err, errs.FailedToFetchAvatarMetadata, errs.ReasonBadSignature) {
 		t.Fatalf("Load = %v, want badSignature", err)
 	}
-	e.o.mu.Lock()
-	if e.o.manifests["rohan"] != reqs+1 || e.o.notMod["rohan"] != notMod {
+	if e.o.ManifestGets("rohan") != reqs+1 || e.o.NotModified("rohan") != notMod {
 		t.Errorf("the load made %d manifest requests (%d answered 304), want 1 unconditional",
-			e.o.manifests["rohan"]-reqs, e.o.notMod["rohan"]-notMod)
+			e.o.ManifestGets("rohan")-reqs, e.o.NotModified("rohan")-notMod)
 	}
-	e.o.mu.Unlock()
 	if _, err := e.m.Retrieve("rohan"); !isReason(err, errs.AvatarAssetMissing, errs.ReasonUntrusted) {
 		t.Errorf("after the failed load, Retrieve = %v", err)
 	}
 
 	// The keys back: trusted again, by the pass alone.
-	e.m.SetFetcher(newFetcher(t, e.o.srv.URL, nil, pub1))
+	e.m.SetFetcher(newFetcher(t, e.o.URL(), nil, pub1))
 	eventually(t, "rohan to be trusted again", func() bool {
 		_, err := e.m.Retrieve("rohan")
 		return err == nil
 	})
 
 	// Revoked again, then republished signed by k2: a load stores it.
-	e.m.SetFetcher(newFetcher(t, e.o.srv.URL, nil, pub2))
+	e.m.SetFetcher(newFetcher(t, e.o.URL(), nil, pub2))
 	eventually(t, "rohan to be untrusted", func() bool {
 		_, err := e.m.Retrieve("rohan")
 		return isReason(err, errs.AvatarAssetMissing, errs.ReasonUntrusted)
 	})
-	e.o.sign(priv2)
-	blobs := e.o.totalBlobGets()
+	e.o.SetSigner(signer(priv2))
+	blobs := e.o.TotalBlobGets()
 	a, err := e.m.Load(t.Context(), "rohan", LoadOptions{})
 	if err != nil {
 		t.Fatalf("Load signed by k2: %v", err)
 	}
 	checkFiles(t, a, files)
-	if n := e.o.totalBlobGets(); n != blobs {
+	if n := e.o.TotalBlobGets(); n != blobs {
 		t.Errorf("the re-signed manifest downloaded %d blobs, want none (the files did not change)", n-blobs)
 	}
 	if _, err := e.m.Retrieve("rohan"); err != nil {
@@ -119,8 +115,8 @@ func TestKeyRevocation(t *testing.T) {
 	}
 
 	// No keys: every manifest is trusted.
-	e.o.sign(nil)
-	e.m.SetFetcher(newFetcher(t, e.o.srv.URL, nil))
+	e.o.SetSigner(signer(nil))
+	e.m.SetFetcher(newFetcher(t, e.o.URL(), nil))
 	if _, err := e.m.Retrieve("rohan"); err != nil {
 		t.Errorf("with no keys: %v", err)
 	}
@@ -151,14 +147,14 @@ func TestKeyRevocationOffRequestPath(t *testing.T) {
 		case <-ctx.Done():
 		}
 	}
-	e.o.sign(priv1)
-	e.m.SetFetcher(newFetcher(t, e.o.srv.URL, nil, pub1))
+	e.o.SetSigner(signer(priv1))
+	e.m.SetFetcher(newFetcher(t, e.o.URL(), nil, pub1))
 	for _, id := range []string{"a1", "a2", "a3"} {
-		e.o.set(id, "v1", files3(id))
+		e.o.Publish(avatarOf(id, "v1", files3(id)))
 		mustLoad(t, e.m, id, LoadOptions{})
 	}
 	hold.Store(true)
-	e.m.SetFetcher(newFetcher(t, e.o.srv.URL, nil, pub2)) // returns with the pass held
+	e.m.SetFetcher(newFetcher(t, e.o.URL(), nil, pub2)) // returns with the pass held
 	first := <-held
 	for _, id := range []string{"a1", "a2", "a3"} {
 		if _, err := e.m.Retrieve(id); err != nil {
@@ -170,7 +166,7 @@ func TestKeyRevocationOffRequestPath(t *testing.T) {
 	}
 	// A change of the keys mid-pass: the held pass is cancelled (its hook
 	// sees ctx end), a new one starts.
-	e.m.SetFetcher(newFetcher(t, e.o.srv.URL, nil, pub1, pub2))
+	e.m.SetFetcher(newFetcher(t, e.o.URL(), nil, pub1, pub2))
 	<-held
 	close(release)
 	go func() {
@@ -180,20 +176,10 @@ func TestKeyRevocationOffRequestPath(t *testing.T) {
 	if n := e.m.trust.n.Load(); n != 0 {
 		t.Errorf("%d verdicts of a cancelled pass recorded", n)
 	}
-	e.m.SetFetcher(newFetcher(t, e.o.srv.URL, nil, pub2))
+	e.m.SetFetcher(newFetcher(t, e.o.URL(), nil, pub2))
 	eventually(t, "every avatar untrusted", func() bool { return e.m.trust.n.Load() == 3 })
 	if err := e.m.Close(); err != nil {
 		t.Fatal(err)
 	}
 	close(held)
-}
-
-func (o *origin) totalBlobGets() int {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	n := 0
-	for _, c := range o.gets {
-		n += c
-	}
-	return n
 }

@@ -17,10 +17,10 @@ import (
 // event, no healing load, no blob removed.
 func TestVerifyDuringVersionChange(t *testing.T) {
 	e := newEnv(t, store.Options{}, Options{SelfHeal: true})
-	e.o.set("rohan", "v1", files3("rohan-v1"))
+	e.o.Publish(avatarOf("rohan", "v1", files3("rohan-v1")))
 	mustLoad(t, e.m, "rohan", LoadOptions{})
 	v2 := files3("rohan-v2")
-	e.o.set("rohan", "v2", v2)
+	e.o.Publish(avatarOf("rohan", "v2", v2))
 	events, cancel := e.m.Subscribe()
 	defer cancel()
 
@@ -63,7 +63,7 @@ func TestVerifySharedAndCapped(t *testing.T) {
 	e := newEnv(t, store.Options{}, Options{})
 	ids := []string{"a", "b", "c", "d"}
 	for _, id := range ids {
-		e.o.set(id, "v1", files3(id))
+		e.o.Publish(avatarOf(id, "v1", files3(id)))
 		mustLoad(t, e.m, id, LoadOptions{})
 	}
 	var mu sync.Mutex
@@ -132,7 +132,7 @@ func TestVerifySharedAndCapped(t *testing.T) {
 // the run stops once no caller is left, and the next caller starts afresh.
 func TestVerifyCallerGoesAway(t *testing.T) {
 	e := newEnv(t, store.Options{}, Options{})
-	e.o.set("a", "v1", files3("a"))
+	e.o.Publish(avatarOf("a", "v1", files3("a")))
 	mustLoad(t, e.m, "a", LoadOptions{})
 	entered := make(chan struct{}, 8)
 	block := make(chan struct{})

@@ -14,7 +14,7 @@ import (
 func TestListKeepsNoViews(t *testing.T) {
 	e := newEnv(t, store.Options{}, Options{})
 	for _, id := range []string{"rohan", "mira"} {
-		e.o.set(id, "v1", files3(id))
+		e.o.Publish(avatarOf(id, "v1", files3(id)))
 		if _, err := e.m.Load(t.Context(), id, LoadOptions{}); err != nil {
 			t.Fatal(err)
 		}
