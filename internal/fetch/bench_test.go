@@ -1,6 +1,8 @@
 package fetch
 
 import (
+	"github.com/assetd/assetd/internal/testkit"
+
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -23,11 +25,11 @@ func benchDownload(b *testing.B, sink Sink) {
 	if err := os.WriteFile(src, data, 0o644); err != nil {
 		b.Fatal(err)
 	}
-	o := newOrigin(b)
-	o.mux.HandleFunc("/v1/blobs/sha256/"+digest(data), func(w http.ResponseWriter, r *http.Request) {
+	o := testkit.NewOrigin(b)
+	o.Handle("/v1/blobs/sha256/"+digest(data), func(w http.ResponseWriter, r *http.Request) {
 		http.ServeFile(w, r, src)
 	})
-	cfg := testConfig(o.URL)
+	cfg := testConfig(o.URL())
 	cfg.Logger = slog.New(slog.DiscardHandler)
 	c := newClient(b, cfg)
 	a := assetOf("model.splat", data)

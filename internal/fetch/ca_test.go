@@ -11,6 +11,7 @@ import (
 
 	"github.com/assetd/assetd/internal/errs"
 	"github.com/assetd/assetd/internal/manifest"
+	"github.com/assetd/assetd/internal/testkit"
 )
 
 // TestRootCAs: an https origin whose certificate a private CA signed (a
@@ -63,15 +64,15 @@ func TestUntrustedCertificateFailsOver(t *testing.T) {
 	t.Cleanup(untrusted.Close)
 	data := randBytes(4096, 1)
 	a := assetOf("model.bin", data)
-	o := newOrigin(t)
-	o.mux.HandleFunc("/v1/avatars/rohan/manifest", func(w http.ResponseWriter, r *http.Request) {
+	o := testkit.NewOrigin(t)
+	o.Handle("/v1/avatars/rohan/manifest", func(w http.ResponseWriter, r *http.Request) {
 		w.Write(manifestDoc("rohan", a))
 	})
-	o.mux.HandleFunc("/v1/blobs/sha256/"+a.SHA256, func(w http.ResponseWriter, r *http.Request) {
-		o.serveBlob(w, r, data)
+	o.Handle("/v1/blobs/sha256/"+a.SHA256, func(w http.ResponseWriter, r *http.Request) {
+		o.ServeBlob(w, r, data)
 	})
 	cfg := testConfig(untrusted.URL + "/")
-	cfg.Mirrors = []string{o.URL + "/"}
+	cfg.Mirrors = []string{o.URL() + "/"}
 	c := newClient(t, cfg)
 	res, err := c.Manifest(ctxT(t), "rohan", "")
 	if err != nil || res.Manifest == nil {

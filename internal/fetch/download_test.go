@@ -13,13 +13,14 @@ import (
 	"time"
 
 	"github.com/assetd/assetd/internal/errs"
+	"github.com/assetd/assetd/internal/testkit"
 )
 
 func TestDownload(t *testing.T) {
-	o := newOrigin(t)
+	o := testkit.NewOrigin(t)
 	data := randBytes(3<<20+17, 4)
-	o.blob(data)
-	c := newClient(t, testConfig(o.URL))
+	o.AddBlob(data)
+	c := newClient(t, testConfig(o.URL()))
 	sink := newSink(t)
 	var got int64
 	err := c.Download(ctxT(t), Blob{AvatarID: "rohan", Asset: assetOf("model.splat", data)}, sink, func(d int64) { got += d })
@@ -33,21 +34,21 @@ func TestDownload(t *testing.T) {
 	if st.Requests != 1 || st.Retries != 0 || st.BytesDownloaded != uint64(len(data)) {
 		t.Errorf("Stats = %+v", st)
 	}
-	if h := o.headers[0]; h.Get("Range") != "" || h.Get("Authorization") == "" {
+	if h := o.Headers()[0]; h.Get("Range") != "" || h.Get("Authorization") == "" {
 		t.Errorf("headers %v", h)
 	}
 	// a complete sink is verified without a request
 	if err := c.Download(ctxT(t), Blob{AvatarID: "rohan", Asset: assetOf("model.splat", data)}, sink, nil); err != nil {
 		t.Fatal(err)
 	}
-	if o.total() != 1 {
-		t.Errorf("%d requests for a complete sink", o.total())
+	if o.TotalHits() != 1 {
+		t.Errorf("%d requests for a complete sink", o.TotalHits())
 	}
 }
 
 func TestDownloadEmptyAsset(t *testing.T) {
-	o := newOrigin(t)
-	c := newClient(t, testConfig(o.URL))
+	o := testkit.NewOrigin(t)
+	c := newClient(t, testConfig(o.URL()))
 	if err := c.Download(ctxT(t), Blob{AvatarID: "rohan", Asset: assetOf("empty", nil)}, newSink(t), nil); err != nil {
 		t.Fatal(err)
 	}
@@ -56,25 +57,23 @@ func TestDownloadEmptyAsset(t *testing.T) {
 // TestResumeAfterCut: the connection dies mid-body; the retry asks for the
 // rest with Range and little is fetched twice.
 func TestResumeAfterCut(t *testing.T) {
-	o := newOrigin(t)
+	o := testkit.NewOrigin(t)
 	data := randBytes(8<<20, 5)
 	const cut = 3 << 20
 	var first atomic.Bool
-	o.mux.HandleFunc("/blob", func(w http.ResponseWriter, r *http.Request) {
+	o.Handle("/blob", func(w http.ResponseWriter, r *http.Request) {
 		if first.CompareAndSwap(false, true) {
 			conn, buf, _ := w.(http.Hijacker).Hijack()
 			defer conn.Close()
 			fmt.Fprintf(buf, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n", len(data))
 			buf.Write(data[:cut])
 			buf.Flush()
-			o.mu.Lock()
-			o.served += cut
-			o.mu.Unlock()
+			o.BytesSent.Add(cut)
 			return
 		}
-		o.serveBlob(w, r, data)
+		o.ServeBlob(w, r, data)
 	})
-	c := newClient(t, testConfig(o.URL))
+	c := newClient(t, testConfig(o.URL()))
 	a := assetOf("model.splat", data)
 	a.URL = "/blob"
 	sink := newSink(t)
@@ -85,10 +84,10 @@ func TestResumeAfterCut(t *testing.T) {
 	if !bytes.Equal(sink.bytes(t), data) || progress != int64(len(data)) {
 		t.Fatalf("sink %d bytes, progress %d", sink.Size(), progress)
 	}
-	if twice := o.servedBytes() - int64(len(data)); twice < 0 || twice >= 1<<20 {
-		t.Errorf("served %d bytes for %d: %d fetched twice", o.servedBytes(), len(data), twice)
+	if twice := o.SentWhenIdle() - int64(len(data)); twice < 0 || twice >= 1<<20 {
+		t.Errorf("served %d bytes for %d: %d fetched twice", o.SentWhenIdle(), len(data), twice)
 	}
-	if h := o.headers[1]; h.Get("Range") == "" {
+	if h := o.Headers()[1]; h.Get("Range") == "" {
 		t.Errorf("the retry had no Range: %v", h)
 	}
 	if st := c.Stats(); st.Requests != 2 || st.Retries != 1 {
@@ -98,10 +97,10 @@ func TestResumeAfterCut(t *testing.T) {
 
 // TestResumeFromPartial: a partial left by an earlier process is resumed.
 func TestResumeFromPartial(t *testing.T) {
-	o := newOrigin(t)
+	o := testkit.NewOrigin(t)
 	data := randBytes(1<<20, 6)
-	o.blob(data)
-	c := newClient(t, testConfig(o.URL))
+	o.AddBlob(data)
+	c := newClient(t, testConfig(o.URL()))
 	sink := newSink(t)
 	sink.Write(data[:600_000])
 	sink = openSink(t, sink.f.Name()) // a new process re-hashes the partial
@@ -112,21 +111,21 @@ func TestResumeFromPartial(t *testing.T) {
 	if !bytes.Equal(sink.bytes(t), data) {
 		t.Fatal("wrong bytes")
 	}
-	if got := o.headers[0].Get("Range"); got != "bytes=600000-" {
+	if got := o.Headers()[0].Get("Range"); got != "bytes=600000-" {
 		t.Errorf("Range = %q", got)
 	}
-	if o.servedBytes() != int64(len(data))-600_000 || progress != int64(len(data))-600_000 {
-		t.Errorf("served %d, progress %d", o.servedBytes(), progress)
+	if o.SentWhenIdle() != int64(len(data))-600_000 || progress != int64(len(data))-600_000 {
+		t.Errorf("served %d, progress %d", o.SentWhenIdle(), progress)
 	}
 }
 
 // TestRanged200: an origin that ignores Range answers 200; the sink
 // restarts cleanly and progress goes back.
 func TestRanged200(t *testing.T) {
-	o := newOrigin(t)
+	o := testkit.NewOrigin(t)
 	data := randBytes(100_000, 7)
-	o.mux.HandleFunc("/blob", func(w http.ResponseWriter, _ *http.Request) { w.Write(data) })
-	c := newClient(t, testConfig(o.URL))
+	o.Handle("/blob", func(w http.ResponseWriter, _ *http.Request) { w.Write(data) })
+	c := newClient(t, testConfig(o.URL()))
 	a := assetOf("a", data)
 	a.URL = "/blob"
 	sink := newSink(t)
@@ -138,17 +137,17 @@ func TestRanged200(t *testing.T) {
 	if !bytes.Equal(sink.bytes(t), data) || deltas[0] != -40_000 {
 		t.Fatalf("sink %d bytes, deltas %v", sink.Size(), deltas[:1])
 	}
-	if o.headers[0].Get("Range") != "bytes=40000-" || o.total() != 1 {
-		t.Errorf("requests %d, Range %q", o.total(), o.headers[0].Get("Range"))
+	if o.Headers()[0].Get("Range") != "bytes=40000-" || o.TotalHits() != 1 {
+		t.Errorf("requests %d, Range %q", o.TotalHits(), o.Headers()[0].Get("Range"))
 	}
 }
 
 // Test416: a 416 to a resume (the partial is not the origin's) restarts
 // from zero.
 func Test416(t *testing.T) {
-	o := newOrigin(t)
+	o := testkit.NewOrigin(t)
 	data := randBytes(50_000, 8)
-	o.mux.HandleFunc("/blob", func(w http.ResponseWriter, r *http.Request) {
+	o.Handle("/blob", func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Range") != "" {
 			w.Header().Set("Content-Range", "bytes */"+strconv.Itoa(len(data)))
 			w.WriteHeader(http.StatusRequestedRangeNotSatisfiable)
@@ -156,7 +155,7 @@ func Test416(t *testing.T) {
 		}
 		w.Write(data)
 	})
-	c := newClient(t, testConfig(o.URL))
+	c := newClient(t, testConfig(o.URL()))
 	a := assetOf("a", data)
 	a.URL = "/blob"
 	sink := newSink(t)
@@ -164,17 +163,17 @@ func Test416(t *testing.T) {
 	if err := c.Download(ctxT(t), Blob{AvatarID: "rohan", Asset: a}, sink, nil); err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(sink.bytes(t), data) || o.total() != 2 {
-		t.Fatalf("sink %d bytes after %d requests", sink.Size(), o.total())
+	if !bytes.Equal(sink.bytes(t), data) || o.TotalHits() != 2 {
+		t.Fatalf("sink %d bytes after %d requests", sink.Size(), o.TotalHits())
 	}
 }
 
 // TestTrickle: a server sending a byte every 20ms is aborted by the stall
 // watchdog and, once retries are spent, fails with reason stalled.
 func TestTrickle(t *testing.T) {
-	o := newOrigin(t)
+	o := testkit.NewOrigin(t)
 	data := randBytes(100_000, 9)
-	o.mux.HandleFunc("/blob", func(w http.ResponseWriter, r *http.Request) {
+	o.Handle("/blob", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Length", strconv.Itoa(len(data)))
 		for i := 0; i < len(data); i++ {
 			if _, err := w.Write(data[i : i+1]); err != nil {
@@ -190,7 +189,7 @@ func TestTrickle(t *testing.T) {
 	})
 	for _, bps := range []int64{0, 1 << 20} { // a bandwidth limit does not hide a stall
 		t.Run(fmt.Sprintf("bandwidth %d", bps), func(t *testing.T) {
-			cfg := testConfig(o.URL)
+			cfg := testConfig(o.URL())
 			cfg.StallWindow = 200 * time.Millisecond
 			cfg.StallMinBytesPerSecond = 1024
 			cfg.MaxRetries = 1
@@ -198,12 +197,12 @@ func TestTrickle(t *testing.T) {
 			c := newClient(t, cfg)
 			a := assetOf("a", data)
 			a.URL = "/blob"
-			before := o.total()
+			before := o.TotalHits()
 			err := c.Download(ctxT(t), Blob{AvatarID: "rohan", Asset: a}, newSink(t), nil)
 			if !errors.Is(err, &errs.Error{Code: errs.FailedToDownloadAvatarAssets, Reason: errs.ReasonStalled}) || !errs.IsTransient(err) {
 				t.Fatalf("err = %v", err)
 			}
-			if n := o.total() - before; n != 2 {
+			if n := o.TotalHits() - before; n != 2 {
 				t.Errorf("%d requests, want 2", n)
 			}
 		})
@@ -213,12 +212,12 @@ func TestTrickle(t *testing.T) {
 // TestAttemptTimeout: headers that do not come within AttemptTimeout end
 // the attempt; a body that keeps flowing is not cut at AttemptTimeout.
 func TestAttemptTimeout(t *testing.T) {
-	o := newOrigin(t)
-	o.mux.HandleFunc("/v1/avatars/slow/manifest", func(_ http.ResponseWriter, r *http.Request) {
+	o := testkit.NewOrigin(t)
+	o.Handle("/v1/avatars/slow/manifest", func(_ http.ResponseWriter, r *http.Request) {
 		<-r.Context().Done()
 	})
 	data := randBytes(64<<10, 10)
-	o.mux.HandleFunc("/steady", func(w http.ResponseWriter, r *http.Request) {
+	o.Handle("/steady", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Length", strconv.Itoa(len(data)))
 		for i := 0; i < len(data); i += 4 << 10 {
 			w.Write(data[i : i+4<<10])
@@ -230,7 +229,7 @@ func TestAttemptTimeout(t *testing.T) {
 			}
 		}
 	})
-	cfg := testConfig(o.URL)
+	cfg := testConfig(o.URL())
 	cfg.AttemptTimeout = 300 * time.Millisecond
 	cfg.StallWindow = 300 * time.Millisecond
 	cfg.StallMinBytesPerSecond = 1024
@@ -239,7 +238,7 @@ func TestAttemptTimeout(t *testing.T) {
 	if !errors.Is(err, &errs.Error{Code: errs.FailedToFetchAvatarMetadata, Reason: errs.ReasonTimeout}) || !errs.IsTransient(err) {
 		t.Fatalf("err = %v", err)
 	}
-	if n := o.total(); n != cfg.MaxRetries+1 {
+	if n := o.TotalHits(); n != cfg.MaxRetries+1 {
 		t.Errorf("%d requests", n)
 	}
 	a := assetOf("a", data)
@@ -247,16 +246,16 @@ func TestAttemptTimeout(t *testing.T) {
 	if err := c.Download(ctxT(t), Blob{AvatarID: "steady", Asset: a}, newSink(t), nil); err != nil {
 		t.Fatalf("steady body: %v", err)
 	}
-	if n := o.count("/steady"); n != 1 {
+	if n := o.Hits("/steady"); n != 1 {
 		t.Errorf("steady body took %d requests", n)
 	}
 }
 
 func TestRetryAfter(t *testing.T) {
 	t.Parallel()
-	o := newOrigin(t)
+	o := testkit.NewOrigin(t)
 	var n atomic.Int32
-	o.mux.HandleFunc("/v1/avatars/rohan/manifest", func(w http.ResponseWriter, _ *http.Request) {
+	o.Handle("/v1/avatars/rohan/manifest", func(w http.ResponseWriter, _ *http.Request) {
 		if n.Add(1) == 1 {
 			w.Header().Set("Retry-After", "1")
 			w.WriteHeader(http.StatusTooManyRequests)
@@ -264,15 +263,15 @@ func TestRetryAfter(t *testing.T) {
 		}
 		w.Write(manifestDoc("rohan"))
 	})
-	o.mux.HandleFunc("/v1/avatars/later/manifest", func(w http.ResponseWriter, _ *http.Request) {
+	o.Handle("/v1/avatars/later/manifest", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Retry-After", "3600")
 		w.WriteHeader(http.StatusTooManyRequests)
 	})
-	o.mux.HandleFunc("/v1/avatars/down/manifest", func(w http.ResponseWriter, _ *http.Request) {
+	o.Handle("/v1/avatars/down/manifest", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Retry-After", "3600")
 		w.WriteHeader(http.StatusServiceUnavailable)
 	})
-	cfg := testConfig(o.URL)
+	cfg := testConfig(o.URL())
 	cfg.RetryWaitMax = 2 * time.Second
 	c := newClient(t, cfg)
 	start := time.Now()
@@ -287,14 +286,14 @@ func TestRetryAfter(t *testing.T) {
 	if e.Code != errs.ConcurrentLimitExceeded || e.Reason != errs.ReasonRetryAfterTooLong || !e.Transient {
 		t.Fatalf("err = %v (reason %q)", err, e.Reason)
 	}
-	if n := o.count("/v1/avatars/later/manifest"); n != 1 {
+	if n := o.Hits("/v1/avatars/later/manifest"); n != 1 {
 		t.Errorf("a Retry-After beyond RetryWaitMax was retried: %d requests", n)
 	}
 	_, err = c.Manifest(ctxT(t), "down", "")
 	if e := errs.From(err); e.Code != errs.FailedToFetchAvatarMetadata || e.Reason != "http503" || !e.Transient {
 		t.Fatalf("503: err = %v", err)
 	}
-	if n := o.count("/v1/avatars/down/manifest"); n != 1 {
+	if n := o.Hits("/v1/avatars/down/manifest"); n != 1 {
 		t.Errorf("a 503 with a Retry-After beyond RetryWaitMax was retried: %d requests", n)
 	}
 }
@@ -302,15 +301,15 @@ func TestRetryAfter(t *testing.T) {
 // TestLongerBody: a body longer than the size is rejected, whether its
 // Content-Length says so or it is cut off while streaming (chunked).
 func TestLongerBody(t *testing.T) {
-	o := newOrigin(t)
+	o := testkit.NewOrigin(t)
 	data := randBytes(1<<20, 11)
 	long := append(bytes.Clone(data), "extra"...)
-	o.mux.HandleFunc("/blob", func(w http.ResponseWriter, _ *http.Request) { w.Write(long) })
-	o.mux.HandleFunc("/chunked", func(w http.ResponseWriter, _ *http.Request) {
+	o.Handle("/blob", func(w http.ResponseWriter, _ *http.Request) { w.Write(long) })
+	o.Handle("/chunked", func(w http.ResponseWriter, _ *http.Request) {
 		w.(http.Flusher).Flush()
 		w.Write(long)
 	})
-	cfg := testConfig(o.URL)
+	cfg := testConfig(o.URL())
 	c := newClient(t, cfg)
 	for _, path := range []string{"/blob", "/chunked"} {
 		a := assetOf("a", data)
@@ -320,7 +319,7 @@ func TestLongerBody(t *testing.T) {
 		if !errors.Is(err, &errs.Error{Code: errs.FailedToDownloadAvatarAssets, Reason: errs.ReasonSizeMismatch}) {
 			t.Fatalf("%s: err = %v", path, err)
 		}
-		if n := o.count(path); n != cfg.MaxHashRetries+1 {
+		if n := o.Hits(path); n != cfg.MaxHashRetries+1 {
 			t.Errorf("%s: %d requests, want %d", path, n, cfg.MaxHashRetries+1)
 		}
 		if sink.Size() > a.Size {
@@ -330,18 +329,18 @@ func TestLongerBody(t *testing.T) {
 }
 
 func TestShorterBody(t *testing.T) {
-	o := newOrigin(t)
+	o := testkit.NewOrigin(t)
 	data := randBytes(10_000, 12)
 	var n atomic.Int32
-	o.mux.HandleFunc("/flaky", func(w http.ResponseWriter, r *http.Request) {
+	o.Handle("/flaky", func(w http.ResponseWriter, r *http.Request) {
 		if n.Add(1) == 1 {
 			w.Write(data[:4000]) // a clean but short body
 			return
 		}
-		o.serveBlob(w, r, data)
+		o.ServeBlob(w, r, data)
 	})
-	o.mux.HandleFunc("/short", func(w http.ResponseWriter, r *http.Request) { o.serveBlob(w, r, data[:4000]) })
-	cfg := testConfig(o.URL)
+	o.Handle("/short", func(w http.ResponseWriter, r *http.Request) { o.ServeBlob(w, r, data[:4000]) })
+	cfg := testConfig(o.URL())
 	c := newClient(t, cfg)
 	a := assetOf("a", data)
 	a.URL = "/flaky"
@@ -349,26 +348,26 @@ func TestShorterBody(t *testing.T) {
 	if err := c.Download(ctxT(t), Blob{AvatarID: "rohan", Asset: a}, sink, nil); err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(sink.bytes(t), data) || o.count("/flaky") != 2 || o.headers[1].Get("Range") != "bytes=4000-" {
-		t.Fatalf("flaky: %d bytes, %d requests", sink.Size(), o.count("/flaky"))
+	if !bytes.Equal(sink.bytes(t), data) || o.Hits("/flaky") != 2 || o.Headers()[1].Get("Range") != "bytes=4000-" {
+		t.Fatalf("flaky: %d bytes, %d requests", sink.Size(), o.Hits("/flaky"))
 	}
 	a.URL = "/short"
 	err := c.Download(ctxT(t), Blob{AvatarID: "rohan", Asset: a}, newSink(t), nil)
 	if !errors.Is(err, &errs.Error{Code: errs.FailedToDownloadAvatarAssets, Reason: errs.ReasonSizeMismatch}) || !errs.IsTransient(err) {
 		t.Fatalf("short: %v", err)
 	}
-	if n := o.count("/short"); n != cfg.MaxRetries+1 {
+	if n := o.Hits("/short"); n != cfg.MaxRetries+1 {
 		t.Errorf("short: %d requests, want %d", n, cfg.MaxRetries+1)
 	}
 }
 
 func TestWrongHash(t *testing.T) {
-	o := newOrigin(t)
+	o := testkit.NewOrigin(t)
 	data := randBytes(10_000, 13)
 	bad := bytes.Clone(data)
 	bad[5000] ^= 1
-	o.mux.HandleFunc("/blob", func(w http.ResponseWriter, r *http.Request) { o.serveBlob(w, r, bad) })
-	cfg := testConfig(o.URL)
+	o.Handle("/blob", func(w http.ResponseWriter, r *http.Request) { o.ServeBlob(w, r, bad) })
+	cfg := testConfig(o.URL())
 	c := newClient(t, cfg)
 	a := assetOf("a", data)
 	a.URL = "/blob"
@@ -378,7 +377,7 @@ func TestWrongHash(t *testing.T) {
 	if e.Code != errs.FailedToDownloadAvatarAssets || e.Reason != errs.ReasonHashMismatch || e.Phase != errs.PhaseVerify || e.Asset != "a" {
 		t.Fatalf("err = %v", err)
 	}
-	if n := o.total(); n != cfg.MaxHashRetries+1 {
+	if n := o.TotalHits(); n != cfg.MaxHashRetries+1 {
 		t.Errorf("%d requests, want %d", n, cfg.MaxHashRetries+1)
 	}
 	if st := c.Stats(); st.Retries != uint64(cfg.MaxHashRetries) {
@@ -394,37 +393,37 @@ type fullDisk struct{ *fileSink }
 func (fullDisk) Write([]byte) (int, error) { return 0, syscall.ENOSPC }
 
 func TestSinkFull(t *testing.T) {
-	o := newOrigin(t)
+	o := testkit.NewOrigin(t)
 	data := randBytes(10_000, 14)
-	o.blob(data)
-	c := newClient(t, testConfig(o.URL))
+	o.AddBlob(data)
+	c := newClient(t, testConfig(o.URL()))
 	err := c.Download(ctxT(t), Blob{AvatarID: "rohan", Asset: assetOf("a", data)}, fullDisk{newSink(t)}, nil)
 	e := errs.From(err)
 	if e.Code != errs.FailedToDownloadAvatarAssets || e.Reason != errs.ReasonInsufficientStorage || e.Transient || e.Phase != errs.PhaseStore {
 		t.Fatalf("err = %v", err)
 	}
-	if o.total() != 1 {
-		t.Errorf("%d requests", o.total())
+	if o.TotalHits() != 1 {
+		t.Errorf("%d requests", o.TotalHits())
 	}
 }
 
 // TestCancelNotRetried: a cancelled context ends at once, as Cancelled.
 func TestCancelNotRetried(t *testing.T) {
-	o := newOrigin(t)
+	o := testkit.NewOrigin(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	o.mux.HandleFunc("/v1/avatars/rohan/manifest", func(w http.ResponseWriter, _ *http.Request) {
+	o.Handle("/v1/avatars/rohan/manifest", func(w http.ResponseWriter, _ *http.Request) {
 		cancel()
 		w.WriteHeader(503)
 	})
-	cfg := testConfig(o.URL)
+	cfg := testConfig(o.URL())
 	cfg.RetryWaitMin, cfg.RetryWaitMax = time.Second, time.Second
 	c := newClient(t, cfg)
 	_, err := c.Manifest(ctx, "rohan", "")
 	if !errors.Is(err, errs.Cancelled) || !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v", err)
 	}
-	if n := o.total(); n != 1 {
+	if n := o.TotalHits(); n != 1 {
 		t.Errorf("%d requests", n)
 	}
 }

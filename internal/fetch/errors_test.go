@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/assetd/assetd/internal/errs"
+	"github.com/assetd/assetd/internal/testkit"
 )
 
 // hangUp answers nothing: the connection is closed before any response.
@@ -95,10 +96,10 @@ func TestErrorTable(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			o := newOrigin(t)
+			o := testkit.NewOrigin(t)
 			const path = "/res"
-			o.mux.HandleFunc(path, tt.handler)
-			c := newClient(t, testConfig(o.URL))
+			o.Handle(path, tt.handler)
+			c := newClient(t, testConfig(o.URL()))
 			data := randBytes(2000, 1)
 			var err error
 			if tt.blob {
@@ -106,7 +107,7 @@ func TestErrorTable(t *testing.T) {
 				a.URL = path
 				err = c.Download(ctxT(t), Blob{AvatarID: "rohan", Asset: a}, newSink(t), nil)
 			} else {
-				o.mux.HandleFunc("/v1/avatars/rohan/manifest", tt.handler)
+				o.Handle("/v1/avatars/rohan/manifest", tt.handler)
 				_, err = c.Manifest(ctxT(t), "rohan", "")
 			}
 			var e *errs.Error
@@ -129,7 +130,7 @@ func TestErrorTable(t *testing.T) {
 			if e.Phase != wantPhase || e.Asset != wantAsset {
 				t.Errorf("phase=%s asset=%q, want %s %q", e.Phase, e.Asset, wantPhase, wantAsset)
 			}
-			if n := o.total(); n != tt.requests {
+			if n := o.TotalHits(); n != tt.requests {
 				t.Errorf("origin got %d requests, want %d", n, tt.requests)
 			}
 			if got, want := c.Stats().Requests, uint64(tt.requests); got != want {
@@ -140,9 +141,9 @@ func TestErrorTable(t *testing.T) {
 }
 
 func TestServerErrorCarriesMessage(t *testing.T) {
-	o := newOrigin(t)
-	o.mux.HandleFunc("/v1/avatars/rohan/manifest", status(500, `{"code":"internal","message":"db down"}`))
-	c := newClient(t, testConfig(o.URL))
+	o := testkit.NewOrigin(t)
+	o.Handle("/v1/avatars/rohan/manifest", status(500, `{"code":"internal","message":"db down"}`))
+	c := newClient(t, testConfig(o.URL()))
 	_, err := c.Manifest(ctxT(t), "rohan", "")
 	e := errs.From(err)
 	if e.Code != errs.ServerError || e.HTTPStatus != 500 || e.ServerCode != "internal" || !contains(e.Message, "db down") {
@@ -151,8 +152,8 @@ func TestServerErrorCarriesMessage(t *testing.T) {
 }
 
 func TestErrorBodyIsBounded(t *testing.T) {
-	o := newOrigin(t)
-	o.mux.HandleFunc("/v1/avatars/rohan/manifest", func(w http.ResponseWriter, r *http.Request) {
+	o := testkit.NewOrigin(t)
+	o.Handle("/v1/avatars/rohan/manifest", func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(404)
 		big := make([]byte, 1<<20)
 		for i := 0; i < 64 && r.Context().Err() == nil; i++ {
@@ -161,7 +162,7 @@ func TestErrorBodyIsBounded(t *testing.T) {
 			}
 		}
 	})
-	c := newClient(t, testConfig(o.URL))
+	c := newClient(t, testConfig(o.URL()))
 	_, err := c.Manifest(ctxT(t), "rohan", "")
 	if errs.CodeOf(err) != errs.AvatarIDUnrecognized {
 		t.Fatalf("err = %v", err)
@@ -185,12 +186,12 @@ func TestOriginEchoOfTokenRedacted(t *testing.T) {
 		{"code with odd characters", "bad code/\u00e9\x00", "m", "bad_code___"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			o := newOrigin(t)
+			o := testkit.NewOrigin(t)
 			body, _ := json.Marshal(map[string]string{"code": tt.code, "message": tt.message})
-			o.mux.HandleFunc("/v1/avatars/rohan/manifest", status(401, string(body)))
+			o.Handle("/v1/avatars/rohan/manifest", status(401, string(body)))
 			var logs bytes.Buffer
 			var mu sync.Mutex
-			cfg := testConfig(o.URL)
+			cfg := testConfig(o.URL())
 			cfg.Token = func() string { return tok }
 			cfg.Logger = slog.New(slog.NewTextHandler(lockedWriter{&mu, &logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 			c := newClient(t, cfg)
@@ -223,13 +224,13 @@ func TestOriginEchoOfTokenRedacted(t *testing.T) {
 func TestManifestEchoOfTokenRedacted(t *testing.T) {
 	const tok = "SeCrEt-7f3a9c0b1d2e4f5a6b7c8d9e0f1a2b3c4d5e"
 	for _, pad := range []int{0, 50, 66, 70} {
-		o := newOrigin(t)
+		o := testkit.NewOrigin(t)
 		bad := "ftp://" + strings.Repeat("u", pad) + tok
-		o.mux.HandleFunc("/v1/avatars/rohan/manifest", func(w http.ResponseWriter, r *http.Request) {
+		o.Handle("/v1/avatars/rohan/manifest", func(w http.ResponseWriter, r *http.Request) {
 			fmt.Fprintf(w, `{"schema":1,"avatarId":"rohan","version":"1","assets":[{"path":"a","size":1,"sha256":%q,"url":%q}]}`,
 				strings.Repeat("0", 64), bad)
 		})
-		cfg := testConfig(o.URL)
+		cfg := testConfig(o.URL())
 		cfg.Token = func() string { return tok }
 		_, err := newClient(t, cfg).Manifest(ctxT(t), "rohan", "")
 		e := errs.From(err)

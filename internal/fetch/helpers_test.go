@@ -1,7 +1,6 @@
 package fetch
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -10,12 +9,9 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -112,95 +108,6 @@ func digest(b []byte) string {
 
 func assetOf(path string, data []byte) manifest.Asset {
 	return manifest.Asset{Path: path, Size: int64(len(data)), SHA256: digest(data)}
-}
-
-// origin is an httptest origin on 127.0.0.1 that counts requests by path
-// and records the headers it was sent.
-type origin struct {
-	*httptest.Server
-	mux *http.ServeMux
-
-	mu      sync.Mutex
-	counts  map[string]int
-	headers []http.Header
-	served  int64 // body bytes written by serveBlob
-	active  int   // handlers running
-}
-
-func newOrigin(t testing.TB) *origin {
-	o := &origin{mux: http.NewServeMux(), counts: map[string]int{}}
-	o.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		o.mu.Lock()
-		o.counts[r.URL.Path]++
-		o.headers = append(o.headers, r.Header.Clone())
-		o.active++
-		o.mu.Unlock()
-		defer func() {
-			o.mu.Lock()
-			o.active--
-			o.mu.Unlock()
-		}()
-		o.mux.ServeHTTP(w, r)
-	}))
-	t.Cleanup(o.Close)
-	return o
-}
-
-func (o *origin) count(path string) int {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.counts[path]
-}
-
-func (o *origin) total() int {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	n := 0
-	for _, c := range o.counts {
-		n += c
-	}
-	return n
-}
-
-// servedBytes is the body bytes served once every handler has returned
-// (waiting up to 10 s): a client can read the last bytes before the
-// handler's Write returns and counts them.
-func (o *origin) servedBytes() int64 {
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		o.mu.Lock()
-		served, active := o.served, o.active
-		o.mu.Unlock()
-		if active == 0 || time.Now().After(deadline) {
-			return served
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
-// countingWriter counts the body bytes a handler wrote.
-type countingWriter struct {
-	http.ResponseWriter
-	o *origin
-}
-
-func (w countingWriter) Write(p []byte) (int, error) {
-	n, err := w.ResponseWriter.Write(p)
-	w.o.mu.Lock()
-	w.o.served += int64(n)
-	w.o.mu.Unlock()
-	return n, err
-}
-
-// serveBlob serves data with Range support, counting the bytes sent.
-func (o *origin) serveBlob(w http.ResponseWriter, r *http.Request, data []byte) {
-	http.ServeContent(countingWriter{w, o}, r, "", time.Time{}, bytes.NewReader(data))
-}
-
-func (o *origin) blob(data []byte) string {
-	d := digest(data)
-	o.mux.HandleFunc("/v1/blobs/sha256/"+d, func(w http.ResponseWriter, r *http.Request) { o.serveBlob(w, r, data) })
-	return "/v1/blobs/sha256/" + d
 }
 
 func manifestDoc(id string, assets ...manifest.Asset) []byte {

@@ -12,18 +12,19 @@ import (
 	"time"
 
 	"github.com/assetd/assetd/internal/caller"
+	"github.com/assetd/assetd/internal/testkit"
 )
 
 // TestRequestRate: N requests at r/s with burst b take at least (N-b)/r.
 // Only a lower bound is asserted.
 func TestRequestRate(t *testing.T) {
 	t.Parallel()
-	o := newOrigin(t)
-	o.mux.HandleFunc("/v1/avatars/rohan/manifest", func(w http.ResponseWriter, _ *http.Request) {
+	o := testkit.NewOrigin(t)
+	o.Handle("/v1/avatars/rohan/manifest", func(w http.ResponseWriter, _ *http.Request) {
 		w.Write(manifestDoc("rohan"))
 	})
 	const n, r, b = 8, 20.0, 2
-	cfg := testConfig(o.URL)
+	cfg := testConfig(o.URL())
 	cfg.RequestsPerSecond, cfg.Burst = r, b
 	c := newClient(t, cfg)
 	start := time.Now()
@@ -40,15 +41,15 @@ func TestRequestRate(t *testing.T) {
 // TestRequestRateCoversRetries: retries wait for the limiter too.
 func TestRequestRateCoversRetries(t *testing.T) {
 	t.Parallel()
-	o := newOrigin(t)
-	o.mux.HandleFunc("/", status(503, ""))
-	cfg := testConfig(o.URL)
+	o := testkit.NewOrigin(t)
+	o.Handle("/", status(503, ""))
+	cfg := testConfig(o.URL())
 	cfg.RequestsPerSecond, cfg.Burst, cfg.MaxRetries = 20, 1, 4
 	c := newClient(t, cfg)
 	start := time.Now()
 	c.Manifest(ctxT(t), "rohan", "")
-	if o.total() != 5 {
-		t.Fatalf("%d requests", o.total())
+	if o.TotalHits() != 5 {
+		t.Fatalf("%d requests", o.TotalHits())
 	}
 	if min := 4 * time.Second / 20; time.Since(start) < min {
 		t.Errorf("5 attempts took %v, less than %v", time.Since(start), min)
@@ -60,11 +61,11 @@ func TestRequestRateCoversRetries(t *testing.T) {
 // throttling does not trip the stall watchdog.
 func TestBandwidth(t *testing.T) {
 	t.Parallel()
-	o := newOrigin(t)
+	o := testkit.NewOrigin(t)
 	const bps = 64 << 10
 	data := randBytes(bps*3/2, 15)
-	o.blob(data)
-	cfg := testConfig(o.URL)
+	o.AddBlob(data)
+	cfg := testConfig(o.URL())
 	cfg.BytesPerSecond = bps
 	cfg.StallWindow = 100 * time.Millisecond
 	cfg.StallMinBytesPerSecond = 1 << 20
@@ -77,8 +78,8 @@ func TestBandwidth(t *testing.T) {
 	if d := time.Since(start); d < 500*time.Millisecond {
 		t.Errorf("%d bytes at %d B/s took %v", len(data), bps, d)
 	}
-	if o.total() != 1 {
-		t.Errorf("%d requests", o.total())
+	if o.TotalHits() != 1 {
+		t.Errorf("%d requests", o.TotalHits())
 	}
 }
 
@@ -296,13 +297,13 @@ func waitHostQueued(t *testing.T, h *hostLimiters, host string, n int) {
 // the origin at once, nor more than Concurrency background ones, and
 // 2×Concurrency in all.
 func TestConcurrencyCap(t *testing.T) {
-	o := newOrigin(t)
+	o := testkit.NewOrigin(t)
 	data := randBytes(200_000, 16)
 	var mu sync.Mutex
 	var inFlight, most [2]int // interactive, background
 	mostAll := 0
 	for i, path := range []string{"/fg", "/bg"} {
-		o.mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
+		o.Handle(path, func(w http.ResponseWriter, r *http.Request) {
 			mu.Lock()
 			inFlight[i]++
 			most[i] = max(most[i], inFlight[i])
@@ -314,10 +315,10 @@ func TestConcurrencyCap(t *testing.T) {
 				mu.Unlock()
 			}()
 			time.Sleep(20 * time.Millisecond)
-			o.serveBlob(w, r, data)
+			o.ServeBlob(w, r, data)
 		})
 	}
-	cfg := testConfig(o.URL)
+	cfg := testConfig(o.URL())
 	cfg.Concurrency = 2
 	c := newClient(t, cfg)
 	var wg sync.WaitGroup
@@ -343,19 +344,19 @@ func TestConcurrencyCap(t *testing.T) {
 // and an origin that echoes the token, neither the logs nor the errors
 // carry it.
 func TestTokenNeverLogged(t *testing.T) {
-	o := newOrigin(t)
-	o.mux.HandleFunc("/v1/avatars/echo/manifest", func(w http.ResponseWriter, r *http.Request) {
+	o := testkit.NewOrigin(t)
+	o.Handle("/v1/avatars/echo/manifest", func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(401)
 		w.Write([]byte(`{"code":"sessionTokenExpired","message":"token ` + r.Header.Get("Authorization") + ` expired"}`))
 	})
-	o.mux.HandleFunc("/v1/avatars/busy/manifest", status(503, `{"code":"x","message":"busy"}`))
-	o.mux.HandleFunc("/v1/avatars/loop/manifest", func(w http.ResponseWriter, r *http.Request) {
+	o.Handle("/v1/avatars/busy/manifest", status(503, `{"code":"x","message":"busy"}`))
+	o.Handle("/v1/avatars/loop/manifest", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, r.URL.Path, http.StatusFound)
 	})
-	o.mux.HandleFunc("/v1/avatars/cut/manifest", hangUp)
+	o.Handle("/v1/avatars/cut/manifest", hangUp)
 	var buf bytes.Buffer
 	var mu sync.Mutex
-	cfg := testConfig(o.URL)
+	cfg := testConfig(o.URL())
 	cfg.Logger = slog.New(slog.NewJSONHandler(lockedWriter{&mu, &buf}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	c := newClient(t, cfg)
 	var msgs []string
@@ -399,24 +400,24 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 // TestInteractiveFirst: at the cap, an interactive download queued after
 // background ones reaches the origin before them.
 func TestInteractiveFirst(t *testing.T) {
-	o := newOrigin(t)
+	o := testkit.NewOrigin(t)
 	release := make(chan struct{})
 	var mu sync.Mutex
 	var arrivals []string
 	data := map[string][]byte{}
 	for _, name := range []string{"hold", "bg1", "bg2", "fg"} {
 		data[name] = randBytes(1000, uint64(len(name))+uint64(name[0]))
-		o.mux.HandleFunc("/"+name, func(w http.ResponseWriter, r *http.Request) {
+		o.Handle("/"+name, func(w http.ResponseWriter, r *http.Request) {
 			mu.Lock()
 			arrivals = append(arrivals, name)
 			mu.Unlock()
 			if name == "hold" {
 				<-release
 			}
-			o.serveBlob(w, r, data[name])
+			o.ServeBlob(w, r, data[name])
 		})
 	}
-	cfg := testConfig(o.URL)
+	cfg := testConfig(o.URL())
 	cfg.Concurrency = 1
 	c := newClient(t, cfg)
 	var wg sync.WaitGroup
@@ -432,7 +433,7 @@ func TestInteractiveFirst(t *testing.T) {
 		}()
 	}
 	download("hold", false)
-	for o.count("/hold") == 0 {
+	for o.Hits("/hold") == 0 {
 		time.Sleep(time.Millisecond)
 	}
 	download("bg1", true)
@@ -453,17 +454,17 @@ func TestInteractiveFirst(t *testing.T) {
 // by the concurrency cap); at one request in 1000 s, five blobs still load.
 func TestBlobFirstAttemptsNotCharged(t *testing.T) {
 	t.Parallel()
-	o := newOrigin(t)
+	o := testkit.NewOrigin(t)
 	var blobs [][]byte
 	for i := range 5 {
 		data := randBytes(1000+i, uint64(100+i))
-		o.blob(data)
+		o.AddBlob(data)
 		blobs = append(blobs, data)
 	}
-	o.mux.HandleFunc("/v1/avatars/rohan/manifest", func(w http.ResponseWriter, _ *http.Request) {
+	o.Handle("/v1/avatars/rohan/manifest", func(w http.ResponseWriter, _ *http.Request) {
 		w.Write(manifestDoc("rohan"))
 	})
-	cfg := testConfig(o.URL)
+	cfg := testConfig(o.URL())
 	cfg.RequestsPerSecond, cfg.Burst = 0.001, 1
 	c := newClient(t, cfg)
 	for i, data := range blobs {

@@ -15,15 +15,16 @@ import (
 
 	"github.com/assetd/assetd/internal/errs"
 	"github.com/assetd/assetd/internal/manifest"
+	"github.com/assetd/assetd/internal/testkit"
 	"github.com/assetd/assetd/internal/version"
 )
 
 const hexA = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 
 func TestManifestOK(t *testing.T) {
-	o := newOrigin(t)
+	o := testkit.NewOrigin(t)
 	doc := manifestDoc("rohan", manifest.Asset{Path: "model.splat", Size: 3, SHA256: hexA})
-	o.mux.HandleFunc("/v1/avatars/rohan/manifest", func(w http.ResponseWriter, r *http.Request) {
+	o.Handle("/v1/avatars/rohan/manifest", func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("If-None-Match") == `"v1"` {
 			w.Header().Set("ETag", `"v1"`)
 			w.WriteHeader(http.StatusNotModified)
@@ -33,16 +34,16 @@ func TestManifestOK(t *testing.T) {
 		w.Header().Set("Cache-Control", "public, max-age=300")
 		w.Write(doc)
 	})
-	c := newClient(t, testConfig(o.URL+"/"))
+	c := newClient(t, testConfig(o.URL()+"/"))
 	res, err := c.Manifest(ctxT(t), "rohan", "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if res.NotModified || res.Manifest == nil || len(res.Manifest.Assets) != 1 || !bytes.Equal(res.Raw, doc) ||
-		res.ETag != `"v1"` || res.MaxAge != 300*time.Second || res.URL != o.URL+"/v1/avatars/rohan/manifest" {
+		res.ETag != `"v1"` || res.MaxAge != 300*time.Second || res.URL != o.URL()+"/v1/avatars/rohan/manifest" {
 		t.Fatalf("result = %+v", res)
 	}
-	h := o.headers[0]
+	h := o.Headers()[0]
 	if h.Get("X-App-ID") != "app-1" || h.Get("Authorization") != "Bearer "+testToken || h.Get("User-Agent") != version.UserAgent() {
 		t.Errorf("origin got headers %v", h)
 	}
@@ -57,35 +58,35 @@ func TestManifestOK(t *testing.T) {
 }
 
 func TestManifestInvalidIDMakesNoRequest(t *testing.T) {
-	o := newOrigin(t)
-	c := newClient(t, testConfig(o.URL))
+	o := testkit.NewOrigin(t)
+	c := newClient(t, testConfig(o.URL()))
 	_, err := c.Manifest(ctxT(t), "../etc", "")
 	if !errors.Is(err, &errs.Error{Code: errs.AvatarIDUnrecognized, Reason: errs.ReasonInvalidID}) {
 		t.Fatalf("err = %v", err)
 	}
-	if o.total() != 0 {
-		t.Errorf("%d requests", o.total())
+	if o.TotalHits() != 0 {
+		t.Errorf("%d requests", o.TotalHits())
 	}
 }
 
 func TestMirrors(t *testing.T) {
-	down := newOrigin(t)
-	down.mux.HandleFunc("/", status(502, "bad gateway"))
-	mirror := newOrigin(t)
+	down := testkit.NewOrigin(t)
+	down.Handle("/", status(502, "bad gateway"))
+	mirror := testkit.NewOrigin(t)
 	data := randBytes(5000, 2)
 	a := assetOf("model.splat", data)
 	doc := manifestDoc("rohan", a)
-	mirror.mux.HandleFunc("/v1/avatars/rohan/manifest", func(w http.ResponseWriter, _ *http.Request) { w.Write(doc) })
-	mirror.blob(data)
-	cfg := testConfig(down.URL)
-	cfg.Mirrors = []string{mirror.URL}
+	mirror.Handle("/v1/avatars/rohan/manifest", func(w http.ResponseWriter, _ *http.Request) { w.Write(doc) })
+	mirror.AddBlob(data)
+	cfg := testConfig(down.URL())
+	cfg.Mirrors = []string{mirror.URL()}
 	c := newClient(t, cfg)
 
 	res, err := c.Manifest(ctxT(t), "rohan", "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(res.URL, mirror.URL) {
+	if !strings.HasPrefix(res.URL, mirror.URL()) {
 		t.Errorf("URL = %s", res.URL)
 	}
 	// the default blob URL: the origin first, then the mirror
@@ -93,17 +94,17 @@ func TestMirrors(t *testing.T) {
 	if err := c.Download(ctxT(t), Blob{AvatarID: "rohan", Asset: a}, sink, nil); err != nil {
 		t.Fatal(err)
 	}
-	if got := down.total(); got != 2*(cfg.MaxRetries+1) {
+	if got := down.TotalHits(); got != 2*(cfg.MaxRetries+1) {
 		t.Errorf("down origin got %d requests, want %d", got, 2*(cfg.MaxRetries+1))
 	}
 	// the mirror's manifest URL puts the mirror first
 	if err := c.Download(ctxT(t), Blob{AvatarID: "rohan", Asset: a, ManifestURL: res.URL}, newSink(t), nil); err != nil {
 		t.Fatal(err)
 	}
-	if got := down.total(); got != 2*(cfg.MaxRetries+1) {
+	if got := down.TotalHits(); got != 2*(cfg.MaxRetries+1) {
 		t.Errorf("down origin got %d requests after a mirror-first download", got)
 	}
-	if h := mirror.headers[0]; h.Get("Authorization") == "" || h.Get("X-App-ID") == "" {
+	if h := mirror.Headers()[0]; h.Get("Authorization") == "" || h.Get("X-App-ID") == "" {
 		t.Errorf("the mirror did not get the origin's headers: %v", h)
 	}
 	// Both downloads came from the mirror: /metrics tells them apart.
@@ -116,16 +117,16 @@ func TestMirrors(t *testing.T) {
 // $upstream_cache_status) sorts the bytes of its answers into hits and
 // misses; answers without it count in neither.
 func TestBytesBySiteCacheStatus(t *testing.T) {
-	o := newOrigin(t)
-	c := newClient(t, testConfig(o.URL))
+	o := testkit.NewOrigin(t)
+	c := newClient(t, testConfig(o.URL()))
 	var want Stats
 	for i, status := range []string{"HIT", "MISS", "", "revalidated", "EXPIRED", "STALE", "weird"} {
 		data := randBytes(1000+i, uint64(10+i))
-		o.mux.HandleFunc("/v1/blobs/sha256/"+digest(data), func(w http.ResponseWriter, r *http.Request) {
+		o.Handle("/v1/blobs/sha256/"+digest(data), func(w http.ResponseWriter, r *http.Request) {
 			if status != "" {
 				w.Header().Set("X-Cache-Status", status)
 			}
-			o.serveBlob(w, r, data)
+			o.ServeBlob(w, r, data)
 		})
 		if err := c.Download(ctxT(t), Blob{AvatarID: "rohan", Asset: assetOf("f", data)}, newSink(t), nil); err != nil {
 			t.Fatal(err)
@@ -148,12 +149,12 @@ func TestBytesBySiteCacheStatus(t *testing.T) {
 // TestBytesByOrigin: bytes the origin serves are not the mirror's, though
 // a mirror is configured (and shares the origin's host and a prefix).
 func TestBytesByOrigin(t *testing.T) {
-	o := newOrigin(t)
+	o := testkit.NewOrigin(t)
 	data := randBytes(3000, 3)
 	a := assetOf("model.splat", data)
-	o.blob(data)
-	cfg := testConfig(o.URL + "/")
-	cfg.Mirrors = []string{o.URL + "/v1/mirror"}
+	o.AddBlob(data)
+	cfg := testConfig(o.URL() + "/")
+	cfg.Mirrors = []string{o.URL() + "/v1/mirror"}
 	c := newClient(t, cfg)
 	if err := c.Download(ctxT(t), Blob{AvatarID: "rohan", Asset: a}, newSink(t), nil); err != nil {
 		t.Fatal(err)
@@ -196,14 +197,14 @@ func TestHostileManifests(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			o := newOrigin(t)
-			o.mux.HandleFunc("/v1/avatars/rohan/manifest", func(w http.ResponseWriter, _ *http.Request) {
+			o := testkit.NewOrigin(t)
+			o.Handle("/v1/avatars/rohan/manifest", func(w http.ResponseWriter, _ *http.Request) {
 				if tt.gzip {
 					w.Header().Set("Content-Encoding", "gzip")
 				}
 				w.Write(tt.body)
 			})
-			cfg := testConfig(o.URL)
+			cfg := testConfig(o.URL())
 			if tt.rawGzip {
 				tr := cleanhttp.DefaultPooledTransport()
 				tr.DisableCompression = true
@@ -214,7 +215,7 @@ func TestHostileManifests(t *testing.T) {
 			if !errors.Is(err, &errs.Error{Code: errs.FailedToFetchAvatarMetadata, Reason: errs.ReasonInvalidManifest}) || errs.IsTransient(err) {
 				t.Fatalf("err = %v, want a final invalidManifest", err)
 			}
-			if n := o.total(); n != 1 {
+			if n := o.TotalHits(); n != 1 {
 				t.Errorf("%d requests, want 1", n)
 			}
 		})
@@ -228,12 +229,12 @@ func TestSignedManifest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := newOrigin(t)
-	o.mux.HandleFunc("/v1/avatars/rohan/manifest", func(w http.ResponseWriter, _ *http.Request) { w.Write(signed) })
-	o.mux.HandleFunc("/v1/avatars/mei/manifest", func(w http.ResponseWriter, _ *http.Request) {
+	o := testkit.NewOrigin(t)
+	o.Handle("/v1/avatars/rohan/manifest", func(w http.ResponseWriter, _ *http.Request) { w.Write(signed) })
+	o.Handle("/v1/avatars/mei/manifest", func(w http.ResponseWriter, _ *http.Request) {
 		w.Write(manifestDoc("mei", manifest.Asset{Path: "a", Size: 1, SHA256: hexA}))
 	})
-	cfg := testConfig(o.URL)
+	cfg := testConfig(o.URL())
 	cfg.TrustedKeys = []ed25519.PublicKey{pub}
 	c := newClient(t, cfg)
 	if _, err := c.Manifest(ctxT(t), "rohan", ""); err != nil {
@@ -243,7 +244,7 @@ func TestSignedManifest(t *testing.T) {
 	if !errors.Is(err, &errs.Error{Code: errs.FailedToFetchAvatarMetadata, Reason: errs.ReasonBadSignature}) {
 		t.Fatalf("unsigned: %v", err)
 	}
-	if n := o.count("/v1/avatars/mei/manifest"); n != 1 {
+	if n := o.Hits("/v1/avatars/mei/manifest"); n != 1 {
 		t.Errorf("unsigned manifest fetched %d times", n)
 	}
 }
@@ -268,9 +269,9 @@ func TestSignedManifestDuplicateKey(t *testing.T) {
 	}
 	for name, doc := range attacks {
 		t.Run(name, func(t *testing.T) {
-			o := newOrigin(t)
-			o.mux.HandleFunc("/v1/avatars/rohan/manifest", func(w http.ResponseWriter, _ *http.Request) { w.Write(doc) })
-			cfg := testConfig(o.URL)
+			o := testkit.NewOrigin(t)
+			o.Handle("/v1/avatars/rohan/manifest", func(w http.ResponseWriter, _ *http.Request) { w.Write(doc) })
+			cfg := testConfig(o.URL())
 			cfg.TrustedKeys = []ed25519.PublicKey{pub}
 			c := newClient(t, cfg)
 			res, err := c.Manifest(ctxT(t), "rohan", "")
@@ -288,17 +289,17 @@ func TestSignedManifestDuplicateKey(t *testing.T) {
 }
 
 func TestRedirects(t *testing.T) {
-	o := newOrigin(t)
-	o.mux.HandleFunc("/v1/avatars/loop/manifest", func(w http.ResponseWriter, r *http.Request) {
+	o := testkit.NewOrigin(t)
+	o.Handle("/v1/avatars/loop/manifest", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, r.URL.Path, http.StatusFound)
 	})
-	o.mux.HandleFunc("/v1/avatars/file/manifest", func(w http.ResponseWriter, r *http.Request) {
+	o.Handle("/v1/avatars/file/manifest", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "file:///etc/passwd", http.StatusFound)
 	})
-	o.mux.HandleFunc("/v1/avatars/insecure/manifest", func(w http.ResponseWriter, r *http.Request) {
+	o.Handle("/v1/avatars/insecure/manifest", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "http://example.com/x", http.StatusFound)
 	})
-	c := newClient(t, testConfig(o.URL))
+	c := newClient(t, testConfig(o.URL()))
 	tests := []struct {
 		id       string
 		reason   string
@@ -314,7 +315,7 @@ func TestRedirects(t *testing.T) {
 		if e.Code != errs.FailedToFetchAvatarMetadata || e.Reason != tt.reason || e.Transient {
 			t.Errorf("%s: err = %v (reason %q transient %v)", tt.id, err, e.Reason, e.Transient)
 		}
-		if n := o.count("/v1/avatars/" + tt.id + "/manifest"); n != tt.requests {
+		if n := o.Hits("/v1/avatars/" + tt.id + "/manifest"); n != tt.requests {
 			t.Errorf("%s: %d requests, want %d", tt.id, n, tt.requests)
 		}
 	}
@@ -351,30 +352,30 @@ func TestInsecureOrigins(t *testing.T) {
 // TestAuthOnlyToOrigin: a CDN named by an asset url, or reached by a
 // redirect, never gets X-App-ID or Authorization.
 func TestAuthOnlyToOrigin(t *testing.T) {
-	o := newOrigin(t)
-	cdn := newOrigin(t)
+	o := testkit.NewOrigin(t)
+	cdn := testkit.NewOrigin(t)
 	data := randBytes(3000, 3)
-	path := cdn.blob(data)
-	o.mux.HandleFunc("/redirect", func(w http.ResponseWriter, r *http.Request) {
-		http.Redirect(w, r, cdn.URL+path, http.StatusFound)
+	path := cdn.AddBlob(data)
+	o.Handle("/redirect", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, cdn.URL()+path, http.StatusFound)
 	})
-	c := newClient(t, testConfig(o.URL))
-	for _, u := range []string{cdn.URL + path, "/redirect"} {
+	c := newClient(t, testConfig(o.URL()))
+	for _, u := range []string{cdn.URL() + path, "/redirect"} {
 		a := assetOf("a", data)
 		a.URL = u
 		if err := c.Download(ctxT(t), Blob{AvatarID: "rohan", Asset: a}, newSink(t), nil); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if len(cdn.headers) != 2 {
-		t.Fatalf("cdn got %d requests", len(cdn.headers))
+	if cdn.TotalHits() != 2 {
+		t.Fatalf("cdn got %d requests", cdn.TotalHits())
 	}
-	for _, h := range cdn.headers {
+	for _, h := range cdn.Headers() {
 		if h.Get("Authorization") != "" || h.Get("X-App-ID") != "" {
 			t.Errorf("the CDN got origin headers: %v", h)
 		}
 	}
-	if h := o.headers[0]; h.Get("Authorization") != "Bearer "+testToken || h.Get("X-App-ID") != "app-1" {
+	if h := o.Headers()[0]; h.Get("Authorization") != "Bearer "+testToken || h.Get("X-App-ID") != "app-1" {
 		t.Errorf("the origin did not get its headers: %v", h)
 	}
 }

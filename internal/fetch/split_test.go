@@ -1,6 +1,8 @@
 package fetch
 
 import (
+	"github.com/assetd/assetd/internal/testkit"
+
 	"bytes"
 	"errors"
 	"sync"
@@ -50,10 +52,10 @@ func (s *overlapSink) Hash(p []byte) {
 // writes and hashes run at once (a read is stored while the read before it
 // is hashed), and the digest is still exactly the stored bytes'.
 func TestDownloadOverlapsStoreAndHash(t *testing.T) {
-	o := newOrigin(t)
+	o := testkit.NewOrigin(t)
 	data := randBytes(6<<20+5, 61)
-	o.blob(data)
-	c := newClient(t, testConfig(o.URL))
+	o.AddBlob(data)
+	c := newClient(t, testConfig(o.URL()))
 	sink := &overlapSink{fileSink: newSink(t), stored: make(chan struct{})}
 	if err := c.Download(ctxT(t), Blob{AvatarID: "rohan", Asset: assetOf("model.splat", data)}, sink, nil); err != nil {
 		t.Fatal(err)
@@ -90,10 +92,10 @@ func (s *failingStore) Store(p []byte) (int, error) {
 // tests' sink, unlike store.Writer, never hashes its file again), so the
 // next Download resumes from there with Range and verifies.
 func TestSplitSinkShortStoreResumes(t *testing.T) {
-	o := newOrigin(t)
+	o := testkit.NewOrigin(t)
 	data := randBytes(5<<20+3, 62)
-	o.blob(data)
-	c := newClient(t, testConfig(o.URL))
+	o.AddBlob(data)
+	c := newClient(t, testConfig(o.URL()))
 	sink := &failingStore{fileSink: newSink(t), limit: 3<<20 + 1234}
 	a := assetOf("model.splat", data)
 	err := c.Download(ctxT(t), Blob{AvatarID: "rohan", Asset: a}, sink, nil)
@@ -109,7 +111,7 @@ func TestSplitSinkShortStoreResumes(t *testing.T) {
 	if !bytes.Equal(sink.bytes(t), data) {
 		t.Fatalf("sink holds %d bytes, want %d", sink.Size(), len(data))
 	}
-	if h := o.headers[len(o.headers)-1].Get("Range"); h != "bytes=3146962-" {
+	if h := o.Headers()[o.TotalHits()-1].Get("Range"); h != "bytes=3146962-" {
 		t.Errorf("resumed with Range %q", h)
 	}
 }

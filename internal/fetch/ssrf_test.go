@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/assetd/assetd/internal/errs"
+	"github.com/assetd/assetd/internal/testkit"
 )
 
 // A remote origin cannot steer the daemon at this machine: asset URLs that
@@ -40,12 +41,12 @@ func TestRemoteOriginCannotNameLoopback(t *testing.T) {
 
 // A local origin may name local URLs (the demo and the tests do).
 func TestLocalOriginMayNameLoopback(t *testing.T) {
-	o := newOrigin(t)
+	o := testkit.NewOrigin(t)
 	data := []byte("local bytes")
-	path := o.blob(data)
-	c := newClient(t, testConfig(o.URL))
+	path := o.AddBlob(data)
+	c := newClient(t, testConfig(o.URL()))
 	a := assetOf("a.bin", data)
-	a.URL = o.URL + path
+	a.URL = o.URL() + path
 	if err := c.Download(ctxT(t), Blob{AvatarID: "a", Asset: a}, newSink(t), nil); err != nil {
 		t.Fatal(err)
 	}
@@ -164,12 +165,12 @@ func wantLocalRefused(t *testing.T, what string, err error) {
 func TestRemoteOriginCannotReachLocalByAnyName(t *testing.T) {
 	data := []byte("local secret")
 	target := newConnCounter(t, data)
-	o := newOrigin(t) // the operator's origin, on 127.0.0.1 but configured by name
-	_, oport, _ := net.SplitHostPort(strings.TrimPrefix(o.URL, "http://"))
+	o := testkit.NewOrigin(t) // the operator's origin, on 127.0.0.1 but configured by name
+	_, oport, _ := net.SplitHostPort(strings.TrimPrefix(o.URL(), "http://"))
 	loop := []netip.Addr{netip.MustParseAddr("127.0.0.1")}
 	res := fakeDNS(t, map[string][]netip.Addr{"origin.test": loop, "loop.test": loop,
 		"meta.test": {netip.MustParseAddr("169.254.169.254")}})
-	o.mux.HandleFunc("GET /redirect", func(w http.ResponseWriter, r *http.Request) {
+	o.Handle("GET /redirect", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "http://loop.test:"+target.port+"/x", http.StatusFound)
 	})
 	originURL := "http://origin.test:" + oport
@@ -208,7 +209,7 @@ func TestRemoteOriginCannotReachLocalByAnyName(t *testing.T) {
 	// The operator's origin is trusted as configured, though it resolves to
 	// 127.0.0.1.
 	a := assetOf("a.bin", data)
-	a.URL = originURL + o.blob(data)
+	a.URL = originURL + o.AddBlob(data)
 	if err := c.Download(ctxT(t), Blob{AvatarID: "a", Asset: a}, newSink(t), nil); err != nil {
 		t.Errorf("asset on the configured origin: %v", err)
 	}
@@ -229,9 +230,9 @@ func TestRemoteOriginCannotReachLocalByAnyName(t *testing.T) {
 
 // A loopback origin.url may name loopback, not link-local.
 func TestLocalOriginCannotNameLinkLocal(t *testing.T) {
-	o := newOrigin(t)
+	o := testkit.NewOrigin(t)
 	res := fakeDNS(t, map[string][]netip.Addr{"meta.test": {netip.MustParseAddr("169.254.169.254")}})
-	cfg := testConfig(o.URL)
+	cfg := testConfig(o.URL())
 	cfg.AllowInsecure, cfg.Resolver, cfg.MaxRetries = true, res, 0
 	c := newClient(t, cfg)
 	for _, u := range []string{"http://169.254.169.254/x", "http://meta.test/x"} {

@@ -1,6 +1,8 @@
 package fetch
 
 import (
+	"github.com/assetd/assetd/internal/testkit"
+
 	"net/http"
 	"sync"
 	"testing"
@@ -12,18 +14,18 @@ import (
 // gate to 2 lets the queued one start.
 func TestSuccessorSharesTheCap(t *testing.T) {
 	for _, next := range []int{1, 2} {
-		o := newOrigin(t)
+		o := testkit.NewOrigin(t)
 		release := make(chan struct{})
 		data := map[string][]byte{"hold": randBytes(1000, 1), "next": randBytes(1000, 2)}
 		for name, b := range data {
-			o.mux.HandleFunc("/"+name, func(w http.ResponseWriter, r *http.Request) {
+			o.Handle("/"+name, func(w http.ResponseWriter, r *http.Request) {
 				if name == "hold" {
 					<-release
 				}
-				o.serveBlob(w, r, b)
+				o.ServeBlob(w, r, b)
 			})
 		}
-		cfg := testConfig(o.URL)
+		cfg := testConfig(o.URL())
 		cfg.Concurrency = 1
 		old := newClient(t, cfg)
 		var wg sync.WaitGroup
@@ -37,7 +39,7 @@ func TestSuccessorSharesTheCap(t *testing.T) {
 			})
 		}
 		download(old, "hold")
-		for o.count("/hold") == 0 {
+		for o.Hits("/hold") == 0 {
 			time.Sleep(time.Millisecond)
 		}
 		cfg.Concurrency = next
@@ -52,11 +54,11 @@ func TestSuccessorSharesTheCap(t *testing.T) {
 		download(succ, "next")
 		if next == 1 {
 			waitQueued(t, succ.gate, 1)
-			if o.count("/next") != 0 {
+			if o.Hits("/next") != 0 {
 				t.Fatal("the successor's download started beside the old one at a cap of 1")
 			}
 		} else {
-			for o.count("/next") == 0 {
+			for o.Hits("/next") == 0 {
 				time.Sleep(time.Millisecond)
 			}
 		}
@@ -107,11 +109,11 @@ func TestSuccessorShrinksTheCap(t *testing.T) {
 // are its successor's share; the old Client's final Stats plus the
 // successor's are every request.
 func TestSuccessorCounters(t *testing.T) {
-	o := newOrigin(t)
-	o.mux.HandleFunc("/v1/avatars/rohan/manifest", func(w http.ResponseWriter, _ *http.Request) {
+	o := testkit.NewOrigin(t)
+	o.Handle("/v1/avatars/rohan/manifest", func(w http.ResponseWriter, _ *http.Request) {
 		w.Write(manifestDoc("rohan"))
 	})
-	cfg := testConfig(o.URL)
+	cfg := testConfig(o.URL())
 	old := newClient(t, cfg)
 	manifest := func(c *Client) {
 		if _, err := c.Manifest(ctxT(t), "rohan", ""); err != nil {
@@ -134,8 +136,8 @@ func TestSuccessorCounters(t *testing.T) {
 	if got := succ.Stats().Requests; got != 2 {
 		t.Errorf("successor: %d requests, want 2", got)
 	}
-	if sum := old.Stats().Requests + succ.Stats().Requests; sum != uint64(o.total()) {
-		t.Errorf("Stats add up to %d requests, the origin saw %d", sum, o.total())
+	if sum := old.Stats().Requests + succ.Stats().Requests; sum != uint64(o.TotalHits()) {
+		t.Errorf("Stats add up to %d requests, the origin saw %d", sum, o.TotalHits())
 	}
 	bad := cfg
 	bad.BaseURL = "ftp://x"

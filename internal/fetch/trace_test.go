@@ -1,6 +1,8 @@
 package fetch
 
 import (
+	"github.com/assetd/assetd/internal/testkit"
+
 	"bytes"
 	"net"
 	"net/http"
@@ -30,19 +32,17 @@ func (r *traced) trace() *Trace {
 // TestTraceRetrying: each retry is reported before its wait, with the
 // attempt to come, the most there are, and why the last one failed.
 func TestTraceRetrying(t *testing.T) {
-	o := newOrigin(t)
+	o := testkit.NewOrigin(t)
 	fails := 2
-	o.mux.HandleFunc("/v1/avatars/rohan/manifest", func(w http.ResponseWriter, r *http.Request) {
-		o.mu.Lock()
-		fail := o.counts[r.URL.Path] <= fails
-		o.mu.Unlock()
+	o.Handle("/v1/avatars/rohan/manifest", func(w http.ResponseWriter, r *http.Request) {
+		fail := o.Hits(r.URL.Path) <= fails
 		if fail {
 			http.Error(w, "busy", http.StatusServiceUnavailable)
 			return
 		}
 		w.Write(manifestDoc("rohan"))
 	})
-	cfg := testConfig(o.URL)
+	cfg := testConfig(o.URL())
 	cfg.MaxRetries = 4
 	c := newClient(t, cfg)
 	var rec traced
@@ -110,12 +110,12 @@ func TestTraceQueued(t *testing.T) {
 // TestTraceHashRetry: a download whose bytes fail their sha256 is
 // downloaded again, and the trace says so.
 func TestTraceHashRetry(t *testing.T) {
-	o := newOrigin(t)
+	o := testkit.NewOrigin(t)
 	data := randBytes(10_000, 13)
 	bad := bytes.Clone(data)
 	bad[5000] ^= 1
-	o.mux.HandleFunc("/blob", func(w http.ResponseWriter, r *http.Request) { o.serveBlob(w, r, bad) })
-	cfg := testConfig(o.URL)
+	o.Handle("/blob", func(w http.ResponseWriter, r *http.Request) { o.ServeBlob(w, r, bad) })
+	cfg := testConfig(o.URL())
 	c := newClient(t, cfg)
 	a := assetOf("a", data)
 	a.URL = "/blob"
