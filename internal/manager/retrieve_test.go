@@ -133,7 +133,7 @@ func TestRetrieveDamagedAfterTrusted(t *testing.T) {
 	for how, f := range damage {
 		id := "av-" + how
 		files := files3(id)
-		e.o.set(id, "v1", files)
+		e.o.Publish(avatarOf(id, "v1", files))
 		mustLoad(t, e.m, id, LoadOptions{})
 		for range 2 {
 			if _, err := e.m.Retrieve(id); err != nil {
