@@ -3,10 +3,7 @@ package daemon
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -21,6 +18,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/assetd/assetd/internal/config"
+	"github.com/assetd/assetd/internal/testkit"
 )
 
 // syncBuf is a log buffer safe for the daemon's goroutines.
@@ -41,26 +39,15 @@ func (s *syncBuf) String() string {
 	return s.b.String()
 }
 
-// testOrigin serves one avatar "solo" of one blob.
+// testOrigin serves one avatar "solo" of one blob, with no max-age, and
+// asks for token when it is not "".
 func testOrigin(t *testing.T, token string) *httptest.Server {
 	blob := bytes.Repeat([]byte("assetd"), 10000)
-	sum := sha256.Sum256(blob)
-	digest := hex.EncodeToString(sum[:])
-	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if token != "" && r.Header.Get("Authorization") != "Bearer "+token {
-			w.WriteHeader(http.StatusUnauthorized)
-			io.WriteString(w, `{"code":"sessionTokenExpired","message":"no"}`)
-			return
-		}
-		switch r.URL.Path {
-		case "/v1/avatars/solo/manifest":
-			fmt.Fprintf(w, `{"schema":1,"avatarId":"solo","version":"1","assets":[{"path":"a.bin","size":%d,"sha256":%q}]}`, len(blob), digest)
-		case "/v1/blobs/sha256/" + digest:
-			w.Write(blob)
-		default:
-			http.NotFound(w, r)
-		}
-	}))
+	o := testkit.NewOrigin(t, &testkit.Avatar{ID: "solo", Version: "1",
+		Assets: []testkit.Asset{{Path: "a.bin", Data: blob, SHA256: testkit.Sum(blob)}}})
+	o.SetMaxAge(0)
+	o.SetToken(token)
+	return o.Srv
 }
 
 func unixClient(sock string) *http.Client {
