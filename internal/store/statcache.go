@@ -189,49 +189,52 @@ func (c *statCache) drainLocked() {
 func (s *Store) statBlobs(digests []string, sizes []int64, skip func(int) bool, bad func(int)) {
 	c := &s.statc
 	now := s.now().UnixNano()
+	// need and whole are bit sets over digests: to stat; stat'd whole
+	// with one link (to trust). An avatar of up to 64 files needs no
+	// allocation.
+	var needW, wholeW [1]uint64
+	need, whole := needW[:], wholeW[:]
+	if n := len(digests); n > 64 {
+		need, whole = make([]uint64, (n+63)/64), make([]uint64, (n+63)/64)
+	}
 	c.mu.Lock()
 	s.startStatCacheLocked()
 	c.drainLocked()
 	on, epoch := c.fd >= 0, c.epoch
-	// need: bit i of the first 64 digests is set when it needs a stat;
-	// any beyond are always stat'd (an avatar of more than 64 files).
-	var need uint64
 	for i, d := range digests {
-		if i >= 64 {
-			break
-		}
 		if skip(i) {
 			continue
 		}
 		if t, ok := c.trusted[d]; on && ok && t.size == sizes[i] && now >= t.at && now-t.at < int64(trustFor) {
 			continue
 		}
-		need |= 1 << i
+		need[i/64] |= 1 << (i % 64)
 	}
 	c.mu.Unlock()
-	var whole uint64 // stat'd whole, one link: to trust
+	trust := 0
 	for i, d := range digests {
-		if i < 64 && need&(1<<i) == 0 || i >= 64 && skip(i) {
+		if need[i/64]&(1<<(i%64)) == 0 {
 			continue
 		}
 		ok, single := s.statOK(d, sizes[i])
 		switch {
 		case !ok:
 			bad(i)
-		case single && i < 64:
-			whole |= 1 << i
+		case single:
+			whole[i/64] |= 1 << (i % 64)
+			trust++
 		}
 	}
-	if !on || whole == 0 {
+	if !on || trust == 0 {
 		return
 	}
 	c.mu.Lock()
 	if c.fd >= 0 && c.epoch == epoch {
-		if len(c.trusted)+64 > maxTrusted {
+		if len(c.trusted)+trust > maxTrusted {
 			clear(c.trusted)
 		}
-		for i, d := range digests[:min(64, len(digests))] {
-			if whole&(1<<i) != 0 {
+		for i, d := range digests {
+			if whole[i/64]&(1<<(i%64)) != 0 {
 				c.trusted[d] = trustedStat{size: sizes[i], at: now}
 			}
 		}

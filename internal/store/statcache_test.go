@@ -332,3 +332,27 @@ func TestStatCacheOpensAtTheFirstCheck(t *testing.T) {
 		t.Errorf("after Close: %d inotify instances, want %d", n, before)
 	}
 }
+
+// TestCheckManyFiles: an avatar of more than 64 files is trusted file by
+// file like any other (the bit sets grow past one word), and the damage
+// of its last file is reported.
+func TestCheckManyFiles(t *testing.T) {
+	s := watched(t, Options{})
+	files := map[string]string{}
+	for i := range 150 {
+		files[fmt.Sprintf("f%03d", i)] = fmt.Sprintf("content %d", i)
+	}
+	putT(t, s, "a", "1", files)
+	if bad, n := statsOf(s, "a"); bad != nil || n != 150 {
+		t.Fatalf("first check: %v, %d stats; want none bad, 150", bad, n)
+	}
+	if bad, n := statsOf(s, "a"); bad != nil || n != 0 {
+		t.Fatalf("unchanged: %v, %d stats; want none bad, 0", bad, n)
+	}
+	if err := os.Remove(s.BlobPath(digestOf([]byte("content 149")))); err != nil {
+		t.Fatal(err)
+	}
+	if bad, n := statsOf(s, "a"); !slices.Equal(bad, []string{"f149"}) || n != 1 {
+		t.Fatalf("the last removed: %v, %d stats; want f149, 1", bad, n)
+	}
+}
