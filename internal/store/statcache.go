@@ -38,9 +38,10 @@ import (
 //     the size either, which is all a stat checks (only VerifyBlob's hash
 //     finds such a change, with or without this cache).
 //   - A file system another machine or a user-space server can change
-//     (NFS, SMB, FUSE, ...) delivers no events for those changes: the
-//     cache is on only for the local file systems of localFS (statfs's
-//     magic), and a stat is made every time on any other.
+//     (NFS, SMB, FUSE, ...) delivers no events for those changes, nor
+//     does overlayfs for a change made in its layers below: the cache is
+//     on only for the local file systems of localFS (statfs's magic), and
+//     a stat is made every time on any other.
 type statCache struct {
 	mu      sync.Mutex
 	started bool   // the first check (or Close) has opened it
@@ -76,7 +77,7 @@ const (
 var localFS = func(magic int64) bool {
 	switch uint32(magic) {
 	case unix.EXT4_SUPER_MAGIC, unix.XFS_SUPER_MAGIC, unix.BTRFS_SUPER_MAGIC, unix.TMPFS_MAGIC,
-		unix.F2FS_SUPER_MAGIC, 0x2fc12fc1 /* zfs */, 0xca451a4e /* bcachefs */, unix.OVERLAYFS_SUPER_MAGIC,
+		unix.F2FS_SUPER_MAGIC, 0x2fc12fc1 /* zfs */, 0xca451a4e, /* bcachefs */
 		unix.RAMFS_MAGIC, 0x3153464a /* jfs */, unix.REISERFS_SUPER_MAGIC, unix.NILFS_SUPER_MAGIC:
 		return true
 	}
