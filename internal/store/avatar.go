@@ -117,18 +117,24 @@ func (s *Store) Put(a *Avatar) error {
 	c.Damaged = slices.Clone(c.Damaged)
 	c.RawManifest, c.LastUsed = nil, time.Time{} // in the index only; in the entry
 	e := newEntry(&c)
-	for _, d := range e.digests {
+	digests := distinctDigests(c.Manifest.Assets)
+	for _, d := range digests {
 		if !manifest.ValidDigest(d) {
 			return badDigest(d)
 		}
 	}
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
+	ch := s.newChange()
+	defer ch.close()
 	var missing []string
-	for _, d := range e.digests {
-		if r, ok := s.blobs[d]; !ok || !r.isCommitted() {
+	for _, d := range digests {
+		if r, ok := ch.indexed(d); !ok || !r.isCommitted() {
 			missing = append(missing, d)
 		}
+	}
+	if ch.err != nil {
+		return storeErr("index read", ch.err)
 	}
 	if len(missing) > 0 {
 		return &errs.Error{Code: errs.FailedToDownloadAvatarAssets, Phase: errs.PhaseStore, AvatarID: a.ID,
@@ -145,12 +151,11 @@ func (s *Store) Put(a *Avatar) error {
 	case old == nil:
 		e.lastUsed.Store(s.now().UnixNano())
 	}
-	ch := newChange()
-	for _, d := range e.digests {
+	for _, d := range digests {
 		s.ref(ch, d, +1)
 	}
 	if old != nil {
-		for _, d := range old.digests {
+		for _, d := range s.digestsOf(ch, a.ID) {
 			s.ref(ch, d, -1)
 		}
 	}
@@ -183,7 +188,8 @@ func (s *Store) Delete(id string) error {
 	if s.avatars[id] == nil {
 		return notCached(id)
 	}
-	c := newChange()
+	c := s.newChange()
+	defer c.close()
 	s.dropAvatar(c, id)
 	return s.apply(c)
 }
@@ -193,14 +199,24 @@ func (s *Store) Delete(id string) error {
 func (s *Store) DeleteAll() error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	c := newChange()
+	c := s.newChange()
+	defer c.close()
 	for id := range s.avatars {
-		s.dropAvatar(c, id)
+		c.avatars[id] = nil
 	}
-	for d := range s.blobs {
-		if !s.leased(d) {
-			c.blobs[d] = nil
-		}
+	// Every reference goes with the avatars: the records go, but leased
+	// blobs', which stay as unreferenced orphans.
+	if tx := c.tx(); tx != nil {
+		c.fail(eachBlob(tx, func(d string, r blobRec) error {
+			switch {
+			case !s.leased(d):
+				c.blobs[d] = nil
+			case r.refs != 0:
+				r.refs = 0
+				c.blobs[d] = &r
+			}
+			return nil
+		}))
 	}
 	return s.apply(c)
 }
@@ -232,7 +248,8 @@ func (s *Store) edit(id string, f func(a *Avatar)) error {
 	a := *cur
 	a.Damaged = slices.Clone(a.Damaged)
 	f(&a)
-	c := newChange()
+	c := s.newChange()
+	defer c.close()
 	c.avatars[id], c.full[id] = s.with(old, &a), &a
 	return s.apply(c)
 }
@@ -279,7 +296,8 @@ func (s *Store) MarkDamaged(id, version string, paths []string) (bool, error) {
 			a.Damaged = append(a.Damaged, p)
 		}
 	}
-	c := newChange()
+	c := s.newChange()
+	defer c.close()
 	c.avatars[id], c.full[id] = s.with(old, &a), &a
 	return true, s.apply(c)
 }
@@ -298,15 +316,18 @@ func (s *Store) Revalidated(id, etag string, maxAge time.Duration, at time.Time)
 
 // AvatarsUsing returns the IDs of the avatars whose current version uses
 // digest, sorted.
+// It walks the index: a blob watcher's question, not a hot path.
 func (s *Store) AvatarsUsing(digest string) []string {
-	var ids []string
-	s.mu.RLock()
-	for id, e := range s.avatars {
-		if slices.Contains(e.digests, digest) {
-			ids = append(ids, id)
-		}
+	if !manifest.ValidDigest(digest) {
+		return nil
 	}
-	s.mu.RUnlock()
-	sort.Strings(ids)
+	var ids []string
+	err := s.db.View(func(tx *bolt.Tx) (err error) {
+		ids, err = avatarsUsing(tx, digest)
+		return err
+	})
+	if err != nil {
+		s.log.Error("store: find the avatars using a blob", "digest", digest, "err", err)
+	}
 	return ids
 }

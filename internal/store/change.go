@@ -10,8 +10,15 @@ import (
 )
 
 // change is one transaction's worth of index edits, applied to bbolt first
-// and to memory after. Callers hold s.wmu from building it to applying it.
+// and to memory after. Callers hold s.wmu from building it to applying it,
+// and close it (apply does) when they do not apply it: the records it
+// reads come from one read transaction, open until then.
 type change struct {
+	db  *bolt.DB
+	rtx *bolt.Tx           // the reads' transaction, opened at the first read
+	err error              // the first read that failed: apply returns it
+	old map[string]blobRec // the index's records of blobs read
+
 	avatars map[string]*entry   // nil value: delete the avatar
 	full    map[string]*Avatar  // the avatar of each entry of avatars
 	blobs   map[string]*blobRec // nil value: delete the record
@@ -19,9 +26,33 @@ type change struct {
 	raws    map[string][]byte   // raw manifests of new versions (nil: none)
 }
 
-func newChange() *change {
-	return &change{avatars: map[string]*entry{}, full: map[string]*Avatar{}, blobs: map[string]*blobRec{},
+func (s *Store) newChange() *change {
+	return &change{db: s.db, old: map[string]blobRec{}, avatars: map[string]*entry{}, full: map[string]*Avatar{}, blobs: map[string]*blobRec{},
 		derefd: map[string]bool{}, raws: map[string][]byte{}}
+}
+
+// tx is c's read transaction, nil (and c.err set) if it cannot begin.
+func (c *change) tx() *bolt.Tx {
+	if c.rtx == nil && c.err == nil {
+		c.rtx, c.err = c.db.Begin(false)
+	}
+	return c.rtx
+}
+
+// fail records err, the first failure of c's reads.
+func (c *change) fail(err error) {
+	if c.err == nil {
+		c.err = err
+	}
+}
+
+// close ends c's read transaction; apply must not write while it is open
+// (a write that grows the index waits for every read transaction).
+func (c *change) close() {
+	if c.rtx != nil {
+		c.rtx.Rollback()
+		c.rtx = nil
+	}
 }
 
 // blob is the record of d as the change has it so far.
@@ -32,7 +63,23 @@ func (s *Store) blob(c *change, d string) (blobRec, bool) {
 		}
 		return *r, true
 	}
-	r, ok := s.blobs[d]
+	return c.indexed(d)
+}
+
+// indexed is d's record in the index (as c began), not c's.
+func (c *change) indexed(d string) (blobRec, bool) {
+	if r, ok := c.old[d]; ok {
+		return r, r != blobRec{}
+	}
+	tx := c.tx()
+	if tx == nil {
+		return blobRec{}, false
+	}
+	r, ok, err := readBlob(tx, d)
+	if err != nil {
+		c.fail(err)
+	}
+	c.old[d] = r // the zero record: none
 	return r, ok
 }
 
@@ -56,10 +103,24 @@ func (s *Store) collectDerefd(c *change) {
 	}
 }
 
+// digestsOf is the distinct digests of avatar id's current version, from
+// the index.
+func (s *Store) digestsOf(c *change, id string) []string {
+	tx := c.tx()
+	if tx == nil {
+		return nil
+	}
+	ds, err := recordDigests(tx, id)
+	if err != nil {
+		c.fail(err)
+	}
+	return ds
+}
+
 // dropAvatar removes id's references and the avatar.
 func (s *Store) dropAvatar(c *change, id string) {
-	if e := s.avatars[id]; e != nil {
-		for _, d := range e.digests {
+	if s.avatars[id] != nil {
+		for _, d := range s.digestsOf(c, id) {
 			s.ref(c, d, -1)
 		}
 	}
@@ -71,7 +132,14 @@ func (s *Store) dropAvatar(c *change, id string) {
 // reference go with it, unless leased.
 func (s *Store) apply(c *change) error {
 	s.collectDerefd(c)
-	s.wseq.Add(1) // odd until the maps are updated: readers outside wmu retry (hot.go)
+	c.close()
+	if c.err != nil {
+		return storeErr("index read", c.err)
+	}
+	s.wseq.Add(1)         // odd until the maps are updated: readers outside wmu retry (hot.go)
+	var counts blobCounts // what the change adds to s.counts
+	var gone []string     // blobs no longer committed: their files go
+	var uncommits, commits int
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		av, raw, used := tx.Bucket(bucketAvatars), tx.Bucket(bucketRaw), tx.Bucket(bucketLastUsed)
 		for id, e := range c.avatars {
@@ -101,15 +169,32 @@ func (s *Store) apply(c *change) error {
 			}
 		}
 		bl := tx.Bucket(bucketBlobs)
+		counts, gone, uncommits, commits = blobCounts{}, nil, 0, 0 // (a retried function)
 		for d, r := range c.blobs {
-			var err error
+			old, had, err := readBlob(tx, d)
+			if err != nil {
+				return err
+			}
+			if had {
+				counts.add(old, -1)
+			}
 			if r == nil {
 				err = bl.Delete([]byte(d))
 			} else {
+				counts.add(*r, +1)
 				err = bl.Put([]byte(d), r.encode())
 			}
 			if err != nil {
 				return err
+			}
+			switch {
+			case had && old.isCommitted() && (r == nil || !r.isCommitted()):
+				gone = append(gone, d)
+				uncommits++
+			case had && r == nil:
+				uncommits++
+			case r != nil && r.isCommitted() && !(had && old.isCommitted()):
+				commits++
 			}
 		}
 		return nil
@@ -118,7 +203,6 @@ func (s *Store) apply(c *change) error {
 		s.wseq.Add(1)
 		return storeErr("index update", err)
 	}
-	var gone []string
 	s.mu.Lock()
 	for id, e := range c.avatars {
 		old := s.avatars[id]
@@ -136,24 +220,15 @@ func (s *Store) apply(c *change) error {
 		}
 		s.avatars[id] = e
 	}
-	for d, r := range c.blobs {
-		old, had := s.blobs[d]
-		if had && old.isCommitted() {
-			s.total -= old.size
-		}
-		if r == nil {
-			delete(s.blobs, d)
-			if had && old.isCommitted() {
-				gone = append(gone, d)
-			}
-			continue
-		}
-		if r.isCommitted() {
-			s.total += r.size
-		} else if had && old.isCommitted() {
-			gone = append(gone, d)
-		}
-		s.blobs[d] = *r
+	s.counts.total += counts.total
+	s.counts.committed += counts.committed
+	s.counts.unused += counts.unused
+	s.counts.unusedBytes += counts.unusedBytes
+	if uncommits > 0 {
+		s.uncommits.Add(1)
+	}
+	if commits > 0 {
+		s.commitSeq.Add(1)
 	}
 	s.wseq.Add(1)
 	s.mu.Unlock()
@@ -164,11 +239,14 @@ func (s *Store) apply(c *change) error {
 // removeBlobFiles deletes the files of blobs that are no longer committed.
 // Many (a gc of 100,000 avatars removes 300,000) are unlinked by several
 // workers: each unlink waits on the file system's journal more than on a CPU.
-func (s *Store) removeBlobFiles(ds []string) { s.removeBlobFilesUntil(ds, nil) }
+// The caller holds wmu: no record of ds is committed, and that holds until
+// s.commitSeq moves.
+func (s *Store) removeBlobFiles(ds []string) { s.removeBlobFilesUntil(ds, nil, s.commitSeq.Load()) }
 
 // removeBlobFilesUntil is removeBlobFiles that stops early when stop is
-// closed (the files left are strays the next Open removes).
-func (s *Store) removeBlobFilesUntil(ds []string, stop <-chan struct{}) {
+// closed (the files left are strays the next Open removes); no record of
+// ds was committed when s.commitSeq was seq.
+func (s *Store) removeBlobFilesUntil(ds []string, stop <-chan struct{}, seq uint64) {
 	workers := max(min(len(ds)/removeBatch, maxRemovers), 1)
 	var wg sync.WaitGroup
 	for w := range workers {
@@ -179,7 +257,7 @@ func (s *Store) removeBlobFilesUntil(ds []string, stop <-chan struct{}) {
 					return
 				default:
 				}
-				s.removeBlobFile(ds[i])
+				s.removeBlobFile(ds[i], seq)
 			}
 		})
 	}
@@ -196,17 +274,18 @@ const (
 // removeBlobFile deletes the file of a blob that is no longer committed.
 // A writer holding the digest will commit it again (rename over whatever
 // is there), so the file is left to it; the next Open deletes a file that
-// nothing indexes.
-func (s *Store) removeBlobFile(d string) {
+// nothing indexes. A commit of d that ended before we took d's lock moved
+// s.commitSeq from seq (before it released the lock): only then is d's
+// record read again.
+func (s *Store) removeBlobFile(d string, seq uint64) {
 	if !s.locks.tryLock(d) {
 		return
 	}
 	defer s.locks.unlock(d)
-	s.mu.RLock()
-	r, ok := s.blobs[d]
-	s.mu.RUnlock()
-	if ok && r.isCommitted() {
-		return
+	if s.commitSeq.Load() != seq {
+		if r, ok, err := s.blobRecord(d); err != nil || ok && r.isCommitted() {
+			return // committed again, or not known: the next Open judges it
+		}
 	}
 	// Relative to the open blob directory: no path walk per file. What
 	// unlink refuses (a directory) is left to os.Remove.

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
@@ -224,14 +225,14 @@ func decodeAvatarIn(id string, v []byte, digests []string, in interner) (Avatar,
 // skip reads a string and drops it.
 func (d *decoder) skip() { d.bytes(d.uvarint()) }
 
-// decodeEntry decodes of a record only what an entry holds (pinned, state
-// and the distinct digests, found in the sorted digests when they are
-// there), checking the whole record as decodeAvatar does. Open decodes
-// every record so; Get decodes a whole one when it is asked for.
-func decodeEntry(v []byte, digests []string) (*entry, error) {
+// decodeEntry decodes of a record only what an entry holds (pinned and
+// state), checking the whole record as decodeAvatar does, and appends the
+// record's distinct digests (raw) to ds. Open decodes every record so;
+// Get decodes a whole one when it is asked for.
+func decodeEntry(v []byte, ds [][32]byte) (*entry, [][32]byte, error) {
 	d := &decoder{b: v}
 	if f := d.byte(); d.err == nil && f != recordFormat {
-		return nil, errors.New("unknown avatar record format")
+		return nil, ds, errors.New("unknown avatar record format")
 	}
 	d.skip() // version
 	d.skip() // manifest URL
@@ -248,19 +249,24 @@ func decodeEntry(v []byte, digests []string) (*entry, error) {
 	d.skip()   // avatar ID
 	d.skip()   // manifest version
 	n := d.count(1 + 1 + 32 + 1)
-	e.digests = make([]string, 0, n)
+	start := len(ds)
 	for range n {
 		d.skip() // path
 		d.varint()
-		dg := d.digest(digests)
+		raw := d.bytes(32)
 		d.skip() // URL
-		if d.err == nil && (n > 16 || !slices.Contains(e.digests, dg)) {
-			e.digests = append(e.digests, dg)
+		if d.err != nil {
+			break
+		}
+		dg := [32]byte(raw)
+		if n > 16 || !slices.Contains(ds[start:], dg) {
+			ds = append(ds, dg)
 		}
 	}
 	if n > 16 { // large manifests: sorting is quicker than a scan per asset
-		slices.Sort(e.digests)
-		e.digests = slices.Clip(slices.Compact(e.digests))
+		own := ds[start:]
+		slices.SortFunc(own, func(a, b [32]byte) int { return bytes.Compare(a[:], b[:]) })
+		ds = ds[:start+len(slices.Compact(own))]
 	}
 	if d.byte() == 1 {
 		d.skip()
@@ -269,7 +275,7 @@ func decodeEntry(v []byte, digests []string) (*entry, error) {
 	if d.err == nil && len(d.b) != 0 {
 		d.err = errors.New("avatar record has trailing bytes")
 	}
-	return e, d.err
+	return e, ds, d.err
 }
 
 // stateCode is an entry's form of a state: what Stats counts.

@@ -114,7 +114,8 @@ func (s *Store) awaitIndex(p *pendingCommit) error {
 	batch := s.commits.pending
 	s.commits.pending = nil
 	s.commits.mu.Unlock()
-	c := newChange()
+	c := s.newChange()
+	defer c.close()
 	now := s.now().UnixNano()
 	for _, q := range batch {
 		if r, _ := s.blob(c, q.digest); !r.isCommitted() {

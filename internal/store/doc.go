@@ -53,13 +53,13 @@
 //     takes the blobs it needs. Leases are in memory only.
 //   - Open reconciles disk and index (see reconcile.go); after a crash at
 //     any instant the store holds the old state or the new.
-//   - Memory holds the blob records and, per avatar, only what eviction,
-//     Stats and reference counting need (an entry); Get decodes an avatar
-//     from the index unless it is among the last few thousand read or
-//     written (the hot set, hot.go), and List and Each walk the index in
-//     chunks. Touch only updates memory, and Flush writes last-use times.
-//     Raw manifests stay in the index (RawManifest reads one); a digest
-//     is held once in memory, shared by the blob record and the entries.
+//   - Memory holds, per avatar, only what eviction and Stats need (an
+//     entry: pinned, state, last use); Get decodes an avatar from the
+//     index unless it is among the last few thousand read or written (the
+//     hot set, hot.go), and List and Each walk the index in chunks. Blob
+//     records are read from the index too (blobindex.go), their counts
+//     kept in memory. Touch only updates memory, and Flush writes
+//     last-use times. Raw manifests stay in the index (RawManifest).
 //   - Every path is under the store directory: digests are validated with
 //     manifest.ValidDigest before they become paths; avatar IDs are never
 //     paths.

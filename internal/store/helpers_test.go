@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	bolt "go.etcd.io/bbolt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -122,18 +123,21 @@ func checkConsistent(t testing.TB, s *Store) {
 func consistency(s *Store) error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	fresh := &Store{db: s.db, avatars: map[string]*entry{}, hot: map[string]*Avatar{}, blobs: map[string]blobRec{}}
-	if err := fresh.load(); err != nil {
+	fresh := &Store{db: s.db, avatars: map[string]*entry{}, hot: map[string]*Avatar{}}
+	rawRefs, err := fresh.load()
+	if err != nil {
 		return err
 	}
-	if len(fresh.avatars) != len(s.avatars) || len(fresh.blobs) != len(s.blobs) || fresh.total != s.total {
-		return fmt.Errorf("index has %d avatars, %d blobs, %d bytes; memory %d, %d, %d",
-			len(fresh.avatars), len(fresh.blobs), fresh.total, len(s.avatars), len(s.blobs), s.total)
+	if len(fresh.avatars) != len(s.avatars) {
+		return fmt.Errorf("index has %d avatars, memory %d", len(fresh.avatars), len(s.avatars))
 	}
 	refs := map[string]int64{}
+	for _, d := range rawRefs {
+		refs[hex.EncodeToString(d[:])]++
+	}
 	for id, e := range s.avatars {
 		f := fresh.avatars[id]
-		if f == nil || f.state != e.state || f.pinned != e.pinned || !slices.Equal(f.digests, e.digests) {
+		if f == nil || f.state != e.state || f.pinned != e.pinned {
 			return fmt.Errorf("avatar %s differs between index and memory", id)
 		}
 		s.mu.RLock()
@@ -149,14 +153,26 @@ func consistency(s *Store) error {
 				return fmt.Errorf("avatar %s: hot %+v, index %+v", id, h, a)
 			}
 		}
-		for _, d := range e.digests {
-			refs[d]++
-		}
 	}
-	for d, r := range s.blobs {
-		if fresh.blobs[d] != r {
-			return fmt.Errorf("blob %s: index %+v, memory %+v", d, fresh.blobs[d], r)
-		}
+	records := map[string]blobRec{}
+	var counts blobCounts
+	err = s.db.View(func(tx *bolt.Tx) error {
+		return eachBlob(tx, func(d string, r blobRec) error {
+			records[d] = r
+			counts.add(r, +1)
+			return nil
+		})
+	})
+	if err != nil {
+		return err
+	}
+	s.mu.RLock()
+	mem := s.counts
+	s.mu.RUnlock()
+	if counts != mem {
+		return fmt.Errorf("index counts %+v, memory %+v", counts, mem)
+	}
+	for d, r := range records {
 		if r.refs != refs[d] {
 			return fmt.Errorf("blob %s: %d refs, %d avatars use it", d, r.refs, refs[d])
 		}
@@ -168,7 +184,7 @@ func consistency(s *Store) error {
 		}
 	}
 	for d, n := range refs {
-		if s.blobs[d].refs != n {
+		if records[d].refs != n {
 			return fmt.Errorf("blob %s used by %d avatars has no record", d, n)
 		}
 	}
@@ -177,7 +193,7 @@ func consistency(s *Store) error {
 		return err
 	}
 	for _, ent := range ents {
-		if !s.blobs[ent.Name()].isCommitted() {
+		if !records[ent.Name()].isCommitted() {
 			return fmt.Errorf("file %s in blobs/ is not committed", ent.Name())
 		}
 	}

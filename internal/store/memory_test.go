@@ -10,37 +10,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-// TestOpenSharesDigests: after Open, a digest that several avatars use is
-// one string in memory (the blob record's key), not one per avatar.
-func TestOpenSharesDigests(t *testing.T) {
-	dir := t.TempDir()
-	s := openT(t, dir, Options{})
-	putT(t, s, "alice", "1", map[string]string{"shared.bin": "shared", "a.bin": "a"})
-	putT(t, s, "bob", "1", map[string]string{"shared.bin": "shared", "b.bin": "b"})
-	s.Close()
-	s = openT(t, dir, Options{})
-	defer s.Close()
-	want := digestOf([]byte("shared"))
-	shared := func(id string) string {
-		for _, d := range s.avatars[id].digests {
-			if d == want {
-				return d
-			}
-		}
-		t.Fatalf("%s has no shared.bin", id)
-		return ""
-	}
-	a, b := shared("alice"), shared("bob")
-	if a != b || unsafe.StringData(a) != unsafe.StringData(b) {
-		t.Fatal("the shared digest is held once per avatar")
-	}
-	for k := range s.blobs {
-		if k == a && unsafe.StringData(k) != unsafe.StringData(a) {
-			t.Fatal("the avatars' digest is not the blob record's key")
-		}
-	}
-}
-
 // TestRawManifestStaysInIndex: the raw manifest is not held in memory;
 // RawManifest reads it; an edit of the same version keeps it and a Put
 // without one drops it.

@@ -1,10 +1,14 @@
 package store
 
 import (
+	"bytes"
+	"encoding/hex"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/sys/unix"
@@ -24,89 +28,140 @@ import (
 //     blobs already committed (the index does not record partials);
 //   - tmp/ is emptied: an import's spools are never resumed.
 //
-// It works from one listing of blobs/sha256 (scanBlobs).
-func (s *Store) reconcile(scan blobScan) error {
+// It works from one listing of blobs/sha256 (scanBlobs) and refs, every
+// digest the avatars use (once per avatar), merged in digest order with a
+// walk of the blob records; it counts the records (s.counts) as it goes.
+func (s *Store) reconcile(scan blobScan, refs [][32]byte) error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	if scan.err != nil {
 		return scan.err
 	}
-	c := newChange()
-	onDisk := make(map[string]bool, len(scan.names))
-	var strays []string
+	c := s.newChange()
+	defer c.close()
+	type file struct {
+		d    [32]byte
+		size int64
+	}
+	files := make([]file, 0, len(scan.names))
 	for i, name := range scan.names {
-		r, ok := s.blobs[name]
-		switch {
-		case !ok || !r.isCommitted():
-			if manifest.ValidDigest(name) {
-				strays = append(strays, name)
-			} else {
-				s.log.Warn("store: unexpected file in blobs/sha256", "name", name)
-			}
-		case scan.sizes[i] == r.size:
-			onDisk[name] = true
-		case scan.sizes[i] >= 0:
-			s.log.Warn("store: blob has the wrong size", "digest", name, "size", scan.sizes[i], "want", r.size)
-			strays = append(strays, name)
+		var d [32]byte
+		if !manifest.ValidDigest(name) {
+			s.log.Warn("store: unexpected file in blobs/sha256", "name", name)
+			continue
 		}
+		hex.Decode(d[:], []byte(name))
+		files = append(files, file{d, scan.sizes[i]})
 	}
+	scan.names = nil
+	cmp32 := func(a, b [32]byte) int { return bytes.Compare(a[:], b[:]) }
+	slices.SortFunc(files, func(a, b file) int { return cmp32(a.d, b.d) })
+	slices.SortFunc(refs, cmp32)
 
-	refs := make(map[string]int64, len(s.blobs))
-	for _, e := range s.avatars {
-		for _, d := range e.digests {
-			refs[d]++
+	var strays []string
+	bad := map[[32]byte]bool{}
+	cutoff := s.now().Add(-orphanGrace).UnixNano()
+	ri, fi := 0, 0
+	// before handles the digests before d (all that are left when d is
+	// nil): referenced ones with no record, and files with none.
+	before := func(d *[32]byte) {
+		for ri < len(refs) && (d == nil || cmp32(refs[ri], *d) < 0) {
+			k, n := refs[ri], int64(0)
+			for ; ri < len(refs) && refs[ri] == k; ri++ {
+				n++
+			}
+			c.blobs[hex.EncodeToString(k[:])] = &blobRec{refs: n}
+			bad[k] = true
+		}
+		for ; fi < len(files) && (d == nil || cmp32(files[fi].d, *d) < 0); fi++ {
+			strays = append(strays, hex.EncodeToString(files[fi].d[:]))
 		}
 	}
-	bad := map[string]bool{}
-	cutoff := s.now().Add(-orphanGrace).UnixNano()
-	recorded := 0 // referenced digests that have a record
-	for d, r := range s.blobs {
-		want := refs[d]
-		if want > 0 {
-			recorded++
+	var counts blobCounts
+	tx := c.tx()
+	if tx == nil {
+		return c.err
+	}
+	err := eachBlob(tx, func(ds string, r blobRec) error {
+		var d [32]byte
+		if !manifest.ValidDigest(ds) {
+			s.log.Warn("store: unexpected blob record", "key", ds)
+			c.blobs[ds] = nil
+			return nil
+		}
+		hex.Decode(d[:], []byte(ds))
+		counts.add(r, +1)
+		before(&d)
+		var want int64
+		for ; ri < len(refs) && refs[ri] == d; ri++ {
+			want++
+		}
+		onDisk := false
+		if fi < len(files) && files[fi].d == d {
+			switch size := files[fi].size; {
+			case !r.isCommitted():
+				strays = append(strays, ds)
+			case size == r.size:
+				onDisk = true
+			case size >= 0:
+				s.log.Warn("store: blob has the wrong size", "digest", ds, "size", size, "want", r.size)
+				strays = append(strays, ds)
+			}
+			fi++
 		}
 		nr := r
 		nr.refs = want
-		if r.isCommitted() && !onDisk[d] {
-			s.log.Warn("store: blob is missing", "digest", d)
+		if r.isCommitted() && !onDisk {
+			s.log.Warn("store: blob is missing", "digest", ds)
 			nr.committed = 0
 		}
 		switch {
 		case want == 0 && (!nr.isCommitted() || nr.committed < cutoff):
-			c.blobs[d] = nil
+			c.blobs[ds] = nil
 			if nr.isCommitted() {
-				strays = append(strays, d)
+				strays = append(strays, ds)
 			}
 		case nr != r:
-			c.blobs[d] = &nr
+			c.blobs[ds] = &nr
 		}
 		if want > 0 && !nr.isCommitted() {
 			bad[d] = true
 		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
-	for d, n := range refs {
-		if recorded == len(refs) {
-			break
-		}
-		if _, ok := s.blobs[d]; !ok {
-			c.blobs[d] = &blobRec{refs: n}
-			bad[d] = true
-			recorded++
-		}
-	}
+	before(nil)
+	files, refs = nil, nil
+	s.mu.Lock()
+	s.counts = counts
+	s.mu.Unlock()
+	damaged := 0
 	if len(bad) > 0 {
-		for id, e := range s.avatars {
-			for _, d := range e.digests {
+		badHex := make(map[string]bool, len(bad))
+		for d := range bad {
+			badHex[hex.EncodeToString(d[:])] = true
+		}
+		var ds [][32]byte
+		err := tx.Bucket(bucketAvatars).ForEach(func(k, v []byte) error {
+			var err error
+			if _, ds, err = decodeEntry(v, ds[:0]); err != nil {
+				return fmt.Errorf("avatar %q: %w", k, err)
+			}
+			for _, d := range ds {
 				if bad[d] {
-					if err := s.markBad(c, id, bad); err != nil {
-						return err
-					}
-					break
+					damaged++
+					return s.markBad(c, string(k), badHex)
 				}
 			}
+			return nil
+		})
+		if err != nil {
+			return err
 		}
 	}
-	ingests := s.reconcileIngests() + s.clearTmp()
+	ingests := s.reconcileIngests(c) + s.clearTmp()
 	if len(c.avatars)+len(c.blobs) > 0 {
 		if err := s.apply(c); err != nil {
 			return err
@@ -119,15 +174,16 @@ func (s *Store) reconcile(scan blobScan) error {
 		// lock, as for any removal); Close stops and waits.
 		stop, done := make(chan struct{}), make(chan struct{})
 		s.strays = &strayRemoval{stop: stop, done: done}
+		seq := s.commitSeq.Load()
 		go func() {
 			defer close(done)
-			s.removeBlobFilesUntil(strays, stop)
+			s.removeBlobFilesUntil(strays, stop, seq)
 		}()
 	} else {
 		s.removeBlobFiles(strays)
 	}
-	if len(strays)+len(c.avatars)+len(c.blobs)+ingests > 0 {
-		s.log.Info("store: reconciled", "stray_blobs", len(strays), "damaged_avatars", len(c.avatars),
+	if len(strays)+damaged+len(c.blobs)+ingests > 0 {
+		s.log.Info("store: reconciled", "stray_blobs", len(strays), "damaged_avatars", damaged,
 			"blob_records", len(c.blobs), "stale_ingests", ingests)
 	}
 	return nil
@@ -135,7 +191,7 @@ func (s *Store) reconcile(scan blobScan) error {
 
 // reconcileIngests removes the partials not worth resuming and returns
 // how many.
-func (s *Store) reconcileIngests() (removed int) {
+func (s *Store) reconcileIngests(c *change) (removed int) {
 	dir := s.path("ingest")
 	ents, err := os.ReadDir(dir)
 	if err != nil {
@@ -145,7 +201,11 @@ func (s *Store) reconcileIngests() (removed int) {
 	cutoff := s.now().Add(-ingestGrace)
 	for _, ent := range ents {
 		name := ent.Name()
-		keep := manifest.ValidDigest(name) && !s.blobs[name].isCommitted()
+		keep := manifest.ValidDigest(name)
+		if keep {
+			r, _ := c.indexed(name)
+			keep = !r.isCommitted()
+		}
 		if keep && ent.IsDir() {
 			keep = s.adoptLegacyIngest(name)
 		}

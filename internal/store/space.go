@@ -46,14 +46,17 @@ func (s *Store) EnsureSpaceKeeping(need int64, keep ...string) (evicted []string
 	defer s.wmu.Unlock()
 	quota, reserve := s.maxBytes.Load(), s.reserveBytes.Load()
 	avail := free - reserve
-	used := s.total
+	s.mu.RLock()
+	used, unused := s.counts.total, s.counts.unused
+	s.mu.RUnlock()
 	enough := func(freed int64) bool {
 		return (quota <= 0 || used-freed+need <= quota) && avail+freed >= need
 	}
 	if enough(0) {
 		return nil, nil
 	}
-	c := newChange()
+	c := s.newChange()
+	defer c.close()
 	var freed int64
 	gone := func() {
 		freed = 0
@@ -61,16 +64,19 @@ func (s *Store) EnsureSpaceKeeping(need int64, keep ...string) (evicted []string
 			if r != nil {
 				continue
 			}
-			if old, ok := s.blobs[d]; ok && old.isCommitted() {
+			if old := c.old[d]; old.isCommitted() { // every record c changes was read
 				freed += old.size
 			}
 		}
 	}
 	cutoff := s.now().Add(-orphanGrace).UnixNano()
-	for d, r := range s.blobs {
-		if r.refs == 0 && r.isCommitted() && r.committed < cutoff && !s.leased(d) {
-			c.blobs[d] = nil
-		}
+	if tx := c.tx(); tx != nil && unused > 0 {
+		c.fail(eachBlob(tx, func(d string, r blobRec) error {
+			if r.refs == 0 && r.isCommitted() && r.committed < cutoff && !s.leased(d) {
+				c.old[d], c.blobs[d] = r, nil
+			}
+			return nil
+		}))
 	}
 	gone()
 	skip := map[string]bool{}
@@ -81,7 +87,7 @@ func (s *Store) EnsureSpaceKeeping(need int64, keep ...string) (evicted []string
 		if enough(freed) {
 			break
 		}
-		if p.e.pinned || skip[p.id] || s.allLeased(p.e.digests) {
+		if p.e.pinned || skip[p.id] || s.allLeased(s.digestsOf(c, p.id)) {
 			continue
 		}
 		s.dropAvatar(c, p.id)
@@ -185,7 +191,8 @@ func (s *Store) KeepLRU(n int) (removed []string, err error) {
 			kept++
 		}
 	}
-	c := newChange()
+	c := s.newChange()
+	defer c.close()
 	for i := len(es) - 1; i >= 0; i-- {
 		p := es[i]
 		if p.e.pinned {
@@ -226,7 +233,7 @@ type Stats struct {
 func (s *Store) Stats() Stats {
 	st := Stats{MaxBytes: s.maxBytes.Load(), ReserveBytes: s.reserveBytes.Load()}
 	s.mu.RLock()
-	st.Entries, st.TotalBytes = len(s.avatars), s.total
+	st.Entries, st.TotalBytes, st.Blobs = len(s.avatars), s.counts.total, s.counts.committed
 	for _, e := range s.avatars {
 		if e.pinned {
 			st.Pinned++
@@ -236,11 +243,6 @@ func (s *Store) Stats() Stats {
 			st.Damaged++
 		case stateCode(StateStale):
 			st.Stale++
-		}
-	}
-	for _, r := range s.blobs {
-		if r.isCommitted() {
-			st.Blobs++
 		}
 	}
 	s.mu.RUnlock()

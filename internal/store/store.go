@@ -56,8 +56,8 @@ func (e *inUseError) Unwrap() error        { return e.err }
 func (e *inUseError) Is(target error) bool { return target == ErrInUse }
 
 // Store is the avatar cache of one directory. Its methods are safe for
-// concurrent use. Stats and HasBlob are served from memory; Get from
-// memory or the index (hot.go).
+// concurrent use. Stats is served from memory; Get from memory or the
+// index (hot.go); blob records from the index (blobindex.go).
 type Store struct {
 	dir       string
 	opts      Options
@@ -78,8 +78,14 @@ type Store struct {
 	avatars map[string]*entry
 	hot     map[string]*Avatar // decoded avatars, at most maxHot (hot.go)
 	wseq    atomic.Uint64      // odd while apply writes (hot.go)
-	blobs   map[string]blobRec
-	total   int64 // bytes of committed blobs
+	counts  blobCounts         // of the blob records (blobindex.go)
+
+	// uncommits counts the blobs that lost their committed mark or record
+	// (an entry's okAt: its blobs were all committed at that count), and
+	// commitSeq the applies that committed some (removeBlobFile); apply
+	// moves both under mu, after its transaction.
+	uncommits atomic.Uint64
+	commitSeq atomic.Uint64
 
 	dirty atomic.Bool // some entry has an unflushed lastUsed
 
@@ -114,8 +120,10 @@ type entry struct {
 	lastUsed atomic.Int64
 	dirty    atomic.Bool
 	pinned   bool
-	state    uint8    // stateCode
-	digests  []string // distinct digests of the current version
+	state    uint8 // stateCode
+	// okAt is uncommits+1 when a check found every blob of this version
+	// committed, so that the next one needs no index read (0: unknown).
+	okAt atomic.Uint64
 	// mf is the manifest of this version while anything holds it (the
 	// hot cache, a caller, the manager's views and trust verdicts): an
 	// avatar read again from the index gets the same *Manifest, so that
@@ -126,7 +134,7 @@ type entry struct {
 // with is an entry of the same version as e for a (an edit). The caller
 // holds wmu.
 func (s *Store) with(e *entry, a *Avatar) *entry {
-	n := &entry{pinned: a.Pinned, state: stateCode(a.State), digests: e.digests}
+	n := &entry{pinned: a.Pinned, state: stateCode(a.State)}
 	s.mu.RLock()
 	n.mf = e.mf
 	s.mu.RUnlock()
@@ -141,7 +149,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{dir: dir, opts: opts, log: opts.Logger, now: opts.Now, freeSpace: opts.FreeSpace,
-		avatars: map[string]*entry{}, hot: map[string]*Avatar{}, blobs: map[string]blobRec{}}
+		avatars: map[string]*entry{}, hot: map[string]*Avatar{}}
 	s.maxBytes.Store(opts.MaxBytes)
 	s.reserveBytes.Store(opts.ReserveBytes)
 	if s.log == nil {
@@ -203,16 +211,16 @@ func (s *Store) open() error {
 	start := time.Now()
 	scanned := make(chan blobScan, 1)
 	go func() { scanned <- scanBlobs(s.blobDir) }()
-	err = s.load()
+	refs, err := s.load()
 	scan := <-scanned
 	if err != nil {
 		return fmt.Errorf("store: load index: %w", err)
 	}
 	loaded := time.Now()
-	if err = s.reconcile(scan); err != nil {
+	if err = s.reconcile(scan, refs); err != nil {
 		return fmt.Errorf("store: reconcile: %w", err)
 	}
-	s.log.Info("store: opened", "dir", s.dir, "avatars", len(s.avatars), "blobs", len(s.blobs),
+	s.log.Info("store: opened", "dir", s.dir, "avatars", len(s.avatars), "blobs", s.counts.committed,
 		"load", loaded.Sub(start), "reconcile", time.Since(loaded))
 	return nil
 }
@@ -221,39 +229,22 @@ func (s *Store) path(elem ...string) string {
 	return filepath.Join(append([]string{s.dir}, elem...)...)
 }
 
-// load reads the blob records and the avatars' entries into memory,
-// decoding avatars on every CPU.
-// Blob records come first: their keys are the digest strings every
-// manifest's assets then share, so that a digest is held once however
-// many avatars use it. Raw manifests stay in the index (RawManifest).
-func (s *Store) load() error {
-	return s.db.View(func(tx *bolt.Tx) error {
-		var digests []string // sorted, as bbolt iterates
-		err := tx.Bucket(bucketBlobs).ForEach(func(k, v []byte) error {
-			r, err := decodeBlob(v)
-			if err != nil {
-				return fmt.Errorf("blob %s: %w", k, err)
-			}
-			d := string(k)
-			digests = append(digests, d)
-			s.blobs[d] = r
-			if r.isCommitted() {
-				s.total += r.size
-			}
-			return nil
-		})
-		if err != nil {
-			return err
-		}
+// load reads the avatars' entries into memory, decoding records on every
+// CPU, and returns every digest the avatars use, once per avatar, for
+// reconcile's count of references. Blob records and raw manifests stay
+// in the index.
+func (s *Store) load() (refs [][32]byte, err error) {
+	err = s.db.View(func(tx *bolt.Tx) error {
 		var keys, vals [][]byte
-		err = tx.Bucket(bucketAvatars).ForEach(func(k, v []byte) error {
+		err := tx.Bucket(bucketAvatars).ForEach(func(k, v []byte) error {
 			keys, vals = append(keys, k), append(vals, v)
 			return nil
 		})
 		if err != nil {
 			return err
 		}
-		entries, err := decodeAvatars(keys, vals, digests)
+		var entries []*entry
+		entries, refs, err = decodeAvatars(keys, vals)
 		if err != nil {
 			return err
 		}
@@ -266,34 +257,40 @@ func (s *Store) load() error {
 		}
 		return nil
 	})
+	return refs, err
 }
 
-// decodeAvatars decodes the entries of avatar records in parallel; the
-// values are bbolt's and valid only in the calling transaction. Asset
-// digests found in the sorted digests are shared with it.
-func decodeAvatars(keys, vals [][]byte, digests []string) ([]*entry, error) {
+// decodeAvatars decodes the entries of avatar records in parallel, and
+// their digests; the values are bbolt's and valid only in the calling
+// transaction.
+func decodeAvatars(keys, vals [][]byte) ([]*entry, [][32]byte, error) {
 	out := make([]*entry, len(keys))
 	workers := min(runtime.GOMAXPROCS(0), len(keys)/256+1)
+	refs := make([][][32]byte, workers)
 	var g errgroup.Group
 	for w := range workers {
 		g.Go(func() error {
+			ds := make([][32]byte, 0, (len(keys)/workers+1)*4)
 			for i := w; i < len(keys); i += workers {
-				e, err := decodeEntry(vals[i], digests)
+				e, more, err := decodeEntry(vals[i], ds)
 				if err != nil {
 					return fmt.Errorf("avatar %q: %w", keys[i], err)
 				}
-				out[i] = e
+				out[i], ds = e, more
 			}
+			refs[w] = ds
 			return nil
 		})
 	}
-	return out, g.Wait()
+	if err := g.Wait(); err != nil {
+		return nil, nil, err
+	}
+	return out, slices.Concat(refs...), nil
 }
 
-// newEntry is the entry of a new version, a. Its digests are the
-// manifest's strings.
+// newEntry is the entry of a new version, a.
 func newEntry(a *Avatar) *entry {
-	e := &entry{pinned: a.Pinned, state: stateCode(a.State), digests: distinctDigests(a.Manifest.Assets)}
+	e := &entry{pinned: a.Pinned, state: stateCode(a.State)}
 	e.mf = weak.Make(a.Manifest)
 	return e
 }
@@ -346,12 +343,7 @@ func (s *Store) BlobPath(digest string) string {
 
 // HasBlob reports whether digest is committed: indexed, and on disk as far
 // as the store knows (Open, VerifyBlob and RemoveBlob keep that true).
-func (s *Store) HasBlob(digest string) bool {
-	s.mu.RLock()
-	r, ok := s.blobs[digest]
-	s.mu.RUnlock()
-	return ok && r.isCommitted()
-}
+func (s *Store) HasBlob(digest string) bool { return s.committed(digest) }
 
 // Flush writes the lastUsed times Touch recorded since the last Flush. The
 // daemon calls it every 30 s or so; Close calls it too.

@@ -323,7 +323,7 @@ func TestStore(t *testing.T) {
 			putT(t, s, "a", "1", map[string]string{"p": "shared", "q": "shared"})
 			putT(t, s, "b", "1", map[string]string{"p": "shared"})
 			d := digestOf([]byte("shared"))
-			if r := s.blobs[d]; r.refs != 2 {
+			if r, _, _ := s.blobRecord(d); r.refs != 2 {
 				t.Fatalf("refs = %d, want 2", r.refs)
 			}
 			if diff := cmp.Diff([]string{"a", "b"}, s.AvatarsUsing(d)); diff != "" {

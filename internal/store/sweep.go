@@ -24,12 +24,7 @@ type Leftovers struct {
 func (s *Store) Leftovers() Leftovers {
 	var l Leftovers
 	s.mu.RLock()
-	for _, r := range s.blobs {
-		if r.refs == 0 && r.isCommitted() {
-			l.Unused++
-			l.UnusedBytes += r.size
-		}
-	}
+	l.Unused, l.UnusedBytes = s.counts.unused, s.counts.unusedBytes
 	s.mu.RUnlock()
 	ents, err := os.ReadDir(s.path("ingest"))
 	if err != nil {
@@ -51,18 +46,26 @@ func (s *Store) Leftovers() Leftovers {
 func (s *Store) Sweep() (Leftovers, error) {
 	var l Leftovers
 	s.wmu.Lock()
-	c := newChange()
-	for d, r := range s.blobs {
-		if r.refs == 0 && r.isCommitted() && !s.leased(d) {
-			c.blobs[d] = nil
-			l.Unused++
-			l.UnusedBytes += r.size
-		}
+	c := s.newChange()
+	defer c.close()
+	s.mu.RLock()
+	unused := s.counts.unused
+	s.mu.RUnlock()
+	if tx := c.tx(); tx != nil && unused > 0 {
+		c.fail(eachBlob(tx, func(d string, r blobRec) error {
+			if r.refs == 0 && r.isCommitted() && !s.leased(d) {
+				c.blobs[d] = nil
+				l.Unused++
+				l.UnusedBytes += r.size
+			}
+			return nil
+		}))
 	}
 	var err error
-	if len(c.blobs) > 0 {
+	if len(c.blobs) > 0 || c.err != nil {
 		err = s.apply(c)
 	}
+	c.close()
 	s.wmu.Unlock()
 	if err != nil {
 		return Leftovers{}, err

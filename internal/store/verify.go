@@ -10,6 +10,8 @@ import (
 	"os"
 	"slices"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/assetd/assetd/internal/errs"
 	"github.com/assetd/assetd/internal/manifest"
 )
@@ -24,9 +26,10 @@ func (s *Store) VerifyBlob(ctx context.Context, digest string) error {
 	if !manifest.ValidDigest(digest) {
 		return badDigest(digest)
 	}
-	s.mu.RLock()
-	r, ok := s.blobs[digest]
-	s.mu.RUnlock()
+	r, ok, err := s.blobRecord(digest)
+	if err != nil {
+		return storeErr("verify", err)
+	}
 	bad := func(reason, format string, args ...any) *errs.Error {
 		return &errs.Error{Code: errs.AvatarAssetMissing, Phase: errs.PhaseVerify, Reason: reason,
 			Message: fmt.Sprintf("blob %s: ", digest) + fmt.Sprintf(format, args...)}
@@ -85,18 +88,19 @@ func (s *Store) VerifyBlob(ctx context.Context, digest string) error {
 // earlier stat found it whole (statcache.go). It changes nothing;
 // SetState or MarkDamaged records the result.
 func (s *Store) CheckAvatar(id string) (damaged []string) {
-	_, a := s.view(id)
+	e, a := s.view(id)
 	if a == nil {
 		return nil
 	}
-	return s.check(a)
+	return s.check(e, a)
 }
 
-// check checks a's blobs: the committed marks under one read lock, then
-// the files (statBlobs). A file truncated or replaced in place leaves
+// check checks a's blobs (e's version): the committed marks, read from
+// the index unless e.okAt says no blob lost its mark since a check found
+// them all, then the files (statBlobs). A file truncated or replaced in place leaves
 // the directory's listing as it was: only its own stat, or the watch's
 // event, tells.
-func (s *Store) check(a *Avatar) (damaged []string) {
+func (s *Store) check(e *entry, a *Avatar) (damaged []string) {
 	assets := a.Manifest.Assets
 	// The distinct digests with their sizes, and for each asset the index
 	// of its digest: on the stack for small manifests.
@@ -133,13 +137,29 @@ func (s *Store) check(a *Avatar) (damaged []string) {
 		}
 		bad[i] = true
 	}
-	s.mu.RLock()
-	for i, d := range digests {
-		if r, ok := s.blobs[d]; !ok || !r.isCommitted() {
-			mark(i)
+	if seq := s.uncommits.Load(); e.okAt.Load() != seq+1 {
+		err := s.db.View(func(tx *bolt.Tx) error {
+			for i, d := range digests {
+				r, ok, err := readBlob(tx, d)
+				if err != nil {
+					return err
+				}
+				if !ok || !r.isCommitted() {
+					mark(i)
+				}
+			}
+			return nil
+		})
+		switch {
+		case err != nil:
+			s.log.Error("store: read blob records", "err", err)
+			for i := range digests {
+				mark(i)
+			}
+		case bad == nil:
+			e.okAt.Store(seq + 1)
 		}
 	}
-	s.mu.RUnlock()
 	s.statBlobs(digests, sizes, func(i int) bool { return bad != nil && bad[i] }, mark)
 	if bad == nil {
 		return nil
@@ -162,22 +182,30 @@ func (s *Store) RemoveBlob(digest string) error {
 	}
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	r, ok := s.blobs[digest]
+	c := s.newChange()
+	defer c.close()
+	r, ok := c.indexed(digest)
 	if !ok {
-		return nil
+		return c.err
 	}
-	c := newChange()
 	if r.refs == 0 {
 		c.blobs[digest] = nil
 	} else {
 		r.committed = 0
 		c.blobs[digest] = &r
 	}
-	for id, e := range s.avatars {
-		if slices.Contains(e.digests, digest) {
-			if err := s.markBad(c, id, map[string]bool{digest: true}); err != nil {
-				return err
-			}
+	var users []string
+	if tx := c.tx(); tx != nil {
+		var err error
+		users, err = avatarsUsing(tx, digest)
+		c.fail(err)
+	}
+	for _, id := range users {
+		if s.avatars[id] == nil {
+			continue
+		}
+		if err := s.markBad(c, id, map[string]bool{digest: true}); err != nil {
+			return err
 		}
 	}
 	return s.apply(c)
