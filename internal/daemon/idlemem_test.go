@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"runtime"
+	"runtime/debug"
 	"runtime/metrics"
 	"sync"
 	"sync/atomic"
@@ -72,20 +73,28 @@ var heldPool sync.Pool
 // TestReleaseMemoryFreesPools: buffers pooled in a sync.Pool (as the
 // download chunks are) are freed and their pages returned to the OS by
 // one release, though a single GC only moves them to the pool's victim
-// cache.
+// cache. (Under the race detector Put drops some items: what counts is
+// what the pool kept.)
 func TestReleaseMemoryFreesPools(t *testing.T) {
 	runtime.GC()
 	runtime.GC()
-	const n, size = 16, 512 << 10
+	// No GC while the pool fills: one would move its items to the victim
+	// cache and the next free them before the release is asked to.
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	base, _ := heapFigures()
+	const n, size = 32, 512 << 10
 	for range n {
 		b := make([]byte, size)
 		heldPool.Put(&b)
 	}
 	before, _ := heapFigures()
+	if before < base+n*size/2 {
+		t.Fatalf("heap objects %d → %d bytes: the pool kept less than half of %d bytes", base, before, n*size)
+	}
 	releaseMemory()
 	after, _ := heapFigures()
-	if before-after < n*size*7/8 {
-		t.Errorf("heap objects %d → %d bytes: the pooled %d bytes were not freed", before, after, n*size)
+	if after > base+2<<20 {
+		t.Errorf("heap objects %d bytes, %d with the pool filled, %d after the release: the pooled bytes were not freed", base, before, after)
 	}
 	s := []metrics.Sample{{Name: "/memory/classes/heap/free:bytes"}}
 	metrics.Read(s)
