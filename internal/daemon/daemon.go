@@ -200,9 +200,12 @@ func (d *daemon) serve(ctx context.Context, cfg *config.Config, srv *api.Server,
 	case <-armed:
 	case <-ctx.Done():
 	}
+	// The metrics port is bound before the socket answers, so a client (or
+	// a test) that saw the daemon answer finds it listening.
+	mln := d.listenMetrics(runCtx, cfg)
 	serveDone := make(chan error, 1)
 	go func() { serveDone <- srv.Serve(runCtx, ln) }()
-	if mln := d.listenMetrics(runCtx, cfg); mln != nil {
+	if mln != nil {
 		d.log.Info("serving metrics", "listen", mln.Addr().String(), "remote", cfg.Metrics.AllowRemote)
 		wg.Go(func() {
 			if err := srv.ServeMetrics(runCtx, mln); err != nil {
