@@ -22,9 +22,14 @@ func statsOf(s *Store, id string) ([]string, int64) {
 }
 
 // watched opens a store whose blob directory watch is on, or skips: the
-// directory of t.TempDir() is not on a file system the cache trusts.
+// directory of t.TempDir() is not on a file system the cache trusts. Its
+// clock stands still unless opts has one: a trust does not expire
+// because a loaded machine took a second between two checks.
 func watched(t *testing.T, opts Options) *Store {
 	t.Helper()
+	if opts.Now == nil {
+		opts.Now = newClock().Now
+	}
 	s := openT(t, t.TempDir(), opts)
 	t.Cleanup(func() { s.Close() })
 	if off := statCacheOff(s); off != "" {
