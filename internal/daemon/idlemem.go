@@ -15,15 +15,19 @@ import (
 // to the OS.
 const idleRelease = 5 * time.Second
 
-// idleReleaser returns the memory that loads (and the start: Open's
-// decoding) leave behind once the daemon goes quiet. Go's runtime keeps
+// idleReleaser returns the memory that loads leave behind once the daemon
+// goes quiet. Go's runtime keeps
 // freed heap pages until its scavenger's pace returns them, and it runs a
 // GC only when the heap grows by GOGC or every two minutes: an idle daemon
 // allocates nothing, so neither comes, and the download buffers' pools
 // (internal/fetch: up to 4 × 512 KiB chunks and 256 KiB reads a large
 // download) stay resident with the garbage of the last load, ~6-9 MiB
 // after a cold preload. One release after each busy spell costs two GCs
-// of the live heap (a few ms of CPU), never one while idle.
+// of the live heap (a few ms of CPU), never one while idle. The start is
+// no busy spell: a large cache's Open leaves garbage too, but two GCs
+// cost CPU in proportion to the live heap (~150 MiB with 100,000 avatars
+// indexed), and a command that follows the start (a gc, a listing) would
+// pay for them.
 type idleReleaser struct {
 	quiet   time.Duration
 	events  <-chan apitype.Event // any load's events: the daemon is busy
@@ -32,11 +36,12 @@ type idleReleaser struct {
 }
 
 // run releases once quiet has passed with no event and no load in
-// flight after the start and after each event: the timer is armed only
-// by them, so an idle daemon releases once. It returns when ctx ends or
+// flight after an event: the timer is armed only by one, so an idle
+// daemon releases once after its last busy spell. It returns when ctx ends or
 // events closes, and stops its timer.
 func (r *idleReleaser) run(ctx context.Context) {
-	t := time.NewTimer(r.quiet) // the start counts as work
+	t := time.NewTimer(r.quiet)
+	t.Stop() // armed by the first event
 	defer t.Stop()
 	for {
 		select {

@@ -16,9 +16,10 @@ import (
 	"github.com/assetd/assetd/apitype"
 )
 
-// TestIdleReleaserOncePerBusySpell: the release comes once quiet has
-// passed after the start, then never while the daemon stays idle; a
-// spell of events defers it until quiet after the last one; a load in
+// TestIdleReleaserOncePerBusySpell: no release while the daemon idles
+// from its start; one once quiet has passed after an event, then none
+// while it stays idle; a spell of events defers it until quiet after the
+// last one; a load in
 // flight that sends nothing defers it until it ends; Close's end of the
 // events or ctx ends the loop.
 func TestIdleReleaserOncePerBusySpell(t *testing.T) {
@@ -38,10 +39,14 @@ func TestIdleReleaserOncePerBusySpell(t *testing.T) {
 				t.Fatalf("%s: %d releases, want %d", when, got, n)
 			}
 		}
+		time.Sleep(10 * time.Minute)
+		want(0, "idle from the start")
+
+		events <- apitype.Event{Type: apitype.EventCompleted}
 		time.Sleep(quiet - time.Second)
-		want(0, "before quiet after the start")
+		want(0, "before quiet after an event")
 		time.Sleep(1500 * time.Millisecond)
-		want(1, "quiet after the start")
+		want(1, "quiet after an event")
 		time.Sleep(10 * time.Minute)
 		want(1, "idle for 10 minutes")
 
