@@ -2,6 +2,7 @@ package store
 
 import (
 	"fmt"
+	"os"
 	"runtime"
 	"sync"
 	"testing"
@@ -158,5 +159,52 @@ func TestGetDuringEdits(t *testing.T) {
 	}
 	close(stop)
 	wg.Wait()
+	checkConsistent(t, s)
+}
+
+// TestReconcileInChunks: Open's listing of blobs/ read a few names at a
+// time still finds every stray, every truncated blob (its avatar damaged)
+// and leaves a file that is not a digest alone.
+func TestReconcileInChunks(t *testing.T) {
+	defer func(n int) { scanChunk = n }(scanChunk)
+	scanChunk = 2
+	dir := t.TempDir()
+	s := openT(t, dir, Options{})
+	for i := range 5 {
+		putT(t, s, fmt.Sprint("a", i), "1", map[string]string{"f": fmt.Sprint(i), "shared": "shared"})
+	}
+	stray := []byte("stray")
+	if err := os.WriteFile(s.BlobPath(digestOf(stray)), stray, 0o444); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(s.BlobPath("README"), nil, 0o444); err != nil {
+		t.Fatal(err)
+	}
+	truncated := s.BlobPath(digestOf([]byte("3")))
+	if err := os.Chmod(truncated, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(truncated, 0); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s = openT(t, dir, Options{})
+	defer s.Close()
+	if _, err := os.Stat(s.BlobPath(digestOf(stray))); !os.IsNotExist(err) {
+		t.Fatalf("stray kept: %v", err)
+	}
+	if _, err := os.Stat(s.BlobPath("README")); err != nil {
+		t.Fatalf("a file that is not a digest: %v", err)
+	}
+	os.Remove(s.BlobPath("README"))
+	for i := range 5 {
+		a, _ := s.Get(fmt.Sprint("a", i))
+		if damaged := a.State == StateDamaged; damaged != (i == 3) {
+			t.Fatalf("a%d: state %s, damaged %v", i, a.State, a.Damaged)
+		}
+	}
+	if st := s.Stats(); st.Blobs != 5 || st.Damaged != 1 || st.Entries != 5 {
+		t.Fatalf("Stats = %+v", st)
+	}
 	checkConsistent(t, s)
 }

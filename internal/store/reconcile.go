@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -39,23 +40,12 @@ func (s *Store) reconcile(scan blobScan, refs [][32]byte) error {
 	}
 	c := s.newChange()
 	defer c.close()
-	type file struct {
-		d    [32]byte
-		size int64
+	for _, name := range scan.other {
+		s.log.Warn("store: unexpected file in blobs/sha256", "name", name)
 	}
-	files := make([]file, 0, len(scan.names))
-	for i, name := range scan.names {
-		var d [32]byte
-		if !manifest.ValidDigest(name) {
-			s.log.Warn("store: unexpected file in blobs/sha256", "name", name)
-			continue
-		}
-		hex.Decode(d[:], []byte(name))
-		files = append(files, file{d, scan.sizes[i]})
-	}
-	scan.names = nil
+	files := scan.files
 	cmp32 := func(a, b [32]byte) int { return bytes.Compare(a[:], b[:]) }
-	slices.SortFunc(files, func(a, b file) int { return cmp32(a.d, b.d) })
+	slices.SortFunc(files, func(a, b scanFile) int { return cmp32(a.d, b.d) })
 	slices.SortFunc(refs, cmp32)
 
 	var strays []string
@@ -246,41 +236,79 @@ func (s *Store) adoptLegacyIngest(d string) bool {
 	return true
 }
 
-// blobScan is one listing of blobs/sha256 with each name's size (-1: not a
-// regular file, or gone).
+// blobScan is one listing of blobs/sha256: each file named by a digest,
+// with its size (-1: not a regular file, or gone), and the other names.
 type blobScan struct {
-	names []string
-	sizes []int64
+	files []scanFile
+	other []string
 	err   error
 }
 
+type scanFile struct {
+	d    [32]byte
+	size int64
+}
+
+// scanChunk is how many names scanBlobs reads at a time: 300,000 names
+// as strings would take 24 MiB at once, as digests 12.
+var scanChunk = 4096 // a variable for tests
+
 // scanBlobs lists blobs/sha256 once and fstatats every name relative to
-// the directory, on every CPU. Open runs it while it loads the index.
+// the directory, on every CPU, a chunk at a time. Open runs it while it
+// loads the index.
 func scanBlobs(dir *os.File) (scan blobScan) {
-	if scan.names, scan.err = dir.Readdirnames(-1); scan.err != nil {
-		return scan
-	}
-	scan.sizes = make([]int64, len(scan.names))
 	fd := int(dir.Fd())
-	workers := min(runtime.GOMAXPROCS(0), len(scan.names)/512+1)
+	for {
+		names, err := dir.Readdirnames(scanChunk)
+		if len(names) > 0 {
+			if err := scan.stat(fd, names); err != nil {
+				scan.err = err
+				return scan
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			return scan
+		}
+		if err != nil {
+			scan.err = err
+			return scan
+		}
+	}
+}
+
+// stat adds names to scan, with their sizes.
+func (scan *blobScan) stat(fd int, names []string) error {
+	start := len(scan.files)
+	for _, name := range names {
+		if !manifest.ValidDigest(name) {
+			scan.other = append(scan.other, name)
+			continue
+		}
+		var d [32]byte
+		hex.Decode(d[:], []byte(name))
+		scan.files = append(scan.files, scanFile{d: d})
+	}
+	files := scan.files[start:]
+	workers := min(runtime.GOMAXPROCS(0), len(files)/512+1)
 	var g errgroup.Group
 	for w := range workers {
 		g.Go(func() error {
-			for i := w; i < len(scan.names); i += workers {
+			var name [64]byte
+			for i := w; i < len(files); i += workers {
+				hex.Encode(name[:], files[i].d[:])
 				var st unix.Stat_t
-				err := unix.Fstatat(fd, scan.names[i], &st, unix.AT_SYMLINK_NOFOLLOW)
+				err := unix.Fstatat(fd, string(name[:]), &st, unix.AT_SYMLINK_NOFOLLOW)
 				switch {
 				case errors.Is(err, unix.ENOENT) || err == nil && st.Mode&unix.S_IFMT != unix.S_IFREG:
-					scan.sizes[i] = -1
+					files[i].size = -1
 				case err != nil:
 					return err
 				default:
-					scan.sizes[i] = st.Size
+					files[i].size = st.Size
 				}
 			}
 			return nil
 		})
 	}
-	scan.err = g.Wait()
-	return scan
+	return g.Wait()
 }
