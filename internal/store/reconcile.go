@@ -72,14 +72,19 @@ func (s *Store) reconcile(scan blobScan, refs [][32]byte) error {
 	if tx == nil {
 		return c.err
 	}
-	err := eachBlob(tx, func(ds string, r blobRec) error {
+	err := tx.Bucket(bucketBlobs).ForEach(func(k, v []byte) error {
+		r, err := decodeBlob(v)
+		if err != nil {
+			return fmt.Errorf("blob %s: %w", k, err)
+		}
 		var d [32]byte
-		if !manifest.ValidDigest(ds) {
-			s.log.Warn("store: unexpected blob record", "key", ds)
-			c.blobs[ds] = nil
+		if !lowerHex(k) || len(k) != 64 {
+			s.log.Warn("store: unexpected blob record", "key", k)
+			c.blobs[string(k)] = nil
 			return nil
 		}
-		hex.Decode(d[:], []byte(ds))
+		hex.Decode(d[:], k)
+		ds := func() string { return string(k) } // allocated only when kept
 		counts.add(r, +1)
 		before(&d)
 		var want int64
@@ -90,29 +95,29 @@ func (s *Store) reconcile(scan blobScan, refs [][32]byte) error {
 		if fi < len(files) && files[fi].d == d {
 			switch size := files[fi].size; {
 			case !r.isCommitted():
-				strays = append(strays, ds)
+				strays = append(strays, ds())
 			case size == r.size:
 				onDisk = true
 			case size >= 0:
-				s.log.Warn("store: blob has the wrong size", "digest", ds, "size", size, "want", r.size)
-				strays = append(strays, ds)
+				s.log.Warn("store: blob has the wrong size", "digest", ds(), "size", size, "want", r.size)
+				strays = append(strays, ds())
 			}
 			fi++
 		}
 		nr := r
 		nr.refs = want
 		if r.isCommitted() && !onDisk {
-			s.log.Warn("store: blob is missing", "digest", ds)
+			s.log.Warn("store: blob is missing", "digest", ds())
 			nr.committed = 0
 		}
 		switch {
 		case want == 0 && (!nr.isCommitted() || nr.committed < cutoff):
-			c.blobs[ds] = nil
+			c.blobs[ds()] = nil
 			if nr.isCommitted() {
-				strays = append(strays, ds)
+				strays = append(strays, ds())
 			}
 		case nr != r:
-			c.blobs[ds] = &nr
+			c.blobs[ds()] = &nr
 		}
 		if want > 0 && !nr.isCommitted() {
 			bad[d] = true
@@ -279,25 +284,23 @@ func scanBlobs(dir *os.File) (scan blobScan) {
 // stat adds names to scan, with their sizes.
 func (scan *blobScan) stat(fd int, names []string) error {
 	start := len(scan.files)
+	digests := names[:0] // the names of files, in place
 	for _, name := range names {
 		if !manifest.ValidDigest(name) {
 			scan.other = append(scan.other, name)
 			continue
 		}
-		var d [32]byte
-		hex.Decode(d[:], []byte(name))
-		scan.files = append(scan.files, scanFile{d: d})
+		scan.files = append(scan.files, scanFile{d: rawDigest(name)})
+		digests = append(digests, name)
 	}
 	files := scan.files[start:]
 	workers := min(runtime.GOMAXPROCS(0), len(files)/512+1)
 	var g errgroup.Group
 	for w := range workers {
 		g.Go(func() error {
-			var name [64]byte
 			for i := w; i < len(files); i += workers {
-				hex.Encode(name[:], files[i].d[:])
 				var st unix.Stat_t
-				err := unix.Fstatat(fd, string(name[:]), &st, unix.AT_SYMLINK_NOFOLLOW)
+				err := unix.Fstatat(fd, digests[i], &st, unix.AT_SYMLINK_NOFOLLOW)
 				switch {
 				case errors.Is(err, unix.ENOENT) || err == nil && st.Mode&unix.S_IFMT != unix.S_IFREG:
 					files[i].size = -1
@@ -311,4 +314,30 @@ func (scan *blobScan) stat(fd int, names []string) error {
 		})
 	}
 	return g.Wait()
+}
+
+// lowerHex reports whether b is lower-case hex digits only (what
+// manifest.ValidDigest allows), without a string of it.
+func lowerHex(b []byte) bool {
+	for _, c := range b {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// rawDigest is the 32 bytes of a valid digest's hex, without a []byte of
+// it.
+func rawDigest(hexDigest string) (d [32]byte) {
+	val := func(c byte) byte {
+		if c <= '9' {
+			return c - '0'
+		}
+		return c - 'a' + 10
+	}
+	for i := range d {
+		d[i] = val(hexDigest[2*i])<<4 | val(hexDigest[2*i+1])
+	}
+	return d
 }
