@@ -32,8 +32,17 @@ import (
 var maxHot = 4096 // a variable for tests
 
 // view is avatar id's entry and decoded avatar, shared (not to be
-// modified), or nils when id is not cached.
-func (s *Store) view(id string) (*entry, *Avatar) {
+// modified), or nils when id is not cached. One read from the index
+// joins the hot set.
+func (s *Store) view(id string) (*entry, *Avatar) { return s.lookup(id, true) }
+
+// peek is view that leaves the hot set as it is (and the avatar it
+// decodes has a *Manifest of its own): for a walk over every avatar, such
+// as the blob watcher's rescan, which would push Retrieve's working set
+// out.
+func (s *Store) peek(id string) (*entry, *Avatar) { return s.lookup(id, false) }
+
+func (s *Store) lookup(id string, keep bool) (*entry, *Avatar) {
 	s.mu.RLock()
 	e, h := s.avatars[id], s.hot[id]
 	s.mu.RUnlock()
@@ -49,8 +58,14 @@ func (s *Store) view(id string) (*entry, *Avatar) {
 		s.mu.Lock()
 		if s.wseq.Load() == seq {
 			e, h = s.avatars[id], nil
-			if e != nil && err == nil {
+			switch {
+			case e == nil || err != nil:
+			case keep:
 				h = s.settle(id, e, a)
+			case s.hot[id] != nil:
+				h = s.hot[id]
+			default:
+				h = a
 			}
 			s.mu.Unlock()
 			if e != nil && err != nil {
@@ -62,7 +77,7 @@ func (s *Store) view(id string) (*entry, *Avatar) {
 	}
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	e, h, err := s.current(id)
+	e, h, err := s.current(id) // (joins the hot set)
 	if err != nil {
 		s.log.Error("store: read avatar", "avatar", id, "err", err)
 		return nil, nil

@@ -208,3 +208,26 @@ func TestReconcileInChunks(t *testing.T) {
 	}
 	checkConsistent(t, s)
 }
+
+// TestCheckLeavesHotSet: CheckAvatar of an avatar out of the hot set (the
+// blob watcher's rescan checks every one) decodes it without adding it.
+func TestCheckLeavesHotSet(t *testing.T) {
+	dir := t.TempDir()
+	s := openT(t, dir, Options{})
+	putT(t, s, "alice", "1", map[string]string{"f": "alice"})
+	s.Close()
+	s = openT(t, dir, Options{})
+	defer s.Close()
+	if bad := s.CheckAvatar("alice"); bad != nil {
+		t.Fatalf("CheckAvatar = %v", bad)
+	}
+	if len(s.hot) != 0 {
+		t.Fatal("CheckAvatar added alice to the hot set")
+	}
+	if err := os.Remove(s.BlobPath(digestOf([]byte("alice")))); err != nil {
+		t.Fatal(err)
+	}
+	if bad := s.CheckAvatar("alice"); len(bad) != 1 || bad[0] != "f" {
+		t.Fatalf("CheckAvatar after a removal = %v", bad)
+	}
+}

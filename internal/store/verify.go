@@ -88,7 +88,7 @@ func (s *Store) VerifyBlob(ctx context.Context, digest string) error {
 // earlier stat found it whole (statcache.go). It changes nothing;
 // SetState or MarkDamaged records the result.
 func (s *Store) CheckAvatar(id string) (damaged []string) {
-	e, a := s.view(id)
+	e, a := s.peek(id)
 	if a == nil {
 		return nil
 	}
