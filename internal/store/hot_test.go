@@ -231,3 +231,75 @@ func TestCheckLeavesHotSet(t *testing.T) {
 		t.Fatalf("CheckAvatar after a removal = %v", bad)
 	}
 }
+
+// TestSizeCheckAfterOpen: Open returns before it has stat'd every blob;
+// meanwhile a check stats the files it is asked about (a blob truncated
+// while the store was closed is found as one truncated while it is open),
+// and the size check then records the damage as Open did.
+func TestSizeCheckAfterOpen(t *testing.T) {
+	dir := t.TempDir()
+	s := openT(t, dir, Options{})
+	putT(t, s, "alice", "1", map[string]string{"f": "alice's", "g": "shared"})
+	putT(t, s, "bob", "1", map[string]string{"g": "shared"})
+	s.Close()
+	victim := s.BlobPath(digestOf([]byte("alice's")))
+	if err := os.Chmod(victim, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(victim, 1); err != nil {
+		t.Fatal(err)
+	}
+	release := make(chan struct{})
+	defer func() { sizeCheckHook = nil }()
+	sizeCheckHook = func() { <-release }
+	s, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if a, _ := s.Get("alice"); a.State != StateReady {
+		t.Fatalf("before the size check: %s", a.State)
+	}
+	if bad := s.CheckAvatar("alice"); len(bad) != 1 || bad[0] != "f" {
+		t.Fatalf("CheckAvatar before the size check = %v", bad)
+	}
+	close(release)
+	<-s.strays.checked
+	a, _ := s.Get("alice")
+	if a.State != StateDamaged || len(a.Damaged) != 1 || a.Damaged[0] != "f" {
+		t.Fatalf("after the size check: %s %v", a.State, a.Damaged)
+	}
+	if b, _ := s.Get("bob"); b.State != StateReady {
+		t.Fatalf("bob: %s", b.State)
+	}
+	if s.HasBlob(digestOf([]byte("alice's"))) {
+		t.Fatal("the truncated blob is still committed")
+	}
+	if _, err := os.Stat(victim); !os.IsNotExist(err) {
+		t.Fatalf("the truncated file was kept: %v", err)
+	}
+	checkConsistent(t, s)
+}
+
+// TestCloseDuringSizeCheck: Close stops the size check Open left running
+// and waits for it, whatever it is doing.
+func TestCloseDuringSizeCheck(t *testing.T) {
+	dir := t.TempDir()
+	s := openT(t, dir, Options{})
+	putT(t, s, "alice", "1", map[string]string{"f": "alice's"})
+	s.Close()
+	started, release := make(chan struct{}), make(chan struct{})
+	defer func() { sizeCheckHook = nil }()
+	sizeCheckHook = func() { close(started); <-release }
+	s, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-started
+	closed := make(chan error)
+	go func() { closed <- s.Close() }()
+	close(release)
+	if err := <-closed; err != nil {
+		t.Fatal(err)
+	}
+}

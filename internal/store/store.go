@@ -98,8 +98,9 @@ type Store struct {
 	lmu    sync.Mutex
 	leases map[string]int
 
-	// strays is the removal of the files no record holds that Open left
-	// running (reconcile.go); Close stops it and waits. Guarded by wmu.
+	// strays is what Open left running (reconcile.go): the size check of
+	// the blobs listed, then the removal of the files no record holds.
+	// Close stops it and waits. Guarded by wmu.
 	strays *strayRemoval
 
 	// The quota and the reserve: opts.MaxBytes and opts.ReserveBytes
@@ -108,8 +109,9 @@ type Store struct {
 }
 
 type strayRemoval struct {
-	stop chan struct{} // closed by Close
-	done chan struct{} // closed when the removal returns
+	stop    chan struct{} // closed by Close
+	checked chan struct{} // closed when the size check returns
+	done    chan struct{} // closed when the removal returns
 }
 
 // entry is the in-memory avatar: what eviction, Stats and reference
@@ -220,7 +222,10 @@ func (s *Store) open() error {
 	if err = s.reconcile(scan, refs); err != nil {
 		return fmt.Errorf("store: reconcile: %w", err)
 	}
-	s.log.Info("store: opened", "dir", s.dir, "avatars", len(s.avatars), "blobs", s.counts.committed,
+	s.mu.RLock() // the size check may be recording damage already
+	avatars, blobs := len(s.avatars), s.counts.committed
+	s.mu.RUnlock()
+	s.log.Info("store: opened", "dir", s.dir, "avatars", avatars, "blobs", blobs,
 		"load", loaded.Sub(start), "reconcile", time.Since(loaded))
 	return nil
 }
@@ -320,12 +325,15 @@ func distinctDigests(assets []manifest.Asset) []string {
 func (s *Store) Close() error {
 	err := s.Flush()
 	s.wmu.Lock()
-	defer s.wmu.Unlock()
-	if r := s.strays; r != nil {
+	r := s.strays
+	s.strays = nil
+	s.wmu.Unlock()
+	if r != nil { // stopped outside wmu: its size check applies under it
 		close(r.stop)
-		<-r.done // it unlinks relative to blobDir
-		s.strays = nil
+		<-r.done // it stats and unlinks relative to blobDir
 	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
 	if s.blobDir != nil {
 		s.statc.close()
 		s.blobDir.Close()
