@@ -1,11 +1,15 @@
 package store
 
 import (
+	"encoding/hex"
 	"fmt"
 	"os"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
+
+	"github.com/assetd/assetd/internal/manifest"
 )
 
 // TestOpenDecodesOnDemand: Open keeps no avatar decoded; Get decodes the
@@ -301,5 +305,21 @@ func TestCloseDuringSizeCheck(t *testing.T) {
 	close(release)
 	if err := <-closed; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestRawDigest: rawDigest accepts what manifest.ValidDigest does and
+// decodes it as encoding/hex does.
+func TestRawDigest(t *testing.T) {
+	good := digestOf([]byte("x"))
+	for _, in := range []string{good, strings.ToUpper(good), good[:63], good + "0", good[:10] + "g" + good[11:], "", good[:63] + ":"} {
+		d, ok := rawDigest(in)
+		_, okBytes := rawDigest([]byte(in))
+		if want := manifest.ValidDigest(in); ok != want || okBytes != want {
+			t.Errorf("rawDigest(%q) ok %v, ValidDigest %v", in, ok, want)
+		}
+		if ok && hex.EncodeToString(d[:]) != in {
+			t.Errorf("rawDigest(%q) = %x", in, d)
+		}
 	}
 }

@@ -46,9 +46,7 @@ func (s *Store) reconcile(scan blobScan, refs [][32]byte) error {
 		s.log.Warn("store: unexpected file in blobs/sha256", "name", name)
 	}
 	files := scan.files
-	cmp32 := func(a, b [32]byte) int { return bytes.Compare(a[:], b[:]) }
-	slices.SortFunc(files, func(a, b scanFile) int { return cmp32(a.d, b.d) })
-	slices.SortFunc(refs, cmp32)
+	cmp32 := compareDigests // files and refs come sorted (scanBlobs, load)
 
 	var strays []string
 	bad := map[[32]byte]bool{}
@@ -80,13 +78,12 @@ func (s *Store) reconcile(scan blobScan, refs [][32]byte) error {
 		if err != nil {
 			return fmt.Errorf("blob %s: %w", k, err)
 		}
-		var d [32]byte
-		if !lowerHex(k) || len(k) != 64 {
+		d, ok := rawDigest(k)
+		if !ok {
 			s.log.Warn("store: unexpected blob record", "key", k)
 			c.blobs[string(k)] = nil
 			return nil
 		}
-		hex.Decode(d[:], k)
 		ds := func() string { return string(k) } // allocated only when kept
 		counts.add(r, +1)
 		before(&d)
@@ -279,13 +276,15 @@ func scanBlobs(dir *os.File) (scan blobScan) {
 	for {
 		names, err := dir.Readdirnames(scanChunk)
 		for _, name := range names {
-			if manifest.ValidDigest(name) {
-				scan.files = append(scan.files, scanFile{d: rawDigest(name)})
+			if d, ok := rawDigest(name); ok {
+				scan.files = append(scan.files, scanFile{d: d})
 			} else {
 				scan.other = append(scan.other, name)
 			}
 		}
 		if errors.Is(err, io.EOF) {
+			// Sorted here, beside the load of the index.
+			slices.SortFunc(scan.files, func(a, b scanFile) int { return compareDigests(a.d, b.d) })
 			return scan
 		}
 		if err != nil {
@@ -392,28 +391,36 @@ func (s *Store) sizeOK(d [32]byte, size int64) bool {
 	return err == nil && st.Mode&unix.S_IFMT == unix.S_IFREG && st.Size == size
 }
 
-// lowerHex reports whether b is lower-case hex digits only (what
-// manifest.ValidDigest allows), without a string of it.
-func lowerHex(b []byte) bool {
-	for _, c := range b {
-		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return false
-		}
-	}
-	return true
-}
+// compareDigests orders raw digests as their hex is ordered (bbolt's
+// keys).
+func compareDigests(a, b [32]byte) int { return bytes.Compare(a[:], b[:]) }
 
-// rawDigest is the 32 bytes of a valid digest's hex, without a []byte of
-// it.
-func rawDigest(hexDigest string) (d [32]byte) {
-	val := func(c byte) byte {
-		if c <= '9' {
-			return c - '0'
-		}
-		return c - 'a' + 10
+// unhex is each byte's value as a lower-case hex digit, or 0xff.
+var unhex = func() (t [256]byte) {
+	for i := range t {
+		t[i] = 0xff
 	}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = byte(c - '0')
+	}
+	for c := 'a'; c <= 'f'; c++ {
+		t[c] = byte(c - 'a' + 10)
+	}
+	return t
+}()
+
+// rawDigest is the 32 bytes of hexDigest, and whether it is a digest as
+// manifest.ValidDigest has it (64 lower-case hex digits), in one pass and
+// without a copy of it.
+func rawDigest[T string | []byte](hexDigest T) (d [32]byte, ok bool) {
+	if len(hexDigest) != 64 {
+		return d, false
+	}
+	var bad byte
 	for i := range d {
-		d[i] = val(hexDigest[2*i])<<4 | val(hexDigest[2*i+1])
+		hi, lo := unhex[hexDigest[2*i]], unhex[hexDigest[2*i+1]]
+		bad |= hi | lo
+		d[i] = hi<<4 | lo&0x0f
 	}
-	return d
+	return d, bad&0xf0 == 0
 }
