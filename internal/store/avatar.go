@@ -201,6 +201,7 @@ func (s *Store) DeleteAll() error {
 	defer s.wmu.Unlock()
 	c := s.newChange()
 	defer c.close()
+	c.later = true // rm --all: its files go after the answer (remove.go)
 	for id := range s.avatars {
 		c.avatars[id] = nil
 	}

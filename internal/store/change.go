@@ -2,11 +2,8 @@ package store
 
 import (
 	"errors"
-	"os"
-	"sync"
 
 	bolt "go.etcd.io/bbolt"
-	"golang.org/x/sys/unix"
 )
 
 // change is one transaction's worth of index edits, applied to bbolt first
@@ -24,6 +21,10 @@ type change struct {
 	blobs   map[string]*blobRec // nil value: delete the record
 	derefd  map[string]bool     // blobs that lost a reference
 	raws    map[string][]byte   // raw manifests of new versions (nil: none)
+	// later: more than removeBatch files it frees are removed by the
+	// background remover (remove.go) after apply returns; else apply
+	// removes them before it returns (an eviction needs the space now).
+	later bool
 }
 
 func (s *Store) newChange() *change {
@@ -232,68 +233,10 @@ func (s *Store) apply(c *change) error {
 	}
 	s.wseq.Add(1)
 	s.mu.Unlock()
-	s.removeBlobFiles(gone)
+	if c.later && len(gone) > removeBatch {
+		s.removeLater(gone, s.commitSeq.Load())
+	} else {
+		s.removeBlobFiles(gone)
+	}
 	return nil
-}
-
-// removeBlobFiles deletes the files of blobs that are no longer committed.
-// Many (a gc of 100,000 avatars removes 300,000) are unlinked by several
-// workers: each unlink waits on the file system's journal more than on a CPU.
-// The caller holds wmu: no record of ds is committed, and that holds until
-// s.commitSeq moves.
-func (s *Store) removeBlobFiles(ds []string) { s.removeBlobFilesUntil(ds, nil, s.commitSeq.Load()) }
-
-// removeBlobFilesUntil is removeBlobFiles that stops early when stop is
-// closed (the files left are strays the next Open removes); no record of
-// ds was committed when s.commitSeq was seq.
-func (s *Store) removeBlobFilesUntil(ds []string, stop <-chan struct{}, seq uint64) {
-	workers := max(min(len(ds)/removeBatch, maxRemovers), 1)
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Go(func() {
-			for i := w; i < len(ds); i += workers {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				s.removeBlobFile(ds[i], seq)
-			}
-		})
-	}
-	wg.Wait()
-}
-
-// Removals of more than removeBatch files get a worker per removeBatch,
-// up to maxRemovers.
-const (
-	removeBatch = 256
-	maxRemovers = 8
-)
-
-// removeBlobFile deletes the file of a blob that is no longer committed.
-// A writer holding the digest will commit it again (rename over whatever
-// is there), so the file is left to it; the next Open deletes a file that
-// nothing indexes. A commit of d that ended before we took d's lock moved
-// s.commitSeq from seq (before it released the lock): only then is d's
-// record read again.
-func (s *Store) removeBlobFile(d string, seq uint64) {
-	if !s.locks.tryLock(d) {
-		return
-	}
-	defer s.locks.unlock(d)
-	if s.commitSeq.Load() != seq {
-		if r, ok, err := s.blobRecord(d); err != nil || ok && r.isCommitted() {
-			return // committed again, or not known: the next Open judges it
-		}
-	}
-	// Relative to the open blob directory: no path walk per file. What
-	// unlink refuses (a directory) is left to os.Remove.
-	err := unix.Unlinkat(s.blobFD, d, 0)
-	if err != nil && !errors.Is(err, unix.ENOENT) {
-		err = os.Remove(s.BlobPath(d))
-	}
-	if err != nil && !errors.Is(err, unix.ENOENT) && !errors.Is(err, os.ErrNotExist) {
-		s.log.Warn("store: remove blob", "digest", d, "err", err)
-	}
 }

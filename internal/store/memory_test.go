@@ -3,6 +3,8 @@ package store
 import (
 	"fmt"
 	"os"
+	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 	"unsafe"
@@ -71,6 +73,7 @@ func TestKeepLRUManyRemovals(t *testing.T) {
 	if err != nil || len(removed) != n-10 {
 		t.Fatalf("KeepLRU removed %d, %v", len(removed), err)
 	}
+	s.waitRemovals()
 	checkConsistent(t, s)
 	if files := blobFiles(t, s); len(files) != 11 {
 		t.Fatalf("%d blob files left, want the 10 kept avatars' own and the shared one", len(files))
@@ -159,5 +162,115 @@ func TestOpenRemovesManyStraysAfter(t *testing.T) {
 	checkConsistent(t, s)
 	if files := blobFiles(t, s); len(files) != 1 {
 		t.Fatalf("%d files left after a second Open, want 1", len(files))
+	}
+}
+
+// TestKeepLRUAnswersBeforeItsFilesGo: a gc of more than removeBatch files
+// returns once its index change is durable; the background remover
+// removes the files after (here held until the test lets it), a load
+// committing one of those digests again meanwhile keeps its file, an
+// EnsureSpace short of disk space waits for the removal, and a Close
+// before the removal ends leaves strays the next Open removes.
+func TestKeepLRUAnswersBeforeItsFilesGo(t *testing.T) {
+	dir := t.TempDir()
+	clk := newClock()
+	// 1 MiB of disk, 1 KiB a blob file.
+	free := func(string) (int64, error) {
+		ents, err := os.ReadDir(filepath.Join(dir, "blobs", "sha256"))
+		return 1<<20 - int64(len(ents))*1024, err
+	}
+	s := openT(t, dir, Options{Now: clk.Now, FreeSpace: free})
+	n := 2*removeBatch + 10
+	for i := range n {
+		putT(t, s, fmt.Sprintf("a%04d", i), "1", map[string]string{"own": fmt.Sprint(i)})
+		clk.Advance(time.Second)
+	}
+	release := make(chan struct{})
+	setHook(s, func(string) { <-release })
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.KeepLRU(10)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(time.Minute):
+		close(release)
+		t.Fatal("KeepLRU waited for the removal of its files")
+	}
+	if st := s.Stats(); st.Entries != 10 || st.Blobs != 10 {
+		t.Fatalf("after KeepLRU: %d avatars, %d blobs; want 10 and 10", st.Entries, st.Blobs)
+	}
+	if got := len(blobFiles(t, s)); got != n {
+		t.Fatalf("%d files before the removal ran, want all %d", got, n)
+	}
+	again := commitT(t, s, []byte("0")) // a0000's file, committed again
+	putT(t, s, "again", "1", map[string]string{"own": "0"})
+
+	// Short of space (the files still count against the disk): EnsureSpace
+	// waits for the removal rather than evict.
+	evicted := make(chan []string, 1)
+	go func() {
+		ev, err := s.EnsureSpace(1<<20 - 100*1024)
+		if err != nil {
+			t.Error(err)
+		}
+		evicted <- ev
+	}()
+	close(release)
+	if ev := <-evicted; len(ev) != 0 {
+		t.Fatalf("EnsureSpace evicted %v while the gc's files were going", ev)
+	}
+	checkConsistent(t, s)
+	if got := blobFiles(t, s); len(got) != 11 || !slices.Contains(got, again) {
+		t.Fatalf("files left: %d, want the 10 kept avatars' and the one committed again", len(got))
+	}
+	s.Close()
+
+	// Closed in the middle: the next Open removes what is left.
+	s = openT(t, dir, Options{Now: clk.Now})
+	for i := range n {
+		putT(t, s, fmt.Sprintf("b%04d", i), "1", map[string]string{"own": fmt.Sprint("b", i)})
+		clk.Advance(time.Second)
+	}
+	setHook(s, func(string) { // every file waits until Close stops the removal
+		s.remover.mu.Lock()
+		stop := s.remover.stop
+		s.remover.mu.Unlock()
+		<-stop
+	})
+	if _, err := s.KeepLRU(0); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if got := len(blobFiles(t, s)); got <= 11 {
+		t.Fatalf("%d files left after a Close in the middle of the removal; the removal did not stop", got)
+	}
+	s = openT(t, dir, Options{Now: clk.Now})
+	defer s.Close()
+	settle(s)
+	checkConsistent(t, s)
+	if got := len(blobFiles(t, s)); got != 0 {
+		t.Fatalf("%d files left after the next Open", got)
+	}
+}
+
+func setHook(s *Store, f func(d string)) {
+	s.remover.mu.Lock()
+	s.remover.hook = f
+	s.remover.mu.Unlock()
+}
+
+// settle waits for s's background removals and for what Open left running.
+func settle(s *Store) {
+	s.waitRemovals()
+	s.wmu.Lock()
+	r := s.strays
+	s.wmu.Unlock()
+	if r != nil {
+		<-r.done
 	}
 }

@@ -38,7 +38,7 @@ func (s *Store) EnsureSpaceKeeping(need int64, keep ...string) (evicted []string
 	if need <= 0 {
 		return nil, nil
 	}
-	free, err := s.freeSpace(s.dir)
+	free, err := s.freeFor(need)
 	if err != nil {
 		return nil, storeErr("free space", err)
 	}
@@ -121,7 +121,7 @@ func (s *Store) CheckRoom(n int64) error {
 				"store: the import is %s, more than the whole %s quota (store.max_bytes)", h(n), h(quota)),
 			Hint: fmt.Sprintf("raise store.max_bytes (now %s; this import needs %s)", h(quota), h(n))}
 	}
-	free, err := s.freeSpace(s.dir)
+	free, err := s.freeFor(n)
 	if err != nil {
 		return storeErr("free space", err)
 	}
@@ -133,6 +133,17 @@ func (s *Store) CheckRoom(n int64) error {
 			Hint: fmt.Sprintf("free space on the disk of %s, or lower store.reserve_bytes (now %s)", s.dir, h(reserve))}
 	}
 	return nil
+}
+
+// freeFor is the disk's free space for a need of need bytes: when that
+// is short (above the reserve) while the background remover still has a
+// gc's files to remove, it waits for them and reads it again.
+func (s *Store) freeFor(need int64) (int64, error) {
+	free, err := s.freeSpace(s.dir)
+	if err == nil && need > free-s.reserveBytes.Load() && s.waitRemovals() {
+		free, err = s.freeSpace(s.dir)
+	}
+	return free, err
 }
 
 // allLeased reports whether every digest of ds is leased.
@@ -193,6 +204,7 @@ func (s *Store) KeepLRU(n int) (removed []string, err error) {
 	}
 	c := s.newChange()
 	defer c.close()
+	c.later = true // a gc: its files go after the answer (remove.go)
 	for i := len(es) - 1; i >= 0; i-- {
 		p := es[i]
 		if p.e.pinned {

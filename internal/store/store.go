@@ -103,6 +103,10 @@ type Store struct {
 	// Close stops it and waits. Guarded by wmu.
 	strays *strayRemoval
 
+	// remover removes in the background the files of a gc and the
+	// strays Open found (remove.go); Close stops it and waits.
+	remover remover
+
 	// The quota and the reserve: opts.MaxBytes and opts.ReserveBytes
 	// until SetLimits (a reloaded configuration) changes them.
 	maxBytes, reserveBytes atomic.Int64
@@ -335,6 +339,7 @@ func (s *Store) Close() error {
 	}
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
+	s.stopRemovals() // it unlinks relative to blobDir
 	if s.blobDir != nil {
 		s.statc.close()
 		s.blobDir.Close()

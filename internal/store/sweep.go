@@ -48,6 +48,7 @@ func (s *Store) Sweep() (Leftovers, error) {
 	s.wmu.Lock()
 	c := s.newChange()
 	defer c.close()
+	c.later = true // its files go after the answer (remove.go)
 	s.mu.RLock()
 	unused := s.counts.unused
 	s.mu.RUnlock()
