@@ -1,7 +1,11 @@
 package store
 
 import (
+	"bytes"
+	"cmp"
 	"errors"
+	"fmt"
+	"slices"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -137,69 +141,13 @@ func (s *Store) apply(c *change) error {
 	if c.err != nil {
 		return storeErr("index read", c.err)
 	}
-	s.wseq.Add(1)         // odd until the maps are updated: readers outside wmu retry (hot.go)
-	var counts blobCounts // what the change adds to s.counts
-	var gone []string     // blobs no longer committed: their files go
-	var uncommits, commits int
+	s.wseq.Add(1) // odd until the maps are updated: readers outside wmu retry (hot.go)
+	var w indexWrite
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		av, raw, used := tx.Bucket(bucketAvatars), tx.Bucket(bucketRaw), tx.Bucket(bucketLastUsed)
-		for id, e := range c.avatars {
-			if e == nil {
-				if err := errors.Join(av.Delete([]byte(id)), raw.Delete([]byte(id)), used.Delete([]byte(id))); err != nil {
-					return err
-				}
-				continue
-			}
-			v, err := encodeAvatar(c.full[id])
-			if err != nil {
-				return err
-			}
-			at := e.lastUsed.Load()
-			if old := s.avatars[id]; at == 0 && old != nil {
-				at = old.lastUsed.Load()
-			}
-			// An edit of the same version keeps its raw manifest.
-			var rerr error
-			if r, ok := c.raws[id]; ok && len(r) > 0 {
-				rerr = raw.Put([]byte(id), r)
-			} else if ok {
-				rerr = raw.Delete([]byte(id))
-			}
-			if err := errors.Join(av.Put([]byte(id), v), rerr, used.Put([]byte(id), u64(uint64(at)))); err != nil {
-				return err
-			}
-		}
-		bl := tx.Bucket(bucketBlobs)
-		counts, gone, uncommits, commits = blobCounts{}, nil, 0, 0 // (a retried function)
-		for d, r := range c.blobs {
-			old, had, err := readBlob(tx, d)
-			if err != nil {
-				return err
-			}
-			if had {
-				counts.add(old, -1)
-			}
-			if r == nil {
-				err = bl.Delete([]byte(d))
-			} else {
-				counts.add(*r, +1)
-				err = bl.Put([]byte(d), r.encode())
-			}
-			if err != nil {
-				return err
-			}
-			switch {
-			case had && old.isCommitted() && (r == nil || !r.isCommitted()):
-				gone = append(gone, d)
-				uncommits++
-			case had && r == nil:
-				uncommits++
-			case r != nil && r.isCommitted() && !(had && old.isCommitted()):
-				commits++
-			}
-		}
-		return nil
+		w = indexWrite{} // (a retried function)
+		return s.writeIndex(tx, c, &w)
 	})
+	counts, gone, uncommits, commits := w.counts, w.gone, w.uncommits, w.commits
 	if err != nil {
 		s.wseq.Add(1)
 		return storeErr("index update", err)
@@ -239,4 +187,178 @@ func (s *Store) apply(c *change) error {
 		s.removeBlobFiles(gone)
 	}
 	return nil
+}
+
+// indexWrite is what writeIndex did: what it adds to s.counts, the blobs
+// no longer committed (their files go), and how many records it
+// uncommitted or dropped, and committed.
+type indexWrite struct {
+	counts             blobCounts
+	gone               []string
+	uncommits, commits int
+}
+
+// writeIndex writes c in tx, key by key in order (neighbouring keys share
+// pages). A bucket that loses most of its keys (a gc of 100,000 avatars
+// drops ~99,000 avatars and ~297,000 blob records) is rebuilt with the
+// keys it keeps instead: deleting them one by one cost seconds of seeks,
+// node rewrites and rebalancing.
+func (s *Store) writeIndex(tx *bolt.Tx, c *change, w *indexWrite) error {
+	ids := make([]string, 0, len(c.avatars))
+	dropped := 0
+	for id, e := range c.avatars {
+		ids = append(ids, id)
+		if e == nil {
+			dropped++
+		}
+	}
+	slices.Sort(ids)
+	av, raw, used := tx.Bucket(bucketAvatars), tx.Bucket(bucketRaw), tx.Bucket(bucketLastUsed)
+	rebuilt := mostOf(dropped, len(s.avatars))
+	if rebuilt {
+		keep := func(k, _ []byte) bool {
+			e, ok := c.avatars[string(k)]
+			return !ok || e != nil
+		}
+		var err error
+		if av, err = rebuildBucket(tx, bucketAvatars, keep); err != nil {
+			return err
+		}
+		if raw, err = rebuildBucket(tx, bucketRaw, keep); err != nil {
+			return err
+		}
+		if used, err = rebuildBucket(tx, bucketLastUsed, keep); err != nil {
+			return err
+		}
+	}
+	for _, id := range ids {
+		e := c.avatars[id]
+		if e == nil {
+			if rebuilt {
+				continue
+			}
+			if err := errors.Join(av.Delete([]byte(id)), raw.Delete([]byte(id)), used.Delete([]byte(id))); err != nil {
+				return err
+			}
+			continue
+		}
+		v, err := encodeAvatar(c.full[id])
+		if err != nil {
+			return err
+		}
+		at := e.lastUsed.Load()
+		if old := s.avatars[id]; at == 0 && old != nil {
+			at = old.lastUsed.Load()
+		}
+		// An edit of the same version keeps its raw manifest.
+		var rerr error
+		if r, ok := c.raws[id]; ok && len(r) > 0 {
+			rerr = raw.Put([]byte(id), r)
+		} else if ok {
+			rerr = raw.Delete([]byte(id))
+		}
+		if err := errors.Join(av.Put([]byte(id), v), rerr, used.Put([]byte(id), u64(uint64(at)))); err != nil {
+			return err
+		}
+	}
+
+	ds := make([]string, 0, len(c.blobs))
+	dropped = 0
+	for d, r := range c.blobs {
+		ds = append(ds, d)
+		if r == nil {
+			dropped++
+		}
+	}
+	slices.Sort(ds)
+	bl := tx.Bucket(bucketBlobs)
+	s.mu.RLock()
+	recorded := s.counts.committed
+	s.mu.RUnlock()
+	rebuilt = mostOf(dropped, recorded)
+	if rebuilt {
+		// The records dropped are counted out as the rebuild passes them.
+		var derr error
+		keep := func(k, v []byte) bool {
+			if r, ok := c.blobs[string(k)]; !ok || r != nil {
+				return true
+			}
+			old, err := decodeBlob(v)
+			if err != nil {
+				derr = cmp.Or(derr, fmt.Errorf("blob %s: %w", k, err))
+				return true
+			}
+			w.counts.add(old, -1)
+			w.uncommits++
+			if old.isCommitted() {
+				w.gone = append(w.gone, string(k))
+			}
+			return false
+		}
+		var err error
+		if bl, err = rebuildBucket(tx, bucketBlobs, keep); err != nil || derr != nil {
+			return cmp.Or(derr, err)
+		}
+	}
+	for _, d := range ds {
+		r := c.blobs[d]
+		if r == nil && rebuilt {
+			continue // counted by the rebuild
+		}
+		old, had, err := readBlob(tx, d)
+		if err != nil {
+			return err
+		}
+		if had {
+			w.counts.add(old, -1)
+		}
+		if r == nil {
+			err = bl.Delete([]byte(d))
+		} else {
+			w.counts.add(*r, +1)
+			err = bl.Put([]byte(d), r.encode())
+		}
+		if err != nil {
+			return err
+		}
+		switch {
+		case had && old.isCommitted() && (r == nil || !r.isCommitted()):
+			w.gone = append(w.gone, d)
+			w.uncommits++
+		case had && r == nil:
+			w.uncommits++
+		case r != nil && r.isCommitted() && !(had && old.isCommitted()):
+			w.commits++
+		}
+	}
+	return nil
+}
+
+// mostOf reports whether dropping n of a bucket's about total keys is
+// worth rebuilding it: more than half of them, and more than a few.
+func mostOf(n, total int) bool { return n > removeBatch && 2*n > total }
+
+// rebuildBucket replaces bucket name by a new one holding the keys keep
+// accepts, copied in order, and returns it.
+func rebuildBucket(tx *bolt.Tx, name []byte, keep func(k, v []byte) bool) (*bolt.Bucket, error) {
+	var kept [][2][]byte
+	cur := tx.Bucket(name).Cursor()
+	for k, v := cur.First(); k != nil; k, v = cur.Next() {
+		if keep(k, v) {
+			kept = append(kept, [2][]byte{bytes.Clone(k), bytes.Clone(v)})
+		}
+	}
+	if err := tx.DeleteBucket(name); err != nil {
+		return nil, err
+	}
+	b, err := tx.CreateBucket(name)
+	if err != nil {
+		return nil, err
+	}
+	for _, kv := range kept {
+		if err := b.Put(kv[0], kv[1]); err != nil {
+			return nil, err
+		}
+	}
+	return b, nil
 }

@@ -10,6 +10,7 @@ import (
 	"unsafe"
 
 	"github.com/google/go-cmp/cmp"
+	bolt "go.etcd.io/bbolt"
 )
 
 // TestRawManifestStaysInIndex: the raw manifest is not held in memory;
@@ -272,5 +273,60 @@ func settle(s *Store) {
 	s.wmu.Unlock()
 	if r != nil {
 		<-r.done
+	}
+}
+
+// TestGCRebuildsIndex: a gc dropping most avatars and blob records
+// rebuilds those buckets with what it keeps (writeIndex); after a reopen
+// the kept avatars have their records, raw manifests and last uses, and
+// the buckets hold nothing else.
+func TestGCRebuildsIndex(t *testing.T) {
+	dir := t.TempDir()
+	clk := newClock()
+	s := openT(t, dir, Options{Now: clk.Now})
+	n := 2*removeBatch + 10
+	for i := range n {
+		a := avatarT(t, s, fmt.Sprintf("a%04d", i), "1", map[string]string{"own": fmt.Sprint(i), "shared": "shared"})
+		a.RawManifest = fmt.Appendf(nil, `{"raw":%d}`, i)
+		a.LastUsed = clk.Now()
+		if err := s.Put(a); err != nil {
+			t.Fatal(err)
+		}
+		clk.Advance(time.Second)
+	}
+	if _, err := s.KeepLRU(10); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s = openT(t, dir, Options{Now: clk.Now})
+	defer s.Close()
+	settle(s)
+	checkConsistent(t, s)
+	for i := n - 10; i < n; i++ {
+		id := fmt.Sprintf("a%04d", i)
+		a, ok := s.Get(id)
+		if !ok || len(a.Manifest.Assets) != 2 {
+			t.Fatalf("%s after the gc: %v %+v", id, ok, a)
+		}
+		if raw, err := s.RawManifest(id); err != nil || string(raw) != fmt.Sprintf(`{"raw":%d}`, i) {
+			t.Fatalf("%s's raw manifest after the gc: %q %v", id, raw, err)
+		}
+		if want := newClock().Now().Add(time.Duration(i) * time.Second); !a.LastUsed.Equal(want) {
+			t.Fatalf("%s last used %v, want %v", id, a.LastUsed, want)
+		}
+	}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		for name, want := range map[string]int{"avatars": 10, "manifests": 10, "lastused": 10, "blobs": 11} {
+			if got := tx.Bucket([]byte(name)).Stats().KeyN; got != want {
+				return fmt.Errorf("bucket %s holds %d keys, want %d", name, got, want)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := len(blobFiles(t, s)); got != 11 {
+		t.Fatalf("%d files, want 11", got)
 	}
 }
