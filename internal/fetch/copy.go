@@ -3,6 +3,7 @@ package fetch
 import (
 	"errors"
 	"io"
+	"runtime"
 	"sync"
 	"time"
 
@@ -18,7 +19,8 @@ import (
 func (c *Client) copyBody(t target, body io.Reader, a manifest.Asset, sink Sink, progress func(int64)) error {
 	remaining := a.Size - sink.Size()
 	large := remaining > 2*copyBufferSize
-	write, hash := sink.Write, func([]byte) {}
+	write := sink.Write
+	var hash func([]byte) // nil: write hashes
 	if ss, ok := sink.(SplitSink); ok && large {
 		write, hash = ss.Store, ss.Hash
 	}
@@ -88,15 +90,16 @@ type SplitSink interface {
 
 // pump reads body in one goroutine and hands its reads to put in the
 // caller's, through a ring of pumpBuffers chunks; a third goroutine hashes
-// what put stored (SplitSink; hash is a no-op otherwise) and only then
-// frees the chunk. A chunk takes reads of up to copyBufferSize (the
-// bandwidth limiter's burst) while unlimited, up to pumpChunk or for at
-// most fillFor: on a fast link one hand-off then carries several reads, and each
-// hand-off wakes a goroutine that, on a busy machine, waits for a CPU
+// what put stored (SplitSink; hash is nil otherwise) and only then frees
+// the chunk. A chunk takes reads of up to copyBufferSize (the bandwidth
+// limiter's burst) while unlimited, up to pumpChunk or for at most
+// fillFor: on a fast link one hand-off then carries several reads, and
+// each hand-off wakes a goroutine that, on a busy machine, waits for a CPU
 // (the scheduler's latency, not the copying, held the download near one
-// core). The reader is
-// stopped (its attempt cancelled) and both goroutines are waited for
-// before pump returns, every stored byte hashed.
+// core). The caller yields after each hand-off to the hasher: see
+// yieldToHasher. The reader is stopped (its attempt cancelled) and both
+// goroutines are waited for before pump returns, every stored byte
+// hashed.
 func (c *Client) pump(body io.Reader, put func(p []byte, rerr error) (int, bool, error), hash func([]byte)) error {
 	type chunk struct {
 		buf *[]byte
@@ -130,7 +133,7 @@ func (c *Client) pump(body io.Reader, put func(p []byte, rerr error) (int, bool,
 	})
 	wg.Go(func() {
 		for ch := range hashq {
-			if ch.n > 0 {
+			if ch.n > 0 && hash != nil {
 				hash((*ch.buf)[:ch.n])
 			}
 			free <- ch.buf
@@ -141,6 +144,9 @@ func (c *Client) pump(body io.Reader, put func(p []byte, rerr error) (int, bool,
 		ch := <-full
 		stored, done, perr := put((*ch.buf)[:ch.n], ch.err)
 		hashq <- chunk{buf: ch.buf, n: stored}
+		if hash != nil {
+			yieldToHasher()
+		}
 		if done {
 			if err = perr; ch.err == nil {
 				abortRead(body) // unblock a read in flight
@@ -156,6 +162,21 @@ func (c *Client) pump(body io.Reader, put func(p []byte, rerr error) (int, bool,
 	}
 	return err
 }
+
+// yieldToHasher lets the hasher, just handed a chunk, run on the caller's
+// CPU at once. Hashing is the pipeline's longest stage (sha256 is about
+// half of a download's CPU and cannot be split), so a download is only as
+// fast as its hasher is kept busy. A goroutine woken by a
+// channel send waits in the sender's run queue (runnext) until the sender
+// blocks or another P takes it; the caller's next step is a file write,
+// a system call of ~100 µs per 512 KiB that keeps its P, and on 2 cores
+// the other P is usually busy reading the network. A trace of
+// BenchmarkDownload showed the hasher runnable but not running for
+// 150-250 µs at a time, ~4 ms per 64 MiB (~9% of the download); with the
+// yield it is ~0.1 ms. The caller, whose work is not the bottleneck,
+// continues on the next free P. The cost is a trip through the scheduler
+// (~1 µs) per chunk handed over.
+func yieldToHasher() { runtime.Gosched() }
 
 // readChunk fills p with reads of up to copyBufferSize while no bandwidth
 // limit is in force (a limited read waited for the bucket: the link is

@@ -4,7 +4,12 @@ import (
 	"github.com/assetd/assetd/internal/testkit"
 
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
+	"io"
+	"runtime"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -113,5 +118,57 @@ func TestSplitSinkShortStoreResumes(t *testing.T) {
 	}
 	if h := o.Headers()[o.TotalHits()-1].Get("Range"); h != "bytes=3146962-" {
 		t.Errorf("resumed with Range %q", h)
+	}
+}
+
+// TestPumpYieldsToHasher: on one CPU, each chunk the pump stores is hashed
+// before the next is stored: the caller hands the chunk to the hasher and
+// yields (yieldToHasher), instead of going on to its next store, a file
+// write that holds the CPU while the hasher, the pipeline's longest stage,
+// waits runnable. Without the yield the caller stores every chunk the
+// reader has ready (four) before the hasher runs. Store and Hash are in
+// memory here (no system call, in which the runtime could hand the CPU to
+// the hasher on its own), so the order is the scheduler's alone.
+func TestPumpYieldsToHasher(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	c := newClient(t, testConfig("http://127.0.0.1:1"))
+	data := randBytes(8*copyBufferSize+5, 63)
+	var (
+		events []byte // 'S' store, 'H' hash, in order
+		stored []byte
+		h      = sha256.New()
+		mu     sync.Mutex
+	)
+	put := func(p []byte, rerr error) (int, bool, error) {
+		if len(p) > 0 {
+			mu.Lock()
+			events = append(events, 'S')
+			mu.Unlock()
+			stored = append(stored, p...)
+		}
+		if rerr == io.EOF {
+			return len(p), true, nil
+		}
+		return len(p), rerr != nil, rerr
+	}
+	hash := func(p []byte) {
+		mu.Lock()
+		events = append(events, 'H')
+		mu.Unlock()
+		h.Write(p)
+	}
+	// bytes.Reader is no *body: readChunk hands on each read of up to
+	// copyBufferSize at once, nine chunks.
+	if err := c.pump(bytes.NewReader(data), put, hash); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(stored, data) || hex.EncodeToString(h.Sum(nil)) != digest(data) {
+		t.Fatalf("stored %d bytes, hashed %x: want the %d bytes and their digest", len(stored), h.Sum(nil), len(data))
+	}
+	// The scheduler takes its global queue (where a yield puts the
+	// caller) first at one schedule in 61, so a yield now and then does
+	// not take: two stores in a row may occur, never all the reader has.
+	if strings.Contains(string(events), "SSS") || len(events) != 18 {
+		t.Fatalf("stores and hashes ran in the order %s, want each store's hash before the next store (SHSH…)", events)
 	}
 }
