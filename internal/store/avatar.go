@@ -209,6 +209,7 @@ func (s *Store) DeleteAll() error {
 	// blobs', which stay as unreferenced orphans.
 	if tx := c.tx(); tx != nil {
 		c.fail(eachBlob(tx, func(d string, r blobRec) error {
+			c.old[d] = r
 			switch {
 			case !s.leased(d):
 				c.blobs[d] = nil

@@ -18,7 +18,7 @@ type change struct {
 	db  *bolt.DB
 	rtx *bolt.Tx           // the reads' transaction, opened at the first read
 	err error              // the first read that failed: apply returns it
-	old map[string]blobRec // the index's records of blobs read
+	old map[string]blobRec // the index's records of blobs read (zero: none)
 
 	avatars map[string]*entry   // nil value: delete the avatar
 	full    map[string]*Avatar  // the avatar of each entry of avatars
@@ -305,9 +305,15 @@ func (s *Store) writeIndex(tx *bolt.Tx, c *change, w *indexWrite) error {
 		if r == nil && rebuilt {
 			continue // counted by the rebuild
 		}
-		old, had, err := readBlob(tx, d)
-		if err != nil {
-			return err
+		// The record as the change read it (nothing wrote since: the
+		// caller holds wmu), else as the index has it.
+		old, read := c.old[d]
+		had := read && old != blobRec{}
+		var err error
+		if !read {
+			if old, had, err = readBlob(tx, d); err != nil {
+				return err
+			}
 		}
 		if had {
 			w.counts.add(old, -1)

@@ -55,7 +55,7 @@ func (s *Store) Sweep() (Leftovers, error) {
 	if tx := c.tx(); tx != nil && unused > 0 {
 		c.fail(eachBlob(tx, func(d string, r blobRec) error {
 			if r.refs == 0 && r.isCommitted() && !s.leased(d) {
-				c.blobs[d] = nil
+				c.old[d], c.blobs[d] = r, nil
 				l.Unused++
 				l.UnusedBytes += r.size
 			}
