@@ -311,7 +311,8 @@ const methodNotes = `
   (the figures are the index's, not a signature check per avatar). On the first copy: three starts,
   then on the last daemon three listings (GET /v1/avatars read to the end and its avatars counted),
   RssAnon and VmHWM from /proc/PID/status, and ` + "`assetd gc --keep 1000`" + ` timed until the daemon's
-  CPU time has not grown for a second (its blob watcher's rescan after the removals included). On
+  CPU time has not grown for a second (the removal of its files, which the daemon does in the
+  background after it answers, and its blob watcher's rescan after the removals included). On
   the second: a gc is started, the daemon SIGKILLed once /v1/cache/stats counts the 1000 kept (the
   index change committed, the files being removed), and the next start timed to ready.
 - The refresh: one file of one cached avatar changes, the tree is republished, ` + "`assetd preload`" + `

@@ -441,7 +441,7 @@ func (res *scaleResult) rows() []row {
 		{"daemon anonymous memory (RssAnon) with " + n + " indexed, after the listings; VmHWM (counts bbolt's mapped index) " + mib(float64(res.hwm)),
 			mib(float64(res.anon)), "", "", "≤ 64 MiB", yesNo(res.anon <= scaleAnonTarget)},
 		{fmt.Sprintf("`GET /v1/avatars`, all %d listed, streamed (%s)", res.n, mib(float64(res.listBytes))), ms(list), "", "", "≤ 1 s", yesNo(list <= scaleListTarget)},
-		{fmt.Sprintf("`assetd gc --keep %d` of %d, until the daemon is idle (its watcher's rescan included); the command alone %s", scaleKeep, res.n, ms(res.gcCommand)),
+		{fmt.Sprintf("`assetd gc --keep %d` of %d, until the daemon is idle (the removal of its files after the answer, in the background, and its watcher's rescan included); the command alone %s", scaleKeep, res.n, ms(res.gcCommand)),
 			ms(res.gc), "", "", "≤ 5 s", yesNo(res.gc <= scaleGCTarget)},
 		{"`assetd serve` start to ready after a SIGKILL in the middle of that gc, its index change committed, its files being removed (reconcile; " + res.reconcileOK + ")",
 			ms(res.reconcile), "", "", "≤ 2 s", yesNo(res.reconcile <= scaleReconcileTarget)},
