@@ -9,8 +9,8 @@ import (
 	"testing"
 
 	"github.com/assetd/assetd/apitype"
+	"github.com/assetd/assetd/apitype/errcode"
 	"github.com/assetd/assetd/client"
-	"github.com/assetd/assetd/internal/errs"
 )
 
 // TestClientPackage: the Go client against the real daemon, typed errors
@@ -42,10 +42,10 @@ func TestClientPackage(t *testing.T) {
 	if progress == 0 {
 		t.Error("no progress event reached the callback")
 	}
-	if _, err := c.Get(ctx, "nobody"); !errors.Is(err, errs.AvatarAssetMissing) {
+	if _, err := c.Get(ctx, "nobody"); !errors.Is(err, errcode.AvatarAssetMissing) {
 		t.Errorf("Get(nobody) = %v, want avatarAssetMissing", err)
 	}
-	if _, err := c.Load(ctx, "ghost", client.LoadOptions{}, nil); !errors.Is(err, errs.AvatarIDUnrecognized) {
+	if _, err := c.Load(ctx, "ghost", client.LoadOptions{}, nil); !errors.Is(err, errcode.AvatarIDUnrecognized) {
 		t.Errorf("Load(ghost) = %v, want avatarIDUnrecognized", err)
 	}
 	if n, err := c.Size(ctx, "rohan"); err != nil || n != a.Size() {
@@ -53,7 +53,7 @@ func TestClientPackage(t *testing.T) {
 	}
 	p.Stop()
 	_, err = c.Health(ctx)
-	if !errors.Is(err, errs.DaemonNotRunning) || !strings.Contains(err.Error(), e.Sock) {
+	if !errors.Is(err, errcode.DaemonNotRunning) || !strings.Contains(err.Error(), e.Sock) {
 		t.Errorf("Health after stop = %v, want daemonNotRunning naming the socket", err)
 	}
 }

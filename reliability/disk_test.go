@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/assetd/assetd/apitype"
-	"github.com/assetd/assetd/internal/errs"
+	"github.com/assetd/assetd/apitype/errcode"
 	"github.com/assetd/assetd/internal/testkit"
 )
 
@@ -78,7 +78,7 @@ func TestDiskFull(t *testing.T) {
 	if r.err != nil {
 		t.Fatalf("load big: %v", r.err)
 	}
-	if r.ev.Error == nil || r.ev.Error.Code != errs.FailedToDownloadAvatarAssets || r.ev.Error.Reason != errs.ReasonInsufficientStorage || r.ev.Error.Transient {
+	if r.ev.Error == nil || r.ev.Error.Code != errcode.FailedToDownloadAvatarAssets || r.ev.Error.Reason != errcode.ReasonInsufficientStorage || r.ev.Error.Transient {
 		t.Fatalf("load big on a full disk ended %+v %+v, want failedToDownloadAvatarAssets/insufficientStorage, not transient", r.ev, r.ev.Error)
 	}
 	first := fmt.Sprintf("`%s` reason `%s`, transient=%v", r.ev.Error.Code, r.ev.Error.Reason, r.ev.Error.Transient)

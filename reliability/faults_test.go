@@ -25,6 +25,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/assetd/assetd/apitype/errcode"
 	"github.com/assetd/assetd/internal/errs"
 	"github.com/assetd/assetd/internal/fetch"
 	"github.com/assetd/assetd/internal/manager"
@@ -267,7 +268,7 @@ func serveJSON(doc []byte) func(http.ResponseWriter, *http.Request, int) {
 // want is what a row's load must end with: the error's code, reason and
 // transient flag ("" code = success) and the requests the origin saw.
 type want struct {
-	code      errs.Code
+	code      errcode.Code
 	reason    string
 	transient bool
 	status    int // the error's HTTPStatus, when not 0
@@ -303,11 +304,11 @@ func faultRows() []faultRow {
 			want: want{manifests: 1, blobs: 2, resumed: true}},
 		{name: "reset-mid-body-always", fault: "connection reset after 8 KiB of every blob answer",
 			blob: func(w http.ResponseWriter, r *http.Request, _ int) { resetAfter(w, r, 8<<10) },
-			want: want{code: errs.FailedToDownloadAvatarAssets, reason: errs.ReasonNetwork, transient: true,
+			want: want{code: errcode.FailedToDownloadAvatarAssets, reason: errcode.ReasonNetwork, transient: true,
 				manifests: 1, blobs: faultRetries + 1}},
 		{name: "short-body", fault: "body cut at half under a correct Content-Length, every time",
 			blob: func(w http.ResponseWriter, r *http.Request, _ int) { cutShort(w, r) },
-			want: want{code: errs.FailedToDownloadAvatarAssets, reason: errs.ReasonNetwork, transient: true,
+			want: want{code: errcode.FailedToDownloadAvatarAssets, reason: errcode.ReasonNetwork, transient: true,
 				manifests: 1, blobs: faultRetries + 1}},
 		{name: "wrong-bytes", fault: "right size, one byte flipped, every time",
 			blob: func(w http.ResponseWriter, r *http.Request, _ int) {
@@ -315,7 +316,7 @@ func faultRows() []faultRow {
 				b[blobSize/2] ^= 0x55
 				serveBlob(w, r, b)
 			},
-			want: want{code: errs.FailedToDownloadAvatarAssets, reason: errs.ReasonHashMismatch, transient: true,
+			want: want{code: errcode.FailedToDownloadAvatarAssets, reason: errcode.ReasonHashMismatch, transient: true,
 				manifests: 1, blobs: fetch.DefaultMaxHashRetries + 1}},
 		{name: "trickle", fault: "blob sent at one byte a second (stall window 400ms, floor 1 KiB/s)",
 			blob: func(w http.ResponseWriter, r *http.Request, _ int) {
@@ -334,7 +335,7 @@ func faultRows() []faultRow {
 					}
 				}
 			},
-			want: want{code: errs.FailedToDownloadAvatarAssets, reason: errs.ReasonStalled, transient: true,
+			want: want{code: errcode.FailedToDownloadAvatarAssets, reason: errcode.ReasonStalled, transient: true,
 				manifests: 1, blobs: faultRetries + 1}},
 		{name: "503-then-200", fault: "manifest answers 503 once, then 200",
 			manifest: func(w http.ResponseWriter, r *http.Request, n int) {
@@ -361,7 +362,7 @@ func faultRows() []faultRow {
 				w.Header().Set("Retry-After", "3600")
 				jsonError(w, http.StatusTooManyRequests, "concurrentLimitExceeded")
 			},
-			want: want{code: errs.ConcurrentLimitExceeded, reason: errs.ReasonRetryAfterTooLong, transient: true,
+			want: want{code: errcode.ConcurrentLimitExceeded, reason: errcode.ReasonRetryAfterTooLong, transient: true,
 				status: 429, manifests: 1}},
 		{name: "500-forever-manifest", fault: "manifest answers 500 (HTML page) forever",
 			manifest: func(w http.ResponseWriter, _ *http.Request, _ int) {
@@ -369,56 +370,56 @@ func faultRows() []faultRow {
 				w.WriteHeader(http.StatusInternalServerError)
 				io.WriteString(w, "<h1>oops</h1>")
 			},
-			want: want{code: errs.FailedToFetchAvatarMetadata, reason: "http500", transient: true,
+			want: want{code: errcode.FailedToFetchAvatarMetadata, reason: "http500", transient: true,
 				status: 500, manifests: faultRetries + 1}},
 		{name: "500-forever-json", fault: "manifest answers 500 with a JSON error body forever",
 			manifest: func(w http.ResponseWriter, _ *http.Request, _ int) {
 				jsonError(w, http.StatusInternalServerError, "internal")
 			},
-			want: want{code: errs.ServerError, transient: true, status: 500, manifests: faultRetries + 1}},
+			want: want{code: errcode.ServerError, transient: true, status: 500, manifests: faultRetries + 1}},
 		{name: "500-forever-blob", fault: "blob answers 500 forever",
 			blob: func(w http.ResponseWriter, _ *http.Request, _ int) { w.WriteHeader(http.StatusInternalServerError) },
-			want: want{code: errs.FailedToDownloadAvatarAssets, reason: "http500", transient: true,
+			want: want{code: errcode.FailedToDownloadAvatarAssets, reason: "http500", transient: true,
 				status: 500, manifests: 1, blobs: faultRetries + 1}},
 		{name: "redirect-loop", fault: "manifest redirects to a URL that redirects to itself",
 			manifest: func(w http.ResponseWriter, r *http.Request, _ int) {
 				http.Redirect(w, r, "/loop", http.StatusFound)
 			},
-			want: want{code: errs.FailedToFetchAvatarMetadata, reason: errs.ReasonTooManyRedirects, manifests: 1}},
+			want: want{code: errcode.FailedToFetchAvatarMetadata, reason: errcode.ReasonTooManyRedirects, manifests: 1}},
 		{name: "redirect-file", fault: "manifest redirects to file:///etc/passwd",
 			manifest: func(w http.ResponseWriter, r *http.Request, _ int) {
 				http.Redirect(w, r, "file:///etc/passwd", http.StatusFound)
 			},
-			want: want{code: errs.FailedToFetchAvatarMetadata, reason: errs.ReasonInsecure, manifests: 1}},
+			want: want{code: errcode.FailedToFetchAvatarMetadata, reason: errcode.ReasonInsecure, manifests: 1}},
 		{name: "manifest-2MiB", fault: "a valid-looking manifest padded to 2 MiB",
 			manifest: serveJSON(append(goodManifest()[:len(goodManifest())-1], append(bytes.Repeat([]byte(" "), 2<<20), '}')...)),
-			want:     want{code: errs.FailedToFetchAvatarMetadata, reason: errs.ReasonInvalidManifest, manifests: 1}},
+			want:     want{code: errcode.FailedToFetchAvatarMetadata, reason: errcode.ReasonInvalidManifest, manifests: 1}},
 		{name: "manifest-dotdot", fault: `an asset path "../../etc/cron.d/x"`,
 			manifest: serveJSON(manifestDoc(fmt.Sprintf(`{"path":"../../etc/cron.d/x","size":%d,"sha256":%q}`, blobSize, blobSum))),
-			want:     want{code: errs.FailedToFetchAvatarMetadata, reason: errs.ReasonInvalidManifest, manifests: 1}},
+			want:     want{code: errcode.FailedToFetchAvatarMetadata, reason: errcode.ReasonInvalidManifest, manifests: 1}},
 		{name: "manifest-absolute", fault: `an asset path "/etc/passwd"`,
 			manifest: serveJSON(manifestDoc(fmt.Sprintf(`{"path":"/etc/passwd","size":%d,"sha256":%q}`, blobSize, blobSum))),
-			want:     want{code: errs.FailedToFetchAvatarMetadata, reason: errs.ReasonInvalidManifest, manifests: 1}},
+			want:     want{code: errcode.FailedToFetchAvatarMetadata, reason: errcode.ReasonInvalidManifest, manifests: 1}},
 		{name: "manifest-million-assets", fault: "a manifest of a million assets (~100 MB, streamed)",
 			manifest: millionAssets,
-			want:     want{code: errs.FailedToFetchAvatarMetadata, reason: errs.ReasonInvalidManifest, manifests: 1}},
+			want:     want{code: errcode.FailedToFetchAvatarMetadata, reason: errcode.ReasonInvalidManifest, manifests: 1}},
 		{name: "manifest-10001-assets", fault: "10,001 assets in under 1 MiB (limit 10,000)",
 			manifest: serveJSON(manyAssets(10_001)),
-			want:     want{code: errs.FailedToFetchAvatarMetadata, reason: errs.ReasonInvalidManifest, manifests: 1}},
+			want:     want{code: errcode.FailedToFetchAvatarMetadata, reason: errcode.ReasonInvalidManifest, manifests: 1}},
 		{name: "size-2^62", fault: "an asset of size 2^62",
 			manifest: serveJSON(manifestDoc(fmt.Sprintf(`{"path":"big","size":%d,"sha256":%q}`, int64(1)<<62, blobSum))),
-			want:     want{code: errs.FailedToFetchAvatarMetadata, reason: errs.ReasonInvalidManifest, manifests: 1}},
+			want:     want{code: errcode.FailedToFetchAvatarMetadata, reason: errcode.ReasonInvalidManifest, manifests: 1}},
 		{name: "content-length-long", fault: "blob's Content-Length twice the manifest's size",
 			blob: func(w http.ResponseWriter, r *http.Request, _ int) {
 				serveBlob(w, r, append(append([]byte(nil), blobData...), blobData...))
 			},
-			want: want{code: errs.FailedToDownloadAvatarAssets, reason: errs.ReasonSizeMismatch, transient: true,
+			want: want{code: errcode.FailedToDownloadAvatarAssets, reason: errcode.ReasonSizeMismatch, transient: true,
 				manifests: 1, blobs: fetch.DefaultMaxHashRetries + 1}},
 		{name: "content-length-short", fault: "blob's Content-Length (and body) half the manifest's size",
 			blob: func(w http.ResponseWriter, r *http.Request, _ int) {
 				serveBlob(w, r, blobData[:blobSize/2])
 			},
-			want: want{code: errs.FailedToDownloadAvatarAssets, reason: errs.ReasonSizeMismatch, transient: true,
+			want: want{code: errcode.FailedToDownloadAvatarAssets, reason: errcode.ReasonSizeMismatch, transient: true,
 				manifests: 1, blobs: fetch.DefaultMaxHashRetries + 1}},
 		{name: "gzip-bomb", fault: fmt.Sprintf("manifest gzip-encoded: %d KiB on the wire, 16 MiB inflated", len(gzipBomb())>>10),
 			manifest: func(w http.ResponseWriter, _ *http.Request, _ int) {
@@ -426,10 +427,10 @@ func faultRows() []faultRow {
 				w.Header().Set("Content-Encoding", "gzip")
 				w.Write(gzipBomb())
 			},
-			want: want{code: errs.FailedToFetchAvatarMetadata, reason: errs.ReasonInvalidManifest, manifests: 1}},
+			want: want{code: errcode.FailedToFetchAvatarMetadata, reason: errcode.ReasonInvalidManifest, manifests: 1}},
 		{name: "tls-untrusted", fault: "https origin with a self-signed certificate (not retried: only origin.ca_file or the system roots can fix it)",
 			tls:  true,
-			want: want{code: errs.FailedToFetchAvatarMetadata, reason: errs.ReasonInsecure, conns: 1}},
+			want: want{code: errcode.FailedToFetchAvatarMetadata, reason: errcode.ReasonInsecure, conns: 1}},
 		{name: "origin-goes-away", fault: "blob sends 16 KiB, then the origin closes its listener and the connection (connection refused from then on)",
 			blob: func(w http.ResponseWriter, r *http.Request, _ int) {
 				w.Header().Set("Content-Length", strconv.Itoa(blobSize))
@@ -442,7 +443,7 @@ func faultRows() []faultRow {
 					conn.Close()
 				}
 			},
-			want: want{code: errs.FailedToDownloadAvatarAssets, reason: errs.ReasonNetwork, transient: true,
+			want: want{code: errcode.FailedToDownloadAvatarAssets, reason: errcode.ReasonNetwork, transient: true,
 				manifests: 1, blobs: 1}},
 		{name: "range-ignored", fault: "reset after 16 KiB, then the origin ignores Range and answers 200 with the whole blob",
 			blob: func(w http.ResponseWriter, r *http.Request, n int) {
@@ -484,19 +485,19 @@ func faultRows() []faultRow {
 				w.Header().Set("Content-Type", "text/html")
 				io.WriteString(w, "<html><body>Please log in to the Wi-Fi</body></html>")
 			},
-			want: want{code: errs.FailedToFetchAvatarMetadata, reason: errs.ReasonHTMLAnswer, transient: true, manifests: faultRetries + 1}},
+			want: want{code: errcode.FailedToFetchAvatarMetadata, reason: errcode.ReasonHTMLAnswer, transient: true, manifests: faultRetries + 1}},
 		{name: "304-unasked", fault: "manifest answered 304 Not Modified to a request without If-None-Match",
 			manifest: func(w http.ResponseWriter, _ *http.Request, _ int) { w.WriteHeader(http.StatusNotModified) },
-			want:     want{code: errs.FailedToFetchAvatarMetadata, reason: "http304", manifests: 1}},
+			want:     want{code: errcode.FailedToFetchAvatarMetadata, reason: "http304", manifests: 1}},
 		{name: "blob-redirect-file", fault: "blob redirects to file:///etc/passwd",
 			blob: func(w http.ResponseWriter, r *http.Request, _ int) {
 				http.Redirect(w, r, "file:///etc/passwd", http.StatusFound)
 			},
-			want: want{code: errs.FailedToDownloadAvatarAssets, reason: errs.ReasonInsecure, manifests: 1, blobs: 1}},
+			want: want{code: errcode.FailedToDownloadAvatarAssets, reason: errcode.ReasonInsecure, manifests: 1, blobs: 1}},
 		{name: "signed-duplicate-assets", fault: `trusted_keys set; the signed manifest with a second "assets" member (its url the signer never wrote) placed before the signed one`,
 			cfg:      func(c *fetch.Config) { c.TrustedKeys = []ed25519.PublicKey{faultKey.pub} },
 			manifest: serveJSON(duplicateAssets()),
-			want:     want{code: errs.FailedToFetchAvatarMetadata, reason: errs.ReasonInvalidManifest, manifests: 1}},
+			want:     want{code: errcode.FailedToFetchAvatarMetadata, reason: errcode.ReasonInvalidManifest, manifests: 1}},
 		{name: "stops-answering", fault: "blob sends 32 KiB then nothing, connection open (attempt_timeout 1s)",
 			cfg: func(c *fetch.Config) {
 				c.AttemptTimeout = time.Second
@@ -508,7 +509,7 @@ func faultRows() []faultRow {
 				w.(http.Flusher).Flush()
 				<-r.Context().Done()
 			},
-			want: want{code: errs.FailedToDownloadAvatarAssets, reason: errs.ReasonTimeout, transient: true,
+			want: want{code: errcode.FailedToDownloadAvatarAssets, reason: errcode.ReasonTimeout, transient: true,
 				manifests: 1, blobs: faultRetries + 1}},
 	}
 }

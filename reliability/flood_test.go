@@ -19,7 +19,7 @@ import (
 	"time"
 
 	"github.com/assetd/assetd/apitype"
-	"github.com/assetd/assetd/internal/errs"
+	"github.com/assetd/assetd/apitype/errcode"
 	"github.com/assetd/assetd/internal/testkit"
 )
 
@@ -101,7 +101,7 @@ func floodLoads(sock string, n int) map[string]int {
 				if i >= n {
 					return
 				}
-				var body errs.Envelope
+				var body errcode.Envelope
 				code, err := testkit.Do(c, "POST", fmt.Sprintf("/v1/avatars/fl%04d/load?wait=false", i), nil, &body)
 				key := strconv.Itoa(code)
 				switch {

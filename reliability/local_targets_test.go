@@ -11,7 +11,7 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/assetd/assetd/internal/errs"
+	"github.com/assetd/assetd/apitype/errcode"
 	"github.com/assetd/assetd/internal/testkit"
 )
 
@@ -82,8 +82,8 @@ func TestLocalTargetsThroughProxy(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 		ev, err := e.load(ctx, c, id)
 		cancel()
-		if err != nil || ev.Error == nil || ev.Error.Code != errs.FailedToDownloadAvatarAssets ||
-			ev.Error.Reason != errs.ReasonInsecure || ev.Error.Transient {
+		if err != nil || ev.Error == nil || ev.Error.Code != errcode.FailedToDownloadAvatarAssets ||
+			ev.Error.Reason != errcode.ReasonInsecure || ev.Error.Transient {
 			t.Errorf("%s (%s): %v %+v, want failed insecureOrigin, not transient", id, urls[id], err, ev.Error)
 		}
 	}

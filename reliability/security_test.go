@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/assetd/assetd/apitype"
+	"github.com/assetd/assetd/apitype/errcode"
 	"github.com/assetd/assetd/internal/config"
 	"github.com/assetd/assetd/internal/errs"
 	"github.com/assetd/assetd/internal/fetch"
@@ -162,7 +163,7 @@ func TestTokenSecrecy(t *testing.T) {
 	// The origin moves to a token the daemon lacks and echoes what it got.
 	o.SetToken(secret2)
 	last, err = e.load(ctx, c, "mei")
-	if err != nil || last.Error == nil || last.Error.Code != errs.SessionTokenExpired {
+	if err != nil || last.Error == nil || last.Error.Code != errcode.SessionTokenExpired {
 		t.Fatalf("load with a stale token: %v %+v", err, last)
 	}
 	raw, _ := json.Marshal(last)
@@ -438,8 +439,8 @@ func TestInsecureOrigin(t *testing.T) {
 	// fetch.New, for the base URL and for a mirror.
 	for _, cfg := range []fetch.Config{{BaseURL: testNet}, {BaseURL: "https://127.0.0.1:1", Mirrors: []string{testNet}}} {
 		_, err := fetch.New(cfg)
-		if e := errs.From(err); e == nil || e.Reason != errs.ReasonInsecure {
-			t.Errorf("fetch.New(%+v): %v, want reason %s", cfg, err, errs.ReasonInsecure)
+		if e := errs.From(err); e == nil || e.Reason != errcode.ReasonInsecure {
+			t.Errorf("fetch.New(%+v): %v, want reason %s", cfg, err, errcode.ReasonInsecure)
 		}
 	}
 	results = append(results, "fetch.New refuses it as origin.url and as a mirror (insecureOrigin)")
@@ -474,8 +475,8 @@ func TestInsecureOrigin(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 		_, err := m.Load(ctx, id, manager.LoadOptions{})
 		cancel()
-		if e := errs.From(err); e == nil || e.Code != errs.FailedToDownloadAvatarAssets || e.Reason != errs.ReasonInsecure || e.Transient {
-			t.Errorf("%s: %v, want failedToDownloadAvatarAssets reason %s, not transient", id, err, errs.ReasonInsecure)
+		if e := errs.From(err); e == nil || e.Code != errcode.FailedToDownloadAvatarAssets || e.Reason != errcode.ReasonInsecure || e.Transient {
+			t.Errorf("%s: %v, want failedToDownloadAvatarAssets reason %s, not transient", id, err, errcode.ReasonInsecure)
 		}
 	}
 	m.Close()
@@ -553,7 +554,7 @@ func TestSignatures(t *testing.T) {
 			results = append(results, "signed: ready")
 			continue
 		}
-		if last.Error == nil || last.Error.Code != errs.FailedToFetchAvatarMetadata || last.Error.Reason != errs.ReasonBadSignature {
+		if last.Error == nil || last.Error.Code != errcode.FailedToFetchAvatarMetadata || last.Error.Reason != errcode.ReasonBadSignature {
 			t.Errorf("%s: %+v, want failedToFetchAvatarMetadata/badSignature", id, last.Error)
 			continue
 		}
@@ -870,13 +871,13 @@ func TestKeyRevocation(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	var results []string
-	if _, er := status("rohan"); er.Error.Code != errs.AvatarAssetMissing || er.Error.Reason != errs.ReasonUntrusted {
+	if _, er := status("rohan"); er.Error.Code != errcode.AvatarAssetMissing || er.Error.Reason != errcode.ReasonUntrusted {
 		t.Errorf("GET rohan: %+v, want avatarAssetMissing/untrusted", er.Error)
 	} else {
 		results = append(results, "GET: 409 "+string(er.Error.Code)+"/"+er.Error.Reason)
 	}
 	last, err := e.load(ctx, c, "mei")
-	if err != nil || last.Error == nil || last.Error.Reason != errs.ReasonBadSignature {
+	if err != nil || last.Error == nil || last.Error.Reason != errcode.ReasonBadSignature {
 		t.Errorf("load mei, still signed by k1: %+v %v, want badSignature", last, err)
 	} else {
 		results = append(results, "load: "+string(last.Error.Code)+"/"+last.Error.Reason)

@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/assetd/assetd/apitype"
-	"github.com/assetd/assetd/internal/errs"
+	"github.com/assetd/assetd/apitype/errcode"
 )
 
 // TestTokenEchoedAsCode: an origin answers 401 with the token it received
@@ -47,7 +47,7 @@ func TestTokenEchoedAsCode(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 		last, err := e.load(ctx, c, id)
 		cancel()
-		if err != nil || last.Type != apitype.EventFailed || last.Error == nil || last.Error.Code != errs.SessionTokenExpired {
+		if err != nil || last.Type != apitype.EventFailed || last.Error == nil || last.Error.Code != errcode.SessionTokenExpired {
 			t.Fatalf("%s: %v %+v, want failed sessionTokenExpired", id, err, last)
 		}
 		codes = append(codes, fmt.Sprintf("%q", last.Error.ServerCode))

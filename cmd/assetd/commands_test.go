@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/assetd/assetd/apitype"
+	"github.com/assetd/assetd/apitype/errcode"
 	"github.com/assetd/assetd/internal/api/apitest"
 	"github.com/assetd/assetd/internal/errs"
 )
@@ -317,7 +318,7 @@ func TestEvents(t *testing.T) {
 		Type: apitype.EventState, AvatarID: "maya", State: apitype.StateDamaged,
 		// As the manager's: the error names the avatar, which the hint the
 		// server adds quotes.
-		Error: &apitype.Error{Code: errs.AvatarAssetMissing, AvatarID: "maya", Message: "a file is gone", Reason: errs.ReasonDamaged},
+		Error: &apitype.Error{Code: errcode.AvatarAssetMissing, AvatarID: "maya", Message: "a file is gone", Reason: errcode.ReasonDamaged},
 	})
 	f.SetEvents(evs...)
 	out, _, code := cli(t, t.Context(), "", "events", "--socket", f.sock)
@@ -373,15 +374,15 @@ func TestRunExitCodes(t *testing.T) {
 
 func TestDescribe(t *testing.T) {
 	for _, tc := range []struct {
-		e    *errs.Error
+		e    *errcode.Error
 		want string
 	}{
-		{&errs.Error{Code: errs.AvatarIDUnrecognized, AvatarID: "rohan"},
+		{&errcode.Error{Code: errcode.AvatarIDUnrecognized, AvatarID: "rohan"},
 			`rohan: avatarIDUnrecognized: Avatar ID not found. (the origin has no avatar "rohan": check the ID, or publish it)`},
-		{&errs.Error{Code: errs.BadRequest, Message: "keep=N is required"},
+		{&errcode.Error{Code: errcode.BadRequest, Message: "keep=N is required"},
 			"badRequest: keep=N is required (Fix the request; see docs/api.md.)"},
-		{&errs.Error{Code: errs.DaemonNotRunning, Message: "assetd is not running at /x"}, "assetd is not running at /x"},
-		{&errs.Error{Code: errs.ServerError, AvatarID: "a", Message: "boom", ServerCode: "E42", HTTPStatus: 500},
+		{&errcode.Error{Code: errcode.DaemonNotRunning, Message: "assetd is not running at /x"}, "assetd is not running at /x"},
+		{&errcode.Error{Code: errcode.ServerError, AvatarID: "a", Message: "boom", ServerCode: "E42", HTTPStatus: 500},
 			"a: serverError: boom (retry later; the origin's message says what failed) [HTTP 500, server code E42]"},
 	} {
 		if got := describe(tc.e); got != tc.want {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/assetd/assetd/apitype/errcode"
 	"github.com/assetd/assetd/internal/errs"
 )
 
@@ -46,13 +47,13 @@ func finish(root *cobra.Command, args []string, err error, stdout, stderr io.Wri
 	switch {
 	case errors.Is(err, errSilent):
 	case wantJSON(root, args):
-		e := &errs.Error{Code: errs.BadRequest, Phase: errs.PhaseLocal, Message: err.Error(), Err: err}
-		var own *errs.Error
+		e := &errcode.Error{Code: errcode.BadRequest, Phase: errcode.PhaseLocal, Message: err.Error(), Err: err}
+		var own *errcode.Error
 		switch {
 		case ue == nil && errors.As(err, &own):
 			e = own
 		case ue == nil && errors.Is(err, context.Canceled):
-			e = &errs.Error{Code: errs.Cancelled, Phase: errs.PhaseLocal, Message: "interrupted", Err: err}
+			e = &errcode.Error{Code: errcode.Cancelled, Phase: errcode.PhaseLocal, Message: "interrupted", Err: err}
 		}
 		writeErrorJSON(stdout, e)
 	default:
@@ -81,7 +82,7 @@ func wantJSON(root *cobra.Command, args []string) bool {
 // exitCodeOf maps err to the documented exit codes; an error with no code
 // of its own that came from the command line is a usage error.
 func exitCodeOf(err error) int {
-	var e *errs.Error
+	var e *errcode.Error
 	if !errors.As(err, &e) {
 		if errors.Is(err, context.Canceled) {
 			return errs.ExitInterrupted

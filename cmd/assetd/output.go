@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/assetd/assetd/apitype/errcode"
 	"github.com/assetd/assetd/client"
 	"github.com/assetd/assetd/internal/errs"
 )
@@ -66,7 +67,7 @@ func noArgs(_ *cobra.Command, args []string) error {
 // as reported, so that main only picks the exit code. Errors without an
 // assetd code (usage mistakes, local files) are left for main to print.
 func fail(cmd *cobra.Command, err error) error {
-	var e *errs.Error
+	var e *errcode.Error
 	var ue *usageError
 	if err == nil || errors.As(err, &ue) || !errors.As(err, &e) {
 		return err
@@ -78,7 +79,7 @@ func fail(cmd *cobra.Command, err error) error {
 // printErr prints one error: a line for people on stderr or, with
 // --json, the API's error shape {"error":{...}} on stdout, so that stdout
 // holds nothing but JSON.
-func printErr(cmd *cobra.Command, e *errs.Error) {
+func printErr(cmd *cobra.Command, e *errcode.Error) {
 	if jsonMode(cmd) {
 		writeErrorJSON(cmd.OutOrStdout(), e)
 		return
@@ -88,13 +89,13 @@ func printErr(cmd *cobra.Command, e *errs.Error) {
 
 // writeErrorJSON writes e as one line of {"error":{...}}, with the hint
 // the daemon sent or one chosen here.
-func writeErrorJSON(w io.Writer, e *errs.Error) {
+func writeErrorJSON(w io.Writer, e *errcode.Error) {
 	b := e.Body()
 	b.Hint = (errs.Facts{}).Hint(e)
 	if interrupted(e) {
 		b.Message = "interrupted"
 	}
-	json.NewEncoder(w).Encode(errs.Envelope{Error: b})
+	json.NewEncoder(w).Encode(errcode.Envelope{Error: b})
 }
 
 // jsonMode reports whether the command line asked for --json.
@@ -110,9 +111,9 @@ func jsonMode(cmd *cobra.Command) bool {
 // do, and the details an operator needs to look further:
 //
 //	nobody: avatarAssetMissing: avatar nobody is not cached (run: assetd preload nobody) [reason notCached]
-func describe(e *errs.Error) string {
+func describe(e *errcode.Error) string {
 	switch {
-	case e.Code == errs.DaemonNotRunning && strings.HasPrefix(e.Message, "assetd is not running"):
+	case e.Code == errcode.DaemonNotRunning && strings.HasPrefix(e.Message, "assetd is not running"):
 		return e.Message
 	case interrupted(e):
 		return "interrupted"
@@ -127,7 +128,7 @@ func describe(e *errs.Error) string {
 		msg = e.Code.Description()
 	}
 	b.WriteString(msg)
-	if e.Err != nil && !strings.Contains(msg, e.Err.Error()) && e.Code == errs.DaemonNotRunning {
+	if e.Err != nil && !strings.Contains(msg, e.Err.Error()) && e.Code == errcode.DaemonNotRunning {
 		b.WriteString(": " + e.Err.Error())
 	}
 	if h := hint(e); h != "" {
@@ -154,7 +155,7 @@ func describe(e *errs.Error) string {
 
 // hint is what to do next in assetd's terms: the daemon's hint, else one
 // chosen here from the reason and code, else the code's recovery text.
-func hint(e *errs.Error) string {
+func hint(e *errcode.Error) string {
 	if h := (errs.Facts{}).Hint(e); h != "" {
 		return h
 	}
@@ -164,7 +165,7 @@ func hint(e *errs.Error) string {
 // interrupted reports whether err is this command being interrupted
 // (Ctrl-C), rather than a load cancelled by someone else.
 func interrupted(err error) bool {
-	return errors.Is(err, errs.Cancelled) && errors.Is(err, context.Canceled)
+	return errors.Is(err, errcode.Cancelled) && errors.Is(err, context.Canceled)
 }
 
 // perAvatar reports whether err concerns one avatar, so that a command

@@ -11,6 +11,7 @@ import (
 	"github.com/vbauerster/mpb/v8"
 
 	"github.com/assetd/assetd/apitype"
+	"github.com/assetd/assetd/apitype/errcode"
 	"github.com/assetd/assetd/internal/api/apitest"
 	"github.com/assetd/assetd/internal/errs"
 )
@@ -55,9 +56,9 @@ func TestPreloadJSON(t *testing.T) {
 	noLeaks(t)
 	f := startDaemon(t)
 	f.Script("rohan", progressEvents("rohan", 8*mib, 0, 3, 5, 100)...)
-	f.Script("ghost", apitest.Failed("ghost", &errs.Error{Code: errs.AvatarIDUnrecognized, Message: "Avatar ID not found."}))
+	f.Script("ghost", apitest.Failed("ghost", &errcode.Error{Code: errcode.AvatarIDUnrecognized, Message: "Avatar ID not found."}))
 	// An ID the command line takes but the daemon refuses.
-	f.Script("Bad..ID", apitest.Failed("Bad..ID", &errs.Error{Code: errs.AvatarIDUnrecognized, Reason: errs.ReasonInvalidID, Message: "invalid avatar ID"}))
+	f.Script("Bad..ID", apitest.Failed("Bad..ID", &errcode.Error{Code: errcode.AvatarIDUnrecognized, Reason: errcode.ReasonInvalidID, Message: "invalid avatar ID"}))
 
 	out, errOut, code := cli(t, t.Context(), "", "preload", "--json", "rohan", "ghost", "Bad..ID", "--socket", f.sock)
 	if code != errs.ExitUsage { // the daemon refused an ID: a command-line error
@@ -84,7 +85,7 @@ func TestPreloadJSON(t *testing.T) {
 			t.Errorf("%s: events %+v, want the last %s", id, evs, want)
 		}
 	}
-	if evs := byID["Bad..ID"]; len(evs) == 1 && (evs[0].Error == nil || evs[0].Error.Reason != errs.ReasonInvalidID) {
+	if evs := byID["Bad..ID"]; len(evs) == 1 && (evs[0].Error == nil || evs[0].Error.Reason != errcode.ReasonInvalidID) {
 		t.Errorf("Bad..ID: failed event without the answer's error: %+v", evs[0])
 	}
 }
@@ -93,11 +94,11 @@ func TestPreloadExitCodes(t *testing.T) {
 	noLeaks(t)
 	f := startDaemon(t)
 	f.Script("rohan", progressEvents("rohan", mib, 0, 100)...)
-	f.Script("ghost", apitest.Failed("ghost", &errs.Error{Code: errs.AvatarIDUnrecognized, Message: "Avatar ID not found."}))
-	f.Script("expired", apitest.Failed("expired", &errs.Error{Code: errs.SessionTokenExpired, Message: "Session token has expired.", HTTPStatus: 401}))
-	f.Script("broken", append(progressEvents("broken", mib, 0, 40)[:2], apitest.Failed("broken", &errs.Error{Code: errs.FailedToDownloadAvatarAssets,
-		Message: "Failed to download avatar assets.", Reason: errs.ReasonHashMismatch, Asset: "model.splat", HTTPStatus: 503}))...)
-	f.Script("stopped", apitest.Failed("stopped", &errs.Error{Code: errs.Cancelled, Message: "cancelled"}))
+	f.Script("ghost", apitest.Failed("ghost", &errcode.Error{Code: errcode.AvatarIDUnrecognized, Message: "Avatar ID not found."}))
+	f.Script("expired", apitest.Failed("expired", &errcode.Error{Code: errcode.SessionTokenExpired, Message: "Session token has expired.", HTTPStatus: 401}))
+	f.Script("broken", append(progressEvents("broken", mib, 0, 40)[:2], apitest.Failed("broken", &errcode.Error{Code: errcode.FailedToDownloadAvatarAssets,
+		Message: "Failed to download avatar assets.", Reason: errcode.ReasonHashMismatch, Asset: "model.splat", HTTPStatus: 503}))...)
+	f.Script("stopped", apitest.Failed("stopped", &errcode.Error{Code: errcode.Cancelled, Message: "cancelled"}))
 	missing := f.sock + ".missing"
 
 	tests := []struct {
@@ -194,7 +195,7 @@ func TestBarView(t *testing.T) {
 	}
 	av := testAvatar("rohan", 8*mib)
 	v.done("rohan", &av, nil)
-	v.done("ghost", nil, &errs.Error{Code: errs.AvatarIDUnrecognized, Message: "Avatar ID not found."})
+	v.done("ghost", nil, &errcode.Error{Code: errcode.AvatarIDUnrecognized, Message: "Avatar ID not found."})
 	v.finish()
 	if s := out.String(); !strings.Contains(s, "✓ completed") || !strings.Contains(s, "✗ avatarIDUnrecognized") {
 		t.Errorf("bars:\n%s", s)

@@ -13,6 +13,7 @@ import (
 	"github.com/vbauerster/mpb/v8/decor"
 
 	"github.com/assetd/assetd/apitype"
+	"github.com/assetd/assetd/apitype/errcode"
 	"github.com/assetd/assetd/internal/errs"
 )
 
@@ -25,8 +26,8 @@ type progressView interface {
 	finish()
 }
 
-// avatarError is err as an *errs.Error that names the avatar.
-func avatarError(id string, err error) *errs.Error { return errs.From(err).WithAvatar(id) }
+// avatarError is err as an *errcode.Error that names the avatar.
+func avatarError(id string, err error) *errcode.Error { return errs.From(err).WithAvatar(id) }
 
 // fraction is how far a load is, 0 to 1.
 func fraction(ev apitype.Event) float64 {

@@ -6,7 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/assetd/assetd/internal/errs"
+	"github.com/assetd/assetd/apitype/errcode"
 )
 
 func init() { register(newReloadCmd) }
@@ -29,8 +29,8 @@ SIGHUP reloads too, but says nothing back.`,
 			c := dial(g)
 			defer c.CloseIdleConnections()
 			err := c.Reload(cmd.Context())
-			var e *errs.Error
-			if errors.As(err, &e) && e.Reason == errs.ReasonConfigRefused && !g.json {
+			var e *errcode.Error
+			if errors.As(err, &e) && e.Reason == errcode.ReasonConfigRefused && !g.json {
 				fmt.Fprintf(cmd.ErrOrStderr(), "assetd: %s\n", e.Message)
 				return reported(err)
 			}

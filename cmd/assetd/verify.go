@@ -7,7 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/assetd/assetd/apitype"
-	"github.com/assetd/assetd/internal/errs"
+	"github.com/assetd/assetd/apitype/errcode"
 )
 
 func init() { register(newVerifyCmd) }
@@ -49,7 +49,7 @@ It exits 1 when any avatar is damaged or cannot be verified.`,
 				}
 				results = append(results, res)
 				if len(res.Damaged) > 0 {
-					failures = append(failures, &errs.Error{Code: errs.AvatarAssetMissing, Reason: errs.ReasonDamaged, AvatarID: id})
+					failures = append(failures, &errcode.Error{Code: errcode.AvatarAssetMissing, Reason: errcode.ReasonDamaged, AvatarID: id})
 				}
 				if !g.json {
 					printVerify(cmd, res)

@@ -19,6 +19,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/assetd/assetd/apitype"
+	"github.com/assetd/assetd/apitype/errcode"
 	"github.com/assetd/assetd/client"
 	"github.com/assetd/assetd/internal/api"
 	"github.com/assetd/assetd/internal/api/apitest"
@@ -42,7 +43,7 @@ func TestGetAvatar(t *testing.T) {
 		case "rohan":
 			return sampleAvatar(id), nil
 		case "broken":
-			return nil, &errs.Error{Code: errs.AvatarAssetMissing, Reason: errs.ReasonDamaged, AvatarID: id, Asset: "model.splat"}
+			return nil, &errcode.Error{Code: errcode.AvatarAssetMissing, Reason: errcode.ReasonDamaged, AvatarID: id, Asset: "model.splat"}
 		}
 		return nil, apitest.NotCached(id)
 	}}
@@ -55,11 +56,11 @@ func TestGetAvatar(t *testing.T) {
 	if diff := cmp.Diff(sampleAvatar("rohan"), av); diff != "" {
 		t.Errorf("avatar (-want +got):\n%s", diff)
 	}
-	e := wantCode(t, errOnly(ts.c.Get(ctx, "nobody")), errs.AvatarAssetMissing)
-	if e.AvatarID != "nobody" || e.Reason != errs.ReasonNotCached {
+	e := wantCode(t, errOnly(ts.c.Get(ctx, "nobody")), errcode.AvatarAssetMissing)
+	if e.AvatarID != "nobody" || e.Reason != errcode.ReasonNotCached {
 		t.Errorf("error = %+v", e)
 	}
-	e = wantCode(t, errOnly(ts.c.Get(ctx, "broken")), errs.AvatarAssetMissing)
+	e = wantCode(t, errOnly(ts.c.Get(ctx, "broken")), errcode.AvatarAssetMissing)
 	if e.Asset != "model.splat" {
 		t.Errorf("error = %+v", e)
 	}
@@ -131,7 +132,7 @@ func TestClearAndCancel(t *testing.T) {
 	}
 	got, err := ts.c.Clear(ctx, "rohan")
 	check("Clear", got, err, "rohan")
-	wantCode(t, errOnly(ts.c.Clear(ctx, "nobody")), errs.AvatarAssetMissing)
+	wantCode(t, errOnly(ts.c.Clear(ctx, "nobody")), errcode.AvatarAssetMissing)
 	got, err = ts.c.ClearAll(ctx)
 	check("ClearAll", got, err, "a", "b")
 	got, err = ts.c.ClearLRU(ctx, 3)
@@ -146,7 +147,7 @@ func TestClearAndCancel(t *testing.T) {
 	got, err = ts.c.CancelAll(ctx)
 	check("CancelAll", got, err, "x")
 	fm.ClearAllFn = func() ([]string, error) { return nil, errors.New("disk on fire") }
-	e := wantCode(t, errOnly(ts.c.ClearAll(ctx)), errs.Internal)
+	e := wantCode(t, errOnly(ts.c.ClearAll(ctx)), errcode.Internal)
 	if !strings.Contains(e.Message, "disk on fire") {
 		t.Errorf("message = %q", e.Message)
 	}
@@ -173,7 +174,7 @@ func TestSizeVerifyPinImport(t *testing.T) {
 					break
 				}
 				if err != nil {
-					return nil, errs.New(errs.BadRequest, errs.PhaseLocal, "%v", err)
+					return nil, errs.New(errcode.BadRequest, errcode.PhaseLocal, "%v", err)
 				}
 				b, _ := io.ReadAll(tr)
 				imported = append(imported, h.Name+"="+string(b))
@@ -209,7 +210,7 @@ func TestSizeVerifyPinImport(t *testing.T) {
 	if want := []string{"mine", "v1", "true", "a.bin=A", "sub/b.bin=BB"}; err != nil || av.AvatarID != "mine" || !slices.Equal(imported, want) {
 		t.Errorf("Import = %+v, %v, saw %q, want %q", av, err, imported, want)
 	}
-	wantCode(t, errOnly(ts.c.Import(ctx, "mine", filepath.Join(dir, "nope"), client.ImportOptions{})), errs.BadRequest)
+	wantCode(t, errOnly(ts.c.Import(ctx, "mine", filepath.Join(dir, "nope"), client.ImportOptions{})), errcode.BadRequest)
 	// A stream over the 64 KiB body limit: this route alone takes it.
 	big := bytes.Repeat([]byte{7}, 1<<20)
 	var tb bytes.Buffer
@@ -222,9 +223,9 @@ func TestSizeVerifyPinImport(t *testing.T) {
 	}
 
 	fm.CacheSizeFn, fm.VerifyFn, fm.SetPinnedFn = nil, nil, nil
-	wantCode(t, errOnly(ts.c.Size(ctx, "nobody")), errs.AvatarAssetMissing)
-	wantCode(t, errOnly(ts.c.Verify(ctx, "nobody")), errs.AvatarAssetMissing)
-	wantCode(t, ts.c.SetPinned(ctx, "nobody", true), errs.AvatarAssetMissing)
+	wantCode(t, errOnly(ts.c.Size(ctx, "nobody")), errcode.AvatarAssetMissing)
+	wantCode(t, errOnly(ts.c.Verify(ctx, "nobody")), errcode.AvatarAssetMissing)
+	wantCode(t, ts.c.SetPinned(ctx, "nobody", true), errcode.AvatarAssetMissing)
 }
 
 func TestSession(t *testing.T) {
@@ -234,7 +235,7 @@ func TestSession(t *testing.T) {
 	ts := start(t, fm, api.Options{SetSession: func(token, appID string) error {
 		got = append(got, [2]string{token, appID})
 		if token == "bad" {
-			return &errs.Error{Code: errs.SessionTokenInvalid, Message: "not a token"}
+			return &errcode.Error{Code: errcode.SessionTokenInvalid, Message: "not a token"}
 		}
 		return nil
 	}})
@@ -245,14 +246,14 @@ func TestSession(t *testing.T) {
 	if len(got) != 1 || got[0] != [2]string{"tok", "app"} || retried != 1 {
 		t.Errorf("SetSession saw %q, retried %d", got, retried)
 	}
-	wantCode(t, ts.c.SetSession(ctx, "bad", ""), errs.SessionTokenInvalid)
-	wantCode(t, ts.c.SetSession(ctx, "", "app"), errs.BadRequest)
+	wantCode(t, ts.c.SetSession(ctx, "bad", ""), errcode.SessionTokenInvalid)
+	wantCode(t, ts.c.SetSession(ctx, "", "app"), errcode.BadRequest)
 	if retried != 1 {
 		t.Errorf("retried %d times after refused tokens", retried)
 	}
 	for _, body := range []string{`{"sessionToken":`, `{"token":"x"}`, `{"sessionToken":"x"} {}`, ``, `[]`} {
 		status, _, b := ts.raw(t, "PUT", "/v1/session", strings.NewReader(body), nil)
-		if e := errorBody(t, b); status != 400 || e.Code != errs.BadRequest {
+		if e := errorBody(t, b); status != 400 || e.Code != errcode.BadRequest {
 			t.Errorf("body %q: %d %s", body, status, e.Code)
 		}
 	}
@@ -263,7 +264,7 @@ func TestSession(t *testing.T) {
 
 	// A daemon without SetSession says so.
 	ts2 := start(t, &apitest.Manager{}, api.Options{})
-	wantCode(t, ts2.c.SetSession(ctx, "tok", ""), errs.Internal)
+	wantCode(t, ts2.c.SetSession(ctx, "tok", ""), errcode.Internal)
 }
 
 func TestMetrics(t *testing.T) {
@@ -336,7 +337,7 @@ func TestMetrics(t *testing.T) {
 func TestDaemonNotRunning(t *testing.T) {
 	ts := start(t, &apitest.Manager{}, api.Options{})
 	ts.stop() // the socket file is gone with the listener
-	e := wantCode(t, errOnly(ts.c.Health(testCtx(t))), errs.DaemonNotRunning)
+	e := wantCode(t, errOnly(ts.c.Health(testCtx(t))), errcode.DaemonNotRunning)
 	if e.Message != "assetd is not running at "+ts.sock {
 		t.Errorf("message = %q", e.Message)
 	}
@@ -352,7 +353,7 @@ func TestDaemonNotRunning(t *testing.T) {
 	}
 	ln.SetUnlinkOnClose(false)
 	ln.Close()
-	e = wantCode(t, errOnly(client.New(sock).Stats(testCtx(t))), errs.DaemonNotRunning)
+	e = wantCode(t, errOnly(client.New(sock).Stats(testCtx(t))), errcode.DaemonNotRunning)
 	if e.Message != "assetd is not running at "+sock {
 		t.Errorf("message = %q", e.Message)
 	}

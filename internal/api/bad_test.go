@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/assetd/assetd/apitype"
+	"github.com/assetd/assetd/apitype/errcode"
 	"github.com/assetd/assetd/client"
 	"github.com/assetd/assetd/internal/api"
 	"github.com/assetd/assetd/internal/api/apitest"
@@ -29,40 +30,40 @@ func TestBadRequests(t *testing.T) {
 		body               func() io.Reader
 		hdr                http.Header
 		status             int
-		code               errs.Code
+		code               errcode.Code
 	}{
-		{"unknown route", "GET", "/v1/nope", nil, nil, 404, errs.NotFound},
-		{"unknown root", "GET", "/", nil, nil, 404, errs.NotFound},
-		{"trailing slash", "GET", "/v1/health/", nil, nil, 404, errs.NotFound},
-		{"wrong method", "PATCH", "/v1/health", nil, nil, 405, errs.MethodNotAllowed},
-		{"wrong method on avatar", "POST", "/v1/avatars/rohan", nil, nil, 405, errs.MethodNotAllowed},
-		{"dot-dot id", "POST", "/v1/avatars/../x/load", nil, nil, 400, errs.BadRequest},
-		{"dot-dot get", "GET", "/v1/avatars/..", nil, nil, 400, errs.BadRequest},
-		{"dot segment", "GET", "/v1/./health", nil, nil, 400, errs.BadRequest},
-		{"encoded dots", "POST", "/v1/avatars/%2e%2e/load", nil, nil, 400, errs.BadRequest},
-		{"encoded dots upper", "GET", "/v1/avatars/%2E%2E", nil, nil, 400, errs.BadRequest},
-		{"encoded slash", "GET", "/v1/avatars/a%2Fb", nil, nil, 400, errs.BadRequest},
-		{"double slash", "POST", "/v1/avatars//load", nil, nil, 400, errs.BadRequest},
-		{"backslash", "GET", "/v1/avatars/a\\b", nil, nil, 400, errs.BadRequest},
-		{"absolute-form", "GET", "http://assetd/v1/health", nil, nil, 400, errs.BadRequest},
-		{"300 characters", "POST", "/v1/avatars/" + long + "/load", nil, nil, 400, errs.AvatarIDUnrecognized},
-		{"empty id", "GET", "/v1/avatars/", nil, nil, 400, errs.AvatarIDUnrecognized},
-		{"space in id", "GET", "/v1/avatars/a%20b", nil, nil, 400, errs.AvatarIDUnrecognized},
-		{"leading dot", "GET", "/v1/avatars/.hidden", nil, nil, 400, errs.AvatarIDUnrecognized},
-		{"10 MiB body", "PUT", "/v1/session", big, nil, 413, errs.PayloadTooLarge},
-		{"10 MiB body on a GET", "GET", "/v1/avatars/rohan", big, nil, 413, errs.PayloadTooLarge},
-		{"10 MiB chunked body", "PUT", "/v1/session", bigChunked, nil, 413, errs.PayloadTooLarge},
-		{"malformed JSON", "PUT", "/v1/session", func() io.Reader { return strings.NewReader(`{"sessionToken":`) }, nil, 400, errs.BadRequest},
-		{"JSON import", "POST", "/v1/avatars/rohan/import", func() io.Reader { return strings.NewReader(`{"dir":"/etc"}`) }, http.Header{"Content-Type": {"application/json"}}, 400, errs.BadRequest},
-		{"chunked import", "POST", "/v1/avatars/rohan/import", bigChunked, http.Header{"Content-Type": {"application/x-tar"}}, 400, errs.BadRequest},
-		{"Origin header", "GET", "/v1/avatars/rohan", nil, http.Header{"Origin": {"https://evil.example"}}, 403, errs.Forbidden},
-		{"Referer header", "DELETE", "/v1/avatars", nil, http.Header{"Referer": {"https://evil.example/x"}}, 403, errs.Forbidden},
-		{"keep=-1", "POST", "/v1/cache/lru?keep=-1", nil, nil, 400, errs.BadRequest},
-		{"keep=abc", "POST", "/v1/cache/lru?keep=abc", nil, nil, 400, errs.BadRequest},
-		{"no keep", "POST", "/v1/cache/lru", nil, nil, 400, errs.BadRequest},
-		{"bad query escape", "POST", "/v1/cache/lru?keep=%zz", nil, nil, 400, errs.BadRequest},
-		{"wait=maybe", "POST", "/v1/avatars/rohan/load?wait=maybe", nil, nil, 400, errs.BadRequest},
-		{"pin=2", "POST", "/v1/avatars/rohan/load?pin=2", nil, nil, 400, errs.BadRequest},
+		{"unknown route", "GET", "/v1/nope", nil, nil, 404, errcode.NotFound},
+		{"unknown root", "GET", "/", nil, nil, 404, errcode.NotFound},
+		{"trailing slash", "GET", "/v1/health/", nil, nil, 404, errcode.NotFound},
+		{"wrong method", "PATCH", "/v1/health", nil, nil, 405, errcode.MethodNotAllowed},
+		{"wrong method on avatar", "POST", "/v1/avatars/rohan", nil, nil, 405, errcode.MethodNotAllowed},
+		{"dot-dot id", "POST", "/v1/avatars/../x/load", nil, nil, 400, errcode.BadRequest},
+		{"dot-dot get", "GET", "/v1/avatars/..", nil, nil, 400, errcode.BadRequest},
+		{"dot segment", "GET", "/v1/./health", nil, nil, 400, errcode.BadRequest},
+		{"encoded dots", "POST", "/v1/avatars/%2e%2e/load", nil, nil, 400, errcode.BadRequest},
+		{"encoded dots upper", "GET", "/v1/avatars/%2E%2E", nil, nil, 400, errcode.BadRequest},
+		{"encoded slash", "GET", "/v1/avatars/a%2Fb", nil, nil, 400, errcode.BadRequest},
+		{"double slash", "POST", "/v1/avatars//load", nil, nil, 400, errcode.BadRequest},
+		{"backslash", "GET", "/v1/avatars/a\\b", nil, nil, 400, errcode.BadRequest},
+		{"absolute-form", "GET", "http://assetd/v1/health", nil, nil, 400, errcode.BadRequest},
+		{"300 characters", "POST", "/v1/avatars/" + long + "/load", nil, nil, 400, errcode.AvatarIDUnrecognized},
+		{"empty id", "GET", "/v1/avatars/", nil, nil, 400, errcode.AvatarIDUnrecognized},
+		{"space in id", "GET", "/v1/avatars/a%20b", nil, nil, 400, errcode.AvatarIDUnrecognized},
+		{"leading dot", "GET", "/v1/avatars/.hidden", nil, nil, 400, errcode.AvatarIDUnrecognized},
+		{"10 MiB body", "PUT", "/v1/session", big, nil, 413, errcode.PayloadTooLarge},
+		{"10 MiB body on a GET", "GET", "/v1/avatars/rohan", big, nil, 413, errcode.PayloadTooLarge},
+		{"10 MiB chunked body", "PUT", "/v1/session", bigChunked, nil, 413, errcode.PayloadTooLarge},
+		{"malformed JSON", "PUT", "/v1/session", func() io.Reader { return strings.NewReader(`{"sessionToken":`) }, nil, 400, errcode.BadRequest},
+		{"JSON import", "POST", "/v1/avatars/rohan/import", func() io.Reader { return strings.NewReader(`{"dir":"/etc"}`) }, http.Header{"Content-Type": {"application/json"}}, 400, errcode.BadRequest},
+		{"chunked import", "POST", "/v1/avatars/rohan/import", bigChunked, http.Header{"Content-Type": {"application/x-tar"}}, 400, errcode.BadRequest},
+		{"Origin header", "GET", "/v1/avatars/rohan", nil, http.Header{"Origin": {"https://evil.example"}}, 403, errcode.Forbidden},
+		{"Referer header", "DELETE", "/v1/avatars", nil, http.Header{"Referer": {"https://evil.example/x"}}, 403, errcode.Forbidden},
+		{"keep=-1", "POST", "/v1/cache/lru?keep=-1", nil, nil, 400, errcode.BadRequest},
+		{"keep=abc", "POST", "/v1/cache/lru?keep=abc", nil, nil, 400, errcode.BadRequest},
+		{"no keep", "POST", "/v1/cache/lru", nil, nil, 400, errcode.BadRequest},
+		{"bad query escape", "POST", "/v1/cache/lru?keep=%zz", nil, nil, 400, errcode.BadRequest},
+		{"wait=maybe", "POST", "/v1/avatars/rohan/load?wait=maybe", nil, nil, 400, errcode.BadRequest},
+		{"pin=2", "POST", "/v1/avatars/rohan/load?pin=2", nil, nil, 400, errcode.BadRequest},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -118,7 +119,7 @@ func TestClientRefusesBadIDs(t *testing.T) {
 	for _, id := range []string{"../x", "%2e%2e", strings.Repeat("b", 300), "", "a/b", "a b"} {
 		for _, err := range []error{errOnly(ts.c.Get(ctx, id)), errOnly(ts.c.Load(ctx, id, client.LoadOptions{}, nil))} {
 			code := errs.CodeOf(err)
-			if code != errs.BadRequest && code != errs.AvatarIDUnrecognized {
+			if code != errcode.BadRequest && code != errcode.AvatarIDUnrecognized {
 				t.Errorf("id %q: %v, want badRequest or avatarIDUnrecognized", id, err)
 			}
 		}

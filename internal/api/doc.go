@@ -12,7 +12,7 @@
 // manager's fields, so manager.LoadOptions(o) converts it).
 //
 // Order of the checks, each answered with the {"error":{...}} body of
-// errs.Envelope and nothing changed:
+// errcode.Envelope and nothing changed:
 //
 //  1. peer credentials (SO_PEERCRED, checked once per connection) and the
 //     Origin and Referer headers: 403 forbidden;

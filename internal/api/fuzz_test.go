@@ -13,9 +13,9 @@ import (
 	"time"
 
 	"github.com/assetd/assetd/apitype"
+	"github.com/assetd/assetd/apitype/errcode"
 	"github.com/assetd/assetd/internal/api"
 	"github.com/assetd/assetd/internal/api/apitest"
-	"github.com/assetd/assetd/internal/errs"
 )
 
 // FuzzRequest feeds arbitrary request lines, headers and bodies through
@@ -83,7 +83,7 @@ func FuzzRequest(f *testing.F) {
 			t.Fatalf("%s %q: status %d: %s", method, target, status, w.Body.Bytes())
 		}
 		if status >= 400 {
-			var env errs.Envelope
+			var env errcode.Envelope
 			if err := json.Unmarshal(w.Body.Bytes(), &env); err != nil {
 				t.Fatalf("%s %q: %d answer is not error JSON: %q", method, target, status, w.Body.Bytes())
 			}

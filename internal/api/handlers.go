@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/assetd/assetd/apitype"
-	"github.com/assetd/assetd/internal/errs"
+	"github.com/assetd/assetd/apitype/errcode"
 	"github.com/assetd/assetd/internal/token"
 )
 
@@ -23,7 +23,7 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request, _ string) {
 func (s *Server) getAvatar(w http.ResponseWriter, r *http.Request, id string) {
 	av, err := s.m.Retrieve(id)
 	if err == nil && av == nil {
-		err = localErr(errs.Internal, "the manager returned neither an avatar nor an error")
+		err = localErr(errcode.Internal, "the manager returned neither an avatar nor an error")
 	}
 	if err != nil {
 		s.writeError(w, r, err)
@@ -174,7 +174,7 @@ func (s *Server) session(w http.ResponseWriter, r *http.Request, _ string) {
 		return
 	}
 	if s.opts.SetSession == nil {
-		s.writeError(w, r, localErr(errs.Internal, "this daemon does not take session tokens over the API"))
+		s.writeError(w, r, localErr(errcode.Internal, "this daemon does not take session tokens over the API"))
 		return
 	}
 	if err := s.opts.SetSession(body.SessionToken, body.AppID); err != nil {
@@ -191,20 +191,20 @@ func (s *Server) session(w http.ResponseWriter, r *http.Request, _ string) {
 // ask: the allowed uids and groups use the cache, they do not run it.
 func (s *Server) reload(w http.ResponseWriter, r *http.Request, _ string) {
 	if p, ok := r.Context().Value(peerKey{}).(peer); ok && p.uid != 0 && p.uid != s.selfUID {
-		s.writeError(w, r, localErr(errs.Forbidden, "uid %d may not reload assetd's configuration: only root and the daemon's user may", p.uid))
+		s.writeError(w, r, localErr(errcode.Forbidden, "uid %d may not reload assetd's configuration: only root and the daemon's user may", p.uid))
 		return
 	}
 	if s.opts.Reload == nil {
-		s.writeError(w, r, localErr(errs.Internal, "this daemon does not reload over the API"))
+		s.writeError(w, r, localErr(errcode.Internal, "this daemon does not reload over the API"))
 		return
 	}
 	if err := s.opts.Reload(r.Context()); err != nil {
-		var e *errs.Error
+		var e *errcode.Error
 		switch {
 		case r.Context().Err() != nil:
-			e = &errs.Error{Code: errs.Cancelled, Phase: errs.PhaseLocal, Message: "cancelled", Err: err}
+			e = &errcode.Error{Code: errcode.Cancelled, Phase: errcode.PhaseLocal, Message: "cancelled", Err: err}
 		case !errors.As(err, &e):
-			e = &errs.Error{Code: errs.BadRequest, Phase: errs.PhaseLocal, Reason: errs.ReasonConfigRefused,
+			e = &errcode.Error{Code: errcode.BadRequest, Phase: errcode.PhaseLocal, Reason: errcode.ReasonConfigRefused,
 				Message: "the configuration was refused; the old one stays in force: " + err.Error(),
 				Hint:    "fix the file, then run: assetd reload", Err: err}
 		}
@@ -305,7 +305,7 @@ func decodeBody(r *http.Request, v any) error {
 	case err == nil:
 		return nil
 	case errors.As(err, &tooBig):
-		return localErr(errs.PayloadTooLarge, "the body is over %d bytes", MaxBodyBytes)
+		return localErr(errcode.PayloadTooLarge, "the body is over %d bytes", MaxBodyBytes)
 	case errors.Is(err, io.EOF):
 		return badRequest("a JSON body is required")
 	}

@@ -14,10 +14,10 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/assetd/assetd/apitype"
+	"github.com/assetd/assetd/apitype/errcode"
 	"github.com/assetd/assetd/client"
 	"github.com/assetd/assetd/internal/api"
 	"github.com/assetd/assetd/internal/api/apitest"
-	"github.com/assetd/assetd/internal/errs"
 )
 
 // childEnv makes the test binary a client that asks GET /v1/health on the
@@ -52,7 +52,7 @@ func runChild(sock string) int {
 		return 1
 	}
 	defer resp.Body.Close()
-	var env errs.Envelope
+	var env errcode.Envelope
 	body, _ := io.ReadAll(resp.Body)
 	json.Unmarshal(body, &env)
 	os.Stdout.WriteString(resp.Status[:3] + " " + string(env.Error.Code) + "\n")
@@ -106,20 +106,20 @@ func (ts *testServer) raw(t testing.TB, method, path string, body io.Reader, hdr
 }
 
 // errorBody decodes an error answer, failing when it is not one.
-func errorBody(t testing.TB, b []byte) errs.Body {
+func errorBody(t testing.TB, b []byte) errcode.Body {
 	t.Helper()
-	var env errs.Envelope
+	var env errcode.Envelope
 	if err := json.Unmarshal(b, &env); err != nil || env.Error.Code == "" {
 		t.Fatalf("not an error body: %q (%v)", b, err)
 	}
 	return env.Error
 }
 
-func wantCode(t testing.TB, err error, code errs.Code) *errs.Error {
+func wantCode(t testing.TB, err error, code errcode.Code) *errcode.Error {
 	t.Helper()
 	var e *client.Error
 	if !errors.As(err, &e) {
-		t.Fatalf("error %v (%T) is not an *errs.Error", err, err)
+		t.Fatalf("error %v (%T) is not an *errcode.Error", err, err)
 	}
 	if e.Code != code {
 		t.Fatalf("code = %s (%v), want %s", e.Code, e, code)

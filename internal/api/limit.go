@@ -13,7 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/assetd/assetd/internal/errs"
+	"github.com/assetd/assetd/apitype/errcode"
 )
 
 // Defaults of the caps on connections and subscribers (docs/config.md).
@@ -174,9 +174,9 @@ func (l *connLimits) release(uid uint32, m *map[uint32]int) {
 // empty send buffer, so the write does not wait for the caller; the
 // deadline is a guard.
 func (s *Server) refuse(c *net.UnixConn, why string) {
-	e := &errs.Error{Code: errs.ConcurrentLimitExceeded, Phase: errs.PhaseLocal, Transient: true,
-		Reason: errs.ReasonTooManyConnections, Message: "too many connections: " + why}
-	body, _ := json.Marshal(errs.Envelope{Error: s.body(e)})
+	e := &errcode.Error{Code: errcode.ConcurrentLimitExceeded, Phase: errcode.PhaseLocal, Transient: true,
+		Reason: errcode.ReasonTooManyConnections, Message: "too many connections: " + why}
+	body, _ := json.Marshal(errcode.Envelope{Error: s.body(e)})
 	_ = c.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
 	_, _ = fmt.Fprintf(c, "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s",
 		http.StatusTooManyRequests, http.StatusText(http.StatusTooManyRequests), len(body), body)

@@ -19,9 +19,9 @@ import (
 	"time"
 
 	"github.com/assetd/assetd/apitype"
+	"github.com/assetd/assetd/apitype/errcode"
 	"github.com/assetd/assetd/internal/api"
 	"github.com/assetd/assetd/internal/api/apitest"
-	"github.com/assetd/assetd/internal/errs"
 )
 
 // childConnsEnv makes the test child open connections and hold them:
@@ -51,7 +51,7 @@ func runConnsChild(sock, spec string) int {
 		}
 		reason := ""
 		if resp.StatusCode != 200 {
-			var env errs.Envelope
+			var env errcode.Envelope
 			body, _ := io.ReadAll(resp.Body)
 			json.Unmarshal(body, &env)
 			reason = env.Error.Reason

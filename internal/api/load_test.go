@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/assetd/assetd/apitype"
+	"github.com/assetd/assetd/apitype/errcode"
 	"github.com/assetd/assetd/client"
 	"github.com/assetd/assetd/internal/api"
 	"github.com/assetd/assetd/internal/api/apitest"
@@ -65,7 +66,7 @@ func TestLoadStream(t *testing.T) {
 }
 
 func TestLoadFailed(t *testing.T) {
-	fail := &errs.Error{Code: errs.FailedToDownloadAvatarAssets, Phase: errs.PhaseVerify, Reason: errs.ReasonHashMismatch,
+	fail := &errcode.Error{Code: errcode.FailedToDownloadAvatarAssets, Phase: errcode.PhaseVerify, Reason: errcode.ReasonHashMismatch,
 		Transient: true, HTTPStatus: 503, Asset: "model.splat", Message: "bad bytes", Err: errors.New("secret cause")}
 	fm := &apitest.Manager{LoadFn: func(ctx context.Context, id string, o api.LoadOptions) (*apitype.Avatar, error) {
 		o.Progress(progress(id, 1, 2))
@@ -74,8 +75,8 @@ func TestLoadFailed(t *testing.T) {
 	ts := start(t, fm, api.Options{})
 	var last apitype.Event
 	_, err := ts.c.Load(testCtx(t), "rohan", client.LoadOptions{}, func(ev apitype.Event) { last = ev })
-	e := wantCode(t, err, errs.FailedToDownloadAvatarAssets)
-	want := &errs.Error{Code: errs.FailedToDownloadAvatarAssets, Phase: errs.PhaseVerify, Reason: errs.ReasonHashMismatch,
+	e := wantCode(t, err, errcode.FailedToDownloadAvatarAssets)
+	want := &errcode.Error{Code: errcode.FailedToDownloadAvatarAssets, Phase: errcode.PhaseVerify, Reason: errcode.ReasonHashMismatch,
 		Transient: true, HTTPStatus: 503, Asset: "model.splat", Message: "bad bytes", AvatarID: "rohan",
 		Hint: "run: assetd preload rohan; if it recurs, the origin serves bytes that differ from its manifest: republish the avatar (assetd publish)"}
 	if diff := cmp.Diff(want, e); diff != "" {
@@ -90,7 +91,7 @@ func TestLoadFailed(t *testing.T) {
 // failed event itself, the stream carries it once and ends.
 func TestLoadTerminalFromManager(t *testing.T) {
 	fm := &apitest.Manager{LoadFn: func(ctx context.Context, id string, o api.LoadOptions) (*apitype.Avatar, error) {
-		err := errs.Error{Code: errs.Cancelled, Message: "cancelled by a caller"}
+		err := errcode.Error{Code: errcode.Cancelled, Message: "cancelled by a caller"}
 		body := err.Body()
 		o.Progress(apitype.Event{Type: apitype.EventFailed, AvatarID: id, State: apitype.StateFailed, Error: &body})
 		o.Progress(progress(id, 1, 2)) // late: dropped
@@ -102,7 +103,7 @@ func TestLoadTerminalFromManager(t *testing.T) {
 		t.Errorf("stream:\n%s", body)
 	}
 	_, err := ts.c.Load(testCtx(t), "rohan", client.LoadOptions{}, nil)
-	wantCode(t, err, errs.Cancelled)
+	wantCode(t, err, errcode.Cancelled)
 }
 
 func TestLoadNoWait(t *testing.T) {
@@ -129,7 +130,7 @@ func TestLoadNoWait(t *testing.T) {
 	}
 	fm.StartFn = nil
 	_, _, err = ts.c.Start(ctx, "x", client.LoadOptions{})
-	wantCode(t, err, errs.AvatarAssetMissing)
+	wantCode(t, err, errcode.AvatarAssetMissing)
 }
 
 // TestLoadCallerGoesAway: a caller that hangs up ends its wait (the
@@ -148,7 +149,7 @@ func TestLoadCallerGoesAway(t *testing.T) {
 	ctx, cancel := context.WithCancel(testCtx(t))
 	go func() { <-started; cancel() }()
 	_, err := ts.c.Load(ctx, "rohan", client.LoadOptions{}, nil)
-	wantCode(t, err, errs.Cancelled)
+	wantCode(t, err, errcode.Cancelled)
 	if err := <-ended; !errors.Is(err, context.Canceled) {
 		t.Errorf("manager's ctx ended with %v", err)
 	}
@@ -165,7 +166,7 @@ func TestLoadEndsOnShutdown(t *testing.T) {
 	ts := start(t, fm, api.Options{})
 	go func() { <-started; ts.stop() }()
 	_, err := ts.c.Load(testCtx(t), "rohan", client.LoadOptions{}, nil)
-	wantCode(t, err, errs.Cancelled)
+	wantCode(t, err, errcode.Cancelled)
 }
 
 // TestConcurrentLoads: 64 callers of one avatar share one broadcast and
@@ -241,7 +242,7 @@ func TestEvents(t *testing.T) {
 			cancel()
 		}
 	})
-	wantCode(t, err, errs.Cancelled)
+	wantCode(t, err, errcode.Cancelled)
 	if len(got) != 3 || got[1].State != apitype.StateStale || got[2].Avatar == nil {
 		t.Errorf("events %+v", got)
 	}
@@ -272,7 +273,7 @@ func TestEventsEndOnShutdown(t *testing.T) {
 	ts := start(t, fm, api.Options{})
 	go func() { <-subscribed; ts.stop() }()
 	err := ts.c.Events(testCtx(t), func(apitype.Event) {})
-	if err != nil && errs.CodeOf(err) != errs.Internal {
+	if err != nil && errs.CodeOf(err) != errcode.Internal {
 		t.Errorf("Events = %v", err)
 	}
 }
@@ -323,21 +324,21 @@ func TestLoadSlowReader(t *testing.T) {
 // hint chosen by the reason and filled with the daemon's facts, in plain
 // answers, in a load's failed event and on /v1/events.
 func TestErrorHint(t *testing.T) {
-	noOrigin := &errs.Error{Code: errs.FailedToFetchAvatarMetadata, Phase: errs.PhaseMetadata,
-		Reason: errs.ReasonNoOrigin, Message: "no origin is configured"}
+	noOrigin := &errcode.Error{Code: errcode.FailedToFetchAvatarMetadata, Phase: errcode.PhaseMetadata,
+		Reason: errcode.ReasonNoOrigin, Message: "no origin is configured"}
 	fm := &apitest.Manager{
 		LoadFn: func(ctx context.Context, id string, o api.LoadOptions) (*apitype.Avatar, error) {
 			return nil, noOrigin.WithAvatar(id)
 		},
 		RetrieveFn: func(id string) (*apitype.Avatar, error) {
-			return nil, &errs.Error{Code: errs.AvatarAssetMissing, Phase: errs.PhaseLocal, Reason: errs.ReasonNotCached, AvatarID: id}
+			return nil, &errcode.Error{Code: errcode.AvatarAssetMissing, Phase: errcode.PhaseLocal, Reason: errcode.ReasonNotCached, AvatarID: id}
 		},
 	}
 	facts := func() errs.Facts { return errs.Facts{ConfigPath: "/etc/assetd/assetd.toml"} }
 	ts := start(t, fm, api.Options{Facts: facts})
 	var last apitype.Event
 	_, err := ts.c.Load(testCtx(t), "rohan", client.LoadOptions{}, func(ev apitype.Event) { last = ev })
-	e := wantCode(t, err, errs.FailedToFetchAvatarMetadata)
+	e := wantCode(t, err, errcode.FailedToFetchAvatarMetadata)
 	const want = "set origin.url in /etc/assetd/assetd.toml"
 	if e.Hint != want || last.Error == nil || last.Error.Hint != want {
 		t.Errorf("hint = %q, event %+v", e.Hint, last.Error)
@@ -346,7 +347,7 @@ func TestErrorHint(t *testing.T) {
 		t.Errorf("recovery changed: %q", last.Error.Recovery)
 	}
 	_, err = ts.c.Get(testCtx(t), "nobody")
-	if e := wantCode(t, err, errs.AvatarAssetMissing); e.Hint != "run: assetd preload nobody" {
+	if e := wantCode(t, err, errcode.AvatarAssetMissing); e.Hint != "run: assetd preload nobody" {
 		t.Errorf("get hint = %q", e.Hint)
 	}
 

@@ -6,7 +6,7 @@ import (
 	"slices"
 	"strconv"
 
-	"github.com/assetd/assetd/internal/errs"
+	"github.com/assetd/assetd/apitype/errcode"
 	"github.com/assetd/assetd/internal/version"
 )
 
@@ -113,7 +113,7 @@ func boolValue(b bool) string {
 // codeLabel is c when it is one of the error codes of internal/errs, else
 // "other": a label value never comes from outside that set.
 func codeLabel(c string) string {
-	if errs.Code(c).Known() {
+	if errcode.Code(c).Known() {
 		return c
 	}
 	return "other"

@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/assetd/assetd/apitype/errcode"
 	"github.com/assetd/assetd/internal/api"
 	"github.com/assetd/assetd/internal/api/apitest"
-	"github.com/assetd/assetd/internal/errs"
 )
 
 // serveMetrics runs ServeMetrics on a loopback port until the test ends
@@ -123,10 +123,10 @@ func TestMetricsBoundedLabels(t *testing.T) {
 	}
 	out := string(api.AppendMetrics(nil, api.Metrics{LoadsByResult: loads, PreloadFailing: failing}))
 	known := map[string]bool{"other": true}
-	for _, info := range errs.Table() {
+	for _, info := range errcode.Table() {
 		known[string(info.Code)] = true
 	}
-	for _, c := range []errs.Code{errs.Cancelled, errs.BadRequest, errs.NotFound, errs.MethodNotAllowed, errs.Forbidden, errs.PayloadTooLarge, errs.Internal, errs.DaemonNotRunning} {
+	for _, c := range []errcode.Code{errcode.Cancelled, errcode.BadRequest, errcode.NotFound, errcode.MethodNotAllowed, errcode.Forbidden, errcode.PayloadTooLarge, errcode.Internal, errcode.DaemonNotRunning} {
 		known[string(c)] = true
 	}
 	fixed := map[string]map[string]bool{

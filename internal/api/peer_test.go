@@ -12,9 +12,9 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/assetd/assetd/apitype/errcode"
 	"github.com/assetd/assetd/internal/api"
 	"github.com/assetd/assetd/internal/api/apitest"
-	"github.com/assetd/assetd/internal/errs"
 )
 
 // TestPeerCredentials runs a client as uid 4242 (a re-exec of this test
@@ -116,8 +116,8 @@ func TestReload(t *testing.T) {
 		t.Fatalf("reload: %v", err)
 	}
 	refuse = errors.New("/etc/assetd/assetd.toml:3: key fetch.concurrency: must be between 1 and 64, not 0")
-	e := wantCode(t, ts.c.Reload(testCtx(t)), errs.BadRequest)
-	if e.Reason != errs.ReasonConfigRefused || !strings.Contains(e.Message, refuse.Error()) {
+	e := wantCode(t, ts.c.Reload(testCtx(t)), errcode.BadRequest)
+	if e.Reason != errcode.ReasonConfigRefused || !strings.Contains(e.Message, refuse.Error()) {
 		t.Errorf("refused reload: reason %q message %q, want configRefused and the file's error", e.Reason, e.Message)
 	}
 	if calls != 2 {
@@ -128,5 +128,5 @@ func TestReload(t *testing.T) {
 		t.Errorf("GET /v1/reload: %d, want 405", status)
 	}
 	noReload := start(t, &apitest.Manager{}, api.Options{})
-	wantCode(t, noReload.c.Reload(testCtx(t)), errs.Internal)
+	wantCode(t, noReload.c.Reload(testCtx(t)), errcode.Internal)
 }

@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/assetd/assetd/apitype"
+	"github.com/assetd/assetd/apitype/errcode"
 	"github.com/assetd/assetd/internal/errs"
 )
 
@@ -69,12 +70,12 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	} else {
 		s.log.Debug("api: request refused", "method", r.Method, "path", r.URL.Path, "code", e.Code, "msg", e.Message)
 	}
-	s.writeJSON(w, status, errs.Envelope{Error: s.body(e)})
+	s.writeJSON(w, status, errcode.Envelope{Error: s.body(e)})
 }
 
 // body is the wire form of e with its hint filled in from the daemon's
 // facts.
-func (s *Server) body(e *errs.Error) errs.Body {
+func (s *Server) body(e *errcode.Error) errcode.Body {
 	b := e.Body()
 	b.Hint = s.facts().Hint(e)
 	return b
@@ -82,7 +83,7 @@ func (s *Server) body(e *errs.Error) errs.Body {
 
 // withHint returns b with its hint filled in; b itself is not changed,
 // since an event's body is shared by every subscriber.
-func (s *Server) withHint(b *errs.Body) *errs.Body {
+func (s *Server) withHint(b *errcode.Body) *errcode.Body {
 	if b == nil || b.Hint != "" {
 		return b
 	}
@@ -98,10 +99,10 @@ func (s *Server) facts() errs.Facts {
 	return s.opts.Facts()
 }
 
-func localErr(code errs.Code, format string, args ...any) *errs.Error {
-	return &errs.Error{Code: code, Phase: errs.PhaseLocal, Message: fmt.Sprintf(format, args...)}
+func localErr(code errcode.Code, format string, args ...any) *errcode.Error {
+	return &errcode.Error{Code: code, Phase: errcode.PhaseLocal, Message: fmt.Sprintf(format, args...)}
 }
 
-func badRequest(format string, args ...any) *errs.Error {
-	return localErr(errs.BadRequest, format, args...)
+func badRequest(format string, args ...any) *errcode.Error {
+	return localErr(errcode.BadRequest, format, args...)
 }

@@ -4,7 +4,7 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/assetd/assetd/internal/errs"
+	"github.com/assetd/assetd/apitype/errcode"
 	"github.com/assetd/assetd/internal/manifest"
 )
 
@@ -79,11 +79,11 @@ func (s *Server) serveHTTP(w http.ResponseWriter, req *http.Request) {
 	rt, id := match(req.URL.Path)
 	if req.ContentLength > MaxBodyBytes && !rt.streams(req.Method) {
 		w.Header().Set("Connection", "close")
-		s.writeError(w, req, localErr(errs.PayloadTooLarge, "the body is %d bytes; the limit is %d", req.ContentLength, MaxBodyBytes))
+		s.writeError(w, req, localErr(errcode.PayloadTooLarge, "the body is %d bytes; the limit is %d", req.ContentLength, MaxBodyBytes))
 		return
 	}
 	if rt == nil {
-		s.writeError(w, req, localErr(errs.NotFound, "no route %s", req.URL.Path))
+		s.writeError(w, req, localErr(errcode.NotFound, "no route %s", req.URL.Path))
 		return
 	}
 	if rt.hasID() {
@@ -102,16 +102,16 @@ func (s *Server) serveHTTP(w http.ResponseWriter, req *http.Request) {
 		}
 	}
 	w.Header().Set("Allow", rt.allow)
-	s.writeError(w, req, localErr(errs.MethodNotAllowed, "%s does not take %s; it takes %s", req.URL.Path, req.Method, rt.allow))
+	s.writeError(w, req, localErr(errcode.MethodNotAllowed, "%s does not take %s; it takes %s", req.URL.Path, req.Method, rt.allow))
 }
 
 // admit refuses callers the peer check refused and requests from browsers.
 func (s *Server) admit(req *http.Request) error {
 	if p, ok := req.Context().Value(peerKey{}).(peer); ok && !p.allowed {
-		return localErr(errs.Forbidden, "uid %d may not use assetd", p.uid)
+		return localErr(errcode.Forbidden, "uid %d may not use assetd", p.uid)
 	}
 	if req.Header.Get("Origin") != "" || req.Header.Get("Referer") != "" {
-		return localErr(errs.Forbidden, "requests carrying Origin or Referer headers are refused")
+		return localErr(errcode.Forbidden, "requests carrying Origin or Referer headers are refused")
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/assetd/assetd/apitype"
+	"github.com/assetd/assetd/apitype/errcode"
 	"github.com/assetd/assetd/internal/errs"
 	"github.com/assetd/assetd/internal/mailbox"
 )
@@ -98,8 +99,8 @@ func (s *Server) final(id string, res loadResult) apitype.Event {
 func (s *Server) events(w http.ResponseWriter, r *http.Request, _ string) {
 	if p, ok := r.Context().Value(peerKey{}).(peer); ok && p.known {
 		if why := s.lim.admitSubscriber(p.uid, s.privileged(p.uid)); why != "" {
-			s.writeError(w, r, &errs.Error{Code: errs.ConcurrentLimitExceeded, Phase: errs.PhaseLocal, Transient: true,
-				Reason: errs.ReasonTooManySubscribers, Message: "too many event streams: " + why})
+			s.writeError(w, r, &errcode.Error{Code: errcode.ConcurrentLimitExceeded, Phase: errcode.PhaseLocal, Transient: true,
+				Reason: errcode.ReasonTooManySubscribers, Message: "too many event streams: " + why})
 			return
 		}
 		defer s.lim.release(p.uid, &s.lim.subs)
@@ -151,7 +152,7 @@ type stream struct {
 	events bool  // /v1/events: no terminal event ends it
 	ended  bool  // a completed or failed event was written
 	err    error // the first write error: the caller is gone
-	hint   func(*errs.Body) *errs.Body
+	hint   func(*errcode.Body) *errcode.Body
 }
 
 func (s *Server) startStream(w http.ResponseWriter) *stream {

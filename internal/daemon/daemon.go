@@ -14,12 +14,12 @@ import (
 	"time"
 
 	"github.com/assetd/assetd/apitype"
+	"github.com/assetd/assetd/apitype/errcode"
 	"github.com/assetd/assetd/client"
 	"github.com/assetd/assetd/internal/alive"
 	"github.com/assetd/assetd/internal/api"
 	"github.com/assetd/assetd/internal/config"
 	"github.com/assetd/assetd/internal/duty"
-	"github.com/assetd/assetd/internal/errs"
 	"github.com/assetd/assetd/internal/fetch"
 	"github.com/assetd/assetd/internal/link"
 	"github.com/assetd/assetd/internal/manager"
@@ -61,7 +61,7 @@ func LoadConfig(o Options) (*config.Config, error) {
 }
 
 // noOrigin is what a load answers without origin.url, for the start's warning.
-var noOrigin = &errs.Error{Code: errs.FailedToFetchAvatarMetadata, Reason: errs.ReasonNoOrigin}
+var noOrigin = &errcode.Error{Code: errcode.FailedToFetchAvatarMetadata, Reason: errcode.ReasonNoOrigin}
 
 // FlushInterval is how often the store's last-used times are written.
 const FlushInterval = 30 * time.Second

@@ -10,7 +10,7 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/assetd/assetd/internal/errs"
+	"github.com/assetd/assetd/apitype/errcode"
 )
 
 type call struct {
@@ -140,7 +140,7 @@ func TestJitterSpreadsAFleet(t *testing.T) {
 func TestTransientFailureBacksOff(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		f := newFakeLoader()
-		offline := &errs.Error{Code: errs.FailedToFetchAvatarMetadata, Transient: true}
+		offline := &errcode.Error{Code: errcode.FailedToFetchAvatarMetadata, Transient: true}
 		f.errs["a"] = []error{offline, offline}
 		p := NewPreloader(f, Schedule{Avatars: []string{"a"}, Interval: 6 * time.Hour}, quiet)
 		p.jitter = func(time.Duration) time.Duration { return 0 }
@@ -159,7 +159,7 @@ func TestTransientFailureBacksOff(t *testing.T) {
 func TestFinalFailureWaitsForTheNextRefresh(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		f := newFakeLoader()
-		f.errs["gone"] = []error{&errs.Error{Code: errs.AvatarIDUnrecognized}}
+		f.errs["gone"] = []error{&errcode.Error{Code: errcode.AvatarIDUnrecognized}}
 		p := NewPreloader(f, Schedule{Avatars: []string{"gone"}, Interval: time.Hour}, quiet)
 		p.jitter = func(time.Duration) time.Duration { return 0 }
 		stop := runPreloader(t, p)

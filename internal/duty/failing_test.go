@@ -6,7 +6,7 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/assetd/assetd/internal/errs"
+	"github.com/assetd/assetd/apitype/errcode"
 )
 
 // TestFailingCountsLatestAttemptByCode: an avatar counts under the code of
@@ -15,10 +15,10 @@ import (
 func TestFailingCountsLatestAttemptByCode(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		f := newFakeLoader()
-		expired := &errs.Error{Code: errs.SessionTokenExpired}
-		offline := &errs.Error{Code: errs.FailedToFetchAvatarMetadata, Transient: true}
+		expired := &errcode.Error{Code: errcode.SessionTokenExpired}
+		offline := &errcode.Error{Code: errcode.FailedToFetchAvatarMetadata, Transient: true}
 		f.errs["a"] = []error{expired}
-		f.errs["b"] = []error{offline, &errs.Error{Code: errs.Cancelled}}
+		f.errs["b"] = []error{offline, &errcode.Error{Code: errcode.Cancelled}}
 		f.errs["c"] = []error{expired, expired}
 		p := NewPreloader(f, Schedule{Avatars: []string{"a", "b", "c", "d"}, Interval: time.Hour}, quiet)
 		p.jitter = func(time.Duration) time.Duration { return 0 }

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/assetd/assetd/apitype/errcode"
 	"github.com/assetd/assetd/internal/errs"
 
 	"github.com/assetd/assetd/internal/alive"
@@ -66,8 +67,8 @@ type Preloader struct {
 	next     map[string]time.Time
 	fails    map[string]int
 	running  map[string]bool
-	loaded   map[string]bool      // loaded once since it joined the list: refresh from now on
-	failing  map[string]errs.Code // the code of each avatar's latest attempt, while it fails
+	loaded   map[string]bool         // loaded once since it joined the list: refresh from now on
+	failing  map[string]errcode.Code // the code of each avatar's latest attempt, while it fails
 }
 
 // NewPreloader returns a preloader for s; Run starts it.
@@ -85,7 +86,7 @@ func NewPreloader(l Loader, s Schedule, log *slog.Logger) *Preloader {
 		fails:   map[string]int{},
 		running: map[string]bool{},
 		loaded:  map[string]bool{},
-		failing: map[string]errs.Code{},
+		failing: map[string]errcode.Code{},
 	}
 	p.apply(s)
 	return p
@@ -294,7 +295,7 @@ func (p *Preloader) finish(id string, err error) {
 	switch code := errs.CodeOf(err); {
 	case err == nil:
 		delete(p.failing, id)
-	case errors.Is(err, errHeldPinned), code == errs.Cancelled:
+	case errors.Is(err, errHeldPinned), code == errcode.Cancelled:
 		// neither a success nor a failure: as it was
 	default:
 		p.failing[id] = code
@@ -314,7 +315,7 @@ func (p *Preloader) finish(id string, err error) {
 		p.fails[id] = 0
 		p.loaded[id] = true
 		p.next[id] = p.refreshAt(now)
-	case errs.IsTransient(err) || errs.CodeOf(err) == errs.Cancelled:
+	case errs.IsTransient(err) || errs.CodeOf(err) == errcode.Cancelled:
 		p.fails[id]++
 		b := backoff(p.fails[id])
 		if p.schedule.Interval > 0 {
@@ -397,7 +398,7 @@ func (p *Preloader) apply(s Schedule) {
 	}
 	p.mu.Unlock()
 	for _, id := range removed {
-		if err := p.loader.Unpin(id); err != nil && errs.CodeOf(err) != errs.AvatarAssetMissing {
+		if err := p.loader.Unpin(id); err != nil && errs.CodeOf(err) != errcode.AvatarAssetMissing {
 			p.log.Warn("unpin of an avatar that left the preload list failed", "avatarId", id, "err", err)
 		}
 	}

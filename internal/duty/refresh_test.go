@@ -6,7 +6,7 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/assetd/assetd/internal/errs"
+	"github.com/assetd/assetd/apitype/errcode"
 )
 
 // kinds is, for each call of id, whether it was a Refresh.
@@ -29,7 +29,7 @@ func (f *fakeLoader) kinds(id string) []bool {
 func TestRefreshRevalidatesAfterTheFirstLoad(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		f := newFakeLoader()
-		offline := &errs.Error{Code: errs.FailedToFetchAvatarMetadata, Transient: true}
+		offline := &errcode.Error{Code: errcode.FailedToFetchAvatarMetadata, Transient: true}
 		f.errs["b"] = []error{offline}
 		p := NewPreloader(f, Schedule{Avatars: []string{"a", "b"}, Interval: time.Hour}, quiet)
 		p.jitter = func(time.Duration) time.Duration { return 0 }

@@ -10,29 +10,21 @@ import (
 	"testing"
 )
 
-// TestErrcodeNamedHere holds the rule of codes.go: every code, class,
-// phase, reason and type of apitype/errcode is named here as errcode's, and
-// errs gives no code, phase or reason a value of its own (that would be a
-// second source of truth a client of errcode cannot see).
-func TestErrcodeNamedHere(t *testing.T) {
+// TestNoVocabularyHere holds the line between the two packages: the
+// client-facing vocabulary (codes, classes, phases, reasons, the error type
+// and its wire body) lives in apitype/errcode alone, and the daemon names it
+// there; errs declares none of it again, neither as a value of its own (a
+// second source of truth a client of errcode cannot see) nor as an alias (a
+// second list to keep in step).
+func TestNoVocabularyHere(t *testing.T) {
 	public := decls(t, "../../apitype/errcode")
-	here := decls(t, ".")
-	for name := range public {
-		v, ok := here[name]
-		if !ok {
-			t.Errorf("errcode.%s is not named in errs: add %s = errcode.%s to codes.go", name, name, name)
-			continue
-		}
-		if v != "errcode."+name {
-			t.Errorf("errs.%s is %s, want errcode.%s", name, v, name)
-		}
-	}
-	for name, v := range here {
-		if _, ok := public[name]; ok {
-			continue
-		}
-		if strings.HasPrefix(name, "Reason") || strings.HasPrefix(name, "Phase") || strings.HasPrefix(name, "Class") || strings.HasPrefix(v, "Code(") {
-			t.Errorf("errs.%s = %s is client-facing: define it in apitype/errcode and name it here", name, v)
+	for name, v := range decls(t, ".") {
+		switch {
+		case public[name] != "":
+			t.Errorf("errs.%s names errcode.%s again: use errcode.%s", name, name, name)
+		case strings.HasPrefix(name, "Reason"), strings.HasPrefix(name, "Phase"), strings.HasPrefix(name, "Class"),
+			strings.HasPrefix(v, "Code("), strings.HasPrefix(v, "errcode."):
+			t.Errorf("errs.%s = %s is client-facing: define it in apitype/errcode", name, v)
 		}
 	}
 }

@@ -5,32 +5,34 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+
+	"github.com/assetd/assetd/apitype/errcode"
 )
 
 // New returns an error with a code and a message.
-func New(code Code, phase Phase, format string, args ...any) *Error {
-	return &Error{Code: code, Phase: phase, Message: fmt.Sprintf(format, args...)}
+func New(code errcode.Code, phase errcode.Phase, format string, args ...any) *errcode.Error {
+	return &errcode.Error{Code: code, Phase: phase, Message: fmt.Sprintf(format, args...)}
 }
 
 // From returns the *Error in err's chain. A cancelled or expired context
 // becomes Cancelled; anything else becomes Internal wrapping err. From(nil)
 // is nil.
-func From(err error) *Error {
+func From(err error) *errcode.Error {
 	if err == nil {
 		return nil
 	}
-	var e *Error
+	var e *errcode.Error
 	if errors.As(err, &e) {
 		return e
 	}
 	if errors.Is(err, context.Canceled) {
-		return &Error{Code: Cancelled, Phase: PhaseLocal, Message: "cancelled", Err: err}
+		return &errcode.Error{Code: errcode.Cancelled, Phase: errcode.PhaseLocal, Message: "cancelled", Err: err}
 	}
-	return &Error{Code: Internal, Phase: PhaseLocal, Message: err.Error(), Err: err}
+	return &errcode.Error{Code: errcode.Internal, Phase: errcode.PhaseLocal, Message: err.Error(), Err: err}
 }
 
 // CodeOf returns the code of err, "" for nil.
-func CodeOf(err error) Code {
+func CodeOf(err error) errcode.Code {
 	if err == nil {
 		return ""
 	}
@@ -39,7 +41,7 @@ func CodeOf(err error) Code {
 
 // IsTransient reports whether a retry may help with err.
 func IsTransient(err error) bool {
-	var e *Error
+	var e *errcode.Error
 	return errors.As(err, &e) && e.Transient
 }
 
@@ -47,47 +49,47 @@ func IsTransient(err error) bool {
 func HTTPStatus(err error) int {
 	e := From(err)
 	switch e.Code {
-	case AvatarIDUnrecognized:
-		if e.Reason == ReasonInvalidID {
+	case errcode.AvatarIDUnrecognized:
+		if e.Reason == errcode.ReasonInvalidID {
 			return http.StatusBadRequest
 		}
 		return http.StatusNotFound
-	case AvatarAssetMissing:
-		if e.Reason == ReasonNotCached || e.Reason == "" {
+	case errcode.AvatarAssetMissing:
+		if e.Reason == errcode.ReasonNotCached || e.Reason == "" {
 			return http.StatusNotFound
 		}
 		return http.StatusConflict
-	case AppIDUnrecognized:
+	case errcode.AppIDUnrecognized:
 		return http.StatusForbidden
-	case SessionTokenInvalid, SessionTokenExpired:
+	case errcode.SessionTokenInvalid, errcode.SessionTokenExpired:
 		return http.StatusUnauthorized
-	case InsufficientBalance:
+	case errcode.InsufficientBalance:
 		return http.StatusPaymentRequired
-	case SessionTimeout:
+	case errcode.SessionTimeout:
 		return http.StatusGatewayTimeout
-	case ConcurrentLimitExceeded:
+	case errcode.ConcurrentLimitExceeded:
 		return http.StatusTooManyRequests
-	case FailedToFetchAvatarMetadata, FailedToDownloadAvatarAssets, ServerError:
-		if e.Reason == ReasonInsufficientStorage {
+	case errcode.FailedToFetchAvatarMetadata, errcode.FailedToDownloadAvatarAssets, errcode.ServerError:
+		if e.Reason == errcode.ReasonInsufficientStorage {
 			return http.StatusInsufficientStorage
 		}
 		return http.StatusBadGateway
-	case Cancelled:
+	case errcode.Cancelled:
 		return StatusClientClosedRequest
-	case BadRequest:
-		if e.Reason == ReasonForceRequired {
+	case errcode.BadRequest:
+		if e.Reason == errcode.ReasonForceRequired {
 			return http.StatusConflict
 		}
 		return http.StatusBadRequest
-	case NotFound:
+	case errcode.NotFound:
 		return http.StatusNotFound
-	case MethodNotAllowed:
+	case errcode.MethodNotAllowed:
 		return http.StatusMethodNotAllowed
-	case Forbidden:
+	case errcode.Forbidden:
 		return http.StatusForbidden
-	case PayloadTooLarge:
+	case errcode.PayloadTooLarge:
 		return http.StatusRequestEntityTooLarge
-	case DaemonNotRunning:
+	case errcode.DaemonNotRunning:
 		return http.StatusServiceUnavailable
 	}
 	return http.StatusInternalServerError
@@ -125,12 +127,12 @@ const ExitCodesHelp = `Exit codes:
 // configuration reports whether e's cause is this device's configuration
 // or the command line, whatever its code: exit 2, where only the operator
 // can help. A new reason of that kind belongs here.
-func configuration(e *Error) bool {
+func configuration(e *errcode.Error) bool {
 	switch e.Reason {
-	case ReasonNoOrigin, ReasonInvalidID, ReasonForceRequired, ReasonTokenFile:
+	case errcode.ReasonNoOrigin, errcode.ReasonInvalidID, errcode.ReasonForceRequired, errcode.ReasonTokenFile:
 		return true
-	case ReasonInsecure:
-		return e.Phase == PhaseLocal // origin.url itself, not a URL the origin named
+	case errcode.ReasonInsecure:
+		return e.Phase == errcode.PhaseLocal // origin.url itself, not a URL the origin named
 	}
 	return false
 }
@@ -145,17 +147,17 @@ func ExitCode(err error) int {
 	switch {
 	case configuration(e):
 		return ExitUsage
-	case code == DaemonNotRunning:
+	case code == errcode.DaemonNotRunning:
 		return ExitUnreachable
-	case code == Internal:
+	case code == errcode.Internal:
 		return ExitAvatar
 	}
 	switch code.Class() {
-	case ClassLocal:
+	case errcode.ClassLocal:
 		return ExitUsage
-	case ClassAccount:
+	case errcode.ClassAccount:
 		return ExitAccount
-	case ClassCancel:
+	case errcode.ClassCancel:
 		return ExitInterrupted
 	}
 	return ExitAvatar

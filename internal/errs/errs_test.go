@@ -6,51 +6,53 @@ import (
 	"fmt"
 	"net/http"
 	"testing"
+
+	"github.com/assetd/assetd/apitype/errcode"
 )
 
 func TestFrom(t *testing.T) {
 	if From(nil) != nil {
 		t.Error("From(nil) != nil")
 	}
-	if c := From(fmt.Errorf("x: %w", context.Canceled)).Code; c != Cancelled {
+	if c := From(fmt.Errorf("x: %w", context.Canceled)).Code; c != errcode.Cancelled {
 		t.Errorf("cancelled context -> %s", c)
 	}
-	if c := From(errors.New("boom")).Code; c != Internal {
+	if c := From(errors.New("boom")).Code; c != errcode.Internal {
 		t.Errorf("plain error -> %s", c)
 	}
 }
 
 func TestHTTPStatusAndExitCode(t *testing.T) {
 	tests := []struct {
-		err       *Error
+		err       *errcode.Error
 		status    int
 		exit      int
 		transient bool
 	}{
-		{&Error{Code: AvatarIDUnrecognized, Reason: ReasonInvalidID}, 400, 2, false},
-		{&Error{Code: FailedToFetchAvatarMetadata, Reason: ReasonNoOrigin}, 502, 2, false},
-		{&Error{Code: FailedToFetchAvatarMetadata, Reason: ReasonInsecure, Phase: PhaseLocal}, 502, 2, false},
-		{&Error{Code: FailedToDownloadAvatarAssets, Reason: ReasonInsecure, Phase: PhaseDownload}, 502, 1, false},
-		{&Error{Code: AvatarIDUnrecognized}, 404, 1, false},
-		{&Error{Code: AvatarAssetMissing, Reason: ReasonNotCached}, 404, 1, false},
-		{&Error{Code: AvatarAssetMissing, Reason: ReasonDamaged}, 409, 1, false},
-		{&Error{Code: AppIDUnrecognized}, 403, 4, false},
-		{&Error{Code: SessionTokenInvalid}, 401, 4, false},
-		{&Error{Code: SessionTokenExpired}, 401, 4, false},
-		{&Error{Code: InsufficientBalance}, 402, 4, false},
-		{&Error{Code: SessionTimeout, Transient: true}, 504, 1, true},
-		{&Error{Code: ConcurrentLimitExceeded, Transient: true}, 429, 1, true},
-		{&Error{Code: FailedToFetchAvatarMetadata, Transient: true}, 502, 1, true},
-		{&Error{Code: FailedToDownloadAvatarAssets, Reason: ReasonInsufficientStorage}, 507, 1, false},
-		{&Error{Code: ServerError, HTTPStatus: 500}, 502, 1, false},
-		{&Error{Code: Cancelled}, StatusClientClosedRequest, 130, false},
-		{&Error{Code: BadRequest}, 400, 2, false},
-		{&Error{Code: NotFound}, 404, 2, false},
-		{&Error{Code: MethodNotAllowed}, 405, 2, false},
-		{&Error{Code: Forbidden}, 403, 2, false},
-		{&Error{Code: PayloadTooLarge}, 413, 2, false},
-		{&Error{Code: DaemonNotRunning}, 503, 3, false},
-		{&Error{Code: Internal}, 500, 1, false},
+		{&errcode.Error{Code: errcode.AvatarIDUnrecognized, Reason: errcode.ReasonInvalidID}, 400, 2, false},
+		{&errcode.Error{Code: errcode.FailedToFetchAvatarMetadata, Reason: errcode.ReasonNoOrigin}, 502, 2, false},
+		{&errcode.Error{Code: errcode.FailedToFetchAvatarMetadata, Reason: errcode.ReasonInsecure, Phase: errcode.PhaseLocal}, 502, 2, false},
+		{&errcode.Error{Code: errcode.FailedToDownloadAvatarAssets, Reason: errcode.ReasonInsecure, Phase: errcode.PhaseDownload}, 502, 1, false},
+		{&errcode.Error{Code: errcode.AvatarIDUnrecognized}, 404, 1, false},
+		{&errcode.Error{Code: errcode.AvatarAssetMissing, Reason: errcode.ReasonNotCached}, 404, 1, false},
+		{&errcode.Error{Code: errcode.AvatarAssetMissing, Reason: errcode.ReasonDamaged}, 409, 1, false},
+		{&errcode.Error{Code: errcode.AppIDUnrecognized}, 403, 4, false},
+		{&errcode.Error{Code: errcode.SessionTokenInvalid}, 401, 4, false},
+		{&errcode.Error{Code: errcode.SessionTokenExpired}, 401, 4, false},
+		{&errcode.Error{Code: errcode.InsufficientBalance}, 402, 4, false},
+		{&errcode.Error{Code: errcode.SessionTimeout, Transient: true}, 504, 1, true},
+		{&errcode.Error{Code: errcode.ConcurrentLimitExceeded, Transient: true}, 429, 1, true},
+		{&errcode.Error{Code: errcode.FailedToFetchAvatarMetadata, Transient: true}, 502, 1, true},
+		{&errcode.Error{Code: errcode.FailedToDownloadAvatarAssets, Reason: errcode.ReasonInsufficientStorage}, 507, 1, false},
+		{&errcode.Error{Code: errcode.ServerError, HTTPStatus: 500}, 502, 1, false},
+		{&errcode.Error{Code: errcode.Cancelled}, StatusClientClosedRequest, 130, false},
+		{&errcode.Error{Code: errcode.BadRequest}, 400, 2, false},
+		{&errcode.Error{Code: errcode.NotFound}, 404, 2, false},
+		{&errcode.Error{Code: errcode.MethodNotAllowed}, 405, 2, false},
+		{&errcode.Error{Code: errcode.Forbidden}, 403, 2, false},
+		{&errcode.Error{Code: errcode.PayloadTooLarge}, 413, 2, false},
+		{&errcode.Error{Code: errcode.DaemonNotRunning}, 503, 3, false},
+		{&errcode.Error{Code: errcode.Internal}, 500, 1, false},
 	}
 	for _, tt := range tests {
 		name := string(tt.err.Code) + "/" + tt.err.Reason

@@ -3,6 +3,8 @@ package errs
 import (
 	"fmt"
 	"strings"
+
+	"github.com/assetd/assetd/apitype/errcode"
 )
 
 // Facts are what the daemon knows that a hint names: the configuration in
@@ -32,7 +34,7 @@ func (f Facts) origin() string {
 // by its code, and filled with f. "" when there is nothing better than the
 // code's recovery text. Unlike Recovery, which is the SDK table's text for
 // the code, a hint follows the cause.
-func (f Facts) Hint(e *Error) string {
+func (f Facts) Hint(e *errcode.Error) string {
 	if e == nil {
 		return ""
 	}
@@ -45,49 +47,49 @@ func (f Facts) Hint(e *Error) string {
 	return f.byCode(e)
 }
 
-func (f Facts) byReason(e *Error) string {
+func (f Facts) byReason(e *errcode.Error) string {
 	id := e.AvatarID
 	if id == "" {
 		id = "ID"
 	}
 	switch e.Reason {
-	case ReasonNoOrigin:
+	case errcode.ReasonNoOrigin:
 		return "set origin.url in " + f.configIn()
-	case ReasonInvalidID:
+	case errcode.ReasonInvalidID:
 		return "check the ID: it is the name of the avatar's folder given to assetd publish"
-	case ReasonNotCached:
+	case errcode.ReasonNotCached:
 		return "run: assetd preload " + id
-	case ReasonDamaged:
+	case errcode.ReasonDamaged:
 		return "run: assetd preload " + id + " to fetch the damaged files again"
-	case ReasonSizeMismatch, ReasonHashMismatch:
+	case errcode.ReasonSizeMismatch, errcode.ReasonHashMismatch:
 		return "run: assetd preload " + id + "; if it recurs, the origin serves bytes that differ from its manifest: republish the avatar (assetd publish)"
-	case ReasonInsufficientStorage:
+	case errcode.ReasonInsufficientStorage:
 		return "free disk space, or raise store.max_bytes or lower store.reserve_bytes in " + f.configIn()
-	case ReasonBadSignature:
+	case errcode.ReasonBadSignature:
 		return "sign the manifest with a key in origin.trusted_keys (assetd publish --sign), or add its key to origin.trusted_keys in " + f.configIn()
-	case ReasonUntrusted:
+	case errcode.ReasonUntrusted:
 		return "run: assetd preload " + id + " to fetch it again signed by a key in origin.trusted_keys, or add its key to origin.trusted_keys in " + f.configIn()
-	case ReasonTokenFile:
+	case errcode.ReasonTokenFile:
 		return "make origin.session_token_file readable by assetd (it is read again when it changes), or: assetd session set --token-file FILE"
-	case ReasonInsecure:
+	case errcode.ReasonInsecure:
 		return "use https:// in " + f.origin() + ", or http:// to a loopback host; origin.allow_insecure in " + f.configIn() + " is for test rigs"
-	case ReasonNetwork, ReasonTimeout, ReasonStalled:
+	case errcode.ReasonNetwork, errcode.ReasonTimeout, errcode.ReasonStalled:
 		return "check that " + f.origin() + " is reachable from this machine, then retry"
-	case ReasonTooManyRedirects:
+	case errcode.ReasonTooManyRedirects:
 		return "check " + f.origin() + ": it redirects too often"
-	case ReasonTooManyLoads:
+	case errcode.ReasonTooManyLoads:
 		return "wait for your loads to finish (assetd ls), or cancel some (assetd cancel); api.max_loads_per_uid in " + f.configIn() + " sets how many run at once"
-	case ReasonTooManyConnections:
+	case errcode.ReasonTooManyConnections:
 		return "close idle connections to the socket; api.max_connections_per_uid in " + f.configIn() + " sets the cap"
-	case ReasonTooManySubscribers:
+	case errcode.ReasonTooManySubscribers:
 		return "close other 'assetd events' streams of this user; api.max_subscribers_per_uid in " + f.configIn() + " sets the cap"
-	case ReasonRetryAfterTooLong:
+	case errcode.ReasonRetryAfterTooLong:
 		return "the origin asked to wait longer than fetch.retry_wait_max: retry later"
-	case ReasonInvalidManifest:
+	case errcode.ReasonInvalidManifest:
 		return "the origin serves a manifest assetd refuses: republish the avatar (assetd publish), and check " + f.origin()
-	case ReasonPlainNotFound:
+	case errcode.ReasonPlainNotFound:
 		return "check " + f.origin() + " in " + f.configIn() + ": it must be the root of the published tree (serving /v1/avatars/{id}/manifest); or publish " + id + " there"
-	case ReasonHTMLAnswer:
+	case errcode.ReasonHTMLAnswer:
 		return "log in to the network if a captive portal is in the way, or fix " + f.origin() + " in " + f.configIn()
 	case "http404":
 		return "the origin lacks a file its manifest names: publish the avatar again (assetd publish)"
@@ -98,23 +100,23 @@ func (f Facts) byReason(e *Error) string {
 	return ""
 }
 
-func (f Facts) byCode(e *Error) string {
+func (f Facts) byCode(e *errcode.Error) string {
 	switch e.Code {
-	case AvatarIDUnrecognized:
+	case errcode.AvatarIDUnrecognized:
 		return fmt.Sprintf("the origin has no avatar %q: check the ID, or publish it", e.AvatarID)
-	case AvatarAssetMissing:
+	case errcode.AvatarAssetMissing:
 		if e.AvatarID != "" {
 			return "run: assetd preload " + e.AvatarID
 		}
-	case SessionTokenInvalid, SessionTokenExpired:
+	case errcode.SessionTokenInvalid, errcode.SessionTokenExpired:
 		return "give assetd a new token: assetd session set --token-file FILE, or rewrite origin.session_token_file"
-	case AppIDUnrecognized:
+	case errcode.AppIDUnrecognized:
 		return "check origin.app_id in " + f.configIn()
-	case SessionTimeout, ConcurrentLimitExceeded:
+	case errcode.SessionTimeout, errcode.ConcurrentLimitExceeded:
 		return "retry later"
-	case FailedToFetchAvatarMetadata, FailedToDownloadAvatarAssets:
+	case errcode.FailedToFetchAvatarMetadata, errcode.FailedToDownloadAvatarAssets:
 		return "check that " + f.origin() + " is reachable from this machine, then retry"
-	case ServerError:
+	case errcode.ServerError:
 		return "retry later; the origin's message says what failed"
 	}
 	return ""

@@ -1,32 +1,36 @@
 package errs
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/assetd/assetd/apitype/errcode"
+)
 
 func TestHintFollowsTheReason(t *testing.T) {
 	f := Facts{ConfigPath: "/etc/assetd/assetd.toml", OriginURL: "https://cdn.example/v1"}
 	tests := []struct {
-		e    *Error
+		e    *errcode.Error
 		want string
 	}{
-		{&Error{Code: FailedToFetchAvatarMetadata, Reason: ReasonNoOrigin}, "set origin.url in /etc/assetd/assetd.toml"},
-		{&Error{Code: AvatarAssetMissing, Reason: ReasonNotCached, AvatarID: "nobody"}, "run: assetd preload nobody"},
-		{&Error{Code: FailedToDownloadAvatarAssets, Reason: ReasonInsufficientStorage, Hint: "raise store.max_bytes (now 5.0 MiB; this avatar needs 8.6 MiB)"},
+		{&errcode.Error{Code: errcode.FailedToFetchAvatarMetadata, Reason: errcode.ReasonNoOrigin}, "set origin.url in /etc/assetd/assetd.toml"},
+		{&errcode.Error{Code: errcode.AvatarAssetMissing, Reason: errcode.ReasonNotCached, AvatarID: "nobody"}, "run: assetd preload nobody"},
+		{&errcode.Error{Code: errcode.FailedToDownloadAvatarAssets, Reason: errcode.ReasonInsufficientStorage, Hint: "raise store.max_bytes (now 5.0 MiB; this avatar needs 8.6 MiB)"},
 			"raise store.max_bytes (now 5.0 MiB; this avatar needs 8.6 MiB)"},
-		{&Error{Code: AvatarAssetMissing, Reason: ReasonUntrusted, AvatarID: "rohan"},
+		{&errcode.Error{Code: errcode.AvatarAssetMissing, Reason: errcode.ReasonUntrusted, AvatarID: "rohan"},
 			"run: assetd preload rohan to fetch it again signed by a key in origin.trusted_keys, or add its key to origin.trusted_keys in /etc/assetd/assetd.toml"},
-		{&Error{Code: AvatarIDUnrecognized, Reason: ReasonPlainNotFound, AvatarID: "aria"},
+		{&errcode.Error{Code: errcode.AvatarIDUnrecognized, Reason: errcode.ReasonPlainNotFound, AvatarID: "aria"},
 			"check origin.url (https://cdn.example/v1) in /etc/assetd/assetd.toml: it must be the root of the published tree (serving /v1/avatars/{id}/manifest); or publish aria there"},
-		{&Error{Code: ConcurrentLimitExceeded, Reason: ReasonTooManyLoads},
+		{&errcode.Error{Code: errcode.ConcurrentLimitExceeded, Reason: errcode.ReasonTooManyLoads},
 			"wait for your loads to finish (assetd ls), or cancel some (assetd cancel); api.max_loads_per_uid in /etc/assetd/assetd.toml sets how many run at once"},
-		{&Error{Code: FailedToFetchAvatarMetadata, Reason: ReasonNetwork}, "check that origin.url (https://cdn.example/v1) is reachable from this machine, then retry"},
-		{&Error{Code: Forbidden}, ""},
+		{&errcode.Error{Code: errcode.FailedToFetchAvatarMetadata, Reason: errcode.ReasonNetwork}, "check that origin.url (https://cdn.example/v1) is reachable from this machine, then retry"},
+		{&errcode.Error{Code: errcode.Forbidden}, ""},
 	}
 	for _, tt := range tests {
 		if got := f.Hint(tt.e); got != tt.want {
 			t.Errorf("%s/%s: hint %q, want %q", tt.e.Code, tt.e.Reason, got, tt.want)
 		}
 	}
-	if got := (Facts{}).Hint(&Error{Code: FailedToFetchAvatarMetadata, Reason: ReasonNoOrigin}); got != "set origin.url in a configuration file passed to assetd serve --config" {
+	if got := (Facts{}).Hint(&errcode.Error{Code: errcode.FailedToFetchAvatarMetadata, Reason: errcode.ReasonNoOrigin}); got != "set origin.url in a configuration file passed to assetd serve --config" {
 		t.Errorf("no config file: %q", got)
 	}
 }

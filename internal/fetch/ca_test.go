@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/assetd/assetd/internal/errs"
+	"github.com/assetd/assetd/apitype/errcode"
 	"github.com/assetd/assetd/internal/manifest"
 	"github.com/assetd/assetd/internal/testkit"
 )
@@ -31,8 +31,8 @@ func TestRootCAs(t *testing.T) {
 	cfg := testConfig(srv.URL + "/")
 	plain := newClient(t, cfg)
 	_, err := plain.Manifest(ctxT(t), "rohan", "")
-	var e *errs.Error
-	if !errors.As(err, &e) || e.Reason != errs.ReasonInsecure || e.Transient || !strings.Contains(e.Hint, "origin.ca_file") {
+	var e *errcode.Error
+	if !errors.As(err, &e) || e.Reason != errcode.ReasonInsecure || e.Transient || !strings.Contains(e.Hint, "origin.ca_file") {
 		t.Fatalf("without the CA: %#v", err)
 	}
 	if n != 0 {

@@ -16,7 +16,7 @@ import (
 
 	"github.com/hashicorp/go-cleanhttp"
 
-	"github.com/assetd/assetd/internal/errs"
+	"github.com/assetd/assetd/apitype/errcode"
 	"github.com/assetd/assetd/internal/version"
 )
 
@@ -235,8 +235,8 @@ func (c *Client) TrustedKeys() []ed25519.PublicKey { return c.cfg.TrustedKeys }
 
 func (c *Client) parseBase(s string) (*url.URL, error) {
 	bad := func(format string, args ...any) error {
-		return &errs.Error{Code: errs.FailedToFetchAvatarMetadata, Phase: errs.PhaseLocal,
-			Reason: errs.ReasonInsecure, Message: fmt.Sprintf("origin URL %q: ", s) + fmt.Sprintf(format, args...)}
+		return &errcode.Error{Code: errcode.FailedToFetchAvatarMetadata, Phase: errcode.PhaseLocal,
+			Reason: errcode.ReasonInsecure, Message: fmt.Sprintf("origin URL %q: ", s) + fmt.Sprintf(format, args...)}
 	}
 	u, err := url.Parse(s)
 	switch {

@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/assetd/assetd/internal/errs"
+	"github.com/assetd/assetd/apitype/errcode"
 	"github.com/assetd/assetd/internal/manifest"
 )
 
@@ -45,7 +45,7 @@ func (c *Client) copyBody(t target, body io.Reader, a manifest.Asset, sink Sink,
 				}
 			}
 			if len(p) > w {
-				e := t.err(errs.FailedToDownloadAvatarAssets, errs.ReasonSizeMismatch, true,
+				e := t.err(errcode.FailedToDownloadAvatarAssets, errcode.ReasonSizeMismatch, true,
 					"%s: the body is longer than its size %d", t.what(), a.Size)
 				e.Err = errTooLong
 				return stored, true, &stop{e}
@@ -53,7 +53,7 @@ func (c *Client) copyBody(t target, body io.Reader, a manifest.Asset, sink Sink,
 		}
 		switch {
 		case rerr == io.EOF && remaining > 0:
-			return stored, true, t.err(t.fail(), errs.ReasonSizeMismatch, true, "%s: the body ended %d bytes short; resuming", t.what(), remaining)
+			return stored, true, t.err(t.fail(), errcode.ReasonSizeMismatch, true, "%s: the body ended %d bytes short; resuming", t.what(), remaining)
 		case rerr == io.EOF:
 			return stored, true, nil
 		case rerr != nil:

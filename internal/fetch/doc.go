@@ -1,7 +1,7 @@
 // Package fetch owns assetd's side of the origin protocol
 // (docs/origin-protocol.md): it fetches and validates avatar manifests and
 // streams asset blobs into a caller's Sink. Every failure it returns is an
-// *errs.Error mapped from the origin's answer exactly as the protocol's
+// *errcode.Error mapped from the origin's answer exactly as the protocol's
 // error table says, carrying phase, avatar ID, transient and, where they
 // apply, reason, HTTP status, server code and asset.
 //

@@ -10,7 +10,7 @@ import (
 
 	"github.com/hashicorp/go-retryablehttp"
 
-	"github.com/assetd/assetd/internal/errs"
+	"github.com/assetd/assetd/apitype/errcode"
 	"github.com/assetd/assetd/internal/manifest"
 )
 
@@ -50,8 +50,8 @@ func (c *Client) Download(ctx context.Context, b Blob, sink Sink, progress func(
 	a := b.Asset
 	t := target{kind: kindBlob, avatarID: b.AvatarID, asset: a.Path, token: c.cfg.Token, tokenProblem: c.cfg.TokenProblem}
 	if !manifest.ValidDigest(a.SHA256) || a.Size < 0 {
-		e := t.err(errs.FailedToDownloadAvatarAssets, errs.ReasonInvalidManifest, false, "asset %q has no valid size and sha256", a.Path)
-		e.Phase = errs.PhaseLocal
+		e := t.err(errcode.FailedToDownloadAvatarAssets, errcode.ReasonInvalidManifest, false, "asset %q has no valid size and sha256", a.Path)
+		e.Phase = errcode.PhaseLocal
 		return e
 	}
 	urls, err := c.blobURLs(t, b)
@@ -90,15 +90,15 @@ func (c *Client) Download(ctx context.Context, b Blob, sink Sink, progress func(
 }
 
 func verify(t target, a manifest.Asset, sink Sink) error {
-	var e *errs.Error
+	var e *errcode.Error
 	if n := sink.Size(); n != a.Size {
-		e = t.err(errs.FailedToDownloadAvatarAssets, errs.ReasonSizeMismatch, true, "%s: got %d bytes, want %d", t.what(), n, a.Size)
+		e = t.err(errcode.FailedToDownloadAvatarAssets, errcode.ReasonSizeMismatch, true, "%s: got %d bytes, want %d", t.what(), n, a.Size)
 	} else if d := sink.Digest(); d != a.SHA256 {
-		e = t.err(errs.FailedToDownloadAvatarAssets, errs.ReasonHashMismatch, true, "%s: sha256 %s, want %s", t.what(), d, a.SHA256)
+		e = t.err(errcode.FailedToDownloadAvatarAssets, errcode.ReasonHashMismatch, true, "%s: sha256 %s, want %s", t.what(), d, a.SHA256)
 	} else {
 		return nil
 	}
-	e.Phase = errs.PhaseVerify
+	e.Phase = errcode.PhaseVerify
 	return e
 }
 
@@ -176,7 +176,7 @@ func (c *Client) receive(t target, resp *http.Response, a manifest.Asset, sink S
 			if err := truncate(t, sink, progress); err != nil {
 				return &stop{err}
 			}
-			return t.err(t.fail(), errs.ReasonNetwork, true, "%s: asked for bytes from %d, got Content-Range %q; restarting",
+			return t.err(t.fail(), errcode.ReasonNetwork, true, "%s: asked for bytes from %d, got Content-Range %q; restarting",
 				t.what(), off, resp.Header.Get("Content-Range"))
 		}
 	case http.StatusOK:
@@ -192,12 +192,12 @@ func (c *Client) receive(t target, resp *http.Response, a manifest.Asset, sink S
 		if err := truncate(t, sink, progress); err != nil {
 			return &stop{err}
 		}
-		return t.err(t.fail(), errs.ReasonSizeMismatch, true, "%s: origin has no bytes from %d of %d; restarting", t.what(), off, a.Size)
+		return t.err(t.fail(), errcode.ReasonSizeMismatch, true, "%s: origin has no bytes from %d of %d; restarting", t.what(), off, a.Size)
 	default:
 		return &stop{t.status(resp, c.cfg.RetryWaitMax)}
 	}
 	if n := resp.ContentLength; n > a.Size-sink.Size() {
-		e := t.err(errs.FailedToDownloadAvatarAssets, errs.ReasonSizeMismatch, true,
+		e := t.err(errcode.FailedToDownloadAvatarAssets, errcode.ReasonSizeMismatch, true,
 			"%s: the origin sends %d bytes from %d, more than the size %d", t.what(), n, sink.Size(), a.Size)
 		e.Err = errTooLong
 		return &stop{e}

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/assetd/assetd/apitype/errcode"
 	"github.com/assetd/assetd/internal/errs"
 	"github.com/assetd/assetd/internal/testkit"
 )
@@ -199,7 +200,7 @@ func TestTrickle(t *testing.T) {
 			a.URL = "/blob"
 			before := o.TotalHits()
 			err := c.Download(ctxT(t), Blob{AvatarID: "rohan", Asset: a}, newSink(t), nil)
-			if !errors.Is(err, &errs.Error{Code: errs.FailedToDownloadAvatarAssets, Reason: errs.ReasonStalled}) || !errs.IsTransient(err) {
+			if !errors.Is(err, &errcode.Error{Code: errcode.FailedToDownloadAvatarAssets, Reason: errcode.ReasonStalled}) || !errs.IsTransient(err) {
 				t.Fatalf("err = %v", err)
 			}
 			if n := o.TotalHits() - before; n != 2 {
@@ -235,7 +236,7 @@ func TestAttemptTimeout(t *testing.T) {
 	cfg.StallMinBytesPerSecond = 1024
 	c := newClient(t, cfg)
 	_, err := c.Manifest(ctxT(t), "slow", "")
-	if !errors.Is(err, &errs.Error{Code: errs.FailedToFetchAvatarMetadata, Reason: errs.ReasonTimeout}) || !errs.IsTransient(err) {
+	if !errors.Is(err, &errcode.Error{Code: errcode.FailedToFetchAvatarMetadata, Reason: errcode.ReasonTimeout}) || !errs.IsTransient(err) {
 		t.Fatalf("err = %v", err)
 	}
 	if n := o.TotalHits(); n != cfg.MaxRetries+1 {
@@ -283,14 +284,14 @@ func TestRetryAfter(t *testing.T) {
 	}
 	_, err := c.Manifest(ctxT(t), "later", "")
 	e := errs.From(err)
-	if e.Code != errs.ConcurrentLimitExceeded || e.Reason != errs.ReasonRetryAfterTooLong || !e.Transient {
+	if e.Code != errcode.ConcurrentLimitExceeded || e.Reason != errcode.ReasonRetryAfterTooLong || !e.Transient {
 		t.Fatalf("err = %v (reason %q)", err, e.Reason)
 	}
 	if n := o.Hits("/v1/avatars/later/manifest"); n != 1 {
 		t.Errorf("a Retry-After beyond RetryWaitMax was retried: %d requests", n)
 	}
 	_, err = c.Manifest(ctxT(t), "down", "")
-	if e := errs.From(err); e.Code != errs.FailedToFetchAvatarMetadata || e.Reason != "http503" || !e.Transient {
+	if e := errs.From(err); e.Code != errcode.FailedToFetchAvatarMetadata || e.Reason != "http503" || !e.Transient {
 		t.Fatalf("503: err = %v", err)
 	}
 	if n := o.Hits("/v1/avatars/down/manifest"); n != 1 {
@@ -316,7 +317,7 @@ func TestLongerBody(t *testing.T) {
 		a.URL = path
 		sink := newSink(t)
 		err := c.Download(ctxT(t), Blob{AvatarID: "rohan", Asset: a}, sink, nil)
-		if !errors.Is(err, &errs.Error{Code: errs.FailedToDownloadAvatarAssets, Reason: errs.ReasonSizeMismatch}) {
+		if !errors.Is(err, &errcode.Error{Code: errcode.FailedToDownloadAvatarAssets, Reason: errcode.ReasonSizeMismatch}) {
 			t.Fatalf("%s: err = %v", path, err)
 		}
 		if n := o.Hits(path); n != cfg.MaxHashRetries+1 {
@@ -353,7 +354,7 @@ func TestShorterBody(t *testing.T) {
 	}
 	a.URL = "/short"
 	err := c.Download(ctxT(t), Blob{AvatarID: "rohan", Asset: a}, newSink(t), nil)
-	if !errors.Is(err, &errs.Error{Code: errs.FailedToDownloadAvatarAssets, Reason: errs.ReasonSizeMismatch}) || !errs.IsTransient(err) {
+	if !errors.Is(err, &errcode.Error{Code: errcode.FailedToDownloadAvatarAssets, Reason: errcode.ReasonSizeMismatch}) || !errs.IsTransient(err) {
 		t.Fatalf("short: %v", err)
 	}
 	if n := o.Hits("/short"); n != cfg.MaxRetries+1 {
@@ -374,7 +375,7 @@ func TestWrongHash(t *testing.T) {
 	var progress int64
 	err := c.Download(ctxT(t), Blob{AvatarID: "rohan", Asset: a}, newSink(t), func(d int64) { progress += d })
 	e := errs.From(err)
-	if e.Code != errs.FailedToDownloadAvatarAssets || e.Reason != errs.ReasonHashMismatch || e.Phase != errs.PhaseVerify || e.Asset != "a" {
+	if e.Code != errcode.FailedToDownloadAvatarAssets || e.Reason != errcode.ReasonHashMismatch || e.Phase != errcode.PhaseVerify || e.Asset != "a" {
 		t.Fatalf("err = %v", err)
 	}
 	if n := o.TotalHits(); n != cfg.MaxHashRetries+1 {
@@ -399,7 +400,7 @@ func TestSinkFull(t *testing.T) {
 	c := newClient(t, testConfig(o.URL()))
 	err := c.Download(ctxT(t), Blob{AvatarID: "rohan", Asset: assetOf("a", data)}, fullDisk{newSink(t)}, nil)
 	e := errs.From(err)
-	if e.Code != errs.FailedToDownloadAvatarAssets || e.Reason != errs.ReasonInsufficientStorage || e.Transient || e.Phase != errs.PhaseStore {
+	if e.Code != errcode.FailedToDownloadAvatarAssets || e.Reason != errcode.ReasonInsufficientStorage || e.Transient || e.Phase != errcode.PhaseStore {
 		t.Fatalf("err = %v", err)
 	}
 	if o.TotalHits() != 1 {
@@ -420,7 +421,7 @@ func TestCancelNotRetried(t *testing.T) {
 	cfg.RetryWaitMin, cfg.RetryWaitMax = time.Second, time.Second
 	c := newClient(t, cfg)
 	_, err := c.Manifest(ctx, "rohan", "")
-	if !errors.Is(err, errs.Cancelled) || !errors.Is(err, context.Canceled) {
+	if !errors.Is(err, errcode.Cancelled) || !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v", err)
 	}
 	if n := o.TotalHits(); n != 1 {

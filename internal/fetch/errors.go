@@ -16,7 +16,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/assetd/assetd/internal/errs"
+	"github.com/assetd/assetd/apitype/errcode"
 )
 
 var (
@@ -56,18 +56,18 @@ type target struct {
 	tokenProblem func() string // see Config.TokenProblem
 }
 
-func (t target) fail() errs.Code {
+func (t target) fail() errcode.Code {
 	if t.kind == kindManifest {
-		return errs.FailedToFetchAvatarMetadata
+		return errcode.FailedToFetchAvatarMetadata
 	}
-	return errs.FailedToDownloadAvatarAssets
+	return errcode.FailedToDownloadAvatarAssets
 }
 
-func (t target) phase() errs.Phase {
+func (t target) phase() errcode.Phase {
 	if t.kind == kindManifest {
-		return errs.PhaseMetadata
+		return errcode.PhaseMetadata
 	}
-	return errs.PhaseDownload
+	return errcode.PhaseDownload
 }
 
 func (t target) what() string {
@@ -77,8 +77,8 @@ func (t target) what() string {
 	return "asset " + t.asset
 }
 
-func (t target) err(code errs.Code, reason string, transient bool, format string, args ...any) *errs.Error {
-	return &errs.Error{Code: code, Phase: t.phase(), AvatarID: t.avatarID, Asset: t.asset,
+func (t target) err(code errcode.Code, reason string, transient bool, format string, args ...any) *errcode.Error {
+	return &errcode.Error{Code: code, Phase: t.phase(), AvatarID: t.avatarID, Asset: t.asset,
 		Reason: reason, Transient: transient, Message: t.redact(fmt.Sprintf(format, args...))}
 }
 
@@ -113,32 +113,32 @@ func (t target) redact(s string) string {
 
 const redacted = "[redacted]"
 
-func (t target) cancelled(ctx context.Context) *errs.Error {
-	e := t.err(errs.Cancelled, "", false, "%s: cancelled", t.what())
+func (t target) cancelled(ctx context.Context) *errcode.Error {
+	e := t.err(errcode.Cancelled, "", false, "%s: cancelled", t.what())
 	e.Err = ctx.Err()
 	return e
 }
 
 // network maps a failure with no HTTP answer: refused, reset, DNS, TLS,
 // timeouts, a truncated body, a stall.
-func (t target) network(err error) *errs.Error {
-	var e *errs.Error
+func (t target) network(err error) *errcode.Error {
+	var e *errcode.Error
 	if errors.As(err, &e) {
 		return e
 	}
-	reason, transient := errs.ReasonNetwork, true
+	reason, transient := errcode.ReasonNetwork, true
 	var ne net.Error
 	switch {
 	case errors.Is(err, errTooManyRedirects):
-		reason, transient = errs.ReasonTooManyRedirects, false
+		reason, transient = errcode.ReasonTooManyRedirects, false
 	case errors.Is(err, errInsecureRedirect), errors.Is(err, errLocalTarget):
-		reason, transient = errs.ReasonInsecure, false
+		reason, transient = errcode.ReasonInsecure, false
 	case errors.Is(err, errStalled):
-		reason = errs.ReasonStalled
+		reason = errcode.ReasonStalled
 	case errors.Is(err, errAttemptTimeout) || errors.As(err, &ne) && ne.Timeout():
-		reason = errs.ReasonTimeout
+		reason = errcode.ReasonTimeout
 	case untrustedCertificate(err):
-		e = t.err(t.fail(), errs.ReasonInsecure, false, "%s: %v", t.what(), err)
+		e = t.err(t.fail(), errcode.ReasonInsecure, false, "%s: %v", t.what(), err)
 		e.Err = err
 		e.Hint = "the server's TLS certificate is not trusted: for a site cache signed by a site CA, set origin.ca_file to the CA's PEM bundle"
 		return e
@@ -163,15 +163,15 @@ func untrustedCertificate(err error) bool {
 
 // storage maps a failure of the sink. A sink that already says what went
 // wrong (the store's own codes and reasons) is believed.
-func (t target) storage(err error) *errs.Error {
-	var own *errs.Error
+func (t target) storage(err error) *errcode.Error {
+	var own *errcode.Error
 	if errors.As(err, &own) && own.Reason != "" {
 		return own.WithAvatar(t.avatarID)
 	}
-	e := t.err(errs.FailedToDownloadAvatarAssets, "", false, "%s: writing: %v", t.what(), err)
-	e.Phase, e.Err = errs.PhaseStore, err
+	e := t.err(errcode.FailedToDownloadAvatarAssets, "", false, "%s: writing: %v", t.what(), err)
+	e.Phase, e.Err = errcode.PhaseStore, err
 	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
-		e.Reason = errs.ReasonInsufficientStorage
+		e.Reason = errcode.ReasonInsufficientStorage
 	}
 	return e
 }
@@ -244,51 +244,51 @@ func clip(s string, n int) string {
 	return s[:n] + "..."
 }
 
-func accountCode(c errs.Code) bool { return c.Known() && c.Class() == errs.ClassAccount }
+func accountCode(c errcode.Code) bool { return c.Known() && c.Class() == errcode.ClassAccount }
 
 // status maps an HTTP answer that is not the resource, exactly as the
 // origin protocol's table says. It reads at most errorBodyLimit bytes. A
 // 429 whose Retry-After is longer than retryWaitMax has reason
 // retryAfterTooLong.
-func (t target) status(resp *http.Response, retryWaitMax time.Duration) *errs.Error {
+func (t target) status(resp *http.Response, retryWaitMax time.Duration) *errcode.Error {
 	body, isJSON := readServerBody(resp, t.redact)
 	st := resp.StatusCode
-	server := errs.Code(body.Code)
-	var code errs.Code
+	server := errcode.Code(body.Code)
+	var code errcode.Code
 	reason, transient := "", false
 	switch {
 	case st == http.StatusBadRequest:
-		code = errs.SessionTokenInvalid
+		code = errcode.SessionTokenInvalid
 		if accountCode(server) {
 			code = server
 		}
 	case st == http.StatusUnauthorized:
-		code = errs.SessionTokenExpired
+		code = errcode.SessionTokenExpired
 	case st == http.StatusPaymentRequired:
-		code = errs.InsufficientBalance
+		code = errcode.InsufficientBalance
 	case st == http.StatusForbidden:
-		code = errs.AppIDUnrecognized
-		if server == errs.SessionTokenInvalid {
+		code = errcode.AppIDUnrecognized
+		if server == errcode.SessionTokenInvalid {
 			code = server
 		}
 	case st == http.StatusNotFound && t.kind == kindManifest:
-		code = errs.AvatarIDUnrecognized
+		code = errcode.AvatarIDUnrecognized
 		switch server {
-		case errs.AppIDUnrecognized:
+		case errcode.AppIDUnrecognized:
 			code = server
-		case errs.AvatarIDUnrecognized:
+		case errcode.AvatarIDUnrecognized:
 		default:
 			return t.plainNotFound(resp, body)
 		}
 	case st == http.StatusRequestTimeout:
-		code, transient = errs.SessionTimeout, true
+		code, transient = errcode.SessionTimeout, true
 	case st == http.StatusTooManyRequests:
-		code, transient = errs.ConcurrentLimitExceeded, true
+		code, transient = errcode.ConcurrentLimitExceeded, true
 		if d, ok := retryAfter(resp); ok && d > retryWaitMax {
-			reason = errs.ReasonRetryAfterTooLong
+			reason = errcode.ReasonRetryAfterTooLong
 		}
 	case st >= 500 && t.kind == kindManifest && isJSON:
-		code, transient = errs.ServerError, true
+		code, transient = errcode.ServerError, true
 	case st >= 500:
 		code, reason, transient = t.fail(), fmt.Sprintf("http%d", st), true
 	default:
@@ -299,7 +299,7 @@ func (t target) status(resp *http.Response, retryWaitMax time.Duration) *errs.Er
 		msg += ": " + body.Message
 	}
 	if p := t.unreadableToken(code); p != "" {
-		reason = errs.ReasonTokenFile
+		reason = errcode.ReasonTokenFile
 		msg += "; no token was sent, since origin.session_token_file could not be read: " + p
 	}
 	e := t.err(code, reason, transient, "%s", msg)
@@ -310,8 +310,8 @@ func (t target) status(resp *http.Response, retryWaitMax time.Duration) *errs.Er
 // unreadableToken is why the token file could not be read, when that is
 // why the origin refused the credentials: an account code on a request
 // that carried no token.
-func (t target) unreadableToken(code errs.Code) string {
-	if t.tokenProblem == nil || (code != errs.SessionTokenExpired && code != errs.SessionTokenInvalid) {
+func (t target) unreadableToken(code errcode.Code) string {
+	if t.tokenProblem == nil || (code != errcode.SessionTokenExpired && code != errcode.SessionTokenInvalid) {
 		return ""
 	}
 	if t.token != nil && t.token() != "" {
@@ -325,12 +325,12 @@ func (t target) unreadableToken(code errs.Code) string {
 // origin.url answers so as well as an origin without the avatar. The code
 // stays the protocol's; the message names both URLs, and the reason lets
 // the hint point at origin.url.
-func (t target) plainNotFound(resp *http.Response, body serverBody) *errs.Error {
+func (t target) plainNotFound(resp *http.Response, body serverBody) *errcode.Error {
 	without := "without an origin's error body"
 	if body.Code != "" {
 		without = fmt.Sprintf("with code %q, not avatarIDUnrecognized", body.Code)
 	}
-	e := t.err(errs.AvatarIDUnrecognized, errs.ReasonPlainNotFound, false,
+	e := t.err(errcode.AvatarIDUnrecognized, errcode.ReasonPlainNotFound, false,
 		"manifest: GET %s answered %s %s: origin.url (%s) may be a plain web server or have a wrong path prefix (such as .../v1), or the avatar is not published there",
 		requestURL(resp), resp.Status, without, t.base)
 	e.HTTPStatus, e.ServerCode = resp.StatusCode, body.Code
@@ -349,8 +349,8 @@ func html(resp *http.Response, raw []byte) bool {
 }
 
 // htmlAnswer is a web page where a manifest was asked for.
-func (t target) htmlAnswer(resp *http.Response) *errs.Error {
-	e := t.err(t.fail(), errs.ReasonHTMLAnswer, true,
+func (t target) htmlAnswer(resp *http.Response) *errcode.Error {
+	e := t.err(t.fail(), errcode.ReasonHTMLAnswer, true,
 		"manifest: GET %s answered an HTML page (%s %s), not a manifest: a captive portal or a login page may be in the way, or origin.url (%s) is a web site, not an origin",
 		requestURL(resp), resp.Status, resp.Header.Get("Content-Type"), t.base)
 	e.HTTPStatus = resp.StatusCode

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/assetd/assetd/apitype/errcode"
 	"github.com/assetd/assetd/internal/errs"
 	"github.com/assetd/assetd/internal/testkit"
 )
@@ -59,39 +60,39 @@ func TestErrorTable(t *testing.T) {
 		name       string
 		blob       bool
 		handler    http.HandlerFunc
-		code       errs.Code
+		code       errcode.Code
 		reason     string
 		transient  bool
 		requests   int
 		httpStatus int
 		serverCode string
 	}{
-		{"400", false, status(400, ""), errs.SessionTokenInvalid, "", false, 1, 400, ""},
-		{"400 body names an account code", false, status(400, `{"code":"appIDUnrecognized","message":"no such app"}`), errs.AppIDUnrecognized, "", false, 1, 400, "appIDUnrecognized"},
-		{"400 body names another code", false, status(400, `{"code":"serverError"}`), errs.SessionTokenInvalid, "", false, 1, 400, "serverError"},
-		{"401", false, status(401, ""), errs.SessionTokenExpired, "", false, 1, 401, ""},
-		{"402", false, status(402, ""), errs.InsufficientBalance, "", false, 1, 402, ""},
-		{"403", false, status(403, ""), errs.AppIDUnrecognized, "", false, 1, 403, ""},
-		{"403 body sessionTokenInvalid", false, status(403, `{"code":"sessionTokenInvalid"}`), errs.SessionTokenInvalid, "", false, 1, 403, "sessionTokenInvalid"},
-		{"404 manifest", false, status(404, ""), errs.AvatarIDUnrecognized, errs.ReasonPlainNotFound, false, 1, 404, ""},
-		{"404 manifest body avatarIDUnrecognized", false, status(404, `{"code":"avatarIDUnrecognized"}`), errs.AvatarIDUnrecognized, "", false, 1, 404, "avatarIDUnrecognized"},
-		{"404 manifest body notFound", false, status(404, `{"code":"notFound"}`), errs.AvatarIDUnrecognized, errs.ReasonPlainNotFound, false, 1, 404, "notFound"},
-		{"404 manifest body appIDUnrecognized", false, status(404, `{"code":"appIDUnrecognized"}`), errs.AppIDUnrecognized, "", false, 1, 404, "appIDUnrecognized"},
-		{"404 blob", true, status(404, ""), errs.FailedToDownloadAvatarAssets, "http404", false, 1, 404, ""},
-		{"401 blob", true, status(401, ""), errs.SessionTokenExpired, "", false, 1, 401, ""},
-		{"408", false, status(408, ""), errs.SessionTimeout, "", true, all, 408, ""},
-		{"429", false, status(429, ""), errs.ConcurrentLimitExceeded, "", true, all, 429, ""},
-		{"429 blob", true, status(429, ""), errs.ConcurrentLimitExceeded, "", true, all, 429, ""},
-		{"500 manifest JSON body", false, status(500, `{"code":"internal","message":"db down"}`), errs.ServerError, "", true, all, 500, "internal"},
-		{"502 manifest no JSON", false, status(502, "<html>bad gateway</html>"), errs.FailedToFetchAvatarMetadata, "http502", true, all, 502, ""},
-		{"503 blob", true, status(503, ""), errs.FailedToDownloadAvatarAssets, "http503", true, all, 503, ""},
-		{"410 manifest", false, status(410, ""), errs.FailedToFetchAvatarMetadata, "http410", false, 1, 410, ""},
-		{"connection reset manifest", false, hangUp, errs.FailedToFetchAvatarMetadata, errs.ReasonNetwork, true, all, 0, ""},
-		{"connection reset blob", true, hangUp, errs.FailedToDownloadAvatarAssets, errs.ReasonNetwork, true, all, 0, ""},
-		{"truncated manifest", false, truncated, errs.FailedToFetchAvatarMetadata, errs.ReasonNetwork, true, all, 0, ""},
-		{"truncated blob", true, truncated, errs.FailedToDownloadAvatarAssets, errs.ReasonNetwork, true, all, 0, ""},
-		{"unparsable manifest", false, status(200, "{portal"), errs.FailedToFetchAvatarMetadata, errs.ReasonInvalidManifest, true, all, 0, ""},
-		{"html manifest", false, status(200, "<html>portal</html>"), errs.FailedToFetchAvatarMetadata, errs.ReasonHTMLAnswer, true, all, 200, ""},
+		{"400", false, status(400, ""), errcode.SessionTokenInvalid, "", false, 1, 400, ""},
+		{"400 body names an account code", false, status(400, `{"code":"appIDUnrecognized","message":"no such app"}`), errcode.AppIDUnrecognized, "", false, 1, 400, "appIDUnrecognized"},
+		{"400 body names another code", false, status(400, `{"code":"serverError"}`), errcode.SessionTokenInvalid, "", false, 1, 400, "serverError"},
+		{"401", false, status(401, ""), errcode.SessionTokenExpired, "", false, 1, 401, ""},
+		{"402", false, status(402, ""), errcode.InsufficientBalance, "", false, 1, 402, ""},
+		{"403", false, status(403, ""), errcode.AppIDUnrecognized, "", false, 1, 403, ""},
+		{"403 body sessionTokenInvalid", false, status(403, `{"code":"sessionTokenInvalid"}`), errcode.SessionTokenInvalid, "", false, 1, 403, "sessionTokenInvalid"},
+		{"404 manifest", false, status(404, ""), errcode.AvatarIDUnrecognized, errcode.ReasonPlainNotFound, false, 1, 404, ""},
+		{"404 manifest body avatarIDUnrecognized", false, status(404, `{"code":"avatarIDUnrecognized"}`), errcode.AvatarIDUnrecognized, "", false, 1, 404, "avatarIDUnrecognized"},
+		{"404 manifest body notFound", false, status(404, `{"code":"notFound"}`), errcode.AvatarIDUnrecognized, errcode.ReasonPlainNotFound, false, 1, 404, "notFound"},
+		{"404 manifest body appIDUnrecognized", false, status(404, `{"code":"appIDUnrecognized"}`), errcode.AppIDUnrecognized, "", false, 1, 404, "appIDUnrecognized"},
+		{"404 blob", true, status(404, ""), errcode.FailedToDownloadAvatarAssets, "http404", false, 1, 404, ""},
+		{"401 blob", true, status(401, ""), errcode.SessionTokenExpired, "", false, 1, 401, ""},
+		{"408", false, status(408, ""), errcode.SessionTimeout, "", true, all, 408, ""},
+		{"429", false, status(429, ""), errcode.ConcurrentLimitExceeded, "", true, all, 429, ""},
+		{"429 blob", true, status(429, ""), errcode.ConcurrentLimitExceeded, "", true, all, 429, ""},
+		{"500 manifest JSON body", false, status(500, `{"code":"internal","message":"db down"}`), errcode.ServerError, "", true, all, 500, "internal"},
+		{"502 manifest no JSON", false, status(502, "<html>bad gateway</html>"), errcode.FailedToFetchAvatarMetadata, "http502", true, all, 502, ""},
+		{"503 blob", true, status(503, ""), errcode.FailedToDownloadAvatarAssets, "http503", true, all, 503, ""},
+		{"410 manifest", false, status(410, ""), errcode.FailedToFetchAvatarMetadata, "http410", false, 1, 410, ""},
+		{"connection reset manifest", false, hangUp, errcode.FailedToFetchAvatarMetadata, errcode.ReasonNetwork, true, all, 0, ""},
+		{"connection reset blob", true, hangUp, errcode.FailedToDownloadAvatarAssets, errcode.ReasonNetwork, true, all, 0, ""},
+		{"truncated manifest", false, truncated, errcode.FailedToFetchAvatarMetadata, errcode.ReasonNetwork, true, all, 0, ""},
+		{"truncated blob", true, truncated, errcode.FailedToDownloadAvatarAssets, errcode.ReasonNetwork, true, all, 0, ""},
+		{"unparsable manifest", false, status(200, "{portal"), errcode.FailedToFetchAvatarMetadata, errcode.ReasonInvalidManifest, true, all, 0, ""},
+		{"html manifest", false, status(200, "<html>portal</html>"), errcode.FailedToFetchAvatarMetadata, errcode.ReasonHTMLAnswer, true, all, 200, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -110,9 +111,9 @@ func TestErrorTable(t *testing.T) {
 				o.Handle("/v1/avatars/rohan/manifest", tt.handler)
 				_, err = c.Manifest(ctxT(t), "rohan", "")
 			}
-			var e *errs.Error
+			var e *errcode.Error
 			if !errors.As(err, &e) {
-				t.Fatalf("err = %v, want an *errs.Error", err)
+				t.Fatalf("err = %v, want an *errcode.Error", err)
 			}
 			if e.Code != tt.code || e.Reason != tt.reason || e.Transient != tt.transient ||
 				e.HTTPStatus != tt.httpStatus || e.ServerCode != tt.serverCode {
@@ -123,9 +124,9 @@ func TestErrorTable(t *testing.T) {
 			if e.AvatarID != "rohan" {
 				t.Errorf("avatarId = %q", e.AvatarID)
 			}
-			wantPhase, wantAsset := errs.PhaseMetadata, ""
+			wantPhase, wantAsset := errcode.PhaseMetadata, ""
 			if tt.blob {
-				wantPhase, wantAsset = errs.PhaseDownload, "model.splat"
+				wantPhase, wantAsset = errcode.PhaseDownload, "model.splat"
 			}
 			if e.Phase != wantPhase || e.Asset != wantAsset {
 				t.Errorf("phase=%s asset=%q, want %s %q", e.Phase, e.Asset, wantPhase, wantAsset)
@@ -146,7 +147,7 @@ func TestServerErrorCarriesMessage(t *testing.T) {
 	c := newClient(t, testConfig(o.URL()))
 	_, err := c.Manifest(ctxT(t), "rohan", "")
 	e := errs.From(err)
-	if e.Code != errs.ServerError || e.HTTPStatus != 500 || e.ServerCode != "internal" || !contains(e.Message, "db down") {
+	if e.Code != errcode.ServerError || e.HTTPStatus != 500 || e.ServerCode != "internal" || !contains(e.Message, "db down") {
 		t.Fatalf("err = %#v", e)
 	}
 }
@@ -164,7 +165,7 @@ func TestErrorBodyIsBounded(t *testing.T) {
 	})
 	c := newClient(t, testConfig(o.URL()))
 	_, err := c.Manifest(ctxT(t), "rohan", "")
-	if errs.CodeOf(err) != errs.AvatarIDUnrecognized {
+	if errs.CodeOf(err) != errcode.AvatarIDUnrecognized {
 		t.Fatalf("err = %v", err)
 	}
 }
@@ -197,7 +198,7 @@ func TestOriginEchoOfTokenRedacted(t *testing.T) {
 			c := newClient(t, cfg)
 			_, err := c.Manifest(ctxT(t), "rohan", "")
 			e := errs.From(err)
-			if e == nil || e.Code != errs.SessionTokenExpired {
+			if e == nil || e.Code != errcode.SessionTokenExpired {
 				t.Fatalf("err = %v", err)
 			}
 			if e.ServerCode != tt.wantCode {
@@ -234,7 +235,7 @@ func TestManifestEchoOfTokenRedacted(t *testing.T) {
 		cfg.Token = func() string { return tok }
 		_, err := newClient(t, cfg).Manifest(ctxT(t), "rohan", "")
 		e := errs.From(err)
-		if e == nil || e.Reason != errs.ReasonInvalidManifest {
+		if e == nil || e.Reason != errcode.ReasonInvalidManifest {
 			t.Fatalf("pad %d: err = %v, want invalidManifest", pad, err)
 		}
 		raw, _ := json.Marshal(e.Body())
@@ -270,11 +271,11 @@ func TestUnreadableTokenFile(t *testing.T) {
 	problem := func() string { return "open /etc/assetd/token: permission denied" }
 	for _, tt := range []struct {
 		token, want string
-	}{{"", errs.ReasonTokenFile}, {"tok-1234", ""}} {
+	}{{"", errcode.ReasonTokenFile}, {"tok-1234", ""}} {
 		t0 := target{kind: kindManifest, avatarID: "rohan", token: func() string { return tt.token }, tokenProblem: problem}
 		resp := &http.Response{StatusCode: 401, Status: "401 Unauthorized", Body: http.NoBody, Header: http.Header{}}
 		e := t0.status(resp, time.Second)
-		if e.Code != errs.SessionTokenExpired || e.Reason != tt.want {
+		if e.Code != errcode.SessionTokenExpired || e.Reason != tt.want {
 			t.Errorf("token %q: %s reason %q, want %q", tt.token, e.Code, e.Reason, tt.want)
 		}
 		if want := tt.want != ""; strings.Contains(e.Message, "permission denied") != want || (errs.ExitCode(e) == errs.ExitUsage) != want {

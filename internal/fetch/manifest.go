@@ -15,6 +15,7 @@ import (
 
 	"github.com/hashicorp/go-retryablehttp"
 
+	"github.com/assetd/assetd/apitype/errcode"
 	"github.com/assetd/assetd/internal/errs"
 	"github.com/assetd/assetd/internal/manifest"
 )
@@ -39,8 +40,8 @@ func (c *Client) Manifest(ctx context.Context, avatarID, etag string) (*Manifest
 		return nil, errs.From(err).WithAvatar(avatarID)
 	}
 	if len(c.bases) == 0 {
-		e := t.err(errs.FailedToFetchAvatarMetadata, errs.ReasonNoOrigin, false, "no origin is configured (origin.url)")
-		e.Phase = errs.PhaseLocal
+		e := t.err(errcode.FailedToFetchAvatarMetadata, errcode.ReasonNoOrigin, false, "no origin is configured (origin.url)")
+		e.Phase = errcode.PhaseLocal
 		return nil, e
 	}
 	var err error
@@ -67,7 +68,7 @@ func manifestURL(base *url.URL, id string) string {
 func (c *Client) manifestFrom(ctx context.Context, t target, u, etag string) (*ManifestResult, error) {
 	req, err := retryablehttp.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
-		return nil, t.err(t.fail(), errs.ReasonNoOrigin, false, "manifest URL: %v", err)
+		return nil, t.err(t.fail(), errcode.ReasonNoOrigin, false, "manifest URL: %v", err)
 	}
 	req.Header.Set("Accept", "application/json")
 	if etag != "" {
@@ -113,7 +114,7 @@ func (c *Client) readManifest(t target, resp *http.Response) (*ManifestResult, e
 		case "deflate":
 			r, err = zlib.NewReader(resp.Body)
 		default:
-			return nil, &stop{t.err(t.fail(), errs.ReasonInvalidManifest, false, "manifest: unsupported Content-Encoding %q", enc)}
+			return nil, &stop{t.err(t.fail(), errcode.ReasonInvalidManifest, false, "manifest: unsupported Content-Encoding %q", enc)}
 		}
 		if err != nil {
 			return nil, t.network(err)
@@ -124,7 +125,7 @@ func (c *Client) readManifest(t target, resp *http.Response) (*ManifestResult, e
 		return nil, t.network(err)
 	}
 	if len(raw) > manifest.MaxManifestBytes {
-		return nil, t.err(t.fail(), errs.ReasonInvalidManifest, false, "manifest is larger than %d bytes", manifest.MaxManifestBytes)
+		return nil, t.err(t.fail(), errcode.ReasonInvalidManifest, false, "manifest is larger than %d bytes", manifest.MaxManifestBytes)
 	}
 	if html(resp, raw) {
 		return nil, t.htmlAnswer(resp)
@@ -190,7 +191,7 @@ func (c *Client) finish(ctx context.Context, t target, resp, handled *http.Respo
 // failover reports whether a mirror may succeed where err happened: a
 // network failure, a 5xx, or a certificate this device does not trust.
 func failover(err error) bool {
-	var e *errs.Error
+	var e *errcode.Error
 	if errors.As(err, &e) && untrustedCertificate(e.Err) {
 		return true // not retried, but a mirror has its own certificate (a site cache's expired)
 	}
@@ -198,11 +199,11 @@ func failover(err error) bool {
 		return false
 	}
 	switch {
-	case e.Code == errs.ServerError, strings.HasPrefix(e.Reason, "http5"):
+	case e.Code == errcode.ServerError, strings.HasPrefix(e.Reason, "http5"):
 		return true
 	}
 	switch e.Reason {
-	case errs.ReasonNetwork, errs.ReasonTimeout, errs.ReasonStalled:
+	case errcode.ReasonNetwork, errcode.ReasonTimeout, errcode.ReasonStalled:
 		return true
 	}
 	return false

@@ -13,6 +13,7 @@ import (
 
 	"github.com/hashicorp/go-cleanhttp"
 
+	"github.com/assetd/assetd/apitype/errcode"
 	"github.com/assetd/assetd/internal/errs"
 	"github.com/assetd/assetd/internal/manifest"
 	"github.com/assetd/assetd/internal/testkit"
@@ -61,7 +62,7 @@ func TestManifestInvalidIDMakesNoRequest(t *testing.T) {
 	o := testkit.NewOrigin(t)
 	c := newClient(t, testConfig(o.URL()))
 	_, err := c.Manifest(ctxT(t), "../etc", "")
-	if !errors.Is(err, &errs.Error{Code: errs.AvatarIDUnrecognized, Reason: errs.ReasonInvalidID}) {
+	if !errors.Is(err, &errcode.Error{Code: errcode.AvatarIDUnrecognized, Reason: errcode.ReasonInvalidID}) {
 		t.Fatalf("err = %v", err)
 	}
 	if o.TotalHits() != 0 {
@@ -212,7 +213,7 @@ func TestHostileManifests(t *testing.T) {
 			}
 			c := newClient(t, cfg)
 			_, err := c.Manifest(ctxT(t), "rohan", "")
-			if !errors.Is(err, &errs.Error{Code: errs.FailedToFetchAvatarMetadata, Reason: errs.ReasonInvalidManifest}) || errs.IsTransient(err) {
+			if !errors.Is(err, &errcode.Error{Code: errcode.FailedToFetchAvatarMetadata, Reason: errcode.ReasonInvalidManifest}) || errs.IsTransient(err) {
 				t.Fatalf("err = %v, want a final invalidManifest", err)
 			}
 			if n := o.TotalHits(); n != 1 {
@@ -241,7 +242,7 @@ func TestSignedManifest(t *testing.T) {
 		t.Fatalf("signed: %v", err)
 	}
 	_, err = c.Manifest(ctxT(t), "mei", "")
-	if !errors.Is(err, &errs.Error{Code: errs.FailedToFetchAvatarMetadata, Reason: errs.ReasonBadSignature}) {
+	if !errors.Is(err, &errcode.Error{Code: errcode.FailedToFetchAvatarMetadata, Reason: errcode.ReasonBadSignature}) {
 		t.Fatalf("unsigned: %v", err)
 	}
 	if n := o.Hits("/v1/avatars/mei/manifest"); n != 1 {
@@ -278,7 +279,7 @@ func TestSignedManifestDuplicateKey(t *testing.T) {
 			if err == nil {
 				t.Fatalf("accepted; assets %+v", res.Manifest.Assets)
 			}
-			if !errors.Is(err, &errs.Error{Code: errs.FailedToFetchAvatarMetadata, Reason: errs.ReasonInvalidManifest}) || errs.IsTransient(err) {
+			if !errors.Is(err, &errcode.Error{Code: errcode.FailedToFetchAvatarMetadata, Reason: errcode.ReasonInvalidManifest}) || errs.IsTransient(err) {
 				t.Fatalf("err = %v, want a final invalidManifest", err)
 			}
 			if !strings.Contains(err.Error(), "twice") {
@@ -305,14 +306,14 @@ func TestRedirects(t *testing.T) {
 		reason   string
 		requests int
 	}{
-		{"loop", errs.ReasonTooManyRedirects, MaxRedirects + 1},
-		{"file", errs.ReasonInsecure, 1},
-		{"insecure", errs.ReasonInsecure, 1},
+		{"loop", errcode.ReasonTooManyRedirects, MaxRedirects + 1},
+		{"file", errcode.ReasonInsecure, 1},
+		{"insecure", errcode.ReasonInsecure, 1},
 	}
 	for _, tt := range tests {
 		_, err := c.Manifest(ctxT(t), tt.id, "")
 		e := errs.From(err)
-		if e.Code != errs.FailedToFetchAvatarMetadata || e.Reason != tt.reason || e.Transient {
+		if e.Code != errcode.FailedToFetchAvatarMetadata || e.Reason != tt.reason || e.Transient {
 			t.Errorf("%s: err = %v (reason %q transient %v)", tt.id, err, e.Reason, e.Transient)
 		}
 		if n := o.Hits("/v1/avatars/" + tt.id + "/manifest"); n != tt.requests {
@@ -340,11 +341,11 @@ func TestInsecureOrigins(t *testing.T) {
 	a := assetOf("a", []byte("x"))
 	a.URL = "http://cdn.example.com/x"
 	err := c.Download(ctxT(t), Blob{AvatarID: "rohan", Asset: a}, newSink(t), nil)
-	if !errors.Is(err, &errs.Error{Code: errs.FailedToDownloadAvatarAssets, Reason: errs.ReasonInsecure}) {
+	if !errors.Is(err, &errcode.Error{Code: errcode.FailedToDownloadAvatarAssets, Reason: errcode.ReasonInsecure}) {
 		t.Errorf("http asset URL: %v", err)
 	}
 	c = newClient(t, Config{})
-	if _, err := c.Manifest(ctxT(t), "rohan", ""); !errors.Is(err, &errs.Error{Code: errs.FailedToFetchAvatarMetadata, Reason: errs.ReasonNoOrigin}) {
+	if _, err := c.Manifest(ctxT(t), "rohan", ""); !errors.Is(err, &errcode.Error{Code: errcode.FailedToFetchAvatarMetadata, Reason: errcode.ReasonNoOrigin}) {
 		t.Errorf("no origin: %v", err)
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/hashicorp/go-retryablehttp"
 
+	"github.com/assetd/assetd/apitype/errcode"
 	"github.com/assetd/assetd/internal/errs"
 )
 
@@ -87,7 +88,7 @@ func retryable(err error) bool {
 		untrustedCertificate(err) {
 		return false
 	}
-	var e *errs.Error
+	var e *errcode.Error
 	if errors.As(err, &e) {
 		return e.Transient
 	}
@@ -165,7 +166,7 @@ func (a leveled) Error(msg string, kv ...any) {
 // cancelled reports whether err is a cancellation: the caller's doing,
 // not the origin's.
 func cancelled(err error) bool {
-	return errors.Is(err, context.Canceled) || errs.CodeOf(err) == errs.Cancelled
+	return errors.Is(err, context.Canceled) || errs.CodeOf(err) == errcode.Cancelled
 }
 func (a leveled) Warn(msg string, kv ...any)  { a.l.Warn(msg, a.redact(kv)...) }
 func (a leveled) Info(msg string, kv ...any)  { a.l.Info(msg, a.redact(kv)...) }

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/assetd/assetd/apitype/errcode"
 	"github.com/assetd/assetd/internal/errs"
 	"github.com/assetd/assetd/internal/testkit"
 )
@@ -30,7 +31,7 @@ func TestRemoteOriginCannotNameLoopback(t *testing.T) {
 		a := assetOf("a.bin", []byte("abc"))
 		a.URL = u
 		err := c.Download(ctxT(t), Blob{AvatarID: "a", Asset: a}, newSink(t), nil)
-		if !errors.Is(err, &errs.Error{Code: errs.FailedToDownloadAvatarAssets, Reason: errs.ReasonInsecure}) {
+		if !errors.Is(err, &errcode.Error{Code: errcode.FailedToDownloadAvatarAssets, Reason: errcode.ReasonInsecure}) {
 			t.Errorf("%s: Download = %v, want insecureOrigin", u, err)
 		}
 	}
@@ -152,7 +153,7 @@ func newConnCounter(t *testing.T, data []byte) *connCounter {
 func wantLocalRefused(t *testing.T, what string, err error) {
 	t.Helper()
 	e := errs.From(err)
-	if e == nil || e.Code != errs.FailedToDownloadAvatarAssets || e.Reason != errs.ReasonInsecure || e.Transient {
+	if e == nil || e.Code != errcode.FailedToDownloadAvatarAssets || e.Reason != errcode.ReasonInsecure || e.Transient {
 		t.Errorf("%s: Download = %v, want failedToDownloadAvatarAssets reason insecureOrigin, not transient", what, err)
 	}
 }

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/assetd/assetd/internal/errs"
+	"github.com/assetd/assetd/apitype/errcode"
 )
 
 // Trace reports what a request is waiting for, as it happens, so that a
@@ -50,10 +50,10 @@ func (t *Trace) retrying(attempt, maxAttempts int, cause string) {
 
 // reasonWords say a reason as a user reads it.
 var reasonWords = map[string]string{
-	errs.ReasonHashMismatch: "sha256 mismatch",
-	errs.ReasonSizeMismatch: "size mismatch",
-	errs.ReasonStalled:      "stalled",
-	errs.ReasonTimeout:      "timeout",
+	errcode.ReasonHashMismatch: "sha256 mismatch",
+	errcode.ReasonSizeMismatch: "size mismatch",
+	errcode.ReasonStalled:      "stalled",
+	errcode.ReasonTimeout:      "timeout",
 }
 
 // maxCause bounds the text of a cause.
@@ -76,7 +76,7 @@ func causeText(resp *http.Response, err error) string {
 		}
 		return "failed"
 	}
-	var e *errs.Error
+	var e *errcode.Error
 	if errors.As(err, &e) && e.Err == nil {
 		if e.HTTPStatus != 0 && resp != nil {
 			return "HTTP " + resp.Status

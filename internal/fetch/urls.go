@@ -6,7 +6,7 @@ import (
 	"strings"
 	"sync/atomic"
 
-	"github.com/assetd/assetd/internal/errs"
+	"github.com/assetd/assetd/apitype/errcode"
 )
 
 // blobURLs lists where an asset may be had: its own url (resolved against
@@ -14,8 +14,8 @@ import (
 // mirror, the one that served the manifest first.
 func (c *Client) blobURLs(t target, b Blob) ([]string, error) {
 	if len(c.bases) == 0 && (b.Asset.URL == "" || b.ManifestURL == "") {
-		e := t.err(t.fail(), errs.ReasonNoOrigin, false, "no origin is configured (origin.url)")
-		e.Phase = errs.PhaseLocal
+		e := t.err(t.fail(), errcode.ReasonNoOrigin, false, "no origin is configured (origin.url)")
+		e.Phase = errcode.PhaseLocal
 		return nil, e
 	}
 	if b.Asset.URL != "" {
@@ -25,15 +25,15 @@ func (c *Client) blobURLs(t target, b Blob) ([]string, error) {
 		}
 		bu, err := url.Parse(base)
 		if err != nil {
-			return nil, t.err(t.fail(), errs.ReasonInvalidManifest, false, "manifest URL %q: %v", base, err)
+			return nil, t.err(t.fail(), errcode.ReasonInvalidManifest, false, "manifest URL %q: %v", base, err)
 		}
 		ref, err := url.Parse(b.Asset.URL)
 		if err != nil {
-			return nil, t.err(t.fail(), errs.ReasonInvalidManifest, false, "%s: url: %v", t.what(), err)
+			return nil, t.err(t.fail(), errcode.ReasonInvalidManifest, false, "%s: url: %v", t.what(), err)
 		}
 		u := bu.ResolveReference(ref)
 		if !c.reachable(u) {
-			return nil, t.err(t.fail(), errs.ReasonInsecure, false, "%s: url %s is not https, or points at this machine for a remote origin", t.what(), u.Redacted())
+			return nil, t.err(t.fail(), errcode.ReasonInsecure, false, "%s: url %s is not https, or points at this machine for a remote origin", t.what(), u.Redacted())
 		}
 		return []string{u.String()}, nil
 	}

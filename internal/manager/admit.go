@@ -5,8 +5,8 @@ import (
 	"fmt"
 
 	"github.com/assetd/assetd/apitype"
+	"github.com/assetd/assetd/apitype/errcode"
 	"github.com/assetd/assetd/internal/caller"
-	"github.com/assetd/assetd/internal/errs"
 	"github.com/assetd/assetd/internal/fair"
 )
 
@@ -95,8 +95,8 @@ func (m *Manager) admitLocked(fl *flight) error {
 		return nil
 	}
 	if fl.owner != daemonOwner && a.queue.LenOf(fl.owner) >= MaxQueuedPerCaller {
-		return &errs.Error{Code: errs.ConcurrentLimitExceeded, Phase: errs.PhaseLocal, AvatarID: fl.id,
-			Reason: errs.ReasonTooManyLoads, Transient: true,
+		return &errcode.Error{Code: errcode.ConcurrentLimitExceeded, Phase: errcode.PhaseLocal, AvatarID: fl.id,
+			Reason: errcode.ReasonTooManyLoads, Transient: true,
 			Message: fmt.Sprintf("uid %d already has %d loads waiting for a slot (api.max_loads_per_uid = %d running); retry when some have ended",
 				fl.owner, MaxQueuedPerCaller, a.maxPerUID)}
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/assetd/assetd/apitype"
+	"github.com/assetd/assetd/apitype/errcode"
 	"github.com/assetd/assetd/internal/caller"
 	"github.com/assetd/assetd/internal/errs"
 	"github.com/assetd/assetd/internal/store"
@@ -204,8 +205,8 @@ func TestTooManyLoadsRefused(t *testing.T) {
 		}
 	}
 	_, _, err := e.m.Start(asUID(4242), "one-more", LoadOptions{})
-	var ee *errs.Error
-	if !errors.As(err, &ee) || ee.Code != errs.ConcurrentLimitExceeded || ee.Reason != errs.ReasonTooManyLoads || ee.AvatarID != "one-more" {
+	var ee *errcode.Error
+	if !errors.As(err, &ee) || ee.Code != errcode.ConcurrentLimitExceeded || ee.Reason != errcode.ReasonTooManyLoads || ee.AvatarID != "one-more" {
 		t.Fatalf("load past the queue: %v", err)
 	}
 	if errs.HTTPStatus(err) != 429 || errs.ExitCode(err) != errs.ExitAvatar {

@@ -8,7 +8,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
-	"github.com/assetd/assetd/internal/errs"
+	"github.com/assetd/assetd/apitype/errcode"
 	"github.com/assetd/assetd/internal/fetch"
 	"github.com/assetd/assetd/internal/manifest"
 	"github.com/assetd/assetd/internal/store"
@@ -118,9 +118,9 @@ func (m *Manager) fetchBlob(ctx context.Context, f *fetch.Client, fl *flight, ta
 	})
 	fl.downloading(m, -1)
 	if err != nil {
-		var e *errs.Error
-		if errors.As(err, &e) && (e.Reason == errs.ReasonInsufficientStorage ||
-			e.Reason == errs.ReasonHashMismatch || e.Reason == errs.ReasonSizeMismatch) {
+		var e *errcode.Error
+		if errors.As(err, &e) && (e.Reason == errcode.ReasonInsufficientStorage ||
+			e.Reason == errcode.ReasonHashMismatch || e.Reason == errcode.ReasonSizeMismatch) {
 			_ = wr.Abort() // bad bytes or a full disk: nothing worth resuming
 		} else {
 			_ = wr.Close() // keep the partial for the next load to resume

@@ -5,6 +5,7 @@ import (
 	"sort"
 
 	"github.com/assetd/assetd/apitype"
+	"github.com/assetd/assetd/apitype/errcode"
 	"github.com/assetd/assetd/internal/errs"
 	"github.com/assetd/assetd/internal/store"
 )
@@ -174,7 +175,7 @@ func (m *Manager) ClearAll() ([]string, error) {
 // one) and removes the rest; it returns the IDs removed.
 func (m *Manager) ClearLRU(keep int) ([]string, error) {
 	if keep < 0 {
-		return nil, errs.New(errs.BadRequest, errs.PhaseLocal, "keep must be 0 or more, not %d", keep)
+		return nil, errs.New(errcode.BadRequest, errcode.PhaseLocal, "keep must be 0 or more, not %d", keep)
 	}
 	removed, err := m.st.KeepLRU(keep)
 	for _, id := range removed {
@@ -318,7 +319,7 @@ func (m *Manager) SetPinned(id string, pinned bool) error {
 // Unpin lets an avatar that left the preload list be evicted (duty.Loader).
 func (m *Manager) Unpin(id string) error {
 	err := m.SetPinned(id, false)
-	if errs.CodeOf(err) == errs.AvatarAssetMissing {
+	if errs.CodeOf(err) == errcode.AvatarAssetMissing {
 		return nil
 	}
 	return err
@@ -332,7 +333,7 @@ func (m *Manager) PinCached(id string) (bool, error) {
 		return false, nil
 	}
 	if err := m.SetPinned(id, true); err != nil {
-		if errs.CodeOf(err) == errs.AvatarAssetMissing {
+		if errs.CodeOf(err) == errcode.AvatarAssetMissing {
 			return false, nil
 		}
 		return false, err

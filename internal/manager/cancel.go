@@ -4,6 +4,7 @@ import (
 	"context"
 	"sort"
 
+	"github.com/assetd/assetd/apitype/errcode"
 	"github.com/assetd/assetd/internal/errs"
 )
 
@@ -78,7 +79,7 @@ func (m *Manager) RetryAuthFailed() {
 	m.authFailed = map[string]authRetry{}
 	m.mu.Unlock()
 	for id, r := range pending {
-		if _, err := m.join(r.owner, id, r.o, nil, false); err != nil && errs.CodeOf(err) == errs.Cancelled {
+		if _, err := m.join(r.owner, id, r.o, nil, false); err != nil && errs.CodeOf(err) == errcode.Cancelled {
 			return // closed
 		}
 	}

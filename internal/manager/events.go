@@ -4,7 +4,7 @@ import (
 	"sync"
 
 	"github.com/assetd/assetd/apitype"
-	"github.com/assetd/assetd/internal/errs"
+	"github.com/assetd/assetd/apitype/errcode"
 	"github.com/assetd/assetd/internal/mailbox"
 )
 
@@ -105,7 +105,7 @@ func (m *Manager) stateEvent(id string, st apitype.State, err error) {
 	m.subs.send(ev)
 }
 
-func failedEvent(id string, err *errs.Error, done, total int64, progress float64) apitype.Event {
+func failedEvent(id string, err *errcode.Error, done, total int64, progress float64) apitype.Event {
 	b := err.Body()
 	return apitype.Event{Type: apitype.EventFailed, AvatarID: id, State: apitype.StateFailed,
 		Progress: progress, BytesDone: done, BytesTotal: total, Error: &b}

@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/assetd/assetd/apitype"
+	"github.com/assetd/assetd/apitype/errcode"
 	"github.com/assetd/assetd/internal/caller"
-	"github.com/assetd/assetd/internal/errs"
 )
 
 // flight is one load of an avatar in flight, shared by every caller that
@@ -45,7 +45,7 @@ type flight struct {
 
 	finished chan struct{}
 	result   *apitype.Avatar
-	err      *errs.Error
+	err      *errcode.Error
 }
 
 // join returns the flight of id, starting one for owner if there is none
@@ -180,7 +180,7 @@ func (fl *flight) outcome() (*apitype.Avatar, error) {
 
 // end records the flight's outcome, a or e, and gives its last event,
 // completed or failed, to its waiters; it returns that event.
-func (fl *flight) end(a *apitype.Avatar, e *errs.Error) apitype.Event {
+func (fl *flight) end(a *apitype.Avatar, e *errcode.Error) apitype.Event {
 	var ev apitype.Event
 	fl.mu.Lock()
 	if e == nil {

@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/assetd/assetd/apitype"
+	"github.com/assetd/assetd/apitype/errcode"
 	"github.com/assetd/assetd/internal/ctxio"
 	"github.com/assetd/assetd/internal/errs"
 	"github.com/assetd/assetd/internal/manifest"
@@ -115,7 +116,7 @@ func (m *Manager) checkReplace(id string, force bool) error {
 	if force || !ok || cur.Source == SourceImport {
 		return nil
 	}
-	return &errs.Error{Code: errs.BadRequest, Phase: errs.PhaseLocal, AvatarID: id, Reason: errs.ReasonForceRequired,
+	return &errcode.Error{Code: errcode.BadRequest, Phase: errcode.PhaseLocal, AvatarID: id, Reason: errcode.ReasonForceRequired,
 		Message: fmt.Sprintf("import: %s is cached from the origin (version %s); importing would replace it: repeat with --force (API: ?force=true)", id, cur.Version),
 		Hint:    "run: assetd import --force " + id + " DIR, to replace the origin's version with your files"}
 }
@@ -300,7 +301,7 @@ func (in *importStream) readErr(ctx context.Context, name string, err error) err
 		e.Err = err
 		return e
 	}
-	var e *errs.Error
+	var e *errcode.Error
 	if errors.As(err, &e) {
 		return avatarErr(in.id, e)
 	}
@@ -322,8 +323,8 @@ func entryKind(t byte) string {
 }
 
 // importErr is a rejected import: the caller's files are at fault.
-func importErr(id, asset, format string, args ...any) *errs.Error {
-	e := errs.New(errs.BadRequest, errs.PhaseLocal, "import: "+format, args...)
+func importErr(id, asset, format string, args ...any) *errcode.Error {
+	e := errs.New(errcode.BadRequest, errcode.PhaseLocal, "import: "+format, args...)
 	e.AvatarID, e.Asset = id, asset
 	return e
 }

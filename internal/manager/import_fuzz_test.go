@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/assetd/assetd/apitype/errcode"
 	"github.com/assetd/assetd/internal/errs"
 	"github.com/assetd/assetd/internal/manifest"
 	"github.com/assetd/assetd/internal/store"
@@ -32,7 +33,7 @@ func FuzzImportStream(f *testing.F) {
 	f.Fuzz(func(t *testing.T, stream []byte) {
 		a, err := m.Import(context.Background(), "fuzz", bytes.NewReader(stream), ImportOptions{Size: int64(len(stream))})
 		if err != nil {
-			if e := errs.From(err); e.Code == errs.Internal {
+			if e := errs.From(err); e.Code == errcode.Internal {
 				t.Fatalf("internal error for a caller's stream: %v", err)
 			}
 		} else {

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/assetd/assetd/apitype"
+	"github.com/assetd/assetd/apitype/errcode"
 	"github.com/assetd/assetd/internal/errs"
 	"github.com/assetd/assetd/internal/store"
 )
@@ -191,8 +192,8 @@ func TestImportRejectsHostileStreams(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newEnv(t, store.Options{}, Options{MaxAssetBytes: 1000})
 			_, err := importBytes(e.m, "x", tt.stream(t), "")
-			var ee *errs.Error
-			if !errors.As(err, &ee) || ee.Code != errs.BadRequest || ee.AvatarID != "x" || !strings.Contains(ee.Message, tt.want) {
+			var ee *errcode.Error
+			if !errors.As(err, &ee) || ee.Code != errcode.BadRequest || ee.AvatarID != "x" || !strings.Contains(ee.Message, tt.want) {
 				t.Fatalf("Import: %v; want badRequest saying %q", err, tt.want)
 			}
 			if s := e.m.Stats(); s.TotalEntries != 0 || s.Blobs != 0 {
@@ -204,7 +205,7 @@ func TestImportRejectsHostileStreams(t *testing.T) {
 		})
 	}
 	e := newEnv(t, store.Options{}, Options{})
-	if _, err := importBytes(e.m, "../x", tarOf(t, ok), ""); !errors.Is(err, &errs.Error{Code: errs.AvatarIDUnrecognized, Reason: errs.ReasonInvalidID}) {
+	if _, err := importBytes(e.m, "../x", tarOf(t, ok), ""); !errors.Is(err, &errcode.Error{Code: errcode.AvatarIDUnrecognized, Reason: errcode.ReasonInvalidID}) {
 		t.Errorf("invalid ID: %v", err)
 	}
 }
@@ -215,7 +216,7 @@ func TestImportQuotaBeforeAnyByte(t *testing.T) {
 	e := newEnv(t, store.Options{MaxBytes: 64 << 10}, Options{})
 	r := &countingReader{r: bytes.NewReader(tarFiles(t, files3("big")))}
 	_, err := e.m.Import(context.Background(), "big", r, ImportOptions{Size: 200 << 10})
-	if !errors.Is(err, &errs.Error{Code: errs.FailedToDownloadAvatarAssets, Reason: errs.ReasonInsufficientStorage}) ||
+	if !errors.Is(err, &errcode.Error{Code: errcode.FailedToDownloadAvatarAssets, Reason: errcode.ReasonInsufficientStorage}) ||
 		!strings.Contains(err.Error(), "store.max_bytes") {
 		t.Fatalf("Import over the quota: %v", err)
 	}
@@ -255,11 +256,11 @@ func TestImportVersionFile(t *testing.T) {
 		t.Errorf("the same version asked for: %v, %v", a, err)
 	}
 	_, err = importBytes(e.m, "v", stream, "other")
-	if !errors.Is(err, errs.BadRequest) || !strings.Contains(err.Error(), `the VERSION file says "2026-12-04.1" but the version "other" was asked for`) {
+	if !errors.Is(err, errcode.BadRequest) || !strings.Contains(err.Error(), `the VERSION file says "2026-12-04.1" but the version "other" was asked for`) {
 		t.Errorf("a version that disagrees with VERSION: %v", err)
 	}
 	_, err = importBytes(e.m, "v", tarOf(t, regular("VERSION", []byte(" \n")), regular("a", []byte("a"))), "")
-	if !errors.Is(err, errs.BadRequest) || !strings.Contains(err.Error(), "VERSION is empty") {
+	if !errors.Is(err, errcode.BadRequest) || !strings.Contains(err.Error(), "VERSION is empty") {
 		t.Errorf("an empty VERSION: %v", err)
 	}
 }
@@ -274,7 +275,7 @@ func TestImportOverOriginNeedsForce(t *testing.T) {
 	stream := tarFiles(t, map[string][]byte{"mine.bin": []byte("mine")})
 	r := &countingReader{r: bytes.NewReader(stream)}
 	_, err := e.m.Import(context.Background(), "rohan", r, ImportOptions{Size: int64(len(stream))})
-	if !errors.Is(err, &errs.Error{Code: errs.BadRequest, Reason: errs.ReasonForceRequired}) || !strings.Contains(err.Error(), "--force") {
+	if !errors.Is(err, &errcode.Error{Code: errcode.BadRequest, Reason: errcode.ReasonForceRequired}) || !strings.Contains(err.Error(), "--force") {
 		t.Fatalf("import over an origin avatar: %v", err)
 	}
 	if errs.HTTPStatus(err) != 409 || errs.ExitCode(err) != errs.ExitUsage {
@@ -301,7 +302,7 @@ func TestImportFollowsMaxAssetBytes(t *testing.T) {
 	e := newEnv(t, store.Options{}, Options{})
 	stream := tarFiles(t, map[string][]byte{"f.bin": make([]byte, 3000)})
 	e.m.SetMaxAssetBytes(2000)
-	if _, err := importBytes(e.m, "x", stream, ""); !errors.Is(err, errs.BadRequest) || !strings.Contains(err.Error(), "max_asset_bytes (2000)") {
+	if _, err := importBytes(e.m, "x", stream, ""); !errors.Is(err, errcode.BadRequest) || !strings.Contains(err.Error(), "max_asset_bytes (2000)") {
 		t.Errorf("a 3000-byte file under a 2000-byte limit: %v", err)
 	}
 	e.m.SetMaxAssetBytes(4000)

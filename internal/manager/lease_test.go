@@ -4,7 +4,7 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/assetd/assetd/internal/errs"
+	"github.com/assetd/assetd/apitype/errcode"
 	"github.com/assetd/assetd/internal/store"
 )
 
@@ -26,7 +26,7 @@ func TestEvictionKeepsBlobsTheLoadNeeds(t *testing.T) {
 	if _, err := e.m.Retrieve("a"); err != nil {
 		t.Errorf("a evicted: %v", err)
 	}
-	if _, err := e.m.Retrieve("c"); !errors.Is(err, errs.AvatarAssetMissing) {
+	if _, err := e.m.Retrieve("c"); !errors.Is(err, errcode.AvatarAssetMissing) {
 		t.Errorf("c still cached: %v", err)
 	}
 	if s := e.m.Stats(); s.TotalSize > s.MaxSize || s.TotalEntries != 2 {

@@ -15,6 +15,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/assetd/assetd/apitype"
+	"github.com/assetd/assetd/apitype/errcode"
 	"github.com/assetd/assetd/internal/errs"
 	"github.com/assetd/assetd/internal/store"
 )
@@ -151,7 +152,7 @@ func TestSharedBlobDownloadedOnce(t *testing.T) {
 	if _, err := e.m.Retrieve("mei"); err != nil {
 		t.Fatalf("mei after clearing rohan: %v", err)
 	}
-	if _, err := e.m.Retrieve("rohan"); !errors.Is(err, &errs.Error{Code: errs.AvatarAssetMissing, Reason: errs.ReasonNotCached}) {
+	if _, err := e.m.Retrieve("rohan"); !errors.Is(err, &errcode.Error{Code: errcode.AvatarAssetMissing, Reason: errcode.ReasonNotCached}) {
 		t.Fatalf("rohan after clear: %v", err)
 	}
 }
@@ -253,18 +254,18 @@ func TestNonTransientErrorKeepsCache(t *testing.T) {
 
 	rec := &recorder{}
 	_, err := e.m.Load(context.Background(), "rohan", LoadOptions{Progress: rec.add})
-	var ee *errs.Error
-	if !errors.As(err, &ee) || ee.Code != errs.AvatarIDUnrecognized || ee.AvatarID != "rohan" {
+	var ee *errcode.Error
+	if !errors.As(err, &ee) || ee.Code != errcode.AvatarIDUnrecognized || ee.AvatarID != "rohan" {
 		t.Fatalf("Load of a withdrawn avatar: %v", err)
 	}
 	evs := rec.events()
-	if last := evs[len(evs)-1]; last.Type != apitype.EventFailed || last.Error.Code != errs.AvatarIDUnrecognized {
+	if last := evs[len(evs)-1]; last.Type != apitype.EventFailed || last.Error.Code != errcode.AvatarIDUnrecognized {
 		t.Errorf("last event %+v", last)
 	}
 	if _, err := e.m.Retrieve("rohan"); err != nil {
 		t.Errorf("cache not intact: %v", err)
 	}
-	if got := e.m.Metrics().LoadsByResult[string(errs.AvatarIDUnrecognized)]; got != 1 {
+	if got := e.m.Metrics().LoadsByResult[string(errcode.AvatarIDUnrecognized)]; got != 1 {
 		t.Errorf("metrics: %d failed loads", got)
 	}
 }
@@ -273,13 +274,13 @@ func TestInvalidIDMakesNoRequest(t *testing.T) {
 	e := newEnv(t, store.Options{}, Options{})
 	for _, id := range []string{"", "../etc", ".hidden", "a/b", "x y"} {
 		_, err := e.m.Load(context.Background(), id, LoadOptions{})
-		if !errors.Is(err, &errs.Error{Code: errs.AvatarIDUnrecognized, Reason: errs.ReasonInvalidID}) {
+		if !errors.Is(err, &errcode.Error{Code: errcode.AvatarIDUnrecognized, Reason: errcode.ReasonInvalidID}) {
 			t.Errorf("Load(%q): %v", id, err)
 		}
 		if errs.HTTPStatus(err) != http.StatusBadRequest {
 			t.Errorf("Load(%q): status %d", id, errs.HTTPStatus(err))
 		}
-		if _, err := e.m.Retrieve(id); !errors.Is(err, errs.AvatarIDUnrecognized) {
+		if _, err := e.m.Retrieve(id); !errors.Is(err, errcode.AvatarIDUnrecognized) {
 			t.Errorf("Retrieve(%q): %v", id, err)
 		}
 	}
@@ -301,7 +302,7 @@ func TestQuotaEvictionKeepsPinned(t *testing.T) {
 	if _, err := e.m.Retrieve("a"); err != nil {
 		t.Errorf("pinned a evicted: %v", err)
 	}
-	if _, err := e.m.Retrieve("b"); !errors.Is(err, errs.AvatarAssetMissing) {
+	if _, err := e.m.Retrieve("b"); !errors.Is(err, errcode.AvatarAssetMissing) {
 		t.Errorf("b still cached: %v", err)
 	}
 	s := e.m.Stats()
@@ -315,7 +316,7 @@ func TestQuotaEvictionKeepsPinned(t *testing.T) {
 	}
 	e.o.Publish(avatarOf("d", "v1", files3("d")))
 	_, err := e.m.Load(context.Background(), "d", LoadOptions{})
-	if !errors.Is(err, &errs.Error{Code: errs.FailedToDownloadAvatarAssets, Reason: errs.ReasonInsufficientStorage}) {
+	if !errors.Is(err, &errcode.Error{Code: errcode.FailedToDownloadAvatarAssets, Reason: errcode.ReasonInsufficientStorage}) {
 		t.Fatalf("load over quota: %v", err)
 	}
 	if l := e.m.List(); len(l.Avatars) != 2 || len(l.Loads) != 0 {
@@ -357,17 +358,17 @@ func TestCancelLeavesNothingAndResumes(t *testing.T) {
 		t.Fatal("CancelLoading = false")
 	}
 	err := <-errc
-	var ee *errs.Error
-	if !errors.As(err, &ee) || ee.Code != errs.Cancelled || ee.AvatarID != "rohan" {
+	var ee *errcode.Error
+	if !errors.As(err, &ee) || ee.Code != errcode.Cancelled || ee.AvatarID != "rohan" {
 		t.Fatalf("cancelled load: %v", err)
 	}
 	evs := rec.events()
 	last := evs[len(evs)-1]
-	if last.Type != apitype.EventFailed || last.Error.Code != errs.Cancelled ||
+	if last.Type != apitype.EventFailed || last.Error.Code != errcode.Cancelled ||
 		last.Error.Recovery != "Load the avatar again if it is still needed." {
 		t.Errorf("last event %+v", last)
 	}
-	if _, err := e.m.Retrieve("rohan"); !errors.Is(err, errs.AvatarAssetMissing) {
+	if _, err := e.m.Retrieve("rohan"); !errors.Is(err, errcode.AvatarAssetMissing) {
 		t.Errorf("a cancelled load is visible: %v", err)
 	}
 	if l := e.m.List(); len(l.Avatars) != 0 || len(l.Loads) != 0 {
@@ -432,7 +433,7 @@ func TestRetrieve(t *testing.T) {
 	files := files3("rohan")
 	e.o.Publish(avatarOf("rohan", "v1", files))
 	_, err := e.m.Retrieve("rohan")
-	if !errors.Is(err, &errs.Error{Code: errs.AvatarAssetMissing, Reason: errs.ReasonNotCached}) || errs.HTTPStatus(err) != 404 {
+	if !errors.Is(err, &errcode.Error{Code: errcode.AvatarAssetMissing, Reason: errcode.ReasonNotCached}) || errs.HTTPStatus(err) != 404 {
 		t.Fatalf("Retrieve before load: %v", err)
 	}
 	mustLoad(t, e.m, "rohan", LoadOptions{})
@@ -463,11 +464,11 @@ func TestRetrieve(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = e.m.Retrieve("rohan")
-	if !errors.Is(err, &errs.Error{Code: errs.AvatarAssetMissing, Reason: errs.ReasonDamaged}) || errs.HTTPStatus(err) != 409 {
+	if !errors.Is(err, &errcode.Error{Code: errcode.AvatarAssetMissing, Reason: errcode.ReasonDamaged}) || errs.HTTPStatus(err) != 409 {
 		t.Fatalf("Retrieve of a damaged avatar: %v", err)
 	}
 	ev := waitState(t, events, "rohan", apitype.StateDamaged)
-	if ev.Error == nil || ev.Error.Reason != errs.ReasonDamaged {
+	if ev.Error == nil || ev.Error.Reason != errcode.ReasonDamaged {
 		t.Errorf("damaged event %+v", ev)
 	}
 	if got := e.o.Requests(); got != n {
@@ -602,10 +603,10 @@ func TestClearAndLRU(t *testing.T) {
 	if err != nil || !slices.Equal(removed, []string{"c", "d"}) {
 		t.Fatalf("ClearLRU(2) = %v, %v", removed, err)
 	}
-	if err := e.m.Clear("zzz"); !errors.Is(err, errs.AvatarAssetMissing) {
+	if err := e.m.Clear("zzz"); !errors.Is(err, errcode.AvatarAssetMissing) {
 		t.Errorf("Clear of an unknown avatar: %v", err)
 	}
-	if _, err := e.m.ClearLRU(-1); !errors.Is(err, errs.BadRequest) {
+	if _, err := e.m.ClearLRU(-1); !errors.Is(err, errcode.BadRequest) {
 		t.Errorf("ClearLRU(-1): %v", err)
 	}
 	ids, err := e.m.ClearAll()
@@ -633,7 +634,7 @@ func TestClearCancelsLoad(t *testing.T) {
 	if err := e.m.Clear("a"); err != nil {
 		t.Fatal(err)
 	}
-	if err := <-errc; !errors.Is(err, errs.Cancelled) {
+	if err := <-errc; !errors.Is(err, errcode.Cancelled) {
 		t.Errorf("load after Clear: %v", err)
 	}
 }
@@ -653,7 +654,7 @@ func TestCallerContextEndsOnlyItsWait(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 	cancel()
-	if err := <-errc; !errors.Is(err, errs.Cancelled) {
+	if err := <-errc; !errors.Is(err, errcode.Cancelled) {
 		t.Errorf("caller's cancelled wait: %v", err)
 	}
 	gate.Free()
@@ -684,7 +685,7 @@ func TestRetryAuthFailed(t *testing.T) {
 	o.Publish(avatarOf("a", "v1", files3("a")))
 
 	_, err := m.Load(context.Background(), "a", LoadOptions{Pin: true})
-	if !errors.Is(err, errs.SessionTokenExpired) {
+	if !errors.Is(err, errcode.SessionTokenExpired) {
 		t.Fatalf("Load with a bad token: %v", err)
 	}
 	events, cancel := m.Subscribe()
@@ -752,15 +753,15 @@ func TestCloseCancelsAndWaits(t *testing.T) {
 	if err := m.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if err := <-errc; !errors.Is(err, errs.Cancelled) {
+	if err := <-errc; !errors.Is(err, errcode.Cancelled) {
 		t.Errorf("load after Close: %v", err)
 	}
 	for range events { // closed by Close
 	}
-	if _, err := m.Load(context.Background(), "a", LoadOptions{}); !errors.Is(err, errs.Cancelled) {
+	if _, err := m.Load(context.Background(), "a", LoadOptions{}); !errors.Is(err, errcode.Cancelled) {
 		t.Errorf("Load after Close: %v", err)
 	}
-	if _, err := m.Retrieve("a"); !errors.Is(err, errs.AvatarAssetMissing) {
+	if _, err := m.Retrieve("a"); !errors.Is(err, errcode.AvatarAssetMissing) {
 		t.Errorf("Retrieve after a closed load: %v", err)
 	}
 }
@@ -772,8 +773,8 @@ func TestBadBytesFailOrKeepTheCachedVersion(t *testing.T) {
 	bad := digestOf(files["model.splat"])
 	e.o.SetCorrupt(bad, true)
 	_, err := e.m.Load(context.Background(), "rohan", LoadOptions{})
-	var ee *errs.Error
-	if !errors.As(err, &ee) || ee.Code != errs.FailedToDownloadAvatarAssets || ee.Reason != errs.ReasonHashMismatch ||
+	var ee *errcode.Error
+	if !errors.As(err, &ee) || ee.Code != errcode.FailedToDownloadAvatarAssets || ee.Reason != errcode.ReasonHashMismatch ||
 		ee.Asset != "model.splat" || ee.AvatarID != "rohan" {
 		t.Fatalf("Load of bad bytes: %v", err)
 	}
@@ -783,7 +784,7 @@ func TestBadBytesFailOrKeepTheCachedVersion(t *testing.T) {
 	if e.st.HasBlob(bad) {
 		t.Error("bad bytes committed")
 	}
-	if _, err := e.m.Retrieve("rohan"); !errors.Is(err, errs.AvatarAssetMissing) {
+	if _, err := e.m.Retrieve("rohan"); !errors.Is(err, errcode.AvatarAssetMissing) {
 		t.Errorf("Retrieve: %v", err)
 	}
 

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/assetd/assetd/apitype"
+	"github.com/assetd/assetd/apitype/errcode"
 	"github.com/assetd/assetd/internal/errs"
 	"github.com/assetd/assetd/internal/store"
 )
@@ -90,7 +91,7 @@ func TestDiskTooFullFailsBeforeDownload(t *testing.T) {
 	// Evicting b would free less than c needs above the reserve.
 	free = 1<<20 + totalSize(files3("c"))/2 - totalSize(files3("b"))
 	_, err := e.m.Load(ctx, "c", LoadOptions{})
-	if !errors.Is(err, &errs.Error{Code: errs.FailedToDownloadAvatarAssets, Reason: errs.ReasonInsufficientStorage}) {
+	if !errors.Is(err, &errcode.Error{Code: errcode.FailedToDownloadAvatarAssets, Reason: errcode.ReasonInsufficientStorage}) {
 		t.Fatalf("load on a full disk: %v", err)
 	}
 	if g := e.o.TotalBlobGets(); g != gets {

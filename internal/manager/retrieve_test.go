@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/assetd/assetd/apitype"
+	"github.com/assetd/assetd/apitype/errcode"
 	"github.com/assetd/assetd/internal/errs"
 	"github.com/assetd/assetd/internal/store"
 )
@@ -30,7 +31,7 @@ func TestRetrieveNeverDownloads(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := e.m.Retrieve("rohan")
-	if !errors.Is(err, &errs.Error{Code: errs.AvatarAssetMissing, Reason: errs.ReasonDamaged}) || errs.HTTPStatus(err) != 409 {
+	if !errors.Is(err, &errcode.Error{Code: errcode.AvatarAssetMissing, Reason: errcode.ReasonDamaged}) || errs.HTTPStatus(err) != 409 {
 		t.Fatalf("Retrieve = %v", err)
 	}
 	if l := e.m.List(); len(l.Loads) != 0 {
@@ -46,7 +47,7 @@ func TestRetrieveNeverDownloads(t *testing.T) {
 		t.Errorf("stored state %s %v", a.State, a.Damaged)
 	}
 	ev := waitState(t, events, "rohan", apitype.StateDamaged)
-	if ev.Error == nil || ev.Error.Code != errs.AvatarAssetMissing {
+	if ev.Error == nil || ev.Error.Code != errcode.AvatarAssetMissing {
 		t.Errorf("damaged event %+v", ev)
 	}
 	// Verify (the watcher's or the scrub's) drops the blob and heals.
@@ -85,7 +86,7 @@ func TestRetrieveTruncatedInPlace(t *testing.T) {
 		t.Fatal(err)
 	}
 	a, err := e.m.Retrieve("rohan")
-	if !errors.Is(err, &errs.Error{Code: errs.AvatarAssetMissing, Reason: errs.ReasonDamaged}) || errs.HTTPStatus(err) != 409 {
+	if !errors.Is(err, &errcode.Error{Code: errcode.AvatarAssetMissing, Reason: errcode.ReasonDamaged}) || errs.HTTPStatus(err) != 409 {
 		t.Fatalf("Retrieve = %+v, %v; want 409 damaged", a, err)
 	}
 	if e := errs.From(err); e.Asset != "model.splat" {
@@ -145,7 +146,7 @@ func TestRetrieveDamagedAfterTrusted(t *testing.T) {
 			t.Fatalf("%s: %v", how, err)
 		}
 		a, err := e.m.Retrieve(id)
-		if !errors.Is(err, &errs.Error{Code: errs.AvatarAssetMissing, Reason: errs.ReasonDamaged}) || errs.HTTPStatus(err) != 409 {
+		if !errors.Is(err, &errcode.Error{Code: errcode.AvatarAssetMissing, Reason: errcode.ReasonDamaged}) || errs.HTTPStatus(err) != 409 {
 			t.Fatalf("%s: Retrieve = %+v, %v; want 409 damaged", how, a, err)
 		}
 		if e := errs.From(err); e.Asset != "anim/talk.bin" {

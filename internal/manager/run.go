@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/assetd/assetd/apitype"
+	"github.com/assetd/assetd/apitype/errcode"
 	"github.com/assetd/assetd/internal/errs"
 	"github.com/assetd/assetd/internal/fetch"
 	"github.com/assetd/assetd/internal/store"
@@ -18,7 +19,7 @@ func (m *Manager) run(fl *flight) {
 	if err == nil {
 		a, err = m.fetchVersion(fl)
 	}
-	var e *errs.Error
+	var e *errcode.Error
 	if err != nil {
 		if context.Cause(fl.ctx) != nil {
 			e = cancelledErr(fl.id)
@@ -33,7 +34,7 @@ func (m *Manager) run(fl *flight) {
 // finish ends fl with a or e: it leaves the flights and gives back its
 // slot, counts its result (keeping an auth failure to retry with the next
 // token), then sends its last event, its state change and its log line.
-func (m *Manager) finish(fl *flight, a *apitype.Avatar, e *errs.Error) {
+func (m *Manager) finish(fl *flight, a *apitype.Avatar, e *errcode.Error) {
 	m.mu.Lock()
 	if m.flights[fl.id] == fl {
 		delete(m.flights, fl.id)
@@ -43,10 +44,10 @@ func (m *Manager) finish(fl *flight, a *apitype.Avatar, e *errs.Error) {
 	case e == nil:
 		delete(m.authFailed, fl.id)
 		m.results["ok"]++
-	case e.Code == errs.SessionTokenExpired || e.Code == errs.SessionTokenInvalid:
+	case e.Code == errcode.SessionTokenExpired || e.Code == errcode.SessionTokenInvalid:
 		m.authFailed[fl.id] = authRetry{LoadOptions{Background: fl.background.Load(), Pin: fl.pin.Load()}, fl.owner}
 		m.results[string(e.Code)]++
-	case e.Code == errs.Cancelled:
+	case e.Code == errcode.Cancelled:
 		m.results[string(e.Code)]++
 	default:
 		delete(m.authFailed, fl.id)
@@ -60,7 +61,7 @@ func (m *Manager) finish(fl *flight, a *apitype.Avatar, e *errs.Error) {
 		if string(a.State)+" "+a.Version != fl.before {
 			m.stateEvent(fl.id, a.State, nil)
 		}
-	case e.Code != errs.Cancelled:
+	case e.Code != errcode.Cancelled:
 		m.stateEvent(fl.id, apitype.StateFailed, e)
 	}
 	m.logLoad(fl, a, e)
@@ -69,7 +70,7 @@ func (m *Manager) finish(fl *flight, a *apitype.Avatar, e *errs.Error) {
 // logLoad logs the end of a load: at info a completion (from the cache
 // when nothing was downloaded) or a cancel, which is no failure; a failure
 // as a warning.
-func (m *Manager) logLoad(fl *flight, a *apitype.Avatar, e *errs.Error) {
+func (m *Manager) logLoad(fl *flight, a *apitype.Avatar, e *errcode.Error) {
 	took := m.now().Sub(fl.started).Round(time.Millisecond)
 	switch {
 	case e == nil:
@@ -88,7 +89,7 @@ func (m *Manager) logLoad(fl *flight, a *apitype.Avatar, e *errs.Error) {
 		}
 		m.log.Info(msg, "avatar", fl.id, "version", a.Version, "bytes", a.SizeBytes,
 			"downloaded", received, "took", took, "from", from)
-	case e.Code == errs.Cancelled:
+	case e.Code == errcode.Cancelled:
 		m.log.Info("load cancelled", "avatar", fl.id, "took", took)
 	default:
 		m.log.Warn("load failed", "avatar", fl.id, "code", e.Code, "reason", e.Reason, "took", took, "err", e)
@@ -111,8 +112,8 @@ func (m *Manager) fetchVersion(fl *flight) (*apitype.Avatar, error) {
 	trustGen := m.trust.gen.Load()
 	f := m.fetcher.Load()
 	if f == nil {
-		return nil, &errs.Error{Code: errs.FailedToFetchAvatarMetadata, Phase: errs.PhaseMetadata,
-			AvatarID: id, Reason: errs.ReasonNoOrigin, Message: "no origin is configured"}
+		return nil, &errcode.Error{Code: errcode.FailedToFetchAvatarMetadata, Phase: errcode.PhaseMetadata,
+			AvatarID: id, Reason: errcode.ReasonNoOrigin, Message: "no origin is configured"}
 	}
 	// A refresh asks the origin (conditionally) whatever the max-age.
 	if !fl.revalidate.Load() {
@@ -176,7 +177,7 @@ func versionOf(id string, cached *store.Avatar, res *fetch.ManifestResult, now t
 	var target store.Avatar
 	if res.NotModified {
 		if cached == nil {
-			return target, &errs.Error{Code: errs.FailedToFetchAvatarMetadata, Phase: errs.PhaseMetadata, AvatarID: id,
+			return target, &errcode.Error{Code: errcode.FailedToFetchAvatarMetadata, Phase: errcode.PhaseMetadata, AvatarID: id,
 				Message: "the origin answered 304 to a request that was not conditional"}
 		}
 		target = *cached
@@ -186,8 +187,8 @@ func versionOf(id string, cached *store.Avatar, res *fetch.ManifestResult, now t
 		target.MaxAge = res.MaxAge
 	} else {
 		if res.Manifest == nil {
-			return target, &errs.Error{Code: errs.FailedToFetchAvatarMetadata, Phase: errs.PhaseMetadata, AvatarID: id,
-				Reason: errs.ReasonInvalidManifest, Message: "the origin sent no manifest"}
+			return target, &errcode.Error{Code: errcode.FailedToFetchAvatarMetadata, Phase: errcode.PhaseMetadata, AvatarID: id,
+				Reason: errcode.ReasonInvalidManifest, Message: "the origin sent no manifest"}
 		}
 		target = store.Avatar{ID: id, Version: res.Manifest.Version, Manifest: res.Manifest,
 			RawManifest: res.Raw, ManifestURL: res.URL, ETag: res.ETag, Source: SourceOrigin, MaxAge: res.MaxAge}

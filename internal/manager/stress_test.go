@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/assetd/assetd/internal/errs"
+	"github.com/assetd/assetd/apitype/errcode"
 	"github.com/assetd/assetd/internal/store"
 )
 
@@ -37,13 +37,13 @@ func TestStress(t *testing.T) {
 		if err == nil {
 			return
 		}
-		var ee *errs.Error
+		var ee *errcode.Error
 		if !errors.As(err, &ee) {
-			t.Errorf("%s: not an *errs.Error: %v", id, err)
+			t.Errorf("%s: not an *errcode.Error: %v", id, err)
 			return
 		}
 		switch ee.Code {
-		case errs.Cancelled, errs.AvatarAssetMissing, errs.FailedToDownloadAvatarAssets:
+		case errcode.Cancelled, errcode.AvatarAssetMissing, errcode.FailedToDownloadAvatarAssets:
 		default:
 			t.Errorf("%s: unexpected %v", id, err)
 		}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/assetd/assetd/apitype/errcode"
 	"github.com/assetd/assetd/internal/errs"
 	"github.com/assetd/assetd/internal/store"
 )
@@ -34,8 +35,8 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-func isReason(err error, code errs.Code, reason string) bool {
-	return errors.Is(err, &errs.Error{Code: code, Reason: reason})
+func isReason(err error, code errcode.Code, reason string) bool {
+	return errors.Is(err, &errcode.Error{Code: code, Reason: reason})
 }
 
 // TestKeyRevocation: an avatar cached signed by k1, fresh by its max-age;
@@ -68,7 +69,7 @@ func TestKeyRevocation(t *testing.T) {
 		_, err = e.m.Retrieve("rohan")
 		return err != nil
 	})
-	if !isReason(err, errs.AvatarAssetMissing, errs.ReasonUntrusted) || errs.HTTPStatus(err) != 409 {
+	if !isReason(err, errcode.AvatarAssetMissing, errcode.ReasonUntrusted) || errs.HTTPStatus(err) != 409 {
 		t.Fatalf("Retrieve = %v, want 409 avatarAssetMissing/untrusted", err)
 	}
 	if _, err := e.m.Retrieve("local"); err != nil {
@@ -76,14 +77,14 @@ func TestKeyRevocation(t *testing.T) {
 	}
 	reqs, notMod := e.o.ManifestGets("rohan"), e.o.NotModified("rohan")
 	_, err = e.m.Load(t.Context(), "rohan", LoadOptions{})
-	if !isReason(err, errs.FailedToFetchAvatarMetadata, errs.ReasonBadSignature) {
+	if !isReason(err, errcode.FailedToFetchAvatarMetadata, errcode.ReasonBadSignature) {
 		t.Fatalf("Load = %v, want badSignature", err)
 	}
 	if e.o.ManifestGets("rohan") != reqs+1 || e.o.NotModified("rohan") != notMod {
 		t.Errorf("the load made %d manifest requests (%d answered 304), want 1 unconditional",
 			e.o.ManifestGets("rohan")-reqs, e.o.NotModified("rohan")-notMod)
 	}
-	if _, err := e.m.Retrieve("rohan"); !isReason(err, errs.AvatarAssetMissing, errs.ReasonUntrusted) {
+	if _, err := e.m.Retrieve("rohan"); !isReason(err, errcode.AvatarAssetMissing, errcode.ReasonUntrusted) {
 		t.Errorf("after the failed load, Retrieve = %v", err)
 	}
 
@@ -98,7 +99,7 @@ func TestKeyRevocation(t *testing.T) {
 	e.m.SetFetcher(newFetcher(t, e.o.URL(), nil, pub2))
 	eventually(t, "rohan to be untrusted", func() bool {
 		_, err := e.m.Retrieve("rohan")
-		return isReason(err, errs.AvatarAssetMissing, errs.ReasonUntrusted)
+		return isReason(err, errcode.AvatarAssetMissing, errcode.ReasonUntrusted)
 	})
 	e.o.SetSigner(signer(priv2))
 	blobs := e.o.TotalBlobGets()

@@ -6,7 +6,7 @@ import (
 	"slices"
 
 	"github.com/assetd/assetd/apitype"
-	"github.com/assetd/assetd/internal/errs"
+	"github.com/assetd/assetd/apitype/errcode"
 	"github.com/assetd/assetd/internal/store"
 )
 
@@ -162,14 +162,14 @@ func (m *Manager) verifyVersion(ctx context.Context, a *store.Avatar) (res apity
 			e.Err = ctx.Err()
 			return res, nil, false, e
 		}
-		var e *errs.Error
+		var e *errcode.Error
 		if !errors.As(verr, &e) {
 			return res, nil, false, avatarErr(a.ID, verr)
 		}
 		switch e.Reason {
-		case errs.ReasonNotCached:
+		case errcode.ReasonNotCached:
 			return res, nil, true, nil
-		case errs.ReasonDamaged, errs.ReasonSizeMismatch, errs.ReasonHashMismatch:
+		case errcode.ReasonDamaged, errcode.ReasonSizeMismatch, errcode.ReasonHashMismatch:
 			bad[as.SHA256] = true
 		default:
 			return res, nil, false, avatarErr(a.ID, verr)

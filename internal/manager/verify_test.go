@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/assetd/assetd/apitype"
+	"github.com/assetd/assetd/apitype/errcode"
 	"github.com/assetd/assetd/internal/errs"
 	"github.com/assetd/assetd/internal/store"
 )
@@ -148,7 +149,7 @@ func TestVerifyCallerGoesAway(t *testing.T) {
 	go func() { _, err := e.m.Verify(ctx, "a"); errc <- err }()
 	<-entered
 	cancel()
-	if err := <-errc; errs.CodeOf(err) != errs.Cancelled {
+	if err := <-errc; errs.CodeOf(err) != errcode.Cancelled {
 		t.Fatalf("Verify after its caller left: %v", err)
 	}
 	close(block)

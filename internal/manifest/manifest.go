@@ -19,7 +19,7 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/assetd/assetd/internal/errs"
+	"github.com/assetd/assetd/apitype/errcode"
 )
 
 // Limits of the origin protocol.
@@ -186,7 +186,7 @@ func ValidateID(id string) error {
 	if ok {
 		return nil
 	}
-	return &errs.Error{Code: errs.AvatarIDUnrecognized, Phase: errs.PhaseLocal, Reason: errs.ReasonInvalidID,
+	return &errcode.Error{Code: errcode.AvatarIDUnrecognized, Phase: errcode.PhaseLocal, Reason: errcode.ReasonInvalidID,
 		Message: fmt.Sprintf("invalid avatar ID %q: an avatar ID is 1 to %d characters of A-Z a-z 0-9 . _ - and does not start with a dot", truncate(id), MaxIDLength)}
 }
 
@@ -245,9 +245,9 @@ func printable(s string) bool {
 	return true
 }
 
-func invalid(id, format string, args ...any) *errs.Error {
-	return &errs.Error{Code: errs.FailedToFetchAvatarMetadata, Phase: errs.PhaseMetadata, AvatarID: id,
-		Reason: errs.ReasonInvalidManifest, Message: fmt.Sprintf(format, args...)}
+func invalid(id, format string, args ...any) *errcode.Error {
+	return &errcode.Error{Code: errcode.FailedToFetchAvatarMetadata, Phase: errcode.PhaseMetadata, AvatarID: id,
+		Reason: errcode.ReasonInvalidManifest, Message: fmt.Sprintf(format, args...)}
 }
 
 // truncate keeps hostile strings out of logs at a readable length.

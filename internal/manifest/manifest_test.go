@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/assetd/assetd/internal/errs"
+	"github.com/assetd/assetd/apitype/errcode"
 )
 
 const hexA = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
@@ -64,7 +64,7 @@ func TestParseRejectsHostileManifests(t *testing.T) {
 	for name, data := range tests {
 		t.Run(name, func(t *testing.T) {
 			_, err := Parse(data, "rohan", 0)
-			if !errors.Is(err, &errs.Error{Code: errs.FailedToFetchAvatarMetadata, Reason: errs.ReasonInvalidManifest}) {
+			if !errors.Is(err, &errcode.Error{Code: errcode.FailedToFetchAvatarMetadata, Reason: errcode.ReasonInvalidManifest}) {
 				t.Fatalf("Parse = %v, want invalidManifest", err)
 			}
 		})
@@ -81,7 +81,7 @@ func TestValidateID(t *testing.T) {
 	}
 	for _, id := range bad {
 		err := ValidateID(id)
-		if !errors.Is(err, &errs.Error{Code: errs.AvatarIDUnrecognized, Reason: errs.ReasonInvalidID}) {
+		if !errors.Is(err, &errcode.Error{Code: errcode.AvatarIDUnrecognized, Reason: errcode.ReasonInvalidID}) {
 			t.Errorf("ValidateID(%q) = %v, want avatarIDUnrecognized/invalidId", id, err)
 		}
 	}
@@ -125,7 +125,7 @@ func TestSignVerify(t *testing.T) {
 		}
 		return m
 	}
-	badSig := &errs.Error{Code: errs.FailedToFetchAvatarMetadata, Reason: errs.ReasonBadSignature}
+	badSig := &errcode.Error{Code: errcode.FailedToFetchAvatarMetadata, Reason: errcode.ReasonBadSignature}
 
 	if err := parse(signed).Verify([]ed25519.PublicKey{otherPub, pub}); err != nil {
 		t.Errorf("signed manifest: %v", err)
@@ -173,7 +173,7 @@ func TestDecodeRefusesAmbiguousDocuments(t *testing.T) {
 	for name, doc := range tests {
 		t.Run(name, func(t *testing.T) {
 			_, err := Decode([]byte(doc), "rohan", 0)
-			if !errors.Is(err, &errs.Error{Code: errs.FailedToFetchAvatarMetadata, Reason: errs.ReasonInvalidManifest}) {
+			if !errors.Is(err, &errcode.Error{Code: errcode.FailedToFetchAvatarMetadata, Reason: errcode.ReasonInvalidManifest}) {
 				t.Fatalf("Decode = %v, want invalidManifest", err)
 			}
 		})

@@ -10,7 +10,7 @@ import (
 	"fmt"
 	"maps"
 
-	"github.com/assetd/assetd/internal/errs"
+	"github.com/assetd/assetd/apitype/errcode"
 )
 
 // SignedBytes returns the bytes a manifest's signature covers: the JCS form
@@ -83,8 +83,8 @@ func (d *Document) Verify(keys []ed25519.PublicKey) error {
 	}
 	m := d.Manifest
 	bad := func(format string, args ...any) error {
-		return &errs.Error{Code: errs.FailedToFetchAvatarMetadata, Phase: errs.PhaseMetadata,
-			AvatarID: m.AvatarID, Reason: errs.ReasonBadSignature, Message: fmt.Sprintf(format, args...)}
+		return &errcode.Error{Code: errcode.FailedToFetchAvatarMetadata, Phase: errcode.PhaseMetadata,
+			AvatarID: m.AvatarID, Reason: errcode.ReasonBadSignature, Message: fmt.Sprintf(format, args...)}
 	}
 	if m.Signature == nil {
 		return bad("manifest is not signed and trusted keys are configured")

@@ -17,7 +17,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/assetd/assetd/internal/errs"
+	"github.com/assetd/assetd/apitype/errcode"
 	"github.com/assetd/assetd/internal/httpserve"
 	"github.com/assetd/assetd/internal/manifest"
 	"github.com/assetd/assetd/internal/publish"
@@ -130,7 +130,7 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	}()
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
-		writeError(w, http.StatusMethodNotAllowed, errs.MethodNotAllowed, "only GET and HEAD are served")
+		writeError(w, http.StatusMethodNotAllowed, errcode.MethodNotAllowed, "only GET and HEAD are served")
 		return
 	}
 	if id, ok := strings.CutPrefix(r.URL.Path, "/v1/avatars/"); ok {
@@ -148,7 +148,7 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	writeError(w, http.StatusNotFound, errs.NotFound, "no such resource; an origin serves /v1/avatars/{id}/manifest and /v1/blobs/sha256/{hex}")
+	writeError(w, http.StatusNotFound, errcode.NotFound, "no such resource; an origin serves /v1/avatars/{id}/manifest and /v1/blobs/sha256/{hex}")
 }
 
 // authorized checks the app ID and the session token, answering the
@@ -157,7 +157,7 @@ func (s *Server) authorized(w http.ResponseWriter, r *http.Request) bool {
 	if s.appIDs != nil {
 		id := r.Header.Get("X-App-ID")
 		if id == "" || !s.appIDs[id] {
-			writeError(w, http.StatusForbidden, errs.AppIDUnrecognized, "the X-App-ID header names no app this origin knows")
+			writeError(w, http.StatusForbidden, errcode.AppIDUnrecognized, "the X-App-ID header names no app this origin knows")
 			return false
 		}
 	}
@@ -167,11 +167,11 @@ func (s *Server) authorized(w http.ResponseWriter, r *http.Request) bool {
 		token = strings.TrimSpace(token)
 		if !strings.EqualFold(scheme, "Bearer") || token == "" {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="assetd"`)
-			writeError(w, http.StatusUnauthorized, errs.SessionTokenExpired, "a bearer session token is required")
+			writeError(w, http.StatusUnauthorized, errcode.SessionTokenExpired, "a bearer session token is required")
 			return false
 		}
 		if !s.tokens[sha256.Sum256([]byte(token))] {
-			writeError(w, http.StatusForbidden, errs.SessionTokenInvalid, "the session token is not valid")
+			writeError(w, http.StatusForbidden, errcode.SessionTokenInvalid, "the session token is not valid")
 			return false
 		}
 	}
@@ -195,7 +195,7 @@ func (s *Server) openOr404(w http.ResponseWriter, rel string, unknown func()) (*
 
 func (s *Server) serveManifest(w http.ResponseWriter, r *http.Request, id string) {
 	unknown := func() {
-		writeError(w, http.StatusNotFound, errs.AvatarIDUnrecognized, fmt.Sprintf("no avatar %q on this origin", truncate(id)))
+		writeError(w, http.StatusNotFound, errcode.AvatarIDUnrecognized, fmt.Sprintf("no avatar %q on this origin", truncate(id)))
 	}
 	if manifest.ValidateID(id) != nil {
 		unknown()
@@ -225,7 +225,7 @@ func (s *Server) serveManifest(w http.ResponseWriter, r *http.Request, id string
 
 func (s *Server) serveBlob(w http.ResponseWriter, r *http.Request, digest string) {
 	unknown := func() {
-		writeError(w, http.StatusNotFound, errs.FailedToDownloadAvatarAssets, "no blob with this sha256 on this origin")
+		writeError(w, http.StatusNotFound, errcode.FailedToDownloadAvatarAssets, "no blob with this sha256 on this origin")
 	}
 	if !manifest.ValidDigest(digest) {
 		unknown()
@@ -267,13 +267,13 @@ func (s *Server) open(name string) (*os.File, os.FileInfo, error) {
 
 func (s *Server) internal(w http.ResponseWriter, err error) {
 	s.log.Error("serving", "err", err)
-	writeError(w, http.StatusInternalServerError, errs.Internal, "the origin could not read its tree")
+	writeError(w, http.StatusInternalServerError, errcode.Internal, "the origin could not read its tree")
 }
 
-func writeError(w http.ResponseWriter, status int, code errs.Code, msg string) {
+func writeError(w http.ResponseWriter, status int, code errcode.Code, msg string) {
 	body, _ := json.Marshal(struct {
-		Code    errs.Code `json:"code"`
-		Message string    `json:"message"`
+		Code    errcode.Code `json:"code"`
+		Message string       `json:"message"`
 	}{code, msg})
 	h := w.Header()
 	h.Set("Content-Type", "application/json")

@@ -17,7 +17,7 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/assetd/assetd/internal/errs"
+	"github.com/assetd/assetd/apitype/errcode"
 	"github.com/assetd/assetd/internal/manifest"
 	"github.com/assetd/assetd/internal/publish"
 )
@@ -112,11 +112,11 @@ func get(t *testing.T, ts *httptest.Server, method, path string, header map[stri
 	return answer{resp.StatusCode, resp.Header, string(b)}
 }
 
-func code(t *testing.T, a answer) errs.Code {
+func code(t *testing.T, a answer) errcode.Code {
 	t.Helper()
 	var body struct {
-		Code    errs.Code `json:"code"`
-		Message string    `json:"message"`
+		Code    errcode.Code `json:"code"`
+		Message string       `json:"message"`
 	}
 	if err := json.Unmarshal([]byte(a.body), &body); err != nil || body.Message == "" {
 		t.Fatalf("error body %q is not {code, message}: %v", a.body, err)
@@ -211,31 +211,31 @@ func TestNotFoundAndTraversal(t *testing.T) {
 	cases := []struct {
 		path   string
 		status int
-		code   errs.Code
+		code   errcode.Code
 	}{
-		{"/v1/avatars/nobody/manifest", 404, errs.AvatarIDUnrecognized},
-		{"/v1/avatars/.hidden/manifest", 404, errs.AvatarIDUnrecognized},
-		{"/v1/avatars//manifest", 404, errs.AvatarIDUnrecognized},
-		{"/v1/avatars/../manifest", 404, errs.AvatarIDUnrecognized},
-		{"/v1/avatars/dir/manifest", 404, errs.AvatarIDUnrecognized},
-		{"/v1/avatars/..%2F..%2Fsecret/manifest", 404, errs.NotFound},
-		{"/v1/avatars/%2e%2e/manifest", 404, errs.AvatarIDUnrecognized},
-		{"/v1/avatars/rohan/", 404, errs.NotFound},
-		{"/v1/avatars/", 404, errs.NotFound},
-		{"/v1/blobs/sha256/" + strings.Repeat("0", 64), 404, errs.FailedToDownloadAvatarAssets},
-		{"/v1/blobs/sha256/" + strings.ToUpper(fx.digest), 404, errs.FailedToDownloadAvatarAssets},
-		{"/v1/blobs/sha256/" + hex.EncodeToString(secret[:]), 404, errs.FailedToDownloadAvatarAssets},
-		{"/v1/blobs/sha256/", 404, errs.FailedToDownloadAvatarAssets},
-		{"/v1/blobs/sha256/../../x", 404, errs.FailedToDownloadAvatarAssets},
-		{"/v1/blobs/sha256/../../../secret", 404, errs.FailedToDownloadAvatarAssets},
-		{"/v1/blobs/sha256/..%2F..%2F..%2Fsecret", 404, errs.FailedToDownloadAvatarAssets},
-		{"/v1/blobs/sha256/%2e%2e/%2e%2e/%2e%2e/secret", 404, errs.FailedToDownloadAvatarAssets},
-		{"/v1/blobs/sha256/" + fx.digest + "/", 404, errs.FailedToDownloadAvatarAssets},
-		{"/v1/blobs/", 404, errs.NotFound},
-		{"/v1/", 404, errs.NotFound},
-		{"/", 404, errs.NotFound},
-		{"/../secret", 404, errs.NotFound},
-		{"/v1/blobs/sha256/../../../out/v1/avatars/rohan/manifest", 404, errs.FailedToDownloadAvatarAssets},
+		{"/v1/avatars/nobody/manifest", 404, errcode.AvatarIDUnrecognized},
+		{"/v1/avatars/.hidden/manifest", 404, errcode.AvatarIDUnrecognized},
+		{"/v1/avatars//manifest", 404, errcode.AvatarIDUnrecognized},
+		{"/v1/avatars/../manifest", 404, errcode.AvatarIDUnrecognized},
+		{"/v1/avatars/dir/manifest", 404, errcode.AvatarIDUnrecognized},
+		{"/v1/avatars/..%2F..%2Fsecret/manifest", 404, errcode.NotFound},
+		{"/v1/avatars/%2e%2e/manifest", 404, errcode.AvatarIDUnrecognized},
+		{"/v1/avatars/rohan/", 404, errcode.NotFound},
+		{"/v1/avatars/", 404, errcode.NotFound},
+		{"/v1/blobs/sha256/" + strings.Repeat("0", 64), 404, errcode.FailedToDownloadAvatarAssets},
+		{"/v1/blobs/sha256/" + strings.ToUpper(fx.digest), 404, errcode.FailedToDownloadAvatarAssets},
+		{"/v1/blobs/sha256/" + hex.EncodeToString(secret[:]), 404, errcode.FailedToDownloadAvatarAssets},
+		{"/v1/blobs/sha256/", 404, errcode.FailedToDownloadAvatarAssets},
+		{"/v1/blobs/sha256/../../x", 404, errcode.FailedToDownloadAvatarAssets},
+		{"/v1/blobs/sha256/../../../secret", 404, errcode.FailedToDownloadAvatarAssets},
+		{"/v1/blobs/sha256/..%2F..%2F..%2Fsecret", 404, errcode.FailedToDownloadAvatarAssets},
+		{"/v1/blobs/sha256/%2e%2e/%2e%2e/%2e%2e/secret", 404, errcode.FailedToDownloadAvatarAssets},
+		{"/v1/blobs/sha256/" + fx.digest + "/", 404, errcode.FailedToDownloadAvatarAssets},
+		{"/v1/blobs/", 404, errcode.NotFound},
+		{"/v1/", 404, errcode.NotFound},
+		{"/", 404, errcode.NotFound},
+		{"/../secret", 404, errcode.NotFound},
+		{"/v1/blobs/sha256/../../../out/v1/avatars/rohan/manifest", 404, errcode.FailedToDownloadAvatarAssets},
 	}
 	for _, tc := range cases {
 		a := get(t, ts, "GET", tc.path, nil)
@@ -262,14 +262,14 @@ func TestAuth(t *testing.T) {
 		name   string
 		header map[string]string
 		status int
-		code   errs.Code
+		code   errcode.Code
 	}{
-		{"no app id", map[string]string{"Authorization": "Bearer tok-good"}, 403, errs.AppIDUnrecognized},
-		{"unknown app id", map[string]string{"X-App-ID": "app-2", "Authorization": "Bearer tok-good"}, 403, errs.AppIDUnrecognized},
-		{"no token", map[string]string{"X-App-ID": "app-1"}, 401, errs.SessionTokenExpired},
-		{"not bearer", map[string]string{"X-App-ID": "app-1", "Authorization": "Basic dG9rLWdvb2Q="}, 401, errs.SessionTokenExpired},
-		{"empty bearer", map[string]string{"X-App-ID": "app-1", "Authorization": "Bearer "}, 401, errs.SessionTokenExpired},
-		{"unknown token", map[string]string{"X-App-ID": "app-1", "Authorization": "Bearer tok-bad"}, 403, errs.SessionTokenInvalid},
+		{"no app id", map[string]string{"Authorization": "Bearer tok-good"}, 403, errcode.AppIDUnrecognized},
+		{"unknown app id", map[string]string{"X-App-ID": "app-2", "Authorization": "Bearer tok-good"}, 403, errcode.AppIDUnrecognized},
+		{"no token", map[string]string{"X-App-ID": "app-1"}, 401, errcode.SessionTokenExpired},
+		{"not bearer", map[string]string{"X-App-ID": "app-1", "Authorization": "Basic dG9rLWdvb2Q="}, 401, errcode.SessionTokenExpired},
+		{"empty bearer", map[string]string{"X-App-ID": "app-1", "Authorization": "Bearer "}, 401, errcode.SessionTokenExpired},
+		{"unknown token", map[string]string{"X-App-ID": "app-1", "Authorization": "Bearer tok-bad"}, 403, errcode.SessionTokenInvalid},
 		{"good", map[string]string{"X-App-ID": "app-1", "Authorization": "Bearer tok-good"}, 200, ""},
 		{"scheme case", map[string]string{"X-App-ID": "app-1", "Authorization": "bearer tok-good"}, 200, ""},
 	}

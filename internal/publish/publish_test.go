@@ -15,7 +15,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/assetd/assetd/internal/errs"
+	"github.com/assetd/assetd/apitype/errcode"
 	"github.com/assetd/assetd/internal/manifest"
 )
 
@@ -217,7 +217,7 @@ func TestPublishRefusesHostileTrees(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("err = %v, want one mentioning %q", err, tc.want)
 			}
-			var e *errs.Error
+			var e *errcode.Error
 			if errors.As(err, &e) {
 				t.Errorf("publish error carries client code %s; it should be a plain error", e.Code)
 			}
@@ -321,8 +321,8 @@ func TestSignedManifestsVerify(t *testing.T) {
 }
 
 func isBadSignature(err error) bool {
-	var e *errs.Error
-	return errors.As(err, &e) && e.Reason == errs.ReasonBadSignature
+	var e *errcode.Error
+	return errors.As(err, &e) && e.Reason == errcode.ReasonBadSignature
 }
 
 func TestKeyFiles(t *testing.T) {

@@ -14,8 +14,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/assetd/assetd/apitype/errcode"
 	"github.com/assetd/assetd/internal/ctxio"
-	"github.com/assetd/assetd/internal/errs"
 	"github.com/assetd/assetd/internal/manifest"
 	"github.com/assetd/assetd/internal/printable"
 )
@@ -147,7 +147,7 @@ func scan(ctx context.Context, root *os.Root, id, defVersion string) (*avatar, e
 // plain is the message of a manifest package error without its client
 // code: a publish problem is the publisher's input, not a failed download.
 func plain(err error) string {
-	var e *errs.Error
+	var e *errcode.Error
 	if errors.As(err, &e) && e.Message != "" {
 		return e.Message
 	}

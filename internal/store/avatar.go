@@ -10,7 +10,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/assetd/assetd/internal/errs"
+	"github.com/assetd/assetd/apitype/errcode"
 	"github.com/assetd/assetd/internal/manifest"
 )
 
@@ -137,7 +137,7 @@ func (s *Store) Put(a *Avatar) error {
 		return storeErr("index read", ch.err)
 	}
 	if len(missing) > 0 {
-		return &errs.Error{Code: errs.FailedToDownloadAvatarAssets, Phase: errs.PhaseStore, AvatarID: a.ID,
+		return &errcode.Error{Code: errcode.FailedToDownloadAvatarAssets, Phase: errcode.PhaseStore, AvatarID: a.ID,
 			Transient: true, Message: fmt.Sprintf("store: version %s: %d blobs are not committed (%s)",
 				c.Version, len(missing), strings.Join(missing[:min(len(missing), 3)], ", "))}
 	}

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/assetd/assetd/internal/errs"
+	"github.com/assetd/assetd/apitype/errcode"
 )
 
 // SetLimits (a reloaded configuration) changes the quota and the reserve
@@ -36,7 +36,7 @@ func TestSetLimits(t *testing.T) {
 	if st := s.Stats(); st.MaxBytes != 0 || st.ReserveBytes != free-50 {
 		t.Errorf("Stats after SetLimits = %+v", st)
 	}
-	if _, err := s.EnsureSpace(200); !errors.Is(err, &errs.Error{Code: errs.FailedToDownloadAvatarAssets, Reason: errs.ReasonInsufficientStorage}) {
+	if _, err := s.EnsureSpace(200); !errors.Is(err, &errcode.Error{Code: errcode.FailedToDownloadAvatarAssets, Reason: errcode.ReasonInsufficientStorage}) {
 		t.Fatalf("EnsureSpace above the new reserve = %v", err)
 	}
 	if _, ok := s.Get("b"); !ok {

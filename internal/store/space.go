@@ -7,6 +7,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/assetd/assetd/apitype/errcode"
 	"github.com/assetd/assetd/internal/errs"
 )
 
@@ -116,8 +117,8 @@ func (s *Store) CheckRoom(n int64) error {
 	quota, reserve := s.maxBytes.Load(), s.reserveBytes.Load()
 	h := errs.HumanBytes
 	if quota > 0 && n > quota {
-		return &errs.Error{Code: errs.FailedToDownloadAvatarAssets, Phase: errs.PhaseStore,
-			Reason: errs.ReasonInsufficientStorage, Message: fmt.Sprintf(
+		return &errcode.Error{Code: errcode.FailedToDownloadAvatarAssets, Phase: errcode.PhaseStore,
+			Reason: errcode.ReasonInsufficientStorage, Message: fmt.Sprintf(
 				"store: the import is %s, more than the whole %s quota (store.max_bytes)", h(n), h(quota)),
 			Hint: fmt.Sprintf("raise store.max_bytes (now %s; this import needs %s)", h(quota), h(n))}
 	}
@@ -126,8 +127,8 @@ func (s *Store) CheckRoom(n int64) error {
 		return storeErr("free space", err)
 	}
 	if n > free-reserve {
-		return &errs.Error{Code: errs.FailedToDownloadAvatarAssets, Phase: errs.PhaseStore,
-			Reason: errs.ReasonInsufficientStorage, Message: fmt.Sprintf(
+		return &errcode.Error{Code: errcode.FailedToDownloadAvatarAssets, Phase: errcode.PhaseStore,
+			Reason: errcode.ReasonInsufficientStorage, Message: fmt.Sprintf(
 				"store: the import is %s; the disk has %s free above the %s reserve (store.reserve_bytes)",
 				h(n), h(max(free-reserve, 0)), h(reserve)),
 			Hint: fmt.Sprintf("free space on the disk of %s, or lower store.reserve_bytes (now %s)", s.dir, h(reserve))}
@@ -268,7 +269,7 @@ func (s *Store) Stats() Stats {
 // eviction: the quota (store.max_bytes), the disk above the reserve
 // (store.reserve_bytes), or both, in human sizes, with the setting to
 // change in the hint.
-func noRoom(need, used, quota, avail, reserve int64, dir string) *errs.Error {
+func noRoom(need, used, quota, avail, reserve int64, dir string) *errcode.Error {
 	h := errs.HumanBytes
 	var why, hint []string
 	if quota > 0 && used+need > quota {
@@ -279,8 +280,8 @@ func noRoom(need, used, quota, avail, reserve int64, dir string) *errs.Error {
 		why = append(why, fmt.Sprintf("the disk has %s free above the %s reserve (store.reserve_bytes)", h(max(avail, 0)), h(reserve)))
 		hint = append(hint, fmt.Sprintf("free space on the disk of %s, or lower store.reserve_bytes (now %s)", dir, h(reserve)))
 	}
-	return &errs.Error{Code: errs.FailedToDownloadAvatarAssets, Phase: errs.PhaseStore,
-		Reason: errs.ReasonInsufficientStorage,
+	return &errcode.Error{Code: errcode.FailedToDownloadAvatarAssets, Phase: errcode.PhaseStore,
+		Reason: errcode.ReasonInsufficientStorage,
 		Message: fmt.Sprintf("store: %s more needed, but %s, even after evicting every unpinned avatar",
 			h(need), strings.Join(why, " and ")),
 		Hint: strings.Join(hint, "; ")}

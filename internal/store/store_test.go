@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/assetd/assetd/apitype/errcode"
 	"github.com/assetd/assetd/internal/errs"
 )
 
@@ -93,7 +94,7 @@ func TestStore(t *testing.T) {
 			}
 			w.Write([]byte("evil"))
 			err = w.Commit()
-			if !errors.Is(err, &errs.Error{Code: errs.FailedToDownloadAvatarAssets, Reason: errs.ReasonHashMismatch}) {
+			if !errors.Is(err, &errcode.Error{Code: errcode.FailedToDownloadAvatarAssets, Reason: errcode.ReasonHashMismatch}) {
 				t.Fatalf("Commit = %v, want hashMismatch", err)
 			}
 			if s.HasBlob(want) || len(blobFiles(t, s)) != 0 || s.Partial(want) != 0 {
@@ -111,11 +112,11 @@ func TestStore(t *testing.T) {
 				t.Fatal(err)
 			}
 			w.Write(data[:5])
-			if err := w.Commit(); !errors.Is(err, &errs.Error{Code: errs.FailedToDownloadAvatarAssets, Reason: errs.ReasonSizeMismatch}) {
+			if err := w.Commit(); !errors.Is(err, &errcode.Error{Code: errcode.FailedToDownloadAvatarAssets, Reason: errcode.ReasonSizeMismatch}) {
 				t.Fatalf("Commit = %v, want sizeMismatch", err)
 			}
 			w, _ = s.Ingest(ctx, d, 4)
-			if n, err := w.Write(data); n != 4 || !errors.Is(err, &errs.Error{Reason: errs.ReasonSizeMismatch, Code: errs.FailedToDownloadAvatarAssets}) {
+			if n, err := w.Write(data); n != 4 || !errors.Is(err, &errcode.Error{Reason: errcode.ReasonSizeMismatch, Code: errcode.FailedToDownloadAvatarAssets}) {
 				t.Fatalf("Write past the size = %d, %v", n, err)
 			}
 			w.Abort()
@@ -172,7 +173,7 @@ func TestStore(t *testing.T) {
 			w.f.Close()
 			w.f = full
 			_, err = w.Write([]byte("xyz"))
-			if !errors.Is(err, syscall.ENOSPC) || !errors.Is(err, &errs.Error{Code: errs.FailedToDownloadAvatarAssets, Reason: errs.ReasonInsufficientStorage}) {
+			if !errors.Is(err, syscall.ENOSPC) || !errors.Is(err, &errcode.Error{Code: errcode.FailedToDownloadAvatarAssets, Reason: errcode.ReasonInsufficientStorage}) {
 				t.Fatalf("Write = %v, want ENOSPC insufficientStorage", err)
 			}
 			if err := w.Abort(); err != nil {
@@ -295,7 +296,7 @@ func TestStore(t *testing.T) {
 			v2.Manifest.Assets = append(v2.Manifest.Assets, v2.Manifest.Assets[0])
 			v2.Manifest.Assets[2].Path = "extra"
 			v2.Manifest.Assets[2].SHA256 = digestOf([]byte("not committed"))
-			if err := s.Put(v2); !errors.Is(err, errs.FailedToDownloadAvatarAssets) {
+			if err := s.Put(v2); !errors.Is(err, errcode.FailedToDownloadAvatarAssets) {
 				t.Fatalf("Put with a missing blob = %v", err)
 			}
 			if a, _ := s.Get("a"); a.Version != "1" || !s.HasBlob(digestOf([]byte("v1 body"))) {
@@ -346,7 +347,7 @@ func TestStore(t *testing.T) {
 			if !s.HasBlob(digestOf([]byte("shared"))) || s.HasBlob(digestOf([]byte("mine"))) {
 				t.Fatal("wrong blobs kept")
 			}
-			if err := s.Delete("a"); !errors.Is(err, &errs.Error{Code: errs.AvatarAssetMissing, Reason: errs.ReasonNotCached}) {
+			if err := s.Delete("a"); !errors.Is(err, &errcode.Error{Code: errcode.AvatarAssetMissing, Reason: errcode.ReasonNotCached}) {
 				t.Fatalf("Delete of unknown = %v", err)
 			}
 			checkConsistent(t, s)
@@ -400,8 +401,8 @@ func TestStore(t *testing.T) {
 				t.Fatalf("EnsureSpace(500) = %v %v", ev, err)
 			}
 			_, err := s.EnsureSpace(700)
-			want := &errs.Error{Code: errs.FailedToDownloadAvatarAssets, Reason: errs.ReasonInsufficientStorage}
-			if !errors.Is(err, want) || errs.From(err).Phase != errs.PhaseStore {
+			want := &errcode.Error{Code: errcode.FailedToDownloadAvatarAssets, Reason: errcode.ReasonInsufficientStorage}
+			if !errors.Is(err, want) || errs.From(err).Phase != errcode.PhaseStore {
 				t.Fatalf("EnsureSpace(700) = %v", err)
 			}
 			if _, ok := s.Get("b"); !ok {
@@ -476,11 +477,11 @@ func TestStore(t *testing.T) {
 			p := s.BlobPath(bad)
 			os.Chmod(p, 0o644)
 			os.WriteFile(p, []byte("BAD bytes"), 0o444)
-			if err := s.VerifyBlob(ctx, bad); !errors.Is(err, &errs.Error{Code: errs.AvatarAssetMissing, Reason: errs.ReasonHashMismatch}) {
+			if err := s.VerifyBlob(ctx, bad); !errors.Is(err, &errcode.Error{Code: errcode.AvatarAssetMissing, Reason: errcode.ReasonHashMismatch}) {
 				t.Fatalf("VerifyBlob = %v", err)
 			}
 			os.WriteFile(p, []byte("bad"), 0o444)
-			if err := s.VerifyBlob(ctx, bad); !errors.Is(err, &errs.Error{Code: errs.AvatarAssetMissing, Reason: errs.ReasonSizeMismatch}) {
+			if err := s.VerifyBlob(ctx, bad); !errors.Is(err, &errcode.Error{Code: errcode.AvatarAssetMissing, Reason: errcode.ReasonSizeMismatch}) {
 				t.Fatalf("VerifyBlob = %v", err)
 			}
 			if d := s.CheckAvatar("a"); !slices.Equal(d, []string{"bad"}) {
@@ -493,7 +494,7 @@ func TestStore(t *testing.T) {
 			if a.State != StateDamaged || !slices.Equal(a.Damaged, []string{"bad"}) || s.HasBlob(bad) {
 				t.Fatalf("after RemoveBlob: %s %v", a.State, a.Damaged)
 			}
-			if err := s.VerifyBlob(ctx, bad); !errors.Is(err, &errs.Error{Code: errs.AvatarAssetMissing, Reason: errs.ReasonNotCached}) {
+			if err := s.VerifyBlob(ctx, bad); !errors.Is(err, &errcode.Error{Code: errcode.AvatarAssetMissing, Reason: errcode.ReasonNotCached}) {
 				t.Fatalf("VerifyBlob of a removed blob = %v", err)
 			}
 			checkConsistent(t, s)
@@ -567,7 +568,7 @@ func TestStore(t *testing.T) {
 			if a.State != StateReady || a.ETag != `"e2"` || a.MaxAge != time.Hour || !a.FetchedAt.Equal(at) || a.Damaged != nil {
 				t.Fatalf("after Revalidated: %+v", a)
 			}
-			if err := s.SetPinned("nope", true); !errors.Is(err, errs.AvatarAssetMissing) {
+			if err := s.SetPinned("nope", true); !errors.Is(err, errcode.AvatarAssetMissing) {
 				t.Fatalf("SetPinned(unknown) = %v", err)
 			}
 		}},

@@ -12,7 +12,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/assetd/assetd/internal/errs"
+	"github.com/assetd/assetd/apitype/errcode"
 	"github.com/assetd/assetd/internal/manifest"
 )
 
@@ -30,16 +30,16 @@ func (s *Store) VerifyBlob(ctx context.Context, digest string) error {
 	if err != nil {
 		return storeErr("verify", err)
 	}
-	bad := func(reason, format string, args ...any) *errs.Error {
-		return &errs.Error{Code: errs.AvatarAssetMissing, Phase: errs.PhaseVerify, Reason: reason,
+	bad := func(reason, format string, args ...any) *errcode.Error {
+		return &errcode.Error{Code: errcode.AvatarAssetMissing, Phase: errcode.PhaseVerify, Reason: reason,
 			Message: fmt.Sprintf("blob %s: ", digest) + fmt.Sprintf(format, args...)}
 	}
 	if !ok || !r.isCommitted() {
-		return bad(errs.ReasonNotCached, "not in the store")
+		return bad(errcode.ReasonNotCached, "not in the store")
 	}
 	f, err := os.Open(s.BlobPath(digest))
 	if errors.Is(err, os.ErrNotExist) {
-		e := bad(errs.ReasonDamaged, "file is missing")
+		e := bad(errcode.ReasonDamaged, "file is missing")
 		e.Err = err
 		return e
 	}
@@ -48,7 +48,7 @@ func (s *Store) VerifyBlob(ctx context.Context, digest string) error {
 	}
 	defer f.Close()
 	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
-		e := bad(errs.ReasonDamaged, "not a regular file")
+		e := bad(errcode.ReasonDamaged, "not a regular file")
 		e.Err = err
 		return e
 	}
@@ -66,16 +66,16 @@ func (s *Store) VerifyBlob(ctx context.Context, digest string) error {
 			break
 		}
 		if err != nil {
-			e := bad(errs.ReasonDamaged, "unreadable: %v", err)
+			e := bad(errcode.ReasonDamaged, "unreadable: %v", err)
 			e.Err = err
 			return e
 		}
 	}
 	if n != r.size {
-		return bad(errs.ReasonSizeMismatch, "%d bytes at rest, want %d", n, r.size)
+		return bad(errcode.ReasonSizeMismatch, "%d bytes at rest, want %d", n, r.size)
 	}
 	if got := hex.EncodeToString(h.Sum(nil)); got != digest {
-		return bad(errs.ReasonHashMismatch, "sha256 at rest is %s", got)
+		return bad(errcode.ReasonHashMismatch, "sha256 at rest is %s", got)
 	}
 	return nil
 }

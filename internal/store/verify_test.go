@@ -6,7 +6,7 @@ import (
 	"os"
 	"testing"
 
-	"github.com/assetd/assetd/internal/errs"
+	"github.com/assetd/assetd/apitype/errcode"
 )
 
 // TestVerifyBlobNotRegular: a directory where a blob should be is damage
@@ -23,7 +23,7 @@ func TestVerifyBlobNotRegular(t *testing.T) {
 		t.Fatal(err)
 	}
 	err := s.VerifyBlob(context.Background(), d)
-	if !errors.Is(err, &errs.Error{Code: errs.AvatarAssetMissing, Reason: errs.ReasonDamaged}) {
+	if !errors.Is(err, &errcode.Error{Code: errcode.AvatarAssetMissing, Reason: errcode.ReasonDamaged}) {
 		t.Fatalf("VerifyBlob of a directory = %v", err)
 	}
 }

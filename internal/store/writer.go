@@ -11,7 +11,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/assetd/assetd/internal/errs"
+	"github.com/assetd/assetd/apitype/errcode"
 	"github.com/assetd/assetd/internal/manifest"
 )
 
@@ -113,7 +113,7 @@ func (w *Writer) Store(p []byte) (int, error) {
 		return n, storeErr("write blob "+w.digest, err)
 	}
 	if tooMuch {
-		return n, mismatch(errs.ReasonSizeMismatch, w.digest, "more than the expected %d bytes", w.size)
+		return n, mismatch(errcode.ReasonSizeMismatch, w.digest, "more than the expected %d bytes", w.size)
 	}
 	return n, nil
 }
@@ -175,10 +175,10 @@ func (w *Writer) Commit() error {
 	}
 	switch got := w.Digest(); {
 	case w.n != w.size:
-		err := mismatch(errs.ReasonSizeMismatch, d, "got %d bytes, want %d", w.n, w.size)
+		err := mismatch(errcode.ReasonSizeMismatch, d, "got %d bytes, want %d", w.n, w.size)
 		return errors.Join(err, w.Abort())
 	case got != d:
-		err := mismatch(errs.ReasonHashMismatch, d, "got sha256 %s", got)
+		err := mismatch(errcode.ReasonHashMismatch, d, "got sha256 %s", got)
 		return errors.Join(err, w.Abort())
 	}
 	if err := errors.Join(w.f.Chmod(0o444), w.f.Sync()); err != nil {

@@ -16,8 +16,8 @@ import (
 	"sync"
 
 	"github.com/assetd/assetd/apitype"
+	"github.com/assetd/assetd/apitype/errcode"
 	"github.com/assetd/assetd/internal/api"
-	"github.com/assetd/assetd/internal/errs"
 )
 
 // Manager is an api.Manager for tests. Each method records its call
@@ -82,9 +82,9 @@ type Import struct {
 }
 
 // NotCached is the manager's error for an avatar that is not cached.
-func NotCached(id string) *errs.Error {
-	return &errs.Error{Code: errs.AvatarAssetMissing, Phase: errs.PhaseLocal, AvatarID: id,
-		Reason: errs.ReasonNotCached, Message: "avatar " + id + " is not cached"}
+func NotCached(id string) *errcode.Error {
+	return &errcode.Error{Code: errcode.AvatarAssetMissing, Phase: errcode.PhaseLocal, AvatarID: id,
+		Reason: errcode.ReasonNotCached, Message: "avatar " + id + " is not cached"}
 }
 
 func (m *Manager) record(format string, args ...any) {

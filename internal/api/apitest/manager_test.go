@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/assetd/assetd/apitype"
+	"github.com/assetd/assetd/apitype/errcode"
 	"github.com/assetd/assetd/internal/api"
 	"github.com/assetd/assetd/internal/api/apitest"
 	"github.com/assetd/assetd/internal/errs"
@@ -56,7 +57,7 @@ func TestScriptedLoad(t *testing.T) {
 
 	sent = nil
 	_, err = m.Load(t.Context(), "ghost", o)
-	if e := (*errs.Error)(nil); !errors.As(err, &e) || e.Reason != errs.ReasonNotCached || len(sent) != 1 || sent[0].Type != apitype.EventFailed {
+	if e := (*errcode.Error)(nil); !errors.As(err, &e) || e.Reason != errcode.ReasonNotCached || len(sent) != 1 || sent[0].Type != apitype.EventFailed {
 		t.Errorf("unscripted load: %v, events %+v", err, sent)
 	}
 }
@@ -88,7 +89,7 @@ func TestHangingLoad(t *testing.T) {
 	if !m.CancelLoading("slow") {
 		t.Error("CancelLoading found no load")
 	}
-	if err := <-done; errs.CodeOf(err) != errs.Cancelled {
+	if err := <-done; errs.CodeOf(err) != errcode.Cancelled {
 		t.Errorf("cancelled load: %v", err)
 	}
 	if m.CancelLoading("slow") || len(m.Loads()) != 0 {

@@ -13,8 +13,8 @@ import (
 	"strings"
 
 	"github.com/assetd/assetd/apitype"
+	"github.com/assetd/assetd/apitype/errcode"
 	"github.com/assetd/assetd/internal/api"
-	"github.com/assetd/assetd/internal/errs"
 )
 
 // Completed is the event that ends a load of a: the manager's, which the
@@ -25,7 +25,7 @@ func Completed(a *apitype.Avatar) apitype.Event {
 }
 
 // Failed is the event that ends a failed load of id.
-func Failed(id string, e *errs.Error) apitype.Event {
+func Failed(id string, e *errcode.Error) apitype.Event {
 	b := e.WithAvatar(id).Body()
 	return apitype.Event{Type: apitype.EventFailed, AvatarID: id, State: apitype.StateFailed, Error: &b}
 }
@@ -74,9 +74,9 @@ func (m *Manager) Load(ctx context.Context, id string, o api.LoadOptions) (*apit
 	select {
 	case <-ctx.Done():
 		// The caller left; the load stays in flight, as the daemon's do.
-		return nil, &errs.Error{Code: errs.Cancelled, Phase: errs.PhaseLocal, AvatarID: id, Message: "cancelled", Err: ctx.Err()}
+		return nil, &errcode.Error{Code: errcode.Cancelled, Phase: errcode.PhaseLocal, AvatarID: id, Message: "cancelled", Err: ctx.Err()}
 	case <-hang:
-		ev := Failed(id, &errs.Error{Code: errs.Cancelled, Phase: errs.PhaseLocal, Message: "cancelled"})
+		ev := Failed(id, &errcode.Error{Code: errcode.Cancelled, Phase: errcode.PhaseLocal, Message: "cancelled"})
 		m.send(ctx, o, ev)
 		return m.result(ev)
 	}
@@ -153,7 +153,7 @@ func (m *Manager) Import(ctx context.Context, id string, r io.Reader, o api.Impo
 		return m.ImportFn(ctx, id, r, o)
 	}
 	if cur, ok := m.cached(id); ok && cur.Source == "origin" && !o.Force {
-		return nil, &errs.Error{Code: errs.BadRequest, Phase: errs.PhaseLocal, AvatarID: id, Reason: errs.ReasonForceRequired,
+		return nil, &errcode.Error{Code: errcode.BadRequest, Phase: errcode.PhaseLocal, AvatarID: id, Reason: errcode.ReasonForceRequired,
 			Message: fmt.Sprintf("import: %s is cached from the origin (version %s); importing would replace it: repeat with --force (API: ?force=true)", id, cur.Version)}
 	}
 	in := Import{AvatarID: id, Version: o.Version, Force: o.Force}
@@ -168,11 +168,11 @@ func (m *Manager) Import(ctx context.Context, id string, r io.Reader, o api.Impo
 			err = fmt.Errorf("entry %q is not a regular file of at most %d bytes", h.Name, maxImportFile)
 		}
 		if err != nil {
-			return nil, &errs.Error{Code: errs.BadRequest, Phase: errs.PhaseLocal, AvatarID: id, Message: "import: bad tar stream: " + err.Error()}
+			return nil, &errcode.Error{Code: errcode.BadRequest, Phase: errcode.PhaseLocal, AvatarID: id, Message: "import: bad tar stream: " + err.Error()}
 		}
 		b, err := io.ReadAll(tr)
 		if err != nil {
-			return nil, &errs.Error{Code: errs.BadRequest, Phase: errs.PhaseLocal, AvatarID: id, Message: "import: " + err.Error()}
+			return nil, &errcode.Error{Code: errcode.BadRequest, Phase: errcode.PhaseLocal, AvatarID: id, Message: "import: " + err.Error()}
 		}
 		in.Files = append(in.Files, h.Name+"="+string(b))
 		if h.Name == "VERSION" {
