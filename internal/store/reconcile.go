@@ -78,6 +78,7 @@ func (s *Store) reconcile(scan blobScan, refs [][32]byte) error {
 		if err != nil {
 			return fmt.Errorf("blob %s: %w", k, err)
 		}
+		counts.add(r, +1) // (apply counts out what c drops)
 		d, ok := rawDigest(k)
 		if !ok {
 			s.log.Warn("store: unexpected blob record", "key", k)
@@ -85,7 +86,6 @@ func (s *Store) reconcile(scan blobScan, refs [][32]byte) error {
 			return nil
 		}
 		ds := func() string { return string(k) } // allocated only when kept
-		counts.add(r, +1)
 		before(&d)
 		var want int64
 		for ; ri < len(refs) && refs[ri] == d; ri++ {

@@ -150,6 +150,9 @@ const (
 // s.commitSeq from seq (before it released the lock): only then is d's
 // record read again.
 func (s *Store) removeBlobFile(d string, seq uint64) {
+	if _, ok := rawDigest(d); !ok {
+		return // a record's key that is no digest names no file of blobs/sha256
+	}
 	if !s.locks.tryLock(d) {
 		return
 	}
