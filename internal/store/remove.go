@@ -91,6 +91,26 @@ func (s *Store) waitRemovals() bool {
 	return true
 }
 
+// waitStrays waits until what Open left running (its size check, then
+// the removal of the strays it found) is done, or stopped by Close; it
+// reports whether it was still running. The caller does not hold wmu
+// (the size check applies under it).
+func (s *Store) waitStrays() bool {
+	s.wmu.Lock()
+	r := s.strays
+	s.wmu.Unlock()
+	if r == nil {
+		return false
+	}
+	select {
+	case <-r.done:
+		return false
+	default:
+	}
+	<-r.done
+	return true
+}
+
 // stopRemovals stops the background remover and waits for it (Close):
 // it unlinks relative to blobDir, which Close closes next.
 func (s *Store) stopRemovals() {
