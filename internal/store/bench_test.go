@@ -134,7 +134,7 @@ func benchOpen(b *testing.B, dir string, avatars, blobs int) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	<-s.strays.checked // what the open store holds, not its size check's list
+	<-s.checking.done // what the open store holds, not its size check's list
 	heap := heapInUse() - before
 	if err := s.Close(); err != nil {
 		b.Fatal(err)

@@ -50,7 +50,7 @@ func openT(t testing.TB, dir string, opts Options) *Store {
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
-	<-s.strays.checked // the size check Open leaves running (most tests judge its result)
+	<-s.checking.done // the size check Open leaves running (most tests judge its result)
 	return s
 }
 

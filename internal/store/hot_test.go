@@ -268,7 +268,7 @@ func TestSizeCheckAfterOpen(t *testing.T) {
 		t.Fatalf("CheckAvatar before the size check = %v", bad)
 	}
 	close(release)
-	<-s.strays.checked
+	<-s.checking.done
 	a, _ := s.Get("alice")
 	if a.State != StateDamaged || len(a.Damaged) != 1 || a.Damaged[0] != "f" {
 		t.Fatalf("after the size check: %s %v", a.State, a.Damaged)

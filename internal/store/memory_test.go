@@ -134,13 +134,20 @@ func TestOpenRemovesManyStraysAfter(t *testing.T) {
 	}
 	s.Close()
 
-	s = openT(t, dir, Options{})
-	if s.strays == nil {
-		t.Fatal("Open removed the strays before it returned")
+	release := make(chan struct{})
+	sizeCheckHook = func() { <-release }
+	defer func() { sizeCheckHook = nil }()
+	s, err := Open(dir, Options{FreeSpace: func(string) (int64, error) { return 1 << 40, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if files := blobFiles(t, s); len(files) != len(strays) {
+		t.Fatalf("%d of %d strays left when Open returned: it removed them first", len(files), len(strays))
 	}
 	kept := commitT(t, s, strays[len(strays)-1]) // committed again meanwhile
 	putT(t, s, "a", "1", map[string]string{"f": string(strays[len(strays)-1])})
-	<-s.strays.done
+	close(release)
+	settle(s)
 	checkConsistent(t, s)
 	if files := blobFiles(t, s); len(files) != 1 || files[0] != kept {
 		t.Fatalf("files left: %d, want only the one committed again", len(files))
@@ -157,9 +164,7 @@ func TestOpenRemovesManyStraysAfter(t *testing.T) {
 	s.Close()
 	s = openT(t, dir, Options{})
 	defer s.Close()
-	if s.strays != nil {
-		<-s.strays.done
-	}
+	settle(s)
 	checkConsistent(t, s)
 	if files := blobFiles(t, s); len(files) != 1 {
 		t.Fatalf("%d files left after a second Open, want 1", len(files))
@@ -265,15 +270,11 @@ func setHook(s *Store, f func(d string)) {
 	s.remover.mu.Unlock()
 }
 
-// settle waits for s's background removals and for what Open left running.
+// settle waits for what Open left running and for s's background
+// removals (which the first may queue).
 func settle(s *Store) {
+	s.waitSizeCheck()
 	s.waitRemovals()
-	s.wmu.Lock()
-	r := s.strays
-	s.wmu.Unlock()
-	if r != nil {
-		<-r.done
-	}
 }
 
 // TestGCRebuildsIndex: a gc dropping most avatars and blob records

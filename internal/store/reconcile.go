@@ -168,17 +168,18 @@ func (s *Store) reconcile(scan blobScan, refs [][32]byte) error {
 	//     down is found as one truncated while it runs is, by the stat
 	//     every check (Retrieve) makes of the files it serves;
 	//   - the removal of many files no record holds (a crash in the middle
-	//     of a gc): nothing reads them, and a load committing one of
-	//     these digests again is kept apart by its lock, as for any
-	//     removal.
+	//     of a gc), queued for the background remover once the size check
+	//     ends (remove.go), as a gc's files are: nothing reads them, and a
+	//     load committing one of these digests again is kept apart by its
+	//     lock, as for any removal.
 	var many []string
 	if len(strays) > removeBatch {
 		many = strays
 	} else {
 		s.removeBlobFiles(strays)
 	}
-	r := &strayRemoval{stop: make(chan struct{}), checked: make(chan struct{}), done: make(chan struct{})}
-	s.strays = r
+	r := &sizeCheck{stop: make(chan struct{}), done: make(chan struct{})}
+	s.checking = r
 	seq := s.commitSeq.Load()
 	go func() {
 		defer close(r.done)
@@ -186,8 +187,9 @@ func (s *Store) reconcile(scan blobScan, refs [][32]byte) error {
 			sizeCheckHook()
 		}
 		s.checkSizes(files, r.stop)
-		close(r.checked)
-		s.removeBlobFilesUntil(many, r.stop, seq)
+		if len(many) > 0 {
+			s.removeLater(many, seq)
+		}
 	}()
 	if len(strays)+damaged+len(c.blobs)+ingests > 0 {
 		s.log.Info("store: reconciled", "stray_blobs", len(strays), "damaged_avatars", damaged,

@@ -9,9 +9,10 @@ import (
 )
 
 // remover is the store's background removal of blob files whose records
-// went in a gc (KeepLRU, Sweep, DeleteAll: more than removeBatch files;
-// Open's strays have their own, reconcile.go). It runs only after the index change that freed them is durable, so a crash
-// leaves files no record holds, which the next Open removes; a load
+// went in a gc (KeepLRU, Sweep, DeleteAll: more than removeBatch files)
+// and of the many strays an Open found (queued once its size check ends).
+// It runs only after the index change that freed them is durable, so a
+// crash leaves files no record holds, which the next Open removes; a load
 // committing one of these digests again meanwhile is kept apart by the
 // digest's lock and keeps its file (removeBlobFile). Close stops it and
 // waits.
@@ -91,13 +92,13 @@ func (s *Store) waitRemovals() bool {
 	return true
 }
 
-// waitStrays waits until what Open left running (its size check, then
-// the removal of the strays it found) is done, or stopped by Close; it
-// reports whether it was still running. The caller does not hold wmu
+// waitSizeCheck waits until what Open left running (its size check, then
+// the queueing of the strays it found for the remover) is done, or stopped
+// by Close; it reports whether it was still running. The caller does not hold wmu
 // (the size check applies under it).
-func (s *Store) waitStrays() bool {
+func (s *Store) waitSizeCheck() bool {
 	s.wmu.Lock()
-	r := s.strays
+	r := s.checking
 	s.wmu.Unlock()
 	if r == nil {
 		return false

@@ -137,14 +137,14 @@ func (s *Store) CheckRoom(n int64) error {
 }
 
 // freeFor is the disk's free space for a need of need bytes: when that
-// is short (above the reserve) while the background remover still has a
-// gc's files to remove, or Open's removal of strays (a crash in the
-// middle of a gc) runs, it waits for them and reads it again.
+// is short (above the reserve) while Open's size check runs (it queues the
+// strays of a crash in the middle of a gc) or the background remover still
+// has files to remove, it waits for them, in that order, and reads it again.
 func (s *Store) freeFor(need int64) (int64, error) {
 	free, err := s.freeSpace(s.dir)
 	if err == nil && need > free-s.reserveBytes.Load() {
-		strays := s.waitStrays()
-		if s.waitRemovals() || strays {
+		checking := s.waitSizeCheck()
+		if s.waitRemovals() || checking {
 			free, err = s.freeSpace(s.dir)
 		}
 	}

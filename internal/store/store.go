@@ -98,10 +98,10 @@ type Store struct {
 	lmu    sync.Mutex
 	leases map[string]int
 
-	// strays is what Open left running (reconcile.go): the size check of
-	// the blobs listed, then the removal of the files no record holds.
-	// Close stops it and waits. Guarded by wmu.
-	strays *strayRemoval
+	// checking is what Open left running (reconcile.go): the size check
+	// of the blobs listed, then the queueing of the files no record holds
+	// for the remover. Close stops it and waits. Guarded by wmu.
+	checking *sizeCheck
 
 	// remover removes in the background the files of a gc and the
 	// strays Open found (remove.go); Close stops it and waits.
@@ -112,10 +112,11 @@ type Store struct {
 	maxBytes, reserveBytes atomic.Int64
 }
 
-type strayRemoval struct {
-	stop    chan struct{} // closed by Close
-	checked chan struct{} // closed when the size check returns
-	done    chan struct{} // closed when the removal returns
+// sizeCheck is what Open leaves running: the size check of the blobs it
+// listed, then the queueing of the strays it found for the remover.
+type sizeCheck struct {
+	stop chan struct{} // closed by Close
+	done chan struct{} // closed when the check returns
 }
 
 // entry is the in-memory avatar: what eviction, Stats and reference
@@ -330,8 +331,8 @@ func distinctDigests(assets []manifest.Asset) []string {
 func (s *Store) Close() error {
 	err := s.Flush()
 	s.wmu.Lock()
-	r := s.strays
-	s.strays = nil
+	r := s.checking
+	s.checking = nil
 	s.wmu.Unlock()
 	if r != nil { // stopped outside wmu: its size check applies under it
 		close(r.stop)
