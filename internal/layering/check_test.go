@@ -1,8 +1,6 @@
 package layering
 
 import (
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -132,15 +130,7 @@ func TestCheckCatches(t *testing.T) {
 // against to the real graph: internal/api importing internal/config (and
 // so the TOML parser). The real table must refuse it.
 func TestCheckCatchesOnTheRealGraph(t *testing.T) {
-	root := moduleRoot(t)
-	doc, err := os.ReadFile(filepath.Join(root, docPath))
-	if err != nil {
-		t.Fatal(err)
-	}
-	table, err := parseTable(doc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	root, table := realTable(t)
 	pkgs := goList(t, root)
 	var cfg pkg
 	for _, p := range pkgs {

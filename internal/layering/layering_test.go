@@ -41,19 +41,25 @@ type pkg struct {
 // TestLayering checks the module's real dependency graph against the
 // table of docs/architecture.md.
 func TestLayering(t *testing.T) {
-	root := moduleRoot(t)
+	root, table := realTable(t)
+	for _, v := range check(goList(t, root), table) {
+		t.Errorf("%s", v)
+	}
+}
+
+// realTable is the module's root and the table docs/architecture.md holds.
+func realTable(t *testing.T) (root string, table map[string]rule) {
+	t.Helper()
+	root = moduleRoot(t)
 	doc, err := os.ReadFile(filepath.Join(root, docPath))
 	if err != nil {
 		t.Fatal(err)
 	}
-	table, err := parseTable(doc)
+	table, err = parseTable(doc)
 	if err != nil {
 		t.Fatalf("%s: %v", docPath, err)
 	}
-	pkgs := goList(t, root)
-	for _, v := range check(pkgs, table) {
-		t.Errorf("%s", v)
-	}
+	return root, table
 }
 
 // moduleRoot is the directory of go.mod above the test's directory.
