@@ -140,17 +140,24 @@ func (s *Store) removeBlobFiles(ds []string) { s.removeBlobFilesUntil(ds, nil, s
 // closed (the files left are strays the next Open removes); no record of
 // ds was committed when s.commitSeq was seq.
 func (s *Store) removeBlobFilesUntil(ds []string, stop <-chan struct{}, seq uint64) {
+	if len(ds) >= inodeOrderMin {
+		ds = inodeOrder(s.blobFD, ds, stop)
+	}
+	// Each worker takes a run of ds: in inode order, a run of neighbouring
+	// inodes.
 	workers := max(min(len(ds)/removeBatch, maxRemovers), 1)
+	run := (len(ds) + workers - 1) / workers
 	var wg sync.WaitGroup
 	for w := range workers {
+		part := ds[min(w*run, len(ds)):min((w+1)*run, len(ds))]
 		wg.Go(func() {
-			for i := w; i < len(ds); i += workers {
+			for _, d := range part {
 				select {
 				case <-stop:
 					return
 				default:
 				}
-				s.removeBlobFile(ds[i], seq)
+				s.removeBlobFile(d, seq)
 			}
 		})
 	}
