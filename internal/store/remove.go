@@ -6,6 +6,8 @@ import (
 	"sync"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/assetd/assetd/internal/dirent"
 )
 
 // remover is the store's background removal of blob files whose records
@@ -141,7 +143,9 @@ func (s *Store) removeBlobFiles(ds []string) { s.removeBlobFilesUntil(ds, nil, s
 // ds was committed when s.commitSeq was seq.
 func (s *Store) removeBlobFilesUntil(ds []string, stop <-chan struct{}, seq uint64) {
 	if len(ds) >= inodeOrderMin {
-		ds = inodeOrder(s.blobFD, ds, stop)
+		// On ext4, 297,000 unlinks in digest order (random with respect to
+		// where the inodes are) took 8.4 s, in inode order 4.2 s (issue 15).
+		ds = dirent.InodeOrder(s.blobFD, ds, stop)
 	}
 	// Each worker takes a run of ds: in inode order, a run of neighbouring
 	// inodes.
@@ -170,6 +174,12 @@ const (
 	removeBatch = 256
 	maxRemovers = 8
 )
+
+// inodeOrderMin is the number of files from which a removal unlinks them
+// in the order of their inode numbers (dirent.InodeOrder: one read of the
+// directory); GNU rm (gnulib's fts) does so from 10,000 entries on. A
+// variable for tests.
+var inodeOrderMin = 10000
 
 // removeBlobFile deletes the file of a blob that is no longer committed.
 // A writer holding the digest will commit it again (rename over whatever
