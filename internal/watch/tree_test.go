@@ -1,9 +1,14 @@
 package watch
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
 	"testing"
+	"time"
 )
 
 func watchTree(t *testing.T, root string) *recorder[Event] {
@@ -82,5 +87,71 @@ func TestOpString(t *testing.T) {
 	}
 	if !(Write | Chmod).Has(Chmod) || (Write).Has(Write|Chmod) {
 		t.Error("Has")
+	}
+}
+
+// TestTreeOverflow: a burst that overflows the kernel's queue (a store
+// removing many files while the callback is busy) is reported as a
+// Rescan, its other events one by one, and its removals not one by one.
+func TestTreeOverflow(t *testing.T) {
+	raw, err := os.ReadFile("/proc/sys/fs/inotify/max_queued_events")
+	if err != nil {
+		t.Skip("no inotify queue limit to overflow:", err)
+	}
+	limit, err := strconv.Atoi(strings.TrimSpace(string(raw)))
+	if err != nil || limit > 1<<17 {
+		t.Skipf("inotify queue of %q events: too many to overflow here", raw)
+	}
+	root := t.TempDir()
+	n := limit + 1000
+	for i := range n {
+		writeFile(t, filepath.Join(root, fmt.Sprintf("f%06d", i)), "")
+	}
+	tampered := filepath.Join(root, "tampered")
+	writeFile(t, tampered, "data")
+	trigger := filepath.Join(root, "first")
+	blocked, gate := make(chan struct{}), make(chan struct{})
+	rec := newRecorder[Event]()
+	// A long debounce: the burst is reported once all of it, the overflow
+	// too, has been read, however slowly (-race).
+	w, err := NewTree(root, func(e Event) {
+		if e.Path == trigger {
+			close(blocked)
+			<-gate // nothing is read meanwhile: the kernel's queue fills
+			return
+		}
+		rec.add(e)
+	}, Options{Debounce: 2 * time.Second})
+	must(t, err)
+	run(t, w)
+	writeFile(t, trigger, "")
+	select {
+	case <-blocked:
+	case <-time.After(patience):
+		t.Fatal("the trigger's event was not reported")
+	}
+	f, err := os.OpenFile(tampered, os.O_WRONLY|os.O_APPEND, 0)
+	must(t, err)
+	_, err = f.WriteString("tampered")
+	must(t, err)
+	must(t, f.Close())
+	for i := range n {
+		must(t, os.Remove(filepath.Join(root, fmt.Sprintf("f%06d", i))))
+	}
+	close(gate)
+	got := rec.waitFor(t, "a Rescan", func(got []Event) bool {
+		return slices.Contains(got, Event{Path: root, Op: Rescan})
+	})
+	removals := 0
+	for _, e := range got {
+		if e.Op.Has(Remove) {
+			removals++
+		}
+	}
+	if removals > 0 {
+		t.Errorf("%d removals of the burst that lost events reported one by one besides its Rescan", removals)
+	}
+	if !slices.ContainsFunc(got, func(e Event) bool { return e.Path == tampered && e.Op.Has(Write) }) {
+		t.Errorf("the write to %s, before the queue filled, was not reported: %v", tampered, got)
 	}
 }

@@ -151,7 +151,10 @@ func New(files []string, onChange func(path string), opts Options) (*Watcher, er
 // NewTree watches every file under root, in subdirectories too (also ones
 // created later), and calls onEvent for each file that an event named.
 // Directories are followed, not reported. After lost events onEvent gets
-// {root, Rescan}.
+// {root, Rescan}, and the removals of that burst are not reported one by
+// one: a rescan finds what is missing, and they are what overflows the
+// kernel's queue (a store removing 300,000 files), each costing the
+// callback a lookup.
 func NewTree(root string, onEvent func(Event), opts Options) (*Watcher, error) {
 	w, err := newWatcher(opts)
 	if err != nil {
@@ -320,9 +323,15 @@ func (w *Watcher) noteTree(ev fsnotify.Event) bool {
 	if op == 0 {
 		return false
 	}
+	if w.overflow && removal(op) {
+		return true // the burst's Rescan reports it
+	}
 	w.pending[ev.Name] |= op
 	return true
 }
+
+// removal reports whether op is only a file going away.
+func removal(op Op) bool { return op&^(Remove|Rename) == 0 }
 
 // flush reports the burst that just settled.
 func (w *Watcher) flush() {
@@ -356,6 +365,9 @@ func (w *Watcher) flush() {
 func (w *Watcher) flushTree(overflow bool) {
 	events := make([]Event, 0, len(w.pending)+1)
 	for p, op := range w.pending {
+		if overflow && removal(op) {
+			continue // the Rescan reports it
+		}
 		events = append(events, Event{Path: p, Op: op})
 	}
 	clear(w.pending)
