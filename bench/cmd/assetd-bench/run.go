@@ -314,7 +314,14 @@ const methodNotes = `
   CPU time has not grown for a second (the removal of its files, which the daemon does in the
   background after it answers, and its blob watcher's rescan after the removals included). On
   the second: a gc is started, the daemon SIGKILLed once /v1/cache/stats counts the 1000 kept (the
-  index change committed, the files being removed), and the next start timed to ready.
+  index change committed, the files being removed), and the next start timed to ready. On a third,
+  the contender of the gc: a bare program (bench/cmd/assetd-bench/scalefs.go) unlinks the files the
+  gc removes, in inode order, with 8 workers, and nothing else: the floor of any store that keeps a
+  blob as a file. What a removal costs depends on the file system: on an ext4 without a journal,
+  mounted discard, each unlink trims its freed block synchronously (a journal batches the trims at
+  its commits). So, when the bench runs as root, the gc and its floor are measured again on copies
+  in a fresh ext4 made by mkfs.ext4 (its defaults but the inode count: a journal, mounted without
+  discard, as a device's root is) in a loop device on the same disk.
 - The refresh: one file of one cached avatar changes, the tree is republished, ` + "`assetd preload`" + `
   of it runs, and the static server's count of bytes sent per path is read.
 `
