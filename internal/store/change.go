@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"cmp"
 	"errors"
 	"fmt"
@@ -343,28 +342,3 @@ func (s *Store) writeIndex(tx *bolt.Tx, c *change, w *indexWrite) error {
 // mostOf reports whether dropping n of a bucket's about total keys is
 // worth rebuilding it: more than half of them, and more than a few.
 func mostOf(n, total int) bool { return n > removeBatch && 2*n > total }
-
-// rebuildBucket replaces bucket name by a new one holding the keys keep
-// accepts, copied in order, and returns it.
-func rebuildBucket(tx *bolt.Tx, name []byte, keep func(k, v []byte) bool) (*bolt.Bucket, error) {
-	var kept [][2][]byte
-	cur := tx.Bucket(name).Cursor()
-	for k, v := cur.First(); k != nil; k, v = cur.Next() {
-		if keep(k, v) {
-			kept = append(kept, [2][]byte{bytes.Clone(k), bytes.Clone(v)})
-		}
-	}
-	if err := tx.DeleteBucket(name); err != nil {
-		return nil, err
-	}
-	b, err := tx.CreateBucket(name)
-	if err != nil {
-		return nil, err
-	}
-	for _, kv := range kept {
-		if err := b.Put(kv[0], kv[1]); err != nil {
-			return nil, err
-		}
-	}
-	return b, nil
-}

@@ -1,8 +1,9 @@
 package store
 
 import (
+	"cmp"
 	"fmt"
-	"sort"
+	"slices"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -172,25 +173,20 @@ func (s *Store) SetLimits(maxBytes, reserveBytes int64) {
 	s.reserveBytes.Store(reserveBytes)
 }
 
-// idEntry is an avatar's ID and entry.
+// idEntry is an avatar's ID and entry, and its last use when listed.
 type idEntry struct {
 	id string
 	e  *entry
+	at int64
 }
 
 // lru returns the entries, least recently used first (ties by ID).
 func (s *Store) lru() []idEntry {
 	es := make([]idEntry, 0, len(s.avatars))
 	for id, e := range s.avatars {
-		es = append(es, idEntry{id, e})
+		es = append(es, idEntry{id, e, e.lastUsed.Load()})
 	}
-	sort.Slice(es, func(i, j int) bool {
-		a, b := es[i].e.lastUsed.Load(), es[j].e.lastUsed.Load()
-		if a != b {
-			return a < b
-		}
-		return es[i].id < es[j].id
-	})
+	slices.SortFunc(es, func(a, b idEntry) int { return cmp.Or(cmp.Compare(a.at, b.at), cmp.Compare(a.id, b.id)) })
 	return es
 }
 
@@ -207,28 +203,39 @@ func (s *Store) KeepLRU(n int) (removed []string, err error) {
 			kept++
 		}
 	}
-	c := s.newChange()
-	defer c.close()
-	c.later = true // a gc: its files go after the answer (remove.go)
+	var keep []idEntry
 	for i := len(es) - 1; i >= 0; i-- {
 		p := es[i]
 		if p.e.pinned {
+			keep = append(keep, p)
 			continue
 		}
 		if kept < n {
 			kept++
+			keep = append(keep, p)
 			continue
 		}
-		s.dropAvatar(c, p.id)
 		removed = append(removed, p.id)
 	}
 	if len(removed) == 0 {
 		return nil, nil
 	}
+	slices.Sort(removed)
+	if mostOf(len(removed), len(es)) { // a gc of most of the store (dropmost.go)
+		if err := s.dropMost(removed, keep); err != nil {
+			return nil, err
+		}
+		return removed, nil
+	}
+	c := s.newChange()
+	defer c.close()
+	c.later = true // a gc: its files go after the answer (remove.go)
+	for _, id := range removed {
+		s.dropAvatar(c, id)
+	}
 	if err := s.apply(c); err != nil {
 		return nil, err
 	}
-	sort.Strings(removed)
 	return removed, nil
 }
 
