@@ -2,11 +2,15 @@ package manager
 
 import (
 	"bytes"
+	"encoding/json"
+	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/assetd/assetd/internal/manifest"
 	"github.com/assetd/assetd/internal/store"
 )
 
@@ -46,4 +50,42 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// TestClearLRULogsBounded: a gc of more avatars than maxLoggedIDs logs
+// how many it removed and the first maxLoggedIDs IDs, not every one; the
+// answer still names them all.
+func TestClearLRULogsBounded(t *testing.T) {
+	var log syncBuffer
+	e := newEnv(t, store.Options{}, Options{Logger: slog.New(slog.NewJSONHandler(&log, nil))})
+	n := maxLoggedIDs + 50
+	for i := range n {
+		id := fmt.Sprintf("a%04d", i)
+		a := &store.Avatar{ID: id, Version: "1", Source: "origin", State: store.StateReady,
+			Manifest: &manifest.Manifest{Schema: 1, AvatarID: id, Version: "1"}}
+		if err := e.st.Put(a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	removed, err := e.m.ClearLRU(0)
+	if err != nil || len(removed) != n {
+		t.Fatalf("ClearLRU removed %d, %v", len(removed), err)
+	}
+	var line struct {
+		Msg     string
+		Count   int
+		Avatars []string
+	}
+	for l := range strings.Lines(log.String()) {
+		if err := json.Unmarshal([]byte(l), &line); err != nil {
+			t.Fatal(err)
+		}
+		if line.Msg == "removed the least recently used avatars" {
+			break
+		}
+	}
+	if line.Count != n || !slices.Equal(line.Avatars, removed[:maxLoggedIDs]) {
+		t.Fatalf("logged %q: count %d, %d avatars; want %d and the first %d of %v", line.Msg, line.Count,
+			len(line.Avatars), n, maxLoggedIDs, removed)
+	}
 }

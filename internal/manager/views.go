@@ -32,6 +32,15 @@ func (c *viewCache) drop(id string) {
 	c.mu.Unlock()
 }
 
+// dropAll is drop of each of ids, under one lock (a gc's 99,000).
+func (c *viewCache) dropAll(ids []string) {
+	c.mu.Lock()
+	for _, id := range ids {
+		delete(c.m, id)
+	}
+	c.mu.Unlock()
+}
+
 func (c *viewCache) reset() {
 	c.mu.Lock()
 	clear(c.m)
