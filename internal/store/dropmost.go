@@ -3,9 +3,7 @@ package store
 import (
 	"bytes"
 	"cmp"
-	"encoding/binary"
 	"fmt"
-	"slices"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -90,12 +88,7 @@ func (s *Store) writeDrop(tx *bolt.Tx, ids []string, w *indexWrite) error {
 			return cmp.Or(derr, err)
 		}
 	}
-	slices.SortFunc(refs, func(a, b [32]byte) int { // the first 8 bytes tell most apart
-		if x, y := binary.BigEndian.Uint64(a[:]), binary.BigEndian.Uint64(b[:]); x != y {
-			return cmp.Compare(x, y)
-		}
-		return bytes.Compare(a[8:], b[8:])
-	})
+	sortDigests(refs)
 	j := 0 // refs[:j] are before the walk's key
 	_, err := rebuildBucketWith(tx, bucketBlobs, func(k, v []byte) ([]byte, bool) {
 		d, ok := rawDigest(k)

@@ -186,7 +186,12 @@ func (s *Store) lru() []idEntry {
 	for id, e := range s.avatars {
 		es = append(es, idEntry{id, e, e.lastUsed.Load()})
 	}
-	slices.SortFunc(es, func(a, b idEntry) int { return cmp.Or(cmp.Compare(a.at, b.at), cmp.Compare(a.id, b.id)) })
+	slices.SortFunc(es, func(a, b idEntry) int {
+		if a.at != b.at {
+			return cmp.Compare(a.at, b.at)
+		}
+		return cmp.Compare(a.id, b.id)
+	})
 	return es
 }
 

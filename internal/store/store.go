@@ -258,7 +258,7 @@ func (s *Store) load() (refs [][32]byte, err error) {
 		if err != nil {
 			return err
 		}
-		slices.SortFunc(refs, compareDigests) // beside the listing of blobs/ (reconcile merges them)
+		sortDigests(refs) // beside the listing of blobs/ (reconcile merges them)
 		used := tx.Bucket(bucketLastUsed)
 		for i, e := range entries {
 			if u := used.Get(keys[i]); len(u) == 8 {
