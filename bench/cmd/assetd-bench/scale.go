@@ -326,9 +326,13 @@ func (res *scaleResult) listAndGC(ctx context.Context, d *daemon, dir string) er
 }
 
 // gcUntilIdle runs `assetd gc --keep scaleKeep` on a ready daemon on dir
-// and times it until the daemon's CPU time stops growing.
+// once it is idle (what its start left running, the check of the blobs'
+// sizes, ended) and times it until the daemon's CPU time stops growing.
 func gcUntilIdle(ctx context.Context, d *daemon, dir string) (gcTrial, error) {
 	t := gcTrial{fs: describeFS(dir)}
+	if _, err := waitIdle(ctx, d.pid(), time.Second); err != nil {
+		return t, err
+	}
 	start := time.Now()
 	cmd, err := d.client(ctx, "gc", "--keep", strconv.Itoa(scaleKeep))
 	if err != nil {
@@ -484,7 +488,7 @@ func waitIdle(ctx context.Context, pid int, quiet time.Duration) (time.Time, err
 			last, changed = cur, time.Now()
 		}
 		if time.Now().After(deadline) {
-			return time.Time{}, fmt.Errorf("the daemon was still busy 2 minutes after the gc")
+			return time.Time{}, fmt.Errorf("the daemon was still busy after 2 minutes")
 		}
 	}
 	return changed, nil
