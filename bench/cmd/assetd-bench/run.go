@@ -310,7 +310,7 @@ const methodNotes = `
   written through internal/store in a tmpfs and copied to disk twice; the daemon has no trusted keys
   (the figures are the index's, not a signature check per avatar). On the first copy: three starts,
   then on the last daemon three listings (GET /v1/avatars read to the end and its avatars counted),
-  RssAnon and VmHWM from /proc/PID/status, and ` + "`assetd gc --keep 1000`" + ` timed until the daemon's
+  RssAnon and VmHWM from /proc/PID/status, and, the daemon idle, ` + "`assetd gc --keep 1000`" + ` timed until its
   CPU time has not grown for a second (the removal of its files, which the daemon does in the
   background after it answers, and its blob watcher's rescan after the removals included). On
   the second: a gc is started, the daemon SIGKILLed once /v1/cache/stats counts the 1000 kept (the
