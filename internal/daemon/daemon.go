@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -25,6 +26,7 @@ import (
 	"github.com/assetd/assetd/internal/manager"
 	"github.com/assetd/assetd/internal/store"
 	"github.com/assetd/assetd/internal/version"
+	"github.com/assetd/assetd/internal/watch"
 )
 
 // Options are what the command line adds to the configuration.
@@ -87,6 +89,8 @@ type daemon struct {
 	tokenProblem string     // the last token-file problem logged; see readToken
 	tokenRead    *tokenRead // the last token file read; see readToken
 
+	blobWatch atomic.Pointer[watch.Watcher] // the running blob watch; see blobRemoval
+
 	swapMu sync.Mutex // serialises swapFetcher
 	mu     sync.Mutex // guards cfg and fc
 	cfg    *config.Config
@@ -125,6 +129,7 @@ func Run(ctx context.Context, cfg *config.Config, o Options) (err error) {
 		MaxBytes:     int64(cfg.Store.MaxBytes),
 		ReserveBytes: int64(cfg.Store.ReserveBytes),
 		Logger:       d.log.With("component", "store"),
+		OnRemoval:    d.blobRemoval,
 	})
 	if err != nil {
 		if errors.Is(err, fs.ErrPermission) {

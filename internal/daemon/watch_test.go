@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/assetd/assetd/internal/manager"
 	"github.com/assetd/assetd/internal/manifest"
@@ -76,5 +77,50 @@ func TestBlobWatcherIgnoresOwnRemovals(t *testing.T) {
 	d.blobChanged(ctx, watch.Event{Path: st2.BlobPath(digest2), Op: watch.Remove})
 	if !strings.Contains(logs.String(), "changed on disk") {
 		t.Fatalf("a blob removed behind the daemon's back went unnoticed:\n%s", logs.String())
+	}
+}
+
+// TestBlobWatchPausedForRemoval: while the store removes many files the
+// blob watch is paused (blobRemoval, the store's OnRemoval); a blob
+// removed behind the daemon's back meanwhile is still found, by the
+// Rescan the watch reports when it resumes, and the avatar verified.
+func TestBlobWatchPausedForRemoval(t *testing.T) {
+	st, digest := storeWithBlob(t)
+	mgr := manager.New(st, nil, manager.Options{Logger: slog.New(slog.DiscardHandler)})
+	defer mgr.Close()
+	d := &daemon{log: slog.New(slog.DiscardHandler), store: st, mgr: mgr}
+	d.blobRemoval(true) // no watch yet: nothing to pause
+	d.blobRemoval(false)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); d.watchBlobs(ctx, nil) }()
+	defer func() { cancel(); <-done }()
+	deadline := time.Now().Add(10 * time.Second)
+	for d.blobWatch.Load() == nil {
+		if time.Now().After(deadline) {
+			t.Fatal("the blob watch did not start")
+		}
+		time.Sleep(time.Millisecond)
+	}
+
+	d.blobRemoval(true)
+	for !d.blobWatch.Load().Paused() { // paused before the removal: only the Rescan can find it
+		if time.Now().After(deadline) {
+			t.Fatal("the blob watch did not pause")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if err := os.Remove(st.BlobPath(digest)); err != nil {
+		t.Fatal(err)
+	}
+	d.blobRemoval(false)
+	for {
+		if a, ok := st.Get("solo"); ok && a.State != store.StateReady {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a blob removed while the watch was paused was not found after it resumed")
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

@@ -143,6 +143,10 @@ func (s *Store) removeBlobFiles(ds []string) { s.removeBlobFilesUntil(ds, nil, s
 // ds was committed when s.commitSeq was seq.
 func (s *Store) removeBlobFilesUntil(ds []string, stop <-chan struct{}, seq uint64) {
 	if len(ds) >= inodeOrderMin {
+		if f := s.opts.OnRemoval; f != nil {
+			f(true)
+			defer f(false)
+		}
 		// On ext4, 297,000 unlinks in digest order (random with respect to
 		// where the inodes are) took 8.4 s, in inode order 4.2 s (issue 15).
 		ds = dirent.InodeOrder(s.blobFD, ds, stop)

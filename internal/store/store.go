@@ -29,6 +29,12 @@ type Options struct {
 	Now          func() time.Time                // nil = time.Now
 	FreeSpace    func(dir string) (int64, error) // nil = statfs; a seam for tests
 	LockTimeout  time.Duration                   // how long Open waits for another process's lock; 0 = 1s
+	// OnRemoval, if set, is called with true before the store unlinks
+	// many files of its blob directory at once (a gc's, or the strays
+	// Open found: inodeOrderMin or more) and with false once it is done,
+	// from the goroutine that removes them: the daemon pauses its watch
+	// of the directory meanwhile (the store's own removals need no report).
+	OnRemoval func(removing bool)
 }
 
 // Grace periods of reconciliation.

@@ -155,3 +155,51 @@ func TestTreeOverflow(t *testing.T) {
 		t.Errorf("the write to %s, before the queue filled, was not reported: %v", tampered, got)
 	}
 }
+
+// TestTreePause: while paused nothing under the tree is reported; Resume
+// reports a Rescan, and the tree, subdirectories too, is watched again.
+func TestTreePause(t *testing.T) {
+	root := t.TempDir()
+	sub := filepath.Join(root, "sub")
+	must(t, os.Mkdir(sub, 0o755))
+	for i := range 100 {
+		writeFile(t, filepath.Join(root, fmt.Sprintf("f%03d", i)), "")
+	}
+	rec := newRecorder[Event]()
+	w, err := NewTree(root, rec.add, Options{Debounce: debounce})
+	must(t, err)
+	run(t, w)
+	wait := func(want bool) {
+		t.Helper()
+		deadline := time.Now().Add(patience)
+		for w.Paused() != want {
+			if time.Now().After(deadline) {
+				t.Fatalf("Run did not act on Pause or Resume: paused = %v", !want)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+
+	w.Pause()
+	wait(true)
+	for i := range 100 {
+		must(t, os.Remove(filepath.Join(root, fmt.Sprintf("f%03d", i))))
+	}
+	writeFile(t, filepath.Join(root, "during"), "")
+	writeFile(t, filepath.Join(sub, "during"), "")
+	w.Resume()
+	wait(false)
+	got := rec.waitFor(t, "a Rescan", func(got []Event) bool {
+		return slices.Contains(got, Event{Path: root, Op: Rescan})
+	})
+	if len(got) != 1 {
+		t.Errorf("besides the Rescan, changes made while paused were reported: %v", got)
+	}
+
+	after := filepath.Join(root, "after")
+	writeFile(t, after, "")
+	seen(t, rec, after, Create)
+	subAfter := filepath.Join(sub, "after")
+	writeFile(t, subAfter, "")
+	seen(t, rec, subAfter, Create)
+}

@@ -109,6 +109,13 @@ type Watcher struct {
 
 	alive *alive.Loop
 
+	// Pause and Resume (NewTree): the state asked for, and a wake-up
+	// for Run's loop, which alone adds and removes watches.
+	pmu      sync.Mutex
+	pauseSet bool
+	pauseReq chan struct{}
+	paused   bool // the tree's watches are removed (set by Run's loop, under pmu)
+
 	runOnce   sync.Once
 	closeOnce sync.Once
 	closeErr  error
@@ -178,7 +185,7 @@ func newWatcher(opts Options) (*Watcher, error) {
 	if err != nil {
 		return nil, fmt.Errorf("watch: %w", err)
 	}
-	w := &Watcher{fs: fw, debounce: opts.Debounce, log: opts.Logger, alive: opts.Alive}
+	w := &Watcher{fs: fw, debounce: opts.Debounce, log: opts.Logger, alive: opts.Alive, pauseReq: make(chan struct{}, 1)}
 	if w.debounce <= 0 {
 		w.debounce = DefaultDebounce
 	}
@@ -275,11 +282,78 @@ func (w *Watcher) Run(ctx context.Context) error {
 				continue
 			}
 			w.log.Warn("file watch error", "err", err)
+		case <-w.pauseReq:
+			if w.setPaused() {
+				arm() // resumed: report the Rescan
+			}
 		case <-timer.C:
 			burstStart = time.Time{}
 			w.flush()
 		}
 	}
+}
+
+// Pause stops watching the tree (NewTree) until Resume: for a burst of
+// changes the caller makes itself and needs no report of (a store
+// removing 300,000 files: each event costs the kernel, Run and the
+// callback, and they overflow the queue anyway). Resume watches the tree
+// again and reports {root, Rescan}: whatever changed meanwhile is to be
+// found by a rescan. Both return at once; Run's loop acts on the last
+// asked for. On a Watcher from New they do nothing.
+func (w *Watcher) Pause() { w.askPaused(true) }
+
+// Resume ends a Pause; see Pause.
+func (w *Watcher) Resume() { w.askPaused(false) }
+
+func (w *Watcher) askPaused(p bool) {
+	if w.onEvent == nil {
+		return
+	}
+	w.pmu.Lock()
+	w.pauseSet = p
+	w.pmu.Unlock()
+	select {
+	case w.pauseReq <- struct{}{}:
+	default: // a wake-up is pending; it reads pauseSet
+	}
+}
+
+// Paused reports whether Run has acted on a Pause not yet resumed: the
+// tree's watches are removed.
+func (w *Watcher) Paused() bool {
+	w.pmu.Lock()
+	defer w.pmu.Unlock()
+	return w.paused
+}
+
+// setPaused brings the tree's watches to the state asked for; it reports
+// whether it resumed them.
+func (w *Watcher) setPaused() (resumed bool) {
+	w.pmu.Lock()
+	want, paused := w.pauseSet, w.paused
+	w.pmu.Unlock()
+	set := func(p bool) {
+		w.pmu.Lock()
+		w.paused = p
+		w.pmu.Unlock()
+	}
+	switch {
+	case want && !paused:
+		for dir := range w.dirs {
+			_ = w.fs.Remove(dir) // gone already: nothing to remove
+		}
+		clear(w.dirs)
+		set(true)
+		return false
+	case !want && paused:
+		set(false)
+		if err := w.addTree(w.root, false); err != nil {
+			w.log.Warn("cannot watch the tree again after a pause", "dir", w.root, "err", err)
+		}
+		w.overflow = true // what changed meanwhile goes unreported: rescan
+		return true
+	}
+	return false
 }
 
 // note records one event; it reports whether the event matters.

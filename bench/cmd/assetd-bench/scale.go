@@ -513,7 +513,7 @@ func (res *scaleResult) rows() []row {
 		}
 		rows = append(rows, row{fmt.Sprintf("`assetd gc --keep %d` of %d, until the daemon is idle (the removal of its files after the answer, in the background, and its watcher's rescan included), on %s; the command alone %s; contender: a bare program's unlink of the same %d files (inode order, 8 workers)",
 			scaleKeep, res.n, on, ms(t.command), res.n*scaleOwnBlobs-scaleKeep*scaleOwnBlobs),
-			ms(t.gc), ms(t.floor), ratio(t.gc/t.floor), "≤ 5 s", yesNo(t.gc <= scaleGCTarget)})
+			ms(t.gc), ms(t.floor), ratio(t.gc / t.floor), "≤ 5 s", yesNo(t.gc <= scaleGCTarget)})
 		if i == 0 {
 			rows = append(rows, row{"`assetd serve` start to ready after a SIGKILL in the middle of that gc, its index change committed, its files being removed (reconcile; " + res.reconcileOK + ")",
 				ms(res.reconcile), "", "", "≤ 2 s", yesNo(res.reconcile <= scaleReconcileTarget)})
