@@ -319,8 +319,9 @@ const methodNotes = `
   gc removes, in inode order, with 8 workers, and nothing else: the floor of any store that keeps a
   blob as a file. What a removal costs depends on the file system: on an ext4 without a journal,
   mounted discard, each unlink trims its freed block synchronously (a journal batches the trims at
-  its commits). So, when the bench runs as root, the gc and its floor are measured again on copies
-  in a fresh ext4 made by mkfs.ext4 (its defaults but the inode count: a journal, mounted without
+  its commits), and a small journal fills and waits for its checkpoints. So, when the bench runs as
+  root, the gc and its floor are measured again on copies in a fresh 64 GiB ext4 (a sparse image)
+  made by mkfs.ext4 with its defaults but the inode count (a 512 MiB journal; mounted without
   discard, as a device's root is) in a loop device on the same disk.
 - The refresh: one file of one cached avatar changes, the tree is republished, ` + "`assetd preload`" + `
   of it runs, and the static server's count of bytes sent per path is read.

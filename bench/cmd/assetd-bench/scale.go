@@ -207,7 +207,7 @@ func measureScale(ctx context.Context, bin, work, tmp, originURL string, n int) 
 	res := &scaleResult{n: n}
 	a, b, floor := filepath.Join(work, "scale-a"), filepath.Join(work, "scale-b"), filepath.Join(work, "scale-floor")
 	dsts := []string{a, b, floor}
-	ext4, unmount, err := ext4Image(ctx, work)
+	ext4, ext4Desc, unmount, err := ext4Image(ctx, work)
 	if err != nil {
 		res.noExt4 = err.Error()
 		fmt.Fprintf(os.Stderr, "no gc on a fresh ext4: %v\n", err)
@@ -265,6 +265,7 @@ func measureScale(ctx context.Context, bin, work, tmp, originURL string, n int) 
 		if t.floor, err = floorOf(ctx, dsts[4], gone); err != nil {
 			return nil, err
 		}
+		t.fs = ext4Desc + ", in a loop device: " + t.fs
 		res.gcs = append(res.gcs, t)
 	}
 	return res, nil
@@ -507,9 +508,9 @@ func (res *scaleResult) rows() []row {
 		{fmt.Sprintf("`GET /v1/avatars`, all %d listed, streamed (%s)", res.n, mib(float64(res.listBytes))), ms(list), "", "", "≤ 1 s", yesNo(list <= scaleListTarget)},
 	}
 	for i, t := range res.gcs {
-		on := "this machine's file system, " + t.fs
-		if i > 0 {
-			on = "a fresh ext4 as mkfs.ext4 makes it for a device, in a loop device: " + t.fs
+		on := t.fs
+		if i == 0 {
+			on = "this machine's file system, " + t.fs
 		}
 		rows = append(rows, row{fmt.Sprintf("`assetd gc --keep %d` of %d, until the daemon is idle (the removal of its files after the answer, in the background, and its watcher's rescan included), on %s; the command alone %s; contender: a bare program's unlink of the same %d files (inode order, 8 workers)",
 			scaleKeep, res.n, on, ms(t.command), res.n*scaleOwnBlobs-scaleKeep*scaleOwnBlobs),
