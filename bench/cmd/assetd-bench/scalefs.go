@@ -91,7 +91,7 @@ func ext4Image(ctx context.Context, work string) (dir, desc string, unmount func
 	desc = "a fresh 64 GiB ext4 as mkfs.ext4 makes it for a device"
 	if out, err := exec.CommandContext(ctx, "dumpe2fs", "-h", img).Output(); err == nil {
 		for line := range strings.Lines(string(out)) {
-			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "Journal size" {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.EqualFold(strings.TrimSpace(k), "Total journal size") {
 				desc += " (its journal " + strings.TrimSpace(v) + ")"
 			}
 		}
