@@ -130,4 +130,10 @@ func TestInodeOrder(t *testing.T) {
 	if got := InodeOrder(fd, names, stop); !slices.Equal(got, given) {
 		t.Fatal("stopped, InodeOrder did not return the names as given")
 	}
+	if got := InodeOrder(-1, names, nil); !slices.Equal(got, given) {
+		t.Fatal("the directory unreadable, InodeOrder did not return the names as given")
+	}
+	if err := Read(-1, nil, func([]byte, uint64) {}); err == nil {
+		t.Fatal("Read of no directory gave no error")
+	}
 }

@@ -140,50 +140,60 @@ func (s *Store) apply(c *change) error {
 	if c.err != nil {
 		return storeErr("index read", c.err)
 	}
-	s.wseq.Add(1) // odd until the maps are updated: readers outside wmu retry (hot.go)
+	return s.commitIndex(func(tx *bolt.Tx, w *indexWrite) error { return s.writeIndex(tx, c, w) }, func() {
+		for id, e := range c.avatars {
+			old := s.avatars[id]
+			if e == nil {
+				delete(s.avatars, id)
+				delete(s.hot, id)
+				continue
+			}
+			s.hotPut(id, c.full[id])
+			if old != nil && e.lastUsed.Load() == 0 {
+				e.lastUsed.Store(old.lastUsed.Load())
+			}
+			if old != nil && old.dirty.Load() {
+				e.dirty.Store(true)
+			}
+			s.avatars[id] = e
+		}
+	}, c.later)
+}
+
+// commitIndex makes an index change: write records it in tx and what it
+// did in w; once it is durable, mem updates the maps (under s.mu), the
+// counters follow w, and the files of the blobs it freed are removed (a
+// gc's, later: in the background when many). Readers outside wmu see
+// wseq odd meanwhile and retry (hot.go). The caller holds wmu.
+func (s *Store) commitIndex(write func(*bolt.Tx, *indexWrite) error, mem func(), later bool) error {
+	s.wseq.Add(1)
 	var w indexWrite
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		w = indexWrite{} // (a retried function)
-		return s.writeIndex(tx, c, &w)
+		return write(tx, &w)
 	})
-	counts, gone, uncommits, commits := w.counts, w.gone, w.uncommits, w.commits
 	if err != nil {
 		s.wseq.Add(1)
 		return storeErr("index update", err)
 	}
 	s.mu.Lock()
-	for id, e := range c.avatars {
-		old := s.avatars[id]
-		if e == nil {
-			delete(s.avatars, id)
-			delete(s.hot, id)
-			continue
-		}
-		s.hotPut(id, c.full[id])
-		if old != nil && e.lastUsed.Load() == 0 {
-			e.lastUsed.Store(old.lastUsed.Load())
-		}
-		if old != nil && old.dirty.Load() {
-			e.dirty.Store(true)
-		}
-		s.avatars[id] = e
-	}
-	s.counts.total += counts.total
-	s.counts.committed += counts.committed
-	s.counts.unused += counts.unused
-	s.counts.unusedBytes += counts.unusedBytes
-	if uncommits > 0 {
+	mem()
+	s.counts.total += w.counts.total
+	s.counts.committed += w.counts.committed
+	s.counts.unused += w.counts.unused
+	s.counts.unusedBytes += w.counts.unusedBytes
+	if w.uncommits > 0 {
 		s.uncommits.Add(1)
 	}
-	if commits > 0 {
+	if w.commits > 0 {
 		s.commitSeq.Add(1)
 	}
 	s.wseq.Add(1)
 	s.mu.Unlock()
-	if c.later && len(gone) > removeBatch {
-		s.removeLater(gone, s.commitSeq.Load())
+	if later && len(w.gone) > removeBatch {
+		s.removeLater(w.gone, s.commitSeq.Load())
 	} else {
-		s.removeBlobFiles(gone)
+		s.removeBlobFiles(w.gone)
 	}
 	return nil
 }

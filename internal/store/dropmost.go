@@ -19,44 +19,20 @@ import (
 // they referenced (sorted), the blobs bucket's walk takes those
 // references off its records, and drops the records left without any
 // that no lease holds. Memory gets a new map of the entries kept. The
-// caller holds wmu. Its files go as a gc's do (apply, later).
+// caller holds wmu. Its files go as a gc's do (commitIndex, later).
 func (s *Store) dropMost(ids []string, keep []idEntry) error {
-	s.wseq.Add(1) // odd until the maps are updated: readers outside wmu retry (hot.go)
-	var w indexWrite
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		w = indexWrite{} // (a retried function)
-		return s.writeDrop(tx, ids, &w)
-	})
-	if err != nil {
-		s.wseq.Add(1)
-		return storeErr("index update", err)
-	}
 	avatars := make(map[string]*entry, len(keep))
 	for _, p := range keep {
 		avatars[p.id] = p.e
 	}
-	s.mu.Lock()
-	s.avatars = avatars
-	for id := range s.hot {
-		if avatars[id] == nil {
-			delete(s.hot, id)
+	return s.commitIndex(func(tx *bolt.Tx, w *indexWrite) error { return s.writeDrop(tx, ids, w) }, func() {
+		s.avatars = avatars
+		for id := range s.hot {
+			if avatars[id] == nil {
+				delete(s.hot, id)
+			}
 		}
-	}
-	s.counts.total += w.counts.total
-	s.counts.committed += w.counts.committed
-	s.counts.unused += w.counts.unused
-	s.counts.unusedBytes += w.counts.unusedBytes
-	if w.uncommits > 0 {
-		s.uncommits.Add(1)
-	}
-	s.wseq.Add(1)
-	s.mu.Unlock()
-	if len(w.gone) > removeBatch {
-		s.removeLater(w.gone, s.commitSeq.Load())
-	} else {
-		s.removeBlobFiles(w.gone)
-	}
-	return nil
+	}, true)
 }
 
 // writeDrop rebuilds in tx the avatars' buckets without ids (sorted) and
